@@ -1,0 +1,121 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bitmix.h — libbitmix, the client library of bitmixd.
+ *
+ * A client connects to bitmixd's control socket, opens models by name, allocates tensors in the
+ * shared arena the daemon gave it, and runs inference; requests travel through shared-memory
+ * rings, so the data never goes through a socket. Every function returns 0 (or a count) on
+ * success and a negative errno on failure; bitmix_strerror() then explains the failure in words.
+ * A struct bitmix is not thread-safe: use one per thread.
+ */
+#ifndef BITMIX_H
+#define BITMIX_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define BITMIX_DEFAULT_SOCKET "/run/bitmix/bitmixd.sock"
+
+struct bitmix;       /* a connection */
+struct bitmix_model; /* an opened model, owned by its connection */
+
+/* What a model looks like to a client. */
+struct bitmix_model_info {
+	char name[48];
+	uint32_t layer_count;
+	uint32_t input_h, input_w, input_c; /* per sample, float32, NHWC */
+	uint32_t output_size;               /* float32 values per sample (logits or probabilities) */
+	uint16_t bits_mask;                 /* bit b set: b bits (2..8) are available */
+};
+
+/* One layer's operating point: weight bits and activation bits. */
+struct bitmix_layer_bits {
+	uint8_t w_bits;
+	uint8_t a_bits;
+};
+
+/*
+ * Connect to the daemon at SOCKET_PATH (NULL: $BITMIX_SOCKET, else BITMIX_DEFAULT_SOCKET) and
+ * map the arena it creates for this client. On success *out is a new connection.
+ */
+int bitmix_connect(const char *socket_path, struct bitmix **out);
+
+/* Close the connection; models opened on it and tensors allocated in it go with it. NULL is a no-op. */
+void bitmix_close(struct bitmix *bm);
+
+/*
+ * The text of the last failure on BM (never NULL; "" if none). With BM == NULL, the text of the
+ * last bitmix_connect() failure in this thread.
+ */
+const char *bitmix_strerror(const struct bitmix *bm);
+
+/*
+ * List the models the daemon serves: up to MAX entries go to INFOS. Returns the number of
+ * models the daemon has (which may exceed MAX) or -errno.
+ */
+int bitmix_list_models(struct bitmix *bm, struct bitmix_model_info *infos, size_t max);
+
+/* Open the model called NAME. *out stays valid until bitmix_close(). */
+int bitmix_open_model(struct bitmix *bm, const char *name, struct bitmix_model **out);
+
+/* The shape and bit-widths of MODEL. */
+const struct bitmix_model_info *bitmix_model_get_info(const struct bitmix_model *model);
+
+/* Bits LAYER (0-based) supports, as a mask (bit b set: b bits), or 0 if LAYER is out of range. */
+uint16_t bitmix_model_layer_bits_mask(const struct bitmix_model *model, uint32_t layer);
+
+/*
+ * Read the model's current operating point, one consistent snapshot: BITS receives layer_count
+ * entries, *generation (if not NULL) the generation that carries them.
+ */
+int bitmix_get_bits(struct bitmix_model *model, struct bitmix_layer_bits *bits,
+		    uint64_t *generation);
+
+/*
+ * Set the model's operating point system-wide (BITS: layer_count entries). Only users and groups
+ * allowed by the daemon's configuration may; others get -EPERM. *generation (if not NULL)
+ * receives the generation that carries the new bits.
+ */
+int bitmix_set_bits(struct bitmix_model *model, const struct bitmix_layer_bits *bits,
+		    uint64_t *generation);
+
+/*
+ * Allocate SIZE bytes (64-byte aligned) in the shared arena. Returns a pointer the client may
+ * read and write, or NULL (with -ENOMEM's message in bitmix_strerror()) when the arena is full.
+ */
+void *bitmix_tensor_alloc(struct bitmix *bm, size_t size);
+
+/* Give back a tensor from bitmix_tensor_alloc(). NULL is a no-op. */
+void bitmix_tensor_free(struct bitmix *bm, void *tensor);
+
+/*
+ * Run BATCH samples through MODEL at its current operating point and wait for the result.
+ * INPUT (batch * input size floats) and OUTPUT (batch * output_size floats) must be tensors of
+ * this connection. *generation (if not NULL) receives the operating point's generation the whole
+ * request ran at.
+ */
+int bitmix_infer(struct bitmix_model *model, const float *input, float *output, uint32_t batch,
+		 uint64_t *generation);
+
+/* Daemon-wide counters, as `bitmixctl status` prints them. */
+struct bitmix_status {
+	char version[16];
+	uint64_t uptime_ns;
+	uint64_t requests_completed;
+	uint64_t requests_failed;
+	uint32_t clients;
+	uint32_t models;
+	uint32_t workers;
+};
+
+int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

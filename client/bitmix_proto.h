@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bitmix_proto.h — the wire protocol between libbitmix and bitmixd (internal, not installed).
+ *
+ * Control plane: one message per SOCK_SEQPACKET packet, at most BITMIX_MSG_MAX bytes, every
+ * message starting with struct bitmix_msg_hdr. A reply has the request's type | BITMIX_MSG_REPLY
+ * and the request's seq, and starts with struct bitmix_reply. Descriptors travel as SCM_RIGHTS.
+ *
+ * Data plane: a per-client arena (a memfd the daemon creates and seals against resizing) laid
+ * out as: struct bitmix_arena_hdr at 0, the submission ring at sq_offset, the completion ring at
+ * cq_offset, and the tensor data area at data_offset. Ring indices are free-running u32 values
+ * (index & (entries - 1) selects the slot); each side owns the indices it writes, and those
+ * live on separate cache lines. Producer: write the entry, then store-release the tail.
+ * Consumer: load-acquire the tail, read the entry, then store-release the head.
+ * The daemon keeps its own private copy of the geometry and of its own indices and never trusts
+ * a value the client can write: every SQE is copied out of the ring before it is checked.
+ *
+ * Doorbells: the client writes 1 to the submit eventfd after publishing SQEs; the daemon writes
+ * 1 to the completion eventfd after publishing CQEs.
+ */
+#ifndef BITMIX_PROTO_H
+#define BITMIX_PROTO_H
+
+#include <assert.h>
+#include <stdint.h>
+
+#define BITMIX_PROTO_VERSION 1
+#define BITMIX_MSG_MAGIC 0x504d4842u /* "BHMP" little-endian */
+#define BITMIX_MSG_MAX 4096
+#define BITMIX_NAME_MAX 48
+#define BITMIX_ERROR_MAX 160
+#define BITMIX_CACHELINE 64
+#define BITMIX_MAX_LAYERS 1024 /* == BMX_MAX_LAYERS */
+
+enum bitmix_msg_type {
+	BITMIX_MSG_HELLO = 1,       /* -> struct bitmix_hello_reply + fds [arena, submit efd, complete efd] */
+	BITMIX_MSG_LIST_MODELS = 2, /* -> struct bitmix_list_reply */
+	BITMIX_MSG_OPEN_MODEL = 3,  /* struct bitmix_open_req -> struct bitmix_open_reply + fds [control, model] */
+	BITMIX_MSG_SET_BITS = 4,    /* struct bitmix_set_bits_req -> struct bitmix_set_bits_reply */
+	BITMIX_MSG_STATUS = 5,      /* -> struct bitmix_status_reply */
+};
+#define BITMIX_MSG_REPLY 0x8000u
+
+struct bitmix_msg_hdr {
+	uint32_t magic;   /* BITMIX_MSG_MAGIC */
+	uint16_t version; /* BITMIX_PROTO_VERSION */
+	uint16_t type;    /* enum bitmix_msg_type, | BITMIX_MSG_REPLY in replies */
+	uint32_t length;  /* bytes of the whole message, header included */
+	uint32_t seq;     /* chosen by the client, echoed in the reply */
+};
+
+/* Every reply starts with this; status is 0 or -errno and error explains a failure. */
+struct bitmix_reply {
+	struct bitmix_msg_hdr hdr;
+	int32_t status;
+	char error[BITMIX_ERROR_MAX];
+};
+
+struct bitmix_hello_req {
+	struct bitmix_msg_hdr hdr;
+	uint32_t sq_entries; /* wanted; 0 = default. Rounded to a power of two and capped */
+	uint32_t reserved;
+	uint64_t data_size;  /* wanted tensor area in bytes; 0 = default. Capped */
+};
+
+struct bitmix_hello_reply {
+	struct bitmix_reply r;
+	uint32_t client_id;
+	uint32_t sq_entries, cq_entries;
+	uint32_t reserved;
+	uint64_t arena_size, sq_offset, cq_offset, data_offset, data_size;
+};
+
+struct bitmix_model_desc {
+	uint32_t model_id;
+	uint32_t layer_count;
+	char name[BITMIX_NAME_MAX];
+	uint32_t input_h, input_w, input_c;
+	uint32_t output_size;
+	uint16_t bits_mask;
+	uint16_t reserved0;
+	uint32_t reserved1;
+};
+
+struct bitmix_list_reply {
+	struct bitmix_reply r;
+	uint32_t count;
+	uint32_t reserved;
+	struct bitmix_model_desc models[]; /* count entries */
+};
+
+struct bitmix_open_req {
+	struct bitmix_msg_hdr hdr;
+	char name[BITMIX_NAME_MAX]; /* NUL-terminated */
+};
+
+struct bitmix_open_reply {
+	struct bitmix_reply r;
+	struct bitmix_model_desc model;
+	uint64_t control_size; /* bytes of the control page memfd (fds[0]) */
+	uint64_t model_size;   /* bytes of the sealed .bmx memfd (fds[1]) */
+	uint16_t layer_bits_mask[]; /* layer_count entries */
+};
+
+/* One layer's bits on the wire and in the control page. */
+struct bitmix_bits {
+	uint8_t w_bits;
+	uint8_t a_bits;
+};
+
+struct bitmix_set_bits_req {
+	struct bitmix_msg_hdr hdr;
+	uint32_t model_id;
+	uint32_t layer_count;      /* must equal the model's */
+	struct bitmix_bits bits[]; /* layer_count entries */
+};
+
+struct bitmix_set_bits_reply {
+	struct bitmix_reply r;
+	uint64_t generation; /* the generation that carries the new bits */
+};
+
+struct bitmix_status_reply {
+	struct bitmix_reply r;
+	char version[16];
+	uint64_t uptime_ns;
+	uint64_t requests_completed;
+	uint64_t requests_failed;
+	uint32_t clients;
+	uint32_t models;
+	uint32_t workers;
+	uint32_t reserved;
+};
+
+/*
+ * The per-model control page (a memfd sealed with F_SEAL_FUTURE_WRITE: the daemon writes through
+ * its mapping, clients can only map it read-only). generation is a sequence count: odd while
+ * the daemon rewrites bits. A reader loads generation (acquire), copies bits, fences (acquire),
+ * and loads generation again; equal and even means the copy is one consistent snapshot.
+ */
+struct bitmix_control_page {
+	uint64_t generation;
+	uint32_t layer_count;
+	uint32_t model_id;
+	uint8_t pad[BITMIX_CACHELINE - 16];
+	struct bitmix_bits bits[BITMIX_MAX_LAYERS];
+};
+
+/* Per-request precision choice (room for adaptive modes without a protocol break). */
+enum bitmix_precision {
+	BITMIX_PRECISION_CURRENT = 0, /* the model's operating point when the request starts */
+};
+
+struct bitmix_sqe {
+	uint64_t user_data;   /* echoed in the CQE */
+	uint32_t model_id;
+	uint32_t batch;       /* samples, >= 1 */
+	uint64_t in_offset;   /* float32 input, relative to the data area, 64-byte aligned */
+	uint64_t in_length;   /* bytes, == batch * input size * 4 */
+	uint64_t out_offset;  /* float32 output, relative to the data area, 64-byte aligned */
+	uint64_t out_length;  /* bytes, >= batch * output size * 4 */
+	uint8_t precision;    /* enum bitmix_precision */
+	uint8_t flags;        /* zero */
+	uint16_t reserved0;
+	uint32_t reserved1;
+	uint64_t precision_arg; /* reserved for precision modes that take an argument; zero */
+};
+static_assert(sizeof(struct bitmix_sqe) == 64, "bitmix_sqe is one cache line");
+
+struct bitmix_cqe {
+	uint64_t user_data;
+	int32_t status;       /* 0 or -errno */
+	uint32_t reserved0;
+	uint64_t generation;  /* the control-page generation the whole request ran at */
+	uint64_t reserved1;
+};
+static_assert(sizeof(struct bitmix_cqe) == 32, "bitmix_cqe is 32 bytes");
+
+#define BITMIX_ARENA_MAGIC 0x4e524158u /* "XARN" */
+
+/* At offset 0 of the arena. Each index sits alone on its own cache line. */
+struct bitmix_arena_hdr {
+	uint32_t magic;
+	uint32_t version;
+	uint32_t sq_entries, cq_entries;
+	uint64_t sq_offset, cq_offset, data_offset, data_size;
+	uint8_t pad0[BITMIX_CACHELINE - 48];
+	uint32_t sq_tail; /* written by the client */
+	uint8_t pad1[BITMIX_CACHELINE - 4];
+	uint32_t sq_head; /* written by the daemon */
+	uint8_t pad2[BITMIX_CACHELINE - 4];
+	uint32_t cq_tail; /* written by the daemon */
+	uint8_t pad3[BITMIX_CACHELINE - 4];
+	uint32_t cq_head; /* written by the client */
+	uint8_t pad4[BITMIX_CACHELINE - 4];
+};
+static_assert(sizeof(struct bitmix_arena_hdr) == 5 * BITMIX_CACHELINE, "arena header layout");
+
+/* Memory-ordering helpers named for what they do (after liburing's io_uring_smp_*). */
+#define bitmix_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define bitmix_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+#endif
