@@ -200,4 +200,14 @@ static_assert(sizeof(struct bitmix_arena_hdr) == 5 * BITMIX_CACHELINE, "arena he
 #define bitmix_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
 #define bitmix_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
 
+/* Tell the CPU we are spinning (frees the sibling hyperthread, saves power). */
+static inline void bitmix_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 #endif

@@ -1,0 +1,181 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon.h — bitmixd's top-level context and the pieces that hang off it.
+ *
+ * Threads: one event-loop thread owns the io_uring, the listening socket, the sessions list and
+ * the model store; N worker threads run inference. They share only what is declared here as
+ * shared: refcounts and counters (atomics), each session's completion ring (under cq_lock) and
+ * each model's control page (a seqlock the loop writes and workers read).
+ */
+#ifndef BITMIX_DAEMON_H
+#define BITMIX_DAEMON_H
+
+#include <liburing.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+
+#include "bitmix_proto.h"
+#include "bmx_engine.h"
+#include "config.h"
+
+#define BMX_MAX_BATCH 256
+#define BMX_DEFAULT_SQ_ENTRIES 64
+#define BMX_MAX_SQ_ENTRIES 1024
+#define BMX_DEFAULT_DATA_SIZE (16u << 20)
+#define BMX_MAX_DATA_SIZE (256u << 20)
+#define BMX_MAX_OPEN_MODELS 64 /* per session */
+#define BMX_MAX_SESSIONS 1024
+
+/* A model being served: its sealed memfd, the validated view, the engine and the control page. */
+struct served_model {
+	char name[BITMIX_NAME_MAX];
+	char *path;
+	uint32_t id;
+	int memfd;                 /* the .bmx bytes, sealed against every change */
+	uint64_t size;
+	struct bmx_model *model;   /* maps memfd */
+	struct bmx_engine *engine;
+	int control_fd;            /* sealed with F_SEAL_FUTURE_WRITE: clients map it read-only */
+	struct bitmix_control_page *control; /* the daemon's writable mapping */
+	uint64_t control_size;
+	int refs;                  /* atomic: the store's, each session's open, each job's */
+};
+
+struct model_store {
+	struct served_model **models; /* the models the config names, in config order */
+	size_t count;
+	uint32_t next_id;
+};
+
+enum loop_op_kind {
+	LOOP_OP_ACCEPT = 1,
+	LOOP_OP_SIGNAL,
+	LOOP_OP_RECV,
+	LOOP_OP_DOORBELL,
+	LOOP_OP_CANCEL,
+};
+
+/* Every io_uring submission's user_data points at one of these. */
+struct loop_op {
+	enum loop_op_kind kind;
+	struct session *session;   /* RECV, DOORBELL */
+};
+
+struct session {
+	struct bmx_daemon *daemon;
+	struct session *next, *prev; /* the daemon's list, loop thread only */
+	uint32_t id;
+	int fd;                    /* control socket */
+	pid_t pid;                 /* SO_PEERCRED */
+	uid_t uid;
+	gid_t gid;
+	gid_t *groups;             /* SO_PEERGROUPS */
+	int n_groups;
+	int refs;                  /* atomic: the loop's, each pending io_uring op's, each job's */
+	bool closing;
+
+	/* Control messages. */
+	struct loop_op recv_op;
+	uint8_t recv_buf[BITMIX_MSG_MAX];
+	struct iovec recv_iov;
+	struct msghdr recv_msg;
+	union {
+		char buf[128]; /* room for 16 fds; fds a client sends are closed unread */
+		uint64_t align;
+	} recv_control;
+
+	/* Data plane, set by HELLO. Geometry and the daemon's own indices are private copies. */
+	bool has_arena;
+	int arena_fd;
+	uint8_t *arena;
+	uint64_t arena_size;
+	struct bitmix_arena_hdr *hdr; /* shared: read only the client's indices from it */
+	struct bitmix_sqe *sq;
+	struct bitmix_cqe *cq;
+	uint8_t *data;
+	uint32_t sq_entries, cq_entries;
+	uint64_t data_size;
+	uint32_t sq_head;          /* private */
+	int submit_efd, complete_efd;
+	struct loop_op doorbell_op;
+	uint64_t doorbell_value;
+	int in_flight;             /* atomic */
+	pthread_mutex_t cq_lock;   /* serializes completion writers (workers, loop) */
+	uint32_t cq_tail;          /* private, under cq_lock */
+
+	struct served_model *open[BMX_MAX_OPEN_MODELS];
+	size_t n_open;
+};
+
+struct worker_pool;
+
+struct bmx_daemon {
+	struct bmx_config *config;
+	char *config_path;
+	struct io_uring ring;
+	int listen_fd;
+	int signal_fd;
+	struct loop_op accept_op, signal_op;
+	struct signalfd_siginfo siginfo;
+	struct model_store store;
+	struct session *sessions;
+	uint32_t n_sessions;
+	uint32_t next_session_id;
+	struct worker_pool *pool;
+	uint64_t start_ns;
+	uint64_t requests_completed; /* atomic */
+	uint64_t requests_failed;    /* atomic */
+	unsigned pending_ops;        /* io_uring operations not yet completed */
+	bool stopping;
+};
+
+/* model_store.c */
+int model_store_load(struct model_store *store, const struct bmx_config *config);
+int served_model_load(const char *name, const char *path, uint32_t id, struct served_model **out);
+void served_model_ref(struct served_model *m);
+void served_model_unref(struct served_model *m);
+struct served_model *model_store_find(const struct model_store *store, const char *name);
+struct served_model *model_store_find_id(const struct model_store *store, uint32_t id);
+int model_store_reload(struct model_store *store, const struct bmx_config *config);
+void model_store_clear(struct model_store *store);
+uint64_t served_model_set_bits(struct served_model *m, const struct bitmix_bits *bits);
+uint64_t served_model_snapshot(const struct served_model *m, struct bmx_layer_bits *bits);
+
+/* session.c */
+int session_new(struct bmx_daemon *d, int fd, struct session **out);
+void session_ref(struct session *s);
+void session_unref(struct session *s);
+void session_handle_message(struct session *s, size_t len, struct msghdr *msg);
+void session_drain_submissions(struct session *s);
+void session_post_completion(struct session *s, uint64_t user_data, int32_t status,
+			     uint64_t generation);
+void session_close(struct session *s, const char *why);
+bool session_may_set_bits(const struct session *s);
+
+/* event_loop.c */
+int event_loop_run(struct bmx_daemon *d);
+int event_loop_arm_recv(struct bmx_daemon *d, struct session *s);
+int event_loop_arm_doorbell(struct bmx_daemon *d, struct session *s);
+/* Ask the kernel to cancel OP (its completion still arrives, with -ECANCELED). */
+void event_loop_cancel(struct bmx_daemon *d, struct loop_op *op);
+
+/* workers.c */
+struct job {
+	struct session *session;        /* holds a ref */
+	struct served_model *model;     /* holds a ref */
+	struct bitmix_sqe sqe;          /* private, validated copy */
+	struct job *next;
+};
+int worker_pool_new(struct bmx_daemon *d, unsigned n_threads, struct worker_pool **out);
+void worker_pool_submit(struct worker_pool *pool, struct job *job);
+/* Let every queued and running job finish, then stop and free the threads. */
+void worker_pool_free(struct worker_pool *pool);
+unsigned worker_pool_size(const struct worker_pool *pool);
+
+uint64_t now_ns(void);
+
+#endif

@@ -1,0 +1,270 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * event_loop.c — bitmixd's one io_uring event loop.
+ *
+ * Everything the daemon waits for is an io_uring operation whose user_data points at a struct
+ * loop_op: accepting clients, each client's control messages (recvmsg), each client's submit
+ * doorbell (an eventfd read), and signals (a signalfd read). Worker threads never touch the
+ * ring. SIGTERM/SIGINT stop the daemon after in-flight requests finish; SIGHUP reloads the
+ * configuration and keeps the old one if the new one is not valid.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "daemon.h"
+#include "log.h"
+
+static struct io_uring_sqe *get_sqe(struct bmx_daemon *d)
+{
+	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
+
+	if (!sqe) {
+		/* The submission queue is full: hand what is queued to the kernel and retry. */
+		io_uring_submit(&d->ring);
+		sqe = io_uring_get_sqe(&d->ring);
+	}
+	return sqe;
+}
+
+static int arm(struct bmx_daemon *d, struct io_uring_sqe *sqe, struct loop_op *op)
+{
+	io_uring_sqe_set_data(sqe, op);
+	d->pending_ops++;
+	if (op->session)
+		session_ref(op->session);
+	return 0;
+}
+
+static int arm_accept(struct bmx_daemon *d)
+{
+	struct io_uring_sqe *sqe = get_sqe(d);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_accept(sqe, d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+	return arm(d, sqe, &d->accept_op);
+}
+
+static int arm_signal(struct bmx_daemon *d)
+{
+	struct io_uring_sqe *sqe = get_sqe(d);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_read(sqe, d->signal_fd, &d->siginfo, sizeof(d->siginfo), 0);
+	return arm(d, sqe, &d->signal_op);
+}
+
+int event_loop_arm_recv(struct bmx_daemon *d, struct session *s)
+{
+	struct io_uring_sqe *sqe = get_sqe(d);
+
+	if (!sqe)
+		return -EBUSY;
+	s->recv_iov = (struct iovec){ .iov_base = s->recv_buf, .iov_len = sizeof(s->recv_buf) };
+	s->recv_msg = (struct msghdr){
+		.msg_iov = &s->recv_iov,
+		.msg_iovlen = 1,
+		.msg_control = s->recv_control.buf,
+		.msg_controllen = sizeof(s->recv_control.buf),
+	};
+	io_uring_prep_recvmsg(sqe, s->fd, &s->recv_msg, MSG_CMSG_CLOEXEC);
+	return arm(d, sqe, &s->recv_op);
+}
+
+int event_loop_arm_doorbell(struct bmx_daemon *d, struct session *s)
+{
+	struct io_uring_sqe *sqe = get_sqe(d);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_read(sqe, s->submit_efd, &s->doorbell_value, sizeof(s->doorbell_value), 0);
+	return arm(d, sqe, &s->doorbell_op);
+}
+
+static void on_accept(struct bmx_daemon *d, int res)
+{
+	struct session *s;
+	int r;
+
+	if (res < 0) {
+		if (res != -ECANCELED && !d->stopping)
+			log_warning_errno(res, "accept");
+		goto rearm;
+	}
+	if (d->n_sessions >= BMX_MAX_SESSIONS) {
+		log_warning("refusing a client: %u clients connected already", d->n_sessions);
+		close(res);
+		goto rearm;
+	}
+	r = session_new(d, res, &s);
+	if (r < 0) {
+		log_warning_errno(r, "setting up a client");
+		close(res);
+		goto rearm;
+	}
+	s->next = d->sessions;
+	if (d->sessions)
+		d->sessions->prev = s;
+	d->sessions = s;
+	d->n_sessions++;
+	log_debug("client %u connected (pid %d, uid %u)", s->id, (int)s->pid, (unsigned)s->uid);
+	if (event_loop_arm_recv(d, s) < 0)
+		session_close(s, "daemon out of io_uring entries: disconnected");
+rearm:
+	if (!d->stopping)
+		arm_accept(d);
+}
+
+/* SIGHUP: parse and load everything new first; swap only if all of it is good. */
+static void reload(struct bmx_daemon *d)
+{
+	struct bmx_config_error err;
+	struct bmx_config *next;
+	int r;
+
+	log_info("reloading %s", d->config_path);
+	r = bmx_config_load(d->config_path, &next, &err);
+	if (r < 0) {
+		log_error("reload failed, keeping the running configuration: %s", err.msg);
+		return;
+	}
+	if (strcmp(next->socket_path, d->config->socket_path) != 0 ||
+	    next->workers != d->config->workers)
+		log_warning("reload: socket and workers changes take effect at the next restart");
+	r = model_store_reload(&d->store, next);
+	if (r < 0) {
+		log_error("reload failed, keeping the running configuration and models");
+		bmx_config_free(next);
+		return;
+	}
+	bmx_log_set_level(next->log_level);
+	bmx_config_free(d->config);
+	d->config = next;
+	log_info("reloaded: %zu model(s)", d->store.count);
+}
+
+static void on_signal(struct bmx_daemon *d, int res)
+{
+	if (res == (int)sizeof(d->siginfo)) {
+		switch (d->siginfo.ssi_signo) {
+		case SIGHUP:
+			reload(d);
+			break;
+		case SIGTERM:
+		case SIGINT:
+			log_info("signal %u: finishing in-flight requests, then exiting",
+				 d->siginfo.ssi_signo);
+			d->stopping = true;
+			break;
+		}
+	} else if (res != -ECANCELED) {
+		log_warning_errno(res < 0 ? res : EIO, "reading the signalfd");
+	}
+	if (!d->stopping)
+		arm_signal(d);
+}
+
+static void on_recv(struct session *s, int res)
+{
+	if (s->closing)
+		return;
+	if (res <= 0) {
+		session_close(s, res == 0 ? "disconnected" : "control socket error: disconnected");
+		return;
+	}
+	session_handle_message(s, (size_t)res, &s->recv_msg);
+	if (!s->closing && event_loop_arm_recv(s->daemon, s) < 0)
+		session_close(s, "daemon out of io_uring entries: disconnected");
+}
+
+static void on_doorbell(struct session *s, int res)
+{
+	if (s->closing)
+		return;
+	if (res != (int)sizeof(uint64_t)) {
+		session_close(s, "doorbell failed: disconnected");
+		return;
+	}
+	session_drain_submissions(s);
+	if (!s->closing && event_loop_arm_doorbell(s->daemon, s) < 0)
+		session_close(s, "daemon out of io_uring entries: disconnected");
+}
+
+static void dispatch(struct bmx_daemon *d, struct loop_op *op, int res)
+{
+	struct session *s = op->session;
+
+	d->pending_ops--;
+	switch (op->kind) {
+	case LOOP_OP_ACCEPT: on_accept(d, res); break;
+	case LOOP_OP_SIGNAL: on_signal(d, res); break;
+	case LOOP_OP_RECV: on_recv(s, res); break;
+	case LOOP_OP_DOORBELL: on_doorbell(s, res); break;
+	case LOOP_OP_CANCEL: break;
+	}
+	if (s)
+		session_unref(s);
+}
+
+void event_loop_cancel(struct bmx_daemon *d, struct loop_op *op)
+{
+	static struct loop_op cancel = { .kind = LOOP_OP_CANCEL };
+	struct io_uring_sqe *sqe = get_sqe(d);
+
+	if (!sqe)
+		return;
+	io_uring_prep_cancel(sqe, op, 0);
+	io_uring_sqe_set_data(sqe, &cancel);
+	d->pending_ops++;
+}
+
+/*
+ * Stop: take what clients already submitted, let the workers finish every request, then end
+ * every session and wait until the kernel has given back every operation that points at them.
+ */
+static void shutdown_sessions(struct bmx_daemon *d)
+{
+	for (struct session *s = d->sessions; s; s = s->next)
+		if (s->has_arena)
+			session_drain_submissions(s);
+	worker_pool_free(d->pool);
+	d->pool = NULL;
+	event_loop_cancel(d, &d->accept_op);
+	event_loop_cancel(d, &d->signal_op);
+	while (d->sessions)
+		session_close(d->sessions, NULL);
+	io_uring_submit(&d->ring);
+}
+
+int event_loop_run(struct bmx_daemon *d)
+{
+	bool shutting_down = false;
+	int r;
+
+	d->accept_op = (struct loop_op){ .kind = LOOP_OP_ACCEPT };
+	d->signal_op = (struct loop_op){ .kind = LOOP_OP_SIGNAL };
+	if ((r = arm_accept(d)) < 0 || (r = arm_signal(d)) < 0)
+		return r;
+	while (d->pending_ops > 0) {
+		struct io_uring_cqe *cqe;
+		unsigned head, n = 0;
+
+		if (d->stopping && !shutting_down) {
+			shutting_down = true;
+			shutdown_sessions(d);
+		}
+		r = io_uring_submit_and_wait(&d->ring, 1);
+		if (r < 0 && r != -EINTR)
+			return log_error_errno(r, "io_uring_submit_and_wait");
+		io_uring_for_each_cqe(&d->ring, head, cqe) {
+			dispatch(d, io_uring_cqe_get_data(cqe), cqe->res);
+			n++;
+		}
+		io_uring_cq_advance(&d->ring, n);
+	}
+	return 0;
+}

@@ -1,0 +1,179 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * main.c — bitmixd's entry point: options, configuration, the listening socket, start-up and
+ * shutdown order. The work itself happens in event_loop.c (I/O) and workers.c (inference).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bitmix-config.h"
+#include "daemon.h"
+#include "log.h"
+
+uint64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"Usage: bitmixd [--config FILE] [--check] [--version]\n"
+		"Serve meta-quantized models to libbitmix clients.\n\n"
+		"  -c, --config FILE  configuration (default %s/bitmixd.yaml)\n"
+		"  -t, --check        load the configuration and every model, report, and exit\n"
+		"  -V, --version      print the version and exit\n",
+		BITMIX_SYSCONFDIR);
+}
+
+static void mkdir_parent(const char *path)
+{
+	char dir[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = 0;
+		if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+			log_warning_errno(errno, "creating %s", dir);
+	}
+}
+
+/* Bind the control socket; a socket file left by a dead daemon is replaced, a live one is not. */
+static int listen_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd, r;
+
+	if (strlen(path) >= sizeof(sa.sun_path))
+		return log_error_errno(ENAMETOOLONG, "socket path %s", path);
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return log_error_errno(errno, "socket");
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0) {
+		close(fd);
+		log_error("another bitmixd is serving %s", path);
+		return -EADDRINUSE;
+	}
+	mkdir_parent(path);
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || chmod(path, 0666) < 0 ||
+	    listen(fd, 128) < 0) {
+		r = log_error_errno(errno, "listening on %s", path);
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+static int setup_signals(void)
+{
+	sigset_t mask;
+
+	/* Blocked before any thread starts, so only the signalfd ever sees them. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
+		return -EINVAL;
+	signal(SIGPIPE, SIG_IGN);
+	return signalfd(-1, &mask, SFD_CLOEXEC);
+}
+
+static int run(struct bmx_daemon *d, bool check_only)
+{
+	int r;
+
+	r = model_store_load(&d->store, d->config);
+	if (r < 0)
+		return log_error_errno(r, "loading the models named in %s", d->config_path);
+	if (check_only) {
+		printf("%s: configuration and %zu model(s) are valid\n", d->config_path, d->store.count);
+		return 0;
+	}
+	d->signal_fd = setup_signals();
+	if (d->signal_fd < 0)
+		return log_error_errno(errno, "signalfd");
+	r = io_uring_queue_init(256, &d->ring, 0);
+	if (r < 0)
+		return log_error_errno(r, "io_uring_queue_init");
+	d->listen_fd = listen_socket(d->config->socket_path);
+	if (d->listen_fd < 0) {
+		io_uring_queue_exit(&d->ring);
+		return d->listen_fd;
+	}
+	r = worker_pool_new(d, d->config->workers, &d->pool);
+	if (r == 0) {
+		log_info("bitmixd %s serving %zu model(s) on %s with %u worker(s)", BITMIX_VERSION,
+			 d->store.count, d->config->socket_path, d->config->workers);
+		r = event_loop_run(d);
+	}
+	worker_pool_free(d->pool);
+	close(d->listen_fd);
+	unlink(d->config->socket_path);
+	io_uring_queue_exit(&d->ring);
+	log_info("stopped after %llu request(s)", (unsigned long long)d->requests_completed);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option options[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "check", no_argument, NULL, 't' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct bmx_daemon d = { .listen_fd = -1, .signal_fd = -1, .start_ns = now_ns() };
+	struct bmx_config_error err;
+	const char *config_path = BITMIX_SYSCONFDIR "/bitmixd.yaml";
+	bool check_only = false;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "c:tVh", options, NULL)) != -1) {
+		switch (c) {
+		case 'c': config_path = optarg; break;
+		case 't': check_only = true; break;
+		case 'V': printf("bitmixd %s\n", BITMIX_VERSION); return 0;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return 2;
+	}
+	d.config_path = realpath(config_path, NULL);
+	if (!d.config_path)
+		d.config_path = strdup(config_path);
+	r = bmx_config_load(d.config_path, &d.config, &err);
+	if (r < 0) {
+		log_error("%s", err.msg);
+		free(d.config_path);
+		return 1;
+	}
+	bmx_log_set_level(d.config->log_level);
+	r = run(&d, check_only);
+	model_store_clear(&d.store);
+	if (d.signal_fd >= 0)
+		close(d.signal_fd);
+	bmx_config_free(d.config);
+	free(d.config_path);
+	return r < 0 ? 1 : 0;
+}

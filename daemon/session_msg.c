@@ -1,0 +1,335 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * session_msg.c — the control messages of the bitmix protocol (client/bitmix_proto.h).
+ *
+ * Each handler gets a message whose header was checked and whose length covers its fixed part,
+ * checks the rest field by field, and answers with exactly one reply packet. A reply that the
+ * client's socket cannot take at once means the client is not reading: it is disconnected
+ * rather than allowed to stall the event loop.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bitmix-config.h"
+#include "daemon.h"
+#include "log.h"
+
+static void reply_init(struct bitmix_reply *r, const struct bitmix_msg_hdr *req, size_t len)
+{
+	r->hdr = (struct bitmix_msg_hdr){
+		.magic = BITMIX_MSG_MAGIC,
+		.version = BITMIX_PROTO_VERSION,
+		.type = (uint16_t)(req->type | BITMIX_MSG_REPLY),
+		.length = (uint32_t)len,
+		.seq = req->seq,
+	};
+}
+
+static int reply_send(struct session *s, const void *buf, size_t len, const int *fds, int n_fds)
+{
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		struct cmsghdr align;
+	} control;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (n_fds > 0) {
+		struct cmsghdr *c;
+
+		memset(&control, 0, sizeof(control));
+		msg.msg_control = control.buf;
+		msg.msg_controllen = CMSG_SPACE((size_t)n_fds * sizeof(int));
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN((size_t)n_fds * sizeof(int));
+		memcpy(CMSG_DATA(c), fds, (size_t)n_fds * sizeof(int));
+	}
+	if (sendmsg(s->fd, &msg, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		return -errno;
+	return 0;
+}
+
+/* Send a reply that carries only a status and a message. */
+static int reply_error(struct session *s, const struct bitmix_msg_hdr *req, int status,
+		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static int reply_error(struct session *s, const struct bitmix_msg_hdr *req, int status,
+		       const char *fmt, ...)
+{
+	struct bitmix_reply r = { 0 };
+	va_list ap;
+
+	reply_init(&r, req, sizeof(r));
+	r.status = status;
+	va_start(ap, fmt);
+	vsnprintf(r.error, sizeof(r.error), fmt, ap);
+	va_end(ap);
+	log_debug("client %u: %s", s->id, r.error);
+	return reply_send(s, &r, sizeof(r), NULL, 0);
+}
+
+static uint32_t round_pow2(uint32_t v)
+{
+	uint32_t p = 1;
+
+	while (p < v)
+		p <<= 1;
+	return p;
+}
+
+static uint64_t round_up(uint64_t v, uint64_t to)
+{
+	return (v + to - 1) / to * to;
+}
+
+/* Create the client's arena and doorbells; geometry is decided here and kept privately. */
+static int arena_create(struct session *s, const struct bitmix_hello_req *req)
+{
+	uint32_t sq = req->sq_entries ? req->sq_entries : BMX_DEFAULT_SQ_ENTRIES;
+	uint64_t data = req->data_size ? req->data_size : BMX_DEFAULT_DATA_SIZE;
+	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	struct bitmix_arena_hdr *h;
+
+	sq = round_pow2(sq > BMX_MAX_SQ_ENTRIES ? BMX_MAX_SQ_ENTRIES : sq);
+	data = round_up(data > BMX_MAX_DATA_SIZE ? BMX_MAX_DATA_SIZE : data, page);
+	s->sq_entries = s->cq_entries = sq;
+	s->data_size = data;
+	uint64_t sq_off = page;
+	uint64_t cq_off = sq_off + round_up((uint64_t)sq * sizeof(struct bitmix_sqe), page);
+	uint64_t data_off = cq_off + round_up((uint64_t)sq * sizeof(struct bitmix_cqe), page);
+	s->arena_size = data_off + data;
+
+	s->arena_fd = memfd_create("bitmix-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (s->arena_fd < 0)
+		return -errno;
+	if (ftruncate(s->arena_fd, (off_t)s->arena_size) < 0)
+		return -errno;
+	if (fcntl(s->arena_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		return -errno;
+	s->arena = mmap(NULL, s->arena_size, PROT_READ | PROT_WRITE, MAP_SHARED, s->arena_fd, 0);
+	if (s->arena == MAP_FAILED) {
+		s->arena = NULL;
+		return -errno;
+	}
+	h = s->hdr = (struct bitmix_arena_hdr *)s->arena;
+	s->sq = (struct bitmix_sqe *)(s->arena + sq_off);
+	s->cq = (struct bitmix_cqe *)(s->arena + cq_off);
+	s->data = s->arena + data_off;
+	*h = (struct bitmix_arena_hdr){
+		.magic = BITMIX_ARENA_MAGIC, .version = BITMIX_PROTO_VERSION,
+		.sq_entries = sq, .cq_entries = sq,
+		.sq_offset = sq_off, .cq_offset = cq_off, .data_offset = data_off, .data_size = data,
+	};
+	s->submit_efd = eventfd(0, EFD_CLOEXEC);
+	s->complete_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (s->submit_efd < 0 || s->complete_efd < 0)
+		return -errno;
+	return 0;
+}
+
+static int handle_hello(struct session *s, const struct bitmix_msg_hdr *m)
+{
+	const struct bitmix_hello_req *req = (const void *)m;
+	struct bitmix_hello_reply rep = { 0 };
+	int r;
+
+	if (m->length < sizeof(*req))
+		return reply_error(s, m, -EBADMSG, "HELLO: message is %u bytes, expected %zu",
+				   m->length, sizeof(*req));
+	if (s->has_arena)
+		return reply_error(s, m, -EALREADY, "HELLO: this connection already has an arena");
+	r = arena_create(s, req);
+	if (r == 0)
+		r = event_loop_arm_doorbell(s->daemon, s);
+	if (r < 0) {
+		reply_error(s, m, r, "HELLO: creating the arena failed: %s", strerror(-r));
+		session_close(s, "could not create its arena: disconnected");
+		return 0;
+	}
+	s->has_arena = true;
+	reply_init(&rep.r, m, sizeof(rep));
+	rep.client_id = s->id;
+	rep.sq_entries = s->sq_entries;
+	rep.cq_entries = s->cq_entries;
+	rep.arena_size = s->arena_size;
+	rep.sq_offset = s->hdr->sq_offset;
+	rep.cq_offset = s->hdr->cq_offset;
+	rep.data_offset = s->hdr->data_offset;
+	rep.data_size = s->data_size;
+	return reply_send(s, &rep, sizeof(rep), (int[]){ s->arena_fd, s->submit_efd, s->complete_efd }, 3);
+}
+
+static void model_desc_fill(struct bitmix_model_desc *d, const struct served_model *m)
+{
+	const struct bmx_model_info *info = m->model->info;
+
+	memset(d, 0, sizeof(*d));
+	d->model_id = m->id;
+	d->layer_count = m->model->layer_count;
+	snprintf(d->name, sizeof(d->name), "%s", m->name);
+	d->input_h = info->input_h;
+	d->input_w = info->input_w;
+	d->input_c = info->input_c;
+	d->output_size = info->output_size;
+	d->bits_mask = info->bits_mask;
+}
+
+static int handle_list(struct session *s, const struct bitmix_msg_hdr *m)
+{
+	const struct model_store *store = &s->daemon->store;
+	uint8_t buf[BITMIX_MSG_MAX] = { 0 };
+	struct bitmix_list_reply *rep = (void *)buf;
+	size_t max = (sizeof(buf) - sizeof(*rep)) / sizeof(rep->models[0]);
+	size_t n = store->count < max ? store->count : max;
+	size_t len = sizeof(*rep) + n * sizeof(rep->models[0]);
+
+	reply_init(&rep->r, m, len);
+	rep->count = (uint32_t)store->count;
+	for (size_t i = 0; i < n; i++)
+		model_desc_fill(&rep->models[i], store->models[i]);
+	return reply_send(s, buf, len, NULL, 0);
+}
+
+static int handle_open(struct session *s, const struct bitmix_msg_hdr *m)
+{
+	const struct bitmix_open_req *req = (const void *)m;
+	uint8_t buf[BITMIX_MSG_MAX] = { 0 };
+	struct bitmix_open_reply *rep = (void *)buf;
+	struct served_model *model;
+	size_t len;
+	int r;
+
+	if (m->length < sizeof(*req))
+		return reply_error(s, m, -EBADMSG, "OPEN_MODEL: message too short");
+	if (!memchr(req->name, 0, sizeof(req->name)))
+		return reply_error(s, m, -EINVAL, "OPEN_MODEL: model name is not terminated");
+	model = model_store_find(&s->daemon->store, req->name);
+	if (!model)
+		return reply_error(s, m, -ENOENT, "no model called \"%s\" (see `bitmixctl models`)",
+				   req->name);
+	len = sizeof(*rep) + model->model->layer_count * sizeof(uint16_t);
+	if (len > sizeof(buf))
+		return reply_error(s, m, -E2BIG, "model %s has too many layers for this protocol",
+				   req->name);
+	bool already = false;
+	for (size_t i = 0; i < s->n_open; i++)
+		already |= s->open[i] == model;
+	if (!already) {
+		if (s->n_open == BMX_MAX_OPEN_MODELS)
+			return reply_error(s, m, -EMFILE, "too many open models on this connection");
+		served_model_ref(model);
+		s->open[s->n_open++] = model;
+	}
+	reply_init(&rep->r, m, len);
+	model_desc_fill(&rep->model, model);
+	rep->control_size = model->control_size;
+	rep->model_size = model->size;
+	for (uint32_t i = 0; i < model->model->layer_count; i++)
+		rep->layer_bits_mask[i] = model->model->layers[i].bits_mask;
+	r = reply_send(s, buf, len, (int[]){ model->control_fd, model->memfd }, 2);
+	return r;
+}
+
+static int handle_set_bits(struct session *s, const struct bitmix_msg_hdr *m)
+{
+	const struct bitmix_set_bits_req *req = (const void *)m;
+	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
+	struct bitmix_set_bits_reply rep = { 0 };
+	struct served_model *model = NULL;
+	uint32_t bad;
+
+	if (m->length < sizeof(*req))
+		return reply_error(s, m, -EBADMSG, "SET_BITS: message too short");
+	if (!session_may_set_bits(s))
+		return reply_error(s, m, -EPERM,
+				   "uid %u may not change bits (see access.set_bits in %s)",
+				   (unsigned)s->uid, s->daemon->config->source_path);
+	for (size_t i = 0; i < s->n_open; i++)
+		if (s->open[i]->id == req->model_id)
+			model = s->open[i];
+	if (!model)
+		return reply_error(s, m, -EBADF, "SET_BITS: model %u is not open on this connection",
+				   req->model_id);
+	if (req->layer_count != model->model->layer_count ||
+	    m->length != sizeof(*req) + (size_t)req->layer_count * sizeof(req->bits[0]))
+		return reply_error(s, m, -EINVAL, "SET_BITS: %u layers given, model %s has %u",
+				   req->layer_count, model->name, model->model->layer_count);
+	for (uint32_t i = 0; i < req->layer_count; i++)
+		bits[i] = (struct bmx_layer_bits){ req->bits[i].w_bits, req->bits[i].a_bits };
+	if (bmx_engine_check_bits(model->engine, bits, &bad) < 0)
+		return reply_error(s, m, -EINVAL, "SET_BITS: layer %u (%s) cannot run at w%ua%u",
+				   bad, model->model->layers[bad].name, bits[bad].w_bits,
+				   bits[bad].a_bits);
+	reply_init(&rep.r, m, sizeof(rep));
+	rep.generation = served_model_set_bits(model, req->bits);
+	log_info("model %s: bits set by client %u (uid %u), generation %llu", model->name, s->id,
+		 (unsigned)s->uid, (unsigned long long)rep.generation);
+	return reply_send(s, &rep, sizeof(rep), NULL, 0);
+}
+
+static int handle_status(struct session *s, const struct bitmix_msg_hdr *m)
+{
+	struct bmx_daemon *d = s->daemon;
+	struct bitmix_status_reply rep = { 0 };
+
+	reply_init(&rep.r, m, sizeof(rep));
+	snprintf(rep.version, sizeof(rep.version), "%s", BITMIX_VERSION);
+	rep.uptime_ns = now_ns() - d->start_ns;
+	rep.requests_completed = __atomic_load_n(&d->requests_completed, __ATOMIC_RELAXED);
+	rep.requests_failed = __atomic_load_n(&d->requests_failed, __ATOMIC_RELAXED);
+	rep.clients = d->n_sessions;
+	rep.models = (uint32_t)d->store.count;
+	rep.workers = worker_pool_size(d->pool);
+	return reply_send(s, &rep, sizeof(rep), NULL, 0);
+}
+
+/* One received packet. Descriptors are never accepted from clients: any that came are closed. */
+void session_handle_message(struct session *s, size_t len, struct msghdr *msg)
+{
+	const struct bitmix_msg_hdr *m = (const void *)s->recv_buf;
+	bool had_fds = false;
+	int r;
+
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		for (size_t i = 0; i < (c->cmsg_len - CMSG_LEN(0)) / sizeof(int); i++) {
+			int fd;
+
+			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
+			close(fd);
+		}
+		had_fds = true;
+	}
+	if (msg->msg_flags & (MSG_TRUNC | MSG_CTRUNC) || had_fds || len < sizeof(*m) ||
+	    m->magic != BITMIX_MSG_MAGIC || m->length != len) {
+		session_close(s, "malformed control message: disconnected");
+		return;
+	}
+	if (m->version != BITMIX_PROTO_VERSION) {
+		reply_error(s, m, -EPROTONOSUPPORT, "protocol version %u not supported (daemon speaks %u)",
+			    m->version, BITMIX_PROTO_VERSION);
+		session_close(s, "protocol version mismatch: disconnected");
+		return;
+	}
+	switch (m->type) {
+	case BITMIX_MSG_HELLO: r = handle_hello(s, m); break;
+	case BITMIX_MSG_LIST_MODELS: r = handle_list(s, m); break;
+	case BITMIX_MSG_OPEN_MODEL: r = handle_open(s, m); break;
+	case BITMIX_MSG_SET_BITS: r = handle_set_bits(s, m); break;
+	case BITMIX_MSG_STATUS: r = handle_status(s, m); break;
+	default:
+		r = reply_error(s, m, -EOPNOTSUPP, "unknown message type %u", m->type);
+		break;
+	}
+	if (r < 0)
+		session_close(s, "control socket not writable: disconnected");
+}

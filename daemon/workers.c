@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * workers.c — the threads that run inference requests.
+ *
+ * The event loop queues checked jobs; a worker takes one, snapshots the model's operating point
+ * from its control page (one consistent generation for the whole request), runs the engine on
+ * the client's arena, and posts the completion with that generation. Each worker owns its
+ * scratch memory, grown on demand and reused.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+
+struct worker {
+	struct worker_pool *pool;
+	pthread_t thread;
+	void *scratch;
+	size_t scratch_size;
+};
+
+struct worker_pool {
+	struct bmx_daemon *daemon;
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	struct job *head, *tail; /* FIFO, under lock */
+	bool stop;
+	unsigned n;
+	struct worker workers[];
+};
+
+static int scratch_reserve(struct worker *w, size_t size)
+{
+	void *p;
+
+	if (size <= w->scratch_size)
+		return 0;
+	size = (size + 4095) & ~(size_t)4095;
+	p = aligned_alloc(64, size);
+	if (!p)
+		return -ENOMEM;
+	free(w->scratch);
+	w->scratch = p;
+	w->scratch_size = size;
+	return 0;
+}
+
+static void job_run(struct worker *w, struct job *job)
+{
+	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
+	struct session *s = job->session;
+	struct served_model *m = job->model;
+	const struct bitmix_sqe *e = &job->sqe;
+	struct bmx_daemon *d = w->pool->daemon;
+	uint64_t generation;
+	int r;
+
+	r = scratch_reserve(w, bmx_engine_scratch_size(m->engine, e->batch));
+	generation = served_model_snapshot(m, bits);
+	if (r == 0)
+		r = bmx_engine_run(m->engine, bits, e->batch, (const float *)(s->data + e->in_offset),
+				   (float *)(s->data + e->out_offset), w->scratch);
+	__atomic_add_fetch(r == 0 ? &d->requests_completed : &d->requests_failed, 1,
+			   __ATOMIC_RELAXED);
+	session_post_completion(s, e->user_data, r, generation);
+	/* After the CQE: admission counts a finishing request twice, never zero times. */
+	__atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_ACQ_REL);
+	served_model_unref(m);
+	session_unref(s);
+	free(job);
+}
+
+static void *worker_main(void *arg)
+{
+	struct worker *w = arg;
+	struct worker_pool *pool = w->pool;
+
+	for (;;) {
+		struct job *job;
+
+		pthread_mutex_lock(&pool->lock);
+		while (!pool->head && !pool->stop)
+			pthread_cond_wait(&pool->wake, &pool->lock);
+		job = pool->head;
+		if (job) {
+			pool->head = job->next;
+			if (!pool->head)
+				pool->tail = NULL;
+		}
+		pthread_mutex_unlock(&pool->lock);
+		if (!job)
+			break; /* stopping and nothing left */
+		job_run(w, job);
+	}
+	free(w->scratch);
+	return NULL;
+}
+
+int worker_pool_new(struct bmx_daemon *d, unsigned n_threads, struct worker_pool **out)
+{
+	struct worker_pool *pool = calloc(1, sizeof(*pool) + n_threads * sizeof(struct worker));
+	int r;
+
+	if (!pool)
+		return -ENOMEM;
+	pool->daemon = d;
+	pthread_mutex_init(&pool->lock, NULL);
+	pthread_cond_init(&pool->wake, NULL);
+	for (unsigned i = 0; i < n_threads; i++) {
+		pool->workers[i].pool = pool;
+		r = -pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]);
+		if (r < 0) {
+			worker_pool_free(pool);
+			return log_error_errno(r, "starting worker thread %u", i);
+		}
+		pool->n++;
+	}
+	*out = pool;
+	return 0;
+}
+
+void worker_pool_submit(struct worker_pool *pool, struct job *job)
+{
+	job->next = NULL;
+	pthread_mutex_lock(&pool->lock);
+	if (pool->tail)
+		pool->tail->next = job;
+	else
+		pool->head = job;
+	pool->tail = job;
+	pthread_cond_signal(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+void worker_pool_free(struct worker_pool *pool)
+{
+	if (!pool)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->stop = true;
+	pthread_cond_broadcast(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+	for (unsigned i = 0; i < pool->n; i++)
+		pthread_join(pool->workers[i].thread, NULL);
+	pthread_cond_destroy(&pool->wake);
+	pthread_mutex_destroy(&pool->lock);
+	free(pool);
+}
+
+unsigned worker_pool_size(const struct worker_pool *pool)
+{
+	return pool ? pool->n : 0;
+}

@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon_harness.c — start a real bitmixd on a private socket for a test, and stop it.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bitmix.h"
+#include "daemon_harness.h"
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+int harness_write_config(struct daemon_harness *h, const char *model_path, const char *extra_yaml)
+{
+	char tmp[160];
+	FILE *f;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", h->config);
+	f = fopen(tmp, "w");
+	if (!f)
+		return -errno;
+	fprintf(f, "socket: %s\nworkers: 2\nlog_level: debug\nmodels:\n  fmnist: %s\n%s", h->socket,
+		model_path, extra_yaml ? extra_yaml : "");
+	fclose(f);
+	return rename(tmp, h->config) < 0 ? -errno : 0;
+}
+
+int harness_start(struct daemon_harness *h, const char *bitmixd, const char *model_path,
+		  const char *extra_yaml)
+{
+	memset(h, 0, sizeof(*h));
+	snprintf(h->dir, sizeof(h->dir), "/tmp/bitmix-test-XXXXXX");
+	if (!mkdtemp(h->dir) || chmod(h->dir, 0755) < 0) /* other uids connect in some tests */
+		return -errno;
+	snprintf(h->config, sizeof(h->config), "%s/bitmixd.yaml", h->dir);
+	snprintf(h->socket, sizeof(h->socket), "%s/bitmixd.sock", h->dir);
+	snprintf(h->log, sizeof(h->log), "%s/bitmixd.log", h->dir);
+	if (harness_write_config(h, model_path, extra_yaml) < 0)
+		return -EIO;
+	h->pid = fork();
+	if (h->pid < 0)
+		return -errno;
+	if (h->pid == 0) {
+		int fd = open(h->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		if (fd >= 0) {
+			dup2(fd, STDERR_FILENO);
+			dup2(fd, STDOUT_FILENO);
+		}
+		execl(bitmixd, "bitmixd", "--config", h->config, (char *)NULL);
+		_exit(127);
+	}
+	/* Ready when a client can connect. */
+	for (int i = 0; i < 1000; i++) {
+		struct bitmix *bm;
+		int status;
+
+		if (bitmix_connect(h->socket, &bm) == 0) {
+			bitmix_close(bm);
+			return 0;
+		}
+		if (waitpid(h->pid, &status, WNOHANG) == h->pid) {
+			h->pid = 0;
+			return -ECHILD;
+		}
+		sleep_ms(10);
+	}
+	return -ETIMEDOUT;
+}
+
+int harness_stop(struct daemon_harness *h)
+{
+	int status;
+
+	if (h->pid <= 0)
+		return -ECHILD;
+	kill(h->pid, SIGTERM);
+	if (waitpid(h->pid, &status, 0) < 0)
+		return -errno;
+	h->pid = 0;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+bool harness_log_contains(const struct daemon_harness *h, const char *needle, int timeout_ms)
+{
+	for (int waited = 0;; waited += 20) {
+		char buf[65536];
+		size_t n = 0;
+		FILE *f = fopen(h->log, "r");
+
+		if (f) {
+			n = fread(buf, 1, sizeof(buf) - 1, f);
+			fclose(f);
+		}
+		buf[n] = 0;
+		if (strstr(buf, needle))
+			return true;
+		if (waited >= timeout_ms)
+			return false;
+		sleep_ms(20);
+	}
+}
+
+void harness_cleanup(struct daemon_harness *h)
+{
+	char cmd[128];
+
+	if (h->pid > 0) {
+		kill(h->pid, SIGKILL);
+		waitpid(h->pid, NULL, 0);
+	}
+	if (h->dir[0] && !getenv("BITMIX_KEEP_TEST_DIR")) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
+		if (system(cmd) != 0)
+			fprintf(stderr, "could not remove %s\n", h->dir);
+	}
+}

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon_harness.h — start a real bitmixd on a private socket for a test, and stop it.
+ *
+ * Each harness gets a fresh temporary folder with its own config and socket, so tests can run
+ * side by side. The daemon's log goes to a file in that folder, which tests read back.
+ */
+#ifndef BITMIX_TEST_DAEMON_HARNESS_H
+#define BITMIX_TEST_DAEMON_HARNESS_H
+
+#include <stdbool.h>
+#include <sys/types.h>
+
+struct daemon_harness {
+	char dir[64];
+	char config[128];
+	char socket[128];
+	char log[128];
+	pid_t pid;
+};
+
+/* Write a config serving MODEL_PATH as "fmnist" (plus EXTRA_YAML, verbatim) and start bitmixd. */
+int harness_start(struct daemon_harness *h, const char *bitmixd, const char *model_path,
+		  const char *extra_yaml);
+
+/* Rewrite the config file (for reload tests). */
+int harness_write_config(struct daemon_harness *h, const char *model_path, const char *extra_yaml);
+
+/* SIGTERM and wait; returns the exit status (or 128 + signal). */
+int harness_stop(struct daemon_harness *h);
+
+/* Does the daemon's log contain NEEDLE? Waits up to TIMEOUT_MS for it to appear. */
+bool harness_log_contains(const struct daemon_harness *h, const char *needle, int timeout_ms);
+
+/* Remove the temporary folder. */
+void harness_cleanup(struct daemon_harness *h);
+
+#endif

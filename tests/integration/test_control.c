@@ -1,0 +1,207 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_control.c — bitmixd's control plane against a live daemon: listing and opening models,
+ * reading and setting bits, who may set them, reload with a bad and a good config, a corrupt
+ * model refused at start, and a clean SIGTERM.
+ * Usage: test_control BITMIXD MODEL.bmx
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bitmix.h"
+#include "daemon_harness.h"
+
+static const char *bitmixd_path, *model_path;
+
+static int setup(void **state)
+{
+	struct daemon_harness *h = calloc(1, sizeof(*h));
+
+	assert_int_equal(harness_start(h, bitmixd_path, model_path, NULL), 0);
+	*state = h;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	harness_cleanup(*state);
+	free(*state);
+	return 0;
+}
+
+static void test_models_and_bits(void **state)
+{
+	struct daemon_harness *h = *state;
+	struct bitmix_layer_bits bits[1024], now[1024];
+	struct bitmix_model_info infos[4];
+	const struct bitmix_model_info *info;
+	struct bitmix_model *m;
+	struct bitmix *bm;
+	uint64_t g0, g1, g2;
+
+	assert_int_equal(bitmix_connect(h->socket, &bm), 0);
+	assert_int_equal(bitmix_list_models(bm, infos, 4), 1);
+	assert_string_equal(infos[0].name, "fmnist");
+	assert_int_equal(bitmix_open_model(bm, "nosuch", &m), -ENOENT);
+	assert_non_null(strstr(bitmix_strerror(bm), "nosuch"));
+	assert_int_equal(bitmix_open_model(bm, "fmnist", &m), 0);
+	info = bitmix_model_get_info(m);
+	assert_int_equal(info->input_h, 28);
+	assert_int_equal(info->output_size, 10);
+	assert_true(info->layer_count >= 6);
+
+	assert_int_equal(bitmix_get_bits(m, bits, &g0), 0);
+	for (uint32_t i = 0; i < info->layer_count; i++) {
+		uint16_t mask = bitmix_model_layer_bits_mask(m, i);
+		uint8_t low = (uint8_t)__builtin_ctz(mask);
+
+		bits[i] = (struct bitmix_layer_bits){ low, low };
+	}
+	assert_int_equal(bitmix_set_bits(m, bits, &g1), 0);
+	assert_true(g1 > g0);
+	assert_int_equal(bitmix_get_bits(m, now, &g2), 0);
+	assert_int_equal(g2, g1);
+	assert_memory_equal(now, bits, info->layer_count * sizeof(bits[0]));
+
+	/* Bits a layer does not allow are refused, naming the layer; nothing changes. */
+	bits[0].w_bits = 9;
+	assert_int_equal(bitmix_set_bits(m, bits, &g2), -EINVAL);
+	assert_non_null(strstr(bitmix_strerror(bm), "layer 0"));
+	assert_int_equal(bitmix_get_bits(m, now, &g2), 0);
+	assert_int_equal(g2, g1);
+	bitmix_close(bm);
+}
+
+/* Only root and the configured users and groups may set bits. */
+static void test_set_bits_needs_permission(void **state)
+{
+	struct daemon_harness *h = *state;
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct bitmix_layer_bits bits[1024];
+		struct bitmix_model *m;
+		struct bitmix *bm;
+
+		if (setgid(65534) < 0 || setuid(65534) < 0)
+			_exit(10);
+		if (bitmix_connect(h->socket, &bm) < 0 || bitmix_open_model(bm, "fmnist", &m) < 0)
+			_exit(11);
+		if (bitmix_get_bits(m, bits, NULL) < 0)
+			_exit(12);
+		if (bitmix_set_bits(m, bits, NULL) != -EPERM)
+			_exit(13);
+		if (!strstr(bitmix_strerror(bm), "may not change bits"))
+			_exit(14);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
+
+static int count_models(struct daemon_harness *h)
+{
+	struct bitmix_model_info infos[4];
+	struct bitmix *bm;
+	int n;
+
+	assert_int_equal(bitmix_connect(h->socket, &bm), 0);
+	n = bitmix_list_models(bm, infos, 4);
+	bitmix_close(bm);
+	return n;
+}
+
+/* A reload with a typo keeps everything; a good one applies. */
+static void test_reload(void **state)
+{
+	struct daemon_harness *h = *state;
+	char extra[512];
+	int n;
+
+	assert_int_equal(harness_write_config(h, model_path, "worker: 3\n"), 0);
+	kill(h->pid, SIGHUP);
+	assert_true(harness_log_contains(h, "reload failed", 5000));
+	assert_true(harness_log_contains(h, "unknown key \"worker\"", 100));
+	assert_int_equal(count_models(h), 1);
+
+	assert_int_equal(harness_write_config(h, "/nonexistent/model.bmx", NULL), 0);
+	kill(h->pid, SIGHUP);
+	assert_true(harness_log_contains(h, "keeping the running configuration and models", 5000));
+	assert_int_equal(count_models(h), 1);
+
+	snprintf(extra, sizeof(extra), "  second: %s\n", model_path);
+	assert_int_equal(harness_write_config(h, model_path, extra), 0);
+	kill(h->pid, SIGHUP);
+	for (int i = 0; i < 200 && (n = count_models(h)) != 2; i++)
+		usleep(10000);
+	assert_int_equal(n, 2);
+}
+
+static void test_sigterm_is_clean(void **state)
+{
+	struct daemon_harness *h = *state;
+
+	assert_int_equal(harness_stop(h), 0);
+	assert_true(harness_log_contains(h, "stopped after", 100));
+	assert_int_equal(access(h->socket, F_OK), -1);
+}
+
+/* A corrupt model stops the start with a message that names the problem. */
+static void test_corrupt_model_refused(void **state)
+{
+	struct daemon_harness h;
+	char bad[160], cmd[512];
+	FILE *f;
+
+	(void)state;
+	snprintf(bad, sizeof(bad), "/tmp/bitmix-bad-%d.bmx", (int)getpid());
+	snprintf(cmd, sizeof(cmd), "head -c 1000 '%s' > '%s'", model_path, bad);
+	assert_int_equal(system(cmd), 0);
+	assert_int_equal(harness_start(&h, bitmixd_path, bad, NULL), -ECHILD);
+	f = fopen(h.log, "r");
+	assert_non_null(f);
+	fclose(f);
+	assert_true(harness_log_contains(&h, "is not a valid model", 100));
+	harness_cleanup(&h);
+	unlink(bad);
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_models_and_bits),
+		cmocka_unit_test(test_set_bits_needs_permission),
+		cmocka_unit_test(test_reload),
+		cmocka_unit_test(test_sigterm_is_clean),
+	};
+	const struct CMUnitTest alone[] = {
+		cmocka_unit_test(test_corrupt_model_refused),
+	};
+	int failed;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx\n", argv[0]);
+		return 2;
+	}
+	bitmixd_path = argv[1];
+	model_path = argv[2];
+	failed = cmocka_run_group_tests_name("control", tests, setup, teardown);
+	return failed + cmocka_run_group_tests_name("start", alone, NULL, NULL);
+}

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Build bitmix and run the whole test suite (the README's second command; .ci/run calls it).
+# Tests run under ASan+UBSan; the tree must also build warning-free with clang.
+# Ends with one line "N passed, N failed[, N skipped]" taken from meson's own counts.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+tools/setup-deps.sh
+
+# Warning-free with clang as well as gcc (-Werror makes any warning a failure).
+if [ ! -d build-clang ]; then
+	CC=clang meson setup build-clang >/dev/null
+fi
+ninja -C build-clang >/dev/null
+
+if [ ! -d build-test ]; then
+	meson setup build-test -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
+fi
+ninja -C build-test
+
+export ASAN_OPTIONS=abort_on_error=0:detect_leaks=1
+export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
+status=0
+meson test -C build-test --print-errorlogs --num-processes 2 | tee build-test/meson-test.out || status=$?
+
+out=build-test/meson-test.out
+count() { sed -n "s/^$1:[[:space:]]*\([0-9]*\).*/\1/p" "$out" | tail -n 1; }
+ok=$(count Ok); fail=$(count Fail); skip=$(count Skipped); timeout=$(count Timeout)
+xfail=$(count "Expected Fail"); xpass=$(count "Unexpected Pass")
+failed=$(( ${fail:-0} + ${timeout:-0} + ${xpass:-0} ))
+passed=$(( ${ok:-0} + ${xfail:-0} ))
+if [ -z "$ok" ]; then
+	echo "meson printed no summary" >&2
+	status=1
+	failed=$(( failed + 1 ))
+fi
+if [ "${skip:-0}" -gt 0 ]; then
+	echo "$passed passed, $failed failed, $skip skipped"
+else
+	echo "$passed passed, $failed failed"
+fi
+[ "$failed" -eq 0 ] && exit "$status"
+exit 1
