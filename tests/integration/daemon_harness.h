@@ -14,7 +14,7 @@
 struct daemon_harness {
 	char dir[64];
 	char config[128];
-	char socket[128];
+	char socket[100]; /* fits sun_path */
 	char log[128];
 	pid_t pid;
 };

@@ -1,0 +1,349 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_hostile.c — clients that break the protocol on purpose, speaking it raw (no libbitmix).
+ *
+ * Bad submissions get an error completion and nothing else; corrupted ring indices, garbage
+ * control packets and descriptors sent to the daemon cost only the offender its connection.
+ * After each offence a well-behaved libbitmix client must still be served.
+ * Usage: test_hostile BITMIXD MODEL.bmx
+ */
+#include <errno.h>
+#include <poll.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bitmix.h"
+#include "bitmix_proto.h"
+#include "daemon_harness.h"
+
+static const char *bitmixd_path, *model_path;
+
+struct raw {
+	int fd;
+	int arena_fd, submit_efd, complete_efd;
+	uint8_t *arena;
+	struct bitmix_hello_reply hello;
+	struct bitmix_model_desc model;
+	uint32_t seq;
+	uint32_t sq_tail, cq_head;
+};
+
+static int raw_call(struct raw *c, void *req, size_t len, uint16_t type, void *rep, size_t rep_max,
+		    int *fds, int max_fds)
+{
+	struct bitmix_msg_hdr *h = req;
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		uint64_t align;
+	} control;
+	struct iovec iov = { rep, rep_max };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			      .msg_controllen = sizeof(control.buf) };
+	ssize_t n;
+	int got = 0;
+
+	*h = (struct bitmix_msg_hdr){ BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, type, (uint32_t)len,
+				      ++c->seq };
+	if (send(c->fd, req, len, 0) != (ssize_t)len)
+		return -errno;
+	n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
+	if (n <= 0)
+		return n == 0 ? -ECONNRESET : -errno;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+
+		for (size_t i = 0; i < k && got < max_fds; i++, got++)
+			memcpy(&fds[got], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
+	}
+	return ((struct bitmix_reply *)rep)->status;
+}
+
+static void raw_connect(struct raw *c, const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct bitmix_hello_req hello = { 0 };
+	struct bitmix_open_req open_req = { 0 };
+	uint8_t buf[BITMIX_MSG_MAX];
+	int fds[4];
+
+	memset(c, 0, sizeof(*c));
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	assert_int_equal(raw_call(c, &hello, sizeof(hello), BITMIX_MSG_HELLO, &c->hello,
+				  sizeof(c->hello), fds, 3), 0);
+	c->arena_fd = fds[0];
+	c->submit_efd = fds[1];
+	c->complete_efd = fds[2];
+	c->arena = mmap(NULL, c->hello.arena_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->arena_fd, 0);
+	assert_true(c->arena != MAP_FAILED);
+	/* The arena is sealed against resizing: a client cannot make the daemon fault. */
+	assert_int_equal(ftruncate(c->arena_fd, 4096), -1);
+	snprintf(open_req.name, sizeof(open_req.name), "fmnist");
+	assert_int_equal(raw_call(c, &open_req, sizeof(open_req), BITMIX_MSG_OPEN_MODEL, buf,
+				  sizeof(buf), fds, 2), 0);
+	c->model = ((struct bitmix_open_reply *)buf)->model;
+	/* The control page cannot be mapped writable by a client. */
+	assert_true(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0) == MAP_FAILED);
+	close(fds[0]);
+	close(fds[1]);
+}
+
+static void raw_close(struct raw *c)
+{
+	munmap(c->arena, c->hello.arena_size);
+	close(c->arena_fd);
+	close(c->submit_efd);
+	close(c->complete_efd);
+	close(c->fd);
+}
+
+static void raw_submit(struct raw *c, const struct bitmix_sqe *e)
+{
+	struct bitmix_arena_hdr *h = (void *)c->arena;
+	struct bitmix_sqe *sq = (void *)(c->arena + c->hello.sq_offset);
+	uint64_t one = 1;
+
+	sq[c->sq_tail & (c->hello.sq_entries - 1)] = *e;
+	bitmix_store_release(&h->sq_tail, ++c->sq_tail);
+	assert_int_equal(write(c->submit_efd, &one, sizeof(one)), sizeof(one));
+}
+
+/* Wait for the next CQE; returns 0 with it in *out, or -ETIMEDOUT. */
+static int raw_reap(struct raw *c, struct bitmix_cqe *out)
+{
+	struct bitmix_arena_hdr *h = (void *)c->arena;
+	struct bitmix_cqe *cq = (void *)(c->arena + c->hello.cq_offset);
+
+	for (int i = 0; i < 500; i++) {
+		if (bitmix_load_acquire(&h->cq_tail) != c->cq_head) {
+			*out = cq[c->cq_head & (c->hello.cq_entries - 1)];
+			bitmix_store_release(&h->cq_head, ++c->cq_head);
+			return 0;
+		}
+		poll(&(struct pollfd){ .fd = c->complete_efd, .events = POLLIN }, 1, 10);
+	}
+	return -ETIMEDOUT;
+}
+
+static struct bitmix_sqe good_sqe(const struct raw *c)
+{
+	uint64_t in = (uint64_t)c->model.input_h * c->model.input_w * c->model.input_c * 4;
+
+	return (struct bitmix_sqe){
+		.user_data = 7, .model_id = c->model.model_id, .batch = 1,
+		.in_offset = 0, .in_length = in,
+		.out_offset = (in + 63) / 64 * 64, .out_length = c->model.output_size * 4,
+	};
+}
+
+/* The daemon still serves a well-behaved client. */
+static void assert_daemon_serves(const char *socket_path)
+{
+	struct bitmix_model *m;
+	struct bitmix *bm;
+	float *in, *out;
+
+	assert_int_equal(bitmix_connect(socket_path, &bm), 0);
+	assert_int_equal(bitmix_open_model(bm, "fmnist", &m), 0);
+	in = bitmix_tensor_alloc(bm, 28 * 28 * 4);
+	out = bitmix_tensor_alloc(bm, 10 * 4);
+	memset(in, 0, 28 * 28 * 4);
+	assert_int_equal(bitmix_infer(m, in, out, 1, NULL), 0);
+	bitmix_close(bm);
+}
+
+enum mutation {
+	M_NONE, M_MODEL, M_BATCH0, M_BATCH_HUGE, M_IN_LENGTH, M_OUT_SHORT, M_IN_PAST_END,
+	M_OUT_OVERFLOW, M_MISALIGNED, M_PRECISION, M_FLAGS, M_RESERVED,
+};
+
+static void mutate(struct bitmix_sqe *e, enum mutation m, uint64_t data_size)
+{
+	switch (m) {
+	case M_NONE: break;
+	case M_MODEL: e->model_id = 999; break;
+	case M_BATCH0: e->batch = 0; break;
+	case M_BATCH_HUGE: e->batch = 1u << 31; break;
+	case M_IN_LENGTH: e->in_length -= 4; break;
+	case M_OUT_SHORT: e->out_length -= 4; break;
+	case M_IN_PAST_END: e->in_offset = data_size - 64; break;
+	case M_OUT_OVERFLOW: e->out_offset = UINT64_MAX - 63; break;
+	case M_MISALIGNED: e->in_offset = 4; break;
+	case M_PRECISION: e->precision = 200; break;
+	case M_FLAGS: e->flags = 1; break;
+	case M_RESERVED: e->precision_arg = 5; break;
+	}
+}
+
+/* Each bad field gets its own error completion; the connection keeps working. */
+static void test_bad_submissions_get_errors(void **state)
+{
+	static const struct {
+		enum mutation m;
+		int status;
+	} cases[] = {
+		{ M_NONE, 0 }, { M_MODEL, -EBADF }, { M_BATCH0, -EINVAL },
+		{ M_BATCH_HUGE, -EINVAL }, { M_IN_LENGTH, -EMSGSIZE }, { M_OUT_SHORT, -EMSGSIZE },
+		{ M_IN_PAST_END, -ERANGE }, { M_OUT_OVERFLOW, -ERANGE }, { M_MISALIGNED, -ERANGE },
+		{ M_PRECISION, -EOPNOTSUPP }, { M_FLAGS, -EOPNOTSUPP }, { M_RESERVED, -EOPNOTSUPP },
+		{ M_NONE, 0 },
+	};
+	struct daemon_harness *h = *state;
+	struct bitmix_cqe cqe;
+	struct raw c;
+
+	raw_connect(&c, h->socket);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct bitmix_sqe e = good_sqe(&c);
+
+		mutate(&e, cases[i].m, c.hello.data_size);
+		e.user_data = 1000 + i;
+		raw_submit(&c, &e);
+		assert_int_equal(raw_reap(&c, &cqe), 0);
+		assert_int_equal(cqe.user_data, 1000 + i);
+		if (cqe.status != cases[i].status)
+			fail_msg("case %zu: status %d, expected %d", i, cqe.status, cases[i].status);
+	}
+	raw_close(&c);
+	assert_daemon_serves(h->socket);
+}
+
+/* A submission tail beyond the ring costs the client its connection, nobody else's. */
+static void test_corrupted_ring_index(void **state)
+{
+	struct daemon_harness *h = *state;
+	struct bitmix_arena_hdr *hdr;
+	struct raw c;
+	uint64_t one = 1;
+	char byte;
+
+	raw_connect(&c, h->socket);
+	hdr = (void *)c.arena;
+	bitmix_store_release(&hdr->sq_tail, c.sq_tail + c.hello.sq_entries + 5);
+	assert_int_equal(write(c.submit_efd, &one, sizeof(one)), sizeof(one));
+	assert_int_equal(poll(&(struct pollfd){ .fd = c.fd, .events = POLLIN }, 1, 5000), 1);
+	assert_int_equal(recv(c.fd, &byte, 1, 0), 0); /* hung up on */
+	assert_true(harness_log_contains(h, "corrupted submission ring index", 1000));
+	raw_close(&c);
+
+	/* The completion side too: a CQ head far ahead of the tail. */
+	raw_connect(&c, h->socket);
+	hdr = (void *)c.arena;
+	bitmix_store_release(&hdr->cq_head, 12345);
+	{
+		struct bitmix_sqe e = good_sqe(&c);
+
+		raw_submit(&c, &e);
+	}
+	assert_int_equal(poll(&(struct pollfd){ .fd = c.fd, .events = POLLIN }, 1, 5000), 1);
+	assert_int_equal(recv(c.fd, &byte, 1, 0), 0);
+	assert_true(harness_log_contains(h, "corrupted completion ring index", 1000));
+	raw_close(&c);
+	assert_daemon_serves(h->socket);
+}
+
+/* Garbage, lies about length, a future version, and descriptors: each only hurts the sender. */
+static void test_garbage_control_messages(void **state)
+{
+	struct daemon_harness *h = *state;
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h->socket);
+	for (int kind = 0; kind < 5; kind++) {
+		struct bitmix_msg_hdr m = { BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, BITMIX_MSG_STATUS,
+					    sizeof(m), 1 };
+		uint8_t reply[BITMIX_MSG_MAX];
+		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		ssize_t n;
+
+		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		switch (kind) {
+		case 0: m.magic = 0xdeadbeef; break;
+		case 1: m.length = 3000; break;
+		case 2: m.version = 99; break;
+		case 3: m.type = 77; break;
+		case 4: break;
+		}
+		if (kind == 4) {
+			/* A descriptor (our own stdin) sent to the daemon. */
+			union {
+				char buf[CMSG_SPACE(sizeof(int))];
+				uint64_t align;
+			} control = { 0 };
+			struct iovec iov = { &m, sizeof(m) };
+			struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
+					      .msg_control = control.buf,
+					      .msg_controllen = sizeof(control.buf) };
+			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
+			int zero = 0;
+
+			cm->cmsg_level = SOL_SOCKET;
+			cm->cmsg_type = SCM_RIGHTS;
+			cm->cmsg_len = CMSG_LEN(sizeof(int));
+			memcpy(CMSG_DATA(cm), &zero, sizeof(int));
+			assert_int_equal(sendmsg(fd, &msg, 0), sizeof(m));
+		} else {
+			assert_int_equal(send(fd, &m, sizeof(m), 0), sizeof(m));
+		}
+		n = recv(fd, reply, sizeof(reply), 0);
+		if (kind == 2 || kind == 3) {
+			/* Well-formed but unsupported: an error reply. */
+			assert_true(n >= (ssize_t)sizeof(struct bitmix_reply));
+			assert_int_equal(((struct bitmix_reply *)reply)->status,
+					 kind == 2 ? -EPROTONOSUPPORT : -EOPNOTSUPP);
+		} else {
+			assert_int_equal(n, 0); /* malformed: hung up on */
+		}
+		close(fd);
+	}
+	assert_daemon_serves(h->socket);
+}
+
+static int setup(void **state)
+{
+	struct daemon_harness *h = calloc(1, sizeof(*h));
+
+	assert_int_equal(harness_start(h, bitmixd_path, model_path, NULL), 0);
+	*state = h;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct daemon_harness *h = *state;
+
+	/* The daemon survived everything and exits cleanly (ASan would fail the exit status). */
+	assert_int_equal(harness_stop(h), 0);
+	harness_cleanup(h);
+	free(h);
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_bad_submissions_get_errors),
+		cmocka_unit_test(test_corrupted_ring_index),
+		cmocka_unit_test(test_garbage_control_messages),
+	};
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx\n", argv[0]);
+		return 2;
+	}
+	bitmixd_path = argv[1];
+	model_path = argv[2];
+	return cmocka_run_group_tests_name("hostile", tests, setup, teardown);
+}
