@@ -1,0 +1,470 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config.c — parse and check bitmixd's YAML configuration with libyaml's document API.
+ *
+ * The whole file is parsed into a document first, then walked key by key into a new struct
+ * bmx_config. Nothing is applied here: the caller swaps configs only when this returned 0.
+ * Every error names file:line:column (1-based), the key path, what was found and what was
+ * expected. The schema is documented in config/README.md.
+ */
+#include <errno.h>
+#include <grp.h>
+#include <libgen.h>
+#include <limits.h>
+#include <pwd.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <yaml.h>
+
+#include "config.h"
+#include "log.h"
+
+#define CONFIG_MAX_BYTES (1u << 20)
+#define DEFAULT_SOCKET "/run/bitmix/bitmixd.sock"
+
+struct parse {
+	const char *file;
+	char *base_dir; /* relative model paths resolve against it */
+	yaml_document_t doc;
+	struct bmx_config *cfg;
+	struct bmx_config_error *err;
+};
+
+static int fail(struct parse *p, const yaml_node_t *node, const char *path, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int fail(struct parse *p, const yaml_node_t *node, const char *path, const char *fmt, ...)
+{
+	char what[384];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	if (p->err)
+		snprintf(p->err->msg, sizeof(p->err->msg), "%s:%zu:%zu: %s%s%s", p->file,
+			 node ? node->start_mark.line + 1 : 1, node ? node->start_mark.column + 1 : 1,
+			 path ? path : "", path ? ": " : "", what);
+	return -EINVAL;
+}
+
+static const char *node_type_name(const yaml_node_t *n)
+{
+	switch (n->type) {
+	case YAML_SCALAR_NODE: return "a scalar";
+	case YAML_SEQUENCE_NODE: return "a list";
+	case YAML_MAPPING_NODE: return "a mapping";
+	default: return "nothing";
+	}
+}
+
+static int expect(struct parse *p, const yaml_node_t *n, yaml_node_type_t type, const char *path)
+{
+	static const char *names[] = { [YAML_SCALAR_NODE] = "a scalar", [YAML_SEQUENCE_NODE] = "a list",
+				       [YAML_MAPPING_NODE] = "a mapping" };
+
+	if (n->type == type)
+		return 0;
+	return fail(p, n, path, "found %s, expected %s", node_type_name(n), names[type]);
+}
+
+static const char *scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+/* Walk a mapping's pairs, rejecting duplicate keys and non-scalar keys. */
+typedef int (*pair_fn)(struct parse *p, const char *key, yaml_node_t *key_node, yaml_node_t *value,
+		       void *userdata);
+
+static int for_each_pair(struct parse *p, yaml_node_t *map, const char *path, pair_fn fn,
+			 void *userdata)
+{
+	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+		yaml_node_t *k = yaml_document_get_node(&p->doc, a->key);
+		yaml_node_t *v = yaml_document_get_node(&p->doc, a->value);
+		int r;
+
+		if (k->type != YAML_SCALAR_NODE)
+			return fail(p, k, path, "keys must be plain names, found %s", node_type_name(k));
+		for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++) {
+			yaml_node_t *k2 = yaml_document_get_node(&p->doc, b->key);
+
+			if (k2->type == YAML_SCALAR_NODE && strcmp(scalar(k2), scalar(k)) == 0)
+				return fail(p, k, path, "duplicate key \"%s\" (first at line %zu)",
+					    scalar(k), k2->start_mark.line + 1);
+		}
+		r = fn(p, scalar(k), k, v, userdata);
+		if (r < 0)
+			return r;
+	}
+	return 0;
+}
+
+static int parse_workers(struct parse *p, yaml_node_t *v)
+{
+	const char *s;
+	char *end;
+	long n;
+
+	if (expect(p, v, YAML_SCALAR_NODE, "workers") < 0)
+		return -EINVAL;
+	s = scalar(v);
+	if (strcmp(s, "auto") == 0) {
+		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+		p->cfg->workers = cpus < 1 ? 1 : cpus > BMX_CONFIG_MAX_WORKERS ? BMX_CONFIG_MAX_WORKERS
+									  : (unsigned)cpus;
+		return 0;
+	}
+	errno = 0;
+	n = strtol(s, &end, 10);
+	if (errno || end == s || *end || n < 1 || n > BMX_CONFIG_MAX_WORKERS)
+		return fail(p, v, "workers", "\"%s\" is not a number 1..%d or \"auto\"", s,
+			    BMX_CONFIG_MAX_WORKERS);
+	p->cfg->workers = (unsigned)n;
+	return 0;
+}
+
+static int parse_socket(struct parse *p, yaml_node_t *v)
+{
+	const char *s;
+
+	if (expect(p, v, YAML_SCALAR_NODE, "socket") < 0)
+		return -EINVAL;
+	s = scalar(v);
+	if (s[0] != '/')
+		return fail(p, v, "socket", "\"%s\" is not an absolute path", s);
+	if (strlen(s) >= sizeof(((struct sockaddr_un *)0)->sun_path))
+		return fail(p, v, "socket", "path is %zu bytes, at most %zu fit a unix socket",
+			    strlen(s), sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+	free(p->cfg->socket_path);
+	p->cfg->socket_path = strdup(s);
+	return p->cfg->socket_path ? 0 : -ENOMEM;
+}
+
+static bool name_ok(const char *s)
+{
+	size_t n = strlen(s);
+
+	if (n == 0 || n >= BMX_CONFIG_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < n; i++)
+		if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= 'A' && s[i] <= 'Z') &&
+		    !(s[i] >= '0' && s[i] <= '9') && !strchr("._-", s[i]))
+			return false;
+	return true;
+}
+
+static int model_pair(struct parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+{
+	struct bmx_config *c = p->cfg;
+	struct bmx_config_model *m;
+	char path[64 + BMX_CONFIG_NAME_MAX];
+	const char *file;
+
+	(void)u;
+	snprintf(path, sizeof(path), "models.%s", key);
+	if (!name_ok(key))
+		return fail(p, k, "models", "\"%s\" is not a model name (1-%d characters of A-Z a-z 0-9 . _ -)",
+			    key, BMX_CONFIG_NAME_MAX - 1);
+	if (c->n_models == BMX_CONFIG_MAX_MODELS)
+		return fail(p, k, "models", "more than %d models", BMX_CONFIG_MAX_MODELS);
+	if (expect(p, v, YAML_SCALAR_NODE, path) < 0)
+		return -EINVAL;
+	file = scalar(v);
+	if (!*file)
+		return fail(p, v, path, "empty path, expected the path of a .bmx file");
+	m = &c->models[c->n_models];
+	snprintf(m->name, sizeof(m->name), "%s", key);
+	if (file[0] == '/')
+		m->path = strdup(file);
+	else if (asprintf(&m->path, "%s/%s", p->base_dir, file) < 0)
+		m->path = NULL;
+	if (!m->path)
+		return -ENOMEM;
+	c->n_models++;
+	return 0;
+}
+
+static int parse_models(struct parse *p, yaml_node_t *v)
+{
+	if (expect(p, v, YAML_MAPPING_NODE, "models") < 0)
+		return -EINVAL;
+	if (v->data.mapping.pairs.top == v->data.mapping.pairs.start)
+		return fail(p, v, "models", "no models, expected at least one NAME: PATH entry");
+	return for_each_pair(p, v, "models", model_pair, NULL);
+}
+
+/* One entry of access.set_bits.users or .groups: a name or a number. */
+static int resolve_id(struct parse *p, yaml_node_t *n, const char *path, bool group, unsigned *out)
+{
+	const char *s = scalar(n);
+	char buf[4096], *end;
+	unsigned long v;
+
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (*s && !*end && !errno && v < UINT_MAX) {
+		*out = (unsigned)v;
+		return 0;
+	}
+	if (group) {
+		struct group g, *res = NULL;
+
+		if (getgrnam_r(s, &g, buf, sizeof(buf), &res) == 0 && res) {
+			*out = g.gr_gid;
+			return 0;
+		}
+		return fail(p, n, path, "no group called \"%s\" (expected a group name or gid)", s);
+	}
+	struct passwd pw, *res = NULL;
+
+	if (getpwnam_r(s, &pw, buf, sizeof(buf), &res) == 0 && res) {
+		*out = pw.pw_uid;
+		return 0;
+	}
+	return fail(p, n, path, "no user called \"%s\" (expected a user name or uid)", s);
+}
+
+static int parse_id_list(struct parse *p, yaml_node_t *v, const char *path, bool group)
+{
+	size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
+	unsigned *ids;
+	size_t i = 0;
+
+	if (expect(p, v, YAML_SEQUENCE_NODE, path) < 0)
+		return -EINVAL;
+	ids = calloc(n ? n : 1, sizeof(*ids));
+	if (!ids)
+		return -ENOMEM;
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = yaml_document_get_node(&p->doc, *it);
+		char ipath[64];
+
+		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
+		if (expect(p, item, YAML_SCALAR_NODE, ipath) < 0 ||
+		    resolve_id(p, item, ipath, group, &ids[i]) < 0) {
+			free(ids);
+			return -EINVAL;
+		}
+	}
+	if (group) {
+		free(p->cfg->set_bits_gids);
+		p->cfg->set_bits_gids = (gid_t *)ids;
+		p->cfg->n_set_bits_gids = n;
+	} else {
+		free(p->cfg->set_bits_uids);
+		p->cfg->set_bits_uids = (uid_t *)ids;
+		p->cfg->n_set_bits_uids = n;
+	}
+	return 0;
+}
+
+static int set_bits_pair(struct parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+{
+	(void)u;
+	if (strcmp(key, "users") == 0)
+		return parse_id_list(p, v, "access.set_bits.users", false);
+	if (strcmp(key, "groups") == 0)
+		return parse_id_list(p, v, "access.set_bits.groups", true);
+	return fail(p, k, "access.set_bits", "unknown key \"%s\" (expected one of: users, groups)", key);
+}
+
+static int access_pair(struct parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+{
+	(void)u;
+	if (strcmp(key, "set_bits") != 0)
+		return fail(p, k, "access", "unknown key \"%s\" (expected one of: set_bits)", key);
+	if (expect(p, v, YAML_MAPPING_NODE, "access.set_bits") < 0)
+		return -EINVAL;
+	return for_each_pair(p, v, "access.set_bits", set_bits_pair, NULL);
+}
+
+static int top_pair(struct parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+{
+	bool *seen_models = u;
+
+	if (strcmp(key, "socket") == 0)
+		return parse_socket(p, v);
+	if (strcmp(key, "workers") == 0)
+		return parse_workers(p, v);
+	if (strcmp(key, "log_level") == 0) {
+		int level;
+
+		if (expect(p, v, YAML_SCALAR_NODE, "log_level") < 0)
+			return -EINVAL;
+		level = bmx_log_level_from_string(scalar(v));
+		if (level < 0)
+			return fail(p, v, "log_level",
+				    "\"%s\" is not one of: error, warning, info, debug", scalar(v));
+		p->cfg->log_level = level;
+		return 0;
+	}
+	if (strcmp(key, "models") == 0) {
+		*seen_models = true;
+		return parse_models(p, v);
+	}
+	if (strcmp(key, "access") == 0) {
+		if (expect(p, v, YAML_MAPPING_NODE, "access") < 0)
+			return -EINVAL;
+		return for_each_pair(p, v, "access", access_pair, NULL);
+	}
+	return fail(p, k, NULL,
+		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, access)",
+		    key);
+}
+
+static int parse_document(struct parse *p, const unsigned char *text, size_t len)
+{
+	yaml_parser_t parser;
+	yaml_node_t *root;
+	bool seen_models = false;
+	int r;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, text, len);
+	if (!yaml_parser_load(&parser, &p->doc)) {
+		if (p->err)
+			snprintf(p->err->msg, sizeof(p->err->msg), "%s:%zu:%zu: YAML syntax error: %s%s%s",
+				 p->file, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+				 parser.problem ? parser.problem : "unknown problem",
+				 parser.context ? " " : "", parser.context ? parser.context : "");
+		yaml_parser_delete(&parser);
+		memset(&p->doc, 0, sizeof(p->doc));
+		return -EINVAL;
+	}
+	yaml_parser_delete(&parser);
+	root = yaml_document_get_root_node(&p->doc);
+	if (!root)
+		return fail(p, NULL, NULL, "the file is empty, expected a mapping with at least \"models\"");
+	if (expect(p, root, YAML_MAPPING_NODE, "top level") < 0)
+		return -EINVAL;
+	r = for_each_pair(p, root, NULL, top_pair, &seen_models);
+	if (r < 0)
+		return r;
+	if (!seen_models)
+		return fail(p, root, NULL, "no \"models\" key: name at least one model (NAME: PATH)");
+	return 0;
+}
+
+static struct bmx_config *config_new_defaults(const char *source)
+{
+	struct bmx_config *c = calloc(1, sizeof(*c));
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+
+	if (!c)
+		return NULL;
+	c->source_path = strdup(source);
+	c->socket_path = strdup(DEFAULT_SOCKET);
+	c->models = calloc(BMX_CONFIG_MAX_MODELS, sizeof(*c->models));
+	c->workers = cpus < 1 ? 1 : cpus > BMX_CONFIG_MAX_WORKERS ? BMX_CONFIG_MAX_WORKERS : (unsigned)cpus;
+	c->log_level = LOG_INFO;
+	if (!c->source_path || !c->socket_path || !c->models) {
+		bmx_config_free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static int load(const char *name, const char *base_dir, const char *text, size_t len,
+		struct bmx_config **out, struct bmx_config_error *err)
+{
+	struct parse p = { .file = name, .err = err };
+	int r;
+
+	*out = NULL;
+	p.cfg = config_new_defaults(name);
+	p.base_dir = strdup(base_dir);
+	if (!p.cfg || !p.base_dir) {
+		r = -ENOMEM;
+		if (err)
+			snprintf(err->msg, sizeof(err->msg), "%s: out of memory", name);
+	} else {
+		r = parse_document(&p, (const unsigned char *)text, len);
+	}
+	yaml_document_delete(&p.doc);
+	free(p.base_dir);
+	if (r < 0) {
+		bmx_config_free(p.cfg);
+		return r;
+	}
+	*out = p.cfg;
+	return 0;
+}
+
+int bmx_config_load_string(const char *name, const char *text, struct bmx_config **out,
+			   struct bmx_config_error *err)
+{
+	char cwd[PATH_MAX];
+
+	if (!getcwd(cwd, sizeof(cwd)))
+		snprintf(cwd, sizeof(cwd), ".");
+	return load(name, cwd, text, strlen(text), out, err);
+}
+
+int bmx_config_load(const char *path, struct bmx_config **out, struct bmx_config_error *err)
+{
+	char *text = NULL, *dir_copy = NULL;
+	FILE *f;
+	size_t len;
+	int r;
+
+	*out = NULL;
+	f = fopen(path, "re");
+	if (!f) {
+		r = -errno;
+		if (err)
+			snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %s", path, strerror(-r));
+		return r;
+	}
+	text = malloc(CONFIG_MAX_BYTES + 1);
+	len = text ? fread(text, 1, CONFIG_MAX_BYTES + 1, f) : 0;
+	r = !text ? -ENOMEM : ferror(f) ? -EIO : len > CONFIG_MAX_BYTES ? -EFBIG : 0;
+	fclose(f);
+	if (r < 0) {
+		if (err)
+			snprintf(err->msg, sizeof(err->msg), "%s: %s", path,
+				 r == -EFBIG ? "larger than 1 MiB, not a configuration file"
+					     : strerror(-r));
+		free(text);
+		return r;
+	}
+	dir_copy = strdup(path);
+	if (!dir_copy) {
+		free(text);
+		return -ENOMEM;
+	}
+	r = load(path, dirname(dir_copy), text, len, out, err);
+	free(dir_copy);
+	free(text);
+	return r;
+}
+
+void bmx_config_free(struct bmx_config *c)
+{
+	if (!c)
+		return;
+	for (size_t i = 0; i < c->n_models; i++)
+		free(c->models[i].path);
+	free(c->models);
+	free(c->set_bits_uids);
+	free(c->set_bits_gids);
+	free(c->socket_path);
+	free(c->source_path);
+	free(c);
+}
+
+const struct bmx_config_model *bmx_config_find_model(const struct bmx_config *c, const char *name)
+{
+	for (size_t i = 0; i < c->n_models; i++)
+		if (strcmp(c->models[i].name, name) == 0)
+			return &c->models[i];
+	return NULL;
+}
