@@ -1,0 +1,388 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bitmixctl.c — the command-line client of bitmixd: daemon status, the models it serves, their
+ * per-layer bits (shown or set), and classifying images through a model.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bitmix.h"
+#include "image_io.h"
+
+static const char *const fmnist_names[10] = {
+	"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+	"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+};
+
+static void usage(FILE *f)
+{
+	fputs("Usage: bitmixctl [--socket PATH] COMMAND\n"
+	      "  status                       the daemon's version, uptime, clients and counters\n"
+	      "  models                       the models served\n"
+	      "  bits MODEL                   the model's per-layer bits and their generation\n"
+	      "  bits MODEL SPEC              set them: N or wWaA (every layer that allows it),\n"
+	      "                               a list of one entry per layer (8,4,w2a4,...),\n"
+	      "                               or overrides L=N,L=wWaA on top of the current bits\n"
+	      "  infer MODEL FILE... [--labels IDX1] [--limit N] [--batch B] [--quiet]\n"
+	      "                               classify IDX3 (.gz too) or PGM/PPM images\n",
+	      f);
+}
+
+/* Report the connection's last error; main() closes the connection. */
+static int die(const struct bitmix *bm, const char *what)
+{
+	fprintf(stderr, "bitmixctl: %s: %s\n", what, bitmix_strerror(bm));
+	return 1;
+}
+
+static void bits_range(uint16_t mask, char *buf, size_t size)
+{
+	int lo = __builtin_ctz(mask), hi = 31 - __builtin_clz(mask);
+
+	if ((unsigned)mask == ((2u << hi) - (1u << lo)))
+		snprintf(buf, size, lo == hi ? "%d" : "%d-%d", lo, hi);
+	else {
+		size_t n = 0;
+
+		buf[0] = 0;
+		for (int b = lo; b <= hi && n < size; b++)
+			if (mask & (1u << b))
+				n += (size_t)snprintf(buf + n, size - n, "%s%d", n ? "," : "", b);
+	}
+}
+
+static int cmd_status(struct bitmix *bm)
+{
+	struct bitmix_status st;
+
+	if (bitmix_get_status(bm, &st) < 0)
+		return die(bm, "status");
+	printf("bitmixd %s, up %.1f s\n", st.version, (double)st.uptime_ns / 1e9);
+	printf("  clients:   %u\n  models:    %u\n  workers:   %u\n", st.clients, st.models, st.workers);
+	printf("  requests:  %llu completed, %llu failed\n", (unsigned long long)st.requests_completed,
+	       (unsigned long long)st.requests_failed);
+	return 0;
+}
+
+static int cmd_models(struct bitmix *bm)
+{
+	struct bitmix_model_info infos[64];
+	char range[32];
+	int n = bitmix_list_models(bm, infos, 64);
+
+	if (n < 0)
+		return die(bm, "models");
+	for (int i = 0; i < n && i < 64; i++) {
+		bits_range(infos[i].bits_mask, range, sizeof(range));
+		printf("%-16s %3u layers  input %ux%ux%u  outputs %u  bits %s\n", infos[i].name,
+		       infos[i].layer_count, infos[i].input_h, infos[i].input_w, infos[i].input_c,
+		       infos[i].output_size, range);
+	}
+	return 0;
+}
+
+/* "4" -> w4a4, "w4a6" -> w4a6. Returns 0 or -EINVAL. */
+static int parse_bits(const char *s, struct bitmix_layer_bits *b)
+{
+	unsigned w, a;
+	int n = 0;
+
+	if (sscanf(s, "w%ua%u%n", &w, &a, &n) == 2 && s[n] == 0)
+		*b = (struct bitmix_layer_bits){ (uint8_t)w, (uint8_t)a };
+	else if (sscanf(s, "%u%n", &w, &n) == 1 && s[n] == 0)
+		*b = (struct bitmix_layer_bits){ (uint8_t)w, (uint8_t)w };
+	else
+		return -EINVAL;
+	return w >= 2 && w <= 8 && b->a_bits >= 2 && b->a_bits <= 8 ? 0 : -EINVAL;
+}
+
+static bool allowed(const struct bitmix_model *m, uint32_t layer, struct bitmix_layer_bits b)
+{
+	uint16_t mask = bitmix_model_layer_bits_mask(m, layer);
+
+	return (mask & (1u << b.w_bits)) && (mask & (1u << b.a_bits));
+}
+
+/* Apply SPEC to BITS (the current ones). Returns 0, or 1 after printing why not. */
+static int apply_spec(struct bitmix_model *m, const char *spec, struct bitmix_layer_bits *bits)
+{
+	uint32_t n = bitmix_model_get_info(m)->layer_count, i = 0, kept = 0;
+	struct bitmix_layer_bits b;
+	char *copy = strdup(spec), *save = NULL, *tok;
+	char range[32];
+	int r = 0;
+
+	if (!copy)
+		return 1;
+	if (!strchr(spec, ',') && !strchr(spec, '=')) {
+		if (parse_bits(spec, &b) < 0) {
+			fprintf(stderr, "bitmixctl: \"%s\" is not N or wWaA with W, A in 2..8\n", spec);
+			r = 1;
+		}
+		for (i = 0; r == 0 && i < n; i++) {
+			if (allowed(m, i, b))
+				bits[i] = b;
+			else
+				kept++;
+		}
+		if (r == 0 && kept)
+			printf("%u layer(s) do not allow %s and keep their bits\n", kept, spec);
+		free(copy);
+		return r;
+	}
+	for (tok = strtok_r(copy, ",", &save); tok && r == 0; tok = strtok_r(NULL, ",", &save)) {
+		char *eq = strchr(tok, '=');
+		uint32_t layer = i++;
+
+		if (eq) {
+			*eq = 0;
+			layer = (uint32_t)strtoul(tok, NULL, 10);
+			tok = eq + 1;
+		}
+		if (layer >= n || parse_bits(tok, &b) < 0) {
+			fprintf(stderr, "bitmixctl: bad entry \"%s\" for layer %u (the model has %u layers)\n",
+				tok, layer, n);
+			r = 1;
+		} else if (!allowed(m, layer, b)) {
+			bits_range(bitmix_model_layer_bits_mask(m, layer), range, sizeof(range));
+			fprintf(stderr, "bitmixctl: layer %u allows bits %s, not %s\n", layer, range, tok);
+			r = 1;
+		} else {
+			bits[layer] = b;
+		}
+	}
+	if (r == 0 && !strchr(spec, '=') && i != n) {
+		fprintf(stderr, "bitmixctl: %u entries given, the model has %u layers\n", i, n);
+		r = 1;
+	}
+	free(copy);
+	return r;
+}
+
+static int cmd_bits(struct bitmix *bm, int argc, char **argv)
+{
+	struct bitmix_layer_bits bits[1024];
+	struct bitmix_model *m;
+	uint64_t generation;
+	char range[32];
+
+	if (argc < 1 || argc > 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (bitmix_open_model(bm, argv[0], &m) < 0)
+		return die(bm, argv[0]);
+	bitmix_get_bits(m, bits, &generation);
+	if (argc == 2) {
+		if (apply_spec(m, argv[1], bits))
+			return 1;
+		if (bitmix_set_bits(m, bits, &generation) < 0)
+			return die(bm, "setting bits");
+		printf("%s: new bits at generation %llu\n", argv[0], (unsigned long long)generation);
+		return 0;
+	}
+	printf("%s: generation %llu\n", argv[0], (unsigned long long)generation);
+	for (uint32_t i = 0; i < bitmix_model_get_info(m)->layer_count; i++) {
+		bits_range(bitmix_model_layer_bits_mask(m, i), range, sizeof(range));
+		printf("  layer %2u: w%u a%u  (allowed %s)\n", i, bits[i].w_bits, bits[i].a_bits, range);
+	}
+	return 0;
+}
+
+struct infer_opts {
+	const char *labels;
+	long limit;
+	uint32_t batch;
+	bool quiet;
+};
+
+static uint32_t argmax_softmax(const float *x, uint32_t n, float *p)
+{
+	float max = x[0], sum = 0;
+	uint32_t best = 0;
+
+	for (uint32_t i = 1; i < n; i++)
+		if (x[i] > max)
+			max = x[i], best = i;
+	for (uint32_t i = 0; i < n; i++)
+		sum += expf(x[i] - max);
+	*p = 1.0f / sum;
+	return best;
+}
+
+/* Classify the images of one file; counts go to *done and *correct. */
+static int infer_file(struct bitmix *bm, struct bitmix_model *m, const char *path,
+		      const struct infer_opts *o,
+		      const struct label_set *labels, long *done, long *correct, uint64_t *generation)
+{
+	const struct bitmix_model_info *info = bitmix_model_get_info(m);
+	size_t in_n = (size_t)info->input_h * info->input_w * info->input_c;
+	struct image_set set;
+	char err[256];
+	float *in, *out;
+	int r;
+
+	if (image_set_read(path, &set, err, sizeof(err)) < 0) {
+		fprintf(stderr, "bitmixctl: %s\n", err);
+		return 1;
+	}
+	if (set.h != info->input_h || set.w != info->input_w || set.c != info->input_c) {
+		fprintf(stderr, "bitmixctl: %s: images are %ux%ux%u, model %s takes %ux%ux%u\n", path,
+			set.h, set.w, set.c, info->name, info->input_h, info->input_w, info->input_c);
+		image_set_free(&set);
+		return 1;
+	}
+	in = bitmix_tensor_alloc(bm, in_n * o->batch * sizeof(float));
+	out = bitmix_tensor_alloc(bm, info->output_size * o->batch * sizeof(float));
+	if (!in || !out) {
+		image_set_free(&set);
+		return die(bm, "allocating tensors");
+	}
+	for (uint32_t i = 0; i < set.count && (o->limit < 0 || *done < o->limit);) {
+		uint32_t b = o->batch;
+
+		if (b > set.count - i)
+			b = set.count - i;
+		if (o->limit >= 0 && (long)b > o->limit - *done)
+			b = (uint32_t)(o->limit - *done);
+		for (size_t k = 0; k < (size_t)b * in_n; k++)
+			in[k] = (float)set.pixels[(size_t)i * in_n + k] / 255.0f;
+		r = bitmix_infer(m, in, out, b, generation);
+		if (r < 0) {
+			fprintf(stderr, "bitmixctl: infer: %s\n", bitmix_strerror(bm));
+			image_set_free(&set);
+			return 1;
+		}
+		for (uint32_t s = 0; s < b; s++, i++, (*done)++) {
+			float p;
+			uint32_t cls = argmax_softmax(out + (size_t)s * info->output_size, info->output_size, &p);
+			bool has_label = labels && (uint64_t)*done < labels->count;
+
+			if (has_label && labels->labels[*done] == cls)
+				(*correct)++;
+			if (o->quiet)
+				continue;
+			printf("%s[%u]: class %u", path, i, cls);
+			if (info->output_size == 10)
+				printf(" (%s)", fmnist_names[cls]);
+			printf(" p=%.3f", (double)p);
+			if (has_label)
+				printf("  label %u%s", labels->labels[*done],
+				       labels->labels[*done] == cls ? "" : "  WRONG");
+			printf("\n");
+		}
+	}
+	bitmix_tensor_free(bm, in);
+	bitmix_tensor_free(bm, out);
+	image_set_free(&set);
+	return 0;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static int cmd_infer(struct bitmix *bm, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "labels", required_argument, NULL, 'l' }, { "limit", required_argument, NULL, 'n' },
+		{ "batch", required_argument, NULL, 'b' }, { "quiet", no_argument, NULL, 'q' }, { 0 },
+	};
+	struct infer_opts o = { .limit = -1, .batch = 1 };
+	struct label_set labels = { 0 };
+	struct bitmix_model *m;
+	uint64_t generation = 0;
+	long done = 0, correct = 0;
+	double t0;
+	char err[256];
+	int c, r = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "l:n:b:q", opts, NULL)) != -1) {
+		switch (c) {
+		case 'l': o.labels = optarg; break;
+		case 'n': o.limit = strtol(optarg, NULL, 10); break;
+		case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'q': o.quiet = true; break;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (argc - optind < 2 || o.batch < 1 || o.batch > 256) {
+		usage(stderr);
+		return 2;
+	}
+	if (o.labels && label_set_read(o.labels, &labels, err, sizeof(err)) < 0) {
+		fprintf(stderr, "bitmixctl: %s\n", err);
+		return 1;
+	}
+	if (bitmix_open_model(bm, argv[optind], &m) < 0) {
+		label_set_free(&labels);
+		return die(bm, argv[optind]);
+	}
+	t0 = mono_s();
+	for (int i = optind + 1; i < argc && r == 0; i++)
+		r = infer_file(bm, m, argv[i], &o, o.labels ? &labels : NULL, &done, &correct, &generation);
+	if (r == 0 && done > 0) {
+		double dt = mono_s() - t0;
+
+		printf("%ld image(s) in %.3f s (%.0f images/s), last at generation %llu\n", done, dt,
+		       (double)done / dt, (unsigned long long)generation);
+		if (o.labels)
+			printf("accuracy: %ld/%ld = %.2f%%\n", correct, done, 100.0 * (double)correct / (double)done);
+	}
+	label_set_free(&labels);
+	return r;
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' }, { 0 },
+	};
+	const char *socket_path = NULL;
+	struct bitmix *bm;
+	int c, r;
+
+	while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': socket_path = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (bitmix_connect(socket_path, &bm) < 0) {
+		fprintf(stderr, "bitmixctl: %s\n", bitmix_strerror(NULL));
+		return 1;
+	}
+	const char *cmd = argv[optind];
+	argc -= optind + 1;
+	argv += optind + 1;
+	if (strcmp(cmd, "status") == 0 && argc == 0)
+		r = cmd_status(bm);
+	else if (strcmp(cmd, "models") == 0 && argc == 0)
+		r = cmd_models(bm);
+	else if (strcmp(cmd, "bits") == 0)
+		r = cmd_bits(bm, argc, argv);
+	else if (strcmp(cmd, "infer") == 0)
+		r = cmd_infer(bm, argc + 1, argv - 1);
+	else {
+		usage(stderr);
+		r = 2;
+	}
+	bitmix_close(bm);
+	return r;
+}
