@@ -307,7 +307,7 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 	char err[256];
 	int c, r = 0;
 
-	optind = 1;
+	optind = 0; /* 0, not 1: glibc then rescans from scratch, permuting options after the files */
 	while ((c = getopt_long(argc, argv, "l:n:b:q", opts, NULL)) != -1) {
 		switch (c) {
 		case 'l': o.labels = optarg; break;

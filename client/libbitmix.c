@@ -536,7 +536,7 @@ int bitmix_infer(struct bitmix_model *model, const float *input, float *output, 
 	uint64_t in_len = (uint64_t)batch * in->input_h * in->input_w * in->input_c * sizeof(float);
 	uint64_t out_len = (uint64_t)batch * in->output_size * sizeof(float);
 	int64_t in_off = data_offset_of(bm, input, in_len), out_off = data_offset_of(bm, output, out_len);
-	struct bitmix_cqe cqe;
+	struct bitmix_cqe cqe = { 0 };
 	uint64_t one = 1;
 	int r;
 

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -40,7 +41,8 @@ static int copy_file_to_memfd(const char *name, const char *path, int *out_fd, u
 		return r;
 	}
 	for (off_t done = 0; done < st.st_size;) {
-		ssize_t n = copy_file_range(fd, NULL, memfd, NULL, (size_t)(st.st_size - done), 0);
+		/* sendfile: copy_file_range refuses to cross into the memfd's filesystem. */
+		ssize_t n = sendfile(memfd, fd, NULL, (size_t)(st.st_size - done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {

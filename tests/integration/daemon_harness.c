@@ -32,8 +32,12 @@ int harness_write_config(struct daemon_harness *h, const char *model_path, const
 	f = fopen(tmp, "w");
 	if (!f)
 		return -errno;
+	/* The daemon resolves relative paths against the config's folder: hand it an absolute one. */
+	char *abs = realpath(model_path, NULL);
+
 	fprintf(f, "socket: %s\nworkers: 2\nlog_level: debug\nmodels:\n  fmnist: %s\n%s", h->socket,
-		model_path, extra_yaml ? extra_yaml : "");
+		abs ? abs : model_path, extra_yaml ? extra_yaml : "");
+	free(abs);
 	fclose(f);
 	return rename(tmp, h->config) < 0 ? -errno : 0;
 }

@@ -110,6 +110,8 @@ static int run_teardown(void **state)
 {
 	struct run *r = *state;
 
+	if (!r)
+		return 0;
 	harness_cleanup(&r->h);
 	for (size_t i = 0; i < r->log.n; i++)
 		free(r->log.bits[i]);
