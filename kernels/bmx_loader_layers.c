@@ -149,6 +149,17 @@ static int check_layer_arrays(struct bmx_check *c, uint32_t i, struct array_span
 		return r;
 	v->sensitivity = p;
 #undef ARRAY
+	return 0;
+}
+
+/* The values the engine divides by or multiplies with, once every array is known to be sound. */
+static int check_layer_values(struct bmx_check *c, uint32_t i)
+{
+	const struct bmx_layer_view *v = &c->model->views[i];
+	uint64_t oc = v->out_c, nb = v->nbits;
+	uint32_t rows = v->tbn_rows;
+	int r;
+
 	if ((r = check_floats(c, i, v->w_scale, oc, "w_scale", offsetof(struct bmx_layer, w_scale), 0, true)) < 0 ||
 	    (r = check_floats(c, i, v->a_step, nb, "a_step", offsetof(struct bmx_layer, a_step), 0, true)) < 0 ||
 	    (r = check_floats(c, i, v->tbn, (uint64_t)rows * nb * 2 * oc, "tbn",
@@ -189,6 +200,8 @@ int bmx_check_layers(struct bmx_check *c)
 					    (unsigned long long)spans[k].start, (unsigned long long)spans[k].end,
 					    spans[k - 1].layer, spans[k - 1].field);
 	}
+	for (uint32_t i = 0; i < n && r == 0; i++)
+		r = check_layer_values(c, i);
 	free(spans);
 	if (r < 0)
 		return r;
