@@ -34,8 +34,16 @@ static struct dshape window_of(const struct bmx_node *in, const struct bmx_node 
 	};
 }
 
+/* Is x / step so near a rounding boundary (inside the clamp range) that float error may flip it? */
+static int near_boundary(double x, double step, int32_t lo, int32_t hi)
+{
+	double t = x / step;
+
+	return t > lo && t < hi && fabs(t - floor(t) - 0.5) < 2e-6 * (fabs(t) + 1);
+}
+
 static int run_layer(const struct bmx_model *m, const struct bmx_layer_bits *bits, int fp,
-		     const struct bmx_node *n, const double *x, double *y)
+		     const struct bmx_node *n, const double *x, double *y, unsigned *ambiguous)
 {
 	const struct bmx_layer_view *v = &m->views[n->layer];
 	const struct bmx_layer *raw = &m->layers[n->layer];
@@ -55,8 +63,10 @@ static int run_layer(const struct bmx_model *m, const struct bmx_layer_bits *bit
 		return -ENOMEM;
 	}
 	dref_act_range(a, raw->act_signed, &lo, &hi);
-	for (size_t i = 0; i < n_in; i++)
+	for (size_t i = 0; i < n_in; i++) {
 		xq[i] = fp ? x[i] : dref_code(x[i], step, lo, hi) * step;
+		*ambiguous += !fp && near_boundary(x[i], step, lo, hi);
+	}
 	for (size_t i = 0; i < red * v->out_c; i++)
 		wt[i] = dref_weight_real(v->weights[i], fp ? 8 : w, v->w_scale[i / red]);
 	if (n->op == BMX_OP_LINEAR)
@@ -75,7 +85,7 @@ static int run_layer(const struct bmx_model *m, const struct bmx_layer_bits *bit
 }
 
 static int run_node(const struct bmx_model *m, const struct bmx_layer_bits *bits, int fp,
-		    uint32_t id, double **val, const float *input)
+		    uint32_t id, double **val, const float *input, unsigned *ambiguous)
 {
 	const struct bmx_node *n = &m->nodes[id];
 	const double *x = n->n_inputs ? val[n->inputs[0]] : NULL;
@@ -90,7 +100,7 @@ static int run_node(const struct bmx_model *m, const struct bmx_layer_bits *bits
 		return 0;
 	case BMX_OP_CONV2D:
 	case BMX_OP_LINEAR:
-		return run_layer(m, bits, fp, n, x, y);
+		return run_layer(m, bits, fp, n, x, y, ambiguous);
 	case BMX_OP_ADD:
 		for (size_t i = 0; i < count; i++)
 			y[i] = x[i] + val[n->inputs[1]][i];
@@ -120,11 +130,15 @@ static int run_node(const struct bmx_model *m, const struct bmx_layer_bits *bits
 }
 
 int graph_double_run(const struct bmx_model *m, const struct bmx_layer_bits *bits, int fp,
-		     const float *input, double *out)
+		     const float *input, double *out, unsigned *ambiguous)
 {
 	double **val = calloc(m->node_count, sizeof(double *));
+	unsigned unused = 0;
 	int r = -ENOMEM;
 
+	if (!ambiguous)
+		ambiguous = &unused;
+	*ambiguous = 0;
 	if (!val)
 		return -ENOMEM;
 	for (uint32_t i = 0; i < m->node_count; i++) {
@@ -133,7 +147,7 @@ int graph_double_run(const struct bmx_model *m, const struct bmx_layer_bits *bit
 			goto out;
 	}
 	for (uint32_t i = 0; i < m->node_count; i++) {
-		r = run_node(m, bits, fp, m->order[i], val, input);
+		r = run_node(m, bits, fp, m->order[i], val, input, ambiguous);
 		if (r < 0)
 			goto out;
 	}

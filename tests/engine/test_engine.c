@@ -24,11 +24,14 @@
 #include "ref_double.h"
 
 /*
- * Engine (float) against interpreter (double): the only differences are float rounding, ~1e-7
- * relative per op, and the rare activation whose float and double values fall on two sides of
- * a rounding boundary, which moves one code by one step. Both stay far below this.
+ * Engine (float) against interpreter (double): float rounding is ~1e-7 relative per op, so
+ * outputs agree to GRAPH_TOL of the output's magnitude, unless an activation fell on a rounding
+ * boundary (graph_double.h: "ambiguous"), where one code may differ by a whole step. Such
+ * samples (about half of fmnist's at 8-bit activations) are only checked loosely; at least a
+ * quarter of the samples must be checked strictly.
  */
-#define GRAPH_TOL 2e-3
+#define GRAPH_TOL 1e-5
+#define AMBIGUOUS_TOL 0.1
 #define MAX_BATCH 3
 
 struct fixture {
@@ -161,23 +164,29 @@ static uint32_t argmax_f(const float *x, uint32_t n)
 	return best;
 }
 
-/* Compare sample S of f->output with f->want; returns the relative error. */
-static double compare_sample(const struct fixture *f, uint32_t s, double tol)
+/* The largest |got - want| of sample S relative to the largest |want|. */
+static double sample_error(const struct fixture *f, uint32_t s)
 {
 	const float *got = f->output + (size_t)s * f->out_size;
-	double scale = 1e-30, err = 0, gap;
-	uint32_t best;
+	double scale = 1e-30, err = 0;
 
 	for (uint32_t i = 0; i < f->out_size; i++)
 		scale = fmax(scale, fabs(f->want[i]));
 	for (uint32_t i = 0; i < f->out_size; i++)
 		err = fmax(err, fabs(got[i] - f->want[i]) / scale);
-	if (err > tol)
-		fail_msg("sample %u: relative error %.3g > %.3g", s, err, tol);
-	best = argmax_d(f->want, f->out_size, &gap);
-	if (gap > 2 * tol * scale)
-		assert_int_equal(argmax_f(got, f->out_size), best);
 	return err;
+}
+
+/* The argmax agrees unless the interpreter's top-2 gap is within the tolerance. */
+static void check_argmax(const struct fixture *f, uint32_t s, double tol)
+{
+	double scale = 1e-30, gap;
+	uint32_t best = argmax_d(f->want, f->out_size, &gap);
+
+	for (uint32_t i = 0; i < f->out_size; i++)
+		scale = fmax(scale, fabs(f->want[i]));
+	if (gap > 2 * tol * scale)
+		assert_int_equal(argmax_f(f->output + (size_t)s * f->out_size, f->out_size), best);
 }
 
 static void test_vs_double(void **state)
@@ -185,9 +194,10 @@ static void test_vs_double(void **state)
 	struct fixture *f = *state;
 	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
 	struct rng r = { 11 };
-	double worst = 0;
+	double worst = 0, worst_ambiguous = 0;
+	unsigned samples = 0, ambiguous_samples = 0, ambiguous;
 
-	for (int iter = 0; iter < 24; iter++) {
+	for (int iter = 0; iter < 40; iter++) {
 		uint32_t batch = iter % 2 ? MAX_BATCH : 1;
 
 		random_bits(f, bits, &r);
@@ -195,13 +205,28 @@ static void test_vs_double(void **state)
 			uniform_bits(f, bits, iter ? 8 : 2);
 		random_input(f, batch, &r);
 		assert_int_equal(bmx_engine_run(f->engine, bits, batch, f->input, f->output, f->scratch), 0);
-		for (uint32_t s = 0; s < batch; s++) {
-			assert_int_equal(graph_double_run(f->model, bits, 0, f->input + (size_t)s * f->in_size,
-							  f->want), 0);
-			worst = fmax(worst, compare_sample(f, s, GRAPH_TOL));
+		for (uint32_t s = 0; s < batch; s++, samples++) {
+			const float *x = f->input + (size_t)s * f->in_size;
+			double err;
+
+			assert_int_equal(graph_double_run(f->model, bits, 0, x, f->want, &ambiguous), 0);
+			err = sample_error(f, s);
+			if (ambiguous) {
+				ambiguous_samples++;
+				worst_ambiguous = fmax(worst_ambiguous, err);
+				if (err > AMBIGUOUS_TOL)
+					fail_msg("sample %u (%u ambiguous codes): error %.3g", samples, ambiguous, err);
+				continue;
+			}
+			if (err > GRAPH_TOL)
+				fail_msg("sample %u: relative error %.3g > %.3g", samples, err, GRAPH_TOL);
+			check_argmax(f, s, GRAPH_TOL);
+			worst = fmax(worst, err);
 		}
 	}
-	print_message("worst relative error against the double interpreter: %.3g\n", worst);
+	print_message("%u samples: worst relative error %.3g; %u with rounding-boundary codes, worst %.3g\n",
+		      samples, worst, ambiguous_samples, worst_ambiguous);
+	assert_true((samples - ambiguous_samples) * 4 >= samples);
 }
 
 static void test_default_bits(void **state)
@@ -395,7 +420,7 @@ static double error_vs_fp(struct fixture *f, unsigned b, int samples)
 	for (int s = 0; s < samples; s++) {
 		random_input(f, 1, &r);
 		assert_int_equal(bmx_engine_run(f->engine, bits, 1, f->input, f->output, f->scratch), 0);
-		assert_int_equal(graph_double_run(f->model, bits, 1, f->input, f->want), 0);
+		assert_int_equal(graph_double_run(f->model, bits, 1, f->input, f->want, NULL), 0);
 		for (uint32_t i = 0; i < f->out_size; i++)
 			sum += fabs(f->output[i] - f->want[i]);
 	}

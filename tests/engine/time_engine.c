@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * time_engine.c — how long one inference takes on the reference engine: builds a standard
- * architecture with bmx_build_arch(), then times bmx_engine_run() at uniform bits.
+ * architecture with bmx_build_arch(), then times bmx_engine_run() at uniform bits (each layer
+ * at the nearest bit-width it supports).
  * Usage: time_engine ARCH [ITERATIONS [BITS [BATCH]]]   e.g. time_engine fmnist 1000 8 1
  */
 #include <errno.h>
@@ -42,8 +43,16 @@ static int time_arch(const char *arch, int iters, unsigned b, uint32_t batch)
 		fprintf(stderr, "%s: %s %s\n", arch, strerror(-r), err.msg);
 		goto out;
 	}
-	for (uint32_t l = 0; l < m->layer_count; l++)
-		bits[l].w_bits = bits[l].a_bits = (uint8_t)b;
+	b = b < BMX_MIN_BITS ? BMX_MIN_BITS : b > BMX_MAX_BITS ? BMX_MAX_BITS : b;
+	for (uint32_t l = 0; l < m->layer_count; l++) {
+		unsigned lb = b; /* the nearest supported at or below B, else the lowest above */
+
+		while (lb > BMX_MIN_BITS && m->views[l].bit_index[lb] < 0)
+			lb--;
+		if (m->views[l].bit_index[lb] < 0)
+			lb = m->views[l].bits[0];
+		bits[l].w_bits = bits[l].a_bits = (uint8_t)lb;
+	}
 	scratch = aligned_alloc(64, (bmx_engine_scratch_size(e, batch) + 63) / 64 * 64);
 	in = calloc((size_t)batch * bmx_model_input_size(m), sizeof(float));
 	out = calloc((size_t)batch * bmx_model_output_size(m), sizeof(float));
