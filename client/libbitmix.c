@@ -493,10 +493,15 @@ static uint64_t mono_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* Wait for the CQE carrying USER_DATA; stale ones are dropped. */
+/*
+ * Wait for the CQE carrying USER_DATA; stale ones are dropped. A daemon that hung up may still
+ * have posted our completion first (it finishes in-flight requests before it exits), so the
+ * ring is read once more before the hang-up is reported.
+ */
 static int wait_completion(struct bitmix *bm, uint64_t user_data, struct bitmix_cqe *out)
 {
 	uint64_t spin_until = mono_ns() + SPIN_NS;
+	bool gone = false;
 
 	for (;;) {
 		uint32_t tail = bitmix_load_acquire(&bm->hdr->cq_tail);
@@ -510,6 +515,8 @@ static int wait_completion(struct bitmix *bm, uint64_t user_data, struct bitmix_
 				return 0;
 			}
 		}
+		if (gone)
+			return set_error(bm, -ECONNRESET, "bitmixd closed the connection");
 		if (mono_ns() < spin_until) {
 			bitmix_cpu_relax();
 			continue;
@@ -521,7 +528,7 @@ static int wait_completion(struct bitmix *bm, uint64_t user_data, struct bitmix_
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			return set_error(bm, -errno, "waiting for bitmixd: %s", strerror(errno));
 		if (p[1].revents & (POLLHUP | POLLRDHUP | POLLERR))
-			return set_error(bm, -ECONNRESET, "bitmixd closed the connection");
+			gone = true;
 		if (p[0].revents & POLLIN && read(bm->complete_efd, &v, sizeof(v)) < 0 &&
 		    errno != EAGAIN)
 			return set_error(bm, -errno, "completion doorbell: %s", strerror(errno));

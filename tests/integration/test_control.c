@@ -6,6 +6,7 @@
  * Usage: test_control BITMIXD MODEL.bmx
  */
 #include <errno.h>
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -159,11 +160,42 @@ static void test_reload(void **state)
 	assert_int_equal(n, 2);
 }
 
+struct inflight {
+	const char *socket;
+	struct bitmix_model *m;
+	float *in, *out;
+	int status;
+};
+
+static void *big_request(void *p)
+{
+	struct inflight *f = p;
+
+	f->status = bitmix_infer(f->m, f->in, f->out, 256, NULL);
+	return NULL;
+}
+
+/* SIGTERM lets a request already running finish and answers it, then exits cleanly. */
 static void test_sigterm_is_clean(void **state)
 {
 	struct daemon_harness *h = *state;
+	struct inflight f = { .socket = h->socket, .status = 1 };
+	struct bitmix *bm;
+	pthread_t t;
 
+	assert_int_equal(bitmix_connect(h->socket, &bm), 0);
+	assert_int_equal(bitmix_open_model(bm, "fmnist", &f.m), 0);
+	f.in = bitmix_tensor_alloc(bm, 256 * 28 * 28 * 4);
+	f.out = bitmix_tensor_alloc(bm, 256 * 10 * 4);
+	assert_non_null(f.in);
+	assert_non_null(f.out);
+	memset(f.in, 0, 256 * 28 * 28 * 4);
+	assert_int_equal(pthread_create(&t, NULL, big_request, &f), 0);
+	usleep(30 * 1000); /* 256 samples take far longer than this */
 	assert_int_equal(harness_stop(h), 0);
+	pthread_join(t, NULL);
+	assert_int_equal(f.status, 0);
+	bitmix_close(bm);
 	assert_true(harness_log_contains(h, "stopped after", 100));
 	assert_int_equal(access(h->socket, F_OK), -1);
 }
