@@ -132,6 +132,20 @@ struct bitmix_status_reply {
 	uint32_t reserved;
 };
 
+/* Memory-ordering helpers named for what they do (after liburing's io_uring_smp_*). */
+#define bitmix_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
+#define bitmix_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
+
+/* Tell the CPU we are spinning (frees the sibling hyperthread, saves power). */
+static inline void bitmix_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield");
+#endif
+}
+
 /*
  * The per-model control page (a memfd sealed with F_SEAL_FUTURE_WRITE: the daemon writes through
  * its mapping, clients can only map it read-only). generation is a sequence count: odd while
@@ -145,6 +159,33 @@ struct bitmix_control_page {
 	uint8_t pad[BITMIX_CACHELINE - 16];
 	struct bitmix_bits bits[BITMIX_MAX_LAYERS];
 };
+
+/*
+ * Copy one consistent snapshot of the first N layers' bits of PAGE into OUT and return the
+ * generation that carries them (the seqlock reader described above). Used by the daemon's
+ * workers and by libbitmix alike.
+ */
+static inline uint64_t bitmix_control_snapshot(const struct bitmix_control_page *page, uint32_t n,
+					       struct bitmix_bits *out)
+{
+	uint64_t g1, g2;
+
+	for (;;) {
+		g1 = bitmix_load_acquire(&page->generation);
+		if (g1 & 1) {
+			bitmix_cpu_relax();
+			continue;
+		}
+		for (uint32_t i = 0; i < n; i++) {
+			out[i].w_bits = __atomic_load_n(&page->bits[i].w_bits, __ATOMIC_RELAXED);
+			out[i].a_bits = __atomic_load_n(&page->bits[i].a_bits, __ATOMIC_RELAXED);
+		}
+		__atomic_thread_fence(__ATOMIC_ACQUIRE);
+		g2 = __atomic_load_n(&page->generation, __ATOMIC_RELAXED);
+		if (g1 == g2)
+			return g1;
+	}
+}
 
 /* Per-request precision choice (room for adaptive modes without a protocol break). */
 enum bitmix_precision {
@@ -195,19 +236,5 @@ struct bitmix_arena_hdr {
 	uint8_t pad4[BITMIX_CACHELINE - 4];
 };
 static_assert(sizeof(struct bitmix_arena_hdr) == 5 * BITMIX_CACHELINE, "arena header layout");
-
-/* Memory-ordering helpers named for what they do (after liburing's io_uring_smp_*). */
-#define bitmix_load_acquire(p) __atomic_load_n((p), __ATOMIC_ACQUIRE)
-#define bitmix_store_release(p, v) __atomic_store_n((p), (v), __ATOMIC_RELEASE)
-
-/* Tell the CPU we are spinning (frees the sibling hyperthread, saves power). */
-static inline void bitmix_cpu_relax(void)
-{
-#if defined(__x86_64__) || defined(__i386__)
-	__builtin_ia32_pause();
-#elif defined(__aarch64__)
-	__asm__ __volatile__("yield");
-#endif
-}
 
 #endif

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <stdarg.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -349,27 +350,14 @@ uint16_t bitmix_model_layer_bits_mask(const struct bitmix_model *model, uint32_t
 
 int bitmix_get_bits(struct bitmix_model *model, struct bitmix_layer_bits *bits, uint64_t *generation)
 {
-	const struct bitmix_control_page *page = model->control;
-	uint64_t g1, g2;
+	static_assert(sizeof(struct bitmix_layer_bits) == sizeof(struct bitmix_bits) &&
+			      offsetof(struct bitmix_layer_bits, a_bits) == offsetof(struct bitmix_bits, a_bits),
+		      "public and wire bits share a layout");
+	uint64_t g = bitmix_control_snapshot(model->control, model->info.layer_count,
+					     (struct bitmix_bits *)bits);
 
-	/* Seqlock reader: see struct bitmix_control_page. */
-	for (;;) {
-		g1 = bitmix_load_acquire(&page->generation);
-		if (g1 & 1) {
-			bitmix_cpu_relax();
-			continue;
-		}
-		for (uint32_t i = 0; i < model->info.layer_count; i++) {
-			bits[i].w_bits = __atomic_load_n(&page->bits[i].w_bits, __ATOMIC_RELAXED);
-			bits[i].a_bits = __atomic_load_n(&page->bits[i].a_bits, __ATOMIC_RELAXED);
-		}
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		g2 = __atomic_load_n(&page->generation, __ATOMIC_RELAXED);
-		if (g1 == g2)
-			break;
-	}
 	if (generation)
-		*generation = g1;
+		*generation = g;
 	return 0;
 }
 

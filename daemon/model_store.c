@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,25 +200,10 @@ uint64_t served_model_set_bits(struct served_model *m, const struct bitmix_bits 
 /* Copy one consistent snapshot of the operating point; returns its generation. */
 uint64_t served_model_snapshot(const struct served_model *m, struct bmx_layer_bits *bits)
 {
-	const struct bitmix_control_page *page = m->control;
-	uint32_t n = m->model->layer_count;
-	uint64_t g1, g2;
-
-	for (;;) {
-		g1 = bitmix_load_acquire(&page->generation);
-		if (g1 & 1) {
-			bitmix_cpu_relax();
-			continue;
-		}
-		for (uint32_t i = 0; i < n; i++) {
-			bits[i].w_bits = __atomic_load_n(&page->bits[i].w_bits, __ATOMIC_RELAXED);
-			bits[i].a_bits = __atomic_load_n(&page->bits[i].a_bits, __ATOMIC_RELAXED);
-		}
-		__atomic_thread_fence(__ATOMIC_ACQUIRE);
-		g2 = __atomic_load_n(&page->generation, __ATOMIC_RELAXED);
-		if (g1 == g2)
-			return g1;
-	}
+	static_assert(sizeof(struct bmx_layer_bits) == sizeof(struct bitmix_bits) &&
+			      offsetof(struct bmx_layer_bits, a_bits) == offsetof(struct bitmix_bits, a_bits),
+		      "engine and protocol bits share a layout");
+	return bitmix_control_snapshot(m->control, m->model->layer_count, (struct bitmix_bits *)bits);
 }
 
 struct served_model *model_store_find(const struct model_store *store, const char *name)
