@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * test_control.c — bitmixd's control plane against a live daemon: listing and opening models,
- * reading and setting bits, who may set them, reload with a bad and a good config, a corrupt
+ * reading and setting bits, who may set them, bitmixctl's commands, reload with a bad and a good config, a corrupt
  * model refused at start, and a clean SIGTERM.
- * Usage: test_control BITMIXD MODEL.bmx
+ * Usage: test_control BITMIXD MODEL.bmx BITMIXCTL
  */
 #include <errno.h>
 #include <pthread.h>
@@ -23,7 +23,7 @@
 #include "bitmix.h"
 #include "daemon_harness.h"
 
-static const char *bitmixd_path, *model_path;
+static const char *bitmixd_path, *model_path, *bitmixctl_path;
 
 static int setup(void **state)
 {
@@ -131,6 +131,69 @@ static int count_models(struct daemon_harness *h)
 	return n;
 }
 
+/* Run bitmixctl ARGS against the harness's daemon; returns its exit status, output in OUT. */
+static int ctl(struct daemon_harness *h, char *out, size_t size, const char *args)
+{
+	char cmd[1024];
+	size_t n;
+	FILE *p;
+
+	snprintf(cmd, sizeof(cmd), "%s --socket %s %s 2>&1", bitmixctl_path, h->socket, args);
+	p = popen(cmd, "r");
+	assert_non_null(p);
+	n = fread(out, 1, size - 1, p);
+	out[n] = 0;
+	return WEXITSTATUS(pclose(p));
+}
+
+/* bitmixctl end to end: every command, and its errors. */
+static void test_bitmixctl(void **state)
+{
+	struct daemon_harness *h = *state;
+	char out[8192], args[512], images[160], labels[160];
+	uint8_t idx[16 + 3 * 28 * 28] = { 0, 0, 8, 3, 0, 0, 0, 3, 0, 0, 0, 28, 0, 0, 0, 28 };
+	uint8_t lab[8 + 3] = { 0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3 };
+	FILE *f;
+
+	assert_int_equal(ctl(h, out, sizeof(out), "status"), 0);
+	assert_non_null(strstr(out, "bitmixd 0.1.0"));
+	assert_int_equal(ctl(h, out, sizeof(out), "models"), 0);
+	assert_non_null(strstr(out, "fmnist"));
+	assert_non_null(strstr(out, "input 28x28x1  outputs 10  bits 2-8"));
+	assert_int_equal(ctl(h, out, sizeof(out), "bits fmnist 3"), 0);
+	assert_non_null(strstr(out, "do not allow 3 and keep their bits"));
+	assert_int_equal(ctl(h, out, sizeof(out), "bits fmnist 2=w5a6"), 0);
+	assert_int_equal(ctl(h, out, sizeof(out), "bits fmnist"), 0);
+	assert_non_null(strstr(out, "layer  1: w3 a3"));
+	assert_non_null(strstr(out, "layer  2: w5 a6"));
+	assert_non_null(strstr(out, "layer  0: w8 a8  (allowed 8)"));
+	assert_int_equal(ctl(h, out, sizeof(out), "bits fmnist 0=4"), 1);
+	assert_non_null(strstr(out, "layer 0 allows bits 8, not 4"));
+	assert_int_equal(ctl(h, out, sizeof(out), "bits fmnist 8,4"), 1);
+	assert_non_null(strstr(out, "2 entries given, the model has 8 layers"));
+	assert_int_equal(ctl(h, out, sizeof(out), "bits nosuch"), 1);
+	assert_non_null(strstr(out, "no model called \"nosuch\""));
+
+	for (size_t i = 16; i < sizeof(idx); i++)
+		idx[i] = (uint8_t)(i * 7);
+	snprintf(images, sizeof(images), "%s/images.idx", h->dir);
+	snprintf(labels, sizeof(labels), "%s/labels.idx", h->dir);
+	f = fopen(images, "wb");
+	fwrite(idx, 1, sizeof(idx), f);
+	fclose(f);
+	f = fopen(labels, "wb");
+	fwrite(lab, 1, sizeof(lab), f);
+	fclose(f);
+	snprintf(args, sizeof(args), "infer fmnist %s --labels %s --batch 2", images, labels);
+	assert_int_equal(ctl(h, out, sizeof(out), args), 0);
+	assert_non_null(strstr(out, "images.idx[2]: class"));
+	assert_non_null(strstr(out, "3 image(s) in"));
+	assert_non_null(strstr(out, "accuracy: "));
+	snprintf(args, sizeof(args), "infer fmnist %s", labels);
+	assert_int_equal(ctl(h, out, sizeof(out), args), 1);
+	assert_non_null(strstr(out, "neither an IDX3 image file nor a binary PGM/PPM"));
+}
+
 /* A reload with a typo keeps everything; a good one applies. */
 static void test_reload(void **state)
 {
@@ -225,6 +288,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_models_and_bits),
 		cmocka_unit_test(test_set_bits_needs_permission),
+		cmocka_unit_test(test_bitmixctl),
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_sigterm_is_clean),
 	};
@@ -233,12 +297,13 @@ int main(int argc, char **argv)
 	};
 	int failed;
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx\n", argv[0]);
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx BITMIXCTL\n", argv[0]);
 		return 2;
 	}
 	bitmixd_path = argv[1];
 	model_path = argv[2];
+	bitmixctl_path = argv[3];
 	failed = cmocka_run_group_tests_name("control", tests, setup, teardown);
 	return failed + cmocka_run_group_tests_name("start", alone, NULL, NULL);
 }
