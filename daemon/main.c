@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -95,6 +96,18 @@ static int setup_signals(void)
 	return signalfd(-1, &mask, SFD_CLOEXEC);
 }
 
+/* Each client holds four descriptors: take the hard limit, as systemd's services do. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warning_errno(errno, "raising the descriptor limit");
+	}
+}
+
 static int run(struct bmx_daemon *d, bool check_only)
 {
 	int r;
@@ -106,6 +119,7 @@ static int run(struct bmx_daemon *d, bool check_only)
 		printf("%s: configuration and %zu model(s) are valid\n", d->config_path, d->store.count);
 		return 0;
 	}
+	raise_fd_limit();
 	d->signal_fd = setup_signals();
 	if (d->signal_fd < 0)
 		return log_error_errno(errno, "signalfd");

@@ -118,6 +118,35 @@ bool harness_log_contains(const struct daemon_harness *h, const char *needle, in
 	}
 }
 
+const char *harness_bitmixd, *harness_model;
+
+int harness_group_setup(void **state)
+{
+	struct daemon_harness *h = calloc(1, sizeof(*h));
+
+	if (!h || harness_start(h, harness_bitmixd, harness_model, NULL) < 0) {
+		fprintf(stderr, "could not start %s on %s\n", harness_bitmixd, harness_model);
+		free(h);
+		return -1;
+	}
+	*state = h;
+	return 0;
+}
+
+int harness_group_teardown(void **state)
+{
+	struct daemon_harness *h = *state;
+	int status = 0;
+
+	if (!h)
+		return 0;
+	if (h->pid > 0)
+		status = harness_stop(h);
+	harness_cleanup(h);
+	free(h);
+	return status == 0 ? 0 : -1;
+}
+
 void harness_cleanup(struct daemon_harness *h)
 {
 	char cmd[128];

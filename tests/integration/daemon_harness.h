@@ -32,6 +32,15 @@ int harness_stop(struct daemon_harness *h);
 /* Does the daemon's log contain NEEDLE? Waits up to TIMEOUT_MS for it to appear. */
 bool harness_log_contains(const struct daemon_harness *h, const char *needle, int timeout_ms);
 
+/*
+ * cmocka group setup and teardown for tests that share one daemon: *state becomes a started
+ * struct daemon_harness serving HARNESS_MODEL; teardown stops it (its exit status must be 0:
+ * a sanitizer report fails it) and removes its folder.
+ */
+extern const char *harness_bitmixd, *harness_model;
+int harness_group_setup(void **state);
+int harness_group_teardown(void **state);
+
 /* Remove the temporary folder. */
 void harness_cleanup(struct daemon_harness *h);
 

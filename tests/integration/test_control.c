@@ -25,24 +25,6 @@
 
 static const char *bitmixd_path, *model_path, *bitmixctl_path;
 
-static int setup(void **state)
-{
-	struct daemon_harness *h = calloc(1, sizeof(*h));
-
-	assert_int_equal(harness_start(h, bitmixd_path, model_path, NULL), 0);
-	*state = h;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	if (!*state)
-		return 0;
-	harness_cleanup(*state);
-	free(*state);
-	return 0;
-}
-
 static void test_models_and_bits(void **state)
 {
 	struct daemon_harness *h = *state;
@@ -301,9 +283,9 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx BITMIXCTL\n", argv[0]);
 		return 2;
 	}
-	bitmixd_path = argv[1];
-	model_path = argv[2];
+	bitmixd_path = harness_bitmixd = argv[1];
+	model_path = harness_model = argv[2];
 	bitmixctl_path = argv[3];
-	failed = cmocka_run_group_tests_name("control", tests, setup, teardown);
+	failed = cmocka_run_group_tests_name("control", tests, harness_group_setup, harness_group_teardown);
 	return failed + cmocka_run_group_tests_name("start", alone, NULL, NULL);
 }

@@ -317,28 +317,6 @@ static void test_garbage_control_messages(void **state)
 	assert_daemon_serves(h->socket);
 }
 
-static int setup(void **state)
-{
-	struct daemon_harness *h = calloc(1, sizeof(*h));
-
-	assert_int_equal(harness_start(h, bitmixd_path, model_path, NULL), 0);
-	*state = h;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	if (!*state)
-		return 0;
-	struct daemon_harness *h = *state;
-
-	/* The daemon survived everything and exits cleanly (ASan would fail the exit status). */
-	assert_int_equal(harness_stop(h), 0);
-	harness_cleanup(h);
-	free(h);
-	return 0;
-}
-
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -351,7 +329,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx\n", argv[0]);
 		return 2;
 	}
-	bitmixd_path = argv[1];
-	model_path = argv[2];
-	return cmocka_run_group_tests_name("hostile", tests, setup, teardown);
+	bitmixd_path = harness_bitmixd = argv[1];
+	model_path = harness_model = argv[2];
+	return cmocka_run_group_tests_name("hostile", tests, harness_group_setup, harness_group_teardown);
 }
