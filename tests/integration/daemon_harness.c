@@ -2,6 +2,7 @@
 /*
  * daemon_harness.c — start a real bitmixd on a private socket for a test, and stop it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -116,6 +117,23 @@ bool harness_log_contains(const struct daemon_harness *h, const char *needle, in
 			return false;
 		sleep_ms(20);
 	}
+}
+
+int harness_fd_count(const struct daemon_harness *h)
+{
+	char path[64];
+	struct dirent *e;
+	int n = 0;
+	DIR *d;
+
+	snprintf(path, sizeof(path), "/proc/%d/fd", (int)h->pid);
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)))
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
 }
 
 const char *harness_bitmixd, *harness_model;

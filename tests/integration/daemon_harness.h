@@ -41,6 +41,9 @@ extern const char *harness_bitmixd, *harness_model;
 int harness_group_setup(void **state);
 int harness_group_teardown(void **state);
 
+/* How many descriptors the daemon holds now (from /proc), or -errno. */
+int harness_fd_count(const struct daemon_harness *h);
+
 /* Remove the temporary folder. */
 void harness_cleanup(struct daemon_harness *h);
 
