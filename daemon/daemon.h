@@ -57,6 +57,7 @@ enum loop_op_kind {
 	LOOP_OP_RECV,
 	LOOP_OP_DOORBELL,
 	LOOP_OP_CANCEL,
+	LOOP_OP_ACCEPT_BACKOFF, /* a pause before accepting again when out of descriptors */
 };
 
 /* Every io_uring submission's user_data points at one of these. */
@@ -119,7 +120,8 @@ struct bmx_daemon {
 	struct io_uring ring;
 	int listen_fd;
 	int signal_fd;
-	struct loop_op accept_op, signal_op;
+	struct loop_op accept_op, signal_op, backoff_op;
+	struct __kernel_timespec backoff;
 	struct signalfd_siginfo siginfo;
 	struct model_store store;
 	struct session *sessions;

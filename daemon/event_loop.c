@@ -85,11 +85,33 @@ int event_loop_arm_doorbell(struct bmx_daemon *d, struct session *s)
 	return arm(d, sqe, &s->doorbell_op);
 }
 
+/*
+ * Out of descriptors or memory, the listening socket stays readable and an immediate retry
+ * would spin: pause 100 ms, serving everyone already connected meanwhile.
+ */
+static void accept_backoff(struct bmx_daemon *d)
+{
+	struct io_uring_sqe *sqe = get_sqe(d);
+
+	if (!sqe)
+		return;
+	d->backoff = (struct __kernel_timespec){ .tv_nsec = 100 * 1000 * 1000 };
+	io_uring_prep_timeout(sqe, &d->backoff, 0, 0);
+	arm(d, sqe, &d->backoff_op);
+}
+
 static void on_accept(struct bmx_daemon *d, int res)
 {
 	struct session *s;
 	int r;
 
+	if (res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM) {
+		log_warning_errno(res, "accepting a client (retrying in 100 ms; %u connected)",
+				  d->n_sessions);
+		if (!d->stopping)
+			accept_backoff(d);
+		return;
+	}
 	if (res < 0) {
 		if (res != -ECANCELED && !d->stopping)
 			log_warning_errno(res, "accept");
@@ -205,6 +227,10 @@ static void dispatch(struct bmx_daemon *d, struct loop_op *op, int res)
 	case LOOP_OP_RECV: on_recv(s, res); break;
 	case LOOP_OP_DOORBELL: on_doorbell(s, res); break;
 	case LOOP_OP_CANCEL: break;
+	case LOOP_OP_ACCEPT_BACKOFF:
+		if (!d->stopping)
+			arm_accept(d);
+		break;
 	}
 	if (s)
 		session_unref(s);
@@ -235,6 +261,7 @@ static void shutdown_sessions(struct bmx_daemon *d)
 	d->pool = NULL;
 	event_loop_cancel(d, &d->accept_op);
 	event_loop_cancel(d, &d->signal_op);
+	event_loop_cancel(d, &d->backoff_op);
 	while (d->sessions)
 		session_close(d->sessions, NULL);
 	io_uring_submit(&d->ring);
@@ -247,6 +274,7 @@ int event_loop_run(struct bmx_daemon *d)
 
 	d->accept_op = (struct loop_op){ .kind = LOOP_OP_ACCEPT };
 	d->signal_op = (struct loop_op){ .kind = LOOP_OP_SIGNAL };
+	d->backoff_op = (struct loop_op){ .kind = LOOP_OP_ACCEPT_BACKOFF };
 	if ((r = arm_accept(d)) < 0 || (r = arm_signal(d)) < 0)
 		return r;
 	while (d->pending_ops > 0) {

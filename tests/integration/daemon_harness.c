@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -46,6 +47,12 @@ int harness_write_config(struct daemon_harness *h, const char *model_path, const
 int harness_start(struct daemon_harness *h, const char *bitmixd, const char *model_path,
 		  const char *extra_yaml)
 {
+	return harness_start_limited(h, bitmixd, model_path, extra_yaml, 0);
+}
+
+int harness_start_limited(struct daemon_harness *h, const char *bitmixd, const char *model_path,
+			  const char *extra_yaml, unsigned nofile)
+{
 	memset(h, 0, sizeof(*h));
 	snprintf(h->dir, sizeof(h->dir), "/tmp/bitmix-test-XXXXXX");
 	if (!mkdtemp(h->dir) || chmod(h->dir, 0755) < 0) /* other uids connect in some tests */
@@ -64,6 +71,12 @@ int harness_start(struct daemon_harness *h, const char *bitmixd, const char *mod
 		if (fd >= 0) {
 			dup2(fd, STDERR_FILENO);
 			dup2(fd, STDOUT_FILENO);
+		}
+		if (nofile) {
+			struct rlimit rl = { nofile, nofile };
+
+			if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+				_exit(126);
 		}
 		execl(bitmixd, "bitmixd", "--config", h->config, (char *)NULL);
 		_exit(127);
@@ -134,6 +147,27 @@ int harness_fd_count(const struct daemon_harness *h)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+long harness_cpu_ticks(const struct daemon_harness *h)
+{
+	char path[64], buf[1024], *p;
+	unsigned long utime, stime;
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)h->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	/* Fields 14 and 15, counted after the parenthesized command name. */
+	p = strrchr(buf, ')');
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+		return -EIO;
+	return (long)(utime + stime);
 }
 
 const char *harness_bitmixd, *harness_model;

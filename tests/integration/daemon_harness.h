@@ -23,6 +23,13 @@ struct daemon_harness {
 int harness_start(struct daemon_harness *h, const char *bitmixd, const char *model_path,
 		  const char *extra_yaml);
 
+/* The same with the daemon's RLIMIT_NOFILE (soft and hard) set to NOFILE. */
+int harness_start_limited(struct daemon_harness *h, const char *bitmixd, const char *model_path,
+			  const char *extra_yaml, unsigned nofile);
+
+/* The daemon's user+system CPU time so far, in clock ticks, or -errno. */
+long harness_cpu_ticks(const struct daemon_harness *h);
+
 /* Rewrite the config file (for reload tests). */
 int harness_write_config(struct daemon_harness *h, const char *model_path, const char *extra_yaml);
 

@@ -9,6 +9,8 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <pthread.h>
+#include <stdbool.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -328,6 +330,80 @@ static void test_garbage_control_messages(void **state)
 	assert_int_equal(harness_fd_count(h), baseline_fds);
 }
 
+/* Connect without HELLO (one daemon descriptor) and send STATUS; -1 if connect failed. */
+static int status_connection(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	struct bitmix_msg_hdr m = { BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, BITMIX_MSG_STATUS,
+				    sizeof(m), 1 };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || send(fd, &m, sizeof(m), 0) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* Did the daemon answer on FD within MS? */
+static bool answered(int fd, int ms)
+{
+	uint8_t reply[BITMIX_MSG_MAX];
+
+	if (poll(&(struct pollfd){ .fd = fd, .events = POLLIN }, 1, ms) != 1)
+		return false;
+	return recv(fd, reply, sizeof(reply), 0) >= (ssize_t)sizeof(struct bitmix_reply) &&
+	       ((struct bitmix_reply *)reply)->status == 0;
+}
+
+/*
+ * A flood of connections past the daemon's descriptor limit: the daemon keeps serving those it
+ * has, does not spin on the listening socket, and takes the waiting client once others leave.
+ * Each connection here costs the daemon exactly one descriptor (no HELLO, so no arena).
+ */
+static void test_connection_flood_past_fd_limit(void **state)
+{
+	enum { MAX = 64 };
+	int fds[MAX], n, blocked = -1;
+	struct daemon_harness h;
+	long cpu0, cpu1;
+
+	(void)state;
+	assert_int_equal(harness_start_limited(&h, bitmixd_path, model_path, NULL, 48), 0);
+	for (n = 0; n < MAX && blocked < 0; n++) {
+		fds[n] = status_connection(h.socket);
+		assert_true(fds[n] >= 0);
+		if (!answered(fds[n], 500))
+			blocked = n; /* out of descriptors: this one waits in the listen backlog */
+	}
+	assert_true(blocked > 0);
+	assert_true(harness_log_contains(&h, "retrying in 100 ms", 1000));
+	/* Waiting costs the daemon almost no CPU: no busy retry loop. */
+	cpu0 = harness_cpu_ticks(&h);
+	usleep(500 * 1000);
+	cpu1 = harness_cpu_ticks(&h);
+	assert_true(cpu0 >= 0 && cpu1 - cpu0 <= 10); /* <= 100 ms of CPU in 500 ms at 100 Hz */
+	/* Those already connected are still served. */
+	{
+		struct bitmix_msg_hdr m = { BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, BITMIX_MSG_STATUS,
+					    sizeof(m), 2 };
+
+		assert_int_equal(send(fds[0], &m, sizeof(m), 0), sizeof(m));
+		assert_true(answered(fds[0], 2000));
+	}
+	/* Two leave; the waiting client gets in and is answered. */
+	close(fds[1]);
+	close(fds[2]);
+	fds[1] = fds[2] = -1;
+	assert_true(answered(fds[blocked], 3000));
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	assert_int_equal(harness_stop(&h), 0);
+	harness_cleanup(&h);
+}
+
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +411,10 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_corrupted_ring_index),
 		cmocka_unit_test(test_garbage_control_messages),
 	};
+	const struct CMUnitTest alone[] = {
+		cmocka_unit_test(test_connection_flood_past_fd_limit),
+	};
+	int failed;
 
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx\n", argv[0]);
@@ -342,5 +422,6 @@ int main(int argc, char **argv)
 	}
 	bitmixd_path = harness_bitmixd = argv[1];
 	model_path = harness_model = argv[2];
-	return cmocka_run_group_tests_name("hostile", tests, harness_group_setup, harness_group_teardown);
+	failed = cmocka_run_group_tests_name("hostile", tests, harness_group_setup, harness_group_teardown);
+	return failed + cmocka_run_group_tests_name("flood", alone, NULL, NULL);
 }
