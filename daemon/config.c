@@ -22,22 +22,13 @@
 #include <yaml.h>
 
 #include "config.h"
+#include "config_parse.h"
 #include "log.h"
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define DEFAULT_SOCKET "/run/bitmix/bitmixd.sock"
 
-struct parse {
-	const char *file;
-	char *base_dir; /* relative model paths resolve against it */
-	yaml_document_t doc;
-	struct bmx_config *cfg;
-	struct bmx_config_error *err;
-};
-
-static int fail(struct parse *p, const yaml_node_t *node, const char *path, const char *fmt, ...)
-	__attribute__((format(printf, 4, 5)));
-static int fail(struct parse *p, const yaml_node_t *node, const char *path, const char *fmt, ...)
+int config_fail(struct config_parse *p, const yaml_node_t *node, const char *path, const char *fmt, ...)
 {
 	char what[384];
 	va_list ap;
@@ -52,7 +43,7 @@ static int fail(struct parse *p, const yaml_node_t *node, const char *path, cons
 	return -EINVAL;
 }
 
-static const char *node_type_name(const yaml_node_t *n)
+const char *config_node_type_name(const yaml_node_t *n)
 {
 	switch (n->type) {
 	case YAML_SCALAR_NODE: return "a scalar";
@@ -62,27 +53,18 @@ static const char *node_type_name(const yaml_node_t *n)
 	}
 }
 
-static int expect(struct parse *p, const yaml_node_t *n, yaml_node_type_t type, const char *path)
+int config_expect(struct config_parse *p, const yaml_node_t *n, yaml_node_type_t type, const char *path)
 {
 	static const char *names[] = { [YAML_SCALAR_NODE] = "a scalar", [YAML_SEQUENCE_NODE] = "a list",
 				       [YAML_MAPPING_NODE] = "a mapping" };
 
 	if (n->type == type)
 		return 0;
-	return fail(p, n, path, "found %s, expected %s", node_type_name(n), names[type]);
+	return config_fail(p, n, path, "found %s, expected %s", config_node_type_name(n), names[type]);
 }
 
-static const char *scalar(const yaml_node_t *n)
-{
-	return (const char *)n->data.scalar.value;
-}
-
-/* Walk a mapping's pairs, rejecting duplicate keys and non-scalar keys. */
-typedef int (*pair_fn)(struct parse *p, const char *key, yaml_node_t *key_node, yaml_node_t *value,
-		       void *userdata);
-
-static int for_each_pair(struct parse *p, yaml_node_t *map, const char *path, pair_fn fn,
-			 void *userdata)
+int config_for_each_pair(struct config_parse *p, yaml_node_t *map, const char *path,
+			 config_pair_fn fn, void *userdata)
 {
 	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
 		yaml_node_t *k = yaml_document_get_node(&p->doc, a->key);
@@ -90,30 +72,31 @@ static int for_each_pair(struct parse *p, yaml_node_t *map, const char *path, pa
 		int r;
 
 		if (k->type != YAML_SCALAR_NODE)
-			return fail(p, k, path, "keys must be plain names, found %s", node_type_name(k));
+			return config_fail(p, k, path, "keys must be plain names, found %s",
+					   config_node_type_name(k));
 		for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++) {
 			yaml_node_t *k2 = yaml_document_get_node(&p->doc, b->key);
 
-			if (k2->type == YAML_SCALAR_NODE && strcmp(scalar(k2), scalar(k)) == 0)
-				return fail(p, k, path, "duplicate key \"%s\" (first at line %zu)",
-					    scalar(k), k2->start_mark.line + 1);
+			if (k2->type == YAML_SCALAR_NODE && strcmp(config_scalar(k2), config_scalar(k)) == 0)
+				return config_fail(p, k, path, "duplicate key \"%s\" (first at line %zu)",
+						   config_scalar(k), k2->start_mark.line + 1);
 		}
-		r = fn(p, scalar(k), k, v, userdata);
+		r = fn(p, config_scalar(k), k, v, userdata);
 		if (r < 0)
 			return r;
 	}
 	return 0;
 }
 
-static int parse_workers(struct parse *p, yaml_node_t *v)
+static int parse_workers(struct config_parse *p, yaml_node_t *v)
 {
 	const char *s;
 	char *end;
 	long n;
 
-	if (expect(p, v, YAML_SCALAR_NODE, "workers") < 0)
+	if (config_expect(p, v, YAML_SCALAR_NODE, "workers") < 0)
 		return -EINVAL;
-	s = scalar(v);
+	s = config_scalar(v);
 	if (strcmp(s, "auto") == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
@@ -124,23 +107,23 @@ static int parse_workers(struct parse *p, yaml_node_t *v)
 	errno = 0;
 	n = strtol(s, &end, 10);
 	if (errno || end == s || *end || n < 1 || n > BMX_CONFIG_MAX_WORKERS)
-		return fail(p, v, "workers", "\"%s\" is not a number 1..%d or \"auto\"", s,
+		return config_fail(p, v, "workers", "\"%s\" is not a number 1..%d or \"auto\"", s,
 			    BMX_CONFIG_MAX_WORKERS);
 	p->cfg->workers = (unsigned)n;
 	return 0;
 }
 
-static int parse_socket(struct parse *p, yaml_node_t *v)
+static int parse_socket(struct config_parse *p, yaml_node_t *v)
 {
 	const char *s;
 
-	if (expect(p, v, YAML_SCALAR_NODE, "socket") < 0)
+	if (config_expect(p, v, YAML_SCALAR_NODE, "socket") < 0)
 		return -EINVAL;
-	s = scalar(v);
+	s = config_scalar(v);
 	if (s[0] != '/')
-		return fail(p, v, "socket", "\"%s\" is not an absolute path", s);
+		return config_fail(p, v, "socket", "\"%s\" is not an absolute path", s);
 	if (strlen(s) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		return fail(p, v, "socket", "path is %zu bytes, at most %zu fit a unix socket",
+		return config_fail(p, v, "socket", "path is %zu bytes, at most %zu fit a unix socket",
 			    strlen(s), sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	free(p->cfg->socket_path);
 	p->cfg->socket_path = strdup(s);
@@ -160,7 +143,7 @@ static bool name_ok(const char *s)
 	return true;
 }
 
-static int model_pair(struct parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+static int model_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
 {
 	struct bmx_config *c = p->cfg;
 	struct bmx_config_model *m;
@@ -170,15 +153,15 @@ static int model_pair(struct parse *p, const char *key, yaml_node_t *k, yaml_nod
 	(void)u;
 	snprintf(path, sizeof(path), "models.%s", key);
 	if (!name_ok(key))
-		return fail(p, k, "models", "\"%s\" is not a model name (1-%d characters of A-Z a-z 0-9 . _ -)",
+		return config_fail(p, k, "models", "\"%s\" is not a model name (1-%d characters of A-Z a-z 0-9 . _ -)",
 			    key, BMX_CONFIG_NAME_MAX - 1);
 	if (c->n_models == BMX_CONFIG_MAX_MODELS)
-		return fail(p, k, "models", "more than %d models", BMX_CONFIG_MAX_MODELS);
-	if (expect(p, v, YAML_SCALAR_NODE, path) < 0)
+		return config_fail(p, k, "models", "more than %d models", BMX_CONFIG_MAX_MODELS);
+	if (config_expect(p, v, YAML_SCALAR_NODE, path) < 0)
 		return -EINVAL;
-	file = scalar(v);
+	file = config_scalar(v);
 	if (!*file)
-		return fail(p, v, path, "empty path, expected the path of a .bmx file");
+		return config_fail(p, v, path, "empty path, expected the path of a .bmx file");
 	m = &c->models[c->n_models];
 	snprintf(m->name, sizeof(m->name), "%s", key);
 	if (file[0] == '/')
@@ -191,19 +174,19 @@ static int model_pair(struct parse *p, const char *key, yaml_node_t *k, yaml_nod
 	return 0;
 }
 
-static int parse_models(struct parse *p, yaml_node_t *v)
+static int parse_models(struct config_parse *p, yaml_node_t *v)
 {
-	if (expect(p, v, YAML_MAPPING_NODE, "models") < 0)
+	if (config_expect(p, v, YAML_MAPPING_NODE, "models") < 0)
 		return -EINVAL;
 	if (v->data.mapping.pairs.top == v->data.mapping.pairs.start)
-		return fail(p, v, "models", "no models, expected at least one NAME: PATH entry");
-	return for_each_pair(p, v, "models", model_pair, NULL);
+		return config_fail(p, v, "models", "no models, expected at least one NAME: PATH entry");
+	return config_for_each_pair(p, v, "models", model_pair, NULL);
 }
 
 /* One entry of access.set_bits.users or .groups: a name or a number. */
-static int resolve_id(struct parse *p, yaml_node_t *n, const char *path, bool group, unsigned *out)
+static int resolve_id(struct config_parse *p, yaml_node_t *n, const char *path, bool group, unsigned *out)
 {
-	const char *s = scalar(n);
+	const char *s = config_scalar(n);
 	char buf[4096], *end;
 	unsigned long v;
 
@@ -220,7 +203,7 @@ static int resolve_id(struct parse *p, yaml_node_t *n, const char *path, bool gr
 			*out = g.gr_gid;
 			return 0;
 		}
-		return fail(p, n, path, "no group called \"%s\" (expected a group name or gid)", s);
+		return config_fail(p, n, path, "no group called \"%s\" (expected a group name or gid)", s);
 	}
 	struct passwd pw, *res = NULL;
 
@@ -228,16 +211,16 @@ static int resolve_id(struct parse *p, yaml_node_t *n, const char *path, bool gr
 		*out = pw.pw_uid;
 		return 0;
 	}
-	return fail(p, n, path, "no user called \"%s\" (expected a user name or uid)", s);
+	return config_fail(p, n, path, "no user called \"%s\" (expected a user name or uid)", s);
 }
 
-static int parse_id_list(struct parse *p, yaml_node_t *v, const char *path, bool group)
+static int parse_id_list(struct config_parse *p, yaml_node_t *v, const char *path, bool group)
 {
 	size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start);
 	unsigned *ids;
 	size_t i = 0;
 
-	if (expect(p, v, YAML_SEQUENCE_NODE, path) < 0)
+	if (config_expect(p, v, YAML_SEQUENCE_NODE, path) < 0)
 		return -EINVAL;
 	ids = calloc(n ? n : 1, sizeof(*ids));
 	if (!ids)
@@ -248,7 +231,7 @@ static int parse_id_list(struct parse *p, yaml_node_t *v, const char *path, bool
 		char ipath[64];
 
 		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
-		if (expect(p, item, YAML_SCALAR_NODE, ipath) < 0 ||
+		if (config_expect(p, item, YAML_SCALAR_NODE, ipath) < 0 ||
 		    resolve_id(p, item, ipath, group, &ids[i]) < 0) {
 			free(ids);
 			return -EINVAL;
@@ -266,27 +249,27 @@ static int parse_id_list(struct parse *p, yaml_node_t *v, const char *path, bool
 	return 0;
 }
 
-static int set_bits_pair(struct parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+static int set_bits_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
 {
 	(void)u;
 	if (strcmp(key, "users") == 0)
 		return parse_id_list(p, v, "access.set_bits.users", false);
 	if (strcmp(key, "groups") == 0)
 		return parse_id_list(p, v, "access.set_bits.groups", true);
-	return fail(p, k, "access.set_bits", "unknown key \"%s\" (expected one of: users, groups)", key);
+	return config_fail(p, k, "access.set_bits", "unknown key \"%s\" (expected one of: users, groups)", key);
 }
 
-static int access_pair(struct parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+static int access_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
 {
 	(void)u;
 	if (strcmp(key, "set_bits") != 0)
-		return fail(p, k, "access", "unknown key \"%s\" (expected one of: set_bits)", key);
-	if (expect(p, v, YAML_MAPPING_NODE, "access.set_bits") < 0)
+		return config_fail(p, k, "access", "unknown key \"%s\" (expected one of: set_bits)", key);
+	if (config_expect(p, v, YAML_MAPPING_NODE, "access.set_bits") < 0)
 		return -EINVAL;
-	return for_each_pair(p, v, "access.set_bits", set_bits_pair, NULL);
+	return config_for_each_pair(p, v, "access.set_bits", set_bits_pair, NULL);
 }
 
-static int top_pair(struct parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
 {
 	bool *seen_models = u;
 
@@ -297,12 +280,12 @@ static int top_pair(struct parse *p, const char *key, yaml_node_t *k, yaml_node_
 	if (strcmp(key, "log_level") == 0) {
 		int level;
 
-		if (expect(p, v, YAML_SCALAR_NODE, "log_level") < 0)
+		if (config_expect(p, v, YAML_SCALAR_NODE, "log_level") < 0)
 			return -EINVAL;
-		level = bmx_log_level_from_string(scalar(v));
+		level = bmx_log_level_from_string(config_scalar(v));
 		if (level < 0)
-			return fail(p, v, "log_level",
-				    "\"%s\" is not one of: error, warning, info, debug", scalar(v));
+			return config_fail(p, v, "log_level",
+				    "\"%s\" is not one of: error, warning, info, debug", config_scalar(v));
 		p->cfg->log_level = level;
 		return 0;
 	}
@@ -311,16 +294,16 @@ static int top_pair(struct parse *p, const char *key, yaml_node_t *k, yaml_node_
 		return parse_models(p, v);
 	}
 	if (strcmp(key, "access") == 0) {
-		if (expect(p, v, YAML_MAPPING_NODE, "access") < 0)
+		if (config_expect(p, v, YAML_MAPPING_NODE, "access") < 0)
 			return -EINVAL;
-		return for_each_pair(p, v, "access", access_pair, NULL);
+		return config_for_each_pair(p, v, "access", access_pair, NULL);
 	}
-	return fail(p, k, NULL,
+	return config_fail(p, k, NULL,
 		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, access)",
 		    key);
 }
 
-static int parse_document(struct parse *p, const unsigned char *text, size_t len)
+static int parse_document(struct config_parse *p, const unsigned char *text, size_t len)
 {
 	yaml_parser_t parser;
 	yaml_node_t *root;
@@ -343,14 +326,14 @@ static int parse_document(struct parse *p, const unsigned char *text, size_t len
 	yaml_parser_delete(&parser);
 	root = yaml_document_get_root_node(&p->doc);
 	if (!root)
-		return fail(p, NULL, NULL, "the file is empty, expected a mapping with at least \"models\"");
-	if (expect(p, root, YAML_MAPPING_NODE, "top level") < 0)
+		return config_fail(p, NULL, NULL, "the file is empty, expected a mapping with at least \"models\"");
+	if (config_expect(p, root, YAML_MAPPING_NODE, "top level") < 0)
 		return -EINVAL;
-	r = for_each_pair(p, root, NULL, top_pair, &seen_models);
+	r = config_for_each_pair(p, root, NULL, top_pair, &seen_models);
 	if (r < 0)
 		return r;
 	if (!seen_models)
-		return fail(p, root, NULL, "no \"models\" key: name at least one model (NAME: PATH)");
+		return config_fail(p, root, NULL, "no \"models\" key: name at least one model (NAME: PATH)");
 	return 0;
 }
 
@@ -376,7 +359,7 @@ static struct bmx_config *config_new_defaults(const char *source)
 static int load(const char *name, const char *base_dir, const char *text, size_t len,
 		struct bmx_config **out, struct bmx_config_error *err)
 {
-	struct parse p = { .file = name, .err = err };
+	struct config_parse p = { .file = name, .err = err };
 	int r;
 
 	*out = NULL;

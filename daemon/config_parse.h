@@ -1,0 +1,42 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * config_parse.h — the YAML walking helpers shared by config.c and the files that parse one
+ * top-level block each (config_<block>.c). Internal to the configuration library.
+ *
+ * Every helper that fails fills p->err with "file:line:column: key.path: what was wrong and what
+ * was expected" and returns -EINVAL, so a block parser only says what it expected.
+ */
+#ifndef BITMIX_CONFIG_PARSE_H
+#define BITMIX_CONFIG_PARSE_H
+
+#include <stdbool.h>
+#include <yaml.h>
+
+#include "config.h"
+
+struct config_parse {
+	const char *file;
+	char *base_dir; /* relative paths resolve against it */
+	yaml_document_t doc;
+	struct bmx_config *cfg;
+	struct bmx_config_error *err;
+};
+
+int config_fail(struct config_parse *p, const yaml_node_t *node, const char *path, const char *fmt,
+		...) __attribute__((format(printf, 4, 5)));
+const char *config_node_type_name(const yaml_node_t *n);
+int config_expect(struct config_parse *p, const yaml_node_t *n, yaml_node_type_t type,
+		  const char *path);
+
+static inline const char *config_scalar(const yaml_node_t *n)
+{
+	return (const char *)n->data.scalar.value;
+}
+
+/* Walk a mapping's pairs, rejecting duplicate keys and non-scalar keys. */
+typedef int (*config_pair_fn)(struct config_parse *p, const char *key, yaml_node_t *key_node,
+			      yaml_node_t *value, void *userdata);
+int config_for_each_pair(struct config_parse *p, yaml_node_t *map, const char *path,
+			 config_pair_fn fn, void *userdata);
+
+#endif
