@@ -27,7 +27,7 @@ struct sensor_part {
 	const struct sensor_source_ops *ops;
 	void *state;
 	unsigned provides; /* what the source can measure */
-	unsigned used;     /* what the reading takes from it: provided, not taken by an earlier part */
+	unsigned used;     /* what the reading may take from it, when no earlier part had it */
 };
 
 struct sensors {
@@ -107,9 +107,9 @@ static int try_part(struct sensors *s, const struct bmx_sensors_config *cfg,
 		return r;
 	}
 	part->ops = ops;
-	part->used = part->provides & want & ~s->have;
+	part->used = part->provides & want;
 	if (!part->used) {
-		explain_add(s, "%s: opened as %s but measures nothing missing (%s); closed\n", ops->name,
+		explain_add(s, "%s: opened as %s but measures nothing wanted there (%s); closed\n", ops->name,
 			    role, why);
 		ops->close(part->state);
 		return -ENODATA;
@@ -166,9 +166,10 @@ int sensors_open(const struct bmx_sensors_config *cfg, struct sensors **out)
 		return r;
 	}
 	/* Helpers for what the primary does not measure; failures only go into the explanation. */
-	if (s->kind == SENSOR_SOURCE_BPF && (~s->have & (SENSOR_HAVE_TEMP | SENSOR_HAVE_POWER)))
+	/* Zones the probe hears about only when they update are still read between updates. */
+	if (s->kind == SENSOR_SOURCE_BPF)
 		try_part(s, cfg, &sensor_sysfs_ops, SENSOR_HAVE_TEMP | SENSOR_HAVE_POWER,
-			 "helper for what the probe lacks");
+			 "helper for temperature and power");
 	if (!(s->have & SENSOR_HAVE_TEMP)) {
 		explain_add(s, "no source measures a temperature here: the simulator supplies one\n");
 		try_part(s, cfg, &sensor_simulator_ops, SENSOR_HAVE_TEMP | SENSOR_HAVE_POWER,
@@ -208,7 +209,7 @@ static void merge(struct sensor_reading *to, const struct sensor_reading *from, 
 		to->n_cpus = from->n_cpus;
 		memcpy(to->cpu_load_permille, from->cpu_load_permille, sizeof(to->cpu_load_permille));
 	}
-	to->have |= used & from->have;
+	to->have |= used;
 }
 
 int sensors_sample(struct sensors *s, uint64_t now_ns, struct sensor_reading *out)
@@ -230,7 +231,7 @@ int sensors_sample(struct sensors *s, uint64_t now_ns, struct sensor_reading *ou
 				first_err = r;
 			continue;
 		}
-		merge(&next, &tmp, part->used);
+		merge(&next, &tmp, part->used & tmp.have & ~next.have);
 	}
 	if (first_err)
 		return first_err;
