@@ -25,7 +25,7 @@ struct bmx_config_model {
 /* The `sensors:` block (daemon/config_sensors.c; sensors.h uses it). */
 struct bmx_sensors_simulator_config {
 	double ambient_c;               /* the air around the package, degrees Celsius */
-	double initial_c;               /* the package at start; default: ambient */
+	double initial_c;               /* the package at start; default: idle steady state */
 	double resistance_c_per_w;      /* thermal resistance package -> ambient, K/W */
 	double capacitance_j_per_c;     /* heat capacity of the package and heatsink, J/K */
 	double idle_power_w;            /* what the package draws with no daemon work */

@@ -15,6 +15,11 @@
 #include "config_parse.h"
 #include "sensors.h"
 
+static double sim_idle_steady_c(const struct bmx_sensors_simulator_config *sim)
+{
+	return sim->ambient_c + sim->idle_power_w * sim->resistance_c_per_w;
+}
+
 void bmx_sensors_config_defaults(struct bmx_sensors_config *sc)
 {
 	memset(sc, 0, sizeof(*sc));
@@ -24,11 +29,11 @@ void bmx_sensors_config_defaults(struct bmx_sensors_config *sc)
 	snprintf(sc->proc_root, sizeof(sc->proc_root), "/proc");
 	/* A small package with a heatsink: tau = R*C = 60 s; two busy CPUs settle near 92 C. */
 	sc->simulator.ambient_c = 25.0;
-	sc->simulator.initial_c = 25.0;
 	sc->simulator.resistance_c_per_w = 1.5;
 	sc->simulator.capacitance_j_per_c = 40.0;
 	sc->simulator.idle_power_w = 5.0;
 	sc->simulator.power_per_cpu_w = 20.0;
+	sc->simulator.initial_c = sim_idle_steady_c(&sc->simulator); /* 32.5 C */
 }
 
 /* A finite number in [lo, hi] (hi_open: hi itself excluded). */
@@ -171,8 +176,8 @@ int config_parse_sensors(struct config_parse *p, yaml_node_t *v)
 	r = config_for_each_pair(p, v, "sensors", sensors_pair, &seen);
 	if (r < 0)
 		return r;
-	/* The package starts at ambient unless told otherwise. */
+	/* Unless told otherwise, the package starts where idle power holds it. */
 	if (!seen.initial)
-		p->cfg->sensors.simulator.initial_c = p->cfg->sensors.simulator.ambient_c;
+		p->cfg->sensors.simulator.initial_c = sim_idle_steady_c(&p->cfg->sensors.simulator);
 	return 0;
 }

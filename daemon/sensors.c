@@ -154,6 +154,12 @@ static bool has_part(const struct sensors *s, const struct sensor_source_ops *op
 
 int sensors_open(const struct bmx_sensors_config *cfg, struct sensors **out)
 {
+	return sensors_open_why(cfg, out, NULL, 0);
+}
+
+int sensors_open_why(const struct bmx_sensors_config *cfg, struct sensors **out, char *why,
+		     size_t why_size)
+{
 	struct sensors *s = calloc(1, sizeof(*s));
 	int r;
 
@@ -162,6 +168,12 @@ int sensors_open(const struct bmx_sensors_config *cfg, struct sensors **out)
 		return -ENOMEM;
 	r = open_primary(s, cfg);
 	if (r < 0) {
+		if (why && why_size) {
+			size_t n = strlen(s->explain);
+
+			snprintf(why, why_size, "%.*s", (int)(n && s->explain[n - 1] == '\n' ? n - 1 : n),
+				 s->explain);
+		}
 		sensors_close(s);
 		return r;
 	}

@@ -283,7 +283,8 @@ static void test_config_block(void **state)
 	assert_string_equal(c->sensors.sysfs_root, "/tmp/fake-sys");
 	assert_string_equal(c->sensors.proc_root, "/proc");
 	assert_double_equal(c->sensors.simulator.ambient_c, 30.0, 0);
-	assert_double_equal(c->sensors.simulator.initial_c, 30.0, 0); /* starts at ambient */
+	/* Starts where idle power holds it: 30 + 3.5 W x 0.8 K/W. */
+	assert_double_equal(c->sensors.simulator.initial_c, 32.8, 1e-12);
 	assert_double_equal(c->sensors.simulator.resistance_c_per_w, 0.8, 0);
 	assert_double_equal(c->sensors.simulator.capacitance_j_per_c, 100.0, 0);
 	assert_double_equal(c->sensors.simulator.idle_power_w, 3.5, 0);
