@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sensor_perf_energy.h"
 #include "sensor_source.h"
 
 #define SYSFS_MAX_ZONES 64
@@ -28,6 +29,8 @@ struct sysfs_source {
 	unsigned n_temps;
 	struct rapl_zone rapl[SYSFS_MAX_ZONES];
 	unsigned n_rapl;
+	struct perf_energy perf;  /* when there is no powercap zone; fd -1 if none */
+	double perf_prev_j;
 	uint64_t prev_ns; /* 0: no energy reading yet */
 };
 
@@ -111,26 +114,38 @@ static int sysfs_open(const struct bmx_sensors_config *cfg, void **state, unsign
 		snprintf(why, why_size, "out of memory");
 		return -ENOMEM;
 	}
+	char perf_why[256] = "";
+
 	find_thermal_zones(src, cfg->sysfs_root);
 	find_rapl_zones(src, cfg->sysfs_root);
-	if (!src->n_temps && !src->n_rapl) {
+	src->perf.fd = -1;
+	if (!src->n_rapl && perf_energy_open(cfg->sysfs_root, &src->perf, perf_why, sizeof(perf_why)) == 0)
+		src->perf_prev_j = perf_energy_read_joules(&src->perf);
+	if (!src->n_temps && !src->n_rapl && src->perf.fd < 0) {
 		snprintf(why, why_size,
-			 "no readable thermal zone under %s/class/thermal and no powercap zone "
-			 "under %s/class/powercap",
-			 cfg->sysfs_root, cfg->sysfs_root);
+			 "no readable thermal zone under %s/class/thermal, no powercap zone "
+			 "under %s/class/powercap, %s",
+			 cfg->sysfs_root, cfg->sysfs_root, perf_why);
 		free(src);
 		return -ENODEV;
 	}
-	*provides = (src->n_temps ? SENSOR_HAVE_TEMP : 0) | (src->n_rapl ? SENSOR_HAVE_POWER : 0);
-	snprintf(why, why_size, "%u thermal zone(s) under %s/class/thermal, %u powercap package(s) under %s/class/powercap",
-		 src->n_temps, cfg->sysfs_root, src->n_rapl, cfg->sysfs_root);
+	*provides = (src->n_temps ? SENSOR_HAVE_TEMP : 0) |
+		    (src->n_rapl || src->perf.fd >= 0 ? SENSOR_HAVE_POWER : 0);
+	snprintf(why, why_size,
+		 "%u thermal zone(s) under %s/class/thermal, %u powercap package(s) under "
+		 "%s/class/powercap%s",
+		 src->n_temps, cfg->sysfs_root, src->n_rapl, cfg->sysfs_root,
+		 src->perf.fd >= 0 ? ", package energy from perf power/energy-pkg" : "");
 	*state = src;
 	return 0;
 }
 
 static void sysfs_close(void *state)
 {
-	free(state);
+	struct sysfs_source *src = state;
+
+	perf_energy_close(&src->perf);
+	free(src);
 }
 
 static void sample_temp(struct sysfs_source *src, struct sensor_reading *out)
@@ -144,6 +159,20 @@ static void sample_temp(struct sysfs_source *src, struct sensor_reading *out)
 		return;
 	out->temp_mc = (int32_t)hottest;
 	out->have |= SENSOR_HAVE_TEMP;
+}
+
+static void sample_perf_power(struct sysfs_source *src, uint64_t now_ns, struct sensor_reading *out)
+{
+	double j = perf_energy_read_joules(&src->perf);
+
+	if (j < 0)
+		return;
+	if (src->prev_ns && now_ns > src->prev_ns && j >= src->perf_prev_j) {
+		out->power_mw = (uint32_t)((j - src->perf_prev_j) * 1e12 / (double)(now_ns - src->prev_ns));
+		out->have |= SENSOR_HAVE_POWER;
+	}
+	src->perf_prev_j = j;
+	src->prev_ns = now_ns;
 }
 
 static void sample_power(struct sysfs_source *src, uint64_t now_ns, struct sensor_reading *out)
@@ -179,6 +208,8 @@ static int sysfs_sample(void *state, uint64_t now_ns, uint64_t work_ns, struct s
 		sample_temp(src, out);
 	if (src->n_rapl)
 		sample_power(src, now_ns, out);
+	else if (src->perf.fd >= 0)
+		sample_perf_power(src, now_ns, out);
 	return 0;
 }
 

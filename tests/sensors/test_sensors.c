@@ -19,6 +19,7 @@
 
 #include "config.h"
 #include "fake_tree.h"
+#include "sensor_perf_energy.h"
 #include "sensor_simulator.h"
 #include "sensors.h"
 
@@ -243,10 +244,15 @@ static void test_sysfs_missing(void **state)
 	struct sensors *s;
 
 	(void)state;
+	char why[1024];
+
 	make_tmp(dir);
 	fake_config(&sc, dir, SENSOR_SOURCE_SYSFS);
 	assert_int_equal(sensors_open(&sc, &s), -ENODEV);
 	assert_null(s);
+	assert_int_equal(sensors_open_why(&sc, &s, why, sizeof(why)), -ENODEV);
+	assert_non_null(strstr(why, "sysfs: not chosen as the configured source: no readable thermal zone"));
+	assert_non_null(strstr(why, "no perf power/energy-pkg"));
 	fake_config(&sc, dir, SENSOR_SOURCE_AUTO);
 	assert_int_equal(sensors_open(&sc, &s), 0);
 	assert_non_null(strstr(sensors_explain(s), "sysfs: not chosen"));
@@ -257,6 +263,40 @@ static void test_sysfs_missing(void **state)
 	assert_true(r.have & SENSOR_HAVE_TEMP);
 	assert_true(r.have & SENSOR_HAVE_LOAD);
 	sensors_close(s);
+	fake_remove(dir);
+}
+
+/* perf's power PMU as sysfs describes it; opening a fake type fails and says so. */
+static void test_perf_energy_description(void **state)
+{
+	char dir[] = "/tmp/bitmix-sensors-XXXXXX", root[64], why[256];
+	struct perf_energy pe;
+
+	(void)state;
+	make_tmp(dir);
+	snprintf(root, sizeof(root), "%s/sys", dir);
+	assert_int_equal(perf_energy_describe(root, &pe, why, sizeof(why)), -ENOENT);
+	assert_non_null(strstr(why, "bus/event_source/devices/power/type"));
+	assert_int_equal(fake_write(dir, "sys/bus/event_source/devices/power/type", "4242\n"), 0);
+	assert_int_equal(fake_write(dir, "sys/bus/event_source/devices/power/events/energy-pkg",
+				    "event=0x02\n"),
+			 0);
+	assert_int_equal(fake_write(dir, "sys/bus/event_source/devices/power/events/energy-pkg.scale",
+				    "2.3283064365386962890625e-10\n"),
+			 0);
+	assert_int_equal(perf_energy_describe(root, &pe, why, sizeof(why)), 0);
+	assert_int_equal(pe.type, 4242);
+	assert_int_equal(pe.config, 2);
+	assert_double_equal(pe.joules_per_count, 2.3283064365386962890625e-10, 1e-24);
+	/* No PMU has type 4242: the open fails with the reason, and nothing leaks. */
+	assert_true(perf_energy_open(root, &pe, why, sizeof(why)) < 0);
+	assert_non_null(strstr(why, "perf power/energy-pkg (type 4242, event 0x2)"));
+	assert_int_equal(pe.fd, -1);
+	assert_int_equal(fake_write(dir, "sys/bus/event_source/devices/power/events/energy-pkg",
+				    "umask=3\n"),
+			 0);
+	assert_int_equal(perf_energy_describe(root, &pe, why, sizeof(why)), -EINVAL);
+	assert_non_null(strstr(why, "\"umask=3\" is not what perf writes there"));
 	fake_remove(dir);
 }
 
@@ -336,6 +376,7 @@ int main(void)
 		cmocka_unit_test(test_procstat_load),
 		cmocka_unit_test(test_sysfs_thermal_and_rapl),
 		cmocka_unit_test(test_sysfs_missing),
+		cmocka_unit_test(test_perf_energy_description),
 		cmocka_unit_test(test_config_block),
 		cmocka_unit_test(test_config_errors),
 	};
