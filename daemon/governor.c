@@ -234,6 +234,8 @@ void gov_policy_observe(struct gov_policy *p, uint64_t samples_total, uint64_t n
 
 		/* An exponential average over about three periods, like the kernel's load averages. */
 		p->rate = p->rate == 0 ? inst : p->rate + 0.35 * (inst - p->rate);
+		if (inst == 0 && p->rate < 1) /* idle: under one sample a second */
+			p->rate = 0;
 	}
 	p->last_samples = samples_total;
 	p->last_obs_ns = now_ns;
