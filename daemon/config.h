@@ -72,6 +72,26 @@ struct bmx_governor_config {
 	struct bmx_governor_policy_config policies[BMX_CONFIG_MAX_MODELS];
 	size_t n_policies;
 };
+/* The `sensors:` block (daemon/config_sensors.c; sensors.h uses it). */
+struct bmx_sensors_simulator_config {
+	double ambient_c;               /* the air around the package, degrees Celsius */
+	double initial_c;               /* the package at start; default: idle steady state */
+	double resistance_c_per_w;      /* thermal resistance package -> ambient, K/W */
+	double capacitance_j_per_c;     /* heat capacity of the package and heatsink, J/K */
+	double idle_power_w;            /* what the package draws with no daemon work */
+	double power_per_cpu_w;         /* extra watts per CPU kept busy by the daemon's work */
+};
+
+struct bmx_sensors_config {
+	int source;                     /* enum sensor_source_kind (sensors.h) */
+	unsigned period_ms;             /* sampling period, 1..60000 */
+	char sysfs_root[256];           /* "/sys", or a fake tree for tests */
+	char proc_root[256];            /* "/proc", or a fake tree for tests */
+	struct bmx_sensors_simulator_config simulator;
+};
+
+/* Fill SC with the defaults the YAML block starts from. */
+void bmx_sensors_config_defaults(struct bmx_sensors_config *sc);
 
 struct bmx_config {
 	char *source_path;              /* the file this came from */
@@ -85,6 +105,7 @@ struct bmx_config {
 	gid_t *set_bits_gids;
 	size_t n_set_bits_gids;
 	struct bmx_governor_config governor;
+	struct bmx_sensors_config sensors;
 };
 
 struct bmx_config_error {

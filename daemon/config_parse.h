@@ -41,5 +41,7 @@ int config_for_each_pair(struct config_parse *p, yaml_node_t *map, const char *p
 
 /* One parser per top-level block, each in config_<block>.c. */
 int config_parse_governor(struct config_parse *p, yaml_node_t *v);
+/* One top-level block per file. */
+int config_parse_sensors(struct config_parse *p, yaml_node_t *v); /* config_sensors.c */
 
 #endif
