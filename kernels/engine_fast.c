@@ -1,0 +1,259 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_fast.c — one CONV2D or LINEAR layer on a fast kernel path (kern.h): quantize the
+ * input once into unsigned bytes, lay it out as GEMM rows (im2col for convolutions, nothing for
+ * 1x1 convolutions over 64-multiple channels), then split the fused GEMM or depthwise kernel
+ * over the caller's parallel-for by output channels (or by rows when there are few channels).
+ *
+ * Memory: everything mutable lives in the scratch block the engine hands in (64-byte aligned,
+ * engine_fast_scratch() bytes). Tasks write disjoint output ranges and read shared inputs that
+ * were completely written before for_each() was called (its return orders them).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "engine_fast.h"
+#include "ops_ref.h"
+
+static uint64_t round_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+int engine_fast_prepare(const struct bmx_layer_view *v, struct fast_layer *fl)
+{
+	const uint32_t groups = v->node->groups ? v->node->groups : 1;
+
+	memset(fl, 0, sizeof(*fl));
+	if (groups == 1) {
+		fl->kind = FAST_GEMM;
+		return kern_planes_pack(v->weights, v->out_c, v->reduction, &fl->planes);
+	}
+	if (groups == v->in_c && groups == v->out_c) {
+		fl->kind = FAST_DEPTHWISE;
+		return kern_dw_pack(v->weights, v->out_c, v->reduction, &fl->dw);
+	}
+	return 0; /* grouped convolutions stay on the reference kernels */
+}
+
+void engine_fast_free(struct fast_layer *fl)
+{
+	kern_planes_free(&fl->planes);
+	kern_dw_free(&fl->dw);
+}
+
+/* Byte offsets in the layer's scratch: input bytes, GEMM rows, row sums, task panels. */
+struct fast_scratch {
+	uint64_t rows, sum_q, panels, total;
+};
+
+static struct fast_scratch fast_scratch_layout(const struct bmx_layer_view *v,
+					       const struct fast_layer *fl, uint32_t batch)
+{
+	const uint64_t in = (uint64_t)v->in_h * v->in_w * v->in_c * batch;
+	const uint64_t m = (uint64_t)v->out_h * v->out_w * batch;
+	struct fast_scratch s = { 0 };
+
+	s.rows = round_up(in + 64, 64);
+	if (fl->kind == FAST_GEMM) {
+		s.sum_q = s.rows + round_up(m * fl->planes.kp, 64);
+		s.panels = s.sum_q + round_up(m * sizeof(int32_t), 64);
+		s.total = s.panels + (uint64_t)KERN_MAX_TASKS * KERN_PANEL * fl->planes.kp;
+	} else {
+		s.total = s.sum_q = s.panels = s.rows;
+	}
+	return s;
+}
+
+uint64_t engine_fast_scratch(const struct bmx_layer_view *v, const struct fast_layer *fl,
+			     uint32_t batch)
+{
+	return fl->kind == FAST_NONE ? 0 : fast_scratch_layout(v, fl, batch).total;
+}
+
+/* GEMM rows of a convolution: each output pixel's window, padding as the code of q = 0. */
+static void im2col(const struct bmx_conv_shape *s, const uint8_t *u, uint8_t off, uint32_t kp,
+		   uint8_t *rows)
+{
+	const size_t cin = s->in_c, k = (size_t)s->kernel_h * s->kernel_w * cin;
+
+	for (uint32_t n = 0; n < s->batch; n++) {
+		const uint8_t *un = u + (size_t)n * s->in_h * s->in_w * cin;
+
+		for (uint32_t oh = 0; oh < s->out_h; oh++)
+			for (uint32_t ow = 0; ow < s->out_w; ow++) {
+				const int64_t ih0 = (int64_t)oh * s->stride_h - s->pad_top;
+				const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
+				const int64_t lo = iw0 < 0 ? -iw0 : 0;
+				int64_t hi = (int64_t)s->in_w - iw0;
+				uint8_t *p = rows;
+
+				hi = hi > s->kernel_w ? s->kernel_w : (hi < lo ? lo : hi);
+				for (uint32_t kh = 0; kh < s->kernel_h; kh++, p += s->kernel_w * cin) {
+					const int64_t ih = ih0 + kh;
+
+					if (ih < 0 || ih >= s->in_h) {
+						memset(p, off, s->kernel_w * cin);
+						continue;
+					}
+					memset(p, off, (size_t)lo * cin);
+					memcpy(p + lo * cin, un + ((size_t)ih * s->in_w + (size_t)(iw0 + lo)) * cin,
+					       (size_t)(hi - lo) * cin);
+					memset(p + hi * cin, off, (size_t)(s->kernel_w - hi) * cin);
+				}
+				memset(rows + k, 0, kp - k);
+				rows += kp;
+			}
+	}
+}
+
+/* sum_q[r] = sum of the first K bytes of row r, minus OFF for each. */
+static void row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
+		     int32_t *sum_q)
+{
+	for (uint32_t r = 0; r < m; r++) {
+		const uint8_t *row = rows + r * lda;
+		int32_t sum = 0;
+
+		for (uint32_t i = 0; i < k; i++)
+			sum += row[i];
+		sum_q[r] = sum - off * (int32_t)k;
+	}
+}
+
+struct gemm_job {
+	const struct kern_ops *ops;
+	struct kern_gemm g;
+	uint8_t *panels;
+	uint32_t n4;     /* channels rounded up to KERN_NR */
+	uint32_t tasks;
+	int by_rows;     /* split rows, not channels */
+};
+
+static void gemm_task(void *arg, unsigned t)
+{
+	const struct gemm_job *j = arg;
+	int8_t *panel = (int8_t *)j->panels + (size_t)t * KERN_PANEL * j->g.w->kp;
+
+	if (j->by_rows) {
+		const uint32_t blocks = (j->g.m + KERN_MR - 1) / KERN_MR;
+		const uint32_t r0 = blocks * t / j->tasks * KERN_MR;
+		uint32_t r1 = blocks * (t + 1) / j->tasks * KERN_MR;
+		struct kern_gemm g = j->g;
+
+		r1 = r1 > g.m ? g.m : r1;
+		if (r0 >= r1)
+			return;
+		g.m = r1 - r0;
+		g.a += r0 * g.lda;
+		g.sum_q += r0;
+		g.ep.y += r0 * g.ep.ldy;
+		j->ops->gemm(&g, 0, j->n4, panel);
+	} else {
+		const uint32_t units = j->n4 / KERN_NR;
+		const uint32_t n0 = units * t / j->tasks * KERN_NR, n1 = units * (t + 1) / j->tasks * KERN_NR;
+
+		if (n0 < n1)
+			j->ops->gemm(&j->g, n0, n1, panel);
+	}
+}
+
+struct dw_job {
+	const struct kern_ops *ops;
+	struct kern_depthwise d;
+	uint32_t rows, tasks;
+};
+
+static void dw_task(void *arg, unsigned t)
+{
+	const struct dw_job *j = arg;
+
+	j->ops->depthwise(&j->d, (uint32_t)((uint64_t)j->rows * t / j->tasks),
+			  (uint32_t)((uint64_t)j->rows * (t + 1) / j->tasks));
+}
+
+static void run_tasks(const struct bmx_parallel *par, unsigned tasks, void (*fn)(void *, unsigned),
+		      void *arg)
+{
+	if (par && par->for_each && tasks > 1) {
+		par->for_each(par->ctx, tasks, fn, arg);
+		return;
+	}
+	for (unsigned t = 0; t < tasks; t++)
+		fn(arg, t);
+}
+
+static unsigned threads_of(const struct bmx_parallel *par)
+{
+	unsigned n = par && par->for_each && par->threads ? par->threads : 1;
+
+	return n > KERN_MAX_TASKS ? KERN_MAX_TASKS : n;
+}
+
+static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint32_t m,
+		     int32_t *sum_q, uint8_t *panels)
+{
+	const struct fast_layer *fl = fr->layer;
+	const uint32_t panels_n = (fl->planes.n + KERN_PANEL - 1) / KERN_PANEL;
+	const unsigned threads = threads_of(fr->par);
+	struct gemm_job j = {
+		.ops = fr->ops,
+		.g = { .w = &fl->planes, .w_bits = fr->w_bits, .off = fr->off, .m = m, .a = rows,
+		       .lda = lda, .sum_q = sum_q, .ep = fr->ep },
+		.panels = panels,
+		.n4 = (uint32_t)round_up(fl->planes.n, KERN_NR),
+	};
+
+	row_sums(rows, lda, m, fl->planes.k, fr->off, sum_q);
+	if (panels_n >= threads || m < 2 * KERN_MR) {
+		j.tasks = threads < j.n4 / KERN_NR ? threads : j.n4 / KERN_NR;
+	} else {
+		j.by_rows = 1;
+		j.tasks = threads;
+	}
+	run_tasks(fr->par, j.tasks, gemm_task, &j);
+}
+
+void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, uint32_t batch,
+		     const float *x, void *scratch)
+{
+	const struct bmx_layer_view *v = fr->view;
+	const struct fast_layer *fl = fr->layer;
+	const struct fast_scratch lay = fast_scratch_layout(v, fl, batch);
+	uint8_t *base = scratch, *u = base, *rows = base + lay.rows;
+	int32_t *sum_q = (int32_t *)(base + lay.sum_q);
+	const uint64_t in_sample = (uint64_t)v->in_h * v->in_w * v->in_c;
+	const uint32_t kp = fl->planes.kp;
+
+	if (!s) { /* LINEAR: one row per sample, quantized straight into place */
+		for (uint32_t n = 0; n < batch; n++) {
+			uint8_t *row = rows + (size_t)n * kp;
+
+			fr->ops->quantize(x + n * in_sample, in_sample, fr->inv, fr->lo, fr->hi, fr->off, row);
+			memset(row + in_sample, 0, kp - in_sample);
+		}
+		run_gemm(fr, rows, kp, batch, sum_q, base + lay.panels);
+		return;
+	}
+	fr->ops->quantize(x, in_sample * batch, fr->inv, fr->lo, fr->hi, fr->off, u);
+	if (fl->kind == FAST_DEPTHWISE) {
+		const unsigned threads = threads_of(fr->par);
+		struct dw_job j = {
+			.ops = fr->ops,
+			.d = { .w = &fl->dw, .s = s, .w_bits = fr->w_bits, .off = fr->off, .u = u, .ep = fr->ep },
+			.rows = batch * s->out_h * s->out_w,
+		};
+
+		j.tasks = j.rows < threads ? (j.rows ? j.rows : 1) : threads;
+		run_tasks(fr->par, j.tasks, dw_task, &j);
+		return;
+	}
+	if (s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
+	    s->pad_top == 0 && s->pad_left == 0 && s->pad_bottom == 0 && s->pad_right == 0 &&
+	    s->in_c == kp) {
+		run_gemm(fr, u, kp, batch * s->out_h * s->out_w, sum_q, base + lay.panels);
+		return;
+	}
+	im2col(s, u, (uint8_t)fr->off, kp, rows);
+	run_gemm(fr, rows, kp, batch * s->out_h * s->out_w, sum_q, base + lay.panels);
+}
