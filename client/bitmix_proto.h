@@ -130,6 +130,7 @@ struct bitmix_status_reply {
 	uint32_t models;
 	uint32_t workers;
 	uint32_t reserved;
+	char kernels[16];   /* the engine's kernel path: "ref", "avx2", "avx512" */
 };
 
 /* Memory-ordering helpers named for what they do (after liburing's io_uring_smp_*). */

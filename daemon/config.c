@@ -293,13 +293,15 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 		*seen_models = true;
 		return parse_models(p, v);
 	}
+	if (strcmp(key, "kernels") == 0)
+		return config_parse_kernels(p, v);
 	if (strcmp(key, "access") == 0) {
 		if (config_expect(p, v, YAML_MAPPING_NODE, "access") < 0)
 			return -EINVAL;
 		return config_for_each_pair(p, v, "access", access_pair, NULL);
 	}
 	return config_fail(p, k, NULL,
-		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, access)",
+		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, access, kernels)",
 		    key);
 }
 

@@ -33,6 +33,7 @@ struct bmx_config {
 	size_t n_set_bits_uids;
 	gid_t *set_bits_gids;
 	size_t n_set_bits_gids;
+	unsigned kernels;               /* enum bmx_kernels_path: 0 auto, 1 ref, 2 avx2, 3 avx512 */
 };
 
 struct bmx_config_error {

@@ -39,4 +39,7 @@ typedef int (*config_pair_fn)(struct config_parse *p, const char *key, yaml_node
 int config_for_each_pair(struct config_parse *p, yaml_node_t *map, const char *path,
 			 config_pair_fn fn, void *userdata);
 
+/* config_kernels.c: the top-level "kernels" key. */
+int config_parse_kernels(struct config_parse *p, yaml_node_t *v);
+
 #endif
