@@ -183,9 +183,14 @@ static void run_tasks(const struct bmx_parallel *par, unsigned tasks, void (*fn)
 		fn(arg, t);
 }
 
+/*
+ * How many tasks to cut a layer into: four per thread when there are helpers, so that a thread
+ * the scheduler takes away (the machine may be shared) holds up only a quarter of its share;
+ * whoever is running claims the rest.
+ */
 static unsigned threads_of(const struct bmx_parallel *par)
 {
-	unsigned n = par && par->for_each && par->threads ? par->threads : 1;
+	unsigned n = par && par->for_each && par->threads > 1 ? 4 * par->threads : 1;
 
 	return n > KERN_MAX_TASKS ? KERN_MAX_TASKS : n;
 }

@@ -116,32 +116,46 @@ INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, uint32_t np,
 	}
 }
 
-/* The 4x4 tile of rows R (4 pointers) and panel channels C0..C0+3, then its epilogue. */
+/*
+ * The 4x4 tile of rows R (4 pointers) and panel channels N..N+3, then its epilogue. Sixteen
+ * named accumulators: gcc allocates an array of vectors badly (copies and spills per step).
+ */
+#define TILE_ROW(i)                                                                          \
+	do {                                                                                 \
+		const __m512i a = _mm512_loadu_si512(rows[i] + t);                           \
+		c##i##0 = _mm512_dpbusd_epi32(c##i##0, a, b0);                               \
+		c##i##1 = _mm512_dpbusd_epi32(c##i##1, a, b1);                               \
+		c##i##2 = _mm512_dpbusd_epi32(c##i##2, a, b2);                               \
+		c##i##3 = _mm512_dpbusd_epi32(c##i##3, a, b3);                               \
+	} while (0)
+
 TARGET static void tile4x4(const struct kern_gemm *g, const uint8_t *const rows[4],
 			   const int8_t *b, uint32_t r0, uint32_t n)
 {
 	const uint32_t kp = g->w->kp;
-	__m512i acc[4][4];
+	const __m512i z = _mm512_setzero_si512();
+	__m512i c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z;
+	__m512i c20 = z, c21 = z, c22 = z, c23 = z, c30 = z, c31 = z, c32 = z, c33 = z;
 
-	for (int i = 0; i < 4; i++)
-		for (int j = 0; j < 4; j++)
-			acc[i][j] = _mm512_setzero_si512();
 	for (uint32_t t = 0; t < kp; t += 64) {
-		__m512i b0 = _mm512_load_si512(b + t), b1 = _mm512_load_si512(b + kp + t);
-		__m512i b2 = _mm512_load_si512(b + 2 * kp + t), b3 = _mm512_load_si512(b + 3 * kp + t);
+		const __m512i b0 = _mm512_load_si512(b + t), b1 = _mm512_load_si512(b + kp + t);
+		const __m512i b2 = _mm512_load_si512(b + 2 * kp + t);
+		const __m512i b3 = _mm512_load_si512(b + 3 * kp + t);
 
-		for (int i = 0; i < 4; i++) {
-			__m512i a = _mm512_loadu_si512(rows[i] + t);
-
-			acc[i][0] = _mm512_dpbusd_epi32(acc[i][0], a, b0);
-			acc[i][1] = _mm512_dpbusd_epi32(acc[i][1], a, b1);
-			acc[i][2] = _mm512_dpbusd_epi32(acc[i][2], a, b2);
-			acc[i][3] = _mm512_dpbusd_epi32(acc[i][3], a, b3);
-		}
+		TILE_ROW(0);
+		TILE_ROW(1);
+		TILE_ROW(2);
+		TILE_ROW(3);
 	}
-	for (uint32_t i = 0; i < 4 && r0 + i < g->m; i++)
-		epilogue4(g, reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), r0 + i, n);
+	epilogue4(g, reduce4(c00, c01, c02, c03), r0, n);
+	if (r0 + 1 < g->m)
+		epilogue4(g, reduce4(c10, c11, c12, c13), r0 + 1, n);
+	if (r0 + 2 < g->m)
+		epilogue4(g, reduce4(c20, c21, c22, c23), r0 + 2, n);
+	if (r0 + 3 < g->m)
+		epilogue4(g, reduce4(c30, c31, c32, c33), r0 + 3, n);
 }
+#undef TILE_ROW
 
 INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
 {
