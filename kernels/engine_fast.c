@@ -15,6 +15,8 @@
 #include "engine_fast.h"
 #include "ops_ref.h"
 
+#define ROW_BLOCK 8u /* rows per GEMM tile: tasks split rows in multiples of it */
+
 static uint64_t round_up(uint64_t x, uint64_t a)
 {
 	return (x + a - 1) / a * a;
@@ -58,7 +60,7 @@ static struct fast_scratch fast_scratch_layout(const struct bmx_layer_view *v,
 	if (fl->kind == FAST_GEMM) {
 		s.sum_q = s.rows + round_up(m * fl->planes.kp, 64);
 		s.panels = s.sum_q + round_up(m * sizeof(int32_t), 64);
-		s.total = s.panels + (uint64_t)KERN_MAX_TASKS * KERN_PANEL * fl->planes.kp;
+		s.total = s.panels + (uint64_t)KERN_MAX_TASKS * 2 * KERN_PANEL * fl->planes.kp;
 	} else {
 		s.total = s.sum_q = s.panels = s.rows;
 	}
@@ -125,7 +127,7 @@ struct gemm_job {
 	const struct kern_ops *ops;
 	struct kern_gemm g;
 	uint8_t *panels;
-	uint32_t n4;     /* channels rounded up to KERN_NR */
+	uint32_t n_pad;  /* channels rounded up to KERN_PANEL */
 	uint32_t tasks;
 	int by_rows;     /* split rows, not channels */
 };
@@ -133,12 +135,12 @@ struct gemm_job {
 static void gemm_task(void *arg, unsigned t)
 {
 	const struct gemm_job *j = arg;
-	int8_t *panel = (int8_t *)j->panels + (size_t)t * KERN_PANEL * j->g.w->kp;
+	int8_t *panel = (int8_t *)j->panels + (size_t)t * 2 * KERN_PANEL * j->g.w->kp;
 
 	if (j->by_rows) {
-		const uint32_t blocks = (j->g.m + KERN_MR - 1) / KERN_MR;
-		const uint32_t r0 = blocks * t / j->tasks * KERN_MR;
-		uint32_t r1 = blocks * (t + 1) / j->tasks * KERN_MR;
+		const uint32_t blocks = (j->g.m + ROW_BLOCK - 1) / ROW_BLOCK;
+		const uint32_t r0 = blocks * t / j->tasks * ROW_BLOCK;
+		uint32_t r1 = blocks * (t + 1) / j->tasks * ROW_BLOCK;
 		struct kern_gemm g = j->g;
 
 		r1 = r1 > g.m ? g.m : r1;
@@ -148,10 +150,11 @@ static void gemm_task(void *arg, unsigned t)
 		g.a += r0 * g.lda;
 		g.sum_q += r0;
 		g.ep.y += r0 * g.ep.ldy;
-		j->ops->gemm(&g, 0, j->n4, panel);
+		j->ops->gemm(&g, 0, j->n_pad, panel);
 	} else {
-		const uint32_t units = j->n4 / KERN_NR;
-		const uint32_t n0 = units * t / j->tasks * KERN_NR, n1 = units * (t + 1) / j->tasks * KERN_NR;
+		const uint32_t units = j->n_pad / KERN_PANEL;
+		const uint32_t n0 = units * t / j->tasks * KERN_PANEL;
+		const uint32_t n1 = units * (t + 1) / j->tasks * KERN_PANEL;
 
 		if (n0 < n1)
 			j->ops->gemm(&j->g, n0, n1, panel);
@@ -206,12 +209,12 @@ static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint3
 		.g = { .w = &fl->planes, .w_bits = fr->w_bits, .off = fr->off, .m = m, .a = rows,
 		       .lda = lda, .sum_q = sum_q, .ep = fr->ep },
 		.panels = panels,
-		.n4 = (uint32_t)round_up(fl->planes.n, KERN_NR),
+		.n_pad = fl->planes.n_pad,
 	};
 
 	row_sums(rows, lda, m, fl->planes.k, fr->off, sum_q);
-	if (panels_n >= threads || m < 2 * KERN_MR) {
-		j.tasks = threads < j.n4 / KERN_NR ? threads : j.n4 / KERN_NR;
+	if (panels_n >= threads || m < 2 * ROW_BLOCK) {
+		j.tasks = threads < panels_n ? threads : panels_n;
 	} else {
 		j.by_rows = 1;
 		j.tasks = threads;

@@ -20,23 +20,25 @@
 #include "bmx_engine.h"
 #include "ops_ref.h"
 
-#define KERN_KBLOCK 64u /* reduction padding: one 64-bit plane word, one zmm of bytes */
-#define KERN_NR 4u      /* output channels per micro-tile */
-#define KERN_MR 4u      /* rows (samples or output pixels) per micro-tile */
-#define KERN_PANEL 16u  /* output channels whose weights one task rebuilds at a time */
+#define KERN_KSTEP 4u   /* reduction positions per plane word and channel (vpdpbusd's 4) */
+#define KERN_GROUP 16u  /* output channels per plane word: 16 x 4 = 64 bits, one zmm of bytes */
+#define KERN_PANEL 32u  /* output channels whose weights one task rebuilds at a time */
 #define KERN_MAX_TASKS 16u
 
 /*
  * One stored copy of a layer's weights as most-significant-first bit-planes. Plane j (bit 7 - j
- * of the 8-bit code) is one contiguous array of n_pad rows of kp/64 uint64 words; bit i of word
- * t of row o is the code of (o, t * 64 + i). Reading w bits reads planes 0..w-1: w/8 of the
- * bytes. Rows n..n_pad and reduction positions k..kp are zero (b = 0 contributes nothing).
+ * of the 8-bit code) is one contiguous array of uint64 words [n_pad / 16][kp / 4]: word (g, s)
+ * holds the bits of channels g*16..g*16+15 at positions s*4..s*4+3, bit c*4 + i for channel
+ * g*16 + c at position s*4 + i. Rebuilt into bytes, a word is exactly one vpdpbusd operand (16
+ * int32 lanes, 4 bytes each), so products land in per-channel lanes and nothing needs a
+ * horizontal sum. Reading w bits reads planes 0..w-1: w/8 of the bytes, each plane a
+ * sequential stream. Channels n..n_pad and positions k..kp are zero (b = 0 adds nothing).
  */
 struct kern_planes {
 	uint32_t n, k;         /* output channels, reduction length */
-	uint32_t n_pad, kp;    /* n rounded up to KERN_PANEL, k rounded up to KERN_KBLOCK */
-	size_t plane_words;    /* n_pad * kp / 64: the distance between planes, in words */
-	uint64_t *words;       /* [8][n_pad][kp / 64], 64-byte aligned */
+	uint32_t n_pad, kp;    /* n rounded up to KERN_PANEL, k rounded up to KERN_KSTEP */
+	size_t plane_words;    /* n_pad / 16 * kp / 4: the distance between planes, in words */
+	uint64_t *words;       /* [8][n_pad / 16][kp / 4], 64-byte aligned */
 	int32_t *sum_b;        /* [9][n_pad]: sum over k of b at w bits (rows 0, 1 unused) */
 };
 
@@ -62,8 +64,8 @@ struct kern_epilogue {
 };
 
 /*
- * C = A B^T over rows [0, m) and output channels [n0, n1) (multiples of KERN_NR, n1 <= n_pad),
- * then the epilogue. A row r holds kp bytes u at a + r * lda (positions k..kp may hold
+ * C = A B^T over rows [0, m) and output channels [n0, n1) (multiples of KERN_PANEL, n1 <=
+ * n_pad), then the epilogue. A row r holds kp bytes u at a + r * lda (positions k..kp may hold
  * anything). sum_q[r] is sum q over the row's real positions.
  */
 struct kern_gemm {
@@ -87,7 +89,7 @@ struct kern_depthwise {
 	struct kern_epilogue ep;
 };
 
-/* One SIMD path. panel: KERN_PANEL * kp bytes of the calling task's own, 64-byte aligned. */
+/* One SIMD path. panel: 2 * KERN_PANEL * kp bytes of the calling task's own, 64-byte aligned. */
 struct kern_ops {
 	enum bmx_kernels_path path;
 	void (*gemm)(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel);

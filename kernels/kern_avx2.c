@@ -5,9 +5,9 @@
  * byte shuffle and compare; bytes are widened to int16 and multiplied with vpmaddwd (vpmaddubsw
  * would saturate: 2 * 255 * 128 > 32767), accumulating in int32.
  *
- * Compiled with function-level target attributes. Memory: activation rows are read in whole
- * 32-byte blocks (rows are padded to kp); epilogue tails go through small stack arrays, so no
- * byte past the last channel is read from the per-channel tables or written to the output.
+ * Compiled with function-level target attributes. Memory: activation rows are read 4 bytes at
+ * a time up to kp; panels are 32-byte aligned; epilogue tails go through small stack arrays, so
+ * no byte past the last channel is read from the per-channel tables or written to the output.
  */
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -29,7 +29,7 @@ INLINE __m256i bits_to_bytes(uint32_t m)
 	return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
 }
 
-/* Signed bytes b of positions [32 * HALF, 32 * HALF + 32) of the block at P. */
+/* Signed bytes b of channels [8 * HALF, 8 * HALF + 8) x 4 positions of the word at P. */
 INLINE __m256i rebuild(const uint64_t *p, size_t stride, unsigned w, unsigned half)
 {
 	__m256i b = _mm256_and_si256(bits_to_bytes((uint32_t)(p[0] >> (32 * half))),
@@ -41,122 +41,105 @@ INLINE __m256i rebuild(const uint64_t *p, size_t stride, unsigned w, unsigned ha
 	return b;
 }
 
-/* ACC + sum of u * b over 32 bytes (widened to int16, pairs summed in int32). */
-INLINE __m256i dot32(__m256i acc, __m256i u, __m256i b)
-{
-	__m256i lo = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_castsi256_si128(u)),
-				       _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)));
-	__m256i hi = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm256_extracti128_si256(u, 1)),
-				       _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)));
-
-	return _mm256_add_epi32(acc, _mm256_add_epi32(lo, hi));
-}
-
-INLINE __m128i reduce4(__m256i a, __m256i b, __m256i c, __m256i d)
-{
-	__m256i ab = _mm256_add_epi32(_mm256_unpacklo_epi32(a, b), _mm256_unpackhi_epi32(a, b));
-	__m256i cd = _mm256_add_epi32(_mm256_unpacklo_epi32(c, d), _mm256_unpackhi_epi32(c, d));
-	__m256i s = _mm256_add_epi32(_mm256_unpacklo_epi64(ab, cd), _mm256_unpackhi_epi64(ab, cd));
-
-	return _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
-}
-
-/* The epilogue of channels [n, n + 4) of row R, as in kern_avx512.c. */
-INLINE void epilogue4(const struct kern_gemm *g, __m128i d, uint32_t r, uint32_t n)
+/* The epilogue of channels [n, n + 8) of row R (tails through stack arrays). */
+INLINE void epilogue8(const struct kern_gemm *g, __m256i d, uint32_t r, uint32_t n)
 {
 	const struct kern_epilogue *ep = &g->ep;
-	const uint32_t left = g->w->n - n < 4 ? g->w->n - n : 4;
-	const __m128i sb = _mm_loadu_si128((const __m128i *)(g->w->sum_b + g->w_bits * g->w->n_pad + n));
-	float m[4] = { 0 }, beta[4] = { 0 }, y[4];
-	__m128i t = _mm_sub_epi32(d, _mm_mullo_epi32(_mm_set1_epi32(g->off), sb));
-	__m128 v;
+	const uint32_t left = g->w->n > n ? (g->w->n - n < 8 ? g->w->n - n : 8) : 0;
+	const __m256i sb = _mm256_load_si256((const __m256i *)(g->w->sum_b + g->w_bits * g->w->n_pad + n));
+	float m[8] = { 0 }, beta[8] = { 0 }, y[8];
+	__m256i t = _mm256_sub_epi32(d, _mm256_mullo_epi32(_mm256_set1_epi32(g->off), sb));
+	__m256 v;
 
+	if (!left)
+		return;
 	memcpy(m, ep->m + n, left * sizeof(float));
 	memcpy(beta, ep->beta + n, left * sizeof(float));
-	t = _mm_sra_epi32(t, _mm_cvtsi32_si128((int)(8 - g->w_bits)));
-	t = _mm_add_epi32(_mm_add_epi32(t, t), _mm_set1_epi32(g->sum_q[r]));
-	v = _mm_mul_ps(_mm_cvtepi32_ps(t), _mm_mul_ps(_mm_set1_ps(ep->step), _mm_loadu_ps(m)));
-	v = _mm_add_ps(v, _mm_loadu_ps(beta));
+	t = _mm256_sra_epi32(t, _mm_cvtsi32_si128((int)(8 - g->w_bits)));
+	t = _mm256_add_epi32(_mm256_add_epi32(t, t), _mm256_set1_epi32(g->sum_q[r]));
+	v = _mm256_mul_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(_mm256_set1_ps(ep->step), _mm256_loadu_ps(m)));
+	v = _mm256_add_ps(v, _mm256_loadu_ps(beta));
 	if (ep->relu)
-		v = _mm_max_ps(v, _mm_setzero_ps());
-	_mm_storeu_ps(y, v);
+		v = _mm256_max_ps(v, _mm256_setzero_ps());
+	_mm256_storeu_ps(y, v);
 	memcpy(ep->y + r * ep->ldy + n, y, left * sizeof(float));
 }
 
-/* sum of u * b for channel O over the row A (8 int32 partial sums). */
-INLINE __m256i gemv_row(const struct kern_gemm *g, const uint8_t *a, uint32_t o, unsigned w)
+/* Pair sums of two accumulators (channels 4c..4c+3 each) into 8 channel sums, in order. */
+INLINE __m256i pairs8(__m256i lo, __m256i hi)
 {
-	const struct kern_planes *pl = g->w;
-	const uint32_t words = pl->kp / KERN_KBLOCK;
-	const uint64_t *p = pl->words + (size_t)o * words;
-	__m256i acc = _mm256_setzero_si256();
-
-	for (uint32_t t = 0; t < words; t++) {
-		acc = dot32(acc, _mm256_loadu_si256((const __m256i *)(a + t * 64)),
-			    rebuild(p + t, pl->plane_words, w, 0));
-		acc = dot32(acc, _mm256_loadu_si256((const __m256i *)(a + t * 64 + 32)),
-			    rebuild(p + t, pl->plane_words, w, 1));
-	}
-	return acc;
+	return _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo, hi), _MM_SHUFFLE(3, 1, 2, 0));
 }
 
-INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w)
+/* Rebuild channels [n, n + 32) into PANEL as int16: [group][step][16 channels x 4]. */
+INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, int16_t *panel)
 {
-	for (uint32_t r = 0; r < g->m; r++)
-		for (uint32_t n = n0; n < n1; n += 4) {
-			const uint8_t *a = g->a + r * g->lda;
+	const uint32_t steps = pl->kp / KERN_KSTEP;
+	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
 
-			epilogue4(g, reduce4(gemv_row(g, a, n, w), gemv_row(g, a, n + 1, w),
-					     gemv_row(g, a, n + 2, w), gemv_row(g, a, n + 3, w)), r, n);
+	for (uint32_t s = 0; s < 2 * steps; s++)
+		for (unsigned h = 0; h < 2; h++) {
+			__m256i b = rebuild(p + s, pl->plane_words, w, h);
+			__m256i *out = (__m256i *)(panel + (size_t)s * 64 + h * 32);
+
+			_mm256_store_si256(out, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)));
+			_mm256_store_si256(out + 1, _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)));
 		}
 }
 
-TARGET static void tile4x4(const struct kern_gemm *g, const uint8_t *const rows[4],
-			   const int8_t *b, uint32_t r0, uint32_t n)
+/* The 4 activation bytes at P, widened, in every group of 4 int16 lanes. */
+INLINE __m256i bcast4(const uint8_t *p)
 {
-	const uint32_t kp = g->w->kp;
-	__m256i acc[4][4];
+	int32_t v;
 
-	for (int i = 0; i < 4; i++)
-		for (int j = 0; j < 4; j++)
-			acc[i][j] = _mm256_setzero_si256();
-	for (uint32_t t = 0; t < kp; t += 32) {
-		__m256i bj[4];
+	memcpy(&v, p, sizeof(v));
+	return _mm256_cvtepu8_epi16(_mm_set1_epi32(v));
+}
 
-		for (int j = 0; j < 4; j++)
-			bj[j] = _mm256_load_si256((const __m256i *)(b + (size_t)j * kp + t));
-		for (int i = 0; i < 4; i++) {
-			__m256i a = _mm256_loadu_si256((const __m256i *)(rows[i] + t));
+/* Rows R0, R1 times the 16 channels of one panel group starting at channel N. */
+TARGET static void tile2x16(const struct kern_gemm *g, const uint8_t *r0p, const uint8_t *r1p,
+			    const int16_t *panel, uint32_t r0, uint32_t n)
+{
+	const uint32_t steps = g->w->kp / KERN_KSTEP;
+	const __m256i z = _mm256_setzero_si256();
+	__m256i a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
 
-			for (int j = 0; j < 4; j++)
-				acc[i][j] = dot32(acc[i][j], a, bj[j]);
-		}
+	for (uint32_t s = 0; s < steps; s++) {
+		const __m256i *w = (const __m256i *)(panel + (size_t)s * 64);
+		const __m256i x = bcast4(r0p + 4 * s), y = bcast4(r1p + 4 * s);
+		const __m256i w0 = _mm256_load_si256(w), w1 = _mm256_load_si256(w + 1);
+		const __m256i w2 = _mm256_load_si256(w + 2), w3 = _mm256_load_si256(w + 3);
+
+		a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, w0));
+		a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, w1));
+		a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, w2));
+		a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, w3));
+		b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(y, w0));
+		b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(y, w1));
+		b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(y, w2));
+		b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(y, w3));
 	}
-	for (uint32_t i = 0; i < 4 && r0 + i < g->m; i++)
-		epilogue4(g, reduce4(acc[i][0], acc[i][1], acc[i][2], acc[i][3]), r0 + i, n);
+	epilogue8(g, pairs8(a0, a1), r0, n);
+	epilogue8(g, pairs8(a2, a3), r0, n + 8);
+	if (r0 + 1 < g->m) {
+		epilogue8(g, pairs8(b0, b1), r0 + 1, n);
+		epilogue8(g, pairs8(b2, b3), r0 + 1, n + 8);
+	}
 }
 
 INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
 {
-	const struct kern_planes *pl = g->w;
-	const uint32_t words = pl->kp / KERN_KBLOCK;
+	const size_t group = (size_t)g->w->kp / KERN_KSTEP * 64; /* int16 per panel group */
+	int16_t *p16 = (int16_t *)(void *)panel;
 
 	for (uint32_t n = n0; n < n1; n += KERN_PANEL) {
-		const uint32_t np = n1 - n < KERN_PANEL ? n1 - n : KERN_PANEL;
+		rebuild_panel(g->w, n, w, p16);
+		for (uint32_t r = 0; r < g->m; r += 2) {
+			const uint8_t *r0p = g->a + r * g->lda;
+			const uint8_t *r1p = r + 1 < g->m ? r0p + g->lda : r0p;
 
-		for (uint32_t c = 0; c < np; c++)
-			for (uint32_t t = 0; t < words; t++)
-				for (unsigned h = 0; h < 2; h++)
-					_mm256_store_si256((__m256i *)(panel + (size_t)c * pl->kp + t * 64 + h * 32),
-							   rebuild(pl->words + (size_t)(n + c) * words + t,
-								   pl->plane_words, w, h));
-		for (uint32_t r = 0; r < g->m; r += KERN_MR) {
-			const uint8_t *rows[4];
-
-			for (uint32_t i = 0; i < 4; i++)
-				rows[i] = g->a + (r + i < g->m ? r + i : g->m - 1) * g->lda;
-			for (uint32_t c = 0; c < np; c += KERN_NR)
-				tile4x4(g, rows, panel + (size_t)c * pl->kp, r, n + c);
+			tile2x16(g, r0p, r1p, p16, r, n);
+			tile2x16(g, r0p, r1p, p16 + group, r, n + KERN_GROUP);
 		}
 	}
 }
@@ -166,10 +149,7 @@ INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *pa
 	TARGET static void gemm_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,      \
 				     int8_t *panel)                                             \
 	{                                                                                      \
-		if (g->m < KERN_MR)                                                            \
-			gemv(g, n0, n1, W);                                                    \
-		else                                                                           \
-			gemm(g, n0, n1, panel, W);                                             \
+		gemm(g, n0, n1, panel, W);                                                     \
 	}
 FOR_BITS(DEFINE)
 #undef DEFINE
@@ -185,7 +165,7 @@ static void gemm_any(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t
 }
 
 /* Epilogue of 8 channels [c, c + 8) of pixel R (the tail through stack arrays). */
-INLINE void epilogue8(const struct kern_epilogue *ep, __m256i acc, uint32_t r, uint32_t c,
+INLINE void epilogue_dw8(const struct kern_epilogue *ep, __m256i acc, uint32_t r, uint32_t c,
 		      uint32_t channels)
 {
 	const uint32_t left = channels - c < 8 ? channels - c : 8;
@@ -257,7 +237,7 @@ TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32
 		taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &k[0], &k[1]);
 		taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &k[2], &k[3]);
 		for (uint32_t c = 0; c < C; c += 8)
-			epilogue8(&d->ep, dw_pixel8(d, u, oh, ow, c, k), r, c, C);
+			epilogue_dw8(&d->ep, dw_pixel8(d, u, oh, ow, c, k), r, c, C);
 	}
 }
 

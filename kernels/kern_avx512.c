@@ -2,18 +2,19 @@
 /*
  * kern_avx512.c — the AVX-512 path (BW, VL, VNNI): weights are rebuilt from their bit-planes
  * into signed bytes with one masked byte add per plane (a 64-bit plane word is a mask
- * register), then multiplied with vpdpbusd against the unsigned activation bytes. GEMV streams
- * the planes row by row (w sequential streams, software-prefetched); GEMM rebuilds a panel of
- * KERN_PANEL channels once and reuses it over every row. Epilogues run on the int32 results in
- * registers. The identity that makes this exact is in kern.h.
+ * register), laid out as vpdpbusd wants them (16 channels x 4 positions), and multiplied with
+ * 4 broadcast activation bytes. GEMV streams the planes (w sequential streams, prefetched);
+ * GEMM rebuilds a panel of 32 channels once and reuses it over every row in 8x32 tiles.
+ * Epilogues run on the int32 results in registers. The exact identity is in kern.h.
  *
  * Compiled with function-level target attributes, so the file builds on any x86-64 compiler
  * flags and runs only where bmx_kernels_supported(BMX_KERNELS_AVX512). Memory: activation rows
- * are read in whole 64-byte blocks (rows are padded to kp); weights are 64-byte aligned; the
- * outputs are written with masked stores, so no tail is written past the last channel.
+ * are read 4 bytes at a time up to kp (rows are padded to kp); weights and panels are 64-byte
+ * aligned; outputs are written with masked stores, so nothing is written past the last channel.
  */
 #if defined(__x86_64__)
 #include <immintrin.h>
+#include <string.h>
 
 #include "kern.h"
 
@@ -31,145 +32,139 @@ INLINE __m512i rebuild(const uint64_t *p, size_t stride, unsigned w)
 	return b;
 }
 
-/* The four lane sums of A, B, C, D as one vector [sum a, sum b, sum c, sum d]. */
-INLINE __m128i reduce4(__m512i a, __m512i b, __m512i c, __m512i d)
+/* The 4 activation bytes at P in every int32 lane. */
+INLINE __m512i bcast4(const uint8_t *p)
 {
-	__m512i ab = _mm512_add_epi32(_mm512_unpacklo_epi32(a, b), _mm512_unpackhi_epi32(a, b));
-	__m512i cd = _mm512_add_epi32(_mm512_unpacklo_epi32(c, d), _mm512_unpackhi_epi32(c, d));
-	__m512i s = _mm512_add_epi32(_mm512_unpacklo_epi64(ab, cd), _mm512_unpackhi_epi64(ab, cd));
-	__m256i h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64(s, 1));
+	int32_t v;
 
-	return _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256(h, 1));
+	memcpy(&v, p, sizeof(v));
+	return _mm512_set1_epi32(v);
 }
 
-/* acc from D for channels [n, n + 4) of row R, the TBN affine, ReLU, masked store. */
-INLINE void epilogue4(const struct kern_gemm *g, __m128i d, uint32_t r, uint32_t n)
+/* acc from D for channels [n, n + 16) of row R, the TBN affine, ReLU, masked store. */
+INLINE void epilogue_gemm16(const struct kern_gemm *g, __m512i d, uint32_t r, uint32_t n)
 {
 	const struct kern_epilogue *ep = &g->ep;
-	const uint32_t left = g->w->n - n;
-	const __mmask8 keep = (__mmask8)(left >= 4 ? 0xf : (1u << left) - 1);
-	const __m128i sb = _mm_loadu_si128((const __m128i *)(g->w->sum_b + g->w_bits * g->w->n_pad + n));
-	__m128i t = _mm_sub_epi32(d, _mm_mullo_epi32(_mm_set1_epi32(g->off), sb));
-	__m128 mult, y;
+	const uint32_t left = g->w->n > n ? g->w->n - n : 0;
+	const __mmask16 keep = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1);
+	const __m512i sb = _mm512_load_si512(g->w->sum_b + g->w_bits * g->w->n_pad + n);
+	__m512i t = _mm512_sub_epi32(d, _mm512_mullo_epi32(_mm512_set1_epi32(g->off), sb));
+	__m512 mult, y;
 
-	t = _mm_sra_epi32(t, _mm_cvtsi32_si128((int)(8 - g->w_bits)));
-	t = _mm_add_epi32(_mm_add_epi32(t, t), _mm_set1_epi32(g->sum_q[r]));
-	mult = _mm_mul_ps(_mm_set1_ps(ep->step), _mm_maskz_loadu_ps(keep, ep->m + n));
-	y = _mm_mul_ps(_mm_cvtepi32_ps(t), mult);
-	y = _mm_add_ps(y, _mm_maskz_loadu_ps(keep, ep->beta + n));
+	if (!keep)
+		return;
+	t = _mm512_sra_epi32(t, _mm_cvtsi32_si128((int)(8 - g->w_bits)));
+	t = _mm512_add_epi32(_mm512_add_epi32(t, t), _mm512_set1_epi32(g->sum_q[r]));
+	mult = _mm512_mul_ps(_mm512_set1_ps(ep->step), _mm512_maskz_loadu_ps(keep, ep->m + n));
+	y = _mm512_mul_ps(_mm512_cvtepi32_ps(t), mult);
+	y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(keep, ep->beta + n));
 	if (ep->relu)
-		y = _mm_max_ps(y, _mm_setzero_ps());
-	_mm_mask_storeu_ps(ep->y + r * ep->ldy + n, keep, y);
-}
-
-/* sum over the row of u * b for channel O, streaming its W planes. */
-INLINE __m512i gemv_row(const struct kern_gemm *g, const uint8_t *a, uint32_t o, unsigned w)
-{
-	const struct kern_planes *pl = g->w;
-	const uint32_t words = pl->kp / KERN_KBLOCK;
-	const uint64_t *p = pl->words + (size_t)o * words;
-	__m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
-	uint32_t t = 0;
-
-	for (; t + 2 <= words; t += 2) {
-		if (((uintptr_t)(p + t) & 63) < 16)
-			for (unsigned j = 0; j < w; j++)
-				_mm_prefetch((const char *)(p + t + j * pl->plane_words) + 1024, _MM_HINT_T0);
-		acc0 = _mm512_dpbusd_epi32(acc0, _mm512_loadu_si512(a + t * 64),
-					   rebuild(p + t, pl->plane_words, w));
-		acc1 = _mm512_dpbusd_epi32(acc1, _mm512_loadu_si512(a + t * 64 + 64),
-					   rebuild(p + t + 1, pl->plane_words, w));
-	}
-	if (t < words)
-		acc0 = _mm512_dpbusd_epi32(acc0, _mm512_loadu_si512(a + t * 64),
-					   rebuild(p + t, pl->plane_words, w));
-	return _mm512_add_epi32(acc0, acc1);
-}
-
-/* Rows [0, m) with m < KERN_MR: every channel's planes are streamed once per row. */
-INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w)
-{
-	for (uint32_t r = 0; r < g->m; r++) {
-		const uint8_t *a = g->a + r * g->lda;
-
-		for (uint32_t n = n0; n < n1; n += 4) {
-			__m512i s0 = gemv_row(g, a, n, w), s1 = gemv_row(g, a, n + 1, w);
-			__m512i s2 = gemv_row(g, a, n + 2, w), s3 = gemv_row(g, a, n + 3, w);
-
-			epilogue4(g, reduce4(s0, s1, s2, s3), r, n);
-		}
-	}
-}
-
-/* Rebuild channels [n, n + np) into PANEL, np rows of kp bytes. */
-INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, uint32_t np, unsigned w,
-			  int8_t *panel)
-{
-	const uint32_t words = pl->kp / KERN_KBLOCK;
-
-	for (uint32_t c = 0; c < np; c++) {
-		const uint64_t *p = pl->words + (size_t)(n + c) * words;
-
-		for (uint32_t t = 0; t < words; t++)
-			_mm512_store_si512(panel + (size_t)c * pl->kp + t * 64,
-					   rebuild(p + t, pl->plane_words, w));
-	}
+		y = _mm512_max_ps(y, _mm512_setzero_ps());
+	_mm512_mask_storeu_ps(ep->y + r * ep->ldy + n, keep, y);
 }
 
 /*
- * The 4x4 tile of rows R (4 pointers) and panel channels N..N+3, then its epilogue. Sixteen
- * named accumulators: gcc allocates an array of vectors badly (copies and spills per step).
+ * One row (M = 1): each 16-channel group's planes are streamed once, rebuilt in registers and
+ * multiplied at once; four accumulators hide vpdpbusd's latency.
+ */
+INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w)
+{
+	const struct kern_planes *pl = g->w;
+	const uint32_t steps = pl->kp / KERN_KSTEP;
+	const size_t stride = pl->plane_words;
+
+	for (uint32_t n = n0; n < n1; n += KERN_GROUP) {
+		const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
+		__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
+		uint32_t s = 0;
+
+		for (; s + 4 <= steps; s += 4) {
+			if (((uintptr_t)(p + s) & 63) < 32)
+				for (unsigned j = 0; j < w; j++)
+					_mm_prefetch((const char *)(p + s + j * stride) + 1024, _MM_HINT_T0);
+			a0 = _mm512_dpbusd_epi32(a0, bcast4(g->a + 4 * s), rebuild(p + s, stride, w));
+			a1 = _mm512_dpbusd_epi32(a1, bcast4(g->a + 4 * s + 4), rebuild(p + s + 1, stride, w));
+			a2 = _mm512_dpbusd_epi32(a2, bcast4(g->a + 4 * s + 8), rebuild(p + s + 2, stride, w));
+			a3 = _mm512_dpbusd_epi32(a3, bcast4(g->a + 4 * s + 12), rebuild(p + s + 3, stride, w));
+		}
+		for (; s < steps; s++)
+			a0 = _mm512_dpbusd_epi32(a0, bcast4(g->a + 4 * s), rebuild(p + s, stride, w));
+		epilogue_gemm16(g, _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)), 0, n);
+	}
+}
+
+/* Rebuild the two groups of channels [n, n + 32) into PANEL: [group][step][64 bytes]. */
+INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, int8_t *panel)
+{
+	const uint32_t steps = pl->kp / KERN_KSTEP;
+	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
+
+	for (uint32_t s = 0; s < 2 * steps; s++) /* the two groups are consecutive */
+		_mm512_store_si512(panel + (size_t)s * 64, rebuild(p + s, pl->plane_words, w));
+}
+
+/*
+ * Rows ROWS[0..7] times the 32 panel channels starting at N: 16 named accumulators (gcc
+ * allocates an array of vectors badly), 8 broadcasts and 2 loads per 16 vpdpbusd.
  */
 #define TILE_ROW(i)                                                                          \
 	do {                                                                                 \
-		const __m512i a = _mm512_loadu_si512(rows[i] + t);                           \
+		const __m512i a = bcast4(rows[i] + 4 * s);                                   \
 		c##i##0 = _mm512_dpbusd_epi32(c##i##0, a, b0);                               \
 		c##i##1 = _mm512_dpbusd_epi32(c##i##1, a, b1);                               \
-		c##i##2 = _mm512_dpbusd_epi32(c##i##2, a, b2);                               \
-		c##i##3 = _mm512_dpbusd_epi32(c##i##3, a, b3);                               \
+	} while (0)
+#define TILE_OUT(i)                                                                          \
+	do {                                                                                 \
+		if (r0 + i < g->m) {                                                         \
+			epilogue_gemm16(g, c##i##0, r0 + i, n);                              \
+			epilogue_gemm16(g, c##i##1, r0 + i, n + KERN_GROUP);                 \
+		}                                                                            \
 	} while (0)
 
-TARGET static void tile4x4(const struct kern_gemm *g, const uint8_t *const rows[4],
-			   const int8_t *b, uint32_t r0, uint32_t n)
+TARGET static void tile8x32(const struct kern_gemm *g, const uint8_t *const rows[8],
+			    const int8_t *panel, uint32_t r0, uint32_t n)
 {
-	const uint32_t kp = g->w->kp;
+	const uint32_t steps = g->w->kp / KERN_KSTEP;
+	const int8_t *p1 = panel + (size_t)steps * 64;
 	const __m512i z = _mm512_setzero_si512();
-	__m512i c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z;
-	__m512i c20 = z, c21 = z, c22 = z, c23 = z, c30 = z, c31 = z, c32 = z, c33 = z;
+	__m512i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
+	__m512i c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
 
-	for (uint32_t t = 0; t < kp; t += 64) {
-		const __m512i b0 = _mm512_load_si512(b + t), b1 = _mm512_load_si512(b + kp + t);
-		const __m512i b2 = _mm512_load_si512(b + 2 * kp + t);
-		const __m512i b3 = _mm512_load_si512(b + 3 * kp + t);
+	for (uint32_t s = 0; s < steps; s++) {
+		const __m512i b0 = _mm512_load_si512(panel + (size_t)s * 64);
+		const __m512i b1 = _mm512_load_si512(p1 + (size_t)s * 64);
 
 		TILE_ROW(0);
 		TILE_ROW(1);
 		TILE_ROW(2);
 		TILE_ROW(3);
+		TILE_ROW(4);
+		TILE_ROW(5);
+		TILE_ROW(6);
+		TILE_ROW(7);
 	}
-	epilogue4(g, reduce4(c00, c01, c02, c03), r0, n);
-	if (r0 + 1 < g->m)
-		epilogue4(g, reduce4(c10, c11, c12, c13), r0 + 1, n);
-	if (r0 + 2 < g->m)
-		epilogue4(g, reduce4(c20, c21, c22, c23), r0 + 2, n);
-	if (r0 + 3 < g->m)
-		epilogue4(g, reduce4(c30, c31, c32, c33), r0 + 3, n);
+	TILE_OUT(0);
+	TILE_OUT(1);
+	TILE_OUT(2);
+	TILE_OUT(3);
+	TILE_OUT(4);
+	TILE_OUT(5);
+	TILE_OUT(6);
+	TILE_OUT(7);
 }
 #undef TILE_ROW
+#undef TILE_OUT
 
 INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
 {
 	for (uint32_t n = n0; n < n1; n += KERN_PANEL) {
-		const uint32_t np = n1 - n < KERN_PANEL ? n1 - n : KERN_PANEL;
+		rebuild_panel(g->w, n, w, panel);
+		for (uint32_t r = 0; r < g->m; r += 8) {
+			const uint8_t *rows[8];
 
-		rebuild_panel(g->w, n, np, w, panel);
-		for (uint32_t r = 0; r < g->m; r += KERN_MR) {
-			const uint8_t *rows[4];
-
-			for (uint32_t i = 0; i < 4; i++)
+			for (uint32_t i = 0; i < 8; i++)
 				rows[i] = g->a + (r + i < g->m ? r + i : g->m - 1) * g->lda;
-			for (uint32_t c = 0; c < np; c += KERN_NR)
-				tile4x4(g, rows, panel + (size_t)c * g->w->kp, r, n + c);
+			tile8x32(g, rows, panel, r, n);
 		}
 	}
 }
@@ -180,7 +175,7 @@ INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *pa
 	TARGET static void gemm_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,      \
 				     int8_t *panel)                                             \
 	{                                                                                      \
-		if (g->m < KERN_MR)                                                            \
+		if (g->m == 1)                                                                 \
 			gemv(g, n0, n1, W);                                                    \
 		else                                                                           \
 			gemm(g, n0, n1, panel, W);                                             \

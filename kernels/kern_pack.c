@@ -26,14 +26,12 @@ static void *zalloc64(size_t bytes)
 
 int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, struct kern_planes *p)
 {
-	const uint32_t words = (k + KERN_KBLOCK - 1) / KERN_KBLOCK;
-
 	memset(p, 0, sizeof(*p));
 	p->n = n;
 	p->k = k;
 	p->n_pad = (n + KERN_PANEL - 1) / KERN_PANEL * KERN_PANEL;
-	p->kp = words * KERN_KBLOCK;
-	p->plane_words = (size_t)p->n_pad * words;
+	p->kp = (k + KERN_KSTEP - 1) / KERN_KSTEP * KERN_KSTEP;
+	p->plane_words = (size_t)p->n_pad / KERN_GROUP * (p->kp / KERN_KSTEP);
 	p->words = zalloc64(8 * p->plane_words * sizeof(uint64_t));
 	p->sum_b = zalloc64(9 * (size_t)p->n_pad * sizeof(int32_t));
 	if (!p->words || !p->sum_b) {
@@ -42,14 +40,17 @@ int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, struct kern_pl
 	}
 	for (uint32_t o = 0; o < n; o++) {
 		const int8_t *row = codes + (size_t)o * k;
+		const size_t group = (size_t)(o / KERN_GROUP) * (p->kp / KERN_KSTEP);
+		const unsigned lane = (o % KERN_GROUP) * KERN_KSTEP;
 
 		for (uint32_t i = 0; i < k; i++) {
 			const uint8_t c = (uint8_t)row[i];
+			const uint64_t bit = UINT64_C(1) << (lane + i % KERN_KSTEP);
+			uint64_t *word = p->words + group + i / KERN_KSTEP;
 
 			for (unsigned j = 0; j < 8; j++)
 				if (c & (0x80u >> j))
-					p->words[j * p->plane_words + (size_t)o * words + i / 64] |=
-						UINT64_C(1) << (i % 64);
+					word[j * p->plane_words] |= bit;
 		}
 		for (unsigned w = BMX_MIN_BITS; w <= BMX_MAX_BITS; w++) {
 			const int8_t keep = (int8_t)(0xff << (8 - w));
