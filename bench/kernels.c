@@ -3,7 +3,8 @@
  * kernels.c — bench/kernels: one LINEAR layer (GEMV at M = 1, GEMM above) on our engine at every
  * weight bit-width, beside oneDNN's int8 u8s8s32 matmul and OpenBLAS fp32 sgemm/sgemv on the
  * same shape, and the roofline bound from a read bandwidth and a VNNI peak measured in the same
- * run. GEMV rows stream their weights from DRAM: a 3x-L3 buffer is read between timed runs.
+ * run. DRAM rows stream their weights from memory: each run uses the next of several copies
+ * of the weights, together at least 128 MiB (4x this machine's L3), for us and the peers alike.
  * Peers are measured in separate phases (ours, oneDNN, OpenBLAS) so that one library's idle
  * spinning threads do not run during another's measurement.
  * Usage: kernels [--json] [--threads N] [--iters N] [--quick]
@@ -18,11 +19,12 @@
 #include "bench_peers.h"
 #include "bmx_writer.h"
 
-#define FLUSH_BYTES (96u << 20)
+#define ROTATE_BYTES (128u << 20) /* weights touched per cycle of copies on DRAM rows */
+#define MAX_COPIES 32u
 
 struct shape {
 	uint32_t m, k, n;
-	int from_dram; /* evict the caches before each timed run */
+	int from_dram; /* rotate over copies of the weights bigger than the caches together */
 };
 
 struct row {
@@ -36,16 +38,12 @@ struct opts {
 	unsigned threads, iters;
 };
 
-static uint8_t *flush_buf;
-
-/* Read FLUSH_BYTES of other data, so the next run finds its weights in DRAM only. */
-static void flush_caches(void)
+/* Copies of W bytes of weights that together reach ROTATE_BYTES (1 for cache-hot rows). */
+static unsigned copies_for(const struct shape *s, double bytes)
 {
-	volatile uint64_t sink = 0;
+	unsigned c = s->from_dram ? (unsigned)(ROTATE_BYTES / bytes + 0.999) : 1;
 
-	for (size_t i = 0; i < FLUSH_BYTES; i += 64)
-		sink += flush_buf[i];
-	(void)sink;
+	return c < 1 ? 1 : c > MAX_COPIES ? MAX_COPIES : c;
 }
 
 /* A model INPUT 1x1xK -> LINEAR N with random codes, all bit-widths. */
@@ -83,21 +81,17 @@ static int linear_model(uint32_t k, uint32_t n, void **file, size_t *size)
 	return r < 0 ? r : 0;
 }
 
-/* Median seconds of ITERS calls of RUN(ARG), each after a cache flush if FROM_DRAM. */
-static double time_median(void (*run)(void *arg), void *arg, unsigned iters, int from_dram)
+/* Median seconds of ITERS calls of RUN(ARG, i). */
+static double time_median(void (*run)(void *arg, unsigned i), void *arg, unsigned iters)
 {
 	double *t = calloc(iters, sizeof(double)), med;
 
 	if (!t)
 		return -1;
-	run(arg); /* warm-up: page faults, lazy initialization */
 	for (unsigned i = 0; i < iters; i++) {
-		double t0;
+		double t0 = bench_now();
 
-		if (from_dram)
-			flush_caches();
-		t0 = bench_now();
-		run(arg);
+		run(arg, i);
 		t[i] = bench_now() - t0;
 	}
 	med = bench_median(t, iters);
@@ -106,7 +100,8 @@ static double time_median(void (*run)(void *arg), void *arg, unsigned iters, int
 }
 
 struct ours {
-	struct bmx_engine *e;
+	struct bmx_engine *e[MAX_COPIES]; /* one model, each engine its own copy of the planes */
+	unsigned copies;
 	struct bmx_layer_bits bits;
 	struct bmx_parallel par;
 	uint32_t m;
@@ -114,11 +109,11 @@ struct ours {
 	void *scratch;
 };
 
-static void run_ours(void *arg)
+static void run_ours(void *arg, unsigned i)
 {
 	struct ours *o = arg;
 
-	bmx_engine_run_parallel(o->e, &o->bits, o->m, o->in, o->out, o->scratch, &o->par);
+	bmx_engine_run_parallel(o->e[i % o->copies], &o->bits, o->m, o->in, o->out, o->scratch, &o->par);
 }
 
 /* Our engine on shape S at every bit-width into ROWS[0..6]. */
@@ -128,32 +123,37 @@ static int bench_ours(const struct shape *s, struct bench_pool *pool, unsigned i
 	struct bmx_model *m = NULL;
 	struct bmx_error err;
 	struct ours o = { .par = bench_pool_parallel(pool), .m = s->m };
+	const unsigned most = copies_for(s, (double)s->k * s->n * 2 / 8);
 	void *file = NULL;
 	size_t size;
 	int r = linear_model(s->k, s->n, &file, &size);
 
 	if (r == 0)
 		r = bmx_model_load_memory(file, size, &m, &err);
-	if (r == 0)
-		r = bmx_engine_new(m, &o.e);
+	for (unsigned c = 0; r == 0 && c < most; c++)
+		r = bmx_engine_new(m, &o.e[c]);
 	if (r == 0) {
 		o.in = malloc((size_t)s->m * s->k * sizeof(float));
 		o.out = malloc((size_t)s->m * s->n * sizeof(float));
-		o.scratch = aligned_alloc(64, (bmx_engine_scratch_size(o.e, s->m) + 63) / 64 * 64);
+		o.scratch = aligned_alloc(64, (bmx_engine_scratch_size(o.e[0], s->m) + 63) / 64 * 64);
 		r = o.in && o.out && o.scratch ? 0 : -ENOMEM;
 	}
 	for (uint32_t i = 0; r == 0 && i < s->m * s->k; i++)
 		o.in[i] = (float)(i % 7) * 0.1f;
 	for (unsigned w = 2; r == 0 && w <= 8; w++) {
 		o.bits = (struct bmx_layer_bits){ (uint8_t)w, (uint8_t)w };
+		o.copies = copies_for(s, (double)s->k * s->n * w / 8);
+		for (unsigned c = 0; c < o.copies; c++) /* warm-up: page faults, first touches */
+			run_ours(&o, c);
 		rows[w - 2].s = *s;
 		rows[w - 2].w_bits = w;
-		rows[w - 2].ours = time_median(run_ours, &o, iters, s->from_dram);
+		rows[w - 2].ours = time_median(run_ours, &o, iters);
 	}
 	free(o.in);
 	free(o.out);
 	free(o.scratch);
-	bmx_engine_free(o.e);
+	for (unsigned c = 0; c < most; c++)
+		bmx_engine_free(o.e[c]);
 	bmx_model_free(m);
 	free(file);
 	return r;
@@ -225,11 +225,9 @@ int main(int argc, char **argv)
 
 	if (parse_opts(argc, argv, &op) < 0)
 		return 2;
-	flush_buf = malloc(FLUSH_BYTES);
 	pool = bench_pool_new(op.threads);
-	if (!flush_buf || !pool)
+	if (!pool)
 		return 1;
-	memset(flush_buf, 1, FLUSH_BYTES);
 	memset(rows, 0, sizeof(rows));
 	bw = bench_read_bandwidth(pool, 512u << 20);
 	peak = bench_vnni_peak(pool);
@@ -239,13 +237,14 @@ int main(int argc, char **argv)
 	bench_pool_free(pool);
 	for (size_t i = 0; i < n_shapes; i++) {
 		rows[i][7].s = shapes[i];
-		rows[i][7].onednn = peer_onednn_matmul(shapes[i].m, shapes[i].k, shapes[i].n, op.threads,
-						       op.quick ? 5 : op.iters, shapes[i].from_dram ? flush_caches : NULL);
+		rows[i][7].onednn = peer_onednn_matmul(shapes[i].m, shapes[i].k, shapes[i].n,
+						       op.quick ? 5 : op.iters,
+						       copies_for(&shapes[i], (double)shapes[i].k * shapes[i].n));
 	}
 	for (size_t i = 0; i < n_shapes; i++)
 		rows[i][0].openblas = peer_openblas_sgemm(shapes[i].m, shapes[i].k, shapes[i].n, op.threads,
 							  op.quick ? 5 : op.iters,
-							  shapes[i].from_dram ? flush_caches : NULL);
+							  copies_for(&shapes[i], 4.0 * shapes[i].k * shapes[i].n));
 	if (!op.json) {
 		printf("# %u threads; read bandwidth %.1f GB/s, VNNI peak %.3f TOPS (measured now)\n",
 		       op.threads, bw / 1e9, peak / 1e12);
@@ -260,6 +259,5 @@ int main(int argc, char **argv)
 			rows[i][b].openblas = rows[i][0].openblas;
 			print_row(&op, &rows[i][b], bw, peak);
 		}
-	free(flush_buf);
 	return 0;
 }

@@ -23,6 +23,7 @@ struct model_run {
 	struct bmx_model *model;
 	struct bmx_engine *engine;
 	void *file, *scratch;
+	double new_ms; /* bmx_engine_new(): folding and repacking into bit-planes */
 	float *in, *out;
 	struct bmx_layer_bits bits[3][BMX_MAX_LAYERS]; /* 8, 4, 2 */
 };
@@ -54,8 +55,12 @@ static int model_open(struct model_run *r, const char *arch)
 	rc = bmx_build_arch(arch, 1, arch, &r->file, &size);
 	if (rc == 0)
 		rc = bmx_model_load_memory(r->file, size, &r->model, &err);
-	if (rc == 0)
+	if (rc == 0) {
+		double t0 = bench_now();
+
 		rc = bmx_engine_new(r->model, &r->engine);
+		r->new_ms = (bench_now() - t0) * 1e3;
+	}
 	if (rc < 0)
 		return rc;
 	r->scratch = aligned_alloc(64, (bmx_engine_scratch_size(r->engine, 1) + 63) / 64 * 64);
@@ -183,8 +188,9 @@ int main(int argc, char **argv)
 		torch_times(threads, &torch_ms[0], &torch_ms[1]);
 	sleep(1); /* let OpenMP's idle threads stop spinning */
 	if (!json)
-		printf("%-9s %7s %9s %9s %9s %9s %8s %8s %9s %9s\n", "model", "threads", "W8A8 ms",
-		       "W4A4 ms", "W2A2 ms", "torch ms", "8/torch", "8b/4b", "8b/2b", "alt/fixed");
+		printf("%-9s %7s %9s %9s %9s %9s %8s %8s %9s %9s %9s\n", "model", "threads", "W8A8 ms",
+		       "W4A4 ms", "W2A2 ms", "torch ms", "8/torch", "8b/4b", "8b/2b", "alt/fixed",
+		       "new ms");
 	for (size_t a = 0; a < 2; a++) {
 		struct bench_pool *pool = bench_pool_new(threads);
 		struct bmx_parallel par;
@@ -204,13 +210,16 @@ int main(int argc, char **argv)
 		if (json)
 			printf("{\"arch\":\"%s\",\"threads\":%u,\"kernels\":\"%s\",\"w8a8_ms\":%.4f,"
 			       "\"w4a4_ms\":%.4f,\"w2a2_ms\":%.4f,\"torch_int8_onednn_ms\":%.4f,"
-			       "\"alternating_8_2_ms\":%.4f,\"fixed_8_2_mean_ms\":%.4f,\"runs\":%u}\n",
+			       "\"alternating_8_2_ms\":%.4f,\"fixed_8_2_mean_ms\":%.4f,\"runs\":%u,"
+			       "\"engine_new_ms\":%.2f}\n",
 			       archs[a], threads, bmx_kernels_name(bmx_engine_path(r.engine)), t8 * 1e3,
-			       t4 * 1e3, t2 * 1e3, torch_ms[a] * 1e3, alt * 1e3, (t8 + t2) / 2 * 1e3, n);
+			       t4 * 1e3, t2 * 1e3, torch_ms[a] * 1e3, alt * 1e3, (t8 + t2) / 2 * 1e3, n,
+			       r.new_ms);
 		else
-			printf("%-9s %7u %9.3f %9.3f %9.3f %9.3f %8.2f %8.2f %9.2f %9.3f\n", archs[a], threads,
-			       t8 * 1e3, t4 * 1e3, t2 * 1e3, torch_ms[a] * 1e3,
-			       torch_ms[a] > 0 ? t8 / torch_ms[a] : 0, t8 / t4, t8 / t2, alt / ((t8 + t2) / 2));
+			printf("%-9s %7u %9.3f %9.3f %9.3f %9.3f %8.2f %8.2f %9.2f %9.3f %9.1f\n", archs[a],
+			       threads, t8 * 1e3, t4 * 1e3, t2 * 1e3, torch_ms[a] * 1e3,
+			       torch_ms[a] > 0 ? t8 / torch_ms[a] : 0, t8 / t4, t8 / t2, alt / ((t8 + t2) / 2),
+			       r.new_ms);
 		model_close(&r);
 		bench_pool_free(pool);
 	}

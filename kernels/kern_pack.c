@@ -135,7 +135,8 @@ int bmx_kernels_supported(enum bmx_kernels_path path)
 	switch (path) {
 	case BMX_KERNELS_AVX512:
 		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
-		       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni");
+		       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
+		       __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni");
 	case BMX_KERNELS_AVX2:
 		return __builtin_cpu_supports("avx2");
 	default:
