@@ -495,7 +495,10 @@ static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 	case BMX_OP_MAXPOOL:
 	case BMX_OP_AVGPOOL:
 		conv_shape_of(c, n, &s);
-		(n->op == BMX_OP_MAXPOOL ? bmx_ref_maxpool : bmx_ref_avgpool)(&s, x, y);
+		if (n->op == BMX_OP_MAXPOOL && c->e->ops && c->e->ops->maxpool)
+			c->e->ops->maxpool(&s, x, y);
+		else
+			(n->op == BMX_OP_MAXPOOL ? bmx_ref_maxpool : bmx_ref_avgpool)(&s, x, y);
 		break;
 	case BMX_OP_GLOBAL_AVGPOOL: {
 		const struct bmx_node *in = &c->e->model->nodes[n->inputs[0]];
@@ -504,7 +507,11 @@ static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 		break;
 	}
 	case BMX_OP_RELU:
-		if (c->e->fused[id] != FUSED_SKIP)
+		if (c->e->fused[id] == FUSED_SKIP)
+			break;
+		if (c->e->ops && c->e->ops->relu)
+			c->e->ops->relu(x, count, y);
+		else
 			bmx_ref_relu(x, count, y);
 		break;
 	case BMX_OP_RELU6:

@@ -109,20 +109,6 @@ static void im2col(const struct bmx_conv_shape *s, const uint8_t *u, uint8_t off
 	}
 }
 
-/* sum_q[r] = sum of the first K bytes of row r, minus OFF for each. */
-static void row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
-		     int32_t *sum_q)
-{
-	for (uint32_t r = 0; r < m; r++) {
-		const uint8_t *row = rows + r * lda;
-		int32_t sum = 0;
-
-		for (uint32_t i = 0; i < k; i++)
-			sum += row[i];
-		sum_q[r] = sum - off * (int32_t)k;
-	}
-}
-
 struct gemm_job {
 	const struct kern_ops *ops;
 	struct kern_gemm g;
@@ -212,7 +198,7 @@ static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint3
 		.n_pad = fl->planes.n_pad,
 	};
 
-	row_sums(rows, lda, m, fl->planes.k, fr->off, sum_q);
+	fr->ops->row_sums(rows, lda, m, fl->planes.k, fr->off, sum_q);
 	if (panels_n >= threads || m < 2 * ROW_BLOCK) {
 		j.tasks = threads < panels_n ? threads : panels_n;
 	} else {

@@ -97,6 +97,12 @@ struct kern_ops {
 	/* u[i] = q(x[i]) + off, q as in bmx_ref_quantize with 1/step = INV. */
 	void (*quantize)(const float *x, size_t n, float inv, int32_t lo, int32_t hi, int32_t off,
 			 uint8_t *u);
+	/* sum_q[r] = sum of the first K bytes of row r minus K * OFF. */
+	void (*row_sums)(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
+			 int32_t *sum_q);
+	/* Optional (NULL: the reference's): ReLU and max-pooling, bit-exact. */
+	void (*relu)(const float *x, size_t n, float *y);
+	void (*maxpool)(const struct bmx_conv_shape *s, const float *x, float *y);
 };
 
 extern const struct kern_ops kern_ops_avx512;
@@ -105,6 +111,14 @@ extern const struct kern_ops kern_ops_avx2;
 /* The portable pieces the paths share (kern_pack.c). */
 void kern_quantize_portable(const float *x, size_t n, float inv, int32_t lo, int32_t hi,
 			    int32_t off, uint8_t *u);
+void kern_row_sums_portable(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
+			    int32_t *sum_q);
+
+/* kern_avx512_float.c */
+void kern_avx512_relu(const float *x, size_t n, float *y);
+void kern_avx512_maxpool(const struct bmx_conv_shape *s, const float *x, float *y);
+void kern_avx512_row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
+			  int32_t *sum_q);
 
 /* Scalar tail of the epilogue: acc from D for one element (the exact identity above). */
 static inline int32_t kern_acc_from_dot(int32_t d, int32_t off, int32_t sum_b, unsigned w_bits,

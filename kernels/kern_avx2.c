@@ -246,5 +246,6 @@ const struct kern_ops kern_ops_avx2 = {
 	.gemm = gemm_any,
 	.depthwise = depthwise,
 	.quantize = kern_quantize_portable,
+	.row_sums = kern_row_sums_portable,
 };
 #endif

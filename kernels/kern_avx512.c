@@ -358,5 +358,8 @@ const struct kern_ops kern_ops_avx512 = {
 	.gemm = gemm_any,
 	.depthwise = depthwise,
 	.quantize = quantize,
+	.row_sums = kern_avx512_row_sums,
+	.relu = kern_avx512_relu,
+	.maxpool = kern_avx512_maxpool,
 };
 #endif

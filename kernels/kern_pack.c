@@ -106,6 +106,19 @@ void kern_quantize_portable(const float *x, size_t n, float inv, int32_t lo, int
 	}
 }
 
+void kern_row_sums_portable(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
+			    int32_t *sum_q)
+{
+	for (uint32_t r = 0; r < m; r++) {
+		const uint8_t *row = rows + r * lda;
+		int32_t sum = 0;
+
+		for (uint32_t i = 0; i < k; i++)
+			sum += row[i];
+		sum_q[r] = sum - off * (int32_t)k;
+	}
+}
+
 static const char *const path_names[] = {
 	[BMX_KERNELS_AUTO] = "auto",
 	[BMX_KERNELS_REF] = "ref",

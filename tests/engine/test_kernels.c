@@ -84,7 +84,7 @@ static int add_layer(struct bmx_writer *w, struct rng *r, int input, const struc
 	for (uint32_t i = 0; i < NBITS; i++)
 		as[i] = uniform(r, 0.5f, 2.0f) / (float)((1u << (i + 2)) - 1);
 	for (size_t i = 0; i < (size_t)prev_nbits * NBITS * 2 * d->out_c; i++)
-		tbn[i] = below(r, 50) == 0 ? -0.0f : uniform(r, -1.0f, 1.0f);
+		tbn[i] = below(r, 8) == 0 ? -0.0f : uniform(r, -1.0f, 1.0f);
 	s.weights = wt;
 	s.w_scale = ws;
 	s.a_step = as;
@@ -115,13 +115,23 @@ static void *scratch_new(const struct bmx_engine *e)
 	return p;
 }
 
-/* Run MODEL on REF and on PATH at every (w, a), uniform over its layers; outputs must be equal. */
-static void compare_paths(const void *file, size_t size, enum bmx_kernels_path path, struct rng *r)
+/* B, or the layer's highest bit-width if it does not support B. */
+static uint8_t supported(const struct bmx_layer_view *v, unsigned b)
+{
+	return (uint8_t)(v->bit_index[b] >= 0 ? b : v->bits[v->nbits - 1]);
+}
+
+/*
+ * Run MODEL on REF and on PATH at every (w, a) (DIAGONAL: only w == a), uniform over its layers
+ * as far as each supports it; the outputs must be equal bit for bit.
+ */
+static void compare_paths(const void *file, size_t size, enum bmx_kernels_path path, struct rng *r,
+			  int diagonal)
 {
 	struct bmx_model *m = NULL;
 	struct bmx_engine *ref = NULL, *fast = NULL;
 	struct bmx_error err = { { 0 } };
-	struct bmx_layer_bits bits[4];
+	struct bmx_layer_bits bits[64];
 	unsigned calls = 0;
 	const struct bmx_parallel par = { for_each_reversed, &calls, 3 };
 	void *s_ref, *s_fast;
@@ -147,14 +157,22 @@ static void compare_paths(const void *file, size_t size, enum bmx_kernels_path p
 		in[i] = pick == 0 ? NAN : pick == 1 ? INFINITY : pick == 2 ? -INFINITY : pick == 3 ? -0.0f
 			: uniform(r, -3.0f, 6.0f);
 	}
+	/*
+	 * Sample 0 all zeros: acc = 0, so y = 0 * mult + beta is -0 where mult < 0 and beta = -0,
+	 * and a fused ReLU must keep fmaxf's choice for -0.
+	 */
+	memset(in, 0, bmx_model_input_size(m) * sizeof(float));
 	for (unsigned w = 2; w <= 8; w++)
-		for (unsigned a = 2; a <= 8; a++) {
+		for (unsigned a = diagonal ? w : 2; a <= (diagonal ? w : 8u); a++) {
 			const uint32_t batch = 1 + below(r, MAX_BATCH);
 			const size_t n = batch * bmx_model_output_size(m);
 
+			assert_true(m->layer_count <= 64);
 			for (uint32_t l = 0; l < m->layer_count; l++)
-				bits[l] = (struct bmx_layer_bits){ (uint8_t)w, (uint8_t)a };
+				bits[l] = (struct bmx_layer_bits){ supported(&m->views[l], w),
+								   supported(&m->views[l], a) };
 			assert_int_equal(bmx_engine_run(ref, bits, batch, in, want, s_ref), 0);
+
 			assert_int_equal(bmx_engine_run(fast, bits, batch, in, got, s_fast), 0);
 			if (memcmp(want, got, n * sizeof(float)) != 0) {
 				for (size_t i = 0; i < n; i++)
@@ -204,7 +222,7 @@ static void check_model(enum bmx_kernels_path path, struct rng *r, uint32_t h, u
 	assert_true(x >= 0);
 	assert_int_equal(bmx_writer_finish(w, &file, &size), 0);
 	bmx_writer_free(w);
-	compare_paths(file, size, path, r);
+	compare_paths(file, size, path, r, 0);
 	free(file);
 }
 
@@ -298,6 +316,27 @@ static void test_depthwise_grouped(void **state)
 	each_path(grouped_cases);
 }
 
+/* Whole graphs: residual adds, ReLU after ADD, max and average pools, depthwise, softmax. */
+static void whole_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	static const char *const archs[] = { "tiny", "fmnist" };
+
+	for (size_t i = 0; i < sizeof(archs) / sizeof(archs[0]); i++) {
+		void *file = NULL;
+		size_t size;
+
+		assert_int_equal(bmx_build_arch(archs[i], 3 + i, archs[i], &file, &size), 0);
+		compare_paths(file, size, path, r, i > 0);
+		free(file);
+	}
+}
+
+static void test_whole_models(void **state)
+{
+	(void)state;
+	each_path(whole_cases);
+}
+
 static void test_path_names(void **state)
 {
 	enum bmx_kernels_path p;
@@ -331,6 +370,7 @@ int main(void)
 		cmocka_unit_test(test_conv),
 		cmocka_unit_test(test_pointwise),
 		cmocka_unit_test(test_depthwise_grouped),
+		cmocka_unit_test(test_whole_models),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
