@@ -27,10 +27,11 @@ void bench_pool_free(struct bench_pool *pool);
 void bench_pool_for_each(void *pool, unsigned n_tasks, void (*fn)(void *arg, unsigned task), void *arg);
 struct bmx_parallel bench_pool_parallel(struct bench_pool *pool);
 
-/* Read bandwidth in bytes/s over BYTES of memory, all pool threads reading (median of 5). */
+/* Read bandwidth in bytes/s over BYTES of memory, all pool threads reading (best of 5). */
 double bench_read_bandwidth(struct bench_pool *pool, size_t bytes);
 
-/* vpdpbusd throughput over all pool threads, in int8 ops/s (2 per multiply-add); 0 if no VNNI. */
+/* vpdpbusd throughput over all pool threads, in int8 ops/s (2 per multiply-add), best of 5; 0 if
+ * no VNNI. */
 double bench_vnni_peak(struct bench_pool *pool);
 
 #endif
