@@ -115,6 +115,22 @@ struct bitmix_status {
 
 int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status);
 
+/* What the daemon senses, as `bitmixctl status` prints it. */
+struct bitmix_sensors {
+	char source[16];       /* the active source: "bpf", "sysfs" or "simulator" */
+	unsigned have;         /* which fields hold a value: 1 temp, 2 power, 4 load, 8 freq */
+	double temp_c;
+	double power_w;
+	double load;           /* busy share of all CPUs, 0..1 */
+	unsigned freq_khz;
+	unsigned period_ms;    /* sampling period */
+	double age_s;          /* how old the reading is */
+	uint64_t samples, events;
+	char explain[2048];    /* one line per source: why it was or was not chosen */
+};
+
+int bitmix_get_sensors(struct bitmix *bm, struct bitmix_sensors *sensors);
+
 #ifdef __cplusplus
 }
 #endif

@@ -38,6 +38,8 @@ enum bitmix_msg_type {
 	BITMIX_MSG_OPEN_MODEL = 3,  /* struct bitmix_open_req -> struct bitmix_open_reply + fds [control, model] */
 	BITMIX_MSG_SET_BITS = 4,    /* struct bitmix_set_bits_req -> struct bitmix_set_bits_reply */
 	BITMIX_MSG_STATUS = 5,      /* -> struct bitmix_status_reply */
+	/* 32..39: sensors */
+	BITMIX_MSG_SENSORS = 32,    /* -> struct bitmix_sensors_reply */
 };
 #define BITMIX_MSG_REPLY 0x8000u
 
@@ -131,6 +133,23 @@ struct bitmix_status_reply {
 	uint32_t workers;
 	uint32_t reserved;
 	char kernels[16];   /* the engine's kernel path: "ref", "avx2", "avx512" */
+};
+
+/* The sensors: the active source, why the others were not chosen, and the latest reading. */
+#define BITMIX_SENSORS_EXPLAIN_MAX 2048
+struct bitmix_sensors_reply {
+	struct bitmix_reply r;
+	char source[16];       /* "bpf", "sysfs", "simulator" */
+	uint32_t have;         /* which fields hold a value: 1 temp, 2 power, 4 load, 8 freq */
+	int32_t temp_mc;
+	uint32_t power_mw;
+	uint32_t load_permille;
+	uint32_t freq_khz;
+	uint32_t period_ms;
+	uint64_t age_ns;       /* how old the reading is */
+	uint64_t samples;
+	uint64_t events;
+	char explain[BITMIX_SENSORS_EXPLAIN_MAX]; /* one line per source, '\n'-separated */
 };
 
 /* Memory-ordering helpers named for what they do (after liburing's io_uring_smp_*). */

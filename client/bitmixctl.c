@@ -57,6 +57,36 @@ static void bits_range(uint16_t mask, char *buf, size_t size)
 	}
 }
 
+/* The sensors' part of `status`: the source, the reading, and why each source was chosen or not. */
+static int print_sensors(struct bitmix *bm)
+{
+	struct bitmix_sensors se;
+	const char *line;
+
+	if (bitmix_get_sensors(bm, &se) < 0)
+		return die(bm, "status (sensors)");
+	printf("  sensors:   %s, every %u ms (%llu readings, %llu events)\n", se.source, se.period_ms,
+	       (unsigned long long)se.samples, (unsigned long long)se.events);
+	printf("  reading:  ");
+	if (se.have & 1)
+		printf(" %.1f C", se.temp_c);
+	if (se.have & 2)
+		printf(" %.2f W", se.power_w);
+	if (se.have & 4)
+		printf(" load %.0f%%", se.load * 100);
+	if (se.have & 8)
+		printf(" %.0f MHz", se.freq_khz / 1000.0);
+	printf("%s (%.2f s old)\n", se.have ? "" : " none yet", se.age_s);
+	for (line = se.explain; *line;) {
+		const char *end = strchr(line, '\n');
+		int len = end ? (int)(end - line) : (int)strlen(line);
+
+		printf("    %.*s\n", len, line);
+		line += len + (end ? 1 : 0);
+	}
+	return 0;
+}
+
 static int cmd_status(struct bitmix *bm)
 {
 	struct bitmix_status st;
@@ -68,7 +98,7 @@ static int cmd_status(struct bitmix *bm)
 	printf("  requests:  %llu completed, %llu failed\n", (unsigned long long)st.requests_completed,
 	       (unsigned long long)st.requests_failed);
 	printf("  kernels:   %s\n", st.kernels);
-	return 0;
+	return print_sensors(bm);
 }
 
 static int cmd_models(struct bitmix *bm)

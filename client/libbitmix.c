@@ -407,6 +407,31 @@ int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status)
 	return 0;
 }
 
+int bitmix_get_sensors(struct bitmix *bm, struct bitmix_sensors *out)
+{
+	struct bitmix_msg_hdr req;
+	struct bitmix_sensors_reply rep;
+	int r;
+
+	r = call(bm, &req, sizeof(req), BITMIX_MSG_SENSORS, &rep, sizeof(rep), sizeof(rep), NULL, 0,
+		 NULL);
+	if (r < 0)
+		return r;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->source, rep.source, sizeof(out->source) - 1);
+	memcpy(out->explain, rep.explain, sizeof(out->explain) - 1);
+	out->have = rep.have;
+	out->temp_c = rep.temp_mc / 1000.0;
+	out->power_w = rep.power_mw / 1000.0;
+	out->load = rep.load_permille / 1000.0;
+	out->freq_khz = rep.freq_khz;
+	out->period_ms = rep.period_ms;
+	out->age_s = (double)rep.age_ns / 1e9;
+	out->samples = rep.samples;
+	out->events = rep.events;
+	return 0;
+}
+
 void *bitmix_tensor_alloc(struct bitmix *bm, size_t size)
 {
 	uint64_t need = ((uint64_t)size + 63) & ~(uint64_t)63;

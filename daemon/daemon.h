@@ -21,6 +21,7 @@
 #include "bitmix_proto.h"
 #include "bmx_engine.h"
 #include "config.h"
+#include "sensors.h"
 
 #define BMX_MAX_BATCH 256
 #define BMX_DEFAULT_SQ_ENTRIES 64
@@ -58,6 +59,8 @@ enum loop_op_kind {
 	LOOP_OP_DOORBELL,
 	LOOP_OP_CANCEL,
 	LOOP_OP_ACCEPT_BACKOFF, /* a pause before accepting again when out of descriptors */
+	LOOP_OP_SENSOR_TIMER,   /* the sensors' sampling period elapsed */
+	LOOP_OP_SENSOR_EVENT,   /* the sensors' event descriptor (the probe's ring buffer) is readable */
 };
 
 /* Every io_uring submission's user_data points at one of these. */
@@ -133,6 +136,16 @@ struct bmx_daemon {
 	uint64_t requests_failed;    /* atomic */
 	unsigned pending_ops;        /* io_uring operations not yet completed */
 	bool stopping;
+
+	/* Sensors (sensor_loop.c): sampled on the loop thread every period. */
+	struct sensors *sensors;
+	struct sensor_reading reading;   /* the latest; the governor acts on it */
+	uint64_t sensor_samples;
+	uint64_t sensor_events;
+	uint64_t work_ns;                /* atomic: workers' engine CPU time not yet handed over */
+	struct loop_op sensor_timer_op, sensor_event_op;
+	struct __kernel_timespec sensor_period;
+	bool sensor_timer_armed, sensor_event_armed;
 };
 
 /* model_store.c */
@@ -163,8 +176,22 @@ bool session_may_set_bits(const struct session *s);
 int event_loop_run(struct bmx_daemon *d);
 int event_loop_arm_recv(struct bmx_daemon *d, struct session *s);
 int event_loop_arm_doorbell(struct bmx_daemon *d, struct session *s);
+int event_loop_arm_timeout(struct bmx_daemon *d, struct loop_op *op, struct __kernel_timespec *ts);
+int event_loop_arm_poll(struct bmx_daemon *d, struct loop_op *op, int fd);
 /* Ask the kernel to cancel OP (its completion still arrives, with -ECANCELED). */
 void event_loop_cancel(struct bmx_daemon *d, struct loop_op *op);
+
+/* sensor_loop.c */
+int sensor_loop_open(struct bmx_daemon *d);
+void sensor_loop_arm(struct bmx_daemon *d);
+void sensor_loop_on_timer(struct bmx_daemon *d, int res);
+void sensor_loop_on_event(struct bmx_daemon *d, int res);
+/* Open the sensors NEXT asks for (unless unchanged); 0 or -errno, the running ones untouched. */
+int sensor_loop_prepare_reload(struct bmx_daemon *d, const struct bmx_config *next,
+			       struct sensors **out);
+void sensor_loop_swap(struct bmx_daemon *d, struct sensors *next, const struct bmx_config *config);
+void sensor_loop_stop(struct bmx_daemon *d);
+void sensor_loop_close(struct bmx_daemon *d);
 
 /* workers.c */
 struct job {

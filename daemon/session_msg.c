@@ -293,6 +293,29 @@ static int handle_status(struct session *s, const struct bitmix_msg_hdr *m)
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 
+static int handle_sensors(struct session *s, const struct bitmix_msg_hdr *m)
+{
+	struct bmx_daemon *d = s->daemon;
+	struct bitmix_sensors_reply rep = { 0 };
+	uint64_t now = now_ns();
+
+	reply_init(&rep.r, m, sizeof(rep));
+	if (!d->sensors)
+		return reply_error(s, m, -ENODEV, "no sensors are open");
+	snprintf(rep.source, sizeof(rep.source), "%s", sensors_source_name(sensors_source(d->sensors)));
+	snprintf(rep.explain, sizeof(rep.explain), "%s", sensors_explain(d->sensors));
+	rep.have = d->reading.have;
+	rep.temp_mc = d->reading.temp_mc;
+	rep.power_mw = d->reading.power_mw;
+	rep.load_permille = d->reading.load_permille;
+	rep.freq_khz = d->reading.freq_khz;
+	rep.period_ms = d->config->sensors.period_ms;
+	rep.age_ns = now > d->reading.time_ns ? now - d->reading.time_ns : 0;
+	rep.samples = d->sensor_samples;
+	rep.events = d->sensor_events;
+	return reply_send(s, &rep, sizeof(rep), NULL, 0);
+}
+
 /* One received packet. Descriptors are never accepted from clients: any that came are closed. */
 void session_handle_message(struct session *s, size_t len, struct msghdr *msg)
 {
@@ -328,6 +351,7 @@ void session_handle_message(struct session *s, size_t len, struct msghdr *msg)
 	case BITMIX_MSG_OPEN_MODEL: r = handle_open(s, m); break;
 	case BITMIX_MSG_SET_BITS: r = handle_set_bits(s, m); break;
 	case BITMIX_MSG_STATUS: r = handle_status(s, m); break;
+	case BITMIX_MSG_SENSORS: r = handle_sensors(s, m); break;
 	default:
 		r = reply_error(s, m, -EOPNOTSUPP, "unknown message type %u", m->type);
 		break;

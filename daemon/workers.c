@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -61,6 +62,14 @@ static int scratch_reserve(struct worker *w, size_t size)
 	w->scratch = p;
 	w->scratch_size = size;
 	return 0;
+}
+
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 /* Claim and run tasks of T until none is left. */
@@ -120,10 +129,13 @@ static void job_run(struct worker *w, struct job *job)
 	generation = served_model_snapshot(m, bits);
 	if (r == 0) {
 		const struct bmx_parallel par = { pool_for_each, w->pool, w->pool->n };
+		uint64_t cpu0 = thread_cpu_ns();
 
 		r = bmx_engine_run_parallel(m->engine, bits, e->batch,
 					    (const float *)(s->data + e->in_offset),
 					    (float *)(s->data + e->out_offset), w->scratch, &par);
+		/* The engine's CPU time heats the sensors' simulator (sensor_loop.c hands it over). */
+		__atomic_add_fetch(&d->work_ns, thread_cpu_ns() - cpu0, __ATOMIC_RELAXED);
 	}
 	__atomic_add_fetch(r == 0 ? &d->requests_completed : &d->requests_failed, 1,
 			   __ATOMIC_RELAXED);
@@ -149,9 +161,13 @@ static void *worker_main(void *arg)
 		if (team_has_work(pool)) {
 			struct team *t = pool->team;
 
+			uint64_t cpu0;
+
 			__atomic_add_fetch(&t->helpers, 1, __ATOMIC_RELAXED);
 			pthread_mutex_unlock(&pool->lock);
+			cpu0 = thread_cpu_ns();
 			team_work(t);
+			__atomic_add_fetch(&pool->daemon->work_ns, thread_cpu_ns() - cpu0, __ATOMIC_RELAXED);
 			__atomic_sub_fetch(&t->helpers, 1, __ATOMIC_RELEASE);
 			continue;
 		}
