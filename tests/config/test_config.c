@@ -114,7 +114,7 @@ static const struct {
 	const char *want[3];
 } bad[] = {
 	{ "models: {m: /x}\nworker: 3\n",
-	  { "t.yaml:2:1:", "unknown key \"worker\"", "socket, workers, log_level, models, access" } },
+	  { "t.yaml:2:1: unknown key \"worker\"", "socket, workers, log_level, models, governor, sensors, access, kernels" } },
 	{ "models: {m: /x}\nworkers: many\n", { "t.yaml:2:10:", "workers: \"many\" is not a number 1..256" } },
 	{ "models: {m: /x}\nworkers: 0\n", { "2:10", "workers" } },
 	{ "models: {m: /x}\nworkers: 99999999999999999999\n", { "2:10", "not a number" } },
