@@ -197,7 +197,7 @@ static void compare_paths(const void *file, size_t size, enum bmx_kernels_path p
 
 /* A model INPUT(h, w, c) -> layer [-> RELU] [-> layer2 -> RELU]. */
 static void check_model(enum bmx_kernels_path path, struct rng *r, uint32_t h, uint32_t wd,
-			uint32_t c, const struct layer_desc *d, int relu, int second)
+			uint32_t c, const struct layer_desc *d, int relu, int second, int diagonal)
 {
 	struct bmx_writer *w = bmx_writer_new("k", h, wd, c, MASK_ALL);
 	void *file = NULL;
@@ -222,7 +222,7 @@ static void check_model(enum bmx_kernels_path path, struct rng *r, uint32_t h, u
 	assert_true(x >= 0);
 	assert_int_equal(bmx_writer_finish(w, &file, &size), 0);
 	bmx_writer_free(w);
-	compare_paths(file, size, path, r, 0);
+	compare_paths(file, size, path, r, diagonal);
 	free(file);
 }
 
@@ -247,7 +247,7 @@ static void linear_cases(enum bmx_kernels_path path, struct rng *r)
 	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++) {
 		struct layer_desc d = { 1 + below(r, 45), 0, 0, 1, 0, 1, -1, (int)(i & 1) };
 
-		check_model(path, r, 1, 1, ks[i], &d, (int)(i % 3 != 0), i == 4);
+		check_model(path, r, 1, 1, ks[i], &d, (int)(i % 3 != 0), i == 4, 0);
 	}
 }
 
@@ -265,7 +265,7 @@ static void conv_cases(enum bmx_kernels_path path, struct rng *r)
 					i & 1 };
 		const uint32_t h = k + below(r, 8), wd = k + 1 + below(r, 7);
 
-		check_model(path, r, h, wd, 1 + below(r, 70), &d, i % 3 != 0, i == 2 || i == 7);
+		check_model(path, r, h, wd, 1 + below(r, 70), &d, i % 3 != 0, i == 2 || i == 7, 0);
 	}
 }
 
@@ -281,11 +281,11 @@ static void pointwise_cases(enum bmx_kernels_path path, struct rng *r)
 	struct layer_desc d = { 33, 1, 1, 1, 0, 1, -1, 0 };
 
 	d.stride = 1;
-	check_model(path, r, 5, 3, 64, &d, 1, 0);
+	check_model(path, r, 5, 3, 64, &d, 1, 0, 0);
 	d.out_c = 17;
 	d.act_signed = 1;
-	check_model(path, r, 3, 2, 128, &d, 0, 0);
-	check_model(path, r, 1, 1, 128, &d, 1, 0);
+	check_model(path, r, 3, 2, 128, &d, 0, 0, 0);
+	check_model(path, r, 1, 1, 128, &d, 1, 0, 0);
 }
 
 static void test_pointwise(void **state)
@@ -302,18 +302,38 @@ static void grouped_cases(enum bmx_kernels_path path, struct rng *r)
 		const uint32_t c = channels[i], k = 1 + 2 * below(r, 2);
 		struct layer_desc d = { c, k, k, 1 + below(r, 2), below(r, k / 2 + 1), c, -1, (int)(i & 1) };
 
-		check_model(path, r, 4 + below(r, 6), 5 + below(r, 5), c, &d, (int)(i & 1), 0);
+		check_model(path, r, 4 + below(r, 6), 5 + below(r, 5), c, &d, (int)(i & 1), 0, 0);
 	}
 	/* Grouped but not depthwise: stays on the reference kernels inside a fast engine. */
 	struct layer_desc g = { 12, 3, 3, 1, 1, 3, -1, 0 };
 
-	check_model(path, r, 5, 5, 6, &g, 1, 0);
+	check_model(path, r, 5, 5, 6, &g, 1, 0, 0);
 }
 
 static void test_depthwise_grouped(void **state)
 {
 	(void)state;
 	each_path(grouped_cases);
+}
+
+/*
+ * Inputs big enough (>= 32768 values) that quantizing, im2col and row sums are split over the
+ * parallel-for too: a 1x1 convolution (GEMM straight on the input), a 3x3 one, a depthwise one.
+ */
+static void large_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	struct layer_desc pw = { 8, 1, 1, 1, 0, 1, -1, 0 }, conv = { 5, 3, 3, 1, 1, 1, -1, 1 };
+	struct layer_desc dw = { 60, 3, 3, 1, 1, 60, -1, 0 };
+
+	check_model(path, r, 24, 24, 64, &pw, 1, 0, 1);
+	check_model(path, r, 24, 23, 60, &conv, 0, 0, 1);
+	check_model(path, r, 25, 24, 60, &dw, 1, 0, 1);
+}
+
+static void test_large_inputs(void **state)
+{
+	(void)state;
+	each_path(large_cases);
 }
 
 /* Whole graphs: residual adds, ReLU after ADD, max and average pools, depthwise, softmax. */
@@ -370,6 +390,7 @@ int main(void)
 		cmocka_unit_test(test_conv),
 		cmocka_unit_test(test_pointwise),
 		cmocka_unit_test(test_depthwise_grouped),
+		cmocka_unit_test(test_large_inputs),
 		cmocka_unit_test(test_whole_models),
 	};
 
