@@ -110,6 +110,7 @@ struct bitmix_status {
 	uint32_t clients;
 	uint32_t models;
 	uint32_t workers;
+	char kernels[16]; /* the compute path the daemon's engine runs: "ref", "avx2", "avx512" */
 };
 
 int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status);

@@ -137,6 +137,7 @@ struct bitmix_status_reply {
 	uint32_t models;
 	uint32_t workers;
 	uint32_t reserved;
+	char kernels[16];   /* the engine's kernel path: "ref", "avx2", "avx512" */
 };
 
 /* The governor: query (name empty) or switch (name set; needs the set_bits right). */

@@ -403,6 +403,8 @@ int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status)
 	status->clients = rep.clients;
 	status->models = rep.models;
 	status->workers = rep.workers;
+	memcpy(status->kernels, rep.kernels, sizeof(status->kernels));
+	status->kernels[sizeof(status->kernels) - 1] = '\0';
 	return 0;
 }
 

@@ -105,6 +105,7 @@ struct bmx_config {
 	size_t n_set_bits_gids;
 	struct bmx_governor_config governor;
 	struct bmx_sensors_config sensors;
+	unsigned kernels;               /* enum bmx_kernels_path: 0 auto, 1 ref, 2 avx2, 3 avx512 */
 };
 
 struct bmx_config_error {

@@ -157,7 +157,8 @@ struct bmx_daemon {
 
 /* model_store.c */
 int model_store_load(struct model_store *store, const struct bmx_config *config);
-int served_model_load(const char *name, const char *path, uint32_t id, struct served_model **out);
+int served_model_load(const char *name, const char *path, uint32_t id, unsigned kernels,
+		      struct served_model **out);
 void served_model_ref(struct served_model *m);
 void served_model_unref(struct served_model *m);
 struct served_model *model_store_find(const struct model_store *store, const char *name);

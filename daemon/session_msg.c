@@ -297,6 +297,8 @@ static int handle_status(struct session *s, const struct bitmix_msg_hdr *m)
 	rep.clients = d->n_sessions;
 	rep.models = (uint32_t)d->store.count;
 	rep.workers = worker_pool_size(d->pool);
+	snprintf(rep.kernels, sizeof(rep.kernels), "%s",
+		 bmx_kernels_name(bmx_kernels_resolve((enum bmx_kernels_path)d->config->kernels)));
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 
