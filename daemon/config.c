@@ -293,6 +293,8 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 		*seen_models = true;
 		return parse_models(p, v);
 	}
+	if (strcmp(key, "kernels") == 0)
+		return config_parse_kernels(p, v);
 	if (strcmp(key, "governor") == 0)
 		return config_parse_governor(p, v);
 	if (strcmp(key, "access") == 0) {
@@ -303,7 +305,7 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 	if (strcmp(key, "sensors") == 0)
 		return config_parse_sensors(p, v);
 	return config_fail(p, k, NULL,
-		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, governor, sensors, access)",
+		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, governor, sensors, access, kernels)",
 		    key);
 }
 

@@ -43,5 +43,7 @@ int config_for_each_pair(struct config_parse *p, yaml_node_t *map, const char *p
 int config_parse_governor(struct config_parse *p, yaml_node_t *v);
 /* One top-level block per file. */
 int config_parse_sensors(struct config_parse *p, yaml_node_t *v); /* config_sensors.c */
+/* config_kernels.c: the top-level "kernels" key. */
+int config_parse_kernels(struct config_parse *p, yaml_node_t *v);
 
 #endif
