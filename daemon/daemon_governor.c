@@ -28,18 +28,24 @@ static void uniform_bits(const struct bmx_model *model, unsigned b, struct bmx_l
 }
 
 /*
- * The best of a few timed runs per bit-width, about 40 ms for the whole table at most: enough
- * to rank bit-widths by cost, short enough not to delay start-up. Models too slow for that are
- * timed at 8 bits only and the other widths scaled by BitOps.
+ * The best of a few timed runs of a batch of MEASURE_BATCH per bit-width, about 60 ms for the
+ * whole table at most: enough to rank bit-widths by cost, short enough not to delay start-up.
+ * Bit-widths the time budget did not reach are scaled from the measured ones by BitOps
+ * (governor_policy.c). Timing noise must not make fewer bits look dearer than more, so the
+ * table is made non-decreasing in bits.
  */
+#define MEASURE_BATCH 16
 void served_model_measure(struct served_model *m)
 {
 	const struct bmx_model *model = m->model;
-	size_t in = bmx_model_input_size(model), out = bmx_model_output_size(model);
+	size_t in = bmx_model_input_size(model) * MEASURE_BATCH;
+	size_t out = bmx_model_output_size(model) * MEASURE_BATCH;
 	struct bmx_layer_bits *bits = calloc(model->layer_count, sizeof(*bits));
 	float *input = calloc(in, sizeof(float)), *output = calloc(out, sizeof(float));
-	void *scratch = aligned_alloc(64, (bmx_engine_scratch_size(m->engine, 1) + 63) / 64 * 64);
-	uint64_t budget_ns = 40000000, spent = 0;
+	void *scratch = aligned_alloc(64, (bmx_engine_scratch_size(m->engine, MEASURE_BATCH) + 63) /
+						  64 * 64);
+	uint64_t budget_ns = 60000000, spent = 0;
+	double floor_ns = 0;
 
 	memset(m->uniform_ns, 0, sizeof(m->uniform_ns));
 	if (!bits || !input || !output || !scratch)
@@ -53,14 +59,20 @@ void served_model_measure(struct served_model *m)
 		for (int rep = 0; rep < 5 && spent < budget_ns; rep++) {
 			uint64_t t0 = now_ns(), t;
 
-			if (bmx_engine_run(m->engine, bits, 1, input, output, scratch) < 0)
+			if (bmx_engine_run(m->engine, bits, MEASURE_BATCH, input, output, scratch) < 0)
 				break;
 			t = now_ns() - t0;
 			spent += t;
 			best = t < best ? t : best;
 		}
 		if (best != UINT64_MAX)
-			m->uniform_ns[b] = (double)best;
+			m->uniform_ns[b] = (double)best / MEASURE_BATCH;
+	}
+	for (unsigned b = 2; b <= 8; b++) {
+		if (m->uniform_ns[b] > 0 && m->uniform_ns[b] < floor_ns)
+			m->uniform_ns[b] = floor_ns;
+		if (m->uniform_ns[b] > floor_ns)
+			floor_ns = m->uniform_ns[b];
 	}
 	log_debug("model %s: engine time per sample at 8/4/2 bits: %.0f/%.0f/%.0f ns", m->name,
 		  m->uniform_ns[8], m->uniform_ns[4], m->uniform_ns[2]);
