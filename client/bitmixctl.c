@@ -67,6 +67,7 @@ static int cmd_status(struct bitmix *bm)
 	printf("  clients:   %u\n  models:    %u\n  workers:   %u\n", st.clients, st.models, st.workers);
 	printf("  requests:  %llu completed, %llu failed\n", (unsigned long long)st.requests_completed,
 	       (unsigned long long)st.requests_failed);
+	printf("  doorbell:  %s\n", st.doorbell);
 	return 0;
 }
 

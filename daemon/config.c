@@ -298,8 +298,12 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 			return -EINVAL;
 		return config_for_each_pair(p, v, "access", access_pair, NULL);
 	}
+	if (strcmp(key, "ipc") == 0)
+		return config_parse_ipc(p, v);
+	if (strcmp(key, "limits") == 0)
+		return config_parse_limits(p, v);
 	return config_fail(p, k, NULL,
-		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, access)",
+		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, access, ipc, limits)",
 		    key);
 }
 
@@ -349,6 +353,8 @@ static struct bmx_config *config_new_defaults(const char *source)
 	c->models = calloc(BMX_CONFIG_MAX_MODELS, sizeof(*c->models));
 	c->workers = cpus < 1 ? 1 : cpus > BMX_CONFIG_MAX_WORKERS ? BMX_CONFIG_MAX_WORKERS : (unsigned)cpus;
 	c->log_level = LOG_INFO;
+	config_ipc_defaults(c);
+	config_limits_defaults(c);
 	if (!c->source_path || !c->socket_path || !c->models) {
 		bmx_config_free(c);
 		return NULL;

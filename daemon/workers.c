@@ -50,7 +50,6 @@ static int scratch_reserve(struct worker *w, size_t size)
 static void job_run(struct worker *w, struct job *job)
 {
 	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
-	struct session *s = job->session;
 	struct served_model *m = job->model;
 	const struct bitmix_sqe *e = &job->sqe;
 	struct bmx_daemon *d = w->pool->daemon;
@@ -60,16 +59,10 @@ static void job_run(struct worker *w, struct job *job)
 	r = scratch_reserve(w, bmx_engine_scratch_size(m->engine, e->batch));
 	generation = served_model_snapshot(m, bits);
 	if (r == 0)
-		r = bmx_engine_run(m->engine, bits, e->batch, (const float *)(s->data + e->in_offset),
-				   (float *)(s->data + e->out_offset), w->scratch);
+		r = bmx_engine_run(m->engine, bits, e->batch, job->in, job->out, w->scratch);
 	__atomic_add_fetch(r == 0 ? &d->requests_completed : &d->requests_failed, 1,
 			   __ATOMIC_RELAXED);
-	session_post_completion(s, e->user_data, r, generation);
-	/* After the CQE: admission counts a finishing request twice, never zero times. */
-	__atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_ACQ_REL);
-	served_model_unref(m);
-	session_unref(s);
-	free(job);
+	job_complete(job, r, generation);
 }
 
 static void *worker_main(void *arg)
