@@ -100,6 +100,8 @@ static int tensor_ref(const struct bitmix *bm, const void *p, uint64_t len, uint
 {
 	const uint8_t *q = p;
 
+	if ((uintptr_t)q % 64)
+		return -EINVAL;
 	if (q >= bm->data && len <= bm->data_size && (uint64_t)(q - bm->data) <= bm->data_size - len) {
 		*region = 0;
 		*offset = (uint64_t)(q - bm->data);
@@ -154,9 +156,9 @@ int bitmix_prep_infer(struct bitmix_model *model, const float *input, float *out
 		return bitmix_set_error(bm, -EINVAL, "batch must be at least 1");
 	if (tensor_ref(bm, input, in_len, &in_region, &in_off) < 0 ||
 	    tensor_ref(bm, output, out_len, &out_region, &out_off) < 0)
-		return bitmix_set_error(bm, -EINVAL, "input and output must lie in the arena "
-					"(bitmix_tensor_alloc) or in a registered region, large enough "
-					"for %u sample(s)", batch);
+		return bitmix_set_error(bm, -EINVAL, "input and output must start 64-byte aligned "
+					"in the arena (bitmix_tensor_alloc) or in a registered region, "
+					"large enough for %u sample(s)", batch);
 	if (!(e = next_sqe(bm)))
 		return -EBUSY;
 	*e = (struct bitmix_sqe){
@@ -175,8 +177,8 @@ int bitmix_prep_nop(struct bitmix *bm, const void *tensor, size_t length, uint64
 	struct bitmix_sqe *e;
 
 	if (length && tensor_ref(bm, tensor, length, &region, &off) < 0)
-		return bitmix_set_error(bm, -EINVAL, "the tensor must lie in the arena or in a "
-					"registered region");
+		return bitmix_set_error(bm, -EINVAL, "the tensor must start 64-byte aligned in the "
+					"arena or in a registered region");
 	if (!(e = next_sqe(bm)))
 		return -EBUSY;
 	*e = (struct bitmix_sqe){ .user_data = user_data, .opcode = BITMIX_OP_NOP,

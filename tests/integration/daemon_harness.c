@@ -39,6 +39,11 @@ int harness_write_config(struct daemon_harness *h, const char *model_path, const
 
 	fprintf(f, "socket: %s\nworkers: 2\nlog_level: debug\nmodels:\n  fmnist: %s\n%s", h->socket,
 		abs ? abs : model_path, extra_yaml ? extra_yaml : "");
+	/* The suite runs the integration tests once per doorbell (tests/integration/meson.build). */
+	if (getenv("BITMIX_TEST_DOORBELL") || getenv("BITMIX_TEST_SPIN_US"))
+		fprintf(f, "ipc:\n  doorbell: %s\n  spin_us: %s\n",
+			getenv("BITMIX_TEST_DOORBELL") ? getenv("BITMIX_TEST_DOORBELL") : "auto",
+			getenv("BITMIX_TEST_SPIN_US") ? getenv("BITMIX_TEST_SPIN_US") : "20");
 	free(abs);
 	fclose(f);
 	return rename(tmp, h->config) < 0 ? -errno : 0;
@@ -147,6 +152,23 @@ int harness_fd_count(const struct daemon_harness *h)
 		n += e->d_name[0] != '.';
 	closedir(d);
 	return n;
+}
+
+long harness_rss_kib(const struct daemon_harness *h)
+{
+	char path[64], line[256];
+	long kib = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)h->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
 }
 
 long harness_cpu_ticks(const struct daemon_harness *h)
