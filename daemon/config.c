@@ -293,6 +293,8 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 		*seen_models = true;
 		return parse_models(p, v);
 	}
+	if (strcmp(key, "governor") == 0)
+		return config_parse_governor(p, v);
 	if (strcmp(key, "access") == 0) {
 		if (config_expect(p, v, YAML_MAPPING_NODE, "access") < 0)
 			return -EINVAL;
@@ -303,7 +305,7 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 	if (strcmp(key, "limits") == 0)
 		return config_parse_limits(p, v);
 	return config_fail(p, k, NULL,
-		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, access, ipc, limits)",
+		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, governor, access, ipc, limits)",
 		    key);
 }
 
@@ -353,6 +355,7 @@ static struct bmx_config *config_new_defaults(const char *source)
 	c->models = calloc(BMX_CONFIG_MAX_MODELS, sizeof(*c->models));
 	c->workers = cpus < 1 ? 1 : cpus > BMX_CONFIG_MAX_WORKERS ? BMX_CONFIG_MAX_WORKERS : (unsigned)cpus;
 	c->log_level = LOG_INFO;
+	bmx_governor_config_defaults(&c->governor);
 	config_ipc_defaults(c);
 	config_limits_defaults(c);
 	if (!c->source_path || !c->socket_path || !c->models) {

@@ -39,6 +39,8 @@ typedef int (*config_pair_fn)(struct config_parse *p, const char *key, yaml_node
 int config_for_each_pair(struct config_parse *p, yaml_node_t *map, const char *path,
 			 config_pair_fn fn, void *userdata);
 
+/* One parser per top-level block, each in config_<block>.c. */
+int config_parse_governor(struct config_parse *p, yaml_node_t *v);
 /* One top-level block each (config_<block>.c): defaults, then the parser of the block. */
 void config_ipc_defaults(struct bmx_config *cfg);
 int config_parse_ipc(struct config_parse *p, yaml_node_t *v);
