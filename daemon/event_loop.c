@@ -158,6 +158,8 @@ static void reload(struct bmx_daemon *d)
 	if (strcmp(next->socket_path, d->config->socket_path) != 0 ||
 	    next->workers != d->config->workers)
 		log_warning("reload: socket and workers changes take effect at the next restart");
+	if (memcmp(&next->ipc, &d->config->ipc, sizeof(next->ipc)) != 0)
+		log_warning("reload: ipc changes take effect at the next restart");
 	r = model_store_reload(&d->store, next);
 	if (r < 0) {
 		log_error("reload failed, keeping the running configuration and models");
