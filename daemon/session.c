@@ -142,9 +142,9 @@ bool session_may_set_bits(const struct session *s)
 	return false;
 }
 
-/* Post one CQE. Room is guaranteed by admission (session_drain_submissions). */
-void session_post_completion(struct session *s, uint64_t user_data, int32_t status,
-			     uint64_t generation)
+/* Write one CQE; PUBLISH also makes it (and any before it) visible to the client. */
+static void post_cqe(struct session *s, uint64_t user_data, int32_t status, uint64_t generation,
+		     bool publish)
 {
 	struct bitmix_cqe *cqe;
 
@@ -156,6 +156,26 @@ void session_post_completion(struct session *s, uint64_t user_data, int32_t stat
 	cqe->generation = generation;
 	cqe->reserved1 = 0;
 	__atomic_store_n(&s->cq_tail, s->cq_tail + 1, __ATOMIC_RELEASE);
+	if (publish)
+		bitmix_store_release(&s->hdr->cq_tail, s->cq_tail);
+	pthread_mutex_unlock(&s->cq_lock);
+}
+
+/* Post one CQE. Room is guaranteed by admission (session_drain_submissions). */
+void session_post_completion(struct session *s, uint64_t user_data, int32_t status,
+			     uint64_t generation)
+{
+	post_cqe(s, user_data, status, generation, true);
+}
+
+/*
+ * Publish the CQEs the loop wrote during a drain with one store, so a polling client sees the
+ * cache line move once per batch. A worker publishing meanwhile covers them too: every CQE
+ * below the private tail is complete before the tail moves (both under cq_lock).
+ */
+static void publish_completions(struct session *s)
+{
+	pthread_mutex_lock(&s->cq_lock);
 	bitmix_store_release(&s->hdr->cq_tail, s->cq_tail);
 	pthread_mutex_unlock(&s->cq_lock);
 }
@@ -250,7 +270,7 @@ static void complete_inline(struct session *s, uint64_t user_data, int status)
 {
 	__atomic_add_fetch(status < 0 ? &s->daemon->requests_failed : &s->daemon->requests_completed,
 			   1, __ATOMIC_RELAXED);
-	session_post_completion(s, user_data, status, 0);
+	post_cqe(s, user_data, status, 0, false);
 	s->wake_pending = true;
 }
 
@@ -319,8 +339,10 @@ unsigned session_drain_submissions(struct session *s)
 		admit(s, &e, s->admitted - 1 - cq_tail);
 		n++;
 	}
-	if (s->wake_pending)
+	if (s->wake_pending) {
+		publish_completions(s);
 		doorbell_wake_client(s, true);
+	}
 	return n;
 }
 
