@@ -327,6 +327,12 @@ static int handle_region(struct session *s, const struct bitmix_msg_hdr *m, int 
 		return reply_error(s, m, -EBADMSG, "%s: message is %u bytes, expected %zu", name,
 				   m->length, sizeof(*req));
 	}
+	if (req->reserved) {
+		if (fd >= 0)
+			close(fd);
+		return reply_error(s, m, -EINVAL, "%s: reserved field is %u, expected 0", name,
+				   req->reserved);
+	}
 	if (m->type == BITMIX_MSG_UNREGISTER_REGION) {
 		r = session_unregister_region(s, req->region, why, sizeof(why));
 		if (r < 0)

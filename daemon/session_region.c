@@ -69,7 +69,7 @@ static int region_check(const struct session *s, int fd, uint64_t size, char *wh
 			 s->n_regions, lim->regions);
 		return -EMFILE;
 	}
-	if (strncmp(what, "/memfd:", 7) != 0) {
+	if (what[0] && strncmp(what, "/memfd:", 7) != 0) { /* no /proc: the seals decide alone */
 		snprintf(why, why_size, "the descriptor is not a memfd (it is %s)", what[0] ? what : "unknown");
 		return -EINVAL;
 	}
