@@ -405,6 +405,33 @@ int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status)
 	status->workers = rep.workers;
 	memcpy(status->doorbell, rep.doorbell, sizeof(status->doorbell));
 	status->doorbell[sizeof(status->doorbell) - 1] = 0;
+	memcpy(status->kernels, rep.kernels, sizeof(status->kernels));
+	status->kernels[sizeof(status->kernels) - 1] = '\0';
+	return 0;
+}
+
+int bitmix_get_sensors(struct bitmix *bm, struct bitmix_sensors *out)
+{
+	struct bitmix_msg_hdr req;
+	struct bitmix_sensors_reply rep;
+	int r;
+
+	r = call(bm, &req, sizeof(req), BITMIX_MSG_SENSORS, &rep, sizeof(rep), sizeof(rep), NULL, 0,
+		 NULL);
+	if (r < 0)
+		return r;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->source, rep.source, sizeof(out->source) - 1);
+	memcpy(out->explain, rep.explain, sizeof(out->explain) - 1);
+	out->have = rep.have;
+	out->temp_c = rep.temp_mc / 1000.0;
+	out->power_w = rep.power_mw / 1000.0;
+	out->load = rep.load_permille / 1000.0;
+	out->freq_khz = rep.freq_khz;
+	out->period_ms = rep.period_ms;
+	out->age_s = (double)rep.age_ns / 1e9;
+	out->samples = rep.samples;
+	out->events = rep.events;
 	return 0;
 }
 
@@ -445,4 +472,10 @@ int bitmix_region_unregister(struct bitmix *bm, int region)
 		if (bm->regions[i].id == (uint32_t)region)
 			bm->regions[i].id = 0;
 	return 0;
+}
+
+/* For the other files of the library (libbitmix_internal.h). */
+int bitmix_call(struct bitmix *bm, void *req, size_t len, uint16_t type, void *rep, size_t rep_len)
+{
+	return call(bm, req, len, type, rep, rep_len, rep_len, NULL, 0, NULL);
 }

@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libbitmix_internal.h — what libbitmix.c (control plane) and libbitmix_ring.c (data plane)
- * share: the connection and model structs. Not installed.
+ * libbitmix_internal.h — what the files of libbitmix share and applications do not see: the
+ * connection and model structs (libbitmix.c, libbitmix_ring.c) and the control round trip.
  */
 #ifndef BITMIX_LIBBITMIX_INTERNAL_H
 #define BITMIX_LIBBITMIX_INTERNAL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "bitmix.h"
@@ -66,5 +67,12 @@ struct bitmix {
 /* Set BM's error text (NULL: this thread's connect error) and return R. */
 int bitmix_set_error(struct bitmix *bm, int r, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4), visibility("hidden")));
+
+/*
+ * One control round trip: send REQ (LEN bytes, its header filled in here) as message TYPE and
+ * receive exactly REP_LEN bytes of reply into REP. Returns 0 or the daemon's -errno, with the
+ * daemon's message kept for bitmix_strerror().
+ */
+int bitmix_call(struct bitmix *bm, void *req, size_t len, uint16_t type, void *rep, size_t rep_len);
 
 #endif

@@ -271,7 +271,24 @@ int bit_allocator_solve(struct bit_allocator *a, const struct alloc_layer *layer
 	if (method == ALLOC_AUTO)
 		method = a->n * 7 * (size_t)a->units <= 200000 ? ALLOC_EXACT : ALLOC_GREEDY;
 	out->method = method;
-	if (!(budget >= lo)) {
+	if (budget >= hi) {
+		/* Everything fits: each layer's least sensitive choice, the cheaper on a tie. */
+		for (size_t l = 0; l < a->n; l++) {
+			int best = -1;
+
+			for (int b = ALLOC_MIN_BITS; b <= ALLOC_MAX_BITS; b++) {
+				const struct alloc_layer *y = &layers[l];
+
+				if (!(y->allowed & (1u << b)))
+					continue;
+				if (best < 0 || y->sensitivity[b] < y->sensitivity[best] ||
+				    (y->sensitivity[b] == y->sensitivity[best] && y->cost[b] < y->cost[best]))
+					best = b;
+			}
+			out->bits[l] = (uint8_t)best;
+		}
+		out->feasible = 1;
+	} else if (!(budget >= lo)) {
 		for (size_t l = 0; l < a->n; l++)
 			out->bits[l] = (uint8_t)cheapest_bits(&layers[l]);
 		out->feasible = 0;

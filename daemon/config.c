@@ -293,6 +293,8 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 		*seen_models = true;
 		return parse_models(p, v);
 	}
+	if (strcmp(key, "kernels") == 0)
+		return config_parse_kernels(p, v);
 	if (strcmp(key, "governor") == 0)
 		return config_parse_governor(p, v);
 	if (strcmp(key, "access") == 0) {
@@ -300,12 +302,14 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 			return -EINVAL;
 		return config_for_each_pair(p, v, "access", access_pair, NULL);
 	}
+	if (strcmp(key, "sensors") == 0)
+		return config_parse_sensors(p, v);
 	if (strcmp(key, "ipc") == 0)
 		return config_parse_ipc(p, v);
 	if (strcmp(key, "limits") == 0)
 		return config_parse_limits(p, v);
 	return config_fail(p, k, NULL,
-		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, governor, access, ipc, limits)",
+		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, governor, sensors, access, kernels, ipc, limits)",
 		    key);
 }
 
@@ -356,6 +360,7 @@ static struct bmx_config *config_new_defaults(const char *source)
 	c->workers = cpus < 1 ? 1 : cpus > BMX_CONFIG_MAX_WORKERS ? BMX_CONFIG_MAX_WORKERS : (unsigned)cpus;
 	c->log_level = LOG_INFO;
 	bmx_governor_config_defaults(&c->governor);
+	bmx_sensors_config_defaults(&c->sensors);
 	config_ipc_defaults(c);
 	config_limits_defaults(c);
 	if (!c->source_path || !c->socket_path || !c->models) {

@@ -67,7 +67,6 @@ struct bmx_governor_policy_config {
 /* governor: which governor runs and every governor's tunables (names after cpufreq/thermal). */
 struct bmx_governor_config {
 	char name[BMX_CONFIG_GOV_NAME_MAX]; /* default power_allocator */
-	unsigned sampling_ms;               /* sensor sampling and decision period */
 	struct {
 		unsigned up_threshold;          /* % load above which the cheapest point is taken */
 		unsigned sampling_down_factor;  /* periods to stay there before easing off */
@@ -93,6 +92,26 @@ struct bmx_governor_config {
 	struct bmx_governor_policy_config policies[BMX_CONFIG_MAX_MODELS];
 	size_t n_policies;
 };
+/* The `sensors:` block (daemon/config_sensors.c; sensors.h uses it). */
+struct bmx_sensors_simulator_config {
+	double ambient_c;               /* the air around the package, degrees Celsius */
+	double initial_c;               /* the package at start; default: idle steady state */
+	double resistance_c_per_w;      /* thermal resistance package -> ambient, K/W */
+	double capacitance_j_per_c;     /* heat capacity of the package and heatsink, J/K */
+	double idle_power_w;            /* what the package draws with no daemon work */
+	double power_per_cpu_w;         /* extra watts per CPU kept busy by the daemon's work */
+};
+
+struct bmx_sensors_config {
+	int source;                     /* enum sensor_source_kind (sensors.h) */
+	unsigned period_ms;             /* sampling period, 1..60000 */
+	char sysfs_root[256];           /* "/sys", or a fake tree for tests */
+	char proc_root[256];            /* "/proc", or a fake tree for tests */
+	struct bmx_sensors_simulator_config simulator;
+};
+
+/* Fill SC with the defaults the YAML block starts from. */
+void bmx_sensors_config_defaults(struct bmx_sensors_config *sc);
 
 struct bmx_config {
 	char *source_path;              /* the file this came from */
@@ -106,6 +125,8 @@ struct bmx_config {
 	gid_t *set_bits_gids;
 	size_t n_set_bits_gids;
 	struct bmx_governor_config governor;
+	struct bmx_sensors_config sensors;
+	unsigned kernels;               /* enum bmx_kernels_path: 0 auto, 1 ref, 2 avx2, 3 avx512 */
 	struct bmx_config_ipc ipc;
 	struct bmx_config_limits limits;
 };

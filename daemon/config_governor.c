@@ -25,7 +25,6 @@ void bmx_governor_config_defaults(struct bmx_governor_config *g)
 {
 	memset(g, 0, sizeof(*g));
 	snprintf(g->name, sizeof(g->name), "power_allocator");
-	g->sampling_ms = 100;
 	g->ondemand.up_threshold = 80;
 	g->ondemand.sampling_down_factor = 1;
 	g->conservative.up_threshold = 80;
@@ -312,8 +311,6 @@ static int governor_pair(struct config_parse *p, const char *key, yaml_node_t *k
 
 	if (strcmp(key, "name") == 0)
 		return parse_name(p, v, g);
-	if (strcmp(key, "sampling_ms") == 0)
-		return parse_unsigned(p, v, "governor.sampling_ms", 1, 60000, &g->sampling_ms);
 	for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
 		if (strcmp(key, blocks[i].key) != 0)
 			continue;
@@ -323,7 +320,7 @@ static int governor_pair(struct config_parse *p, const char *key, yaml_node_t *k
 		return config_for_each_pair(p, v, path, blocks[i].fn, g);
 	}
 	return config_fail(p, k, "governor",
-			   "unknown key \"%s\" (expected one of: name, sampling_ms, ondemand, "
+			   "unknown key \"%s\" (expected one of: name, ondemand, "
 			   "conservative, step_wise, power_allocator, policies)",
 			   key);
 }

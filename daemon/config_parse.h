@@ -41,6 +41,10 @@ int config_for_each_pair(struct config_parse *p, yaml_node_t *map, const char *p
 
 /* One parser per top-level block, each in config_<block>.c. */
 int config_parse_governor(struct config_parse *p, yaml_node_t *v);
+/* One top-level block per file. */
+int config_parse_sensors(struct config_parse *p, yaml_node_t *v); /* config_sensors.c */
+/* config_kernels.c: the top-level "kernels" key. */
+int config_parse_kernels(struct config_parse *p, yaml_node_t *v);
 /* One top-level block each (config_<block>.c): defaults, then the parser of the block. */
 void config_ipc_defaults(struct bmx_config *cfg);
 int config_parse_ipc(struct config_parse *p, yaml_node_t *v);
