@@ -37,9 +37,12 @@ void bmx_governor_config_defaults(struct bmx_governor_config *g)
 	g->step_wise.states = 6;
 	g->power_allocator.control_temp_c = 75;
 	g->power_allocator.switch_on_temp_c = 60;
-	g->power_allocator.sustainable_power_w = 2.0;
+	/* Matched to the simulator's default machine (config_sensors.c): 25 C ambient, 1.5 K/W,
+	 * 5 W idle: (75 - 25) / 1.5 - 5 = 28 W of inference power at the control temperature, with
+	 * 20 W per busy CPU. A real machine sets its own (config/README.md says how). */
+	g->power_allocator.sustainable_power_w = 28.0;
 	g->power_allocator.integral_cutoff_c = 0;
-	g->power_allocator.dynamic_power_w = 4.0;
+	g->power_allocator.dynamic_power_w = 20.0;
 }
 
 static const struct bmx_governor_policy_config default_policy = { .min_bits = 2, .max_bits = 8 };
