@@ -239,8 +239,10 @@ static int sleep_for_completions(struct bitmix *bm, uint32_t seen, uint64_t dead
 		uint64_t slice = left < HANGUP_CHECK_NS ? left : HANGUP_CHECK_NS;
 		struct timespec ts = { (time_t)(slice / 1000000000u), (long)(slice % 1000000000u) };
 
-		if (syscall(SYS_futex, &bm->hdr->cq_tail, FUTEX_WAIT, seen, &ts, NULL, 0) < 0 &&
-		    errno != EAGAIN && errno != ETIMEDOUT && errno != EINTR)
+		if (syscall(SYS_futex, &bm->hdr->cq_tail, FUTEX_WAIT, seen, &ts, NULL, 0) == 0 ||
+		    errno == EAGAIN || errno == EINTR)
+			return 0; /* woken, or the tail had moved: bitmixd is there */
+		if (errno != ETIMEDOUT)
 			return bitmix_set_error(bm, -errno, "waiting for bitmixd: %s", strerror(errno));
 		if (poll(p, 1, 0) > 0 && p[0].revents & (POLLHUP | POLLRDHUP | POLLERR))
 			*gone = true;
