@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,5 +237,27 @@ void harness_cleanup(struct daemon_harness *h)
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
 		if (system(cmd) != 0)
 			fprintf(stderr, "could not remove %s\n", h->dir);
+	}
+}
+
+/* io_uring's futex wait (IORING_OP_FUTEX_WAIT, kernel UAPI number 51). */
+#define HARNESS_OP_FUTEX_WAIT 51
+
+void harness_skip_without_doorbell(void)
+{
+	const char *want = getenv("BITMIX_TEST_DOORBELL");
+	struct io_uring_probe *probe;
+	bool have;
+
+	if (!want || strcmp(want, "futex") != 0)
+		return;
+	probe = io_uring_get_probe();
+	have = probe && io_uring_opcode_supported(probe, HARNESS_OP_FUTEX_WAIT);
+	if (probe)
+		io_uring_free_probe(probe);
+	if (!have) {
+		printf("SKIP: this kernel's io_uring has no futex operations (Linux 6.7+); the "
+		       "eventfd variant of this test covers the fallback\n");
+		exit(77);
 	}
 }

@@ -57,6 +57,10 @@ int harness_fd_count(const struct daemon_harness *h);
 /* The daemon's resident set (VmRSS from /proc/PID/status) in KiB, or -errno. */
 long harness_rss_kib(const struct daemon_harness *h);
 
+/* Exit 77 (meson's skip), saying why, when $BITMIX_TEST_DOORBELL asks for futex doorbells and
+ * this kernel's io_uring has no futex operations. */
+void harness_skip_without_doorbell(void);
+
 /* Remove the temporary folder. */
 void harness_cleanup(struct daemon_harness *h);
 
