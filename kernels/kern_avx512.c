@@ -38,14 +38,15 @@ INLINE __m512i rebuild(const uint64_t *p, size_t stride, unsigned w)
  * every plane into qword t, and vgf2p8affineqb (GFNI) transposes each 8 x 8 bit block, so that
  * byte p of qword t gets plane j's bit for weight 8t + p at bit 7 - j. 24 shuffles, 8 vpermb and
  * 8 affine ops for 512 weights, against 2w mask loads and adds per 64 (measured: the 1024 x
- * 1024 GEMV at 8 bits went from 0.029 to 0.010 ms on one core). Used from 3 bits up.
+ * 1024 GEMV at 8 bits went from 0.029 to 0.010 ms on one core). GEMV uses it at every width
+ * (the 4096 x 4096 one from DRAM at 2 bits: 0.148 -> 0.134 ms), panels from 3 bits up.
  */
 INLINE void rebuild8(const uint64_t *p, size_t stride, unsigned w, __m512i *o0, __m512i *o1,
 		     __m512i *o2, __m512i *o3, __m512i *o4, __m512i *o5, __m512i *o6, __m512i *o7)
 {
 	const __m512i z = _mm512_setzero_si512();
 	const __m512i r0 = _mm512_loadu_si512(p), r1 = _mm512_loadu_si512(p + stride);
-	const __m512i r2 = _mm512_loadu_si512(p + 2 * stride);
+	const __m512i r2 = w > 2 ? _mm512_loadu_si512(p + 2 * stride) : z;
 	const __m512i r3 = w > 3 ? _mm512_loadu_si512(p + 3 * stride) : z;
 	const __m512i r4 = w > 4 ? _mm512_loadu_si512(p + 4 * stride) : z;
 	const __m512i r5 = w > 5 ? _mm512_loadu_si512(p + 5 * stride) : z;
@@ -131,7 +132,7 @@ INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w
 		__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
 		uint32_t s = 0;
 
-		for (; w >= 3 && s + 8 <= steps; s += 8) {
+		for (; w >= 2 && s + 8 <= steps; s += 8) {
 			const uint8_t *a = g->a + 4 * s;
 			__m512i b0, b1, b2, b3, b4, b5, b6, b7;
 
