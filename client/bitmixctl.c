@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "bitmix.h"
+#include "bitmixctl.h"
 #include "image_io.h"
 
 static const char *const fmnist_names[10] = {
@@ -30,7 +31,11 @@ static void usage(FILE *f)
 	      "                               a list of one entry per layer (8,4,w2a4,...),\n"
 	      "                               or overrides L=N,L=wWaA on top of the current bits\n"
 	      "  infer MODEL FILE... [--labels IDX1] [--limit N] [--batch B] [--quiet]\n"
-	      "                               classify IDX3 (.gz too) or PGM/PPM images\n",
+	      "                               classify IDX3 (.gz too) or PGM/PPM images\n"
+	      "  governor [NAME]              the running governor; switch to NAME\n"
+	      "  stats MODEL                  the model's policy: time in state, transitions\n"
+	      "  hold MODEL min-bits N|max-latency-us N [SECONDS]\n"
+	      "                               a QoS hold for SECONDS or until interrupted\n",
 	      f);
 }
 
@@ -98,6 +103,8 @@ static int cmd_status(struct bitmix *bm)
 	printf("  requests:  %llu completed, %llu failed\n", (unsigned long long)st.requests_completed,
 	       (unsigned long long)st.requests_failed);
 	printf("  kernels:   %s\n", st.kernels);
+	if (ctl_status_governor(bm))
+		return 1;
 	return print_sensors(bm);
 }
 
@@ -408,6 +415,12 @@ int main(int argc, char **argv)
 		r = cmd_models(bm);
 	else if (strcmp(cmd, "bits") == 0)
 		r = cmd_bits(bm, argc, argv);
+	else if (strcmp(cmd, "governor") == 0)
+		r = ctl_governor(bm, argc, argv);
+	else if (strcmp(cmd, "stats") == 0)
+		r = ctl_stats(bm, argc, argv);
+	else if (strcmp(cmd, "hold") == 0)
+		r = ctl_hold(bm, argc, argv);
 	else if (strcmp(cmd, "infer") == 0)
 		r = cmd_infer(bm, argc + 1, argv - 1);
 	else {

@@ -24,6 +24,7 @@
 
 #include "bitmix.h"
 #include "bitmix_proto.h"
+#include "libbitmix_internal.h"
 
 #define SPIN_NS 20000 /* poll the completion ring this long before sleeping */
 
@@ -590,4 +591,10 @@ int bitmix_infer(struct bitmix_model *model, const float *input, float *output, 
 	if (generation)
 		*generation = cqe.generation;
 	return 0;
+}
+
+/* For the other files of the library (libbitmix_internal.h). */
+int bitmix_call(struct bitmix *bm, void *req, size_t len, uint16_t type, void *rep, size_t rep_len)
+{
+	return call(bm, req, len, type, rep, rep_len, rep_len, NULL, 0, NULL);
 }

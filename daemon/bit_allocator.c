@@ -2,7 +2,8 @@
 /*
  * bit_allocator.c — the QBitOpt-style allocator: minimum summed sensitivity within a budget.
  *
- * Exact: a dynamic programme over (layer, cost units used), O(layers x bit-widths x units), with
+ * ALLOC_AUTO solves exactly up to 60,000 DP cells (16 layers at 512 units, about 60 us here) and
+ * greedily above. Exact: a dynamic programme over (layer, cost units used), O(layers x bit-widths x units), with
  * every cost rounded up to whole units and the budget rounded down, so the answer never exceeds
  * the real budget. Greedy: each layer's choices reduced to their lower convex hull in the
  * (cost, sensitivity) plane; every hull segment is an upgrade with an efficiency (sensitivity
@@ -269,7 +270,7 @@ int bit_allocator_solve(struct bit_allocator *a, const struct alloc_layer *layer
 			return -EINVAL;
 	bit_allocator_cost_range(layers, a->n, &lo, &hi);
 	if (method == ALLOC_AUTO)
-		method = a->n * 7 * (size_t)a->units <= 200000 ? ALLOC_EXACT : ALLOC_GREEDY;
+		method = a->n * 7 * (size_t)a->units <= 60000 ? ALLOC_EXACT : ALLOC_GREEDY;
 	out->method = method;
 	if (budget >= hi) {
 		/* Everything fits: each layer's least sensitive choice, the cheaper on a tie. */

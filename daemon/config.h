@@ -46,7 +46,6 @@ struct bmx_governor_policy_config {
 /* governor: which governor runs and every governor's tunables (names after cpufreq/thermal). */
 struct bmx_governor_config {
 	char name[BMX_CONFIG_GOV_NAME_MAX]; /* default power_allocator */
-	unsigned sampling_ms;               /* sensor sampling and decision period */
 	struct {
 		unsigned up_threshold;          /* % load above which the cheapest point is taken */
 		unsigned sampling_down_factor;  /* periods to stay there before easing off */

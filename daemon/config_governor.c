@@ -25,7 +25,6 @@ void bmx_governor_config_defaults(struct bmx_governor_config *g)
 {
 	memset(g, 0, sizeof(*g));
 	snprintf(g->name, sizeof(g->name), "power_allocator");
-	g->sampling_ms = 100;
 	g->ondemand.up_threshold = 80;
 	g->ondemand.sampling_down_factor = 1;
 	g->conservative.up_threshold = 80;
@@ -38,9 +37,12 @@ void bmx_governor_config_defaults(struct bmx_governor_config *g)
 	g->step_wise.states = 6;
 	g->power_allocator.control_temp_c = 75;
 	g->power_allocator.switch_on_temp_c = 60;
-	g->power_allocator.sustainable_power_w = 2.0;
+	/* Matched to the simulator's default machine (config_sensors.c): 25 C ambient, 1.5 K/W,
+	 * 5 W idle: (75 - 25) / 1.5 - 5 = 28 W of inference power at the control temperature, with
+	 * 20 W per busy CPU. A real machine sets its own (config/README.md says how). */
+	g->power_allocator.sustainable_power_w = 28.0;
 	g->power_allocator.integral_cutoff_c = 0;
-	g->power_allocator.dynamic_power_w = 4.0;
+	g->power_allocator.dynamic_power_w = 20.0;
 }
 
 static const struct bmx_governor_policy_config default_policy = { .min_bits = 2, .max_bits = 8 };
@@ -312,8 +314,6 @@ static int governor_pair(struct config_parse *p, const char *key, yaml_node_t *k
 
 	if (strcmp(key, "name") == 0)
 		return parse_name(p, v, g);
-	if (strcmp(key, "sampling_ms") == 0)
-		return parse_unsigned(p, v, "governor.sampling_ms", 1, 60000, &g->sampling_ms);
 	for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
 		if (strcmp(key, blocks[i].key) != 0)
 			continue;
@@ -323,7 +323,7 @@ static int governor_pair(struct config_parse *p, const char *key, yaml_node_t *k
 		return config_for_each_pair(p, v, path, blocks[i].fn, g);
 	}
 	return config_fail(p, k, "governor",
-			   "unknown key \"%s\" (expected one of: name, sampling_ms, ondemand, "
+			   "unknown key \"%s\" (expected one of: name, ondemand, "
 			   "conservative, step_wise, power_allocator, policies)",
 			   key);
 }

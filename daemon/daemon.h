@@ -21,6 +21,7 @@
 #include "bitmix_proto.h"
 #include "bmx_engine.h"
 #include "config.h"
+#include "governor.h"
 #include "sensors.h"
 
 #define BMX_MAX_BATCH 256
@@ -44,6 +45,9 @@ struct served_model {
 	struct bitmix_control_page *control; /* the daemon's writable mapping */
 	uint64_t control_size;
 	int refs;                  /* atomic: the store's, each session's open, each job's */
+	struct gov_policy *policy; /* the governor's policy for it while the store serves it */
+	uint64_t samples_completed; /* atomic: samples inferred, for the governor's rate */
+	double uniform_ns[9];      /* measured engine ns/sample at uniform b bits (0: not measured) */
 };
 
 struct model_store {
@@ -146,6 +150,9 @@ struct bmx_daemon {
 	struct loop_op sensor_timer_op, sensor_event_op;
 	struct __kernel_timespec sensor_period;
 	bool sensor_timer_armed, sensor_event_armed;
+
+	/* The governor (daemon_governor.c): decides on every reading, loop thread only. */
+	struct gov_core *governor;
 };
 
 /* model_store.c */
@@ -192,6 +199,29 @@ int sensor_loop_prepare_reload(struct bmx_daemon *d, const struct bmx_config *ne
 void sensor_loop_swap(struct bmx_daemon *d, struct sensors *next, const struct bmx_config *config);
 void sensor_loop_stop(struct bmx_daemon *d);
 void sensor_loop_close(struct bmx_daemon *d);
+
+/* session_msg.c: replies, for the handlers in other files */
+void reply_init(struct bitmix_reply *r, const struct bitmix_msg_hdr *req, size_t len);
+int reply_send(struct session *s, const void *buf, size_t len, const int *fds, int n_fds);
+int reply_error(struct session *s, const struct bitmix_msg_hdr *req, int status, const char *fmt,
+		...) __attribute__((format(printf, 4, 5)));
+
+/* session_governor.c: the governor's control messages */
+int session_handle_governor(struct session *s, const struct bitmix_msg_hdr *m);
+int session_handle_policy(struct session *s, const struct bitmix_msg_hdr *m);
+int session_handle_hold(struct session *s, const struct bitmix_msg_hdr *m);
+int session_handle_release(struct session *s, const struct bitmix_msg_hdr *m);
+
+/* daemon_governor.c */
+/* Measure the model's engine time per sample at each uniform bit-width (the cost table). */
+void served_model_measure(struct served_model *m);
+/* Create the governor, a policy per served model, and start the configured governor. */
+int daemon_governor_start(struct bmx_daemon *d);
+/* After a reload: policies for new models, none for departed ones, new tunables and limits. */
+void daemon_governor_reload(struct bmx_daemon *d, const struct bmx_config *next);
+/* A new reading: observe each model's rate, let the governor decide. */
+void daemon_governor_tick(struct bmx_daemon *d);
+void daemon_governor_stop(struct bmx_daemon *d);
 
 /* workers.c */
 struct job {

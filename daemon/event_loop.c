@@ -193,6 +193,7 @@ static void reload(struct bmx_daemon *d)
 		return;
 	}
 	sensor_loop_swap(d, next_sensors, next);
+	daemon_governor_reload(d, next);
 	bmx_log_set_level(next->log_level);
 	bmx_config_free(d->config);
 	d->config = next;

@@ -132,6 +132,7 @@ uint64_t gov_core_now(const struct gov_core *core);
 void *gov_policy_data(const struct gov_policy *p);
 void gov_policy_set_data(struct gov_policy *p, void *data);
 const char *gov_policy_name(const struct gov_policy *p);
+void *gov_policy_userdata(const struct gov_policy *p); /* the actuator's, from add_policy */
 uint32_t gov_policy_layer_count(const struct gov_policy *p);
 /* Target a level in [0, 1] of the policy's cost range (within limits and holds). */
 void gov_policy_set_level(struct gov_policy *p, double level);
@@ -156,6 +157,7 @@ int gov_policy_hold(struct gov_policy *p, enum gov_hold_kind kind, uint64_t valu
 		    uint32_t *id);
 int gov_policy_release(struct gov_policy *p, uint32_t id, uint64_t owner);
 void gov_core_release_owner(struct gov_core *core, uint64_t owner);
+size_t gov_policy_holds_of(const struct gov_policy *p, uint64_t owner);
 /* The aggregate of the holds (PM QoS style): the highest floor and the lowest ceiling. */
 void gov_policy_qos(const struct gov_policy *p, uint8_t *floor_bits, uint64_t *max_latency_ns,
 		    size_t *n_holds);

@@ -90,3 +90,12 @@ void gov_policy_qos(const struct gov_policy *p, uint8_t *floor_bits, uint64_t *m
 	*max_latency_ns = p->qos_max_latency_ns;
 	*n_holds = p->n_holds;
 }
+
+size_t gov_policy_holds_of(const struct gov_policy *p, uint64_t owner)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < p->n_holds; i++)
+		n += p->holds[i].owner == owner;
+	return n;
+}

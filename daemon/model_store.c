@@ -158,6 +158,7 @@ int served_model_load(const char *name, const char *path, uint32_t id, unsigned 
 		log_error_errno(r, "model %s: creating its control page", name);
 		goto fail;
 	}
+	served_model_measure(m);
 	log_info("model %s: loaded %s (%u layers, %llu MACs/sample, %llu bytes, %s kernels) in %.2f ms",
 		 name, path, m->model->layer_count, (unsigned long long)m->model->total_macs,
 		 (unsigned long long)m->size, bmx_kernels_name(bmx_engine_path(m->engine)),

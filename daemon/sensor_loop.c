@@ -93,7 +93,7 @@ void sensor_loop_on_timer(struct bmx_daemon *d, int res)
 		goto rearm;
 	}
 	d->sensor_samples++;
-	/* The governor core acts on d->reading here. */
+	daemon_governor_tick(d);
 rearm:
 	arm_timer(d);
 }
@@ -110,8 +110,10 @@ void sensor_loop_on_event(struct bmx_daemon *d, int res)
 		else
 			d->sensor_events += (uint64_t)n;
 		/* A thermal event changes the temperature now, not a period later. */
-		if (n > 0 && sensors_sample(d->sensors, now_ns(), &d->reading) == 0)
+		if (n > 0 && sensors_sample(d->sensors, now_ns(), &d->reading) == 0) {
 			d->sensor_samples++;
+			daemon_governor_tick(d);
+		}
 	} else if (res < 0 && res != -ECANCELED) {
 		log_warning_errno(res, "polling the sensors' events");
 	}

@@ -139,6 +139,8 @@ static void job_run(struct worker *w, struct job *job)
 	}
 	__atomic_add_fetch(r == 0 ? &d->requests_completed : &d->requests_failed, 1,
 			   __ATOMIC_RELAXED);
+	if (r == 0)
+		__atomic_add_fetch(&m->samples_completed, e->batch, __ATOMIC_RELAXED);
 	session_post_completion(s, e->user_data, r, generation);
 	/* After the CQE: admission counts a finishing request twice, never zero times. */
 	__atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_ACQ_REL);

@@ -387,7 +387,6 @@ static void yaml_block(void **state)
 						"models: {m: /x.bmx}\n"
 						"governor:\n"
 						"  name: step_wise\n"
-						"  sampling_ms: 50\n"
 						"  step_wise:\n"
 						"    trips: [{temp: 60, hysteresis: 3}, {temp: 90}]\n"
 						"  power_allocator: {control_temp_c: 70, k_pu: 0.5}\n"
@@ -396,7 +395,6 @@ static void yaml_block(void **state)
 						&c, &err),
 			 0);
 	assert_string_equal(c->governor.name, "step_wise");
-	assert_int_equal(c->governor.sampling_ms, 50);
 	assert_int_equal(c->governor.step_wise.n_trips, 2);
 	assert_float_equal(c->governor.step_wise.trips[0].hysteresis_c, 3, 0);
 	assert_float_equal(c->governor.power_allocator.k_pu, 0.5, 0);
@@ -410,7 +408,7 @@ static void yaml_block(void **state)
 		const char *yaml, *expect;
 	} bad[] = {
 		{ "governor: {name: turbo}", "t.yaml:2:18: governor.name: \"turbo\" is not one of" },
-		{ "governor: {sampling_ms: 0}", "governor.sampling_ms: \"0\" is not a number in 1..60000" },
+		{ "governor: {step_wise: {states: 0}}", "governor.step_wise.states: \"0\" is not a number in 1..64" },
 		{ "governor: {ondemand: {up_threshold: 101}}", "governor.ondemand.up_threshold" },
 		{ "governor: {conservative: {up_threshold: 20, down_threshold: 30}}", "down_threshold 30 must be below" },
 		{ "governor: {step_wise: {trips: [{temp: 80}, {temp: 70}]}}", "ascending" },
