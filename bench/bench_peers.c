@@ -19,7 +19,6 @@
 #include <cblas.h>
 #endif
 
-
 #if BENCH_HAVE_DNNL
 #define MAX_COPIES 32
 

@@ -11,7 +11,11 @@ tools/setup-deps.sh
 if [ ! -d build-clang ]; then
 	CC=clang meson setup build-clang >/dev/null
 fi
-ninja -C build-clang >/dev/null
+if ! ninja -C build-clang > build-clang/ninja.log 2>&1; then
+	grep -v '^\[' build-clang/ninja.log >&2
+	echo "0 passed, 1 failed (the clang build)"
+	exit 1
+fi
 
 if [ ! -d build-test ]; then
 	meson setup build-test -Db_sanitize=address,undefined -Db_lundef=false >/dev/null
