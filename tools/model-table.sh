@@ -53,9 +53,26 @@ rows = [
 ]
 table = ["| model / operating point | top-1 % | goal | met |", "| --- | --- | --- | --- |"]
 table += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
-body = open(readme).read()
-begin, end = "<!-- table:begin -->", "<!-- table:end -->"
-i, j = body.index(begin) + len(begin), body.index(end)
-open(readme, "w").write(body[:i] + "\n" + "\n".join(table) + "\n" + body[j:])
-print("\n".join(table))
+sens = json.load(open(rec))["sensitivity"]
+st = [f"Spearman rank correlation between the exported sensitivity and the measured validation loss "
+      f"increase of running that one layer at b bits (all others at 8), over {sens['pairs']} (layer, b < 8) "
+      f"pairs: **{sens['spearman']:.3f}** (Fisher on {sens['fisher_samples']} training images, loss on "
+      f"{sens['val_images']} validation images, `tools/train/sensitivity.py`). Per layer, sensitivity / measured "
+      "increase (nats):", "",
+      "| layer | " + " | ".join(f"{b} bits" for b in range(2, 8)) + " |", "| --- |" + " --- |" * 6]
+for name, l in sens["layers"].items():
+    if len(l["bits"]) > 1:
+        st.append(f"| {name} | " + " | ".join(f"{s:.3g} / {d:.3g}" for s, d in
+                                          zip(l["sensitivity"][:-1], l["measured_loss_increase"][:-1])) + " |")
+
+
+def put(body, tag, lines):
+    begin, end = f"<!-- {tag}:begin -->", f"<!-- {tag}:end -->"
+    i, j = body.index(begin) + len(begin), body.index(end)
+    return body[:i] + "\n" + "\n".join(lines) + "\n" + body[j:]
+
+
+body = put(put(open(readme).read(), "table", table), "sensitivity", st)
+open(readme, "w").write(body)
+print("\n".join(table + [""] + st))
 PY

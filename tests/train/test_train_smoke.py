@@ -5,7 +5,8 @@
 then, for 300 test images at uniform and random mixed bit-widths, the C engine's logits
 (bmx-eval) must equal the trainer's integer simulation (tools/train/intsim.py) and agree on
 every top-1 class.
-Usage: test_train_smoke.py SOURCE_ROOT BMX_PACK BMX_EVAL BMX_GEN"""
+The same cross-check then runs on the committed model, read back from its .bmx.
+Usage: test_train_smoke.py SOURCE_ROOT BMX_PACK BMX_EVAL BMX_GEN BUNDLED_MODEL"""
 import json
 import os
 import random
@@ -15,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-src, bmx_pack, bmx_eval, bmx_gen = sys.argv[1:5]
+src, bmx_pack, bmx_eval, bmx_gen, bundled = sys.argv[1:6]
 sys.path.insert(0, os.path.join(src, "tools", "train"))
 import data  # noqa: E402
 import intsim  # noqa: E402
@@ -64,27 +65,37 @@ def main():
             check(np.allclose(printed, want, rtol=1e-6) and max(want) > 0,
                   f"layer {lay['name']}: the .bmx holds the exported sensitivities {printed}")
 
-        # The cross-implementation check.
-        rng = random.Random(3)
-        configs = [[b if b in lay["bits"] else 8 for lay in model["layers"]] for b in (8, 6, 4, 3, 2)]
-        configs += [[rng.choice(lay["bits"]) for lay in model["layers"]] for _ in range(3)]
-        args = []
-        for c in configs:
-            args += ["--bits", ",".join(map(str, c))]
-        run(bmx_eval, bmx, f"{data.DATA_DIR}/t10k-images-idx3-ubyte.gz", f"{data.DATA_DIR}/t10k-labels-idx1-ubyte.gz",
-            "--limit", str(IMAGES), "--logits", ck("logits.bin"), *args)
-        c_logits = np.fromfile(ck("logits.bin"), dtype="<f4").reshape(len(configs), IMAGES, 10)
-        x, _ = data.load("test")
-        x = x[:IMAGES].numpy()
-        for c, cl in zip(configs, c_logits):
-            logits, accs = intsim.run(model, x, c, keep_acc=True)
-            exact = all(np.array_equal(a, np.rint(a)) and np.abs(a).max() < 2 ** 31 for a in accs)
-            rel = float(np.abs(logits - cl).max() / max(np.abs(cl).max(), 1e-30))
-            same = int((logits.argmax(1) == cl.argmax(1)).sum())
-            check(exact and rel <= 1e-4 and same == IMAGES,
-                  f"bits {','.join(map(str, c))}: integer accumulators, logits max rel. diff {rel:.2e} "
-                  f"(bit-identical: {np.array_equal(logits, cl)}), top-1 agrees on {same}/{IMAGES}")
+        packed = intsim.load_bmx(bmx)
+        same = all(np.array_equal(a[k], b[k]) for a, b in zip(model["layers"], packed["layers"])
+                   for k in ("codes", "w_scale", "a_step", "tbn", "sensitivity", "bits", "prev", "name"))
+        check(same and len(packed["layers"]) == len(model["layers"]),
+              "the .bmx holds exactly the exported arrays (codes, steps, TBN, sensitivities, wiring)")
+        cross_check(model, bmx, tmp, 3)
+        cross_check(intsim.load_bmx(bundled), bundled, tmp, 2)
 
+
+def cross_check(model, bmx, tmp, n_random):
+    """C engine logits (bmx-eval) against the integer simulation, uniform and random configs."""
+    rng = random.Random(3)
+    configs = [[b if b in lay["bits"] else 8 for lay in model["layers"]] for b in (8, 6, 4, 3, 2)]
+    configs += [[rng.choice(lay["bits"]) for lay in model["layers"]] for _ in range(n_random)]
+    args = []
+    for c in configs:
+        args += ["--bits", ",".join(map(str, c))]
+    logits_path = os.path.join(tmp, "logits.bin")
+    run(bmx_eval, bmx, f"{data.DATA_DIR}/t10k-images-idx3-ubyte.gz", f"{data.DATA_DIR}/t10k-labels-idx1-ubyte.gz",
+        "--limit", str(IMAGES), "--logits", logits_path, *args)
+    c_logits = np.fromfile(logits_path, dtype="<f4").reshape(len(configs), IMAGES, 10)
+    x, _ = data.load("test")
+    x = x[:IMAGES].numpy()
+    for c, cl in zip(configs, c_logits):
+        logits, accs = intsim.run(model, x, c, keep_acc=True)
+        exact = all(np.array_equal(a, np.rint(a)) and np.abs(a).max() < 2 ** 31 for a in accs)
+        rel = float(np.abs(logits - cl).max() / max(np.abs(cl).max(), 1e-30))
+        same = int((logits.argmax(1) == cl.argmax(1)).sum())
+        check(exact and rel <= 1e-4 and same == IMAGES,
+              f"{os.path.basename(bmx)} bits {','.join(map(str, c))}: integer accumulators, logits max rel. "
+              f"diff {rel:.2e} (bit-identical: {np.array_equal(logits, cl)}), top-1 agrees on {same}/{IMAGES}")
 
 if __name__ == "__main__":
     main()

@@ -5,6 +5,7 @@ of docs/model-format.md operation by operation: float32 elementwise steps in num
 correctly rounded, no fused multiply-add), accumulators as exact integers (float64 convolutions
 of integer codes, exact below 2^53), the global average pool summed in the engine's order."""
 import os
+import struct
 
 import numpy as np
 import torch
@@ -66,6 +67,50 @@ def load(out_dir):
     if pos != len(blob):
         raise ValueError(f"{out_dir}/model.bin: {len(blob) - pos} bytes left after the last layer")
     return {"nodes": nodes, "layers": layers, "shapes": shapes}
+
+
+_OPS = {2: "conv2d", 3: "linear", 4: "add", 5: "maxpool", 7: "global_avgpool", 8: "relu"}
+
+
+def load_bmx(path):
+    """The same model structure read back from a .bmx file (docs/model-format.md), so that the
+    simulation can check a packed or committed model too. Only the ops this trainer emits."""
+    raw = open(path, "rb").read()
+    u = lambda fmt, off: struct.unpack_from("<" + fmt, raw, off)  # noqa: E731
+    table, count = u("Q", 24)[0], u("I", 32)[0]
+    sec = {}
+    for i in range(count):
+        typ, _, off, size = u("IIQQ", table + 32 * i)
+        sec[typ] = (off, size)
+    model_off, nodes_off, layers_off, data_off = (sec[t][0] for t in (1, 2, 3, 4))
+    node_count, layer_count, input_node = u("III", model_off + 48)
+    if input_node != 0:
+        raise ValueError(f"{path}: the input is node {input_node}, not 0")
+    arr = lambda d, off, dt, shape: np.frombuffer(raw, dtype=np.dtype(dt).newbyteorder("<"),  # noqa: E731
+                                                 count=u("Q", off + 8)[0] // np.dtype(dt).itemsize,
+                                                 offset=data_off + u("Q", off)[0]).astype(dt).reshape(shape)
+    layers = []
+    for li in range(layer_count):
+        lo = layers_off + 160 * li
+        node, prev, mask = u("iiH", lo + 32)
+        bits = [b for b in range(2, 9) if mask >> b & 1]
+        oc = u("III", nodes_off + 64 * node + 16)[2]
+        rows = len(layers[prev]["bits"]) if prev >= 0 else 1
+        layers.append({"name": raw[lo:lo + 32].split(b"\0")[0].decode(), "bits": bits, "prev": prev,
+                       "codes": arr(0, lo + 56, np.int8, (oc, -1)), "w_scale": arr(0, lo + 72, F32, (-1,)),
+                       "a_step": arr(0, lo + 88, F32, (-1,)), "tbn": arr(0, lo + 104, F32, (rows, len(bits), 2, oc)),
+                       "sensitivity": arr(0, lo + 120, F32, (-1,))})
+    nodes = []
+    for ni in range(1, node_count):
+        no = nodes_off + 64 * ni
+        op, n_in, in0, in1, layer = u("HHiii", no)
+        kh, _, sh, _, pt, _, _, _ = u("HHHHHHHH", no + 28)
+        node = {"op": _OPS[op], "in": [in0, in1][:n_in], "k": str(kh), "stride": str(sh), "pad": str(pt),
+                "groups": str(u("I", no + 44)[0])}
+        if layer >= 0:
+            node["layer"] = layer
+        nodes.append(node)
+    return {"nodes": nodes, "layers": layers}
 
 
 def _quantize(x, step, bits):
