@@ -22,7 +22,7 @@ def main():
     ap.add_argument("outdir", help="the directory train_all.sh wrote")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
-    torch.set_num_threads(2)
+    torch.set_num_threads(1)
     ck = torch.load(os.path.join(args.outdir, "fp32.pt"))
     net = build(ck["width"])
     net.load_state_dict(ck["state"])

@@ -75,7 +75,7 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--samples", type=int, default=512, help="training images for the Fisher")
     ap.add_argument("--val", type=int, default=5000, help="validation images for the check")
-    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=1)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     net, _ = load_checkpoint(args.checkpoint)

@@ -118,7 +118,7 @@ def main(argv=None):
     ap.add_argument("--init", help="float32 checkpoint to start from (meta, fixed)")
     ap.add_argument("--bits", type=int, help="fixed: the one bit-width of the middle layers")
     ap.add_argument("--width", type=int, default=48)
-    ap.add_argument("--epochs", default="3,4,10", help="fp32: N; meta/fixed: stage1,stage2,stage3")
+    ap.add_argument("--epochs", default="1,2,4", help="fp32: N; meta/fixed: stage1,stage2,stage3")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--wd", type=float, default=5e-4)
