@@ -110,9 +110,70 @@ struct bitmix_status {
 	uint32_t clients;
 	uint32_t models;
 	uint32_t workers;
+	char kernels[16]; /* the compute path the daemon's engine runs: "ref", "avx2", "avx512" */
 };
 
 int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status);
+
+/* What the daemon senses, as `bitmixctl status` prints it. */
+struct bitmix_sensors {
+	char source[16];       /* the active source: "bpf", "sysfs" or "simulator" */
+	unsigned have;         /* which fields hold a value: 1 temp, 2 power, 4 load, 8 freq */
+	double temp_c;
+	double power_w;
+	double load;           /* busy share of all CPUs, 0..1 */
+	unsigned freq_khz;
+	unsigned period_ms;    /* sampling period */
+	double age_s;          /* how old the reading is */
+	uint64_t samples, events;
+	char explain[2048];    /* one line per source: why it was or was not chosen */
+};
+
+int bitmix_get_sensors(struct bitmix *bm, struct bitmix_sensors *sensors);
+
+/*
+ * The governor (see docs/governor.md). bitmix_governor() reports the running governor and, with
+ * SET not NULL, first switches to it (needs the right to set bits). A governor that cannot start
+ * leaves performance running and says why in `fallback`.
+ */
+struct bitmix_governor_info {
+	char name[24];          /* the governor running now */
+	char available[128];    /* every governor, space separated */
+	char fallback[200];     /* why the configured or requested governor is not running, or "" */
+	unsigned policies;      /* models governed */
+};
+
+int bitmix_governor(struct bitmix *bm, const char *set, struct bitmix_governor_info *info);
+
+#define BITMIX_GOV_STATES 13 /* statistics states: average bits 2.0, 2.5, ... 8.0 */
+
+/* A model's policy: its operating point, limits, QoS holds and cpufreq-style statistics. */
+struct bitmix_policy_info {
+	double average_bits;    /* MAC-weighted over the layers */
+	double cost_ns;         /* engine time per sample at these bits, from the measured table */
+	double rate;            /* samples per second served */
+	unsigned min_bits, max_bits; /* limits */
+	unsigned floor_bits;    /* the highest floor held (0: none) */
+	uint64_t max_latency_ns; /* the lowest latency ceiling held (0: none) */
+	unsigned holds;
+	uint64_t transitions, decisions, last_decision_ns;
+	unsigned state;         /* index into time_in_state_ns */
+	uint64_t time_in_state_ns[BITMIX_GOV_STATES];
+	uint32_t trans_table[BITMIX_GOV_STATES][BITMIX_GOV_STATES];
+};
+
+int bitmix_get_policy(struct bitmix *bm, const char *model, struct bitmix_policy_info *info);
+
+/*
+ * QoS holds, aggregated as the kernel's PM QoS aggregates requests: the highest floor on bits
+ * and the lowest ceiling on engine time per sample win. A hold lasts until bitmix_release() or
+ * until the connection closes. At most 8 per connection.
+ */
+#define BITMIX_HOLD_MIN_BITS 1       /* value: 2..8 bits, every layer that allows it */
+#define BITMIX_HOLD_MAX_LATENCY_NS 2 /* value: ns of engine time per sample */
+
+int bitmix_hold(struct bitmix *bm, const char *model, unsigned kind, uint64_t value, uint32_t *id);
+int bitmix_release(struct bitmix *bm, const char *model, uint32_t id);
 
 #ifdef __cplusplus
 }

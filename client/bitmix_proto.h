@@ -38,6 +38,13 @@ enum bitmix_msg_type {
 	BITMIX_MSG_OPEN_MODEL = 3,  /* struct bitmix_open_req -> struct bitmix_open_reply + fds [control, model] */
 	BITMIX_MSG_SET_BITS = 4,    /* struct bitmix_set_bits_req -> struct bitmix_set_bits_reply */
 	BITMIX_MSG_STATUS = 5,      /* -> struct bitmix_status_reply */
+	/* 16..31: the governor */
+	BITMIX_MSG_GOVERNOR = 16,   /* struct bitmix_governor_req -> struct bitmix_governor_reply */
+	BITMIX_MSG_POLICY = 17,     /* struct bitmix_policy_req -> struct bitmix_policy_reply */
+	BITMIX_MSG_HOLD = 18,       /* struct bitmix_hold_req -> struct bitmix_hold_reply */
+	BITMIX_MSG_RELEASE = 19,    /* struct bitmix_hold_req (id set) -> struct bitmix_reply */
+	/* 32..39: sensors */
+	BITMIX_MSG_SENSORS = 32,    /* -> struct bitmix_sensors_reply */
 };
 #define BITMIX_MSG_REPLY 0x8000u
 
@@ -130,6 +137,78 @@ struct bitmix_status_reply {
 	uint32_t models;
 	uint32_t workers;
 	uint32_t reserved;
+	char kernels[16];   /* the engine's kernel path: "ref", "avx2", "avx512" */
+};
+
+/* The governor: query (name empty) or switch (name set; needs the set_bits right). */
+#define BITMIX_GOVERNOR_NAME_MAX 24
+struct bitmix_governor_req {
+	struct bitmix_msg_hdr hdr;
+	char name[BITMIX_GOVERNOR_NAME_MAX];
+};
+
+struct bitmix_governor_reply {
+	struct bitmix_reply r;
+	char name[BITMIX_GOVERNOR_NAME_MAX]; /* the governor running now */
+	char available[128];                 /* space separated */
+	char fallback[200];                  /* why a governor asked for is not running, or "" */
+	uint32_t policies;
+	uint32_t reserved;
+};
+
+/* A model's policy: its operating point, limits, holds and statistics (as cpufreq_stats). */
+#define BITMIX_GOV_STATES 13 /* average bits 2.0, 2.5, ... 8.0 */
+struct bitmix_policy_req {
+	struct bitmix_msg_hdr hdr;
+	char model[BITMIX_NAME_MAX];
+};
+
+struct bitmix_policy_reply {
+	struct bitmix_reply r;
+	double average_bits;       /* MAC-weighted over layers */
+	double cost_ns;            /* engine time per sample at these bits (the cost table) */
+	double rate;               /* samples per second served */
+	uint8_t min_bits, max_bits, floor_bits, reserved0;
+	uint32_t holds;
+	uint64_t max_latency_ns;   /* the lowest latency ceiling held, 0 = none */
+	uint64_t transitions;
+	uint64_t decisions;
+	uint64_t last_decision_ns; /* how long the last decision took */
+	uint32_t state;            /* index into time_in_state_ns */
+	uint32_t reserved1;
+	uint64_t time_in_state_ns[BITMIX_GOV_STATES];
+	uint32_t trans_table[BITMIX_GOV_STATES][BITMIX_GOV_STATES];
+};
+
+struct bitmix_hold_req {
+	struct bitmix_msg_hdr hdr;
+	char model[BITMIX_NAME_MAX];
+	uint32_t kind;  /* 1: min bits, 2: max latency ns (BITMIX_HOLD_* in bitmix.h) */
+	uint32_t id;    /* the hold to release (RELEASE) */
+	uint64_t value;
+};
+
+struct bitmix_hold_reply {
+	struct bitmix_reply r;
+	uint32_t id;
+	uint32_t reserved;
+};
+
+/* The sensors: the active source, why the others were not chosen, and the latest reading. */
+#define BITMIX_SENSORS_EXPLAIN_MAX 2048
+struct bitmix_sensors_reply {
+	struct bitmix_reply r;
+	char source[16];       /* "bpf", "sysfs", "simulator" */
+	uint32_t have;         /* which fields hold a value: 1 temp, 2 power, 4 load, 8 freq */
+	int32_t temp_mc;
+	uint32_t power_mw;
+	uint32_t load_permille;
+	uint32_t freq_khz;
+	uint32_t period_ms;
+	uint64_t age_ns;       /* how old the reading is */
+	uint64_t samples;
+	uint64_t events;
+	char explain[BITMIX_SENSORS_EXPLAIN_MAX]; /* one line per source, '\n'-separated */
 };
 
 /* Memory-ordering helpers named for what they do (after liburing's io_uring_smp_*). */

@@ -13,6 +13,7 @@
 #include <time.h>
 
 #include "bitmix.h"
+#include "bitmixctl.h"
 #include "image_io.h"
 
 static const char *const fmnist_names[10] = {
@@ -30,7 +31,11 @@ static void usage(FILE *f)
 	      "                               a list of one entry per layer (8,4,w2a4,...),\n"
 	      "                               or overrides L=N,L=wWaA on top of the current bits\n"
 	      "  infer MODEL FILE... [--labels IDX1] [--limit N] [--batch B] [--quiet]\n"
-	      "                               classify IDX3 (.gz too) or PGM/PPM images\n",
+	      "                               classify IDX3 (.gz too) or PGM/PPM images\n"
+	      "  governor [NAME]              the running governor; switch to NAME\n"
+	      "  stats MODEL                  the model's policy: time in state, transitions\n"
+	      "  hold MODEL min-bits N|max-latency-us N [SECONDS]\n"
+	      "                               a QoS hold for SECONDS or until interrupted\n",
 	      f);
 }
 
@@ -57,6 +62,36 @@ static void bits_range(uint16_t mask, char *buf, size_t size)
 	}
 }
 
+/* The sensors' part of `status`: the source, the reading, and why each source was chosen or not. */
+static int print_sensors(struct bitmix *bm)
+{
+	struct bitmix_sensors se;
+	const char *line;
+
+	if (bitmix_get_sensors(bm, &se) < 0)
+		return die(bm, "status (sensors)");
+	printf("  sensors:   %s, every %u ms (%llu readings, %llu events)\n", se.source, se.period_ms,
+	       (unsigned long long)se.samples, (unsigned long long)se.events);
+	printf("  reading:  ");
+	if (se.have & 1)
+		printf(" %.1f C", se.temp_c);
+	if (se.have & 2)
+		printf(" %.2f W", se.power_w);
+	if (se.have & 4)
+		printf(" load %.0f%%", se.load * 100);
+	if (se.have & 8)
+		printf(" %.0f MHz", se.freq_khz / 1000.0);
+	printf("%s (%.2f s old)\n", se.have ? "" : " none yet", se.age_s);
+	for (line = se.explain; *line;) {
+		const char *end = strchr(line, '\n');
+		int len = end ? (int)(end - line) : (int)strlen(line);
+
+		printf("    %.*s\n", len, line);
+		line += len + (end ? 1 : 0);
+	}
+	return 0;
+}
+
 static int cmd_status(struct bitmix *bm)
 {
 	struct bitmix_status st;
@@ -67,7 +102,10 @@ static int cmd_status(struct bitmix *bm)
 	printf("  clients:   %u\n  models:    %u\n  workers:   %u\n", st.clients, st.models, st.workers);
 	printf("  requests:  %llu completed, %llu failed\n", (unsigned long long)st.requests_completed,
 	       (unsigned long long)st.requests_failed);
-	return 0;
+	printf("  kernels:   %s\n", st.kernels);
+	if (ctl_status_governor(bm))
+		return 1;
+	return print_sensors(bm);
 }
 
 static int cmd_models(struct bitmix *bm)
@@ -377,6 +415,12 @@ int main(int argc, char **argv)
 		r = cmd_models(bm);
 	else if (strcmp(cmd, "bits") == 0)
 		r = cmd_bits(bm, argc, argv);
+	else if (strcmp(cmd, "governor") == 0)
+		r = ctl_governor(bm, argc, argv);
+	else if (strcmp(cmd, "stats") == 0)
+		r = ctl_stats(bm, argc, argv);
+	else if (strcmp(cmd, "hold") == 0)
+		r = ctl_hold(bm, argc, argv);
 	else if (strcmp(cmd, "infer") == 0)
 		r = cmd_infer(bm, argc + 1, argv - 1);
 	else {

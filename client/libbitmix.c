@@ -24,6 +24,7 @@
 
 #include "bitmix.h"
 #include "bitmix_proto.h"
+#include "libbitmix_internal.h"
 
 #define SPIN_NS 20000 /* poll the completion ring this long before sleeping */
 
@@ -402,6 +403,33 @@ int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status)
 	status->clients = rep.clients;
 	status->models = rep.models;
 	status->workers = rep.workers;
+	memcpy(status->kernels, rep.kernels, sizeof(status->kernels));
+	status->kernels[sizeof(status->kernels) - 1] = '\0';
+	return 0;
+}
+
+int bitmix_get_sensors(struct bitmix *bm, struct bitmix_sensors *out)
+{
+	struct bitmix_msg_hdr req;
+	struct bitmix_sensors_reply rep;
+	int r;
+
+	r = call(bm, &req, sizeof(req), BITMIX_MSG_SENSORS, &rep, sizeof(rep), sizeof(rep), NULL, 0,
+		 NULL);
+	if (r < 0)
+		return r;
+	memset(out, 0, sizeof(*out));
+	memcpy(out->source, rep.source, sizeof(out->source) - 1);
+	memcpy(out->explain, rep.explain, sizeof(out->explain) - 1);
+	out->have = rep.have;
+	out->temp_c = rep.temp_mc / 1000.0;
+	out->power_w = rep.power_mw / 1000.0;
+	out->load = rep.load_permille / 1000.0;
+	out->freq_khz = rep.freq_khz;
+	out->period_ms = rep.period_ms;
+	out->age_s = (double)rep.age_ns / 1e9;
+	out->samples = rep.samples;
+	out->events = rep.events;
 	return 0;
 }
 
@@ -563,4 +591,10 @@ int bitmix_infer(struct bitmix_model *model, const float *input, float *output, 
 	if (generation)
 		*generation = cqe.generation;
 	return 0;
+}
+
+/* For the other files of the library (libbitmix_internal.h). */
+int bitmix_call(struct bitmix *bm, void *req, size_t len, uint16_t type, void *rep, size_t rep_len)
+{
+	return call(bm, req, len, type, rep, rep_len, rep_len, NULL, 0, NULL);
 }

@@ -293,13 +293,19 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 		*seen_models = true;
 		return parse_models(p, v);
 	}
+	if (strcmp(key, "kernels") == 0)
+		return config_parse_kernels(p, v);
+	if (strcmp(key, "governor") == 0)
+		return config_parse_governor(p, v);
 	if (strcmp(key, "access") == 0) {
 		if (config_expect(p, v, YAML_MAPPING_NODE, "access") < 0)
 			return -EINVAL;
 		return config_for_each_pair(p, v, "access", access_pair, NULL);
 	}
+	if (strcmp(key, "sensors") == 0)
+		return config_parse_sensors(p, v);
 	return config_fail(p, k, NULL,
-		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, access)",
+		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, governor, sensors, access, kernels)",
 		    key);
 }
 
@@ -349,6 +355,8 @@ static struct bmx_config *config_new_defaults(const char *source)
 	c->models = calloc(BMX_CONFIG_MAX_MODELS, sizeof(*c->models));
 	c->workers = cpus < 1 ? 1 : cpus > BMX_CONFIG_MAX_WORKERS ? BMX_CONFIG_MAX_WORKERS : (unsigned)cpus;
 	c->log_level = LOG_INFO;
+	bmx_governor_config_defaults(&c->governor);
+	bmx_sensors_config_defaults(&c->sensors);
 	if (!c->source_path || !c->socket_path || !c->models) {
 		bmx_config_free(c);
 		return NULL;

@@ -22,6 +22,76 @@ struct bmx_config_model {
 	char *path;                     /* absolute: relative paths resolve against the config's folder */
 };
 
+#define BMX_CONFIG_GOV_NAME_MAX 24
+#define BMX_CONFIG_MAX_TRIPS 8
+#define BMX_CONFIG_MAX_PINNED 32
+
+/* A passive trip point for step_wise: throttle from temp_c, release below temp_c - hysteresis_c. */
+struct bmx_config_trip {
+	double temp_c;
+	double hysteresis_c;
+};
+
+/* governor.policies.MODEL: the limits of one model's policy (config/README.md). */
+struct bmx_governor_policy_config {
+	char model[BMX_CONFIG_NAME_MAX];
+	unsigned min_bits, max_bits; /* 2..8, every layer */
+	size_t n_pinned;
+	struct {
+		char layer[32];      /* a layer name from the .bmx, or its index */
+		unsigned bits;
+	} pinned[BMX_CONFIG_MAX_PINNED];
+};
+
+/* governor: which governor runs and every governor's tunables (names after cpufreq/thermal). */
+struct bmx_governor_config {
+	char name[BMX_CONFIG_GOV_NAME_MAX]; /* default power_allocator */
+	struct {
+		unsigned up_threshold;          /* % load above which the cheapest point is taken */
+		unsigned sampling_down_factor;  /* periods to stay there before easing off */
+	} ondemand;
+	struct {
+		unsigned up_threshold, down_threshold; /* % load */
+		unsigned freq_step;             /* % of the cost range per step */
+		unsigned sampling_down_factor;
+	} conservative;
+	struct {
+		struct bmx_config_trip trips[BMX_CONFIG_MAX_TRIPS]; /* ascending temperatures */
+		size_t n_trips;
+		unsigned states;                /* cooling states: level = 1 - state / states */
+	} step_wise;
+	struct {
+		double control_temp_c;          /* the temperature the PID holds */
+		double switch_on_temp_c;        /* below it: no limit, integral reset */
+		double sustainable_power_w;     /* power dissipated at control_temp_c */
+		double k_po, k_pu, k_i, k_d;    /* 0: estimated as the kernel does */
+		double integral_cutoff_c;       /* accumulate the error only when below it */
+		double dynamic_power_w;         /* power of one CPU busy with inference */
+	} power_allocator;
+	struct bmx_governor_policy_config policies[BMX_CONFIG_MAX_MODELS];
+	size_t n_policies;
+};
+/* The `sensors:` block (daemon/config_sensors.c; sensors.h uses it). */
+struct bmx_sensors_simulator_config {
+	double ambient_c;               /* the air around the package, degrees Celsius */
+	double initial_c;               /* the package at start; default: idle steady state */
+	double resistance_c_per_w;      /* thermal resistance package -> ambient, K/W */
+	double capacitance_j_per_c;     /* heat capacity of the package and heatsink, J/K */
+	double idle_power_w;            /* what the package draws with no daemon work */
+	double power_per_cpu_w;         /* extra watts per CPU kept busy by the daemon's work */
+};
+
+struct bmx_sensors_config {
+	int source;                     /* enum sensor_source_kind (sensors.h) */
+	unsigned period_ms;             /* sampling period, 1..60000 */
+	char sysfs_root[256];           /* "/sys", or a fake tree for tests */
+	char proc_root[256];            /* "/proc", or a fake tree for tests */
+	struct bmx_sensors_simulator_config simulator;
+};
+
+/* Fill SC with the defaults the YAML block starts from. */
+void bmx_sensors_config_defaults(struct bmx_sensors_config *sc);
+
 struct bmx_config {
 	char *source_path;              /* the file this came from */
 	char *socket_path;              /* default /run/bitmix/bitmixd.sock */
@@ -33,6 +103,9 @@ struct bmx_config {
 	size_t n_set_bits_uids;
 	gid_t *set_bits_gids;
 	size_t n_set_bits_gids;
+	struct bmx_governor_config governor;
+	struct bmx_sensors_config sensors;
+	unsigned kernels;               /* enum bmx_kernels_path: 0 auto, 1 ref, 2 avx2, 3 avx512 */
 };
 
 struct bmx_config_error {
@@ -47,6 +120,13 @@ int bmx_config_load_string(const char *name, const char *text, struct bmx_config
 			   struct bmx_config_error *err);
 
 void bmx_config_free(struct bmx_config *config);
+
+/* The governor block's defaults (config_governor.c). */
+void bmx_governor_config_defaults(struct bmx_governor_config *g);
+
+/* The limits for MODEL: its governor.policies entry, or the defaults (2..8, nothing pinned). */
+const struct bmx_governor_policy_config *bmx_config_policy(const struct bmx_config *config,
+							   const char *model);
 
 /* The model entry called NAME, or NULL. */
 const struct bmx_config_model *bmx_config_find_model(const struct bmx_config *config,

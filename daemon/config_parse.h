@@ -39,4 +39,11 @@ typedef int (*config_pair_fn)(struct config_parse *p, const char *key, yaml_node
 int config_for_each_pair(struct config_parse *p, yaml_node_t *map, const char *path,
 			 config_pair_fn fn, void *userdata);
 
+/* One parser per top-level block, each in config_<block>.c. */
+int config_parse_governor(struct config_parse *p, yaml_node_t *v);
+/* One top-level block per file. */
+int config_parse_sensors(struct config_parse *p, yaml_node_t *v); /* config_sensors.c */
+/* config_kernels.c: the top-level "kernels" key. */
+int config_parse_kernels(struct config_parse *p, yaml_node_t *v);
+
 #endif

@@ -21,6 +21,8 @@
 #include "bitmix_proto.h"
 #include "bmx_engine.h"
 #include "config.h"
+#include "governor.h"
+#include "sensors.h"
 
 #define BMX_MAX_BATCH 256
 #define BMX_DEFAULT_SQ_ENTRIES 64
@@ -43,6 +45,9 @@ struct served_model {
 	struct bitmix_control_page *control; /* the daemon's writable mapping */
 	uint64_t control_size;
 	int refs;                  /* atomic: the store's, each session's open, each job's */
+	struct gov_policy *policy; /* the governor's policy for it while the store serves it */
+	uint64_t samples_completed; /* atomic: samples inferred, for the governor's rate */
+	double uniform_ns[9];      /* measured engine ns/sample at uniform b bits (0: not measured) */
 };
 
 struct model_store {
@@ -58,6 +63,8 @@ enum loop_op_kind {
 	LOOP_OP_DOORBELL,
 	LOOP_OP_CANCEL,
 	LOOP_OP_ACCEPT_BACKOFF, /* a pause before accepting again when out of descriptors */
+	LOOP_OP_SENSOR_TIMER,   /* the sensors' sampling period elapsed */
+	LOOP_OP_SENSOR_EVENT,   /* the sensors' event descriptor (the probe's ring buffer) is readable */
 };
 
 /* Every io_uring submission's user_data points at one of these. */
@@ -133,11 +140,25 @@ struct bmx_daemon {
 	uint64_t requests_failed;    /* atomic */
 	unsigned pending_ops;        /* io_uring operations not yet completed */
 	bool stopping;
+
+	/* Sensors (sensor_loop.c): sampled on the loop thread every period. */
+	struct sensors *sensors;
+	struct sensor_reading reading;   /* the latest; the governor acts on it */
+	uint64_t sensor_samples;
+	uint64_t sensor_events;
+	uint64_t work_ns;                /* atomic: workers' engine CPU time not yet handed over */
+	struct loop_op sensor_timer_op, sensor_event_op;
+	struct __kernel_timespec sensor_period;
+	bool sensor_timer_armed, sensor_event_armed;
+
+	/* The governor (daemon_governor.c): decides on every reading, loop thread only. */
+	struct gov_core *governor;
 };
 
 /* model_store.c */
 int model_store_load(struct model_store *store, const struct bmx_config *config);
-int served_model_load(const char *name, const char *path, uint32_t id, struct served_model **out);
+int served_model_load(const char *name, const char *path, uint32_t id, unsigned kernels,
+		      struct served_model **out);
 void served_model_ref(struct served_model *m);
 void served_model_unref(struct served_model *m);
 struct served_model *model_store_find(const struct model_store *store, const char *name);
@@ -162,8 +183,45 @@ bool session_may_set_bits(const struct session *s);
 int event_loop_run(struct bmx_daemon *d);
 int event_loop_arm_recv(struct bmx_daemon *d, struct session *s);
 int event_loop_arm_doorbell(struct bmx_daemon *d, struct session *s);
+int event_loop_arm_timeout(struct bmx_daemon *d, struct loop_op *op, struct __kernel_timespec *ts);
+int event_loop_arm_poll(struct bmx_daemon *d, struct loop_op *op, int fd);
 /* Ask the kernel to cancel OP (its completion still arrives, with -ECANCELED). */
 void event_loop_cancel(struct bmx_daemon *d, struct loop_op *op);
+
+/* sensor_loop.c */
+int sensor_loop_open(struct bmx_daemon *d);
+void sensor_loop_arm(struct bmx_daemon *d);
+void sensor_loop_on_timer(struct bmx_daemon *d, int res);
+void sensor_loop_on_event(struct bmx_daemon *d, int res);
+/* Open the sensors NEXT asks for (unless unchanged); 0 or -errno, the running ones untouched. */
+int sensor_loop_prepare_reload(struct bmx_daemon *d, const struct bmx_config *next,
+			       struct sensors **out);
+void sensor_loop_swap(struct bmx_daemon *d, struct sensors *next, const struct bmx_config *config);
+void sensor_loop_stop(struct bmx_daemon *d);
+void sensor_loop_close(struct bmx_daemon *d);
+
+/* session_msg.c: replies, for the handlers in other files */
+void reply_init(struct bitmix_reply *r, const struct bitmix_msg_hdr *req, size_t len);
+int reply_send(struct session *s, const void *buf, size_t len, const int *fds, int n_fds);
+int reply_error(struct session *s, const struct bitmix_msg_hdr *req, int status, const char *fmt,
+		...) __attribute__((format(printf, 4, 5)));
+
+/* session_governor.c: the governor's control messages */
+int session_handle_governor(struct session *s, const struct bitmix_msg_hdr *m);
+int session_handle_policy(struct session *s, const struct bitmix_msg_hdr *m);
+int session_handle_hold(struct session *s, const struct bitmix_msg_hdr *m);
+int session_handle_release(struct session *s, const struct bitmix_msg_hdr *m);
+
+/* daemon_governor.c */
+/* Measure the model's engine time per sample at each uniform bit-width (the cost table). */
+void served_model_measure(struct served_model *m);
+/* Create the governor, a policy per served model, and start the configured governor. */
+int daemon_governor_start(struct bmx_daemon *d);
+/* After a reload: policies for new models, none for departed ones, new tunables and limits. */
+void daemon_governor_reload(struct bmx_daemon *d, const struct bmx_config *next);
+/* A new reading: observe each model's rate, let the governor decide. */
+void daemon_governor_tick(struct bmx_daemon *d);
+void daemon_governor_stop(struct bmx_daemon *d);
 
 /* workers.c */
 struct job {

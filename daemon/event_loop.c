@@ -9,6 +9,7 @@
  * configuration and keeps the old one if the new one is not valid.
  */
 #include <errno.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,26 @@ int event_loop_arm_doorbell(struct bmx_daemon *d, struct session *s)
 	return arm(d, sqe, &s->doorbell_op);
 }
 
+int event_loop_arm_timeout(struct bmx_daemon *d, struct loop_op *op, struct __kernel_timespec *ts)
+{
+	struct io_uring_sqe *sqe = get_sqe(d);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_timeout(sqe, ts, 0, 0);
+	return arm(d, sqe, op);
+}
+
+int event_loop_arm_poll(struct bmx_daemon *d, struct loop_op *op, int fd)
+{
+	struct io_uring_sqe *sqe = get_sqe(d);
+
+	if (!sqe)
+		return -EBUSY;
+	io_uring_prep_poll_add(sqe, fd, POLLIN);
+	return arm(d, sqe, op);
+}
+
 /*
  * Out of descriptors or memory, the listening socket stays readable and an immediate retry
  * would spin: pause 100 ms, serving everyone already connected meanwhile.
@@ -146,6 +167,7 @@ static void reload(struct bmx_daemon *d)
 {
 	struct bmx_config_error err;
 	struct bmx_config *next;
+	struct sensors *next_sensors;
 	int r;
 
 	log_info("reloading %s", d->config_path);
@@ -157,12 +179,21 @@ static void reload(struct bmx_daemon *d)
 	if (strcmp(next->socket_path, d->config->socket_path) != 0 ||
 	    next->workers != d->config->workers)
 		log_warning("reload: socket and workers changes take effect at the next restart");
-	r = model_store_reload(&d->store, next);
+	r = sensor_loop_prepare_reload(d, next, &next_sensors);
 	if (r < 0) {
-		log_error("reload failed, keeping the running configuration and models");
+		log_error("reload failed, keeping the running configuration and sensors");
 		bmx_config_free(next);
 		return;
 	}
+	r = model_store_reload(&d->store, next);
+	if (r < 0) {
+		log_error("reload failed, keeping the running configuration and models");
+		sensors_close(next_sensors);
+		bmx_config_free(next);
+		return;
+	}
+	sensor_loop_swap(d, next_sensors, next);
+	daemon_governor_reload(d, next);
 	bmx_log_set_level(next->log_level);
 	bmx_config_free(d->config);
 	d->config = next;
@@ -231,6 +262,8 @@ static void dispatch(struct bmx_daemon *d, struct loop_op *op, int res)
 		if (!d->stopping)
 			arm_accept(d);
 		break;
+	case LOOP_OP_SENSOR_TIMER: sensor_loop_on_timer(d, res); break;
+	case LOOP_OP_SENSOR_EVENT: sensor_loop_on_event(d, res); break;
 	}
 	if (s)
 		session_unref(s);
@@ -262,6 +295,7 @@ static void shutdown_sessions(struct bmx_daemon *d)
 	event_loop_cancel(d, &d->accept_op);
 	event_loop_cancel(d, &d->signal_op);
 	event_loop_cancel(d, &d->backoff_op);
+	sensor_loop_stop(d);
 	while (d->sessions)
 		session_close(d->sessions, NULL);
 	io_uring_submit(&d->ring);
@@ -277,6 +311,7 @@ int event_loop_run(struct bmx_daemon *d)
 	d->backoff_op = (struct loop_op){ .kind = LOOP_OP_ACCEPT_BACKOFF };
 	if ((r = arm_accept(d)) < 0 || (r = arm_signal(d)) < 0)
 		return r;
+	sensor_loop_arm(d);
 	while (d->pending_ops > 0) {
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;

@@ -120,6 +120,12 @@ static int run(struct bmx_daemon *d, bool check_only)
 		return 0;
 	}
 	raise_fd_limit();
+	r = sensor_loop_open(d);
+	if (r < 0)
+		return r;
+	r = daemon_governor_start(d);
+	if (r < 0)
+		return r;
 	d->signal_fd = setup_signals();
 	if (d->signal_fd < 0)
 		return log_error_errno(errno, "signalfd");
@@ -141,6 +147,8 @@ static int run(struct bmx_daemon *d, bool check_only)
 	close(d->listen_fd);
 	unlink(d->config->socket_path);
 	io_uring_queue_exit(&d->ring);
+	daemon_governor_stop(d);
+	sensor_loop_close(d);
 	log_info("stopped after %llu request(s)", (unsigned long long)d->requests_completed);
 	return r;
 }

@@ -120,7 +120,8 @@ static void served_model_free(struct served_model *m)
 	free(m);
 }
 
-int served_model_load(const char *name, const char *path, uint32_t id, struct served_model **out)
+int served_model_load(const char *name, const char *path, uint32_t id, unsigned kernels,
+		      struct served_model **out)
 {
 	struct served_model *m;
 	struct bmx_error err;
@@ -147,7 +148,7 @@ int served_model_load(const char *name, const char *path, uint32_t id, struct se
 		log_error("model %s: %s is not a valid model: %s", name, path, err.msg);
 		goto fail;
 	}
-	r = bmx_engine_new(m->model, &m->engine);
+	r = bmx_engine_new_path(m->model, (enum bmx_kernels_path)kernels, &m->engine);
 	if (r < 0) {
 		log_error_errno(r, "model %s: preparing the engine", name);
 		goto fail;
@@ -157,9 +158,11 @@ int served_model_load(const char *name, const char *path, uint32_t id, struct se
 		log_error_errno(r, "model %s: creating its control page", name);
 		goto fail;
 	}
-	log_info("model %s: loaded %s (%u layers, %llu MACs/sample, %llu bytes) in %.2f ms", name,
-		 path, m->model->layer_count, (unsigned long long)m->model->total_macs,
-		 (unsigned long long)m->size, (double)(now_ns() - t0) / 1e6);
+	served_model_measure(m);
+	log_info("model %s: loaded %s (%u layers, %llu MACs/sample, %llu bytes, %s kernels) in %.2f ms",
+		 name, path, m->model->layer_count, (unsigned long long)m->model->total_macs,
+		 (unsigned long long)m->size, bmx_kernels_name(bmx_engine_path(m->engine)),
+		 (double)(now_ns() - t0) / 1e6);
 	*out = m;
 	return 0;
 fail:
@@ -245,7 +248,7 @@ int model_store_reload(struct model_store *store, const struct bmx_config *confi
 			next[i] = old;
 			continue;
 		}
-		r = served_model_load(cm->name, cm->path, next_id++, &next[i]);
+		r = served_model_load(cm->name, cm->path, next_id++, config->kernels, &next[i]);
 		if (r < 0)
 			break;
 	}

@@ -54,6 +54,9 @@ struct bmx_sensors_config; /* config.h */
  * named explicitly that cannot open is an error, `auto` falls back and records why.
  */
 int sensors_open(const struct bmx_sensors_config *cfg, struct sensors **out);
+/* The same, saying in WHY (if not NULL) why each source tried could not open when it fails. */
+int sensors_open_why(const struct bmx_sensors_config *cfg, struct sensors **out, char *why,
+		     size_t why_size);
 void sensors_close(struct sensors *s);
 
 /* Take a reading now. Returns 0 or -errno (the previous reading stays valid). */

@@ -108,6 +108,8 @@ void session_close(struct session *s, const char *why)
 	if (s->next)
 		s->next->prev = s->prev;
 	d->n_sessions--;
+	if (d->governor) /* its QoS holds go with it */
+		gov_core_release_owner(d->governor, s->id);
 	shutdown(s->fd, SHUT_RDWR);
 	if (s->has_arena)
 		event_loop_cancel(d, &s->doorbell_op);

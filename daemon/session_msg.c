@@ -21,7 +21,7 @@
 #include "daemon.h"
 #include "log.h"
 
-static void reply_init(struct bitmix_reply *r, const struct bitmix_msg_hdr *req, size_t len)
+void reply_init(struct bitmix_reply *r, const struct bitmix_msg_hdr *req, size_t len)
 {
 	r->hdr = (struct bitmix_msg_hdr){
 		.magic = BITMIX_MSG_MAGIC,
@@ -32,7 +32,7 @@ static void reply_init(struct bitmix_reply *r, const struct bitmix_msg_hdr *req,
 	};
 }
 
-static int reply_send(struct session *s, const void *buf, size_t len, const int *fds, int n_fds)
+int reply_send(struct session *s, const void *buf, size_t len, const int *fds, int n_fds)
 {
 	union {
 		char buf[CMSG_SPACE(4 * sizeof(int))];
@@ -59,9 +59,7 @@ static int reply_send(struct session *s, const void *buf, size_t len, const int 
 }
 
 /* Send a reply that carries only a status and a message. */
-static int reply_error(struct session *s, const struct bitmix_msg_hdr *req, int status,
-		       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static int reply_error(struct session *s, const struct bitmix_msg_hdr *req, int status,
+int reply_error(struct session *s, const struct bitmix_msg_hdr *req, int status,
 		       const char *fmt, ...)
 {
 	struct bitmix_reply r = { 0 };
@@ -268,8 +266,19 @@ static int handle_set_bits(struct session *s, const struct bitmix_msg_hdr *m)
 		return reply_error(s, m, -EINVAL, "SET_BITS: layer %u (%s) cannot run at w%ua%u",
 				   bad, model->model->layers[bad].name, bits[bad].w_bits,
 				   bits[bad].a_bits);
+	if (model->policy) {
+		int r = gov_policy_set_user_bits(model->policy, bits);
+
+		if (r == -EBUSY)
+			return reply_error(s, m, -EBUSY,
+					   "the %s governor decides the bits; switch to userspace first "
+					   "(bitmixctl governor userspace)",
+					   gov_core_governor(s->daemon->governor));
+	} else {
+		served_model_set_bits(model, req->bits);
+	}
 	reply_init(&rep.r, m, sizeof(rep));
-	rep.generation = served_model_set_bits(model, req->bits);
+	rep.generation = __atomic_load_n(&model->control->generation, __ATOMIC_ACQUIRE);
 	log_info("model %s: bits set by client %u (uid %u), generation %llu", model->name, s->id,
 		 (unsigned)s->uid, (unsigned long long)rep.generation);
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
@@ -288,6 +297,31 @@ static int handle_status(struct session *s, const struct bitmix_msg_hdr *m)
 	rep.clients = d->n_sessions;
 	rep.models = (uint32_t)d->store.count;
 	rep.workers = worker_pool_size(d->pool);
+	snprintf(rep.kernels, sizeof(rep.kernels), "%s",
+		 bmx_kernels_name(bmx_kernels_resolve((enum bmx_kernels_path)d->config->kernels)));
+	return reply_send(s, &rep, sizeof(rep), NULL, 0);
+}
+
+static int handle_sensors(struct session *s, const struct bitmix_msg_hdr *m)
+{
+	struct bmx_daemon *d = s->daemon;
+	struct bitmix_sensors_reply rep = { 0 };
+	uint64_t now = now_ns();
+
+	reply_init(&rep.r, m, sizeof(rep));
+	if (!d->sensors)
+		return reply_error(s, m, -ENODEV, "no sensors are open");
+	snprintf(rep.source, sizeof(rep.source), "%s", sensors_source_name(sensors_source(d->sensors)));
+	snprintf(rep.explain, sizeof(rep.explain), "%s", sensors_explain(d->sensors));
+	rep.have = d->reading.have;
+	rep.temp_mc = d->reading.temp_mc;
+	rep.power_mw = d->reading.power_mw;
+	rep.load_permille = d->reading.load_permille;
+	rep.freq_khz = d->reading.freq_khz;
+	rep.period_ms = d->config->sensors.period_ms;
+	rep.age_ns = now > d->reading.time_ns ? now - d->reading.time_ns : 0;
+	rep.samples = d->sensor_samples;
+	rep.events = d->sensor_events;
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 
@@ -326,6 +360,11 @@ void session_handle_message(struct session *s, size_t len, struct msghdr *msg)
 	case BITMIX_MSG_OPEN_MODEL: r = handle_open(s, m); break;
 	case BITMIX_MSG_SET_BITS: r = handle_set_bits(s, m); break;
 	case BITMIX_MSG_STATUS: r = handle_status(s, m); break;
+	case BITMIX_MSG_SENSORS: r = handle_sensors(s, m); break;
+	case BITMIX_MSG_GOVERNOR: r = session_handle_governor(s, m); break;
+	case BITMIX_MSG_POLICY: r = session_handle_policy(s, m); break;
+	case BITMIX_MSG_HOLD: r = session_handle_hold(s, m); break;
+	case BITMIX_MSG_RELEASE: r = session_handle_release(s, m); break;
 	default:
 		r = reply_error(s, m, -EOPNOTSUPP, "unknown message type %u", m->type);
 		break;

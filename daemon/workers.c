@@ -6,10 +6,16 @@
  * from its control page (one consistent generation for the whole request), runs the engine on
  * the client's arena, and posts the completion with that generation. Each worker owns its
  * scratch memory, grown on demand and reused.
+ *
+ * The pool also offers the engine a parallel-for (struct bmx_parallel): the worker running a
+ * request publishes one "team" of tasks at a time; idle workers join it before taking new jobs.
+ * Tasks are claimed with an atomic counter; the publisher runs tasks too, unpublishes the team
+ * under the lock and waits (spinning: tasks are short) until every joined helper has left.
  */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "daemon.h"
 #include "log.h"
@@ -21,11 +27,22 @@ struct worker {
 	size_t scratch_size;
 };
 
+/* One request's split work; lives on the publisher's stack. */
+struct team {
+	void (*fn)(void *arg, unsigned task);
+	void *arg;
+	unsigned n_tasks;
+	unsigned next;    /* atomic: the next task to claim */
+	unsigned done;    /* atomic: tasks finished */
+	unsigned helpers; /* atomic: workers inside the team (joined under the pool lock) */
+};
+
 struct worker_pool {
 	struct bmx_daemon *daemon;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct job *head, *tail; /* FIFO, under lock */
+	struct team *team;       /* published split work, under lock */
 	bool stop;
 	unsigned n;
 	struct worker workers[];
@@ -47,6 +64,57 @@ static int scratch_reserve(struct worker *w, size_t size)
 	return 0;
 }
 
+static uint64_t thread_cpu_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Claim and run tasks of T until none is left. */
+static void team_work(struct team *t)
+{
+	for (;;) {
+		unsigned i = __atomic_fetch_add(&t->next, 1, __ATOMIC_RELAXED);
+
+		if (i >= t->n_tasks)
+			return;
+		t->fn(t->arg, i);
+		__atomic_add_fetch(&t->done, 1, __ATOMIC_RELEASE);
+	}
+}
+
+static bool team_has_work(const struct worker_pool *pool)
+{
+	return pool->team && __atomic_load_n(&pool->team->next, __ATOMIC_RELAXED) < pool->team->n_tasks;
+}
+
+/* bmx_parallel.for_each over the pool; if a team is already out, the caller works alone. */
+static void pool_for_each(void *ctx, unsigned n_tasks, void (*fn)(void *arg, unsigned task), void *arg)
+{
+	struct worker_pool *pool = ctx;
+	struct team t = { .fn = fn, .arg = arg, .n_tasks = n_tasks };
+	bool published = false;
+
+	pthread_mutex_lock(&pool->lock);
+	if (!pool->team) {
+		pool->team = &t;
+		published = true;
+		pthread_cond_broadcast(&pool->wake);
+	}
+	pthread_mutex_unlock(&pool->lock);
+	team_work(&t);
+	if (!published)
+		return;
+	pthread_mutex_lock(&pool->lock);
+	pool->team = NULL;
+	pthread_mutex_unlock(&pool->lock);
+	while (__atomic_load_n(&t.done, __ATOMIC_ACQUIRE) < n_tasks ||
+	       __atomic_load_n(&t.helpers, __ATOMIC_ACQUIRE) > 0)
+		bitmix_cpu_relax();
+}
+
 static void job_run(struct worker *w, struct job *job)
 {
 	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
@@ -59,11 +127,20 @@ static void job_run(struct worker *w, struct job *job)
 
 	r = scratch_reserve(w, bmx_engine_scratch_size(m->engine, e->batch));
 	generation = served_model_snapshot(m, bits);
-	if (r == 0)
-		r = bmx_engine_run(m->engine, bits, e->batch, (const float *)(s->data + e->in_offset),
-				   (float *)(s->data + e->out_offset), w->scratch);
+	if (r == 0) {
+		const struct bmx_parallel par = { pool_for_each, w->pool, w->pool->n };
+		uint64_t cpu0 = thread_cpu_ns();
+
+		r = bmx_engine_run_parallel(m->engine, bits, e->batch,
+					    (const float *)(s->data + e->in_offset),
+					    (float *)(s->data + e->out_offset), w->scratch, &par);
+		/* The engine's CPU time heats the sensors' simulator (sensor_loop.c hands it over). */
+		__atomic_add_fetch(&d->work_ns, thread_cpu_ns() - cpu0, __ATOMIC_RELAXED);
+	}
 	__atomic_add_fetch(r == 0 ? &d->requests_completed : &d->requests_failed, 1,
 			   __ATOMIC_RELAXED);
+	if (r == 0)
+		__atomic_add_fetch(&m->samples_completed, e->batch, __ATOMIC_RELAXED);
 	session_post_completion(s, e->user_data, r, generation);
 	/* After the CQE: admission counts a finishing request twice, never zero times. */
 	__atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_ACQ_REL);
@@ -81,8 +158,21 @@ static void *worker_main(void *arg)
 		struct job *job;
 
 		pthread_mutex_lock(&pool->lock);
-		while (!pool->head && !pool->stop)
+		while (!pool->head && !pool->stop && !team_has_work(pool))
 			pthread_cond_wait(&pool->wake, &pool->lock);
+		if (team_has_work(pool)) {
+			struct team *t = pool->team;
+
+			uint64_t cpu0;
+
+			__atomic_add_fetch(&t->helpers, 1, __ATOMIC_RELAXED);
+			pthread_mutex_unlock(&pool->lock);
+			cpu0 = thread_cpu_ns();
+			team_work(t);
+			__atomic_add_fetch(&pool->daemon->work_ns, thread_cpu_ns() - cpu0, __ATOMIC_RELAXED);
+			__atomic_sub_fetch(&t->helpers, 1, __ATOMIC_RELEASE);
+			continue;
+		}
 		job = pool->head;
 		if (job) {
 			pool->head = job->next;

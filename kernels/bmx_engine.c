@@ -8,8 +8,11 @@
  * Memory: the engine is immutable after bmx_engine_new() and never writes the model; every
  * mutable byte of a run lives in the caller's scratch, which must be 64-byte aligned. Scratch is
  * [node values, float][activation codes, int16][accumulators, int32][decoded weights, int16],
- * each region and each node value starting on a 64-byte boundary. Node values share slots by
- * liveness: a slot is reused once the last consumer of its value has run.
+ * each region and each node value starting on a 64-byte boundary, then the fast path's layer
+ * scratch. Node values share slots by liveness: a slot is reused once the last consumer of its
+ * value has run. On a fast path (engine_fast.h) the weights are repacked into bit-planes at
+ * creation, and a CONV2D/LINEAR whose only consumer is the RELU right after it in the order
+ * writes the rectified values into that RELU's slot (the ReLU fused into its epilogue).
  */
 #include <errno.h>
 #include <math.h>
@@ -18,6 +21,7 @@
 #include <string.h>
 
 #include "bmx_engine.h"
+#include "engine_fast.h"
 #include "ops_ref.h"
 
 /*
@@ -31,6 +35,8 @@
 
 #define FLOATS_PER_LINE 16u /* 64 bytes */
 
+enum { FUSED_NONE = 0, FUSED_RELU_OUT = 1 /* layer writes its ReLU's value */, FUSED_SKIP = 2 };
+
 struct engine_layer {
 	float *m;                          /* [tbn_rows][nbits][out_c]: (s_w * 2^(7-w)) * g */
 	int16_t *decoded[BMX_NUM_BITS];    /* [bit index][out_c * reduction], or NULL */
@@ -38,7 +44,11 @@ struct engine_layer {
 
 struct bmx_engine {
 	const struct bmx_model *model;
+	enum bmx_kernels_path path;
+	const struct kern_ops *ops;        /* NULL on the reference path */
 	struct engine_layer *layers;       /* layer_count */
+	struct fast_layer *fast;           /* layer_count, on a fast path */
+	uint8_t *fused;                    /* node -> FUSED_* */
 	uint32_t *node_slot;               /* node -> value slot */
 	uint64_t *slot_offset;             /* slot -> offset in floats per sample, 16-aligned */
 	uint32_t n_slots;
@@ -170,7 +180,54 @@ out:
 	return r;
 }
 
+/* Mark each CONV2D/LINEAR whose value only feeds the RELU right after it in the order. */
+static int plan_fusion(struct bmx_engine *e)
+{
+	const struct bmx_model *m = e->model;
+	uint32_t *consumers = calloc(m->node_count, sizeof(uint32_t));
+
+	e->fused = calloc(m->node_count, 1);
+	if (!consumers || !e->fused) {
+		free(consumers);
+		return -ENOMEM;
+	}
+	for (uint32_t i = 0; i < m->node_count; i++)
+		for (uint32_t j = 0; j < m->nodes[i].n_inputs; j++)
+			consumers[m->nodes[i].inputs[j]]++;
+	for (uint32_t i = 0; e->ops && i + 1 < m->node_count; i++) {
+		const uint32_t id = m->order[i], next = m->order[i + 1];
+		const struct bmx_node *n = &m->nodes[id], *r = &m->nodes[next];
+
+		if ((n->op == BMX_OP_CONV2D || n->op == BMX_OP_LINEAR) && n->layer >= 0 &&
+		    e->fast[n->layer].kind != FAST_NONE && r->op == BMX_OP_RELU &&
+		    r->inputs[0] == (int32_t)id && consumers[id] == 1 && id != m->info->output_node) {
+			e->fused[id] = FUSED_RELU_OUT;
+			e->fused[next] = FUSED_SKIP;
+		}
+	}
+	free(consumers);
+	return 0;
+}
+
+static const struct kern_ops *ops_of(enum bmx_kernels_path path)
+{
+#if defined(__x86_64__)
+	if (path == BMX_KERNELS_AVX512)
+		return &kern_ops_avx512;
+	if (path == BMX_KERNELS_AVX2)
+		return &kern_ops_avx2;
+#endif
+	(void)path;
+	return NULL;
+}
+
 int bmx_engine_new(const struct bmx_model *model, struct bmx_engine **out)
+{
+	return bmx_engine_new_path(model, BMX_KERNELS_AUTO, out);
+}
+
+int bmx_engine_new_path(const struct bmx_model *model, enum bmx_kernels_path path,
+			struct bmx_engine **out)
 {
 	struct bmx_engine *e;
 	uint64_t budget = ENGINE_PREDECODE_BUDGET;
@@ -181,8 +238,13 @@ int bmx_engine_new(const struct bmx_model *model, struct bmx_engine **out)
 	if (!e)
 		return -ENOMEM;
 	e->model = model;
+	e->path = bmx_kernels_resolve(path);
+	e->ops = ops_of(e->path);
+	if (!e->ops)
+		e->path = BMX_KERNELS_REF;
 	e->layers = calloc(model->layer_count ? model->layer_count : 1, sizeof(*e->layers));
-	if (!e->layers) {
+	e->fast = calloc(model->layer_count ? model->layer_count : 1, sizeof(*e->fast));
+	if (!e->layers || !e->fast) {
 		r = -ENOMEM;
 		goto fail;
 	}
@@ -194,15 +256,24 @@ int bmx_engine_new(const struct bmx_model *model, struct bmx_engine **out)
 		r = fold_layer(v, &e->layers[l]);
 		if (r < 0)
 			goto fail;
-		r = predecode_layer(v, &e->layers[l], &budget, &e->decode_elems);
-		if (r < 0)
-			goto fail;
+		if (e->ops) {
+			r = engine_fast_prepare(v, &e->fast[l]);
+			if (r < 0)
+				goto fail;
+		}
+		if (e->fast[l].kind == FAST_NONE) {
+			r = predecode_layer(v, &e->layers[l], &budget, &e->decode_elems);
+			if (r < 0)
+				goto fail;
+		}
 		if (in > e->codes_per_sample)
 			e->codes_per_sample = in;
 		if (outn > e->acc_per_sample)
 			e->acc_per_sample = outn;
 	}
 	r = plan_values(e);
+	if (r == 0)
+		r = plan_fusion(e);
 	if (r < 0)
 		goto fail;
 	*out = e;
@@ -220,8 +291,12 @@ void bmx_engine_free(struct bmx_engine *e)
 		free(e->layers[l].m);
 		for (uint32_t i = 0; i < BMX_NUM_BITS; i++)
 			free(e->layers[l].decoded[i]);
+		if (e->fast)
+			engine_fast_free(&e->fast[l]);
 	}
 	free(e->layers);
+	free(e->fast);
+	free(e->fused);
 	free(e->node_slot);
 	free(e->slot_offset);
 	free(e);
@@ -232,9 +307,14 @@ const struct bmx_model *bmx_engine_model(const struct bmx_engine *e)
 	return e->model;
 }
 
+enum bmx_kernels_path bmx_engine_path(const struct bmx_engine *e)
+{
+	return e->path;
+}
+
 /* Byte offsets of the scratch regions for BATCH samples; returns the total. */
 struct scratch_layout {
-	uint64_t codes, acc, decode, total;
+	uint64_t codes, acc, decode, fast, total;
 };
 
 static struct scratch_layout scratch_layout(const struct bmx_engine *e, uint32_t batch)
@@ -244,7 +324,14 @@ static struct scratch_layout scratch_layout(const struct bmx_engine *e, uint32_t
 	s.codes = e->values_per_sample * batch * sizeof(float);
 	s.acc = s.codes + align_up(e->codes_per_sample * batch * sizeof(int16_t), 64);
 	s.decode = s.acc + align_up(e->acc_per_sample * batch * sizeof(int32_t), 64);
-	s.total = s.decode + align_up(e->decode_elems * sizeof(int16_t), 64);
+	s.fast = s.decode + align_up(e->decode_elems * sizeof(int16_t), 64);
+	s.total = s.fast;
+	for (uint32_t l = 0; e->ops && l < e->model->layer_count; l++) {
+		uint64_t need = engine_fast_scratch(&e->model->views[l], &e->fast[l], batch);
+
+		if (s.fast + need > s.total)
+			s.total = s.fast + need;
+	}
 	return s;
 }
 
@@ -292,6 +379,9 @@ struct run_ctx {
 	int16_t *codes;
 	int32_t *acc;
 	int16_t *decode;
+	void *fast;
+	const struct bmx_parallel *par;
+	uint32_t pos; /* position of the running node in the order */
 };
 
 static float *value_of(const struct run_ctx *c, uint32_t node)
@@ -315,23 +405,17 @@ static void conv_shape_of(const struct run_ctx *c, const struct bmx_node *n, str
 	};
 }
 
-/* Quantize, accumulate and apply the TBN epilogue of a CONV2D or LINEAR node. */
-static void run_layer(const struct run_ctx *c, const struct bmx_node *n, float *y)
+/* The reference kernels: quantize, decode if needed, accumulate, TBN epilogue. */
+static void run_layer_ref(const struct run_ctx *c, const struct bmx_node *n,
+			  const struct fast_run *fr, float step, float *y)
 {
-	const struct bmx_model *m = c->e->model;
+	const struct bmx_layer_view *v = fr->view;
 	const uint32_t l = (uint32_t)n->layer;
-	const struct bmx_layer_view *v = &m->views[l];
-	const struct engine_layer *el = &c->e->layers[l];
-	const unsigned w = c->bits[l].w_bits, a = c->bits[l].a_bits;
-	const uint32_t wi = (uint32_t)v->bit_index[w];
-	const float step = v->a_step[v->bit_index[a]];
+	const unsigned w = fr->w_bits;
 	const uint64_t in_n = (uint64_t)v->in_h * v->in_w * v->in_c * c->batch;
-	const int16_t *weights = el->decoded[wi];
-	uint32_t p = 0;
-	int32_t lo, hi;
+	const int16_t *weights = c->e->layers[l].decoded[v->bit_index[w]];
 
-	bmx_ref_act_range(a, v->raw->act_signed, &lo, &hi);
-	bmx_ref_quantize(value_of(c, (uint32_t)n->inputs[0]), in_n, step, lo, hi, c->codes);
+	bmx_ref_quantize(value_of(c, (uint32_t)n->inputs[0]), in_n, step, fr->lo, fr->hi, c->codes);
 	if (!weights) {
 		bmx_ref_decode_weights(v->weights, (size_t)v->out_c * v->reduction, w, c->decode);
 		weights = c->decode;
@@ -344,14 +428,45 @@ static void run_layer(const struct run_ctx *c, const struct bmx_node *n, float *
 	} else {
 		bmx_ref_linear_acc(c->batch, v->reduction, v->out_c, c->codes, weights, c->acc);
 	}
+	bmx_ref_tbn_epilogue(c->acc, (size_t)c->batch * v->out_h * v->out_w, v->out_c, step,
+			     fr->ep.m, fr->ep.beta, y);
+}
+
+/* Quantize, accumulate and apply the TBN epilogue (and a fused ReLU) of a CONV2D or LINEAR. */
+static void run_layer(const struct run_ctx *c, const struct bmx_node *n, float *y, int relu)
+{
+	const struct bmx_model *m = c->e->model;
+	const uint32_t l = (uint32_t)n->layer;
+	const struct bmx_layer_view *v = &m->views[l];
+	const unsigned w = c->bits[l].w_bits, a = c->bits[l].a_bits;
+	const uint32_t wi = (uint32_t)v->bit_index[w];
+	const float step = v->a_step[v->bit_index[a]];
+	struct fast_run fr = {
+		.ops = c->e->ops, .view = v, .layer = &c->e->fast[l], .w_bits = w,
+		.inv = 1.0f / step, .par = c->par,
+		.ep = { .step = step, .relu = relu, .y = y, .ldy = v->out_c },
+	};
+	uint32_t p = 0;
+
 	if (v->raw->tbn_prev >= 0) {
 		const uint32_t prev = (uint32_t)v->raw->tbn_prev;
 
 		p = (uint32_t)m->views[prev].bit_index[c->bits[prev].w_bits];
 	}
-	bmx_ref_tbn_epilogue(c->acc, (size_t)c->batch * v->out_h * v->out_w, v->out_c, step,
-			     el->m + ((size_t)p * v->nbits + wi) * v->out_c,
-			     v->tbn + (((size_t)p * v->nbits + wi) * 2 + 1) * v->out_c, y);
+	fr.ep.m = c->e->layers[l].m + ((size_t)p * v->nbits + wi) * v->out_c;
+	fr.ep.beta = v->tbn + (((size_t)p * v->nbits + wi) * 2 + 1) * v->out_c;
+	bmx_ref_act_range(a, v->raw->act_signed, &fr.lo, &fr.hi);
+	fr.off = -fr.lo;
+	if (!c->e->ops || fr.layer->kind == FAST_NONE) {
+		run_layer_ref(c, n, &fr, step, y);
+	} else if (n->op == BMX_OP_CONV2D) {
+		struct bmx_conv_shape s;
+
+		conv_shape_of(c, n, &s);
+		engine_fast_run(&fr, &s, c->batch, value_of(c, (uint32_t)n->inputs[0]), c->fast);
+	} else {
+		engine_fast_run(&fr, NULL, c->batch, value_of(c, (uint32_t)n->inputs[0]), c->fast);
+	}
 }
 
 static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
@@ -369,7 +484,10 @@ static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 		break;
 	case BMX_OP_CONV2D:
 	case BMX_OP_LINEAR:
-		run_layer(c, n, y);
+		if (c->e->fused[id] == FUSED_RELU_OUT)
+			run_layer(c, n, value_of(c, c->e->model->order[c->pos + 1]), 1);
+		else
+			run_layer(c, n, y, 0);
 		break;
 	case BMX_OP_ADD:
 		bmx_ref_add(x, value_of(c, (uint32_t)n->inputs[1]), count, y);
@@ -377,7 +495,10 @@ static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 	case BMX_OP_MAXPOOL:
 	case BMX_OP_AVGPOOL:
 		conv_shape_of(c, n, &s);
-		(n->op == BMX_OP_MAXPOOL ? bmx_ref_maxpool : bmx_ref_avgpool)(&s, x, y);
+		if (n->op == BMX_OP_MAXPOOL && c->e->ops && c->e->ops->maxpool)
+			c->e->ops->maxpool(&s, x, y);
+		else
+			(n->op == BMX_OP_MAXPOOL ? bmx_ref_maxpool : bmx_ref_avgpool)(&s, x, y);
 		break;
 	case BMX_OP_GLOBAL_AVGPOOL: {
 		const struct bmx_node *in = &c->e->model->nodes[n->inputs[0]];
@@ -386,7 +507,12 @@ static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 		break;
 	}
 	case BMX_OP_RELU:
-		bmx_ref_relu(x, count, y);
+		if (c->e->fused[id] == FUSED_SKIP)
+			break;
+		if (c->e->ops && c->e->ops->relu)
+			c->e->ops->relu(x, count, y);
+		else
+			bmx_ref_relu(x, count, y);
 		break;
 	case BMX_OP_RELU6:
 		bmx_ref_relu6(x, count, y);
@@ -400,6 +526,13 @@ static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 int bmx_engine_run(const struct bmx_engine *e, const struct bmx_layer_bits *bits,
 		   uint32_t batch, const float *input, float *output, void *scratch)
 {
+	return bmx_engine_run_parallel(e, bits, batch, input, output, scratch, NULL);
+}
+
+int bmx_engine_run_parallel(const struct bmx_engine *e, const struct bmx_layer_bits *bits,
+			    uint32_t batch, const float *input, float *output, void *scratch,
+			    const struct bmx_parallel *par)
+{
 	const struct bmx_model *m = e->model;
 	const struct scratch_layout s = scratch_layout(e, batch);
 	uint8_t *base = scratch;
@@ -411,14 +544,16 @@ int bmx_engine_run(const struct bmx_engine *e, const struct bmx_layer_bits *bits
 		.codes = (int16_t *)(base + s.codes),
 		.acc = (int32_t *)(base + s.acc),
 		.decode = (int16_t *)(base + s.decode),
+		.fast = base + s.fast,
+		.par = par,
 	};
 	int r;
 
 	r = bmx_engine_check_bits(e, bits, NULL);
 	if (r < 0)
 		return r;
-	for (uint32_t i = 0; i < m->node_count; i++)
-		run_node(&c, m->order[i], input);
+	for (c.pos = 0; c.pos < m->node_count; c.pos++)
+		run_node(&c, m->order[c.pos], input);
 	memcpy(output, value_of(&c, m->info->output_node),
 	       (size_t)batch * bmx_model_output_size(m) * sizeof(float));
 	return 0;

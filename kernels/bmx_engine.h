@@ -26,8 +26,44 @@ struct bmx_layer_bits {
 
 struct bmx_engine;
 
+/*
+ * The kernel paths. AUTO picks, in order: the BITMIX_KERNELS environment variable (ref, avx2,
+ * avx512), else the best path the CPU supports. Every path computes the same bits.
+ */
+enum bmx_kernels_path {
+	BMX_KERNELS_AUTO = 0,
+	BMX_KERNELS_REF,    /* the portable reference kernels (ops_ref.h), the oracle */
+	BMX_KERNELS_AVX2,   /* AVX2 (int16 multiply-add) */
+	BMX_KERNELS_AVX512, /* AVX-512 BW/VL + VNNI, VBMI, GFNI */
+};
+
+/* "auto", "ref", "avx2", "avx512". */
+const char *bmx_kernels_name(enum bmx_kernels_path path);
+
+/* Parse a name above; returns 0 or -EINVAL. */
+int bmx_kernels_parse(const char *name, enum bmx_kernels_path *path);
+
+/* 1 if this CPU can run PATH (REF and AUTO always). */
+int bmx_kernels_supported(enum bmx_kernels_path path);
+
+/*
+ * What AUTO resolves to here (environment, then CPU). A requested path this CPU cannot run is
+ * lowered to the best one it can.
+ */
+enum bmx_kernels_path bmx_kernels_resolve(enum bmx_kernels_path requested);
+
 /* Fold the TBN tables of MODEL (which must outlive the engine). Returns 0 or -ENOMEM. */
 int bmx_engine_new(const struct bmx_model *model, struct bmx_engine **out);
+
+/*
+ * The same on kernel path PATH (resolved with bmx_kernels_resolve()). The fast paths repack the
+ * weights once into bit-planes (docs/kernels.md); the engine then holds that copy.
+ */
+int bmx_engine_new_path(const struct bmx_model *model, enum bmx_kernels_path path,
+			struct bmx_engine **out);
+
+/* The path the engine runs on (never AUTO). */
+enum bmx_kernels_path bmx_engine_path(const struct bmx_engine *engine);
 void bmx_engine_free(struct bmx_engine *engine);
 
 const struct bmx_model *bmx_engine_model(const struct bmx_engine *engine);
@@ -53,5 +89,21 @@ int bmx_engine_check_bits(const struct bmx_engine *engine, const struct bmx_laye
  */
 int bmx_engine_run(const struct bmx_engine *engine, const struct bmx_layer_bits *bits,
 		   uint32_t batch, const float *input, float *output, void *scratch);
+
+/*
+ * A parallel-for that a thread pool offers the engine: for_each() calls fn(arg, t) once for
+ * every t in [0, n_tasks), on any threads, and returns when all calls have returned. The tasks
+ * of one call write disjoint memory. The results do not depend on how tasks are scheduled.
+ */
+struct bmx_parallel {
+	void (*for_each)(void *ctx, unsigned n_tasks, void (*fn)(void *arg, unsigned task), void *arg);
+	void *ctx;
+	unsigned threads; /* how many tasks run at once; the engine makes about this many */
+};
+
+/* bmx_engine_run() with one request's layers split over PAR (NULL: the calling thread only). */
+int bmx_engine_run_parallel(const struct bmx_engine *engine, const struct bmx_layer_bits *bits,
+			    uint32_t batch, const float *input, float *output, void *scratch,
+			    const struct bmx_parallel *par);
 
 #endif

@@ -5,7 +5,7 @@ set -euo pipefail
 
 packages=(
 	build-essential clang meson ninja-build pkg-config
-	liburing-dev libyaml-dev libcmocka-dev zlib1g-dev libsystemd-dev libbpf-dev
+	liburing-dev libyaml-dev libcmocka-dev zlib1g-dev libsystemd-dev libbpf-dev bpftool
 	dataset-fashion-mnist
 	python3-torch python3-numpy
 )

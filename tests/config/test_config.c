@@ -66,6 +66,10 @@ static void test_defaults(void **state)
 	assert_int_equal(c->workers, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
 	assert_int_equal(c->log_level, LOG_INFO);
 	assert_int_equal(c->n_set_bits_uids, 0);
+	assert_int_equal(c->kernels, 0); /* auto */
+	bmx_config_free(c);
+	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x.bmx}\nkernels: avx2\n", &c, &err), 0);
+	assert_int_equal(c->kernels, 2);
 	bmx_config_free(c);
 }
 
@@ -110,7 +114,7 @@ static const struct {
 	const char *want[3];
 } bad[] = {
 	{ "models: {m: /x}\nworker: 3\n",
-	  { "t.yaml:2:1:", "unknown key \"worker\"", "socket, workers, log_level, models, access" } },
+	  { "t.yaml:2:1: unknown key \"worker\"", "socket, workers, log_level, models, governor, sensors, access, kernels" } },
 	{ "models: {m: /x}\nworkers: many\n", { "t.yaml:2:10:", "workers: \"many\" is not a number 1..256" } },
 	{ "models: {m: /x}\nworkers: 0\n", { "2:10", "workers" } },
 	{ "models: {m: /x}\nworkers: 99999999999999999999\n", { "2:10", "not a number" } },
@@ -136,6 +140,8 @@ static const struct {
 	{ "models: {m: /x\n", { "YAML syntax error" } },
 	{ "models:\n  m: /x\n   bad indent: 1\n", { "YAML syntax error", "t.yaml:3:" } },
 	{ "", { "the file is empty" } },
+	{ "models: {m: /x}\nkernels: sse\n", { "2:10", "kernels", "not one of: auto, ref, avx2, avx512" } },
+	{ "models: {m: /x}\nkernels: [ref]\n", { "2:10", "kernels", "expected a scalar" } },
 	{ "- a\n- b\n", { "top level", "found a list, expected a mapping" } },
 };
 

@@ -39,6 +39,9 @@ int harness_write_config(struct daemon_harness *h, const char *model_path, const
 
 	fprintf(f, "socket: %s\nworkers: 2\nlog_level: debug\nmodels:\n  fmnist: %s\n%s", h->socket,
 		abs ? abs : model_path, extra_yaml ? extra_yaml : "");
+	/* Tests that set bits themselves run the userspace governor unless they name another. */
+	if (!extra_yaml || !strstr(extra_yaml, "governor:"))
+		fprintf(f, "governor:\n  name: userspace\n");
 	free(abs);
 	fclose(f);
 	return rename(tmp, h->config) < 0 ? -errno : 0;

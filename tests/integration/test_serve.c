@@ -355,6 +355,8 @@ static void test_killed_client(void **state)
 	}
 	assert_int_equal(st.clients, 1);
 	assert_true(st.requests_completed >= N_CLIENTS * N_REQUESTS);
+	/* The daemon reports the kernel path its engines run on (the config says auto). */
+	assert_string_equal(st.kernels, bmx_kernels_name(bmx_kernels_resolve(BMX_KERNELS_AUTO)));
 	bitmix_close(bm);
 	assert_true(harness_log_contains(&r->h, "disconnected", 1000));
 	free(a);

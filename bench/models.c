@@ -1,0 +1,232 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * models.c — bench/models: whole models at batch 1 on our engine (the bundled fmnist shape and
+ * a ResNet-18-shaped model, 224x224, random weights, from bmx_build_arch()) at 8, 4 and 2 bits,
+ * beside PyTorch's quantized int8 engine on the same shapes (bench/torch_models.py, run by
+ * /usr/bin/python3 in the same run; skipped with a message if torch is missing). Then the cost
+ * of changing bits between consecutive requests: runs alternating 8 and 2 bits against the
+ * mean of the fixed-bits runs.
+ * Usage: models [--threads N] [--runs N] [--no-torch] [--json]   (run from the source tree,
+ * or set BITMIX_BENCH_DIR to the folder holding torch_models.py)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bench_common.h"
+#include "bmx_writer.h"
+
+struct model_run {
+	const char *arch;
+	struct bmx_model *model;
+	struct bmx_engine *engine;
+	void *file, *scratch;
+	double new_ms; /* bmx_engine_new(): folding and repacking into bit-planes */
+	float *in, *out;
+	struct bmx_layer_bits bits[3][BMX_MAX_LAYERS]; /* 8, 4, 2 */
+};
+
+/* Each layer at the supported bit-width nearest to B (at or below if possible). */
+static void uniform_bits(const struct bmx_model *m, unsigned b, struct bmx_layer_bits *bits)
+{
+	for (uint32_t l = 0; l < m->layer_count; l++) {
+		const struct bmx_layer_view *v = &m->views[l];
+		unsigned best = v->bits[v->nbits - 1];
+
+		for (unsigned i = 0; i < v->nbits; i++)
+			if (v->bits[i] >= b) {
+				best = v->bits[i];
+				break;
+			}
+		bits[l] = (struct bmx_layer_bits){ (uint8_t)best, (uint8_t)best };
+	}
+}
+
+static int model_open(struct model_run *r, const char *arch)
+{
+	struct bmx_error err;
+	size_t size;
+	int rc;
+
+	memset(r, 0, sizeof(*r));
+	r->arch = arch;
+	rc = bmx_build_arch(arch, 1, arch, &r->file, &size);
+	if (rc == 0)
+		rc = bmx_model_load_memory(r->file, size, &r->model, &err);
+	if (rc == 0) {
+		double t0 = bench_now();
+
+		rc = bmx_engine_new(r->model, &r->engine);
+		r->new_ms = (bench_now() - t0) * 1e3;
+	}
+	if (rc < 0)
+		return rc;
+	r->scratch = aligned_alloc(64, (bmx_engine_scratch_size(r->engine, 1) + 63) / 64 * 64);
+	r->in = calloc(bmx_model_input_size(r->model), sizeof(float));
+	r->out = calloc(bmx_model_output_size(r->model), sizeof(float));
+	if (!r->scratch || !r->in || !r->out)
+		return -ENOMEM;
+	for (uint64_t i = 0; i < bmx_model_input_size(r->model); i++)
+		r->in[i] = (float)(i % 255) / 255.0f;
+	uniform_bits(r->model, 8, r->bits[0]);
+	uniform_bits(r->model, 4, r->bits[1]);
+	uniform_bits(r->model, 2, r->bits[2]);
+	return 0;
+}
+
+static void model_close(struct model_run *r)
+{
+	bmx_engine_free(r->engine);
+	bmx_model_free(r->model);
+	free(r->file);
+	free(r->scratch);
+	free(r->in);
+	free(r->out);
+}
+
+/*
+ * Median seconds per run over RUNS runs; the bits of run i are PATTERN[i % n_pattern]. With a
+ * pattern of two, the median of each half is taken separately and averaged.
+ */
+static double time_runs(struct model_run *r, const struct bmx_parallel *par, const int *pattern,
+			unsigned n_pattern, unsigned runs)
+{
+	double *t = calloc(runs, sizeof(double)), sum = 0;
+
+	if (!t)
+		return -1;
+	for (unsigned i = 0; i < 3; i++) /* warm-up */
+		bmx_engine_run_parallel(r->engine, r->bits[pattern[0]], 1, r->in, r->out, r->scratch, par);
+	for (unsigned i = 0; i < runs; i++) {
+		double t0 = bench_now();
+
+		bmx_engine_run_parallel(r->engine, r->bits[pattern[i % n_pattern]], 1, r->in, r->out,
+					r->scratch, par);
+		t[i] = bench_now() - t0;
+	}
+	if (n_pattern == 2) {
+		/* Regroup: even runs first, odd runs second. */
+		double *g = calloc(runs, sizeof(double));
+		unsigned ne = 0, no = (runs + 1) / 2;
+
+		if (!g) {
+			free(t);
+			return -1;
+		}
+		for (unsigned i = 0; i < runs; i++)
+			g[i % 2 ? no++ : ne++] = t[i];
+		sum = (bench_median(g, (runs + 1) / 2) + bench_median(g + (runs + 1) / 2, runs / 2)) / 2;
+		free(g);
+	} else {
+		sum = bench_median(t, runs);
+	}
+	free(t);
+	return sum;
+}
+
+/* PyTorch's ms per model, from torch_models.py; -1 where unavailable. */
+static void torch_times(unsigned threads, double *fmnist, double *resnet)
+{
+	const char *dir = getenv("BITMIX_BENCH_DIR");
+	char cmd[512], line[512], arch[32];
+	FILE *p;
+
+	*fmnist = *resnet = -1;
+	if (access("/usr/bin/python3", X_OK) != 0) {
+		fprintf(stderr, "models: /usr/bin/python3 missing: PyTorch column skipped\n");
+		return;
+	}
+	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/torch_models.py --threads %u 2>/dev/null",
+		 dir ? dir : "bench", threads);
+	p = popen(cmd, "r");
+	if (!p)
+		return;
+	while (fgets(line, sizeof(line), p)) {
+		const char *ms = strstr(line, "\"ms\": ");
+		double v;
+
+		if (sscanf(line, "{\"arch\": \"%31[^\"]\"", arch) != 1 || !ms || sscanf(ms + 6, "%lf", &v) != 1)
+			continue;
+		if (strcmp(arch, "fmnist") == 0)
+			*fmnist = v / 1e3;
+		else if (strcmp(arch, "resnet18") == 0)
+			*resnet = v / 1e3;
+	}
+	if (pclose(p) != 0 && *fmnist < 0)
+		fprintf(stderr, "models: python3-torch not usable (tools/setup-bench-deps.sh): PyTorch column skipped\n");
+}
+
+int main(int argc, char **argv)
+{
+	static const char *const archs[] = { "fmnist", "resnet18" };
+	static const int fixed8[] = { 0 }, fixed4[] = { 1 }, fixed2[] = { 2 }, alternate[] = { 0, 2 };
+	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+	unsigned threads = cpus > 0 ? (unsigned)cpus : 1, runs = 0;
+	int use_torch = 1, json = 0;
+	double torch_ms[2];
+
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+			threads = (unsigned)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--runs") == 0 && i + 1 < argc)
+			runs = (unsigned)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--no-torch") == 0)
+			use_torch = 0;
+		else if (strcmp(argv[i], "--json") == 0)
+			json = 1;
+		else {
+			fprintf(stderr, "usage: %s [--threads N] [--runs N] [--no-torch] [--json]\n", argv[0]);
+			return 2;
+		}
+	}
+	if (threads < 1 || threads > 16)
+		return 2;
+	torch_ms[0] = torch_ms[1] = -1;
+	if (use_torch)
+		torch_times(threads, &torch_ms[0], &torch_ms[1]);
+	sleep(1); /* let OpenMP's idle threads stop spinning */
+	if (!json)
+		printf("%-9s %7s %9s %9s %9s %9s %8s %8s %9s %9s %9s\n", "model", "threads", "W8A8 ms",
+		       "W4A4 ms", "W2A2 ms", "torch ms", "8/torch", "8b/4b", "8b/2b", "alt/fixed",
+		       "new ms");
+	for (size_t a = 0; a < 2; a++) {
+		struct bench_pool *pool = bench_pool_new(threads);
+		struct bmx_parallel par;
+		struct model_run r;
+		unsigned n = runs ? runs : (a == 0 ? 400 : 30);
+		double t8, t4, t2, alt;
+
+		if (!pool || model_open(&r, archs[a]) < 0) {
+			fprintf(stderr, "models: %s: cannot build\n", archs[a]);
+			return 1;
+		}
+		par = bench_pool_parallel(pool);
+		t8 = time_runs(&r, &par, fixed8, 1, n);
+		t4 = time_runs(&r, &par, fixed4, 1, n);
+		t2 = time_runs(&r, &par, fixed2, 1, n);
+		alt = time_runs(&r, &par, alternate, 2, n);
+		if (json)
+			printf("{\"arch\":\"%s\",\"threads\":%u,\"kernels\":\"%s\",\"w8a8_ms\":%.4f,"
+			       "\"w4a4_ms\":%.4f,\"w2a2_ms\":%.4f,\"torch_int8_onednn_ms\":%.4f,"
+			       "\"alternating_8_2_ms\":%.4f,\"fixed_8_2_mean_ms\":%.4f,\"runs\":%u,"
+			       "\"engine_new_ms\":%.2f}\n",
+			       archs[a], threads, bmx_kernels_name(bmx_engine_path(r.engine)), t8 * 1e3,
+			       t4 * 1e3, t2 * 1e3, torch_ms[a] * 1e3, alt * 1e3, (t8 + t2) / 2 * 1e3, n,
+			       r.new_ms);
+		else
+			printf("%-9s %7u %9.3f %9.3f %9.3f %9.3f %8.2f %8.2f %9.2f %9.3f %9.1f\n", archs[a],
+			       threads, t8 * 1e3, t4 * 1e3, t2 * 1e3, torch_ms[a] * 1e3,
+			       torch_ms[a] > 0 ? t8 / torch_ms[a] : 0, t8 / t4, t8 / t2, alt / ((t8 + t2) / 2),
+			       r.new_ms);
+		model_close(&r);
+		bench_pool_free(pool);
+	}
+	if (!json)
+		printf("# kernels %s; medians in ms; alt/fixed = alternating 8/2-bit runs over the mean "
+		       "of fixed 8 and fixed 2 (1.00: switching costs nothing); torch = PyTorch int8, "
+		       "'onednn' backend, FX post-training quantization\n",
+		       bmx_kernels_name(bmx_kernels_resolve(BMX_KERNELS_AUTO)));
+	return 0;
+}

@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bitmixctl_governor.c — bitmixctl's governor commands: `governor [NAME]`, `stats MODEL` (as
+ * cpufreq_stats shows them: time in state, transitions, the transition table) and
+ * `hold MODEL ...`, which keeps a QoS hold for as long as bitmixctl runs.
+ */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bitmixctl.h"
+
+static int fail(const struct bitmix *bm, const char *what)
+{
+	fprintf(stderr, "bitmixctl: %s: %s\n", what, bitmix_strerror(bm));
+	return 1;
+}
+
+int ctl_status_governor(struct bitmix *bm)
+{
+	struct bitmix_governor_info g;
+
+	if (bitmix_governor(bm, NULL, &g) < 0)
+		return fail(bm, "status (governor)");
+	printf("  governor:  %s (%u model(s))\n", g.name, g.policies);
+	if (g.fallback[0])
+		printf("    %s\n", g.fallback);
+	return 0;
+}
+
+int ctl_governor(struct bitmix *bm, int argc, char **argv)
+{
+	struct bitmix_governor_info g;
+
+	if (argc > 1) {
+		fputs("usage: bitmixctl governor [NAME]\n", stderr);
+		return 2;
+	}
+	if (bitmix_governor(bm, argc ? argv[0] : NULL, &g) < 0)
+		return fail(bm, "governor");
+	printf("governor: %s\navailable: %s\n", g.name, g.available);
+	if (g.fallback[0]) {
+		printf("note: %s\n", g.fallback);
+		return argc ? 1 : 0;
+	}
+	return 0;
+}
+
+int ctl_stats(struct bitmix *bm, int argc, char **argv)
+{
+	struct bitmix_policy_info p;
+	int first = BITMIX_GOV_STATES, last = -1;
+
+	if (argc != 1) {
+		fputs("usage: bitmixctl stats MODEL\n", stderr);
+		return 2;
+	}
+	if (bitmix_get_policy(bm, argv[0], &p) < 0)
+		return fail(bm, "stats");
+	printf("model %s: average %.2f bits, %.0f ns/sample, %.1f samples/s\n", argv[0],
+	       p.average_bits, p.cost_ns, p.rate);
+	printf("limits: %u..%u bits", p.min_bits, p.max_bits);
+	if (p.holds)
+		printf("; %u hold(s): floor %u bits, latency ceiling %s%.0f ns", p.holds, p.floor_bits,
+		       p.max_latency_ns ? "" : "none ", (double)p.max_latency_ns);
+	printf("\ntransitions: %llu (decisions %llu, last took %.1f us)\n",
+	       (unsigned long long)p.transitions, (unsigned long long)p.decisions,
+	       p.last_decision_ns / 1e3);
+	printf("time in state (average bits):\n");
+	for (int s = 0; s < BITMIX_GOV_STATES; s++) {
+		if (!p.time_in_state_ns[s] && s != (int)p.state)
+			continue;
+		printf("  %4.1f %12.3f s%s\n", 2.0 + s / 2.0, p.time_in_state_ns[s] / 1e9,
+		       s == (int)p.state ? "  <- now" : "");
+	}
+	for (int s = 0; s < BITMIX_GOV_STATES; s++)
+		for (int t = 0; t < BITMIX_GOV_STATES; t++)
+			if (p.trans_table[s][t] || p.time_in_state_ns[s]) {
+				first = s < first ? s : first;
+				last = s > last ? s : last;
+				if (p.trans_table[s][t]) {
+					first = t < first ? t : first;
+					last = t > last ? t : last;
+				}
+			}
+	if (last < 0 || !p.transitions)
+		return 0;
+	printf("transition table (from \\ to):\n      ");
+	for (int t = first; t <= last; t++)
+		printf(" %5.1f", 2.0 + t / 2.0);
+	printf("\n");
+	for (int s = first; s <= last; s++) {
+		printf(" %5.1f", 2.0 + s / 2.0);
+		for (int t = first; t <= last; t++)
+			printf(" %5u", p.trans_table[s][t]);
+		printf("\n");
+	}
+	return 0;
+}
+
+static volatile sig_atomic_t stop;
+
+static void on_signal(int sig)
+{
+	(void)sig;
+	stop = 1;
+}
+
+/* hold MODEL min-bits N | max-latency-us N [SECONDS]: hold until the time is up or a signal. */
+int ctl_hold(struct bitmix *bm, int argc, char **argv)
+{
+	unsigned kind;
+	double value, seconds = 0;
+	uint32_t id;
+	char *end;
+
+	if (argc < 3 || argc > 4)
+		goto usage;
+	if (strcmp(argv[1], "min-bits") == 0)
+		kind = BITMIX_HOLD_MIN_BITS;
+	else if (strcmp(argv[1], "max-latency-us") == 0)
+		kind = BITMIX_HOLD_MAX_LATENCY_NS;
+	else
+		goto usage;
+	value = strtod(argv[2], &end);
+	if (*end || value <= 0)
+		goto usage;
+	if (argc == 4 && ((seconds = strtod(argv[3], &end)) <= 0 || *end))
+		goto usage;
+	if (bitmix_hold(bm, argv[0], kind,
+			(uint64_t)(kind == BITMIX_HOLD_MIN_BITS ? value : value * 1000), &id) < 0)
+		return fail(bm, "hold");
+	printf("hold %u on %s: %s %s; held %s\n", id, argv[0], argv[1], argv[2],
+	       seconds ? "for the time given" : "until interrupted");
+	fflush(stdout);
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	for (double left = seconds; !stop && (!seconds || left > 0); left -= 0.05)
+		usleep(50000);
+	if (bitmix_release(bm, argv[0], id) < 0)
+		return fail(bm, "release");
+	printf("released hold %u\n", id);
+	return 0;
+usage:
+	fputs("usage: bitmixctl hold MODEL min-bits N|max-latency-us N [SECONDS]\n", stderr);
+	return 2;
+}

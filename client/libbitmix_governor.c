@@ -1,0 +1,92 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libbitmix_governor.c — the governor's part of libbitmix: query or switch the governor, read a
+ * model's policy and statistics, place and release QoS holds.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bitmix_proto.h"
+#include "libbitmix_internal.h"
+
+static int copy_name(char *field, size_t size, const char *name)
+{
+	if (!name || strlen(name) >= size)
+		return -EINVAL;
+	memset(field, 0, size);
+	memcpy(field, name, strlen(name));
+	return 0;
+}
+
+int bitmix_governor(struct bitmix *bm, const char *set, struct bitmix_governor_info *info)
+{
+	struct bitmix_governor_req req = { 0 };
+	struct bitmix_governor_reply rep;
+	int r;
+
+	if (set && copy_name(req.name, sizeof(req.name), set) < 0)
+		return -EINVAL;
+	r = bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_GOVERNOR, &rep, sizeof(rep));
+	if (r < 0)
+		return r;
+	memset(info, 0, sizeof(*info));
+	memcpy(info->name, rep.name, sizeof(info->name) - 1);
+	memcpy(info->available, rep.available, sizeof(info->available) - 1);
+	memcpy(info->fallback, rep.fallback, sizeof(info->fallback) - 1);
+	info->policies = rep.policies;
+	return 0;
+}
+
+int bitmix_get_policy(struct bitmix *bm, const char *model, struct bitmix_policy_info *info)
+{
+	struct bitmix_policy_req req = { 0 };
+	struct bitmix_policy_reply rep;
+	int r;
+
+	if (copy_name(req.model, sizeof(req.model), model) < 0)
+		return -EINVAL;
+	r = bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_POLICY, &rep, sizeof(rep));
+	if (r < 0)
+		return r;
+	memset(info, 0, sizeof(*info));
+	info->average_bits = rep.average_bits;
+	info->cost_ns = rep.cost_ns;
+	info->rate = rep.rate;
+	info->min_bits = rep.min_bits;
+	info->max_bits = rep.max_bits;
+	info->floor_bits = rep.floor_bits;
+	info->max_latency_ns = rep.max_latency_ns;
+	info->holds = rep.holds;
+	info->transitions = rep.transitions;
+	info->decisions = rep.decisions;
+	info->last_decision_ns = rep.last_decision_ns;
+	info->state = rep.state < BITMIX_GOV_STATES ? rep.state : 0;
+	memcpy(info->time_in_state_ns, rep.time_in_state_ns, sizeof(info->time_in_state_ns));
+	memcpy(info->trans_table, rep.trans_table, sizeof(info->trans_table));
+	return 0;
+}
+
+int bitmix_hold(struct bitmix *bm, const char *model, unsigned kind, uint64_t value, uint32_t *id)
+{
+	struct bitmix_hold_req req = { .kind = kind, .value = value };
+	struct bitmix_hold_reply rep;
+	int r;
+
+	if (copy_name(req.model, sizeof(req.model), model) < 0)
+		return -EINVAL;
+	r = bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_HOLD, &rep, sizeof(rep));
+	if (r == 0 && id)
+		*id = rep.id;
+	return r;
+}
+
+int bitmix_release(struct bitmix *bm, const char *model, uint32_t id)
+{
+	struct bitmix_hold_req req = { .id = id };
+	struct bitmix_reply rep;
+
+	if (copy_name(req.model, sizeof(req.model), model) < 0)
+		return -EINVAL;
+	return bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_RELEASE, &rep, sizeof(rep));
+}

@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * daemon_governor.c — the daemon's side of the governor: the cost table measured when a model
+ * loads, one policy per served model, a decision on every sensor reading, and the actuator that
+ * publishes new bits in the model's control page. Loop thread only (the measurement runs before
+ * the model is served).
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "daemon.h"
+#include "log.h"
+
+/* Uniform B bits, or each layer's nearest bits it supports. */
+static void uniform_bits(const struct bmx_model *model, unsigned b, struct bmx_layer_bits *bits)
+{
+	for (uint32_t l = 0; l < model->layer_count; l++) {
+		const struct bmx_layer_view *v = &model->views[l];
+		unsigned best = v->bits[0];
+
+		for (unsigned i = 0; i < v->nbits; i++)
+			if (abs((int)v->bits[i] - (int)b) < abs((int)best - (int)b))
+				best = v->bits[i];
+		bits[l] = (struct bmx_layer_bits){ (uint8_t)best, (uint8_t)best };
+	}
+}
+
+/*
+ * The best of a few timed runs of a batch of MEASURE_BATCH per bit-width, about 60 ms for the
+ * whole table at most: enough to rank bit-widths by cost, short enough not to delay start-up.
+ * Bit-widths the time budget did not reach are scaled from the measured ones by BitOps
+ * (governor_policy.c). Timing noise must not make fewer bits look dearer than more, so the
+ * table is made non-decreasing in bits.
+ */
+#define MEASURE_BATCH 16
+void served_model_measure(struct served_model *m)
+{
+	const struct bmx_model *model = m->model;
+	size_t in = bmx_model_input_size(model) * MEASURE_BATCH;
+	size_t out = bmx_model_output_size(model) * MEASURE_BATCH;
+	struct bmx_layer_bits *bits = calloc(model->layer_count, sizeof(*bits));
+	float *input = calloc(in, sizeof(float)), *output = calloc(out, sizeof(float));
+	void *scratch = aligned_alloc(64, (bmx_engine_scratch_size(m->engine, MEASURE_BATCH) + 63) /
+						  64 * 64);
+	uint64_t budget_ns = 60000000, spent = 0;
+	double floor_ns = 0;
+
+	memset(m->uniform_ns, 0, sizeof(m->uniform_ns));
+	if (!bits || !input || !output || !scratch)
+		goto out;
+	for (unsigned b = 8; b >= 2 && spent < budget_ns; b--) {
+		uint64_t best = UINT64_MAX;
+
+		if (!(model->info->bits_mask & (1u << b)))
+			continue;
+		uniform_bits(model, b, bits);
+		for (int rep = 0; rep < 5 && spent < budget_ns; rep++) {
+			uint64_t t0 = now_ns(), t;
+
+			if (bmx_engine_run(m->engine, bits, MEASURE_BATCH, input, output, scratch) < 0)
+				break;
+			t = now_ns() - t0;
+			spent += t;
+			best = t < best ? t : best;
+		}
+		if (best != UINT64_MAX)
+			m->uniform_ns[b] = (double)best / MEASURE_BATCH;
+	}
+	for (unsigned b = 2; b <= 8; b++) {
+		if (m->uniform_ns[b] > 0 && m->uniform_ns[b] < floor_ns)
+			m->uniform_ns[b] = floor_ns;
+		if (m->uniform_ns[b] > floor_ns)
+			floor_ns = m->uniform_ns[b];
+	}
+	log_debug("model %s: engine time per sample at 8/4/2 bits: %.0f/%.0f/%.0f ns", m->name,
+		  m->uniform_ns[8], m->uniform_ns[4], m->uniform_ns[2]);
+out:
+	free(bits);
+	free(input);
+	free(output);
+	free(scratch);
+}
+
+static void publish(void *userdata, const struct bmx_layer_bits *bits)
+{
+	struct served_model *m = userdata;
+	uint64_t g = served_model_set_bits(m, (const struct bitmix_bits *)bits);
+
+	log_debug("model %s: governor published generation %llu", m->name, (unsigned long long)g);
+}
+
+static int add_policy(struct bmx_daemon *d, const struct bmx_config *config, struct served_model *m)
+{
+	const struct bmx_model *model = m->model;
+	uint32_t n = model->layer_count;
+	const char **names = calloc(n, sizeof(*names));
+	uint16_t *masks = calloc(n, sizeof(*masks));
+	uint64_t *macs = calloc(n, sizeof(*macs));
+	const float **sens = calloc(n, sizeof(*sens));
+	struct bmx_layer_bits *initial = calloc(n, sizeof(*initial));
+	char why[256] = "";
+	int r = -ENOMEM;
+
+	if (!names || !masks || !macs || !sens || !initial)
+		goto out;
+	for (uint32_t l = 0; l < n; l++) {
+		names[l] = model->layers[l].name;
+		masks[l] = model->layers[l].bits_mask;
+		macs[l] = model->layers[l].macs;
+		sens[l] = model->views[l].sensitivity;
+	}
+	served_model_snapshot(m, initial);
+	struct gov_model_desc desc = {
+		.name = m->name, .layer_count = n, .layer_names = names, .bits_mask = masks,
+		.macs = macs, .sensitivity = sens, .uniform_ns = m->uniform_ns, .initial = initial,
+	};
+	r = gov_core_add_policy(d->governor, &desc, bmx_config_policy(config, m->name), publish, m,
+				now_ns(), &m->policy, why, sizeof(why));
+	if (r < 0) {
+		log_error("%s: governor.policies: %s; the model runs at its default bits, ungoverned",
+			  config->source_path, why);
+		goto out;
+	}
+	served_model_ref(m); /* the policy's */
+out:
+	free(names);
+	free(masks);
+	free(macs);
+	free(sens);
+	free(initial);
+	return r;
+}
+
+static void remove_policy(struct bmx_daemon *d, struct served_model *m)
+{
+	gov_core_remove_policy(d->governor, m->policy);
+	m->policy = NULL;
+	served_model_unref(m);
+}
+
+static void start_governor(struct bmx_daemon *d, const char *name)
+{
+	char why[256];
+
+	if (gov_core_set_governor(d->governor, name, now_ns(), why, sizeof(why)) < 0)
+		log_warning("governor: %s", why);
+	else
+		log_info("governor: %s", name);
+}
+
+int daemon_governor_start(struct bmx_daemon *d)
+{
+	int r = gov_core_new(&d->config->governor, &d->governor);
+
+	if (r < 0)
+		return log_error_errno(r, "creating the governor");
+	if (d->reading.have)
+		gov_core_update(d->governor, &d->reading);
+	for (size_t i = 0; i < d->store.count; i++)
+		add_policy(d, d->config, d->store.models[i]);
+	start_governor(d, d->config->governor.name);
+	return 0;
+}
+
+static bool in_store(const struct bmx_daemon *d, const struct served_model *m)
+{
+	for (size_t i = 0; i < d->store.count; i++)
+		if (d->store.models[i] == m)
+			return true;
+	return false;
+}
+
+/* Tunables other than the policies' limits: a change restarts the governor. */
+static bool tunables_changed(const struct bmx_governor_config *a, const struct bmx_governor_config *b)
+{
+	return memcmp(a, b, offsetof(struct bmx_governor_config, policies)) != 0;
+}
+
+/* Called with the new store in place and NEXT about to become the config. */
+void daemon_governor_reload(struct bmx_daemon *d, const struct bmx_config *next)
+{
+	char why[256];
+
+	if (!d->governor)
+		return;
+	/* Departed or replaced models: their policies (and the policies' refs) go. */
+	for (size_t i = gov_core_policy_count(d->governor); i-- > 0;) {
+		struct served_model *m = gov_policy_userdata(gov_core_policy(d->governor, i));
+
+		if (!in_store(d, m))
+			remove_policy(d, m);
+	}
+	if (tunables_changed(gov_core_config(d->governor), &next->governor)) {
+		gov_core_configure(d->governor, &next->governor, now_ns());
+		log_info("governor: %s with the reloaded tunables", gov_core_governor(d->governor));
+		if (*gov_core_fallback_reason(d->governor))
+			log_warning("governor: %s", gov_core_fallback_reason(d->governor));
+	}
+	for (size_t i = 0; i < d->store.count; i++) {
+		struct served_model *m = d->store.models[i];
+
+		if (!m->policy) {
+			add_policy(d, next, m);
+		} else if (gov_policy_set_limits(m->policy, bmx_config_policy(next, m->name), why,
+						 sizeof(why)) < 0) {
+			log_error("%s: governor.policies: %s; keeping the model's previous limits",
+				  next->source_path, why);
+		}
+	}
+}
+
+void daemon_governor_tick(struct bmx_daemon *d)
+{
+	uint64_t now = now_ns();
+
+	if (!d->governor)
+		return;
+	for (size_t i = 0; i < d->store.count; i++) {
+		struct served_model *m = d->store.models[i];
+
+		if (m->policy)
+			gov_policy_observe(m->policy,
+					   __atomic_load_n(&m->samples_completed, __ATOMIC_RELAXED), now);
+	}
+	gov_core_update(d->governor, &d->reading);
+}
+
+void daemon_governor_stop(struct bmx_daemon *d)
+{
+	if (!d->governor)
+		return;
+	while (gov_core_policy_count(d->governor))
+		remove_policy(d, gov_policy_userdata(gov_core_policy(d->governor, 0)));
+	gov_core_free(d->governor);
+	d->governor = NULL;
+}

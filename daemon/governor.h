@@ -1,0 +1,169 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * governor.h — the governor framework: readings in, per-layer bit-widths out.
+ *
+ * Modelled on cpufreq. The core owns one policy per served model (its limits, its QoS holds,
+ * its statistics, its cost and sensitivity tables) and the one active governor; a governor
+ * (daemon/governors/governor_*.c) only decides, by giving each policy a target: a level between
+ * the cheapest and the richest operating point (performance = 1, powersave = 0), a cost budget
+ * (power_allocator), or explicit bits (userspace). The core turns the target into bits with the
+ * QBitOpt-style allocator (bit_allocator.h), within the limits and holds, and hands changed bits
+ * to the actuator (a callback: bitmixd publishes them in the model's control page).
+ *
+ * Costs are in nanoseconds of engine time per sample, from a table measured when the model
+ * loads (or BitOps scaled to time where no measurement exists). Everything here runs on one
+ * thread (the daemon's event loop) and takes time as an argument, so tests and the closed-loop
+ * benchmark drive it with simulated time.
+ */
+#ifndef BITMIX_GOVERNOR_H
+#define BITMIX_GOVERNOR_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bit_allocator.h"
+#include "bmx_engine.h"
+#include "config.h"
+#include "sensors.h"
+
+#define GOV_STATES 13 /* statistics states: average bits 2.0, 2.5, ... 8.0 */
+#define GOV_MAX_HOLDS 64
+
+struct gov_core;
+struct gov_policy;
+
+/*
+ * A governor. update() runs once per sensor reading for the whole machine (the machine is one
+ * thermal zone; the models are its cooling devices) and sets every policy's target with
+ * gov_policy_set_level/_budget. start() may refuse (-ENODATA: it lacks a reading it needs);
+ * the core then falls back to performance and says why.
+ */
+struct governor_ops {
+	const char *name;
+	int (*init)(struct gov_core *core);           /* optional: governor-wide state */
+	void (*exit)(struct gov_core *core);          /* optional */
+	int (*start)(struct gov_core *core, struct gov_policy *p); /* optional */
+	void (*stop)(struct gov_core *core, struct gov_policy *p); /* optional */
+	void (*limits)(struct gov_core *core, struct gov_policy *p); /* optional: limits/holds changed */
+	void (*update)(struct gov_core *core, const struct sensor_reading *r);
+};
+
+/* The governors, in daemon/governors/. */
+extern const struct governor_ops governor_performance, governor_powersave, governor_userspace,
+	governor_ondemand, governor_conservative, governor_step_wise, governor_power_allocator;
+
+/* What a model contributes to its policy; copied by gov_core_add_policy(). */
+struct gov_model_desc {
+	const char *name;
+	uint32_t layer_count;
+	const char *const *layer_names;  /* [layer_count] */
+	const uint16_t *bits_mask;       /* [layer_count] from the .bmx */
+	const uint64_t *macs;            /* [layer_count] per sample */
+	const float *const *sensitivity; /* [layer_count][popcount(mask)], ascending bits; may be NULL */
+	const double *uniform_ns;        /* [9]: measured ns/sample at uniform b bits, 0 = unmeasured */
+	const struct bmx_layer_bits *initial; /* [layer_count] the bits published now */
+};
+
+/* The actuator: publish BITS (layer_count entries) for the policy's model. */
+typedef void (*gov_publish_fn)(void *userdata, const struct bmx_layer_bits *bits);
+
+enum gov_hold_kind {
+	GOV_HOLD_MIN_BITS = 1,   /* value: a floor on every layer's bits, 2..8 */
+	GOV_HOLD_MAX_LATENCY_NS, /* value: a ceiling on engine time per sample */
+};
+
+struct gov_hold {
+	uint32_t id;
+	enum gov_hold_kind kind;
+	uint64_t value;
+	uint64_t owner; /* who placed it (a session id); released with it */
+};
+
+struct gov_stats {
+	uint64_t time_in_state_ns[GOV_STATES];
+	uint64_t transitions;
+	uint32_t trans_table[GOV_STATES][GOV_STATES];
+	uint32_t state; /* current */
+	uint64_t decisions;
+	uint64_t last_decision_ns; /* cost of the last decision, for status */
+};
+
+/* The core. */
+int gov_core_new(const struct bmx_governor_config *cfg, struct gov_core **out);
+void gov_core_free(struct gov_core *core);
+
+/* Replace the tunables (a reload); the governor restarts if its name or tunables changed. */
+int gov_core_configure(struct gov_core *core, const struct bmx_governor_config *cfg, uint64_t now_ns);
+
+/*
+ * Switch to governor NAME. A governor that fails to start leaves performance running; the
+ * return value is then the governor's error and WHY (if not NULL) says what happened.
+ * Unknown names give -ENOENT.
+ */
+int gov_core_set_governor(struct gov_core *core, const char *name, uint64_t now_ns, char *why,
+			  size_t why_len);
+const char *gov_core_governor(const struct gov_core *core);
+const char *gov_core_fallback_reason(const struct gov_core *core); /* "" when none */
+const struct governor_ops *gov_find(const char *name);
+/* The names of every governor, space separated. */
+const char *gov_available(void);
+
+/* One sensor reading: the governor decides, every policy re-allocates and publishes changes. */
+void gov_core_update(struct gov_core *core, const struct sensor_reading *r);
+const struct sensor_reading *gov_core_last_reading(const struct gov_core *core);
+
+int gov_core_add_policy(struct gov_core *core, const struct gov_model_desc *desc,
+			const struct bmx_governor_policy_config *limits, gov_publish_fn publish,
+			void *userdata, uint64_t now_ns, struct gov_policy **out, char *why,
+			size_t why_len);
+void gov_core_remove_policy(struct gov_core *core, struct gov_policy *p);
+size_t gov_core_policy_count(const struct gov_core *core);
+struct gov_policy *gov_core_policy(const struct gov_core *core, size_t i);
+struct gov_policy *gov_core_find_policy(const struct gov_core *core, const char *name);
+
+/* Governor-private state (one pointer per core and per policy, owned by the governor). */
+void *gov_core_data(const struct gov_core *core);
+void gov_core_set_data(struct gov_core *core, void *data);
+const struct bmx_governor_config *gov_core_config(const struct gov_core *core);
+uint64_t gov_core_now(const struct gov_core *core);
+
+/* Policies: what governors use. */
+void *gov_policy_data(const struct gov_policy *p);
+void gov_policy_set_data(struct gov_policy *p, void *data);
+const char *gov_policy_name(const struct gov_policy *p);
+void *gov_policy_userdata(const struct gov_policy *p); /* the actuator's, from add_policy */
+uint32_t gov_policy_layer_count(const struct gov_policy *p);
+/* Target a level in [0, 1] of the policy's cost range (within limits and holds). */
+void gov_policy_set_level(struct gov_policy *p, double level);
+double gov_policy_level(const struct gov_policy *p);
+/* Target a cost budget, ns of engine time per sample. */
+void gov_policy_set_budget(struct gov_policy *p, double ns_per_sample);
+/* The cheapest and richest cost within the limits and holds. */
+void gov_policy_cost_range(const struct gov_policy *p, double *min_ns, double *max_ns);
+/* Samples per second the model served, averaged over recent readings. */
+double gov_policy_rate(const struct gov_policy *p);
+
+/* Policies: what the daemon and the control surface use. */
+int gov_policy_set_user_bits(struct gov_policy *p, const struct bmx_layer_bits *bits);
+void gov_policy_observe(struct gov_policy *p, uint64_t samples_total, uint64_t now_ns);
+const struct bmx_layer_bits *gov_policy_bits(const struct gov_policy *p);
+double gov_policy_cost(const struct gov_policy *p);
+double gov_policy_average_bits(const struct gov_policy *p);
+int gov_policy_set_limits(struct gov_policy *p, const struct bmx_governor_policy_config *limits,
+			  char *why, size_t why_len);
+void gov_policy_limits(const struct gov_policy *p, uint8_t *min_bits, uint8_t *max_bits);
+int gov_policy_hold(struct gov_policy *p, enum gov_hold_kind kind, uint64_t value, uint64_t owner,
+		    uint32_t *id);
+int gov_policy_release(struct gov_policy *p, uint32_t id, uint64_t owner);
+void gov_core_release_owner(struct gov_core *core, uint64_t owner);
+size_t gov_policy_holds_of(const struct gov_policy *p, uint64_t owner);
+/* The aggregate of the holds (PM QoS style): the highest floor and the lowest ceiling. */
+void gov_policy_qos(const struct gov_policy *p, uint8_t *floor_bits, uint64_t *max_latency_ns,
+		    size_t *n_holds);
+void gov_policy_stats(const struct gov_policy *p, uint64_t now_ns, struct gov_stats *out);
+/* The statistics state of an average bit-width, and back. */
+uint32_t gov_state_of(double average_bits);
+double gov_state_bits(uint32_t state);
+
+#endif

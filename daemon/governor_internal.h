@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * governor_internal.h — the core's own structures, shared by governor.c, governor_policy.c,
+ * governor_qos.c and governor_stats.c. Governors use governor.h only.
+ */
+#ifndef BITMIX_GOVERNOR_INTERNAL_H
+#define BITMIX_GOVERNOR_INTERNAL_H
+
+#include "governor.h"
+
+enum gov_target {
+	GOV_TARGET_LEVEL = 0,
+	GOV_TARGET_BUDGET,
+	GOV_TARGET_USER,
+};
+
+struct gov_policy {
+	struct gov_core *core;
+	char name[48];
+	uint32_t n;                    /* layers */
+	char (*layer_names)[32];
+	uint16_t *mask;                /* per layer, from the .bmx */
+	uint64_t *macs;
+	struct alloc_layer *base;      /* costs and sensitivities of every bit the model allows */
+	struct alloc_layer *eff;       /* the same with limits and holds applied */
+	struct bit_allocator *alloc;
+	struct alloc_result result;
+
+	/* Limits (from YAML or the control surface). */
+	uint8_t min_bits, max_bits;
+	uint8_t *pinned;               /* per layer, 0 = not pinned */
+
+	/* QoS holds and their aggregate. */
+	struct gov_hold holds[GOV_MAX_HOLDS];
+	size_t n_holds;
+	uint8_t qos_floor;             /* 0 = none */
+	uint64_t qos_max_latency_ns;   /* 0 = none */
+
+	/* The governor's target. */
+	enum gov_target target;
+	double level, budget;
+	struct bmx_layer_bits *user_bits;
+	bool have_user_bits;
+
+	/* What is published. */
+	struct bmx_layer_bits *bits, *scratch;
+	double cost;
+	gov_publish_fn publish;
+	void *userdata;
+
+	/* Observed load. */
+	uint64_t last_samples, last_obs_ns;
+	double rate;
+
+	struct gov_stats stats;
+	uint64_t state_since_ns;
+	void *gov_data;
+};
+
+struct gov_core {
+	struct bmx_governor_config cfg;
+	const struct governor_ops *gov;
+	void *gov_data;
+	struct gov_policy **policies;
+	size_t n, cap;
+	struct sensor_reading last;
+	bool have_reading;
+	uint64_t now;
+	char fallback[200];
+	uint32_t next_hold_id;
+};
+
+/* Recompute the target's bits and publish them if they changed. */
+void gov_policy_apply(struct gov_policy *p);
+/* Rebuild p->eff from p->base, the limits and the holds. */
+void gov_policy_narrow(struct gov_policy *p);
+/* The published bits changed at NOW: account the time in the old state and the transition. */
+void gov_stats_transition(struct gov_policy *p, uint64_t now);
+void gov_stats_start(struct gov_policy *p, uint64_t now);
+/* Target the user's bits (the userspace governor). */
+void gov_policy_use_user_bits(struct gov_policy *p);
+/* Tell the governor the limits or holds changed, then re-decide. */
+void gov_policy_limits_changed(struct gov_policy *p);
+
+#endif

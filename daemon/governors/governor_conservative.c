@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * governor_conservative.c — load-driven in small steps, after cpufreq's conservative. Above
+ * up_threshold % load the level drops by freq_step % of the cost range per period; below
+ * down_threshold it rises by one step every sampling_down_factor periods; in between it holds.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "governor.h"
+
+struct conservative_policy {
+	double level;
+	unsigned calm_periods;
+};
+
+static int conservative_start(struct gov_core *core, struct gov_policy *p)
+{
+	struct conservative_policy *cs = calloc(1, sizeof(*cs));
+
+	(void)core;
+	if (!cs)
+		return -ENOMEM;
+	cs->level = 1;
+	gov_policy_set_data(p, cs);
+	gov_policy_set_level(p, 1);
+	return 0;
+}
+
+static void conservative_stop(struct gov_core *core, struct gov_policy *p)
+{
+	(void)core;
+	free(gov_policy_data(p));
+	gov_policy_set_data(p, NULL);
+}
+
+static void conservative_update(struct gov_core *core, const struct sensor_reading *r)
+{
+	const struct bmx_governor_config *cfg = gov_core_config(core);
+	double load, step = cfg->conservative.freq_step / 100.0;
+
+	if (!(r->have & SENSOR_HAVE_LOAD))
+		return;
+	load = r->load_permille / 10.0;
+	for (size_t i = 0; i < gov_core_policy_count(core); i++) {
+		struct gov_policy *p = gov_core_policy(core, i);
+		struct conservative_policy *cs = gov_policy_data(p);
+
+		if (load > cfg->conservative.up_threshold) {
+			cs->level = cs->level - step < 0 ? 0 : cs->level - step;
+			cs->calm_periods = 0;
+		} else if (load < cfg->conservative.down_threshold &&
+			   ++cs->calm_periods >= cfg->conservative.sampling_down_factor) {
+			cs->level = cs->level + step > 1 ? 1 : cs->level + step;
+			cs->calm_periods = 0;
+		}
+		gov_policy_set_level(p, cs->level);
+	}
+}
+
+const struct governor_ops governor_conservative = {
+	.name = "conservative",
+	.start = conservative_start,
+	.stop = conservative_stop,
+	.update = conservative_update,
+};

@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * governor_ondemand.c — load-driven, after cpufreq's ondemand. A busy machine needs throughput
+ * more than precision: above up_threshold % CPU load every model jumps to its cheapest point and
+ * stays there for sampling_down_factor periods; below it the level falls in proportion to the
+ * load (level = 1 - load), as ondemand's frequency rises in proportion to it.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "governor.h"
+
+struct ondemand_policy {
+	unsigned hold_periods; /* periods left at the cheapest point */
+};
+
+static int ondemand_start(struct gov_core *core, struct gov_policy *p)
+{
+	struct ondemand_policy *od = calloc(1, sizeof(*od));
+
+	(void)core;
+	if (!od)
+		return -ENOMEM;
+	gov_policy_set_data(p, od);
+	gov_policy_set_level(p, 1);
+	return 0;
+}
+
+static void ondemand_stop(struct gov_core *core, struct gov_policy *p)
+{
+	(void)core;
+	free(gov_policy_data(p));
+	gov_policy_set_data(p, NULL);
+}
+
+static void ondemand_update(struct gov_core *core, const struct sensor_reading *r)
+{
+	const struct bmx_governor_config *cfg = gov_core_config(core);
+	double load;
+
+	if (!(r->have & SENSOR_HAVE_LOAD))
+		return;
+	load = r->load_permille / 10.0;
+	for (size_t i = 0; i < gov_core_policy_count(core); i++) {
+		struct gov_policy *p = gov_core_policy(core, i);
+		struct ondemand_policy *od = gov_policy_data(p);
+
+		if (load > cfg->ondemand.up_threshold) {
+			gov_policy_set_level(p, 0);
+			od->hold_periods = cfg->ondemand.sampling_down_factor;
+		} else if (od->hold_periods > 1) {
+			od->hold_periods--;
+		} else {
+			od->hold_periods = 0;
+			gov_policy_set_level(p, 1.0 - load / 100.0);
+		}
+	}
+}
+
+const struct governor_ops governor_ondemand = {
+	.name = "ondemand",
+	.start = ondemand_start,
+	.stop = ondemand_stop,
+	.update = ondemand_update,
+};

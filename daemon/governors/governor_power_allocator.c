@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * governor_power_allocator.c — a PID controller on temperature grants a power budget, after the
+ * kernel's power_allocator (IPA): P = sustainable + k_p e + k_i sum(e) + k_d de/dt, with
+ * e = control_temp - temp, k_po when over temperature and k_pu when under, the integral only
+ * accumulating while e < integral_cutoff and only while its term stays within the maximum power
+ * (anti-windup), and everything reset below switch_on_temp. Unset constants are estimated as
+ * the kernel estimates them from sustainable_power and the switch-on..control span.
+ *
+ * Each model is a cooling device whose power is dynamic_power_w x (samples/s) x (ns/sample):
+ * it requests its power at the richest point, the budget is divided in proportion to the
+ * requests, and a model's grant becomes a cost budget that the QBitOpt allocator turns into the
+ * bits of least summed sensitivity. An idle model costs nothing and keeps full precision.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stdlib.h>
+
+#include "governor.h"
+
+struct power_allocator {
+	double err_integral;
+	double prev_err;
+	uint64_t prev_ns;
+	bool have_prev;
+	double k_po, k_pu, k_i, k_d;
+	double last_budget_w; /* for status */
+};
+
+static int power_allocator_init(struct gov_core *core)
+{
+	const struct bmx_governor_config *cfg = gov_core_config(core);
+	const struct sensor_reading *r = gov_core_last_reading(core);
+	double span = cfg->power_allocator.control_temp_c - cfg->power_allocator.switch_on_temp_c;
+	double sp = cfg->power_allocator.sustainable_power_w;
+	struct power_allocator *pa;
+
+	if (r && !(r->have & SENSOR_HAVE_TEMP))
+		return -ENODATA;
+	pa = calloc(1, sizeof(*pa));
+	if (!pa)
+		return -ENOMEM;
+	if (span <= 0)
+		span = cfg->power_allocator.control_temp_c > 0 ? cfg->power_allocator.control_temp_c : 1;
+	pa->k_po = cfg->power_allocator.k_po > 0 ? cfg->power_allocator.k_po : sp / span;
+	pa->k_pu = cfg->power_allocator.k_pu > 0 ? cfg->power_allocator.k_pu : 2 * sp / span;
+	pa->k_i = cfg->power_allocator.k_i > 0 ? cfg->power_allocator.k_i : pa->k_pu / 10;
+	pa->k_d = cfg->power_allocator.k_d;
+	gov_core_set_data(core, pa);
+	return 0;
+}
+
+static void power_allocator_exit(struct gov_core *core)
+{
+	free(gov_core_data(core));
+}
+
+static int power_allocator_start(struct gov_core *core, struct gov_policy *p)
+{
+	(void)core;
+	gov_policy_set_level(p, 1);
+	return 0;
+}
+
+/* The power each model would draw at its richest point, and their sum. */
+static double requested_power(struct gov_core *core, double *req)
+{
+	double k = gov_core_config(core)->power_allocator.dynamic_power_w * 1e-9, total = 0;
+
+	for (size_t i = 0; i < gov_core_policy_count(core); i++) {
+		struct gov_policy *p = gov_core_policy(core, i);
+		double lo, hi;
+
+		gov_policy_cost_range(p, &lo, &hi);
+		req[i] = k * gov_policy_rate(p) * hi;
+		total += req[i];
+	}
+	return total;
+}
+
+static double pid(struct gov_core *core, struct power_allocator *pa, double temp, double max_power)
+{
+	const struct bmx_governor_config *cfg = gov_core_config(core);
+	double err = cfg->power_allocator.control_temp_c - temp, p, i, d = 0, power;
+	uint64_t now = gov_core_now(core);
+
+	p = (err < 0 ? pa->k_po : pa->k_pu) * err;
+	if (err < cfg->power_allocator.integral_cutoff_c) {
+		double i_next = pa->k_i * (pa->err_integral + err);
+
+		if (fabs(i_next) < max_power) /* anti-windup */
+			pa->err_integral += err;
+	}
+	i = pa->k_i * pa->err_integral;
+	if (pa->have_prev && now > pa->prev_ns)
+		d = pa->k_d * (err - pa->prev_err) / ((double)(now - pa->prev_ns) * 1e-9);
+	pa->prev_err = err;
+	pa->prev_ns = now;
+	pa->have_prev = true;
+	power = cfg->power_allocator.sustainable_power_w + p + i + d;
+	return power < 0 ? 0 : power > max_power ? max_power : power;
+}
+
+static void power_allocator_update(struct gov_core *core, const struct sensor_reading *r)
+{
+	const struct bmx_governor_config *cfg = gov_core_config(core);
+	struct power_allocator *pa = gov_core_data(core);
+	size_t n = gov_core_policy_count(core);
+	double temp, total, budget, req[n ? n : 1];
+
+	if (!(r->have & SENSOR_HAVE_TEMP))
+		return;
+	temp = r->temp_mc / 1000.0;
+	total = requested_power(core, req);
+	if (temp < cfg->power_allocator.switch_on_temp_c) {
+		pa->err_integral = 0;
+		pa->have_prev = false;
+		pa->last_budget_w = total;
+		for (size_t i = 0; i < n; i++)
+			gov_policy_set_level(gov_core_policy(core, i), 1);
+		return;
+	}
+	/* The most the models could draw, and at least the sustainable power: the PID's range. */
+	budget = pid(core, pa, temp, fmax(total, cfg->power_allocator.sustainable_power_w));
+	pa->last_budget_w = budget;
+	for (size_t i = 0; i < n; i++) {
+		struct gov_policy *p = gov_core_policy(core, i);
+		double rate = gov_policy_rate(p), granted;
+
+		if (total <= budget || req[i] <= 0 || rate <= 0) {
+			gov_policy_set_level(p, 1);
+			continue;
+		}
+		granted = budget * req[i] / total;
+		gov_policy_set_budget(p, granted / (cfg->power_allocator.dynamic_power_w * 1e-9 * rate));
+	}
+}
+
+const struct governor_ops governor_power_allocator = {
+	.name = "power_allocator",
+	.init = power_allocator_init,
+	.exit = power_allocator_exit,
+	.start = power_allocator_start,
+	.update = power_allocator_update,
+};

@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * governor_step_wise.c — thermal trip points with hysteresis, after the kernel's step_wise.
+ * The machine is one thermal zone and every model a cooling device with `states` cooling
+ * states (level = 1 - state / states); trip i may push the state up to (i + 1) / n_trips of the
+ * range. A crossed trip stays crossed until the temperature falls below temp - hysteresis. While
+ * a trip is crossed and the temperature is rising the state goes up one step per period; when
+ * no trip is crossed and the temperature is not rising it comes down one step per period.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "governor.h"
+#include "log.h"
+
+struct step_wise {
+	bool crossed[BMX_CONFIG_MAX_TRIPS];
+	unsigned state;
+	double prev_temp;
+	bool have_prev;
+};
+
+static int step_wise_init(struct gov_core *core)
+{
+	const struct sensor_reading *r = gov_core_last_reading(core);
+	struct step_wise *sw;
+
+	if (r && !(r->have & SENSOR_HAVE_TEMP))
+		return -ENODATA;
+	sw = calloc(1, sizeof(*sw));
+	if (!sw)
+		return -ENOMEM;
+	gov_core_set_data(core, sw);
+	return 0;
+}
+
+static void step_wise_exit(struct gov_core *core)
+{
+	free(gov_core_data(core));
+}
+
+static int step_wise_start(struct gov_core *core, struct gov_policy *p)
+{
+	struct step_wise *sw = gov_core_data(core);
+
+	gov_policy_set_level(p, 1.0 - (double)sw->state / gov_core_config(core)->step_wise.states);
+	return 0;
+}
+
+static void step_wise_update(struct gov_core *core, const struct sensor_reading *r)
+{
+	const struct bmx_governor_config *cfg = gov_core_config(core);
+	struct step_wise *sw = gov_core_data(core);
+	unsigned states = cfg->step_wise.states, upper = 0;
+	double temp, trend;
+	int highest = -1;
+
+	if (!(r->have & SENSOR_HAVE_TEMP))
+		return;
+	temp = r->temp_mc / 1000.0;
+	trend = sw->have_prev ? temp - sw->prev_temp : 0;
+	sw->prev_temp = temp;
+	sw->have_prev = true;
+	for (size_t i = 0; i < cfg->step_wise.n_trips; i++) {
+		const struct bmx_config_trip *t = &cfg->step_wise.trips[i];
+		bool was = sw->crossed[i];
+
+		sw->crossed[i] = was ? temp >= t->temp_c - t->hysteresis_c : temp >= t->temp_c;
+		if (sw->crossed[i] != was)
+			log_info("step_wise: %.1f C %s trip %zu (%.1f C)", temp,
+				 sw->crossed[i] ? "crossed" : "back under", i, t->temp_c);
+		if (sw->crossed[i])
+			highest = (int)i;
+	}
+	if (highest >= 0) {
+		upper = (unsigned)((highest + 1) * states / cfg->step_wise.n_trips);
+		if (trend > 0 && sw->state < upper)
+			sw->state++;
+		else if (sw->state > upper)
+			sw->state--;
+	} else if (trend <= 0 && sw->state > 0) {
+		sw->state--;
+	}
+	for (size_t i = 0; i < gov_core_policy_count(core); i++)
+		gov_policy_set_level(gov_core_policy(core, i), 1.0 - (double)sw->state / states);
+}
+
+const struct governor_ops governor_step_wise = {
+	.name = "step_wise",
+	.init = step_wise_init,
+	.exit = step_wise_exit,
+	.start = step_wise_start,
+	.update = step_wise_update,
+};

@@ -1,0 +1,297 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_fast.c — one CONV2D or LINEAR layer on a fast kernel path (kern.h): quantize the
+ * input once into unsigned bytes, lay it out as GEMM rows with their sums (im2col for
+ * convolutions, nothing for 1x1 stride-1 ones), then run the fused GEMM or depthwise kernel.
+ * Every phase is split over the caller's parallel-for: the GEMM by output channels (or by rows
+ * when there are few channels), the preparation by elements and rows.
+ *
+ * Memory: everything mutable lives in the scratch block the engine hands in (64-byte aligned,
+ * engine_fast_scratch() bytes). Tasks write disjoint output ranges and read shared inputs that
+ * were completely written before for_each() was called (its return orders them).
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "engine_fast.h"
+#include "ops_ref.h"
+
+#define ROW_BLOCK 8u /* rows per GEMM tile: tasks split rows in multiples of it */
+
+static uint64_t round_up(uint64_t x, uint64_t a)
+{
+	return (x + a - 1) / a * a;
+}
+
+int engine_fast_prepare(const struct bmx_layer_view *v, struct fast_layer *fl)
+{
+	const uint32_t groups = v->node->groups ? v->node->groups : 1;
+
+	memset(fl, 0, sizeof(*fl));
+	if (groups == 1) {
+		fl->kind = FAST_GEMM;
+		return kern_planes_pack(v->weights, v->out_c, v->reduction, &fl->planes);
+	}
+	if (groups == v->in_c && groups == v->out_c) {
+		fl->kind = FAST_DEPTHWISE;
+		return kern_dw_pack(v->weights, v->out_c, v->reduction, &fl->dw);
+	}
+	return 0; /* grouped convolutions stay on the reference kernels */
+}
+
+void engine_fast_free(struct fast_layer *fl)
+{
+	kern_planes_free(&fl->planes);
+	kern_dw_free(&fl->dw);
+}
+
+/* Byte offsets in the layer's scratch: input bytes, GEMM rows, row sums, task panels. */
+struct fast_scratch {
+	uint64_t rows, sum_q, panels, total;
+};
+
+static struct fast_scratch fast_scratch_layout(const struct bmx_layer_view *v,
+					       const struct fast_layer *fl, uint32_t batch)
+{
+	const uint64_t in = (uint64_t)v->in_h * v->in_w * v->in_c * batch;
+	const uint64_t m = (uint64_t)v->out_h * v->out_w * batch;
+	struct fast_scratch s = { 0 };
+
+	s.rows = round_up(in + 64, 64);
+	if (fl->kind == FAST_GEMM) {
+		s.sum_q = s.rows + round_up(m * fl->planes.kp, 64);
+		s.panels = s.sum_q + round_up(m * sizeof(int32_t), 64);
+		s.total = s.panels + (uint64_t)KERN_MAX_TASKS * 2 * KERN_PANEL * fl->planes.kp;
+	} else {
+		s.total = s.sum_q = s.panels = s.rows;
+	}
+	return s;
+}
+
+uint64_t engine_fast_scratch(const struct bmx_layer_view *v, const struct fast_layer *fl,
+			     uint32_t batch)
+{
+	return fl->kind == FAST_NONE ? 0 : fast_scratch_layout(v, fl, batch).total;
+}
+
+/* GEMM rows [r0, r1) of a convolution: each output pixel's window, padding as q = 0's code. */
+static void im2col_rows(const struct bmx_conv_shape *s, const uint8_t *u, uint8_t off, uint32_t kp,
+			uint32_t r0, uint32_t r1, uint8_t *rows)
+{
+	const size_t cin = s->in_c, k = (size_t)s->kernel_h * s->kernel_w * cin;
+	const uint32_t per_sample = s->out_h * s->out_w;
+
+	for (uint32_t r = r0; r < r1; r++) {
+		const uint32_t n = r / per_sample, oh = r % per_sample / s->out_w, ow = r % s->out_w;
+		const uint8_t *un = u + (size_t)n * s->in_h * s->in_w * cin;
+		const int64_t ih0 = (int64_t)oh * s->stride_h - s->pad_top;
+		const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
+		const int64_t lo = iw0 < 0 ? -iw0 : 0;
+		int64_t hi = (int64_t)s->in_w - iw0;
+		uint8_t *row = rows + (size_t)r * kp, *p = row;
+
+		hi = hi > s->kernel_w ? s->kernel_w : (hi < lo ? lo : hi);
+		for (uint32_t kh = 0; kh < s->kernel_h; kh++, p += s->kernel_w * cin) {
+			const int64_t ih = ih0 + kh;
+
+			if (ih < 0 || ih >= s->in_h) {
+				memset(p, off, s->kernel_w * cin);
+				continue;
+			}
+			memset(p, off, (size_t)lo * cin);
+			memcpy(p + lo * cin, un + ((size_t)ih * s->in_w + (size_t)(iw0 + lo)) * cin,
+			       (size_t)(hi - lo) * cin);
+			memset(p + hi * cin, off, (size_t)(s->kernel_w - hi) * cin);
+		}
+		memset(row + k, 0, kp - k);
+	}
+}
+
+/*
+ * The preparation of a convolution's GEMM, split like the GEMM: quantize the input (phase 1,
+ * by elements), then build rows and their sums (phase 2, by rows; rows NULL: the GEMM reads the
+ * quantized input itself, 1x1 convolutions).
+ */
+struct prep_job {
+	const struct fast_run *fr;
+	const struct bmx_conv_shape *s;
+	const float *x;
+	uint8_t *u, *rows;
+	int32_t *sum_q;
+	size_t n_in;
+	uint32_t m, kp;
+	unsigned tasks;
+};
+
+static void quantize_task(void *arg, unsigned t)
+{
+	const struct prep_job *j = arg;
+	const size_t a = j->n_in * t / j->tasks, b = j->n_in * (t + 1) / j->tasks;
+
+	j->fr->ops->quantize(j->x + a, b - a, j->fr->inv, j->fr->lo, j->fr->hi, j->fr->off, j->u + a);
+}
+
+static void rows_task(void *arg, unsigned t)
+{
+	const struct prep_job *j = arg;
+	const uint32_t r0 = (uint32_t)((uint64_t)j->m * t / j->tasks);
+	const uint32_t r1 = (uint32_t)((uint64_t)j->m * (t + 1) / j->tasks);
+	const uint8_t *rows = j->rows ? j->rows : j->u;
+
+	if (j->rows)
+		im2col_rows(j->s, j->u, (uint8_t)j->fr->off, j->kp, r0, r1, j->rows);
+	j->fr->ops->row_sums(rows + (size_t)r0 * j->kp, j->kp, r1 - r0, j->fr->layer->planes.k,
+			     j->fr->off, j->sum_q + r0);
+}
+
+struct gemm_job {
+	const struct kern_ops *ops;
+	struct kern_gemm g;
+	uint8_t *panels;
+	uint32_t n_pad;  /* channels rounded up to KERN_PANEL */
+	uint32_t tasks;
+	int by_rows;     /* split rows, not channels */
+};
+
+static void gemm_task(void *arg, unsigned t)
+{
+	const struct gemm_job *j = arg;
+	int8_t *panel = (int8_t *)j->panels + (size_t)t * 2 * KERN_PANEL * j->g.w->kp;
+
+	if (j->by_rows) {
+		const uint32_t blocks = (j->g.m + ROW_BLOCK - 1) / ROW_BLOCK;
+		const uint32_t r0 = blocks * t / j->tasks * ROW_BLOCK;
+		uint32_t r1 = blocks * (t + 1) / j->tasks * ROW_BLOCK;
+		struct kern_gemm g = j->g;
+
+		r1 = r1 > g.m ? g.m : r1;
+		if (r0 >= r1)
+			return;
+		g.m = r1 - r0;
+		g.a += r0 * g.lda;
+		g.sum_q += r0;
+		g.ep.y += r0 * g.ep.ldy;
+		j->ops->gemm(&g, 0, j->n_pad, panel);
+	} else {
+		const uint32_t units = j->n_pad / KERN_PANEL;
+		const uint32_t n0 = units * t / j->tasks * KERN_PANEL;
+		const uint32_t n1 = units * (t + 1) / j->tasks * KERN_PANEL;
+
+		if (n0 < n1)
+			j->ops->gemm(&j->g, n0, n1, panel);
+	}
+}
+
+struct dw_job {
+	const struct kern_ops *ops;
+	struct kern_depthwise d;
+	uint32_t rows, tasks;
+};
+
+static void dw_task(void *arg, unsigned t)
+{
+	const struct dw_job *j = arg;
+
+	j->ops->depthwise(&j->d, (uint32_t)((uint64_t)j->rows * t / j->tasks),
+			  (uint32_t)((uint64_t)j->rows * (t + 1) / j->tasks));
+}
+
+static void run_tasks(const struct bmx_parallel *par, unsigned tasks, void (*fn)(void *, unsigned),
+		      void *arg)
+{
+	if (par && par->for_each && tasks > 1) {
+		par->for_each(par->ctx, tasks, fn, arg);
+		return;
+	}
+	for (unsigned t = 0; t < tasks; t++)
+		fn(arg, t);
+}
+
+/*
+ * How many tasks to cut a layer into: four per thread when there are helpers, so that a thread
+ * the scheduler takes away (the machine may be shared) holds up only a quarter of its share;
+ * whoever is running claims the rest.
+ */
+static unsigned threads_of(const struct bmx_parallel *par)
+{
+	unsigned n = par && par->for_each && par->threads > 1 ? 4 * par->threads : 1;
+
+	return n > KERN_MAX_TASKS ? KERN_MAX_TASKS : n;
+}
+
+/* The GEMM and its epilogue; SUMS_READY: sum_q is filled already. */
+static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint32_t m,
+		     int32_t *sum_q, uint8_t *panels, int sums_ready)
+{
+	const struct fast_layer *fl = fr->layer;
+	const uint32_t panels_n = (fl->planes.n + KERN_PANEL - 1) / KERN_PANEL;
+	const unsigned threads = threads_of(fr->par);
+	struct gemm_job j = {
+		.ops = fr->ops,
+		.g = { .w = &fl->planes, .w_bits = fr->w_bits, .off = fr->off, .m = m, .a = rows,
+		       .lda = lda, .sum_q = sum_q, .ep = fr->ep },
+		.panels = panels,
+		.n_pad = fl->planes.n_pad,
+	};
+
+	if (!sums_ready)
+		fr->ops->row_sums(rows, lda, m, fl->planes.k, fr->off, sum_q);
+	if (panels_n >= threads || m < 2 * ROW_BLOCK) {
+		j.tasks = threads < panels_n ? threads : panels_n;
+	} else {
+		j.by_rows = 1;
+		j.tasks = threads;
+	}
+	run_tasks(fr->par, j.tasks, gemm_task, &j);
+}
+
+/* Below this many input elements a layer's preparation runs on the calling thread alone. */
+#define PREP_SPLIT_MIN 32768u
+
+void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, uint32_t batch,
+		     const float *x, void *scratch)
+{
+	const struct bmx_layer_view *v = fr->view;
+	const struct fast_layer *fl = fr->layer;
+	const struct fast_scratch lay = fast_scratch_layout(v, fl, batch);
+	uint8_t *base = scratch, *rows = base + lay.rows;
+	int32_t *sum_q = (int32_t *)(base + lay.sum_q);
+	const uint64_t in_sample = (uint64_t)v->in_h * v->in_w * v->in_c;
+	const uint32_t kp = fl->planes.kp;
+	struct prep_job j = { .fr = fr, .s = s, .x = x, .u = base, .sum_q = sum_q,
+			      .n_in = in_sample * batch, .kp = kp };
+
+	j.tasks = j.n_in >= PREP_SPLIT_MIN ? threads_of(fr->par) : 1;
+	if (!s) { /* LINEAR: one row per sample, quantized straight into place */
+		for (uint32_t n = 0; n < batch; n++) {
+			uint8_t *row = rows + (size_t)n * kp;
+
+			fr->ops->quantize(x + n * in_sample, in_sample, fr->inv, fr->lo, fr->hi, fr->off, row);
+			memset(row + in_sample, 0, kp - in_sample);
+		}
+		run_gemm(fr, rows, kp, batch, sum_q, base + lay.panels, 0);
+		return;
+	}
+	run_tasks(fr->par, j.tasks, quantize_task, &j);
+	if (fl->kind == FAST_DEPTHWISE) {
+		const unsigned threads = threads_of(fr->par);
+		struct dw_job d = {
+			.ops = fr->ops,
+			.d = { .w = &fl->dw, .s = s, .w_bits = fr->w_bits, .off = fr->off, .u = j.u, .ep = fr->ep },
+			.rows = batch * s->out_h * s->out_w,
+		};
+
+		d.tasks = d.rows < threads ? (d.rows ? d.rows : 1) : threads;
+		run_tasks(fr->par, d.tasks, dw_task, &d);
+		return;
+	}
+	j.m = batch * s->out_h * s->out_w;
+	if (!(s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
+	      s->pad_top == 0 && s->pad_left == 0 && s->pad_bottom == 0 && s->pad_right == 0 &&
+	      s->in_c == kp))
+		j.rows = rows;
+	if (j.tasks > j.m)
+		j.tasks = j.m ? j.m : 1;
+	run_tasks(fr->par, j.tasks, rows_task, &j);
+	run_gemm(fr, j.rows ? j.rows : j.u, kp, j.m, sum_q, base + lay.panels, 1);
+}

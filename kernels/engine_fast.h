@@ -1,0 +1,46 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * engine_fast.h — the engine's bridge to the fast kernel paths: a layer's packed weights (the
+ * engine's one copy, made at bmx_engine_new()) and the run of one quantized layer on them. The
+ * graph walk stays in bmx_engine.c.
+ */
+#ifndef BITMIX_ENGINE_FAST_H
+#define BITMIX_ENGINE_FAST_H
+
+#include "bmx_model.h"
+#include "kern.h"
+#include "ops_ref.h"
+
+enum fast_kind { FAST_NONE = 0, FAST_GEMM, FAST_DEPTHWISE };
+
+struct fast_layer {
+	enum fast_kind kind; /* FAST_NONE: run on the reference kernels */
+	struct kern_planes planes;
+	struct kern_dw_weights dw;
+};
+
+/* Pack layer V for the fast paths. Returns 0 or -ENOMEM. */
+int engine_fast_prepare(const struct bmx_layer_view *v, struct fast_layer *fl);
+void engine_fast_free(struct fast_layer *fl);
+
+/* Scratch bytes engine_fast_run() needs for this layer at BATCH (0 for FAST_NONE). */
+uint64_t engine_fast_scratch(const struct bmx_layer_view *v, const struct fast_layer *fl,
+			     uint32_t batch);
+
+/* One layer's operating point, quantizer and fused epilogue. */
+struct fast_run {
+	const struct kern_ops *ops;
+	const struct bmx_layer_view *view;
+	const struct fast_layer *layer;
+	unsigned w_bits;
+	float inv;              /* 1.0f / activation step */
+	int32_t lo, hi, off;    /* code range; off = -lo for signed layers, else 0 */
+	struct kern_epilogue ep;
+	const struct bmx_parallel *par;
+};
+
+/* Run the layer on X (float NHWC, BATCH samples); S is the conv shape or NULL for LINEAR. */
+void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, uint32_t batch,
+		     const float *x, void *scratch);
+
+#endif

@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kern.h — the fast kernels' internal interface: the bit-plane weight layout, the argument
+ * blocks of the fused GEMM and depthwise kernels, and the table of one SIMD path (AVX-512 VNNI,
+ * AVX2). The engine (engine_fast.c) prepares activations and splits work; a path only computes.
+ *
+ * Arithmetic (equal to docs/model-format.md bit for bit): activations are stored as unsigned
+ * bytes u = q + off (off = 128 for signed layers, else 0); weights at w bits as the signed byte
+ * b = c & (0xff << (8 - w)) = k * 2^(8-w). Then with D = sum u*b (exact in int32: 255 * 128 *
+ * 32768 < 2^31), sum q*k = (D - off * sum b) >> (8 - w) exactly, and
+ * acc = 2 * sum q*k + sum q, which is sum (2k + 1) * q. The epilogue is the reference's:
+ * y = (float)acc * (step * m[o]) + beta[o], then optionally fmaxf(y, 0) (ReLU fused).
+ */
+#ifndef BITMIX_KERN_H
+#define BITMIX_KERN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bmx_engine.h"
+#include "ops_ref.h"
+
+#define KERN_KSTEP 4u   /* reduction positions per plane word and channel (vpdpbusd's 4) */
+#define KERN_GROUP 16u  /* output channels per plane word: 16 x 4 = 64 bits, one zmm of bytes */
+#define KERN_PANEL 32u  /* output channels whose weights one task rebuilds at a time */
+#define KERN_MAX_TASKS 16u
+
+/*
+ * One stored copy of a layer's weights as most-significant-first bit-planes. Plane j (bit 7 - j
+ * of the 8-bit code) is one contiguous array of uint64 words [n_pad / 16][kp / 4]: word (g, s)
+ * holds the bits of channels g*16..g*16+15 at positions s*4..s*4+3, bit c*4 + i for channel
+ * g*16 + c at position s*4 + i. Rebuilt into bytes, a word is exactly one vpdpbusd operand (16
+ * int32 lanes, 4 bytes each), so products land in per-channel lanes and nothing needs a
+ * horizontal sum. Reading w bits reads planes 0..w-1: w/8 of the bytes, each plane a
+ * sequential stream. Channels n..n_pad and positions k..kp are zero (b = 0 adds nothing).
+ */
+struct kern_planes {
+	uint32_t n, k;         /* output channels, reduction length */
+	uint32_t n_pad, kp;    /* n rounded up to KERN_PANEL, k rounded up to KERN_KSTEP */
+	size_t plane_words;    /* n_pad / 16 * kp / 4: the distance between planes, in words */
+	uint64_t *words;       /* [8][n_pad / 16][kp / 4], 64-byte aligned */
+	int32_t *sum_b;        /* [9][n_pad]: sum over k of b at w bits (rows 0, 1 unused) */
+};
+
+/* Depthwise weights, tap-major: codes[tap][c_pad] (c_pad = channels rounded up to 16). */
+struct kern_dw_weights {
+	uint32_t c, c_pad, taps;
+	int8_t *codes;
+};
+
+int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, struct kern_planes *p);
+void kern_planes_free(struct kern_planes *p);
+int kern_dw_pack(const int8_t *codes, uint32_t c, uint32_t taps, struct kern_dw_weights *d);
+void kern_dw_free(struct kern_dw_weights *d);
+
+/* The fused epilogue shared by every kernel (per output channel arrays, length >= n_pad). */
+struct kern_epilogue {
+	float step;         /* activation step of this layer at its a bits */
+	const float *m;     /* folded TBN * weight scale for (tbn row, w) */
+	const float *beta;
+	int relu;           /* 1: y = fmaxf(y, 0) fused */
+	float *y;           /* row r, channel o at y[r * ldy + o] */
+	size_t ldy;
+};
+
+/*
+ * C = A B^T over rows [0, m) and output channels [n0, n1) (multiples of KERN_PANEL, n1 <=
+ * n_pad), then the epilogue. A row r holds kp bytes u at a + r * lda (positions k..kp may hold
+ * anything). sum_q[r] is sum q over the row's real positions.
+ */
+struct kern_gemm {
+	const struct kern_planes *w;
+	unsigned w_bits;
+	int32_t off;
+	uint32_t m;
+	const uint8_t *a;
+	size_t lda;
+	const int32_t *sum_q;
+	struct kern_epilogue ep;
+};
+
+/* Depthwise conv of unsigned codes u (NHWC, padding is q = 0) over output rows [r0, r1). */
+struct kern_depthwise {
+	const struct kern_dw_weights *w;
+	const struct bmx_conv_shape *s;
+	unsigned w_bits;
+	int32_t off;
+	const uint8_t *u;
+	struct kern_epilogue ep;
+};
+
+/* One SIMD path. panel: 2 * KERN_PANEL * kp bytes of the calling task's own, 64-byte aligned. */
+struct kern_ops {
+	enum bmx_kernels_path path;
+	void (*gemm)(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel);
+	void (*depthwise)(const struct kern_depthwise *d, uint32_t r0, uint32_t r1);
+	/* u[i] = q(x[i]) + off, q as in bmx_ref_quantize with 1/step = INV. */
+	void (*quantize)(const float *x, size_t n, float inv, int32_t lo, int32_t hi, int32_t off,
+			 uint8_t *u);
+	/* sum_q[r] = sum of the first K bytes of row r minus K * OFF. */
+	void (*row_sums)(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
+			 int32_t *sum_q);
+	/* Optional (NULL: the reference's): ReLU and max-pooling, bit-exact. */
+	void (*relu)(const float *x, size_t n, float *y);
+	void (*maxpool)(const struct bmx_conv_shape *s, const float *x, float *y);
+};
+
+extern const struct kern_ops kern_ops_avx512;
+extern const struct kern_ops kern_ops_avx2;
+
+/* The portable pieces the paths share (kern_pack.c). */
+void kern_quantize_portable(const float *x, size_t n, float inv, int32_t lo, int32_t hi,
+			    int32_t off, uint8_t *u);
+void kern_row_sums_portable(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
+			    int32_t *sum_q);
+
+/* kern_avx512_float.c */
+void kern_avx512_relu(const float *x, size_t n, float *y);
+void kern_avx512_maxpool(const struct bmx_conv_shape *s, const float *x, float *y);
+void kern_avx512_row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
+			  int32_t *sum_q);
+
+/* Scalar tail of the epilogue: acc from D for one element (the exact identity above). */
+static inline int32_t kern_acc_from_dot(int32_t d, int32_t off, int32_t sum_b, unsigned w_bits,
+					int32_t sum_q)
+{
+	uint32_t t = (uint32_t)d - (uint32_t)off * (uint32_t)sum_b;
+	int32_t k = (int32_t)t >> (8 - w_bits);
+
+	return (int32_t)((uint32_t)k * 2u + (uint32_t)sum_q);
+}
+
+#endif

@@ -1,0 +1,251 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kern_avx2.c — the AVX2 path: the same bit-plane layout and exact identity as the AVX-512
+ * path (kern.h), for x86-64 CPUs without AVX-512. Plane words are expanded to byte masks with a
+ * byte shuffle and compare; bytes are widened to int16 and multiplied with vpmaddwd (vpmaddubsw
+ * would saturate: 2 * 255 * 128 > 32767), accumulating in int32.
+ *
+ * Compiled with function-level target attributes. Memory: activation rows are read 4 bytes at
+ * a time up to kp; panels are 32-byte aligned; epilogue tails go through small stack arrays, so
+ * no byte past the last channel is read from the per-channel tables or written to the output.
+ */
+#if defined(__x86_64__)
+#include <immintrin.h>
+#include <string.h>
+
+#include "kern.h"
+
+#define TARGET __attribute__((target("avx2,fma")))
+#define INLINE TARGET static inline __attribute__((always_inline))
+
+/* 0xff in byte i where bit i of M is set. */
+INLINE __m256i bits_to_bytes(uint32_t m)
+{
+	const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
+					      2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+	const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+	__m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)m), pick);
+
+	return _mm256_cmpeq_epi8(_mm256_and_si256(v, bit), bit);
+}
+
+/* Signed bytes b of channels [8 * HALF, 8 * HALF + 8) x 4 positions of the word at P. */
+INLINE __m256i rebuild(const uint64_t *p, size_t stride, unsigned w, unsigned half)
+{
+	__m256i b = _mm256_and_si256(bits_to_bytes((uint32_t)(p[0] >> (32 * half))),
+				     _mm256_set1_epi8((char)0x80));
+
+	for (unsigned j = 1; j < w; j++)
+		b = _mm256_or_si256(b, _mm256_and_si256(bits_to_bytes((uint32_t)(p[j * stride] >> (32 * half))),
+							_mm256_set1_epi8((char)(0x80 >> j))));
+	return b;
+}
+
+/* The epilogue of channels [n, n + 8) of row R (tails through stack arrays). */
+INLINE void epilogue8(const struct kern_gemm *g, __m256i d, uint32_t r, uint32_t n)
+{
+	const struct kern_epilogue *ep = &g->ep;
+	const uint32_t left = g->w->n > n ? (g->w->n - n < 8 ? g->w->n - n : 8) : 0;
+	const __m256i sb = _mm256_load_si256((const __m256i *)(g->w->sum_b + g->w_bits * g->w->n_pad + n));
+	float m[8] = { 0 }, beta[8] = { 0 }, y[8];
+	__m256i t = _mm256_sub_epi32(d, _mm256_mullo_epi32(_mm256_set1_epi32(g->off), sb));
+	__m256 v;
+
+	if (!left)
+		return;
+	memcpy(m, ep->m + n, left * sizeof(float));
+	memcpy(beta, ep->beta + n, left * sizeof(float));
+	t = _mm256_sra_epi32(t, _mm_cvtsi32_si128((int)(8 - g->w_bits)));
+	t = _mm256_add_epi32(_mm256_add_epi32(t, t), _mm256_set1_epi32(g->sum_q[r]));
+	v = _mm256_mul_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(_mm256_set1_ps(ep->step), _mm256_loadu_ps(m)));
+	v = _mm256_add_ps(v, _mm256_loadu_ps(beta));
+	if (ep->relu)
+		v = _mm256_max_ps(v, _mm256_setzero_ps());
+	_mm256_storeu_ps(y, v);
+	memcpy(ep->y + r * ep->ldy + n, y, left * sizeof(float));
+}
+
+/* Pair sums of two accumulators (channels 4c..4c+3 each) into 8 channel sums, in order. */
+INLINE __m256i pairs8(__m256i lo, __m256i hi)
+{
+	return _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo, hi), _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* Rebuild channels [n, n + 32) into PANEL as int16: [group][step][16 channels x 4]. */
+INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, int16_t *panel)
+{
+	const uint32_t steps = pl->kp / KERN_KSTEP;
+	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
+
+	for (uint32_t s = 0; s < 2 * steps; s++)
+		for (unsigned h = 0; h < 2; h++) {
+			__m256i b = rebuild(p + s, pl->plane_words, w, h);
+			__m256i *out = (__m256i *)(panel + (size_t)s * 64 + h * 32);
+
+			_mm256_store_si256(out, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)));
+			_mm256_store_si256(out + 1, _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)));
+		}
+}
+
+/* The 4 activation bytes at P, widened, in every group of 4 int16 lanes. */
+INLINE __m256i bcast4(const uint8_t *p)
+{
+	int32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return _mm256_cvtepu8_epi16(_mm_set1_epi32(v));
+}
+
+/* Rows R0, R1 times the 16 channels of one panel group starting at channel N. */
+TARGET static void tile2x16(const struct kern_gemm *g, const uint8_t *r0p, const uint8_t *r1p,
+			    const int16_t *panel, uint32_t r0, uint32_t n)
+{
+	const uint32_t steps = g->w->kp / KERN_KSTEP;
+	const __m256i z = _mm256_setzero_si256();
+	__m256i a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
+
+	for (uint32_t s = 0; s < steps; s++) {
+		const __m256i *w = (const __m256i *)(panel + (size_t)s * 64);
+		const __m256i x = bcast4(r0p + 4 * s), y = bcast4(r1p + 4 * s);
+		const __m256i w0 = _mm256_load_si256(w), w1 = _mm256_load_si256(w + 1);
+		const __m256i w2 = _mm256_load_si256(w + 2), w3 = _mm256_load_si256(w + 3);
+
+		a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, w0));
+		a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, w1));
+		a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, w2));
+		a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, w3));
+		b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(y, w0));
+		b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(y, w1));
+		b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(y, w2));
+		b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(y, w3));
+	}
+	epilogue8(g, pairs8(a0, a1), r0, n);
+	epilogue8(g, pairs8(a2, a3), r0, n + 8);
+	if (r0 + 1 < g->m) {
+		epilogue8(g, pairs8(b0, b1), r0 + 1, n);
+		epilogue8(g, pairs8(b2, b3), r0 + 1, n + 8);
+	}
+}
+
+INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
+{
+	const size_t group = (size_t)g->w->kp / KERN_KSTEP * 64; /* int16 per panel group */
+	int16_t *p16 = (int16_t *)(void *)panel;
+
+	for (uint32_t n = n0; n < n1; n += KERN_PANEL) {
+		rebuild_panel(g->w, n, w, p16);
+		for (uint32_t r = 0; r < g->m; r += 2) {
+			const uint8_t *r0p = g->a + r * g->lda;
+			const uint8_t *r1p = r + 1 < g->m ? r0p + g->lda : r0p;
+
+			tile2x16(g, r0p, r1p, p16, r, n);
+			tile2x16(g, r0p, r1p, p16 + group, r, n + KERN_GROUP);
+		}
+	}
+}
+
+#define FOR_BITS(X) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
+#define DEFINE(W)                                                                            \
+	TARGET static void gemm_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,      \
+				     int8_t *panel)                                             \
+	{                                                                                      \
+		gemm(g, n0, n1, panel, W);                                                     \
+	}
+FOR_BITS(DEFINE)
+#undef DEFINE
+
+static void gemm_any(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel)
+{
+	static void (*const by_bits[9])(const struct kern_gemm *, uint32_t, uint32_t, int8_t *) = {
+		[2] = gemm_w2, [3] = gemm_w3, [4] = gemm_w4, [5] = gemm_w5,
+		[6] = gemm_w6, [7] = gemm_w7, [8] = gemm_w8,
+	};
+
+	by_bits[g->w_bits](g, n0, n1, panel);
+}
+
+/* Epilogue of 8 channels [c, c + 8) of pixel R (the tail through stack arrays). */
+INLINE void epilogue_dw8(const struct kern_epilogue *ep, __m256i acc, uint32_t r, uint32_t c,
+		      uint32_t channels)
+{
+	const uint32_t left = channels - c < 8 ? channels - c : 8;
+	float m[8] = { 0 }, beta[8] = { 0 }, y[8];
+	__m256 v;
+
+	memcpy(m, ep->m + c, left * sizeof(float));
+	memcpy(beta, ep->beta + c, left * sizeof(float));
+	v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(_mm256_set1_ps(ep->step), _mm256_loadu_ps(m)));
+	v = _mm256_add_ps(v, _mm256_loadu_ps(beta));
+	if (ep->relu)
+		v = _mm256_max_ps(v, _mm256_setzero_ps());
+	_mm256_storeu_ps(y, v);
+	memcpy(ep->y + r * ep->ldy + c, y, left * sizeof(float));
+}
+
+static void taps_inside(uint32_t out, uint32_t stride, uint32_t pad, uint32_t kernel, uint32_t in,
+			uint32_t *k0, uint32_t *k1)
+{
+	const int64_t start = (int64_t)out * stride - pad;
+	int64_t lo = start < 0 ? -start : 0, hi = (int64_t)in - start;
+
+	hi = hi > kernel ? kernel : hi;
+	*k0 = (uint32_t)lo;
+	*k1 = (uint32_t)(hi < lo ? lo : hi);
+}
+
+/* acc of 8 channels [c, c + 8) of one pixel over its in-bounds taps. */
+INLINE __m256i dw_pixel8(const struct kern_depthwise *d, const uint8_t *u, uint32_t oh, uint32_t ow,
+			 uint32_t c, const uint32_t k[4])
+{
+	const struct bmx_conv_shape *s = d->s;
+	const uint32_t C = s->in_c;
+	const __m128i shift = _mm_cvtsi32_si128((int)(8 - d->w_bits));
+	__m256i acc = _mm256_setzero_si256();
+
+	for (uint32_t kh = k[0]; kh < k[1]; kh++)
+		for (uint32_t kw = k[2]; kw < k[3]; kw++) {
+			const size_t ih = (size_t)oh * s->stride_h + kh - s->pad_top;
+			const size_t iw = (size_t)ow * s->stride_w + kw - s->pad_left;
+			const uint8_t *up = u + (ih * s->in_w + iw) * C + c;
+			const int8_t *wp = d->w->codes + (size_t)(kh * s->kernel_w + kw) * d->w->c_pad + c;
+			uint8_t tail[8] = { 0 };
+			__m256i q, v;
+
+			if (C - c < 8) {
+				memcpy(tail, up, C - c);
+				up = tail;
+			}
+			q = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)up)),
+					     _mm256_set1_epi32(d->off));
+			v = _mm256_sra_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)wp)), shift);
+			v = _mm256_or_si256(_mm256_slli_epi32(v, 1), _mm256_set1_epi32(1));
+			acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(q, v));
+		}
+	return acc;
+}
+
+TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32_t r1)
+{
+	const struct bmx_conv_shape *s = d->s;
+	const uint32_t C = s->in_c, per_sample = s->out_h * s->out_w;
+
+	for (uint32_t r = r0; r < r1; r++) {
+		const uint32_t n = r / per_sample, oh = r % per_sample / s->out_w, ow = r % s->out_w;
+		const uint8_t *u = d->u + (size_t)n * s->in_h * s->in_w * C;
+		uint32_t k[4];
+
+		taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &k[0], &k[1]);
+		taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &k[2], &k[3]);
+		for (uint32_t c = 0; c < C; c += 8)
+			epilogue_dw8(&d->ep, dw_pixel8(d, u, oh, ow, c, k), r, c, C);
+	}
+}
+
+const struct kern_ops kern_ops_avx2 = {
+	.path = BMX_KERNELS_AVX2,
+	.gemm = gemm_any,
+	.depthwise = depthwise,
+	.quantize = kern_quantize_portable,
+	.row_sums = kern_row_sums_portable,
+};
+#endif

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * test_governor_daemon.c — the governor inside a live bitmixd: power_allocator closing the loop
+ * on the simulator (clients' work heats it, bits fall, idle cools it, full precision returns),
+ * QoS holds placed and dropped with their connection, SET_BITS refused unless userspace runs,
+ * governor switching, and `bitmixctl stats`.
+ * Usage: test_governor_daemon BITMIXD MODEL.bmx BITMIXCTL
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "bitmix.h"
+#include "daemon_harness.h"
+
+static const char *bitmixd_path, *model_path, *bitmixctl_path;
+
+/* A fast simulated machine: tau = R x C = 0.6 s, idle at 32.5 C, 92 C with two CPUs busy. */
+static const char hot_machine[] =
+	"sensors:\n"
+	"  source: simulator\n"
+	"  period_ms: 50\n"
+	"  simulator: {ambient_c: 25, thermal_resistance_c_per_w: 1.5, heat_capacity_j_per_c: 0.4,\n"
+	"              idle_power_w: 5, power_per_cpu_w: 20}\n"
+	"governor:\n"
+	"  name: power_allocator\n"
+	"  power_allocator: {control_temp_c: 50, switch_on_temp_c: 40, sustainable_power_w: 11,\n"
+	"                    dynamic_power_w: 20}\n";
+
+struct load {
+	const char *socket;
+	volatile int stop;
+	int requests;
+};
+
+static void *infer_loop(void *arg)
+{
+	struct load *l = arg;
+	struct bitmix_model *m;
+	struct bitmix *bm;
+	float *in, *out;
+
+	if (bitmix_connect(l->socket, &bm) < 0 || bitmix_open_model(bm, "fmnist", &m) < 0)
+		return NULL;
+	in = bitmix_tensor_alloc(bm, 8 * 28 * 28 * sizeof(float));
+	out = bitmix_tensor_alloc(bm, 8 * 10 * sizeof(float));
+	for (int i = 0; i < 8 * 28 * 28; i++)
+		in[i] = (float)((i * 37) % 255) / 255.0f;
+	while (!l->stop && bitmix_infer(m, in, out, 8, NULL) == 0)
+		__atomic_add_fetch(&l->requests, 1, __ATOMIC_RELAXED);
+	bitmix_close(bm);
+	return NULL;
+}
+
+static double average_bits(struct bitmix *bm)
+{
+	struct bitmix_policy_info p;
+
+	assert_int_equal(bitmix_get_policy(bm, "fmnist", &p), 0);
+	return p.average_bits;
+}
+
+/* Wait up to SECONDS for the model's average bits to satisfy the test; returns the last value. */
+static double wait_bits(struct bitmix *bm, bool below, double threshold, double seconds)
+{
+	double b = average_bits(bm);
+
+	for (int i = 0; i < seconds * 20 && (below ? !(b < threshold) : !(b > threshold)); i++) {
+		usleep(50000);
+		b = average_bits(bm);
+	}
+	return b;
+}
+
+static void test_power_allocator_closes_the_loop(void **state)
+{
+	struct daemon_harness h;
+	struct load l = { 0 };
+	struct bitmix_governor_info g;
+	struct bitmix_sensors se;
+	struct bitmix_policy_info p;
+	pthread_t t[2];
+	struct bitmix *bm;
+	double hot, cool;
+
+	(void)state;
+	assert_int_equal(harness_start(&h, bitmixd_path, model_path, hot_machine), 0);
+	assert_int_equal(bitmix_connect(h.socket, &bm), 0);
+	assert_int_equal(bitmix_governor(bm, NULL, &g), 0);
+	assert_string_equal(g.name, "power_allocator");
+	assert_string_equal(g.fallback, "");
+	assert_true(average_bits(bm) > 7.99); /* cool and idle: full precision */
+
+	l.socket = h.socket;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, infer_loop, &l), 0);
+	hot = wait_bits(bm, true, 7.99, 60);
+	assert_int_equal(bitmix_get_sensors(bm, &se), 0);
+	print_message("under load: %.1f C, average bits %.2f after %d requests\n", se.temp_c, hot,
+		      l.requests);
+	assert_true(hot < 7.99);
+	assert_true(se.temp_c > 40);
+	l.stop = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+
+	cool = wait_bits(bm, false, 7.99, 60);
+	assert_int_equal(bitmix_get_sensors(bm, &se), 0);
+	print_message("idle: %.1f C, average bits %.2f\n", se.temp_c, cool);
+	assert_true(cool > 7.99);
+	assert_int_equal(bitmix_get_policy(bm, "fmnist", &p), 0);
+	assert_true(p.transitions >= 2);
+	assert_true(p.time_in_state_ns[12] > 0);
+	bitmix_close(bm);
+	assert_int_equal(harness_stop(&h), 0);
+	harness_cleanup(&h);
+}
+
+static void test_holds_and_governor_switching(void **state)
+{
+	struct daemon_harness *h = *state;
+	struct bitmix_layer_bits bits[1024];
+	struct bitmix_governor_info g;
+	struct bitmix_policy_info p;
+	struct bitmix_model *m, *m2;
+	struct bitmix *bm, *holder;
+	uint32_t id, id2;
+	uint32_t n;
+
+	assert_int_equal(bitmix_connect(h->socket, &bm), 0);
+	assert_int_equal(bitmix_open_model(bm, "fmnist", &m), 0);
+	n = bitmix_model_get_info(m)->layer_count;
+	assert_int_equal(bitmix_governor(bm, "turbo", &g), -ENOENT);
+	assert_non_null(strstr(bitmix_strerror(bm), "available: performance"));
+	assert_int_equal(bitmix_governor(bm, "powersave", &g), 0);
+	assert_string_equal(g.name, "powersave");
+	assert_true(average_bits(bm) < 2.01 || bitmix_model_layer_bits_mask(m, 0) == 0x100);
+
+	/* Only userspace takes bits from clients. */
+	assert_int_equal(bitmix_get_bits(m, bits, NULL), 0);
+	assert_int_equal(bitmix_set_bits(m, bits, NULL), -EBUSY);
+	assert_non_null(strstr(bitmix_strerror(bm), "bitmixctl governor userspace"));
+
+	/* A floor held by another connection lifts every layer that allows it. */
+	assert_int_equal(bitmix_connect(h->socket, &holder), 0);
+	assert_int_equal(bitmix_open_model(holder, "fmnist", &m2), 0);
+	assert_int_equal(bitmix_hold(holder, "fmnist", BITMIX_HOLD_MIN_BITS, 6, &id), 0);
+	assert_int_equal(bitmix_get_bits(m, bits, NULL), 0);
+	for (uint32_t i = 0; i < n; i++)
+		assert_true(bits[i].w_bits >= 6 || !(bitmix_model_layer_bits_mask(m, i) & 0x1c0));
+	assert_int_equal(bitmix_get_policy(bm, "fmnist", &p), 0);
+	assert_int_equal(p.floor_bits, 6);
+	assert_int_equal(p.holds, 1);
+	/* Nobody else may release it; bad values and kinds are refused. */
+	assert_int_equal(bitmix_release(bm, "fmnist", id), -EPERM);
+	assert_int_equal(bitmix_hold(holder, "fmnist", BITMIX_HOLD_MIN_BITS, 9, &id2), -EINVAL);
+	assert_int_equal(bitmix_hold(holder, "fmnist", 7, 1, &id2), -EINVAL);
+	assert_int_equal(bitmix_hold(holder, "nosuch", BITMIX_HOLD_MIN_BITS, 4, &id2), -ENOENT);
+	/* At most 8 per connection. */
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(bitmix_hold(holder, "fmnist", BITMIX_HOLD_MIN_BITS, 3, &id2), 0);
+	assert_int_equal(bitmix_hold(holder, "fmnist", BITMIX_HOLD_MIN_BITS, 3, &id2), -ENOSPC);
+
+	/* The holder goes away: its holds go with it and powersave has its way again. */
+	bitmix_close(holder);
+	for (int i = 0; i < 100; i++) {
+		assert_int_equal(bitmix_get_policy(bm, "fmnist", &p), 0);
+		if (p.holds == 0)
+			break;
+		usleep(10000);
+	}
+	assert_int_equal(p.holds, 0);
+	assert_int_equal(p.floor_bits, 0);
+	assert_true(p.average_bits < 6);
+
+	/* userspace keeps what runs and takes bits again. */
+	assert_int_equal(bitmix_governor(bm, "userspace", &g), 0);
+	assert_int_equal(bitmix_get_bits(m, bits, NULL), 0);
+	assert_int_equal(bitmix_set_bits(m, bits, NULL), 0);
+	bitmix_close(bm);
+}
+
+static void test_bitmixctl_stats_and_governor(void **state)
+{
+	struct daemon_harness *h = *state;
+	char cmd[512], out[8192];
+	size_t len;
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "%s --socket %s governor performance && %s --socket %s stats fmnist"
+		 " && %s --socket %s status 2>&1", bitmixctl_path, h->socket, bitmixctl_path,
+		 h->socket, bitmixctl_path, h->socket);
+	f = popen(cmd, "r");
+	assert_non_null(f);
+	len = fread(out, 1, sizeof(out) - 1, f);
+	out[len] = 0;
+	assert_int_equal(pclose(f), 0);
+	assert_non_null(strstr(out, "governor: performance"));
+	assert_non_null(strstr(out, "model fmnist: average 8.00 bits"));
+	assert_non_null(strstr(out, "time in state (average bits):"));
+	assert_non_null(strstr(out, "transition table (from \\ to):"));
+	assert_non_null(strstr(out, "governor:  performance (1 model(s))"));
+}
+
+int main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_holds_and_governor_switching),
+		cmocka_unit_test(test_bitmixctl_stats_and_governor),
+	};
+	const struct CMUnitTest loop[] = {
+		cmocka_unit_test(test_power_allocator_closes_the_loop),
+	};
+
+	if (argc != 4) {
+		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx BITMIXCTL\n", argv[0]);
+		return 2;
+	}
+	bitmixd_path = harness_bitmixd = argv[1];
+	model_path = harness_model = argv[2];
+	bitmixctl_path = argv[3];
+	return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown) |
+	       cmocka_run_group_tests(loop, NULL, NULL);
+}
