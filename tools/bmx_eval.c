@@ -227,7 +227,7 @@ static int load_images(const char *images, const char *labels, uint32_t limit, s
 static void usage(FILE *f)
 {
 	fputs("Usage: bmx-eval MODEL IMAGES LABELS [--bits SPEC]... [--random N [--seed S]]\n"
-	      "                [--limit N] [--threads T] [--logits FILE]\n"
+	      "                [--limit N] [--threads T] [--logits FILE] [--kernels auto|ref|avx2|avx512]\n"
 	      "Top-1 accuracy of MODEL with the C engine at each SPEC (one bit-width 2..8 for every\n"
 	      "layer, or one per layer: 8,4,2,...), and at N seeded random per-layer configurations.\n"
 	      "--logits FILE writes the float32 logits of every image at each SPEC, in order.\n",
@@ -240,6 +240,7 @@ struct options {
 	unsigned long long seed;
 	uint32_t limit;
 	const char *logits;
+	enum bmx_kernels_path path;
 };
 
 static int run(const struct options *o, struct eval *ev)
@@ -286,16 +287,16 @@ int main(int argc, char **argv)
 		{ "bits", required_argument, NULL, 'b' }, { "random", required_argument, NULL, 'r' },
 		{ "seed", required_argument, NULL, 's' }, { "limit", required_argument, NULL, 'l' },
 		{ "threads", required_argument, NULL, 't' }, { "logits", required_argument, NULL, 'L' },
-		{ "help", no_argument, NULL, 'h' }, { 0 },
+		{ "kernels", required_argument, NULL, 'k' }, { "help", no_argument, NULL, 'h' }, { 0 },
 	};
-	struct options o = { .threads = 2, .seed = 1 };
+	struct options o = { .threads = 2, .seed = 1, .path = BMX_KERNELS_AUTO };
 	struct eval ev = { 0 };
 	struct label_set ls = { 0 };
 	struct bmx_model *m = NULL;
 	struct bmx_error err;
 	int c, r;
 
-	while ((c = getopt_long(argc, argv, "b:r:s:l:t:L:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "b:r:s:l:t:L:k:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'b':
 			if (o.n_specs == MAX_SPECS) {
@@ -309,6 +310,12 @@ int main(int argc, char **argv)
 		case 'l': o.limit = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 't': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
 		case 'L': o.logits = optarg; break;
+		case 'k':
+			if (bmx_kernels_parse(optarg, &o.path) < 0) {
+				fprintf(stderr, "bmx-eval: --kernels %s: expected auto, ref, avx2 or avx512\n", optarg);
+				return 2;
+			}
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -323,11 +330,13 @@ int main(int argc, char **argv)
 	}
 	ev.model = m;
 	ev.threads = o.threads;
-	r = bmx_engine_new(m, &ev.engine);
+	r = bmx_engine_new_path(m, o.path, &ev.engine);
 	if (r == 0)
 		r = load_images(argv[optind + 1], argv[optind + 2], o.limit, &ev, &ls);
-	if (r == 0)
+	if (r == 0) {
+		printf("# %s, kernels %s\n", argv[optind], bmx_kernels_name(bmx_engine_path(ev.engine)));
 		r = run(&o, &ev);
+	}
 	free(ev.inputs);
 	label_set_free(&ls);
 	bmx_engine_free(ev.engine);

@@ -5,7 +5,8 @@
 then, for 300 test images at uniform and random mixed bit-widths, the C engine's logits
 (bmx-eval) must equal the trainer's integer simulation (tools/train/intsim.py) and agree on
 every top-1 class.
-The same cross-check then runs on the committed model, read back from its .bmx.
+The same cross-check then runs on the committed model, read back from its .bmx; both on the
+reference kernels and on the fastest path this CPU has.
 Usage: test_train_smoke.py SOURCE_ROOT BMX_PACK BMX_EVAL BMX_GEN BUNDLED_MODEL"""
 import json
 import os
@@ -82,20 +83,30 @@ def cross_check(model, bmx, tmp, n_random):
     args = []
     for c in configs:
         args += ["--bits", ",".join(map(str, c))]
-    logits_path = os.path.join(tmp, "logits.bin")
-    run(bmx_eval, bmx, f"{data.DATA_DIR}/t10k-images-idx3-ubyte.gz", f"{data.DATA_DIR}/t10k-labels-idx1-ubyte.gz",
-        "--limit", str(IMAGES), "--logits", logits_path, *args)
-    c_logits = np.fromfile(logits_path, dtype="<f4").reshape(len(configs), IMAGES, 10)
     x, _ = data.load("test")
     x = x[:IMAGES].numpy()
-    for c, cl in zip(configs, c_logits):
-        logits, accs = intsim.run(model, x, c, keep_acc=True)
-        exact = all(np.array_equal(a, np.rint(a)) and np.abs(a).max() < 2 ** 31 for a in accs)
-        rel = float(np.abs(logits - cl).max() / max(np.abs(cl).max(), 1e-30))
-        same = int((logits.argmax(1) == cl.argmax(1)).sum())
-        check(exact and rel <= 1e-4 and same == IMAGES,
-              f"{os.path.basename(bmx)} bits {','.join(map(str, c))}: integer accumulators, logits max rel. "
-              f"diff {rel:.2e} (bit-identical: {np.array_equal(logits, cl)}), top-1 agrees on {same}/{IMAGES}")
+    sims = [intsim.run(model, x, c, keep_acc=True) for c in configs]
+    for kernels in ("ref", "auto"):  # the reference kernels and the fastest path this CPU has
+        logits_path = os.path.join(tmp, "logits.bin")
+        out = run(bmx_eval, bmx, f"{data.DATA_DIR}/t10k-images-idx3-ubyte.gz",
+                  f"{data.DATA_DIR}/t10k-labels-idx1-ubyte.gz", "--limit", str(IMAGES), "--logits", logits_path,
+                  "--kernels", kernels, *args)
+        path = out.split("kernels ")[1].split()[0]
+        c_logits = np.fromfile(logits_path, dtype="<f4").reshape(len(configs), IMAGES, 10)
+        for c, cl, sim in zip(configs, c_logits, sims):
+            compare(bmx, path, c, cl, *sim)
+
+
+def compare(bmx, path, c, cl, logits, accs):
+    """Integer accumulators, logits within 1e-4 relative, the same top-1 on every image."""
+    exact = all(np.array_equal(a, np.rint(a)) and np.abs(a).max() < 2 ** 31 for a in accs)
+    rel = float(np.abs(logits - cl).max() / max(np.abs(cl).max(), 1e-30))
+    same = int((logits.argmax(1) == cl.argmax(1)).sum())
+    check(exact and rel <= 1e-4 and same == IMAGES,
+          f"{os.path.basename(bmx)} ({path} kernels) bits {','.join(map(str, c))}: integer accumulators, "
+          f"logits max rel. diff {rel:.2e} (bit-identical: {np.array_equal(logits, cl)}), "
+          f"top-1 agrees on {same}/{IMAGES}")
+
 
 if __name__ == "__main__":
     main()
