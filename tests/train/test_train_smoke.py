@@ -43,9 +43,9 @@ def main():
     py = sys.executable
     with tempfile.TemporaryDirectory() as tmp:
         ck = lambda n: os.path.join(tmp, n)  # noqa: E731
-        run(py, f"{TRAIN}/train.py", "fp32", "--out", ck("fp32.pt"), "--epochs", "1", "--subset", "2000")
+        run(py, f"{TRAIN}/train.py", "fp32", "--out", ck("fp32.pt"), "--epochs", "1", "--subset", "2000", "--threads", "1")
         out = run(py, f"{TRAIN}/train.py", "meta", "--init", ck("fp32.pt"), "--out", ck("meta.pt"),
-                  "--epochs", "1,1,1", "--subset", "2000")
+                  "--epochs", "1,1,1", "--subset", "2000", "--threads", "1")
         last = json.loads([l for l in out.splitlines() if l.startswith("{")][-1])
         check(last["stage"] == 3 and last["val_w8"] > 20.0,
               f"three stages ran and the 8-bit model learned (validation {last['val_w8']:.1f}% > 20%)")
