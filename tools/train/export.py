@@ -18,7 +18,7 @@ import numpy as np
 import torch
 
 from model import GraphNet, fmnist_resnet_nodes
-from quant import weight_codes
+from quant import positive, weight_codes
 
 
 def load_checkpoint(path):
@@ -58,8 +58,8 @@ def layer_arrays(lay, sensitivity):
     codes = weight_codes(lay.weight.detach(), lay.w_scale.detach())
     if lay.op == "conv":
         codes = codes.permute(0, 2, 3, 1)  # OIHW -> OHWI
-    w_scale = lay.w_scale.detach().numpy().astype(np.float32)
-    a_step = lay.a_step.detach().numpy().astype(np.float32)
+    w_scale = positive(lay.w_scale.detach()).numpy().astype(np.float32)
+    a_step = positive(lay.a_step.detach()).numpy().astype(np.float32)
     if (w_scale <= 0).any() or (a_step <= 0).any():
         raise ValueError(f"layer {lay.name}: a learned step is not positive")
     sens = np.asarray(sensitivity if sensitivity is not None else [0.0] * len(lay.bits), np.float32)

@@ -31,12 +31,18 @@ def _floor_ste(x):
     return (torch.floor(x) - x).detach() + x
 
 
+def positive(step):
+    """Steps are used as |step| (never 0), in training and in the export alike, so that an LSQ
+    update that overshoots zero cannot flip the grid."""
+    return step.abs().clamp_min(1e-12)
+
+
 def quantize_weight(w, s_w, bits, grad_scale=1.0):
     """The engine's weight at BITS: code c = clamp(floor(w / s_w), -128, 127) and its top BITS
     bits k = c >> (8 - bits), worth (k + 0.5) * s_w * 2^(8 - bits). floor(floor(y) / 2^n) equals
     floor(y / 2^n), so quantizing at the coarse step directly gives the same k."""
     shape = (-1,) + (1,) * (w.dim() - 1)
-    s = _grad_scale(s_w, grad_scale).view(shape) * float(2 ** (8 - bits))
+    s = positive(_grad_scale(s_w, grad_scale)).view(shape) * float(2 ** (8 - bits))
     lo, hi = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
     k = torch.clamp(_floor_ste(w / s), lo, hi)
     return (k + 0.5) * s
@@ -45,13 +51,13 @@ def quantize_weight(w, s_w, bits, grad_scale=1.0):
 def weight_codes(w, s_w):
     """The stored 8-bit codes (int8 numpy-ready tensor), computed in float32 as in training."""
     shape = (-1,) + (1,) * (w.dim() - 1)
-    c = torch.clamp(torch.floor(w.float() / s_w.float().view(shape)), -128, 127)
+    c = torch.clamp(torch.floor(w.float() / positive(s_w.float()).view(shape)), -128, 127)
     return c.to(torch.int8)
 
 
 def quantize_act(x, step, bits, grad_scale=1.0):
     """Unsigned activation codes 0..2^bits-1 (every quantized layer here follows a ReLU)."""
-    s = _grad_scale(step, grad_scale)
+    s = positive(_grad_scale(step, grad_scale))
     q = torch.clamp(x / s, 0, 2 ** bits - 1)
     return _round_ste(q) * s
 
@@ -84,12 +90,13 @@ class QLayer(nn.Module):
         self.steps_ready = False
 
     def init_steps(self, x):
-        """LSQ's initial steps from the first batch: 2 mean|.| / sqrt(Qp)."""
+        """Initial steps from the first batch: activations as LSQ, 2 mean|x| / sqrt(Qp); weights
+        so that the 8-bit codes just cover each channel (no clipping at 8 bits), which puts
+        the 2-bit thresholds at half the largest weight: a start every bit-width can use."""
         with torch.no_grad():
             w = self.weight.detach()
-            per_out = w.reshape(self.out_c, -1).abs().mean(1)
-            # 8-bit weight step so that 2 mean|w| spans about 2^(b-1) coarse steps at 4 bits.
-            self.w_scale.copy_(2 * per_out / math.sqrt(127))
+            per_out = w.reshape(self.out_c, -1).abs().amax(1)
+            self.w_scale.copy_(per_out.clamp_min(1e-8) / 128.0)
             for i, b in enumerate(self.bits):
                 if self.first:
                     self.a_step[i] = 1.0 / 255.0

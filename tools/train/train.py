@@ -97,6 +97,32 @@ def run_stage(net, args, stage, epochs, lr, xs, ys, xv, yv, log, fixed=None):
         print(json.dumps(entry), flush=True)
 
 
+def recalibrate(net, xs, fixed, seed, batches=600, batch=128):
+    """Re-estimate every TBN's running statistics after training (no weights change). During
+    training a row's running average only moves on the iterations that use it while the weights
+    keep moving, so rarely used rows lag behind; here each row averages (momentum None) over all
+    the batches that use it: 8 per uniform bit-width, then random per-layer configurations."""
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    rng = random.Random(seed)
+    gen = torch.Generator().manual_seed(seed)
+    allowed = net.layer_bits()
+    configs = [[b[0] if len(b) == 1 else u for b in allowed] for u in BITS for _ in range(8)]
+    if not fixed:
+        configs += [[rng.choice(b) for b in allowed] for _ in range(batches)]
+    net.train()
+    with torch.no_grad():
+        for bits in (configs if not fixed else [[b[0] for b in allowed]] * 40):
+            idx = torch.randint(0, len(xs), (batch,), generator=gen)
+            net(xs[idx], bits)
+    unused = sum(int(bn.num_batches_tracked) == 0 for bn in bns)
+    for bn in bns:
+        bn.momentum = 0.1
+    return unused
+
+
 def copy_from_fp32(net, fp_net):
     """Weights from the float32 model; its BN (the (8, 8) row) into every TBN row."""
     with torch.no_grad():
@@ -118,7 +144,7 @@ def main(argv=None):
     ap.add_argument("--init", help="float32 checkpoint to start from (meta, fixed)")
     ap.add_argument("--bits", type=int, help="fixed: the one bit-width of the middle layers")
     ap.add_argument("--width", type=int, default=48)
-    ap.add_argument("--epochs", default="1,2,4", help="fp32: N; meta/fixed: stage1,stage2,stage3")
+    ap.add_argument("--epochs", default="1,1,3", help="fp32: N; meta/fixed: stage1,stage2,stage3")
     ap.add_argument("--lr", type=float, default=None)
     ap.add_argument("--batch", type=int, default=128)
     ap.add_argument("--wd", type=float, default=5e-4)
@@ -156,6 +182,12 @@ def main(argv=None):
         for stage, n in zip((1, 2, 3), epochs):
             if n:
                 run_stage(net, args, stage, n, args.lr or 0.01, xs, ys, xv, yv, log, fixed)
+        unused = recalibrate(net, xs, fixed, args.seed)
+        entry = {"recalibrated": True, "unvisited_tbn_rows": unused}
+        for b in ([fixed] if fixed else (8, 6, 4, 3, 2)):
+            entry[f"val_w{b}"] = evaluate(net, xv, yv, [l[0] if len(l) == 1 else b for l in net.layer_bits()])[0]
+        log.append(entry)
+        print(json.dumps(entry), flush=True)
         meta = {"mode": args.mode, "width": ck["width"], "mid_bits": list(mid), "fp32_log": ck["log"]}
     meta.update(state=net.state_dict(), log=log, args=vars(args))
     torch.save(meta, args.out)
