@@ -11,7 +11,7 @@ import sys
 
 model, bmx_eval, bmx_gen = sys.argv[1:4]
 DATA = "/usr/share/datasets/fashion-mnist"
-FLOORS = {8: 90.0, 4: 89.0, 2: 85.0}  # percent on 1,000 images; measured numbers: models/README.md
+FLOORS = {8: 88.0, 4: 87.0, 2: 82.0}  # percent on 1,000 images; measured numbers: models/README.md
 
 
 def check(ok, what):
