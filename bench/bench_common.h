@@ -27,7 +27,8 @@ void bench_pool_free(struct bench_pool *pool);
 void bench_pool_for_each(void *pool, unsigned n_tasks, void (*fn)(void *arg, unsigned task), void *arg);
 struct bmx_parallel bench_pool_parallel(struct bench_pool *pool);
 
-/* Read bandwidth in bytes/s over BYTES of memory, all pool threads reading (best of 5). */
+/* Read bandwidth in bytes/s over BYTES of memory, all pool threads reading (16 MiB slices,
+ * the fastest quarter). */
 double bench_read_bandwidth(struct bench_pool *pool, size_t bytes);
 
 /* vpdpbusd throughput over all pool threads, in int8 ops/s (2 per multiply-add), best of 5; 0 if

@@ -19,10 +19,6 @@
 #include <cblas.h>
 #endif
 
-static double median_of(double *t, unsigned iters)
-{
-	return bench_median(t, iters);
-}
 
 #if BENCH_HAVE_DNNL
 #define MAX_COPIES 32
@@ -107,7 +103,7 @@ double peer_onednn_matmul(uint32_t m, uint32_t k, uint32_t n, unsigned iters, un
 			dnnl_run_once(&r, i);
 			t[i] = bench_now() - t0;
 		}
-		med = median_of(t, iters);
+		med = bench_median(t, iters);
 		dnnl_primitive_destroy(r.prim);
 	}
 	for (unsigned c = 0; c < r.copies; c++)
@@ -171,7 +167,7 @@ double peer_openblas_sgemm(uint32_t m, uint32_t k, uint32_t n, unsigned threads,
 					    a, (int)k, w, (int)k, 0.0f, c, (int)n);
 			t[i] = bench_now() - t0;
 		}
-		med = median_of(t + copies, iters);
+		med = bench_median(t + copies, iters);
 	}
 	free(a);
 	free(b);

@@ -142,29 +142,43 @@ static void publish(void *userdata, const struct bmx_layer_bits *bits)
 	(void)bits;
 }
 
-/* One governor over the whole trace. */
-static void simulate(const struct bmx_config *cfg, const struct model_tables *t, struct run *run)
+/* A core running GOVERNOR over one policy for the model of T, limits 2..8. */
+static struct gov_core *governed(const struct bmx_config *cfg, const struct model_tables *t,
+				 const char *governor, struct gov_policy **p)
 {
 	struct bmx_governor_config gc = cfg->governor;
-	struct thermal_sim sim;
-	struct gov_core *core;
-	struct gov_policy *p;
 	struct gov_model_desc d = { .name = "m", .layer_count = t->n, .layer_names = t->names,
 				    .bits_mask = t->masks, .macs = t->macs, .sensitivity = t->sens,
 				    .uniform_ns = t->uniform_ns, .initial = t->initial };
 	struct bmx_governor_policy_config lim = { .min_bits = 2, .max_bits = 8 };
+	struct gov_core *core;
+	char why[256];
+
+	snprintf(gc.name, sizeof(gc.name), "%s", governor);
+	if (gov_core_new(&gc, &core) < 0 ||
+	    gov_core_add_policy(core, &d, &lim, publish, NULL, PERIOD_NS, p, why, sizeof(why)) < 0) {
+		fprintf(stderr, "governor: %s\n", why);
+		exit(1);
+	}
+	gov_core_set_governor(core, governor, PERIOD_NS, why, sizeof(why));
+	return core;
+}
+
+/* One governor over the whole trace. */
+static void simulate(const struct bmx_config *cfg, const struct model_tables *t, struct run *run)
+{
+	struct thermal_sim sim;
+	struct gov_policy *p;
+	struct gov_core *core = governed(cfg, t, run->governor, &p);
 	uint64_t now = PERIOD_NS, served = 0;
 	double demand, max_rate;
 	char why[256];
 
-	snprintf(gc.name, sizeof(gc.name), "%s", run->governor);
-	gov_core_new(&gc, &core);
-	gov_core_add_policy(core, &d, &lim, publish, NULL, now, &p, why, sizeof(why));
 	thermal_sim_init(&sim, &cfg->sensors.simulator, now);
 	struct sensor_reading r = { .time_ns = now, .have = SENSOR_HAVE_TEMP | SENSOR_HAVE_LOAD,
 				    .temp_mc = (int32_t)lround(sim.temp_c * 1000) };
 	gov_core_update(core, &r);
-	gov_core_set_governor(core, gc.name, now, why, sizeof(why));
+	gov_core_set_governor(core, run->governor, now, why, sizeof(why));
 	/* The load step asks for 1.5x what two CPUs serve at 8 bits. */
 	max_rate = CPUS * 1e9 / t->uniform_ns[8];
 	for (int i = 0; i < DURATION_S * 10; i++) {
@@ -253,20 +267,9 @@ static void costs(const struct model_tables *t, const struct bmx_config *cfg, bo
 	bit_allocator_free(a);
 
 	/* Reading to publication: gov_core_update under power_allocator, hot, on the real model. */
-	struct bmx_governor_config gc = cfg->governor;
-	struct gov_core *core;
 	struct gov_policy *p;
-	struct gov_model_desc d = { .name = "m", .layer_count = t->n, .layer_names = t->names,
-				    .bits_mask = t->masks, .macs = t->macs, .sensitivity = t->sens,
-				    .uniform_ns = t->uniform_ns, .initial = t->initial };
-	struct bmx_governor_policy_config lim = { .min_bits = 2, .max_bits = 8 };
+	struct gov_core *core = governed(cfg, t, "power_allocator", &p);
 	static double upd[2000];
-	char why[256];
-
-	snprintf(gc.name, sizeof(gc.name), "power_allocator");
-	gov_core_new(&gc, &core);
-	gov_core_add_policy(core, &d, &lim, publish, NULL, PERIOD_NS, &p, why, sizeof(why));
-	gov_core_set_governor(core, gc.name, PERIOD_NS, why, sizeof(why));
 	for (int i = 0; i < 2000; i++) {
 		struct sensor_reading r = { .time_ns = (uint64_t)(i + 2) * PERIOD_NS,
 					    .have = SENSOR_HAVE_TEMP | SENSOR_HAVE_LOAD,

@@ -6,7 +6,7 @@
  * /usr/bin/python3 in the same run; skipped with a message if torch is missing). Then the cost
  * of changing bits between consecutive requests: runs alternating 8 and 2 bits against the
  * mean of the fixed-bits runs.
- * Usage: models [--threads N] [--runs N] [--no-torch] [--json]   (run from the source tree,
+ * Usage: models [--threads N] [--runs ROUNDS] [--no-torch] [--json]   (run from the source tree,
  * or set BITMIX_BENCH_DIR to the folder holding torch_models.py)
  */
 #include <errno.h>
@@ -86,44 +86,55 @@ static void model_close(struct model_run *r)
 	free(r->out);
 }
 
-/*
- * Median seconds per run over RUNS runs; the bits of run i are PATTERN[i % n_pattern]. With a
- * pattern of two, the median of each half is taken separately and averaged.
- */
-static double time_runs(struct model_run *r, const struct bmx_parallel *par, const int *pattern,
-			unsigned n_pattern, unsigned runs)
+/* Seconds of one run at operating point BITS (0: 8, 1: 4, 2: 2 bits). */
+static double run_once(struct model_run *r, const struct bmx_parallel *par, int bits)
 {
-	double *t = calloc(runs, sizeof(double)), sum = 0;
+	double t0 = bench_now();
 
-	if (!t)
-		return -1;
-	for (unsigned i = 0; i < 3; i++) /* warm-up */
-		bmx_engine_run_parallel(r->engine, r->bits[pattern[0]], 1, r->in, r->out, r->scratch, par);
-	for (unsigned i = 0; i < runs; i++) {
-		double t0 = bench_now();
+	bmx_engine_run_parallel(r->engine, r->bits[bits], 1, r->in, r->out, r->scratch, par);
+	return bench_now() - t0;
+}
 
-		bmx_engine_run_parallel(r->engine, r->bits[pattern[i % n_pattern]], 1, r->in, r->out,
-					r->scratch, par);
-		t[i] = bench_now() - t0;
-	}
-	if (n_pattern == 2) {
-		/* Regroup: even runs first, odd runs second. */
-		double *g = calloc(runs, sizeof(double));
-		unsigned ne = 0, no = (runs + 1) / 2;
+/* Medians over rounds: [0] 8 bits, [1] 4, [2] 2, [3] 8 and [4] 2 bits while alternating. */
+struct timings {
+	double ms[5];
+};
 
-		if (!g) {
-			free(t);
-			return -1;
+/*
+ * ROUNDS rounds, each: 3 runs at 8 bits, 3 at 4, 3 at 2 (the last 2 of each block are kept:
+ * fixed bits), then 8, 2, 8, 2 (all kept: every run follows a change of bits). Interleaving
+ * the blocks keeps a burst of load on a shared machine from biasing one of them.
+ */
+static int time_rounds(struct model_run *r, const struct bmx_parallel *par, unsigned rounds,
+		       struct timings *out)
+{
+	double *t[5];
+	int rc = 0;
+
+	for (int i = 0; i < 5; i++)
+		t[i] = calloc(2 * (size_t)rounds, sizeof(double));
+	for (int i = 0; i < 5; i++)
+		if (!t[i])
+			rc = -ENOMEM;
+	for (unsigned k = 0; rc == 0 && k < 3; k++) /* warm-up */
+		run_once(r, par, 0);
+	for (unsigned k = 0; rc == 0 && k < rounds; k++) {
+		for (int b = 0; b < 3; b++) {
+			run_once(r, par, b);
+			t[b][2 * k] = run_once(r, par, b);
+			t[b][2 * k + 1] = run_once(r, par, b);
 		}
-		for (unsigned i = 0; i < runs; i++)
-			g[i % 2 ? no++ : ne++] = t[i];
-		sum = (bench_median(g, (runs + 1) / 2) + bench_median(g + (runs + 1) / 2, runs / 2)) / 2;
-		free(g);
-	} else {
-		sum = bench_median(t, runs);
+		for (int j = 0; j < 2; j++) {
+			t[3][2 * k + j] = run_once(r, par, 0);
+			t[4][2 * k + j] = run_once(r, par, 2);
+		}
 	}
-	free(t);
-	return sum;
+	for (int i = 0; i < 5; i++) {
+		if (rc == 0)
+			out->ms[i] = bench_median(t[i], 2 * (size_t)rounds) * 1e3;
+		free(t[i]);
+	}
+	return rc;
 }
 
 /* PyTorch's ms per model, from torch_models.py; -1 where unavailable. */
@@ -161,7 +172,6 @@ static void torch_times(unsigned threads, double *fmnist, double *resnet)
 int main(int argc, char **argv)
 {
 	static const char *const archs[] = { "fmnist", "resnet18" };
-	static const int fixed8[] = { 0 }, fixed4[] = { 1 }, fixed2[] = { 2 }, alternate[] = { 0, 2 };
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = cpus > 0 ? (unsigned)cpus : 1, runs = 0;
 	int use_torch = 1, json = 0;
@@ -177,7 +187,7 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--json") == 0)
 			json = 1;
 		else {
-			fprintf(stderr, "usage: %s [--threads N] [--runs N] [--no-torch] [--json]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--threads N] [--runs ROUNDS] [--no-torch] [--json]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -195,7 +205,8 @@ int main(int argc, char **argv)
 		struct bench_pool *pool = bench_pool_new(threads);
 		struct bmx_parallel par;
 		struct model_run r;
-		unsigned n = runs ? runs : (a == 0 ? 400 : 30);
+		unsigned n = runs ? runs : (a == 0 ? 100 : 12); /* rounds of 13 runs */
+		struct timings tm;
 		double t8, t4, t2, alt;
 
 		if (!pool || model_open(&r, archs[a]) < 0) {
@@ -203,14 +214,16 @@ int main(int argc, char **argv)
 			return 1;
 		}
 		par = bench_pool_parallel(pool);
-		t8 = time_runs(&r, &par, fixed8, 1, n);
-		t4 = time_runs(&r, &par, fixed4, 1, n);
-		t2 = time_runs(&r, &par, fixed2, 1, n);
-		alt = time_runs(&r, &par, alternate, 2, n);
+		if (time_rounds(&r, &par, n, &tm) < 0)
+			return 1;
+		t8 = tm.ms[0] / 1e3;
+		t4 = tm.ms[1] / 1e3;
+		t2 = tm.ms[2] / 1e3;
+		alt = (tm.ms[3] + tm.ms[4]) / 2 / 1e3;
 		if (json)
 			printf("{\"arch\":\"%s\",\"threads\":%u,\"kernels\":\"%s\",\"w8a8_ms\":%.4f,"
 			       "\"w4a4_ms\":%.4f,\"w2a2_ms\":%.4f,\"torch_int8_onednn_ms\":%.4f,"
-			       "\"alternating_8_2_ms\":%.4f,\"fixed_8_2_mean_ms\":%.4f,\"runs\":%u,"
+			       "\"alternating_8_2_ms\":%.4f,\"fixed_8_2_mean_ms\":%.4f,\"rounds\":%u,"
 			       "\"engine_new_ms\":%.2f}\n",
 			       archs[a], threads, bmx_kernels_name(bmx_engine_path(r.engine)), t8 * 1e3,
 			       t4 * 1e3, t2 * 1e3, torch_ms[a] * 1e3, alt * 1e3, (t8 + t2) / 2 * 1e3, n,

@@ -3,10 +3,12 @@
  * bitmix.h — libbitmix, the client library of bitmixd.
  *
  * A client connects to bitmixd's control socket, opens models by name, allocates tensors in the
- * shared arena the daemon gave it, and runs inference; requests travel through shared-memory
- * rings, so the data never goes through a socket. Every function returns 0 (or a count) on
- * success and a negative errno on failure; bitmix_strerror() then explains the failure in words.
- * A struct bitmix is not thread-safe: use one per thread.
+ * shared arena the daemon gave it (or registers memfds of its own), and runs inference; requests
+ * travel through shared-memory rings, so the data never goes through a socket. Like liburing:
+ * prepare requests (bitmix_prep_*), publish them with one bitmix_submit(), and reap completions
+ * with bitmix_reap(); bitmix_infer() does all three for one request. Every function returns 0
+ * (or a count) on success and a negative errno on failure; bitmix_strerror() then explains the
+ * failure in words. A struct bitmix is not thread-safe: use one per thread.
  */
 #ifndef BITMIX_H
 #define BITMIX_H
@@ -93,13 +95,69 @@ void *bitmix_tensor_alloc(struct bitmix *bm, size_t size);
 void bitmix_tensor_free(struct bitmix *bm, void *tensor);
 
 /*
+ * Register SIZE bytes of MEMFD, which the caller has mapped at ADDR, so that tensors inside it
+ * can be used without a copy. The memfd must be created with MFD_ALLOW_SEALING and sealed with
+ * F_SEAL_SHRINK | F_SEAL_GROW, and SIZE must be its size; bitmixd checks all of it and its
+ * limits (regions, mapped bytes). The caller keeps MEMFD and the mapping (bitmixd maps its own;
+ * the descriptor may be closed). Returns the region's number (>= 1) or -errno.
+ */
+int bitmix_region_register(struct bitmix *bm, int memfd, void *addr, size_t size);
+
+/* Forget REGION; requests already submitted that name it still complete normally. */
+int bitmix_region_unregister(struct bitmix *bm, int region);
+
+/*
  * Run BATCH samples through MODEL at its current operating point and wait for the result.
  * INPUT (batch * input size floats) and OUTPUT (batch * output_size floats) must be tensors of
- * this connection. *generation (if not NULL) receives the operating point's generation the whole
- * request ran at.
+ * this connection (arena or registered region). *generation (if not NULL) receives the operating
+ * point's generation the whole request ran at. Refused (-EBUSY) while asynchronous requests are
+ * outstanding: their completions would be mixed up with this one's.
  */
 int bitmix_infer(struct bitmix_model *model, const float *input, float *output, uint32_t batch,
 		 uint64_t *generation);
+
+/* What bitmix_reap() returns for each request. */
+struct bitmix_completion {
+	uint64_t user_data;  /* as given to bitmix_prep_*() */
+	int32_t status;      /* 0, or -errno: -EBADF model not open, -EINVAL batch, -EMSGSIZE lengths,
+				-ERANGE offsets, -ENXIO region, -EBUSY limits.in_flight */
+	uint64_t generation; /* inference: the operating point's generation it ran at */
+};
+
+/*
+ * Queue an inference of BATCH samples (as bitmix_infer()) with USER_DATA to be echoed in its
+ * completion. Nothing reaches bitmixd until bitmix_submit(). -EBUSY when as many requests as the
+ * connection allows are outstanding (submitted or queued, and not yet reaped).
+ */
+int bitmix_prep_infer(struct bitmix_model *model, const float *input, float *output,
+		      uint32_t batch, uint64_t user_data);
+
+/*
+ * Queue a request that runs nothing: bitmixd checks TENSOR (LENGTH bytes, in the arena or a
+ * registered region; NULL and 0 for none) like any tensor reference and completes it. It
+ * measures the transport, and shows that a tensor's size does not change its cost.
+ */
+int bitmix_prep_nop(struct bitmix *bm, const void *tensor, size_t length, uint64_t user_data);
+
+/*
+ * Publish every queued request with one store; a system call wakes bitmixd only if it said it
+ * sleeps. Returns how many requests were published.
+ */
+int bitmix_submit(struct bitmix *bm);
+
+/*
+ * Reap up to MAX completions into OUT, in the order they finished. TIMEOUT_NS: 0 polls, < 0
+ * waits until at least one completion is there, > 0 waits at most that long. Spins first (see
+ * bitmix_set_spin()), then sleeps. Returns how many were reaped (0 on timeout) or -errno
+ * (-ECONNRESET once bitmixd is gone and every completion it posted has been reaped).
+ */
+int bitmix_reap(struct bitmix *bm, struct bitmix_completion *out, unsigned max, int64_t timeout_ns);
+
+/*
+ * How long bitmix_reap() polls the completion ring before it sleeps (default 20 us). Spinning
+ * trades a CPU for latency: about 1 us round trips instead of a wake-up's tens of microseconds.
+ */
+void bitmix_set_spin(struct bitmix *bm, uint64_t spin_ns);
 
 /* Daemon-wide counters, as `bitmixctl status` prints them. */
 struct bitmix_status {
@@ -111,6 +169,7 @@ struct bitmix_status {
 	uint32_t models;
 	uint32_t workers;
 	char kernels[16]; /* the compute path the daemon's engine runs: "ref", "avx2", "avx512" */
+	char doorbell[16]; /* "futex" (io_uring futex ops) or "eventfd" */
 };
 
 int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status);

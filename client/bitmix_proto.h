@@ -15,8 +15,14 @@
  * The daemon keeps its own private copy of the geometry and of its own indices and never trusts
  * a value the client can write: every SQE is copied out of the ring before it is checked.
  *
- * Doorbells: the client writes 1 to the submit eventfd after publishing SQEs; the daemon writes
- * 1 to the completion eventfd after publishing CQEs.
+ * Doorbells, spin then sleep (io_uring's SQPOLL NEED_WAKEUP pattern, both directions): a side
+ * that is about to sleep sets its SLEEPING flag, issues a full fence (seq_cst), and reads the
+ * other side's tail once more; it sleeps only if nothing arrived. A producer store-releases its
+ * tail, issues a full fence, and reads the consumer's flag: only if it is set does it make a
+ * system call to wake it. The two fences order store-then-load on both sides, so at least one
+ * side sees the other's store and no wake-up is lost. The futex words are the tails themselves
+ * (sq_tail wakes the daemon, cq_tail wakes the client); with eventfd doorbells the daemon hands
+ * the client a submit and a completion eventfd instead.
  */
 #ifndef BITMIX_PROTO_H
 #define BITMIX_PROTO_H
@@ -24,7 +30,7 @@
 #include <assert.h>
 #include <stdint.h>
 
-#define BITMIX_PROTO_VERSION 1
+#define BITMIX_PROTO_VERSION 2
 #define BITMIX_MSG_MAGIC 0x504d4842u /* "BHMP" little-endian */
 #define BITMIX_MSG_MAX 4096
 #define BITMIX_NAME_MAX 48
@@ -38,6 +44,9 @@ enum bitmix_msg_type {
 	BITMIX_MSG_OPEN_MODEL = 3,  /* struct bitmix_open_req -> struct bitmix_open_reply + fds [control, model] */
 	BITMIX_MSG_SET_BITS = 4,    /* struct bitmix_set_bits_req -> struct bitmix_set_bits_reply */
 	BITMIX_MSG_STATUS = 5,      /* -> struct bitmix_status_reply */
+	/* 6..15: data plane. (16..31 governor, 32..39 sensors.) */
+	BITMIX_MSG_REGISTER_REGION = 6,   /* struct bitmix_region_req + fd [memfd] -> struct bitmix_region_reply */
+	BITMIX_MSG_UNREGISTER_REGION = 7, /* struct bitmix_region_req -> struct bitmix_reply */
 	/* 16..31: the governor */
 	BITMIX_MSG_GOVERNOR = 16,   /* struct bitmix_governor_req -> struct bitmix_governor_reply */
 	BITMIX_MSG_POLICY = 17,     /* struct bitmix_policy_req -> struct bitmix_policy_reply */
@@ -70,12 +79,40 @@ struct bitmix_hello_req {
 	uint64_t data_size;  /* wanted tensor area in bytes; 0 = default. Capped */
 };
 
+/* How the two sides wake each other (see the top of this file). */
+enum bitmix_doorbell {
+	BITMIX_DOORBELL_EVENTFD = 1, /* HELLO's reply carries a submit and a completion eventfd */
+	BITMIX_DOORBELL_FUTEX = 2,   /* futexes on sq_tail and cq_tail; the daemon waits through io_uring */
+};
+
 struct bitmix_hello_reply {
 	struct bitmix_reply r;
 	uint32_t client_id;
 	uint32_t sq_entries, cq_entries;
-	uint32_t reserved;
+	uint32_t doorbell;         /* enum bitmix_doorbell: fds [arena] or [arena, submit, complete] */
 	uint64_t arena_size, sq_offset, cq_offset, data_offset, data_size;
+	uint32_t max_in_flight;    /* limits.in_flight: requests admitted and not yet completed */
+	uint32_t max_regions;      /* limits.regions */
+	uint64_t max_mapped_bytes; /* limits.mapped_bytes: the arena plus every registered region */
+};
+
+/*
+ * REGISTER_REGION: one memfd in SCM_RIGHTS, sealed with F_SEAL_SHRINK | F_SEAL_GROW, opened
+ * read-write, exactly SIZE bytes. The daemon maps it once; tensors in it are then named by
+ * (region, offset, length) without copying. UNREGISTER_REGION: REGION only; requests already
+ * admitted keep the mapping until they complete.
+ */
+struct bitmix_region_req {
+	struct bitmix_msg_hdr hdr;
+	uint32_t region; /* UNREGISTER only */
+	uint32_t reserved;
+	uint64_t size;   /* REGISTER only */
+};
+
+struct bitmix_region_reply {
+	struct bitmix_reply r;
+	uint32_t region; /* >= 1; 0 is the arena's data area */
+	uint32_t reserved;
 };
 
 struct bitmix_model_desc {
@@ -138,6 +175,7 @@ struct bitmix_status_reply {
 	uint32_t workers;
 	uint32_t reserved;
 	char kernels[16];   /* the engine's kernel path: "ref", "avx2", "avx512" */
+	char doorbell[16];   /* "futex" or "eventfd": what bitmixd chose at start */
 };
 
 /* The governor: query (name empty) or switch (name set; needs the set_bits right). */
@@ -271,18 +309,26 @@ enum bitmix_precision {
 	BITMIX_PRECISION_CURRENT = 0, /* the model's operating point when the request starts */
 };
 
+enum bitmix_op {
+	BITMIX_OP_INFER = 0, /* run the model on the input tensor into the output tensor */
+	BITMIX_OP_NOP = 1,   /* check the tensor references like any request, run nothing */
+};
+
+/* Tensors are (region, offset, length): region 0 is the arena's data area, others are memfds
+ * the client registered. Offsets are 64-byte aligned and the whole range lies in the region. */
 struct bitmix_sqe {
 	uint64_t user_data;   /* echoed in the CQE */
-	uint32_t model_id;
-	uint32_t batch;       /* samples, >= 1 */
-	uint64_t in_offset;   /* float32 input, relative to the data area, 64-byte aligned */
-	uint64_t in_length;   /* bytes, == batch * input size * 4 */
-	uint64_t out_offset;  /* float32 output, relative to the data area, 64-byte aligned */
-	uint64_t out_length;  /* bytes, >= batch * output size * 4 */
+	uint8_t opcode;       /* enum bitmix_op */
 	uint8_t precision;    /* enum bitmix_precision */
 	uint8_t flags;        /* zero */
-	uint16_t reserved0;
-	uint32_t reserved1;
+	uint8_t reserved0;
+	uint32_t model_id;    /* INFER */
+	uint32_t batch;       /* INFER: samples, >= 1 */
+	uint16_t in_region, out_region;
+	uint64_t in_offset;   /* float32 input */
+	uint64_t in_length;   /* bytes; INFER: == batch * input size * 4 */
+	uint64_t out_offset;  /* float32 output */
+	uint64_t out_length;  /* bytes; INFER: >= batch * output size * 4 */
 	uint64_t precision_arg; /* reserved for precision modes that take an argument; zero */
 };
 static_assert(sizeof(struct bitmix_sqe) == 64, "bitmix_sqe is one cache line");
@@ -305,15 +351,25 @@ struct bitmix_arena_hdr {
 	uint32_t sq_entries, cq_entries;
 	uint64_t sq_offset, cq_offset, data_offset, data_size;
 	uint8_t pad0[BITMIX_CACHELINE - 48];
-	uint32_t sq_tail; /* written by the client */
-	uint8_t pad1[BITMIX_CACHELINE - 4];
-	uint32_t sq_head; /* written by the daemon */
+	/* Each flag shares the line of the index its reader loads anyway, so checking it costs no
+	 * extra cache-line transfer. */
+	uint32_t sq_tail;      /* written by the client; the daemon's futex word */
+	uint32_t client_flags; /* written by the client: BITMIX_CLIENT_SLEEPING */
+	uint8_t pad1[BITMIX_CACHELINE - 8];
+	uint32_t sq_head;      /* written by the daemon */
 	uint8_t pad2[BITMIX_CACHELINE - 4];
-	uint32_t cq_tail; /* written by the daemon */
-	uint8_t pad3[BITMIX_CACHELINE - 4];
-	uint32_t cq_head; /* written by the client */
+	uint32_t cq_tail;      /* written by the daemon; the client's futex word */
+	uint32_t daemon_flags; /* written by the daemon: BITMIX_DAEMON_SLEEPING */
+	uint8_t pad3[BITMIX_CACHELINE - 8];
+	uint32_t cq_head;      /* written by the client */
 	uint8_t pad4[BITMIX_CACHELINE - 4];
 };
 static_assert(sizeof(struct bitmix_arena_hdr) == 5 * BITMIX_CACHELINE, "arena header layout");
+
+#define BITMIX_CLIENT_SLEEPING 1u /* the client waits for cq_tail to move: wake it */
+#define BITMIX_DAEMON_SLEEPING 1u /* the daemon waits for sq_tail to move: wake it */
+
+/* The full fence of the sleep/wake protocol: orders a store before a later load. */
+#define bitmix_smp_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 
 #endif

@@ -102,6 +102,7 @@ static int cmd_status(struct bitmix *bm)
 	printf("  clients:   %u\n  models:    %u\n  workers:   %u\n", st.clients, st.models, st.workers);
 	printf("  requests:  %llu completed, %llu failed\n", (unsigned long long)st.requests_completed,
 	       (unsigned long long)st.requests_failed);
+	printf("  doorbell:  %s\n", st.doorbell);
 	printf("  kernels:   %s\n", st.kernels);
 	if (ctl_status_governor(bm))
 		return 1;

@@ -28,6 +28,21 @@ int ctl_status_governor(struct bitmix *bm)
 	printf("  governor:  %s (%u model(s))\n", g.name, g.policies);
 	if (g.fallback[0])
 		printf("    %s\n", g.fallback);
+	struct bitmix_model_info infos[64];
+	int n = bitmix_list_models(bm, infos, 64);
+
+	for (int i = 0; i < n && i < 64; i++) {
+		struct bitmix_policy_info p;
+
+		if (bitmix_get_policy(bm, infos[i].name, &p) < 0)
+			continue;
+		printf("    %s: average %.2f bits, %.0f ns/sample", infos[i].name, p.average_bits,
+		       p.cost_ns);
+		if (p.holds)
+			printf(", %u hold(s): floor %u bits, latency ceiling %.0f ns", p.holds,
+			       p.floor_bits, (double)p.max_latency_ns);
+		printf("\n");
+	}
 	return 0;
 }
 

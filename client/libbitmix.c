@@ -2,11 +2,9 @@
 /*
  * libbitmix.c — the client side of the bitmix protocol (client/bitmix_proto.h).
  *
- * A connection is a SOCK_SEQPACKET control socket plus the arena the daemon made for it:
- * requests go through the submission ring, results come back through the completion ring, and
- * eventfds ring the bells. Tensors live in the arena's data area, handed out by a first-fit
- * allocator whose bookkeeping stays in private memory. Memory ordering follows the protocol:
- * write an entry, then store-release the tail; load-acquire the tail, then read the entry.
+ * A connection is a SOCK_SEQPACKET control socket plus the arena the daemon made for it. This
+ * file speaks the control messages (connect, models, bits, status, regions); the rings, the
+ * doorbells and the tensors are in libbitmix_ring.c.
  */
 #include <errno.h>
 #include <poll.h>
@@ -22,50 +20,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bitmix.h"
-#include "bitmix_proto.h"
 #include "libbitmix_internal.h"
-
-#define SPIN_NS 20000 /* poll the completion ring this long before sleeping */
-
-struct block {
-	uint64_t offset, size;
-	bool used;
-	struct block *next; /* ordered by offset */
-};
-
-struct bitmix_model {
-	struct bitmix *bm;
-	struct bitmix_model_info info;
-	uint32_t id;
-	const struct bitmix_control_page *control;
-	uint64_t control_size;
-	uint16_t *layer_masks;
-	struct bitmix_model *next;
-};
-
-struct bitmix {
-	int fd, submit_efd, complete_efd;
-	uint32_t seq;
-	uint8_t *arena;
-	uint64_t arena_size;
-	struct bitmix_arena_hdr *hdr;
-	struct bitmix_sqe *sq;
-	struct bitmix_cqe *cq;
-	uint8_t *data;
-	uint64_t data_size;
-	uint32_t sq_entries, cq_entries, sq_tail, cq_head;
-	uint64_t next_user_data;
-	struct block *blocks;
-	struct bitmix_model *models;
-	char error[256];
-};
 
 static __thread char connect_error[256];
 
-static int set_error(struct bitmix *bm, int r, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int set_error(struct bitmix *bm, int r, const char *fmt, ...)
+int bitmix_set_error(struct bitmix *bm, int r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -86,13 +45,36 @@ static void close_fds(const int *fds, int n)
 		close(fds[i]);
 }
 
+/* Send one packet, with FD (if >= 0) as SCM_RIGHTS. */
+static ssize_t send_message(int sock, const void *buf, size_t len, int fd)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(int))];
+		uint64_t align;
+	} control = { 0 };
+	struct iovec iov = { (void *)buf, len };
+	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+	struct cmsghdr *c;
+
+	if (fd >= 0) {
+		msg.msg_control = control.buf;
+		msg.msg_controllen = sizeof(control.buf);
+		c = CMSG_FIRSTHDR(&msg);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	return sendmsg(sock, &msg, MSG_NOSIGNAL);
+}
+
 /*
  * Send REQ (its header filled in here) and receive the reply into REP (REP_MAX bytes), with up
  * to MAX_FDS descriptors into FDS (*n_fds). Returns the reply's status, or -errno for transport
  * and protocol failures; the error text is set either way.
  */
-static int call(struct bitmix *bm, void *req, size_t len, uint16_t type, void *rep, size_t rep_min,
-		size_t rep_max, int *fds, int max_fds, int *n_fds)
+static int call_fd(struct bitmix *bm, void *req, size_t len, uint16_t type, void *rep, size_t rep_min,
+		   size_t rep_max, int *fds, int max_fds, int *n_fds, int send_fd)
 {
 	struct bitmix_msg_hdr *h = req;
 	struct bitmix_reply *r = rep;
@@ -108,13 +90,13 @@ static int call(struct bitmix *bm, void *req, size_t len, uint16_t type, void *r
 
 	*h = (struct bitmix_msg_hdr){ BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, type, (uint32_t)len,
 				      ++bm->seq };
-	if (send(bm->fd, req, len, MSG_NOSIGNAL) != (ssize_t)len)
-		return set_error(bm, -errno, "sending to bitmixd: %s", strerror(errno));
+	if (send_message(bm->fd, req, len, send_fd) != (ssize_t)len)
+		return bitmix_set_error(bm, -errno, "sending to bitmixd: %s", strerror(errno));
 	do
 		n = recvmsg(bm->fd, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
 	if (n <= 0)
-		return set_error(bm, n == 0 ? -ECONNRESET : -errno, "bitmixd %s",
+		return bitmix_set_error(bm, n == 0 ? -ECONNRESET : -errno, "bitmixd %s",
 				 n == 0 ? "closed the connection" : strerror(errno));
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 		size_t k;
@@ -136,20 +118,26 @@ static int call(struct bitmix *bm, void *req, size_t len, uint16_t type, void *r
 	    r->hdr.type != (type | BITMIX_MSG_REPLY) || r->hdr.seq != h->seq ||
 	    r->hdr.length != (size_t)n || (msg.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
 		close_fds(fds, got);
-		return set_error(bm, -EPROTO, "malformed reply from bitmixd");
+		return bitmix_set_error(bm, -EPROTO, "malformed reply from bitmixd");
 	}
 	r->error[sizeof(r->error) - 1] = 0;
 	if (r->status < 0) {
 		close_fds(fds, got);
-		return set_error(bm, r->status, "%s", r->error);
+		return bitmix_set_error(bm, r->status, "%s", r->error);
 	}
-	if ((size_t)n < rep_min || got != max_fds) {
+	if ((size_t)n < rep_min || (n_fds ? got < 1 : got != max_fds)) {
 		close_fds(fds, got);
-		return set_error(bm, -EPROTO, "short reply from bitmixd");
+		return bitmix_set_error(bm, -EPROTO, "short reply from bitmixd");
 	}
 	if (n_fds)
 		*n_fds = got;
 	return 0;
+}
+
+static int call(struct bitmix *bm, void *req, size_t len, uint16_t type, void *rep, size_t rep_min,
+		size_t rep_max, int *fds, int max_fds, int *n_fds)
+{
+	return call_fd(bm, req, len, type, rep, rep_min, rep_max, fds, max_fds, n_fds, -1);
 }
 
 static int map_arena(struct bitmix *bm, const struct bitmix_hello_reply *rep, int arena_fd)
@@ -162,17 +150,17 @@ static int map_arena(struct bitmix *bm, const struct bitmix_hello_reply *rep, in
 	    __builtin_add_overflow(rep->data_offset, rep->data_size, &end) || end > rep->arena_size ||
 	    rep->sq_offset + (uint64_t)rep->sq_entries * sizeof(struct bitmix_sqe) > rep->cq_offset ||
 	    rep->cq_offset + (uint64_t)rep->cq_entries * sizeof(struct bitmix_cqe) > rep->data_offset)
-		return set_error(bm, -EPROTO, "bitmixd sent an inconsistent arena geometry");
+		return bitmix_set_error(bm, -EPROTO, "bitmixd sent an inconsistent arena geometry");
 	bm->arena = mmap(NULL, rep->arena_size, PROT_READ | PROT_WRITE, MAP_SHARED, arena_fd, 0);
 	if (bm->arena == MAP_FAILED) {
 		bm->arena = NULL;
-		return set_error(bm, -errno, "mapping the arena: %s", strerror(errno));
+		return bitmix_set_error(bm, -errno, "mapping the arena: %s", strerror(errno));
 	}
 	bm->arena_size = rep->arena_size;
 	h = bm->hdr = (struct bitmix_arena_hdr *)bm->arena;
 	if (h->magic != BITMIX_ARENA_MAGIC || h->sq_entries != rep->sq_entries ||
 	    h->data_offset != rep->data_offset)
-		return set_error(bm, -EPROTO, "the arena's header disagrees with bitmixd's reply");
+		return bitmix_set_error(bm, -EPROTO, "the arena's header disagrees with bitmixd's reply");
 	bm->sq = (struct bitmix_sqe *)(bm->arena + rep->sq_offset);
 	bm->cq = (struct bitmix_cqe *)(bm->arena + rep->cq_offset);
 	bm->data = bm->arena + rep->data_offset;
@@ -181,7 +169,7 @@ static int map_arena(struct bitmix *bm, const struct bitmix_hello_reply *rep, in
 	bm->cq_entries = rep->cq_entries;
 	bm->blocks = calloc(1, sizeof(*bm->blocks));
 	if (!bm->blocks)
-		return set_error(bm, -ENOMEM, "out of memory");
+		return bitmix_set_error(bm, -ENOMEM, "out of memory");
 	bm->blocks->size = bm->data_size;
 	return 0;
 }
@@ -192,7 +180,7 @@ int bitmix_connect(const char *socket_path, struct bitmix **out)
 	struct bitmix_hello_req req = { 0 };
 	struct bitmix_hello_reply rep;
 	struct bitmix *bm;
-	int fds[3], r;
+	int fds[3], n_fds = 0, r;
 
 	*out = NULL;
 	if (!socket_path)
@@ -200,23 +188,35 @@ int bitmix_connect(const char *socket_path, struct bitmix **out)
 	if (!socket_path)
 		socket_path = BITMIX_DEFAULT_SOCKET;
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
-		return set_error(NULL, -ENAMETOOLONG, "socket path %s is too long", socket_path);
+		return bitmix_set_error(NULL, -ENAMETOOLONG, "socket path %s is too long", socket_path);
 	memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
 	bm = calloc(1, sizeof(*bm));
 	if (!bm)
-		return set_error(NULL, -ENOMEM, "out of memory");
+		return bitmix_set_error(NULL, -ENOMEM, "out of memory");
 	bm->submit_efd = bm->complete_efd = -1;
 	bm->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (bm->fd < 0 || connect(bm->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = set_error(NULL, -errno, "cannot connect to bitmixd at %s: %s", socket_path,
+		r = bitmix_set_error(NULL, -errno, "cannot connect to bitmixd at %s: %s", socket_path,
 			      strerror(errno));
 		goto fail;
 	}
-	r = call(bm, &req, sizeof(req), BITMIX_MSG_HELLO, &rep, sizeof(rep), sizeof(rep), fds, 3, NULL);
+	r = call(bm, &req, sizeof(req), BITMIX_MSG_HELLO, &rep, sizeof(rep), sizeof(rep), fds, 3, &n_fds);
 	if (r < 0)
 		goto fail_msg;
-	bm->submit_efd = fds[1];
-	bm->complete_efd = fds[2];
+	if (n_fds != (rep.doorbell == BITMIX_DOORBELL_EVENTFD ? 3 : 1) ||
+	    (rep.doorbell != BITMIX_DOORBELL_EVENTFD && rep.doorbell != BITMIX_DOORBELL_FUTEX)) {
+		close_fds(fds, n_fds);
+		r = bitmix_set_error(bm, -EPROTO, "bitmixd's HELLO reply has doorbell %u and %d descriptors",
+				     rep.doorbell, n_fds);
+		goto fail_msg;
+	}
+	bm->doorbell = rep.doorbell;
+	if (n_fds == 3) {
+		bm->submit_efd = fds[1];
+		bm->complete_efd = fds[2];
+	}
+	bm->spin_ns = BITMIX_DEFAULT_SPIN_NS;
+	bm->max_outstanding = rep.cq_entries < rep.max_in_flight ? rep.cq_entries : rep.max_in_flight;
 	r = map_arena(bm, &rep, fds[0]);
 	close(fds[0]);
 	if (r < 0)
@@ -224,7 +224,7 @@ int bitmix_connect(const char *socket_path, struct bitmix **out)
 	*out = bm;
 	return 0;
 fail_msg:
-	set_error(NULL, r, "%s", bm->error);
+	bitmix_set_error(NULL, r, "%s", bm->error);
 fail:
 	bitmix_close(bm);
 	return r;
@@ -299,7 +299,7 @@ int bitmix_open_model(struct bitmix *bm, const char *name, struct bitmix_model *
 	int fds[2], r;
 
 	if (strlen(name) >= sizeof(req.name))
-		return set_error(bm, -ENAMETOOLONG, "model name \"%s\" is too long", name);
+		return bitmix_set_error(bm, -ENAMETOOLONG, "model name \"%s\" is too long", name);
 	memcpy(req.name, name, strlen(name) + 1);
 	r = call(bm, &req, sizeof(req), BITMIX_MSG_OPEN_MODEL, buf, sizeof(*rep), sizeof(buf), fds, 2,
 		 NULL);
@@ -310,7 +310,7 @@ int bitmix_open_model(struct bitmix *bm, const char *name, struct bitmix_model *
 	    rep->r.hdr.length < sizeof(*rep) + rep->model.layer_count * sizeof(uint16_t) ||
 	    rep->control_size < sizeof(struct bitmix_control_page)) {
 		close(fds[0]);
-		return set_error(bm, -EPROTO, "malformed OPEN_MODEL reply");
+		return bitmix_set_error(bm, -EPROTO, "malformed OPEN_MODEL reply");
 	}
 	m = calloc(1, sizeof(*m));
 	if (m)
@@ -318,12 +318,12 @@ int bitmix_open_model(struct bitmix *bm, const char *name, struct bitmix_model *
 	if (!m || !m->layer_masks) {
 		free(m);
 		close(fds[0]);
-		return set_error(bm, -ENOMEM, "out of memory");
+		return bitmix_set_error(bm, -ENOMEM, "out of memory");
 	}
 	m->control = mmap(NULL, rep->control_size, PROT_READ, MAP_SHARED, fds[0], 0);
 	close(fds[0]);
 	if (m->control == MAP_FAILED) {
-		r = set_error(bm, -errno, "mapping the control page: %s", strerror(errno));
+		r = bitmix_set_error(bm, -errno, "mapping the control page: %s", strerror(errno));
 		free(m->layer_masks);
 		free(m);
 		return r;
@@ -403,6 +403,8 @@ int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status)
 	status->clients = rep.clients;
 	status->models = rep.models;
 	status->workers = rep.workers;
+	memcpy(status->doorbell, rep.doorbell, sizeof(status->doorbell));
+	status->doorbell[sizeof(status->doorbell) - 1] = 0;
 	memcpy(status->kernels, rep.kernels, sizeof(status->kernels));
 	status->kernels[sizeof(status->kernels) - 1] = '\0';
 	return 0;
@@ -433,163 +435,42 @@ int bitmix_get_sensors(struct bitmix *bm, struct bitmix_sensors *out)
 	return 0;
 }
 
-void *bitmix_tensor_alloc(struct bitmix *bm, size_t size)
+int bitmix_region_register(struct bitmix *bm, int memfd, void *addr, size_t size)
 {
-	uint64_t need = ((uint64_t)size + 63) & ~(uint64_t)63;
-
-	if (need == 0)
-		need = 64;
-	for (struct block *b = bm->blocks; b; b = b->next) {
-		if (b->used || b->size < need)
-			continue;
-		if (b->size > need) {
-			struct block *rest = malloc(sizeof(*rest));
-
-			if (!rest)
-				break;
-			*rest = (struct block){ b->offset + need, b->size - need, false, b->next };
-			b->next = rest;
-			b->size = need;
-		}
-		b->used = true;
-		return bm->data + b->offset;
-	}
-	set_error(bm, -ENOMEM, "the arena has no free %zu bytes (it holds %llu)", size,
-		  (unsigned long long)bm->data_size);
-	return NULL;
-}
-
-void bitmix_tensor_free(struct bitmix *bm, void *tensor)
-{
-	uint64_t off;
-
-	if (!tensor)
-		return;
-	off = (uint64_t)((uint8_t *)tensor - bm->data);
-	for (struct block *b = bm->blocks; b; b = b->next) {
-		if (b->offset != off || !b->used)
-			continue;
-		b->used = false;
-		/* Merge with a free successor, then let a free predecessor absorb this one. */
-		if (b->next && !b->next->used) {
-			struct block *n = b->next;
-
-			b->size += n->size;
-			b->next = n->next;
-			free(n);
-		}
-		for (struct block *p = bm->blocks; p && p->next; p = p->next) {
-			if (p->next == b && !p->used) {
-				p->size += b->size;
-				p->next = b->next;
-				free(b);
-				break;
-			}
-		}
-		return;
-	}
-}
-
-/* Offset of [p, p+len) in the data area, or -1 if it is not inside it. */
-static int64_t data_offset_of(const struct bitmix *bm, const void *p, uint64_t len)
-{
-	const uint8_t *q = p;
-
-	if (q < bm->data || q > bm->data + bm->data_size || len > bm->data_size ||
-	    (uint64_t)(q - bm->data) > bm->data_size - len)
-		return -1;
-	return q - bm->data;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
-/*
- * Wait for the CQE carrying USER_DATA; stale ones are dropped. A daemon that hung up may still
- * have posted our completion first (it finishes in-flight requests before it exits), so the
- * ring is read once more before the hang-up is reported.
- */
-static int wait_completion(struct bitmix *bm, uint64_t user_data, struct bitmix_cqe *out)
-{
-	uint64_t spin_until = mono_ns() + SPIN_NS;
-	bool gone = false;
-
-	for (;;) {
-		uint32_t tail = bitmix_load_acquire(&bm->hdr->cq_tail);
-
-		while (bm->cq_head != tail) {
-			struct bitmix_cqe c = bm->cq[bm->cq_head & (bm->cq_entries - 1)];
-
-			bitmix_store_release(&bm->hdr->cq_head, ++bm->cq_head);
-			if (c.user_data == user_data) {
-				*out = c;
-				return 0;
-			}
-		}
-		if (gone)
-			return set_error(bm, -ECONNRESET, "bitmixd closed the connection");
-		if (mono_ns() < spin_until) {
-			bitmix_cpu_relax();
-			continue;
-		}
-		struct pollfd p[2] = { { .fd = bm->complete_efd, .events = POLLIN },
-				       { .fd = bm->fd, .events = POLLIN | POLLRDHUP } };
-		uint64_t v;
-
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
-			return set_error(bm, -errno, "waiting for bitmixd: %s", strerror(errno));
-		if (p[1].revents & (POLLHUP | POLLRDHUP | POLLERR))
-			gone = true;
-		if (p[0].revents & POLLIN && read(bm->complete_efd, &v, sizeof(v)) < 0 &&
-		    errno != EAGAIN)
-			return set_error(bm, -errno, "completion doorbell: %s", strerror(errno));
-	}
-}
-
-int bitmix_infer(struct bitmix_model *model, const float *input, float *output, uint32_t batch,
-		 uint64_t *generation)
-{
-	struct bitmix *bm = model->bm;
-	const struct bitmix_model_info *in = &model->info;
-	uint64_t in_len = (uint64_t)batch * in->input_h * in->input_w * in->input_c * sizeof(float);
-	uint64_t out_len = (uint64_t)batch * in->output_size * sizeof(float);
-	int64_t in_off = data_offset_of(bm, input, in_len), out_off = data_offset_of(bm, output, out_len);
-	struct bitmix_cqe cqe = { 0 };
-	uint64_t one = 1;
+	struct bitmix_region_req req = { .size = size };
+	struct bitmix_region_reply rep;
+	struct client_region *slot = NULL;
 	int r;
 
-	if (batch == 0)
-		return set_error(bm, -EINVAL, "batch must be at least 1");
-	if (in_off < 0 || out_off < 0)
-		return set_error(bm, -EINVAL, "input and output must be tensors from bitmix_tensor_alloc() "
-				 "large enough for %u sample(s)", batch);
-	if (bm->sq_tail - bitmix_load_acquire(&bm->hdr->sq_head) >= bm->sq_entries)
-		return set_error(bm, -EBUSY, "the submission ring is full");
-	bm->sq[bm->sq_tail & (bm->sq_entries - 1)] = (struct bitmix_sqe){
-		.user_data = ++bm->next_user_data,
-		.model_id = model->id,
-		.batch = batch,
-		.in_offset = (uint64_t)in_off,
-		.in_length = in_len,
-		.out_offset = (uint64_t)out_off,
-		.out_length = out_len,
-		.precision = BITMIX_PRECISION_CURRENT,
-	};
-	bitmix_store_release(&bm->hdr->sq_tail, ++bm->sq_tail);
-	if (write(bm->submit_efd, &one, sizeof(one)) < 0)
-		return set_error(bm, -errno, "submit doorbell: %s", strerror(errno));
-	r = wait_completion(bm, bm->next_user_data, &cqe);
+	for (unsigned i = 0; i < BITMIX_MAX_CLIENT_REGIONS && !slot; i++)
+		if (!bm->regions[i].id)
+			slot = &bm->regions[i];
+	if (!slot)
+		return bitmix_set_error(bm, -EMFILE, "this connection has %d regions, libbitmix's most",
+					BITMIX_MAX_CLIENT_REGIONS);
+	r = call_fd(bm, &req, sizeof(req), BITMIX_MSG_REGISTER_REGION, &rep, sizeof(rep), sizeof(rep),
+		    NULL, 0, NULL, memfd);
 	if (r < 0)
 		return r;
-	if (cqe.status < 0)
-		return set_error(bm, cqe.status, "bitmixd refused the request: %s", strerror(-cqe.status));
-	if (generation)
-		*generation = cqe.generation;
+	if (rep.region == 0 || rep.region > UINT16_MAX)
+		return bitmix_set_error(bm, -EPROTO, "bitmixd answered region %u", rep.region);
+	*slot = (struct client_region){ rep.region, addr, size };
+	return (int)rep.region;
+}
+
+int bitmix_region_unregister(struct bitmix *bm, int region)
+{
+	struct bitmix_region_req req = { .region = (uint32_t)region };
+	struct bitmix_reply rep;
+	int r;
+
+	r = call(bm, &req, sizeof(req), BITMIX_MSG_UNREGISTER_REGION, &rep, sizeof(rep), sizeof(rep),
+		 NULL, 0, NULL);
+	if (r < 0)
+		return r;
+	for (unsigned i = 0; i < BITMIX_MAX_CLIENT_REGIONS; i++)
+		if (bm->regions[i].id == (uint32_t)region)
+			bm->regions[i].id = 0;
 	return 0;
 }
 

@@ -304,8 +304,12 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 	}
 	if (strcmp(key, "sensors") == 0)
 		return config_parse_sensors(p, v);
+	if (strcmp(key, "ipc") == 0)
+		return config_parse_ipc(p, v);
+	if (strcmp(key, "limits") == 0)
+		return config_parse_limits(p, v);
 	return config_fail(p, k, NULL,
-		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, governor, sensors, access, kernels)",
+		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, governor, sensors, access, kernels, ipc, limits)",
 		    key);
 }
 
@@ -357,6 +361,8 @@ static struct bmx_config *config_new_defaults(const char *source)
 	c->log_level = LOG_INFO;
 	bmx_governor_config_defaults(&c->governor);
 	bmx_sensors_config_defaults(&c->sensors);
+	config_ipc_defaults(c);
+	config_limits_defaults(c);
 	if (!c->source_path || !c->socket_path || !c->models) {
 		bmx_config_free(c);
 		return NULL;

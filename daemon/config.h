@@ -11,6 +11,7 @@
 #define BITMIX_CONFIG_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #define BMX_CONFIG_NAME_MAX 48
@@ -20,6 +21,26 @@
 struct bmx_config_model {
 	char name[BMX_CONFIG_NAME_MAX]; /* [A-Za-z0-9._-]+ */
 	char *path;                     /* absolute: relative paths resolve against the config's folder */
+};
+
+/* ipc.doorbell: how bitmixd and its clients wake each other. */
+enum bmx_doorbell_choice {
+	BMX_DOORBELL_AUTO = 0, /* io_uring futex operations if the kernel has them, else eventfds */
+	BMX_DOORBELL_FUTEX,    /* futexes, and refuse to start without the io_uring futex ops */
+	BMX_DOORBELL_EVENTFD,  /* one eventfd per direction per client (kernels before 6.7) */
+};
+
+/* The ipc: block (config_ipc.c) and the limits: block (config_limits.c). */
+struct bmx_config_ipc {
+	enum bmx_doorbell_choice doorbell;
+	unsigned spin_us;              /* the event loop polls the rings this long before it sleeps */
+};
+
+struct bmx_config_limits {
+	unsigned in_flight;            /* per connection: requests admitted and not yet completed */
+	unsigned regions;              /* per connection: registered memfd regions */
+	uint64_t mapped_bytes;         /* per connection: arena plus regions */
+	unsigned connections_per_uid;
 };
 
 #define BMX_CONFIG_GOV_NAME_MAX 24
@@ -106,6 +127,8 @@ struct bmx_config {
 	struct bmx_governor_config governor;
 	struct bmx_sensors_config sensors;
 	unsigned kernels;               /* enum bmx_kernels_path: 0 auto, 1 ref, 2 avx2, 3 avx512 */
+	struct bmx_config_ipc ipc;
+	struct bmx_config_limits limits;
 };
 
 struct bmx_config_error {

@@ -45,5 +45,10 @@ int config_parse_governor(struct config_parse *p, yaml_node_t *v);
 int config_parse_sensors(struct config_parse *p, yaml_node_t *v); /* config_sensors.c */
 /* config_kernels.c: the top-level "kernels" key. */
 int config_parse_kernels(struct config_parse *p, yaml_node_t *v);
+/* One top-level block each (config_<block>.c): defaults, then the parser of the block. */
+void config_ipc_defaults(struct bmx_config *cfg);
+int config_parse_ipc(struct config_parse *p, yaml_node_t *v);
+void config_limits_defaults(struct bmx_config *cfg);
+int config_parse_limits(struct config_parse *p, yaml_node_t *v);
 
 #endif

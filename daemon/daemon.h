@@ -31,6 +31,7 @@
 #define BMX_MAX_DATA_SIZE (256u << 20)
 #define BMX_MAX_OPEN_MODELS 64 /* per session */
 #define BMX_MAX_SESSIONS 1024
+#define BMX_MAX_REGIONS 64     /* per session; limits.regions may lower it */
 
 /* A model being served: its sealed memfd, the validated view, the engine and the control page. */
 struct served_model {
@@ -63,6 +64,7 @@ enum loop_op_kind {
 	LOOP_OP_DOORBELL,
 	LOOP_OP_CANCEL,
 	LOOP_OP_ACCEPT_BACKOFF, /* a pause before accepting again when out of descriptors */
+	LOOP_OP_FUTEX_WAKE,     /* a batched wake of sleeping clients (doorbell.c); nothing to do */
 	LOOP_OP_SENSOR_TIMER,   /* the sensors' sampling period elapsed */
 	LOOP_OP_SENSOR_EVENT,   /* the sensors' event descriptor (the probe's ring buffer) is readable */
 };
@@ -71,6 +73,14 @@ enum loop_op_kind {
 struct loop_op {
 	enum loop_op_kind kind;
 	struct session *session;   /* RECV, DOORBELL */
+};
+
+/* A client memfd registered once and mapped by the daemon (session_region.c). */
+struct region {
+	int refs;                  /* atomic: the session's table, each job that names it */
+	uint32_t id;               /* >= 1 */
+	uint8_t *base;
+	uint64_t size;
 };
 
 struct session {
@@ -108,12 +118,19 @@ struct session {
 	uint32_t sq_entries, cq_entries;
 	uint64_t data_size;
 	uint32_t sq_head;          /* private */
-	int submit_efd, complete_efd;
-	struct loop_op doorbell_op;
+	uint32_t admitted;         /* private: SQEs taken, each owes exactly one CQE */
+	int submit_efd, complete_efd; /* eventfd doorbells only */
+	struct loop_op doorbell_op;   /* the armed eventfd read or io_uring futex wait */
 	uint64_t doorbell_value;
-	int in_flight;             /* atomic */
+	bool doorbell_armed;
+	bool wake_pending;         /* loop thread: posted CQEs, wake the client once per pass */
 	pthread_mutex_t cq_lock;   /* serializes completion writers (workers, loop) */
 	uint32_t cq_tail;          /* private, under cq_lock */
+
+	struct region *regions[BMX_MAX_REGIONS]; /* id - 1 indexes; loop thread only */
+	unsigned n_regions;
+	uint64_t mapped_bytes;     /* arena plus regions */
+	bool refused;              /* over limits.connections_per_uid: say so and hang up */
 
 	struct served_model *open[BMX_MAX_OPEN_MODELS];
 	size_t n_open;
@@ -140,6 +157,10 @@ struct bmx_daemon {
 	uint64_t requests_failed;    /* atomic */
 	unsigned pending_ops;        /* io_uring operations not yet completed */
 	bool stopping;
+	int doorbell;                /* enum bitmix_doorbell, chosen at start (doorbell_probe) */
+	uint64_t spin_ns;            /* ipc.spin_us */
+	uint64_t last_work_ns;       /* when the loop last took a submission */
+	struct loop_op futex_wake_op;
 
 	/* Sensors (sensor_loop.c): sampled on the loop thread every period. */
 	struct sensors *sensors;
@@ -173,16 +194,38 @@ int session_new(struct bmx_daemon *d, int fd, struct session **out);
 void session_ref(struct session *s);
 void session_unref(struct session *s);
 void session_handle_message(struct session *s, size_t len, struct msghdr *msg);
-void session_drain_submissions(struct session *s);
+unsigned session_drain_submissions(struct session *s);
+unsigned session_drain_all(struct bmx_daemon *d);
 void session_post_completion(struct session *s, uint64_t user_data, int32_t status,
 			     uint64_t generation);
 void session_close(struct session *s, const char *why);
 bool session_may_set_bits(const struct session *s);
 
+/* session_region.c */
+int session_register_region(struct session *s, int fd, uint64_t size, uint32_t *id, char *why,
+			    size_t why_size);
+int session_unregister_region(struct session *s, uint32_t id, char *why, size_t why_size);
+struct region *session_region(const struct session *s, uint32_t id);
+void region_unref(struct region *r);
+void session_regions_clear(struct session *s);
+
+/* doorbell.c: how the loop and the clients wake each other (client/bitmix_proto.h). */
+int doorbell_probe(struct bmx_daemon *d);
+const char *doorbell_name(int doorbell);
+int doorbell_arm(struct bmx_daemon *d, struct session *s);
+/* Spin on every client's ring for ipc.spin_us after the last work; true if work was done. */
+bool doorbell_spin(struct bmx_daemon *d);
+/* Advertise that the loop sleeps; false if a submission arrived meanwhile (do not sleep). */
+bool doorbell_sleep_prepare(struct bmx_daemon *d);
+void doorbell_awake(struct bmx_daemon *d);
+/* After CQEs were posted: wake the client if it sleeps (loop: batched; workers: at once). */
+void doorbell_wake_client(struct session *s, bool from_loop);
+
 /* event_loop.c */
 int event_loop_run(struct bmx_daemon *d);
 int event_loop_arm_recv(struct bmx_daemon *d, struct session *s);
-int event_loop_arm_doorbell(struct bmx_daemon *d, struct session *s);
+struct io_uring_sqe *event_loop_get_sqe(struct bmx_daemon *d);
+void event_loop_arm(struct bmx_daemon *d, struct io_uring_sqe *sqe, struct loop_op *op);
 int event_loop_arm_timeout(struct bmx_daemon *d, struct loop_op *op, struct __kernel_timespec *ts);
 int event_loop_arm_poll(struct bmx_daemon *d, struct loop_op *op, int fd);
 /* Ask the kernel to cancel OP (its completion still arrives, with -ECANCELED). */
@@ -228,8 +271,13 @@ struct job {
 	struct session *session;        /* holds a ref */
 	struct served_model *model;     /* holds a ref */
 	struct bitmix_sqe sqe;          /* private, validated copy */
+	struct region *in_region, *out_region; /* hold refs; NULL for the arena's data area */
+	const float *in;                /* resolved from (region, offset) at admission */
+	float *out;
 	struct job *next;
 };
+/* session.c: post the job's CQE, wake the client, drop its references, free it. */
+void job_complete(struct job *job, int status, uint64_t generation);
 int worker_pool_new(struct bmx_daemon *d, unsigned n_threads, struct worker_pool **out);
 void worker_pool_submit(struct worker_pool *pool, struct job *job);
 /* Let every queued and running job finish, then stop and free the threads. */

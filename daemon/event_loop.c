@@ -4,8 +4,9 @@
  *
  * Everything the daemon waits for is an io_uring operation whose user_data points at a struct
  * loop_op: accepting clients, each client's control messages (recvmsg), each client's submit
- * doorbell (an eventfd read), and signals (a signalfd read). Worker threads never touch the
- * ring. SIGTERM/SIGINT stop the daemon after in-flight requests finish; SIGHUP reloads the
+ * doorbell (a futex wait or an eventfd read, doorbell.c), and signals (a signalfd read). Before
+ * it sleeps, the loop spins on the clients' rings for ipc.spin_us. Worker threads never touch
+ * the ring. SIGTERM/SIGINT stop the daemon after in-flight requests finish; SIGHUP reloads the
  * configuration and keeps the old one if the new one is not valid.
  */
 #include <errno.h>
@@ -18,7 +19,7 @@
 #include "daemon.h"
 #include "log.h"
 
-static struct io_uring_sqe *get_sqe(struct bmx_daemon *d)
+struct io_uring_sqe *event_loop_get_sqe(struct bmx_daemon *d)
 {
 	struct io_uring_sqe *sqe = io_uring_get_sqe(&d->ring);
 
@@ -30,12 +31,22 @@ static struct io_uring_sqe *get_sqe(struct bmx_daemon *d)
 	return sqe;
 }
 
-static int arm(struct bmx_daemon *d, struct io_uring_sqe *sqe, struct loop_op *op)
+static struct io_uring_sqe *get_sqe(struct bmx_daemon *d)
+{
+	return event_loop_get_sqe(d);
+}
+
+void event_loop_arm(struct bmx_daemon *d, struct io_uring_sqe *sqe, struct loop_op *op)
 {
 	io_uring_sqe_set_data(sqe, op);
 	d->pending_ops++;
 	if (op->session)
 		session_ref(op->session);
+}
+
+static int arm(struct bmx_daemon *d, struct io_uring_sqe *sqe, struct loop_op *op)
+{
+	event_loop_arm(d, sqe, op);
 	return 0;
 }
 
@@ -74,16 +85,6 @@ int event_loop_arm_recv(struct bmx_daemon *d, struct session *s)
 	};
 	io_uring_prep_recvmsg(sqe, s->fd, &s->recv_msg, MSG_CMSG_CLOEXEC);
 	return arm(d, sqe, &s->recv_op);
-}
-
-int event_loop_arm_doorbell(struct bmx_daemon *d, struct session *s)
-{
-	struct io_uring_sqe *sqe = get_sqe(d);
-
-	if (!sqe)
-		return -EBUSY;
-	io_uring_prep_read(sqe, s->submit_efd, &s->doorbell_value, sizeof(s->doorbell_value), 0);
-	return arm(d, sqe, &s->doorbell_op);
 }
 
 int event_loop_arm_timeout(struct bmx_daemon *d, struct loop_op *op, struct __kernel_timespec *ts)
@@ -179,6 +180,8 @@ static void reload(struct bmx_daemon *d)
 	if (strcmp(next->socket_path, d->config->socket_path) != 0 ||
 	    next->workers != d->config->workers)
 		log_warning("reload: socket and workers changes take effect at the next restart");
+	if (memcmp(&next->ipc, &d->config->ipc, sizeof(next->ipc)) != 0)
+		log_warning("reload: ipc changes take effect at the next restart");
 	r = sensor_loop_prepare_reload(d, next, &next_sensors);
 	if (r < 0) {
 		log_error("reload failed, keeping the running configuration and sensors");
@@ -234,16 +237,22 @@ static void on_recv(struct session *s, int res)
 		session_close(s, "daemon out of io_uring entries: disconnected");
 }
 
+/* A futex wait ends woken (0) or because the tail had moved already (-EAGAIN). */
 static void on_doorbell(struct session *s, int res)
 {
+	bool futex = s->daemon->doorbell == BITMIX_DOORBELL_FUTEX;
+
+	s->doorbell_armed = false;
 	if (s->closing)
 		return;
-	if (res != (int)sizeof(uint64_t)) {
+	if (futex ? res != 0 && res != -EAGAIN : res != (int)sizeof(uint64_t)) {
+		log_warning_errno(res < 0 ? res : EIO, "client %u: doorbell", s->id);
 		session_close(s, "doorbell failed: disconnected");
 		return;
 	}
 	session_drain_submissions(s);
-	if (!s->closing && event_loop_arm_doorbell(s->daemon, s) < 0)
+	s->daemon->last_work_ns = now_ns();
+	if (!s->closing && doorbell_arm(s->daemon, s) < 0)
 		session_close(s, "daemon out of io_uring entries: disconnected");
 }
 
@@ -258,6 +267,7 @@ static void dispatch(struct bmx_daemon *d, struct loop_op *op, int res)
 	case LOOP_OP_RECV: on_recv(s, res); break;
 	case LOOP_OP_DOORBELL: on_doorbell(s, res); break;
 	case LOOP_OP_CANCEL: break;
+	case LOOP_OP_FUTEX_WAKE: break;
 	case LOOP_OP_ACCEPT_BACKOFF:
 		if (!d->stopping)
 			arm_accept(d);
@@ -301,6 +311,20 @@ static void shutdown_sessions(struct bmx_daemon *d)
 	io_uring_submit(&d->ring);
 }
 
+/* Spin on the rings for a while, then sleep in io_uring until something completes. */
+static int wait_for_work(struct bmx_daemon *d)
+{
+	bool sleep;
+	int r;
+
+	doorbell_spin(d);
+	sleep = !io_uring_cq_ready(&d->ring) && doorbell_sleep_prepare(d);
+	r = io_uring_submit_and_wait(&d->ring, sleep ? 1 : 0);
+	if (sleep)
+		doorbell_awake(d);
+	return r;
+}
+
 int event_loop_run(struct bmx_daemon *d)
 {
 	bool shutting_down = false;
@@ -320,7 +344,7 @@ int event_loop_run(struct bmx_daemon *d)
 			shutting_down = true;
 			shutdown_sessions(d);
 		}
-		r = io_uring_submit_and_wait(&d->ring, 1);
+		r = wait_for_work(d);
 		if (r < 0 && r != -EINTR)
 			return log_error_errno(r, "io_uring_submit_and_wait");
 		io_uring_for_each_cqe(&d->ring, head, cqe) {

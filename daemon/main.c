@@ -132,6 +132,11 @@ static int run(struct bmx_daemon *d, bool check_only)
 	r = io_uring_queue_init(256, &d->ring, 0);
 	if (r < 0)
 		return log_error_errno(r, "io_uring_queue_init");
+	r = doorbell_probe(d);
+	if (r < 0) {
+		io_uring_queue_exit(&d->ring);
+		return r;
+	}
 	d->listen_fd = listen_socket(d->config->socket_path);
 	if (d->listen_fd < 0) {
 		io_uring_queue_exit(&d->ring);

@@ -249,9 +249,7 @@ int sensor_bpf_event_fd(const struct sensor_bpf *b)
 
 int sensor_bpf_consume(struct sensor_bpf *b)
 {
-	int r = ring_buffer__consume(b->rb);
-
-	return r < 0 ? (errno ? -errno : r) : r;
+	return ring_buffer__consume(b->rb); /* events consumed, or -errno */
 }
 
 void sensor_bpf_stats(const struct sensor_bpf *b, struct sensor_bpf_stats *out)

@@ -6,6 +6,10 @@
  * use; ring entries are copied out of shared memory first and checked on the private copy; the
  * daemon's own ring indices and the arena's geometry live in private memory. A client that
  * breaks the protocol loses its own connection and nothing else.
+ *
+ * Ring memory ordering: load-acquire sq_tail, copy the SQE, store-release sq_head; write the CQE,
+ * store-release cq_tail (under cq_lock: the loop and workers both post). Admission counts every
+ * SQE taken (each owes exactly one CQE) against the client's cq_head, so a CQE always has a slot.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -28,6 +32,7 @@ int session_new(struct bmx_daemon *d, int fd, struct session **out)
 	struct session *s;
 	gid_t groups[256];
 	socklen_t glen = sizeof(groups);
+	unsigned n_same_uid = 0;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
@@ -42,6 +47,9 @@ int session_new(struct bmx_daemon *d, int fd, struct session **out)
 	s->refs = 1;
 	s->arena_fd = s->submit_efd = s->complete_efd = -1;
 	s->id = ++d->next_session_id;
+	for (struct session *o = d->sessions; o; o = o->next)
+		n_same_uid += o->uid == cred.uid;
+	s->refused = n_same_uid >= d->config->limits.connections_per_uid;
 	s->recv_op = (struct loop_op){ .kind = LOOP_OP_RECV, .session = s };
 	s->doorbell_op = (struct loop_op){ .kind = LOOP_OP_DOORBELL, .session = s };
 	pthread_mutex_init(&s->cq_lock, NULL);
@@ -61,6 +69,7 @@ static void session_free(struct session *s)
 {
 	for (size_t i = 0; i < s->n_open; i++)
 		served_model_unref(s->open[i]);
+	session_regions_clear(s);
 	if (s->arena)
 		munmap(s->arena, s->arena_size);
 	if (s->arena_fd >= 0)
@@ -111,7 +120,7 @@ void session_close(struct session *s, const char *why)
 	if (d->governor) /* its QoS holds go with it */
 		gov_core_release_owner(d->governor, s->id);
 	shutdown(s->fd, SHUT_RDWR);
-	if (s->has_arena)
+	if (s->doorbell_armed)
 		event_loop_cancel(d, &s->doorbell_op);
 	session_unref(s); /* the loop's reference */
 }
@@ -135,12 +144,11 @@ bool session_may_set_bits(const struct session *s)
 	return false;
 }
 
-/* Post one CQE. Room is guaranteed by admission (session_drain_submissions). */
-void session_post_completion(struct session *s, uint64_t user_data, int32_t status,
-			     uint64_t generation)
+/* Write one CQE; PUBLISH also makes it (and any before it) visible to the client. */
+static void post_cqe(struct session *s, uint64_t user_data, int32_t status, uint64_t generation,
+		     bool publish)
 {
 	struct bitmix_cqe *cqe;
-	uint64_t one = 1;
 
 	pthread_mutex_lock(&s->cq_lock);
 	cqe = &s->cq[s->cq_tail & (s->cq_entries - 1)];
@@ -150,10 +158,43 @@ void session_post_completion(struct session *s, uint64_t user_data, int32_t stat
 	cqe->generation = generation;
 	cqe->reserved1 = 0;
 	__atomic_store_n(&s->cq_tail, s->cq_tail + 1, __ATOMIC_RELEASE);
+	if (publish)
+		bitmix_store_release(&s->hdr->cq_tail, s->cq_tail);
+	pthread_mutex_unlock(&s->cq_lock);
+}
+
+/* Post one CQE. Room is guaranteed by admission (session_drain_submissions). */
+void session_post_completion(struct session *s, uint64_t user_data, int32_t status,
+			     uint64_t generation)
+{
+	post_cqe(s, user_data, status, generation, true);
+}
+
+/*
+ * Publish the CQEs the loop wrote during a drain with one store, so a polling client sees the
+ * cache line move once per batch. A worker publishing meanwhile covers them too: every CQE
+ * below the private tail is complete before the tail moves (both under cq_lock).
+ */
+static void publish_completions(struct session *s)
+{
+	pthread_mutex_lock(&s->cq_lock);
 	bitmix_store_release(&s->hdr->cq_tail, s->cq_tail);
 	pthread_mutex_unlock(&s->cq_lock);
-	if (write(s->complete_efd, &one, sizeof(one)) < 0 && errno != EAGAIN)
-		log_debug("client %u: completion doorbell: %m", s->id);
+}
+
+void job_complete(struct job *job, int status, uint64_t generation)
+{
+	struct session *s = job->session;
+
+	session_post_completion(s, job->sqe.user_data, status, generation);
+	doorbell_wake_client(s, false);
+	if (job->in_region)
+		region_unref(job->in_region);
+	if (job->out_region)
+		region_unref(job->out_region);
+	served_model_unref(job->model);
+	session_unref(s);
+	free(job);
 }
 
 static bool range_ok(uint64_t off, uint64_t len, uint64_t size)
@@ -163,12 +204,49 @@ static bool range_ok(uint64_t off, uint64_t len, uint64_t size)
 	return off % 64 == 0 && !__builtin_add_overflow(off, len, &end) && end <= size;
 }
 
-/* Check a private copy of an SQE; on success *model is the (session-owned) model it names. */
-static int sqe_check(const struct session *s, const struct bitmix_sqe *e, struct served_model **model)
+/* Resolve a tensor (REGION, OFF, LEN) to memory; *ref is the region (NULL: the arena's data). */
+static int tensor_resolve(const struct session *s, uint16_t region, uint64_t off, uint64_t len,
+			  struct region **ref, uint8_t **ptr)
+{
+	uint8_t *base = s->data;
+	uint64_t size = s->data_size;
+
+	*ref = NULL;
+	if (region != 0) {
+		*ref = session_region(s, region);
+		if (!*ref)
+			return -ENXIO;
+		base = (*ref)->base;
+		size = (*ref)->size;
+	}
+	if (!range_ok(off, len, size))
+		return -ERANGE;
+	*ptr = base + off;
+	return 0;
+}
+
+/* Check a private copy of an SQE and resolve what it names into J (no references taken yet). */
+static int sqe_check(const struct session *s, const struct bitmix_sqe *e, struct job *j)
 {
 	struct served_model *m = NULL;
 	uint64_t in_bytes, out_bytes;
+	uint8_t *in = NULL, *out = NULL;
+	int r;
 
+	if (e->opcode > BITMIX_OP_NOP || e->precision != BITMIX_PRECISION_CURRENT || e->flags ||
+	    e->reserved0 || e->precision_arg)
+		return -EOPNOTSUPP;
+	if (e->opcode == BITMIX_OP_NOP) {
+		if (e->model_id || e->batch)
+			return -EINVAL;
+		if (e->in_length &&
+		    (r = tensor_resolve(s, e->in_region, e->in_offset, e->in_length, &j->in_region, &in)) < 0)
+			return r;
+		if (e->out_length &&
+		    (r = tensor_resolve(s, e->out_region, e->out_offset, e->out_length, &j->out_region, &out)) < 0)
+			return r;
+		return 0;
+	}
 	for (size_t i = 0; i < s->n_open; i++)
 		if (s->open[i]->id == e->model_id)
 			m = s->open[i];
@@ -176,66 +254,109 @@ static int sqe_check(const struct session *s, const struct bitmix_sqe *e, struct
 		return -EBADF;
 	if (e->batch == 0 || e->batch > BMX_MAX_BATCH)
 		return -EINVAL;
-	if (e->precision != BITMIX_PRECISION_CURRENT || e->flags || e->reserved0 || e->reserved1 ||
-	    e->precision_arg)
-		return -EOPNOTSUPP;
 	in_bytes = (uint64_t)e->batch * bmx_model_input_size(m->model) * sizeof(float);
 	out_bytes = (uint64_t)e->batch * bmx_model_output_size(m->model) * sizeof(float);
 	if (e->in_length != in_bytes || e->out_length < out_bytes)
 		return -EMSGSIZE;
-	if (!range_ok(e->in_offset, e->in_length, s->data_size) ||
-	    !range_ok(e->out_offset, out_bytes, s->data_size))
-		return -ERANGE;
-	*model = m;
+	if ((r = tensor_resolve(s, e->in_region, e->in_offset, in_bytes, &j->in_region, &in)) < 0 ||
+	    (r = tensor_resolve(s, e->out_region, e->out_offset, out_bytes, &j->out_region, &out)) < 0)
+		return r;
+	j->model = m;
+	j->in = (const float *)in;
+	j->out = (float *)out;
 	return 0;
 }
 
-/*
- * Take every new SQE the client published. A request is admitted only while in-flight requests
- * plus unreaped completions stay below the CQ size, so a completion always has a slot; a client
- * that does not reap just stops being served until it does.
- */
-void session_drain_submissions(struct session *s)
+/* Complete inline (a refusal or a NOP): the loop wakes the client once per drain. */
+static void complete_inline(struct session *s, uint64_t user_data, int status)
 {
-	struct bmx_daemon *d = s->daemon;
+	__atomic_add_fetch(status < 0 ? &s->daemon->requests_failed : &s->daemon->requests_completed,
+			   1, __ATOMIC_RELAXED);
+	post_cqe(s, user_data, status, 0, false);
+	s->wake_pending = true;
+}
+
+/* Take one copied, counted SQE: complete it here, or hand it to the workers. */
+static void admit(struct session *s, const struct bitmix_sqe *e, uint32_t running)
+{
+	struct job j = { .session = s, .sqe = *e }, *job;
+	int r;
+
+	if (running >= s->daemon->config->limits.in_flight) {
+		log_debug("client %u: %u requests in flight, limits.in_flight is %u: -EBUSY", s->id,
+			  running, s->daemon->config->limits.in_flight);
+		r = -EBUSY;
+	} else {
+		r = sqe_check(s, e, &j);
+	}
+	if (r == 0 && e->opcode == BITMIX_OP_NOP) {
+		complete_inline(s, e->user_data, 0);
+		return;
+	}
+	if (r == 0 && !(job = malloc(sizeof(*job))))
+		r = -ENOMEM;
+	if (r < 0) {
+		complete_inline(s, e->user_data, r);
+		return;
+	}
+	*job = j;
+	session_ref(s);
+	served_model_ref(job->model);
+	if (job->in_region)
+		__atomic_add_fetch(&job->in_region->refs, 1, __ATOMIC_RELAXED);
+	if (job->out_region)
+		__atomic_add_fetch(&job->out_region->refs, 1, __ATOMIC_RELAXED);
+	worker_pool_submit(s->daemon->pool, job);
+}
+
+/*
+ * Take every new SQE the client published, while its completion ring has room for every SQE
+ * taken and not yet reaped; a client that does not reap just stops being served until it does.
+ * Returns how many SQEs were taken.
+ */
+unsigned session_drain_submissions(struct session *s)
+{
 	uint32_t tail = bitmix_load_acquire(&s->hdr->sq_tail);
+	unsigned n = 0;
 
 	if (tail - s->sq_head > s->sq_entries) {
 		session_close(s, "corrupted submission ring index: disconnected");
-		return;
+		return 0;
 	}
 	while (s->sq_head != tail) {
-		/* in_flight first: a worker posts its CQE before it decrements in_flight, so this
-		 * order can count a finishing request twice but never zero times. */
-		int in_flight = __atomic_load_n(&s->in_flight, __ATOMIC_ACQUIRE);
-		uint32_t cq_used = __atomic_load_n(&s->cq_tail, __ATOMIC_ACQUIRE) -
-				   bitmix_load_acquire(&s->hdr->cq_head);
-		struct served_model *m = NULL;
+		uint32_t cq_head = bitmix_load_acquire(&s->hdr->cq_head);
+		uint32_t cq_tail = __atomic_load_n(&s->cq_tail, __ATOMIC_ACQUIRE);
 		struct bitmix_sqe e;
-		struct job *job;
-		int r;
 
-		if (cq_used > s->cq_entries) {
+		if (cq_tail - cq_head > s->cq_entries) {
 			session_close(s, "corrupted completion ring index: disconnected");
-			return;
+			return n;
 		}
-		if ((uint32_t)in_flight + cq_used >= s->cq_entries)
+		if (s->admitted - cq_head >= s->cq_entries)
 			break;
 		memcpy(&e, &s->sq[s->sq_head & (s->sq_entries - 1)], sizeof(e));
 		s->sq_head++;
+		s->admitted++;
 		bitmix_store_release(&s->hdr->sq_head, s->sq_head);
-		r = sqe_check(s, &e, &m);
-		if (r == 0 && !(job = malloc(sizeof(*job))))
-			r = -ENOMEM;
-		if (r < 0) {
-			__atomic_add_fetch(&d->requests_failed, 1, __ATOMIC_RELAXED);
-			session_post_completion(s, e.user_data, r, 0);
-			continue;
-		}
-		*job = (struct job){ .session = s, .model = m, .sqe = e };
-		session_ref(s);
-		served_model_ref(m);
-		__atomic_add_fetch(&s->in_flight, 1, __ATOMIC_ACQ_REL);
-		worker_pool_submit(d->pool, job);
+		admit(s, &e, s->admitted - 1 - cq_tail);
+		n++;
 	}
+	if (s->wake_pending) {
+		publish_completions(s);
+		doorbell_wake_client(s, true);
+	}
+	return n;
+}
+
+unsigned session_drain_all(struct bmx_daemon *d)
+{
+	struct session *next;
+	unsigned n = 0;
+
+	for (struct session *s = d->sessions; s; s = next) {
+		next = s->next; /* draining may close s */
+		if (s->has_arena && bitmix_load_acquire(&s->hdr->sq_tail) != s->sq_head)
+			n += session_drain_submissions(s);
+	}
+	return n;
 }

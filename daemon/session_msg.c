@@ -2,8 +2,8 @@
 /*
  * session_msg.c — the control messages of the bitmix protocol (client/bitmix_proto.h).
  *
- * Each handler gets a message whose header was checked and whose length covers its fixed part,
- * checks the rest field by field, and answers with exactly one reply packet. A reply that the
+ * Each handler gets a message whose header was checked, checks its length and the rest field by
+ * field, and answers with exactly one reply packet. A reply that the
  * client's socket cannot take at once means the client is not reading: it is disconnected
  * rather than allowed to stall the event loop.
  */
@@ -89,11 +89,12 @@ static uint64_t round_up(uint64_t v, uint64_t to)
 }
 
 /* Create the client's arena and doorbells; geometry is decided here and kept privately. */
-static int arena_create(struct session *s, const struct bitmix_hello_req *req)
+static int arena_create(struct session *s, const struct bitmix_hello_req *req, char *why, size_t why_size)
 {
 	uint32_t sq = req->sq_entries ? req->sq_entries : BMX_DEFAULT_SQ_ENTRIES;
 	uint64_t data = req->data_size ? req->data_size : BMX_DEFAULT_DATA_SIZE;
 	uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+	uint64_t limit = s->daemon->config->limits.mapped_bytes;
 	struct bitmix_arena_hdr *h;
 
 	sq = round_pow2(sq > BMX_MAX_SQ_ENTRIES ? BMX_MAX_SQ_ENTRIES : sq);
@@ -104,7 +105,12 @@ static int arena_create(struct session *s, const struct bitmix_hello_req *req)
 	uint64_t cq_off = sq_off + round_up((uint64_t)sq * sizeof(struct bitmix_sqe), page);
 	uint64_t data_off = cq_off + round_up((uint64_t)sq * sizeof(struct bitmix_cqe), page);
 	s->arena_size = data_off + data;
-
+	if (s->arena_size > limit) {
+		snprintf(why, why_size, "HELLO: an arena of %llu bytes exceeds limits.mapped_bytes (%llu)",
+			 (unsigned long long)s->arena_size, (unsigned long long)limit);
+		return -ENOSPC;
+	}
+	snprintf(why, why_size, "HELLO: creating the arena failed");
 	s->arena_fd = memfd_create("bitmix-arena", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (s->arena_fd < 0)
 		return -errno;
@@ -117,6 +123,7 @@ static int arena_create(struct session *s, const struct bitmix_hello_req *req)
 		s->arena = NULL;
 		return -errno;
 	}
+	s->mapped_bytes = s->arena_size;
 	h = s->hdr = (struct bitmix_arena_hdr *)s->arena;
 	s->sq = (struct bitmix_sqe *)(s->arena + sq_off);
 	s->cq = (struct bitmix_cqe *)(s->arena + cq_off);
@@ -126,6 +133,8 @@ static int arena_create(struct session *s, const struct bitmix_hello_req *req)
 		.sq_entries = sq, .cq_entries = sq,
 		.sq_offset = sq_off, .cq_offset = cq_off, .data_offset = data_off, .data_size = data,
 	};
+	if (s->daemon->doorbell == BITMIX_DOORBELL_FUTEX)
+		return 0;
 	s->submit_efd = eventfd(0, EFD_CLOEXEC);
 	s->complete_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	if (s->submit_efd < 0 || s->complete_efd < 0)
@@ -136,7 +145,9 @@ static int arena_create(struct session *s, const struct bitmix_hello_req *req)
 static int handle_hello(struct session *s, const struct bitmix_msg_hdr *m)
 {
 	const struct bitmix_hello_req *req = (const void *)m;
+	const struct bmx_config_limits *lim = &s->daemon->config->limits;
 	struct bitmix_hello_reply rep = { 0 };
+	char why[BITMIX_ERROR_MAX];
 	int r;
 
 	if (m->length < sizeof(*req))
@@ -144,11 +155,13 @@ static int handle_hello(struct session *s, const struct bitmix_msg_hdr *m)
 				   m->length, sizeof(*req));
 	if (s->has_arena)
 		return reply_error(s, m, -EALREADY, "HELLO: this connection already has an arena");
-	r = arena_create(s, req);
+	r = arena_create(s, req, why, sizeof(why));
+	if (r == -ENOSPC)
+		return reply_error(s, m, r, "%s", why);
 	if (r == 0)
-		r = event_loop_arm_doorbell(s->daemon, s);
+		r = doorbell_arm(s->daemon, s);
 	if (r < 0) {
-		reply_error(s, m, r, "HELLO: creating the arena failed: %s", strerror(-r));
+		reply_error(s, m, r, "%s: %s", why, strerror(-r));
 		session_close(s, "could not create its arena: disconnected");
 		return 0;
 	}
@@ -157,11 +170,17 @@ static int handle_hello(struct session *s, const struct bitmix_msg_hdr *m)
 	rep.client_id = s->id;
 	rep.sq_entries = s->sq_entries;
 	rep.cq_entries = s->cq_entries;
+	rep.doorbell = (uint32_t)s->daemon->doorbell;
 	rep.arena_size = s->arena_size;
 	rep.sq_offset = s->hdr->sq_offset;
 	rep.cq_offset = s->hdr->cq_offset;
 	rep.data_offset = s->hdr->data_offset;
 	rep.data_size = s->data_size;
+	rep.max_in_flight = lim->in_flight;
+	rep.max_regions = lim->regions;
+	rep.max_mapped_bytes = lim->mapped_bytes;
+	if (s->daemon->doorbell == BITMIX_DOORBELL_FUTEX)
+		return reply_send(s, &rep, sizeof(rep), &s->arena_fd, 1);
 	return reply_send(s, &rep, sizeof(rep), (int[]){ s->arena_fd, s->submit_efd, s->complete_efd }, 3);
 }
 
@@ -297,6 +316,7 @@ static int handle_status(struct session *s, const struct bitmix_msg_hdr *m)
 	rep.clients = d->n_sessions;
 	rep.models = (uint32_t)d->store.count;
 	rep.workers = worker_pool_size(d->pool);
+	snprintf(rep.doorbell, sizeof(rep.doorbell), "%s", doorbell_name(d->doorbell));
 	snprintf(rep.kernels, sizeof(rep.kernels), "%s",
 		 bmx_kernels_name(bmx_kernels_resolve((enum bmx_kernels_path)d->config->kernels)));
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
@@ -325,12 +345,50 @@ static int handle_sensors(struct session *s, const struct bitmix_msg_hdr *m)
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 
-/* One received packet. Descriptors are never accepted from clients: any that came are closed. */
-void session_handle_message(struct session *s, size_t len, struct msghdr *msg)
+/* REGISTER_REGION takes the one descriptor that came with it (FD). */
+static int handle_region(struct session *s, const struct bitmix_msg_hdr *m, int fd)
 {
-	const struct bitmix_msg_hdr *m = (const void *)s->recv_buf;
-	bool had_fds = false;
+	const struct bitmix_region_req *req = (const void *)m;
+	struct bitmix_region_reply rep = { 0 };
+	const char *name = m->type == BITMIX_MSG_REGISTER_REGION ? "REGISTER_REGION" : "UNREGISTER_REGION";
+	char why[BITMIX_ERROR_MAX];
+	uint32_t id = 0;
 	int r;
+
+	if (m->length != sizeof(*req)) {
+		if (fd >= 0)
+			close(fd);
+		return reply_error(s, m, -EBADMSG, "%s: message is %u bytes, expected %zu", name,
+				   m->length, sizeof(*req));
+	}
+	if (req->reserved) {
+		if (fd >= 0)
+			close(fd);
+		return reply_error(s, m, -EINVAL, "%s: reserved field is %u, expected 0", name,
+				   req->reserved);
+	}
+	if (m->type == BITMIX_MSG_UNREGISTER_REGION) {
+		r = session_unregister_region(s, req->region, why, sizeof(why));
+		if (r < 0)
+			return reply_error(s, m, r, "%s: %s", name, why);
+		reply_init(&rep.r, m, sizeof(rep.r));
+		return reply_send(s, &rep.r, sizeof(rep.r), NULL, 0);
+	}
+	if (fd < 0)
+		return reply_error(s, m, -EBADF, "%s: no descriptor came with the message, expected "
+				   "one sealed memfd", name);
+	r = session_register_region(s, fd, req->size, &id, why, sizeof(why));
+	if (r < 0)
+		return reply_error(s, m, r, "%s: %s", name, why);
+	reply_init(&rep.r, m, sizeof(rep));
+	rep.region = id;
+	return reply_send(s, &rep, sizeof(rep), NULL, 0);
+}
+
+/* Take the descriptors that came with a packet into FDS (up to MAX; the rest are closed). */
+static int collect_fds(struct msghdr *msg, int *fds, int max)
+{
+	int n = 0;
 
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(msg); c; c = CMSG_NXTHDR(msg, c)) {
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
@@ -339,12 +397,32 @@ void session_handle_message(struct session *s, size_t len, struct msghdr *msg)
 			int fd;
 
 			memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(fd));
-			close(fd);
+			if (n < max)
+				fds[n++] = fd;
+			else
+				close(fd);
 		}
-		had_fds = true;
 	}
-	if (msg->msg_flags & (MSG_TRUNC | MSG_CTRUNC) || had_fds || len < sizeof(*m) ||
-	    m->magic != BITMIX_MSG_MAGIC || m->length != len) {
+	return n;
+}
+
+/*
+ * One received packet. Descriptors are accepted only as the single memfd of a REGISTER_REGION;
+ * any other descriptor costs the client its connection (and is closed unread).
+ */
+void session_handle_message(struct session *s, size_t len, struct msghdr *msg)
+{
+	const struct bitmix_msg_hdr *m = (const void *)s->recv_buf;
+	int fds[2], n_fds = collect_fds(msg, fds, 2);
+	bool malformed = msg->msg_flags & (MSG_TRUNC | MSG_CTRUNC) || len < sizeof(*m) ||
+			 m->magic != BITMIX_MSG_MAGIC || m->length != len;
+	bool fd_allowed = !malformed && m->version == BITMIX_PROTO_VERSION &&
+			  m->type == BITMIX_MSG_REGISTER_REGION && n_fds == 1;
+	int r;
+
+	if (malformed || (n_fds > 0 && !fd_allowed)) {
+		for (int i = 0; i < n_fds; i++)
+			close(fds[i]);
 		session_close(s, "malformed control message: disconnected");
 		return;
 	}
@@ -354,12 +432,21 @@ void session_handle_message(struct session *s, size_t len, struct msghdr *msg)
 		session_close(s, "protocol version mismatch: disconnected");
 		return;
 	}
+	if (s->refused) {
+		reply_error(s, m, -EUSERS, "uid %u has %u connections already (limits.connections_per_uid in %s)",
+			    (unsigned)s->uid, s->daemon->config->limits.connections_per_uid,
+			    s->daemon->config->source_path);
+		session_close(s, "over limits.connections_per_uid: disconnected");
+		return;
+	}
 	switch (m->type) {
 	case BITMIX_MSG_HELLO: r = handle_hello(s, m); break;
 	case BITMIX_MSG_LIST_MODELS: r = handle_list(s, m); break;
 	case BITMIX_MSG_OPEN_MODEL: r = handle_open(s, m); break;
 	case BITMIX_MSG_SET_BITS: r = handle_set_bits(s, m); break;
 	case BITMIX_MSG_STATUS: r = handle_status(s, m); break;
+	case BITMIX_MSG_REGISTER_REGION:
+	case BITMIX_MSG_UNREGISTER_REGION: r = handle_region(s, m, n_fds ? fds[0] : -1); break;
 	case BITMIX_MSG_SENSORS: r = handle_sensors(s, m); break;
 	case BITMIX_MSG_GOVERNOR: r = session_handle_governor(s, m); break;
 	case BITMIX_MSG_POLICY: r = session_handle_policy(s, m); break;

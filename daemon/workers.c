@@ -118,7 +118,6 @@ static void pool_for_each(void *ctx, unsigned n_tasks, void (*fn)(void *arg, uns
 static void job_run(struct worker *w, struct job *job)
 {
 	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
-	struct session *s = job->session;
 	struct served_model *m = job->model;
 	const struct bitmix_sqe *e = &job->sqe;
 	struct bmx_daemon *d = w->pool->daemon;
@@ -131,9 +130,8 @@ static void job_run(struct worker *w, struct job *job)
 		const struct bmx_parallel par = { pool_for_each, w->pool, w->pool->n };
 		uint64_t cpu0 = thread_cpu_ns();
 
-		r = bmx_engine_run_parallel(m->engine, bits, e->batch,
-					    (const float *)(s->data + e->in_offset),
-					    (float *)(s->data + e->out_offset), w->scratch, &par);
+		r = bmx_engine_run_parallel(m->engine, bits, e->batch, job->in, job->out, w->scratch,
+					    &par);
 		/* The engine's CPU time heats the sensors' simulator (sensor_loop.c hands it over). */
 		__atomic_add_fetch(&d->work_ns, thread_cpu_ns() - cpu0, __ATOMIC_RELAXED);
 	}
@@ -141,12 +139,7 @@ static void job_run(struct worker *w, struct job *job)
 			   __ATOMIC_RELAXED);
 	if (r == 0)
 		__atomic_add_fetch(&m->samples_completed, e->batch, __ATOMIC_RELAXED);
-	session_post_completion(s, e->user_data, r, generation);
-	/* After the CQE: admission counts a finishing request twice, never zero times. */
-	__atomic_sub_fetch(&s->in_flight, 1, __ATOMIC_ACQ_REL);
-	served_model_unref(m);
-	session_unref(s);
-	free(job);
+	job_complete(job, r, generation);
 }
 
 static void *worker_main(void *arg)

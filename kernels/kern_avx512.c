@@ -38,14 +38,15 @@ INLINE __m512i rebuild(const uint64_t *p, size_t stride, unsigned w)
  * every plane into qword t, and vgf2p8affineqb (GFNI) transposes each 8 x 8 bit block, so that
  * byte p of qword t gets plane j's bit for weight 8t + p at bit 7 - j. 24 shuffles, 8 vpermb and
  * 8 affine ops for 512 weights, against 2w mask loads and adds per 64 (measured: the 1024 x
- * 1024 GEMV at 8 bits went from 0.029 to 0.010 ms on one core). Used from 3 bits up.
+ * 1024 GEMV at 8 bits went from 0.029 to 0.010 ms on one core). GEMV uses it at every width
+ * (the 4096 x 4096 one from DRAM at 2 bits: 0.148 -> 0.134 ms), panels from 3 bits up.
  */
 INLINE void rebuild8(const uint64_t *p, size_t stride, unsigned w, __m512i *o0, __m512i *o1,
 		     __m512i *o2, __m512i *o3, __m512i *o4, __m512i *o5, __m512i *o6, __m512i *o7)
 {
 	const __m512i z = _mm512_setzero_si512();
 	const __m512i r0 = _mm512_loadu_si512(p), r1 = _mm512_loadu_si512(p + stride);
-	const __m512i r2 = _mm512_loadu_si512(p + 2 * stride);
+	const __m512i r2 = w > 2 ? _mm512_loadu_si512(p + 2 * stride) : z;
 	const __m512i r3 = w > 3 ? _mm512_loadu_si512(p + 3 * stride) : z;
 	const __m512i r4 = w > 4 ? _mm512_loadu_si512(p + 4 * stride) : z;
 	const __m512i r5 = w > 5 ? _mm512_loadu_si512(p + 5 * stride) : z;
@@ -77,6 +78,13 @@ INLINE void rebuild8(const uint64_t *p, size_t stride, unsigned w, __m512i *o0, 
 	FINISH(o7, _mm512_shuffle_i64x2(u3, u7, 0xdd));
 #undef FINISH
 }
+
+/*
+ * How far ahead GEMV prefetches each of its W plane streams: about 8 KiB in flight in all
+ * (measured on the 4096 x 4096 GEMV from DRAM, one core: 1 KiB per plane was best at 8 bits,
+ * 2-4 KiB at 4 and 2 bits, 0.25 -> 0.20 ms at 4 bits).
+ */
+#define PREFETCH_BYTES(w) (8192u / (w))
 
 /* The 4 activation bytes at P in every int32 lane. */
 INLINE __m512i bcast4(const uint8_t *p)
@@ -124,12 +132,12 @@ INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w
 		__m512i a0 = _mm512_setzero_si512(), a1 = a0, a2 = a0, a3 = a0;
 		uint32_t s = 0;
 
-		for (; w >= 3 && s + 8 <= steps; s += 8) {
+		for (; w >= 2 && s + 8 <= steps; s += 8) {
 			const uint8_t *a = g->a + 4 * s;
 			__m512i b0, b1, b2, b3, b4, b5, b6, b7;
 
 			for (unsigned j = 0; j < w; j++) /* 64 bytes of each plane per iteration */
-				_mm_prefetch((const char *)(p + s + j * stride) + 1024, _MM_HINT_T0);
+				_mm_prefetch((const char *)(p + s + j * stride) + PREFETCH_BYTES(w), _MM_HINT_T0);
 			rebuild8(p + s, stride, w, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7);
 			a0 = _mm512_dpbusd_epi32(a0, bcast4(a), b0);
 			a1 = _mm512_dpbusd_epi32(a1, bcast4(a + 4), b1);
@@ -143,7 +151,7 @@ INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w
 		for (; s + 4 <= steps; s += 4) {
 			if (((uintptr_t)(p + s) & 63) < 32)
 				for (unsigned j = 0; j < w; j++)
-					_mm_prefetch((const char *)(p + s + j * stride) + 1024, _MM_HINT_T0);
+					_mm_prefetch((const char *)(p + s + j * stride) + PREFETCH_BYTES(w), _MM_HINT_T0);
 			a0 = _mm512_dpbusd_epi32(a0, bcast4(g->a + 4 * s), rebuild(p + s, stride, w));
 			a1 = _mm512_dpbusd_epi32(a1, bcast4(g->a + 4 * s + 4), rebuild(p + s + 1, stride, w));
 			a2 = _mm512_dpbusd_epi32(a2, bcast4(g->a + 4 * s + 8), rebuild(p + s + 2, stride, w));

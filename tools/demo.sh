@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The main job, end to end (the README's first command): build bitmix, start bitmixd on the
 # bundled configuration and model, classify real Fashion-MNIST test images through a client,
-# and change the model's bit-widths while it serves, showing accuracy at each operating point.
+# and watch the governor (power_allocator) change the model's bit-widths as the machine heats
+# under load and cools when idle; then a client QoS hold, the statistics, and userspace bits.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,44 +18,93 @@ labels=$data/t10k-labels-idx1-ubyte.gz
 model=$PWD/models/fmnist-resnet.bmx
 limit=${BITMIX_DEMO_IMAGES:-2000}
 
-# The bundled config, with the socket and the model path pointed into the build tree.
+# The bundled config, with the socket and the model path pointed into the build tree, and the
+# simulated package (this VM has no thermal sensors) in a 45 C enclosure instead of a 25 C room,
+# with a 3 s thermal time constant instead of 60 s, so that the demo heats past the control
+# temperature and cools again in seconds.
 demo=$PWD/build/demo
 mkdir -p "$demo"
 sed -e "s|^socket:.*|socket: $demo/bitmixd.sock|" \
-    -e "s|/usr/share/bitmix/models/fmnist-resnet.bmx|$model|" \
+    -e "s|/usr/share/bitmix/models/[A-Za-z0-9_.-]*\.bmx|$model|" \
+    -e "s|^\( *heat_capacity_j_per_c:\).*|\1 2|" \
+    -e "s|^\( *ambient_c:\).*|\1 45|" \
     config/bitmixd.yaml > "$demo/bitmixd.yaml"
 
 build/daemon/bitmixd --config "$demo/bitmixd.yaml" 2> "$demo/bitmixd.log" &
 daemon=$!
-trap 'kill $daemon 2>/dev/null || true' EXIT
+loads=()
+cleanup() {
+	for p in "${loads[@]}"; do kill "$p" 2>/dev/null || true; done
+	kill $daemon 2>/dev/null || true
+}
+trap cleanup EXIT
 ctl() { build/client/bitmixctl --socket "$demo/bitmixd.sock" "$@"; }
 for _ in $(seq 100); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
 
-echo "== bitmixd is up"
+# One line: time, temperature, the model's average bits and every layer's bits.
+watch_line() {
+	local temp avg layers
+	temp=$(ctl status | sed -n 's/^  reading: *\([0-9.-]* C\).*/\1/p')
+	avg=$(ctl stats fmnist | sed -n 's/.*average \([0-9.]*\) bits.*/\1/p')
+	layers=$(ctl bits fmnist | sed -n 's/^ *layer *[0-9]*: w\([0-9]\) a[0-9].*/\1/p' | tr -d '\n')
+	printf '  %5ss  %-8s average %-5s bits, per layer %s\n' "$1" "$temp" "$avg" "$layers"
+}
+watch_for() { # HALF-SECONDS
+	for ((i = 0; i < $1; i++)); do
+		watch_line "$((i / 2)).$((i % 2 * 5))"
+		sleep 0.5
+	done
+}
+
+echo "== bitmixd is up on the bundled configuration"
 ctl status
 ctl models
-cat <<'NOTE'
 
-The model: a Bit-Mixer meta-quantized residual CNN trained on Fashion-MNIST by tools/train
-(accuracy table: models/README.md). Every middle layer runs at 2..8 bits without retraining.
-The governor is not implemented yet: bitmixctl sets the per-layer bits it will set.
-NOTE
+echo
+echo "== cool and idle: the governor (power_allocator) keeps full precision"
+ctl bits fmnist | head -n 12
+ctl infer fmnist "$images" --labels "$labels" --limit "$limit" --batch 16 --quiet
 
-for spec in 8 4 2 mixed; do
-	if [ "$spec" = mixed ]; then
-		layers=$(ctl bits fmnist | grep -c '^ *layer')
-		# 8 bits at both ends, alternating 4 and 2 bits in between.
-		list=$(for ((i = 0; i < layers; i++)); do
-			if ((i == 0 || i == layers - 1)); then echo -n "8,"; elif ((i % 2)); then echo -n "4,"; else echo -n "2,"; fi
-		done)
-		spec=${list%,}
-	fi
-	echo
-	echo "== operating point: $spec"
+echo
+echo "== load: 3 clients classify continuously; the simulated package heats (control 75 C)"
+for i in 1 2 3; do
+	(while ctl infer fmnist "$images" --limit 10000 --batch 16 --quiet >/dev/null 2>&1; do :; done) &
+	loads+=($!)
+done
+watch_for 16
+echo
+echo "== hot: classifying at the bits the governor chose"
+ctl infer fmnist "$images" --labels "$labels" --limit "$limit" --batch 16 --quiet
+
+echo
+echo "== a client holds a floor of 6 bits for 3 s (QoS hold), then lets go"
+ctl hold fmnist min-bits 6 3 &
+hold=$!
+sleep 1
+watch_for 3
+wait $hold
+watch_line 0.0
+
+echo
+echo "== load stops: the package cools and full precision returns"
+for p in "${loads[@]}"; do kill "$p" 2>/dev/null || true; done
+wait "${loads[@]}" 2>/dev/null || true
+loads=()
+watch_for 12
+
+echo
+echo "== statistics (as cpufreq_stats)"
+ctl stats fmnist
+
+echo
+echo "== userspace governor: bits set by hand"
+ctl governor userspace
+for spec in 4 2; do
 	ctl bits fmnist "$spec" >/dev/null
-	ctl bits fmnist | head -n 20
+	echo "-- every layer that allows it at $spec bits"
 	ctl infer fmnist "$images" --labels "$labels" --limit "$limit" --batch 16 --quiet
 done
+ctl governor power_allocator >/dev/null
 
 echo
 echo "== five images classified one by one"
@@ -64,5 +114,5 @@ kill -TERM $daemon
 wait $daemon
 trap - EXIT
 echo
-echo "== bitmixd log"
-cat "$demo/bitmixd.log"
+echo "== bitmixd log (governor and sensors)"
+grep -E "governor|sensors|model|hold|step_wise" "$demo/bitmixd.log" | head -n 40

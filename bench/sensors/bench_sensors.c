@@ -192,9 +192,12 @@ static void table_probe_cost(struct sensor_bpf *b, struct zone_image *z, double 
 				   : strstr(after[i].name, "idle")    ? "tp_btf/cpu_idle"
 								      : "tp_btf/cpu_frequency";
 
-		printf("| %s | %s | %llu | %.0f | %s%.1f | %.4f%% |\n", after[i].name, hook,
-		       (unsigned long long)runs, runs * 1e9 / (double)wall, runs ? "" : "n/a ",
-		       runs ? (double)ns / (double)runs : 0.0,
+		char per_event[32] = "n/a";
+
+		if (runs)
+			snprintf(per_event, sizeof(per_event), "%.1f", (double)ns / (double)runs);
+		printf("| %s | %s | %llu | %.0f | %s | %.4f%% |\n", after[i].name, hook,
+		       (unsigned long long)runs, runs * 1e9 / (double)wall, per_event,
 		       100.0 * (double)ns / ((double)wall * (double)cpus));
 	}
 }

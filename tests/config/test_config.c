@@ -114,7 +114,17 @@ static const struct {
 	const char *want[3];
 } bad[] = {
 	{ "models: {m: /x}\nworker: 3\n",
-	  { "t.yaml:2:1: unknown key \"worker\"", "socket, workers, log_level, models, governor, sensors, access, kernels" } },
+	  { "t.yaml:2:1: unknown key \"worker\"", "socket, workers, log_level, models, governor, sensors, access, kernels, ipc, limits" } },
+	{ "models: {m: /x}\nipc:\n  doorbell: pipe\n", { "3:13", "ipc.doorbell", "auto, futex, eventfd" } },
+	{ "models: {m: /x}\nipc:\n  spin_us: -1\n", { "3:12", "ipc.spin_us", "0..1000000" } },
+	{ "models: {m: /x}\nipc:\n  spin: 5\n", { "3:3", "unknown key \"spin\"", "doorbell, spin_us" } },
+	{ "models: {m: /x}\nlimits:\n  in_flight: 0\n", { "3:14", "limits.in_flight", "1..1024" } },
+	{ "models: {m: /x}\nlimits:\n  regions: 65\n", { "3:12", "limits.regions", "1..64" } },
+	{ "models: {m: /x}\nlimits:\n  mapped_bytes: 12X\n", { "3:17", "limits.mapped_bytes", "1M to 1T" } },
+	{ "models: {m: /x}\nlimits:\n  mapped_bytes: 4K\n", { "limits.mapped_bytes", "1M to 1T" } },
+	{ "models: {m: /x}\nlimits:\n  connections: 4\n",
+	  { "3:3", "unknown key \"connections\"", "connections_per_uid" } },
+	{ "models: {m: /x}\nlimits: 5\n", { "2:9", "limits", "expected a mapping" } },
 	{ "models: {m: /x}\nworkers: many\n", { "t.yaml:2:10:", "workers: \"many\" is not a number 1..256" } },
 	{ "models: {m: /x}\nworkers: 0\n", { "2:10", "workers" } },
 	{ "models: {m: /x}\nworkers: 99999999999999999999\n", { "2:10", "not a number" } },
@@ -144,6 +154,31 @@ static const struct {
 	{ "models: {m: /x}\nkernels: [ref]\n", { "2:10", "kernels", "expected a scalar" } },
 	{ "- a\n- b\n", { "top level", "found a list, expected a mapping" } },
 };
+
+/* The ipc: and limits: blocks: defaults, and every key read. */
+static void test_ipc_and_limits(void **state)
+{
+	struct bmx_config_error err;
+	struct bmx_config *c;
+
+	(void)state;
+	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x}\n", &c, &err), 0);
+	assert_int_equal(c->ipc.doorbell, BMX_DOORBELL_AUTO);
+	assert_int_equal(c->ipc.spin_us, 20);
+	assert_int_equal(c->limits.in_flight, 1024);
+	assert_int_equal(c->limits.mapped_bytes, 1ull << 30);
+	bmx_config_free(c);
+	assert_int_equal(bmx_config_load_string("t.yaml",
+		"models: {m: /x}\nipc:\n  doorbell: eventfd\n  spin_us: 0\nlimits:\n  in_flight: 8\n"
+		"  regions: 3\n  mapped_bytes: 2GiB\n  connections_per_uid: 5\n", &c, &err), 0);
+	assert_int_equal(c->ipc.doorbell, BMX_DOORBELL_EVENTFD);
+	assert_int_equal(c->ipc.spin_us, 0);
+	assert_int_equal(c->limits.in_flight, 8);
+	assert_int_equal(c->limits.regions, 3);
+	assert_int_equal(c->limits.mapped_bytes, 2ull << 30);
+	assert_int_equal(c->limits.connections_per_uid, 5);
+	bmx_config_free(c);
+}
 
 static void test_bad_configs(void **state)
 {
@@ -195,6 +230,7 @@ int main(void)
 		cmocka_unit_test(test_full_config),    cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_relative_to_file), cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_bad_configs),    cmocka_unit_test(test_bundled_config),
+		cmocka_unit_test(test_ipc_and_limits),
 		cmocka_unit_test(test_log_helpers),
 	};
 

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <liburing.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,11 @@ int harness_write_config(struct daemon_harness *h, const char *model_path, const
 	/* Tests that set bits themselves run the userspace governor unless they name another. */
 	if (!extra_yaml || !strstr(extra_yaml, "governor:"))
 		fprintf(f, "governor:\n  name: userspace\n");
+	/* The suite runs the integration tests once per doorbell (tests/integration/meson.build). */
+	if (getenv("BITMIX_TEST_DOORBELL") || getenv("BITMIX_TEST_SPIN_US"))
+		fprintf(f, "ipc:\n  doorbell: %s\n  spin_us: %s\n",
+			getenv("BITMIX_TEST_DOORBELL") ? getenv("BITMIX_TEST_DOORBELL") : "auto",
+			getenv("BITMIX_TEST_SPIN_US") ? getenv("BITMIX_TEST_SPIN_US") : "20");
 	free(abs);
 	fclose(f);
 	return rename(tmp, h->config) < 0 ? -errno : 0;
@@ -152,6 +158,23 @@ int harness_fd_count(const struct daemon_harness *h)
 	return n;
 }
 
+long harness_rss_kib(const struct daemon_harness *h)
+{
+	char path[64], line[256];
+	long kib = -ENOENT;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)h->pid);
+	f = fopen(path, "r");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "VmRSS: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
 long harness_cpu_ticks(const struct daemon_harness *h)
 {
 	char path[64], buf[1024], *p;
@@ -214,5 +237,27 @@ void harness_cleanup(struct daemon_harness *h)
 		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", h->dir);
 		if (system(cmd) != 0)
 			fprintf(stderr, "could not remove %s\n", h->dir);
+	}
+}
+
+/* io_uring's futex wait (IORING_OP_FUTEX_WAIT, kernel UAPI number 51). */
+#define HARNESS_OP_FUTEX_WAIT 51
+
+void harness_skip_without_doorbell(void)
+{
+	const char *want = getenv("BITMIX_TEST_DOORBELL");
+	struct io_uring_probe *probe;
+	bool have;
+
+	if (!want || strcmp(want, "futex") != 0)
+		return;
+	probe = io_uring_get_probe();
+	have = probe && io_uring_opcode_supported(probe, HARNESS_OP_FUTEX_WAIT);
+	if (probe)
+		io_uring_free_probe(probe);
+	if (!have) {
+		printf("SKIP: this kernel's io_uring has no futex operations (Linux 6.7+); the "
+		       "eventfd variant of this test covers the fallback\n");
+		exit(77);
 	}
 }

@@ -19,7 +19,10 @@ struct daemon_harness {
 	pid_t pid;
 };
 
-/* Write a config serving MODEL_PATH as "fmnist" (plus EXTRA_YAML, verbatim) and start bitmixd. */
+/*
+ * Write a config serving MODEL_PATH as "fmnist" (plus EXTRA_YAML, verbatim) and start bitmixd.
+ * $BITMIX_TEST_DOORBELL and $BITMIX_TEST_SPIN_US, if set, become its ipc: block.
+ */
 int harness_start(struct daemon_harness *h, const char *bitmixd, const char *model_path,
 		  const char *extra_yaml);
 
@@ -50,6 +53,13 @@ int harness_group_teardown(void **state);
 
 /* How many descriptors the daemon holds now (from /proc), or -errno. */
 int harness_fd_count(const struct daemon_harness *h);
+
+/* The daemon's resident set (VmRSS from /proc/PID/status) in KiB, or -errno. */
+long harness_rss_kib(const struct daemon_harness *h);
+
+/* Exit 77 (meson's skip), saying why, when $BITMIX_TEST_DOORBELL asks for futex doorbells and
+ * this kernel's io_uring has no futex operations. */
+void harness_skip_without_doorbell(void);
 
 /* Remove the temporary folder. */
 void harness_cleanup(struct daemon_harness *h);

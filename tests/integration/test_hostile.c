@@ -3,8 +3,9 @@
  * test_hostile.c — clients that break the protocol on purpose, speaking it raw (no libbitmix).
  *
  * Bad submissions get an error completion and nothing else; corrupted ring indices, garbage
- * control packets and descriptors sent to the daemon cost only the offender its connection.
- * After each offence a well-behaved libbitmix client must still be served.
+ * control packets and descriptors sent to the daemon cost only the offender its connection;
+ * the data plane's offences are in test_hostile_ipc.c. After each offence a well-behaved
+ * libbitmix client must still be served.
  * Usage: test_hostile BITMIXD MODEL.bmx
  */
 #include <errno.h>
@@ -28,154 +29,15 @@
 #include "bitmix.h"
 #include "bitmix_proto.h"
 #include "daemon_harness.h"
+#include "raw_client.h"
 
 static const char *bitmixd_path, *model_path;
 static int baseline_fds; /* the daemon's descriptors before any offence */
 
-struct raw {
-	int fd;
-	int arena_fd, submit_efd, complete_efd;
-	uint8_t *arena;
-	struct bitmix_hello_reply hello;
-	struct bitmix_model_desc model;
-	uint32_t seq;
-	uint32_t sq_tail, cq_head;
-};
-
-static int raw_call(struct raw *c, void *req, size_t len, uint16_t type, void *rep, size_t rep_max,
-		    int *fds, int max_fds)
-{
-	struct bitmix_msg_hdr *h = req;
-	union {
-		char buf[CMSG_SPACE(4 * sizeof(int))];
-		uint64_t align;
-	} control;
-	struct iovec iov = { rep, rep_max };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-			      .msg_controllen = sizeof(control.buf) };
-	ssize_t n;
-	int got = 0;
-
-	*h = (struct bitmix_msg_hdr){ BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, type, (uint32_t)len,
-				      ++c->seq };
-	if (send(c->fd, req, len, 0) != (ssize_t)len)
-		return -errno;
-	n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
-	if (n <= 0)
-		return n == 0 ? -ECONNRESET : -errno;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
-		size_t k = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-
-		for (size_t i = 0; i < k && got < max_fds; i++, got++)
-			memcpy(&fds[got], CMSG_DATA(cm) + i * sizeof(int), sizeof(int));
-	}
-	return ((struct bitmix_reply *)rep)->status;
-}
-
-static void raw_connect(struct raw *c, const char *path)
-{
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct bitmix_hello_req hello = { 0 };
-	struct bitmix_open_req open_req = { 0 };
-	uint8_t buf[BITMIX_MSG_MAX];
-	int fds[4];
-
-	memset(c, 0, sizeof(*c));
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-	assert_int_equal(raw_call(c, &hello, sizeof(hello), BITMIX_MSG_HELLO, &c->hello,
-				  sizeof(c->hello), fds, 3), 0);
-	c->arena_fd = fds[0];
-	c->submit_efd = fds[1];
-	c->complete_efd = fds[2];
-	c->arena = mmap(NULL, c->hello.arena_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->arena_fd, 0);
-	assert_true(c->arena != MAP_FAILED);
-	/* The arena is sealed against resizing: a client cannot make the daemon fault. */
-	assert_int_equal(ftruncate(c->arena_fd, 4096), -1);
-	snprintf(open_req.name, sizeof(open_req.name), "fmnist");
-	assert_int_equal(raw_call(c, &open_req, sizeof(open_req), BITMIX_MSG_OPEN_MODEL, buf,
-				  sizeof(buf), fds, 2), 0);
-	c->model = ((struct bitmix_open_reply *)buf)->model;
-	/* The control page cannot be mapped writable by a client. */
-	assert_true(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0) == MAP_FAILED);
-	close(fds[0]);
-	close(fds[1]);
-}
-
-static void raw_close(struct raw *c)
-{
-	munmap(c->arena, c->hello.arena_size);
-	close(c->arena_fd);
-	close(c->submit_efd);
-	close(c->complete_efd);
-	close(c->fd);
-}
-
-static void raw_submit(struct raw *c, const struct bitmix_sqe *e)
-{
-	struct bitmix_arena_hdr *h = (void *)c->arena;
-	struct bitmix_sqe *sq = (void *)(c->arena + c->hello.sq_offset);
-	uint64_t one = 1;
-
-	sq[c->sq_tail & (c->hello.sq_entries - 1)] = *e;
-	bitmix_store_release(&h->sq_tail, ++c->sq_tail);
-	assert_int_equal(write(c->submit_efd, &one, sizeof(one)), sizeof(one));
-}
-
-/* Wait for the next CQE; returns 0 with it in *out, or -ETIMEDOUT. */
-static int raw_reap(struct raw *c, struct bitmix_cqe *out)
-{
-	struct bitmix_arena_hdr *h = (void *)c->arena;
-	struct bitmix_cqe *cq = (void *)(c->arena + c->hello.cq_offset);
-
-	for (int i = 0; i < 500; i++) {
-		if (bitmix_load_acquire(&h->cq_tail) != c->cq_head) {
-			*out = cq[c->cq_head & (c->hello.cq_entries - 1)];
-			bitmix_store_release(&h->cq_head, ++c->cq_head);
-			return 0;
-		}
-		if (poll(&(struct pollfd){ .fd = c->complete_efd, .events = POLLIN }, 1, 10) == 1) {
-			uint64_t v;
-
-			/* Reset the bell (the daemon made it non-blocking) or poll returns at once. */
-			if (read(c->complete_efd, &v, sizeof(v)) < 0 && errno != EAGAIN)
-				return -errno;
-		}
-	}
-	return -ETIMEDOUT;
-}
-
-static struct bitmix_sqe good_sqe(const struct raw *c)
-{
-	uint64_t in = (uint64_t)c->model.input_h * c->model.input_w * c->model.input_c * 4;
-
-	return (struct bitmix_sqe){
-		.user_data = 7, .model_id = c->model.model_id, .batch = 1,
-		.in_offset = 0, .in_length = in,
-		.out_offset = (in + 63) / 64 * 64, .out_length = c->model.output_size * 4,
-	};
-}
-
-/* The daemon still serves a well-behaved client. */
-static void assert_daemon_serves(const char *socket_path)
-{
-	struct bitmix_model *m;
-	struct bitmix *bm;
-	float *in, *out;
-
-	assert_int_equal(bitmix_connect(socket_path, &bm), 0);
-	assert_int_equal(bitmix_open_model(bm, "fmnist", &m), 0);
-	in = bitmix_tensor_alloc(bm, 28 * 28 * 4);
-	out = bitmix_tensor_alloc(bm, 10 * 4);
-	memset(in, 0, 28 * 28 * 4);
-	assert_int_equal(bitmix_infer(m, in, out, 1, NULL), 0);
-	bitmix_close(bm);
-}
-
 enum mutation {
 	M_NONE, M_MODEL, M_BATCH0, M_BATCH_HUGE, M_IN_LENGTH, M_OUT_SHORT, M_IN_PAST_END,
-	M_OUT_OVERFLOW, M_MISALIGNED, M_PRECISION, M_FLAGS, M_RESERVED,
+	M_OUT_OVERFLOW, M_MISALIGNED, M_PRECISION, M_FLAGS, M_RESERVED, M_OPCODE, M_REGION,
+	M_NOP_MODEL, M_NOP_PAST_END,
 };
 
 static void mutate(struct bitmix_sqe *e, enum mutation m, uint64_t data_size)
@@ -193,6 +55,13 @@ static void mutate(struct bitmix_sqe *e, enum mutation m, uint64_t data_size)
 	case M_PRECISION: e->precision = 200; break;
 	case M_FLAGS: e->flags = 1; break;
 	case M_RESERVED: e->precision_arg = 5; break;
+	case M_OPCODE: e->opcode = 77; break;
+	case M_REGION: e->in_region = 9; break;
+	case M_NOP_MODEL: e->opcode = BITMIX_OP_NOP; break; /* a NOP names no model */
+	case M_NOP_PAST_END:
+		*e = (struct bitmix_sqe){ .opcode = BITMIX_OP_NOP, .in_offset = data_size,
+					  .in_length = 64 };
+		break;
 	}
 }
 
@@ -207,7 +76,8 @@ static void test_bad_submissions_get_errors(void **state)
 		{ M_BATCH_HUGE, -EINVAL }, { M_IN_LENGTH, -EMSGSIZE }, { M_OUT_SHORT, -EMSGSIZE },
 		{ M_IN_PAST_END, -ERANGE }, { M_OUT_OVERFLOW, -ERANGE }, { M_MISALIGNED, -ERANGE },
 		{ M_PRECISION, -EOPNOTSUPP }, { M_FLAGS, -EOPNOTSUPP }, { M_RESERVED, -EOPNOTSUPP },
-		{ M_NONE, 0 },
+		{ M_OPCODE, -EOPNOTSUPP }, { M_REGION, -ENXIO }, { M_NOP_MODEL, -EINVAL },
+		{ M_NOP_PAST_END, -ERANGE }, { M_NONE, 0 },
 	};
 	struct daemon_harness *h = *state;
 	struct bitmix_cqe cqe;
@@ -241,13 +111,12 @@ static void test_corrupted_ring_index(void **state)
 	struct daemon_harness *h = *state;
 	struct bitmix_arena_hdr *hdr;
 	struct raw c;
-	uint64_t one = 1;
 	char byte;
 
 	raw_connect(&c, h->socket);
 	hdr = (void *)c.arena;
 	bitmix_store_release(&hdr->sq_tail, c.sq_tail + c.hello.sq_entries + 5);
-	assert_int_equal(write(c.submit_efd, &one, sizeof(one)), sizeof(one));
+	raw_ring(&c);
 	assert_int_equal(poll(&(struct pollfd){ .fd = c.fd, .events = POLLIN }, 1, 5000), 1);
 	assert_int_equal(recv(c.fd, &byte, 1, 0), 0); /* hung up on */
 	assert_true(harness_log_contains(h, "corrupted submission ring index", 1000));
@@ -416,6 +285,7 @@ int main(int argc, char **argv)
 	};
 	int failed;
 
+	harness_skip_without_doorbell();
 	if (argc != 3) {
 		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx\n", argv[0]);
 		return 2;

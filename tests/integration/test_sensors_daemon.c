@@ -90,11 +90,11 @@ static void test_work_heats_simulator(void **state)
 	assert_non_null(out);
 	memset(in, 0, 256 * 28 * 28 * sizeof(float));
 	for (int i = 0; i < 8; i++)
-		assert_int_equal(bitmix_infer(m, in, out, 256, NULL), 0);
+		assert_int_equal(bitmix_infer(m, in, out, 64, NULL), 0);
 	bitmix_close(bm);
 	usleep(100 * 1000); /* a few periods: the work is handed over */
 	get_sensors(h, &after);
-	printf("# simulator: %.3f C before, %.3f C after 8 x 256 samples\n", before.temp_c, after.temp_c);
+	printf("# simulator: %.3f C before, %.3f C after 8 x 64 samples\n", before.temp_c, after.temp_c);
 	/* The package only cools towards idle between requests, so any warming is the work's. */
 	assert_true(after.temp_c > before.temp_c + 0.2);
 }

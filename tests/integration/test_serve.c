@@ -204,6 +204,30 @@ static void *client_main(void *p)
 	return NULL;
 }
 
+/* Log the bits in force now (after a governor switch published its own). */
+static void log_current_bits(struct run *r, struct bitmix_model *m)
+{
+	struct bitmix_layer_bits *b = calloc(r->layers, sizeof(*b));
+
+	assert_int_equal(bitmix_get_bits(m, b, &r->log.generation[r->log.n]), 0);
+	r->log.bits[r->log.n++] = b;
+}
+
+/*
+ * Switch to performance or powersave and back to userspace, logging what each published: the
+ * governor switches at run time while requests are in flight, and none may see torn bits.
+ */
+static void switch_governors(struct run *r, struct bitmix *bm, struct bitmix_model *m)
+{
+	struct bitmix_governor_info g;
+
+	assert_int_equal(bitmix_governor(bm, (r->log.n / 16) % 2 ? "powersave" : "performance", &g),
+			 0);
+	log_current_bits(r, m);
+	assert_int_equal(bitmix_governor(bm, "userspace", &g), 0);
+	log_current_bits(r, m);
+}
+
 /* Publish random allowed bits as fast as the daemon takes them, logging each generation. */
 static void *changer_main(void *p)
 {
@@ -212,7 +236,11 @@ static void *changer_main(void *p)
 	struct bitmix_model *m = open_fmnist(r, &bm);
 	uint64_t seed = 42;
 
-	while (!__atomic_load_n(&r->stop_changer, __ATOMIC_ACQUIRE) && r->log.n < MAX_GENERATIONS) {
+	while (!__atomic_load_n(&r->stop_changer, __ATOMIC_ACQUIRE) && r->log.n < MAX_GENERATIONS - 2) {
+		if (r->log.n % 16 == 15) {
+			switch_governors(r, bm, m);
+			continue;
+		}
 		struct bitmix_layer_bits *b = calloc(r->layers, sizeof(*b));
 		uint64_t generation;
 
