@@ -16,7 +16,6 @@ data=/usr/share/datasets/fashion-mnist
 images=$data/t10k-images-idx3-ubyte.gz
 labels=$data/t10k-labels-idx1-ubyte.gz
 model=$PWD/models/fmnist-resnet.bmx
-[ -f "$model" ] || model=$PWD/build/models/fmnist-placeholder.bmx
 limit=${BITMIX_DEMO_IMAGES:-2000}
 
 # The bundled config, with the socket and the model path pointed into the build tree, and the

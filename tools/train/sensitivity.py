@@ -1,0 +1,115 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""QBitOpt-style per-layer sensitivities of a trained meta-model, and their check.
+
+For layer l at b bits the sensitivity is the second-order estimate of the loss increase,
+0.5 * sum_i F_ii * delta_i(b)^2, over the layer's weights (delta = Q_b(w) - w) and over its input
+activations (delta = Q_b(x) - x, per sample), with F the diagonal of the empirical Fisher
+information (mean squared per-sample gradient) at the all-8-bit operating point, measured on
+training images. The check measures, on the validation split, the loss increase of running that
+one layer at b bits with every other layer at 8, and reports Spearman's rank correlation.
+
+  sensitivity.py CKPT --out sens.json [--samples 512]
+"""
+import argparse
+import json
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+import data
+from export import load_checkpoint
+from quant import quantize_act, quantize_weight
+from train import evaluate
+
+
+def fisher_terms(net, x, y):
+    """Per layer and bit-width: (weight term, activation term) of 0.5 * sum F delta^2."""
+    base = [lay.bits[-1] for lay in net.layers]  # 8 everywhere
+    inputs = {}
+
+    def hook(mod, args):
+        if args[0].requires_grad:  # not the image: pixels / 255 are exact 8-bit codes
+            args[0].retain_grad()
+            inputs[mod.name] = args[0]
+
+    handles = [lay.register_forward_pre_hook(hook) for lay in net.layers]
+    fw = {lay.name: torch.zeros_like(lay.weight) for lay in net.layers}
+    act = {lay.name: np.zeros(len(lay.bits)) for lay in net.layers}
+    for i in range(len(x)):
+        net.zero_grad()
+        loss = F.cross_entropy(net(x[i:i + 1], base), y[i:i + 1])
+        loss.backward()
+        for lay in net.layers:
+            fw[lay.name] += lay.weight.grad.detach() ** 2
+            if lay.name not in inputs:
+                continue
+            xin, g2 = inputs[lay.name].detach(), inputs[lay.name].grad.detach() ** 2
+            for bi, b in enumerate(lay.bits):
+                d = quantize_act(xin, lay.a_step[bi].detach(), b) - xin
+                act[lay.name][bi] += 0.5 * float((g2 * d * d).sum())
+    for h in handles:
+        h.remove()
+    out = {}
+    with torch.no_grad():
+        for lay in net.layers:
+            f = fw[lay.name] / len(x)
+            wt = [0.5 * float((f * (quantize_weight(lay.weight, lay.w_scale, b) - lay.weight) ** 2).sum())
+                  for b in lay.bits]
+            out[lay.name] = (wt, list(act[lay.name] / len(x)))
+    return out
+
+
+def spearman(a, b):
+    ra = np.argsort(np.argsort(a)).astype(float)
+    rb = np.argsort(np.argsort(b)).astype(float)
+    ra -= ra.mean()
+    rb -= rb.mean()
+    return float((ra * rb).sum() / np.sqrt((ra ** 2).sum() * (rb ** 2).sum()))
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("--out", required=True)
+    ap.add_argument("--samples", type=int, default=512, help="training images for the Fisher")
+    ap.add_argument("--val", type=int, default=5000, help="validation images for the check")
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    net, _ = load_checkpoint(args.checkpoint)
+    xs, ys = data.load("train")
+    g = torch.Generator().manual_seed(7)
+    idx = torch.randperm(len(xs), generator=g)[:args.samples]
+    terms = fisher_terms(net, xs[idx], ys[idx])
+
+    xv, yv = data.load("val")
+    xv, yv = xv[:args.val], yv[:args.val]
+    base = [lay.bits[-1] for lay in net.layers]
+    _, base_loss = evaluate(net, xv, yv, base)
+    layers, pred, meas = {}, [], []
+    for li, lay in enumerate(net.layers):
+        wt, at = terms[lay.name]
+        sens = [w + a for w, a in zip(wt, at)]
+        dl = []
+        for b in lay.bits:
+            bits = list(base)
+            bits[li] = b
+            dl.append(evaluate(net, xv, yv, bits)[1] - base_loss if b != base[li] else 0.0)
+            if b != base[li]:
+                pred.append(sens[lay.bits.index(b)])
+                meas.append(dl[-1])
+        layers[lay.name] = {"bits": list(lay.bits), "sensitivity": sens, "weight_term": wt,
+                            "activation_term": at, "measured_loss_increase": dl}
+        print(lay.name, " ".join(f"{b}:{s:.4g}/{d:.4g}" for b, s, d in zip(lay.bits, sens, dl)), flush=True)
+    rho = spearman(np.array(pred), np.array(meas))
+    print(f"Spearman rank correlation, sensitivity vs measured loss increase, {len(pred)} "
+          f"(layer, bits) pairs below 8 bits: {rho:.3f}")
+    with open(args.out, "w") as f:
+        json.dump({"layers": layers, "spearman": rho, "pairs": len(pred), "base_val_loss": base_loss,
+                   "fisher_samples": args.samples, "val_images": len(xv)}, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,198 @@
+#!/usr/bin/python3
+# SPDX-License-Identifier: MIT
+"""The bitmix trainer: Bit-Mixer meta-quantization of the Fashion-MNIST residual CNN.
+
+  train.py fp32  --out fp32.pt                     stage 0: the float32 model (and the init)
+  train.py meta  --init fp32.pt --out meta.pt      stages 1-3: the meta-quantized model
+  train.py fixed --bits 4 --init fp32.pt --out w4.pt   the same recipe at one fixed precision
+
+Stage 1 quantizes activations only (one bit-width per iteration), stage 2 weights and
+activations at one bit-width for the whole network per iteration, stage 3 random per-layer
+bit-widths per iteration. README.md gives the choices and why.
+"""
+import argparse
+import json
+import math
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+
+import data
+from model import GraphNet, fmnist_resnet_nodes
+from quant import BITS
+
+
+def build(width, mid_bits=BITS):
+    return GraphNet(fmnist_resnet_nodes(width, mid_bits))
+
+
+def param_groups(net, wd):
+    decay, rest = [], []
+    for name, p in net.named_parameters():
+        if not p.requires_grad:
+            continue
+        (decay if name.endswith(".weight") and p.dim() > 1 else rest).append(p)
+    return [{"params": decay, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}]
+
+
+def evaluate(net, x, y, bits, batch=1000):
+    net.eval()
+    correct, loss = 0, 0.0
+    with torch.no_grad():
+        for i in range(0, len(x), batch):
+            out = net(x[i:i + batch], bits)
+            loss += F.cross_entropy(out, y[i:i + batch], reduction="sum").item()
+            correct += (out.argmax(1) == y[i:i + batch]).sum().item()
+    net.train()
+    return 100.0 * correct / len(x), loss / len(x)
+
+
+def sample_bits(net, stage, fixed, rng):
+    """Per-layer bits for one iteration (layers that allow one bit-width keep it)."""
+    allowed = net.layer_bits()
+    if fixed:
+        return [b[0] for b in allowed], stage == 1, False
+    if stage == 3 and rng.random() >= 0.25:  # 3/4 of iterations mixed, 1/4 uniform
+        return [b[0] if len(b) == 1 else rng.choice(b) for b in allowed], False, False
+    u = rng.choice(BITS)
+    return [b[0] if len(b) == 1 else u for b in allowed], stage == 1, False
+
+
+def run_stage(net, args, stage, epochs, lr, xs, ys, xv, yv, log, fixed=None):
+    gen = torch.Generator().manual_seed(args.seed + stage)
+    rng = random.Random(args.seed + 100 * stage)
+    opt = torch.optim.SGD(param_groups(net, args.wd if stage == 0 else args.wd_q), lr=lr,
+                          momentum=0.9, nesterov=True)
+    steps = epochs * math.ceil(len(xs) / args.batch)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    net.train()
+    for ep in range(epochs):
+        t0 = time.time()
+        perm = torch.randperm(len(xs), generator=gen)
+        total = 0.0
+        for i in range(0, len(xs), args.batch):
+            idx = perm[i:i + args.batch]
+            xb, yb = data.augment(xs[idx], gen), ys[idx]
+            if stage == 0:
+                out = net(xb, None)
+            else:
+                bits, fp_w, _ = sample_bits(net, stage, fixed, rng)
+                out = net(xb, bits, fp_weights=fp_w)
+            loss = F.cross_entropy(out, yb)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        entry = {"stage": stage, "epoch": ep + 1, "train_loss": total / len(xs), "seconds": time.time() - t0}
+        if stage == 0:
+            entry["val_fp32"] = evaluate(net, xv, yv, None)[0]
+        else:
+            for b in ([fixed] if fixed else (8, 4, 2)):
+                entry[f"val_w{b}"] = evaluate(net, xv, yv, [l[0] if len(l) == 1 else b for l in net.layer_bits()])[0]
+        log.append(entry)
+        print(json.dumps(entry), flush=True)
+
+
+def recalibrate(net, xs, fixed, seed, batches=600, batch=128):
+    """Re-estimate every TBN's running statistics after training (no weights change). During
+    training a row's running average only moves on the iterations that use it while the weights
+    keep moving, so rarely used rows lag behind; here each row averages (momentum None) over all
+    the batches that use it: 8 per uniform bit-width, then random per-layer configurations."""
+    bns = [m for m in net.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    for bn in bns:
+        bn.reset_running_stats()
+        bn.momentum = None
+    rng = random.Random(seed)
+    gen = torch.Generator().manual_seed(seed)
+    allowed = net.layer_bits()
+    configs = [[b[0] if len(b) == 1 else u for b in allowed] for u in BITS for _ in range(8)]
+    if not fixed:
+        configs += [[rng.choice(b) for b in allowed] for _ in range(batches)]
+    net.train()
+    with torch.no_grad():
+        for bits in (configs if not fixed else [[b[0] for b in allowed]] * 40):
+            idx = torch.randint(0, len(xs), (batch,), generator=gen)
+            net(xs[idx], bits)
+    unused = sum(int(bn.num_batches_tracked) == 0 for bn in bns)
+    for bn in bns:
+        bn.momentum = 0.1
+    return unused
+
+
+def copy_from_fp32(net, fp_net):
+    """Weights from the float32 model; its BN (the (8, 8) row) into every TBN row."""
+    with torch.no_grad():
+        for lay, src in zip(net.layers, fp_net.layers):
+            lay.weight.copy_(src.weight)
+            if lay.has_bn:
+                bn8 = src.tbn[src.prev_bits.index(8)][src.bits.index(8)]
+                for row in lay.tbn:
+                    for bn in row:
+                        bn.load_state_dict(bn8.state_dict())
+            else:
+                lay.bias.copy_(src.bias[src.prev_bits.index(8)].expand_as(lay.bias))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("mode", choices=("fp32", "meta", "fixed"))
+    ap.add_argument("--out", required=True, help="checkpoint to write (.pt)")
+    ap.add_argument("--init", help="float32 checkpoint to start from (meta, fixed)")
+    ap.add_argument("--bits", type=int, help="fixed: the one bit-width of the middle layers")
+    ap.add_argument("--width", type=int, default=48)
+    ap.add_argument("--epochs", default="1,1,3", help="fp32: N; meta/fixed: stage1,stage2,stage3")
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--batch", type=int, default=128)
+    ap.add_argument("--wd", type=float, default=5e-4)
+    ap.add_argument("--wd-q", type=float, default=1e-4)
+    ap.add_argument("--subset", type=int, default=0, help="train on the first N images (smoke runs)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+
+    xs, ys = data.load("train")
+    xv, yv = data.load("val")
+    if args.subset:
+        xs, ys, xv, yv = xs[:args.subset], ys[:args.subset], xv[:args.subset], yv[:args.subset]
+    epochs = [int(e) for e in args.epochs.split(",")]
+    log = []
+    if args.mode == "fp32":
+        net = build(args.width)
+        run_stage(net, args, 0, epochs[0], args.lr or 0.1, xs, ys, xv, yv, log)
+        meta = {"mode": "fp32", "width": args.width, "mid_bits": list(BITS)}
+    else:
+        if args.mode == "fixed" and args.bits not in BITS:
+            ap.error(f"--bits: expected one of {BITS}")
+        ck = torch.load(args.init)
+        fp_net = build(ck["width"])
+        fp_net.load_state_dict(ck["state"])
+        mid = (args.bits,) if args.mode == "fixed" else BITS
+        net = build(ck["width"], mid)
+        # One forward to give LSQ its initial steps from real data, then the float32 weights.
+        copy_from_fp32(net, fp_net)
+        with torch.no_grad():
+            net(xs[:256], [l[-1] for l in net.layer_bits()])
+        fixed = args.bits if args.mode == "fixed" else None
+        for stage, n in zip((1, 2, 3), epochs):
+            if n:
+                run_stage(net, args, stage, n, args.lr or 0.01, xs, ys, xv, yv, log, fixed)
+        unused = recalibrate(net, xs, fixed, args.seed)
+        entry = {"recalibrated": True, "unvisited_tbn_rows": unused}
+        for b in ([fixed] if fixed else (8, 6, 4, 3, 2)):
+            entry[f"val_w{b}"] = evaluate(net, xv, yv, [l[0] if len(l) == 1 else b for l in net.layer_bits()])[0]
+        log.append(entry)
+        print(json.dumps(entry), flush=True)
+        meta = {"mode": args.mode, "width": ck["width"], "mid_bits": list(mid), "fp32_log": ck["log"]}
+    meta.update(state=net.state_dict(), log=log, args=vars(args))
+    torch.save(meta, args.out)
+    print(f"train: wrote {args.out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
