@@ -7,7 +7,8 @@
  * second than two CPUs can serve at 8 bits. Each 100 ms period the served work heats the package,
  * the governor reads the temperature and load and publishes bits, and the bits set the next
  * period's work. The same trace runs under power_allocator, step_wise, fixed 8 bits
- * (performance) and fixed 2 bits (powersave); the table shows temperature, average bits and
+ * (performance) and fixed 2 bits (powersave), and step_wise once more with its trips moved to
+ * the control temperature (control - 5 and control) for a comparison at equal peak temperature; the table shows temperature, average bits and
  * expected accuracy (interpolated in the model's accuracy table by average bits) over time.
  * Engine time per sample is BitOps-proportional (--cost bitops, the default) or the engine's
  * measured table (--cost measured). Then: the allocator's time per decision on a 50-layer model
@@ -38,6 +39,8 @@
 
 struct run {
 	const char *governor;
+	const char *label;   /* the table's name for it */
+	bool trips_at_control; /* step_wise with its trips moved to control - 5 and control */
 	double temp[DURATION_S * 10], bits[DURATION_S * 10], acc[DURATION_S * 10], rate[DURATION_S * 10];
 };
 
@@ -144,9 +147,17 @@ static void publish(void *userdata, const struct bmx_layer_bits *bits)
 
 /* A core running GOVERNOR over one policy for the model of T, limits 2..8. */
 static struct gov_core *governed(const struct bmx_config *cfg, const struct model_tables *t,
-				 const char *governor, struct gov_policy **p)
+				 const char *governor, bool trips_at_control, struct gov_policy **p)
 {
 	struct bmx_governor_config gc = cfg->governor;
+
+	if (trips_at_control) {
+		double c = gc.power_allocator.control_temp_c;
+
+		gc.step_wise.trips[0] = (struct bmx_config_trip){ .temp_c = c - 5, .hysteresis_c = 2 };
+		gc.step_wise.trips[1] = (struct bmx_config_trip){ .temp_c = c, .hysteresis_c = 2 };
+		gc.step_wise.n_trips = 2;
+	}
 	struct gov_model_desc d = { .name = "m", .layer_count = t->n, .layer_names = t->names,
 				    .bits_mask = t->masks, .macs = t->macs, .sensitivity = t->sens,
 				    .uniform_ns = t->uniform_ns, .initial = t->initial };
@@ -169,7 +180,7 @@ static void simulate(const struct bmx_config *cfg, const struct model_tables *t,
 {
 	struct thermal_sim sim;
 	struct gov_policy *p;
-	struct gov_core *core = governed(cfg, t, run->governor, &p);
+	struct gov_core *core = governed(cfg, t, run->governor, run->trips_at_control, &p);
 	uint64_t now = PERIOD_NS, served = 0;
 	double demand, max_rate;
 	char why[256];
@@ -268,7 +279,7 @@ static void costs(const struct model_tables *t, const struct bmx_config *cfg, bo
 
 	/* Reading to publication: gov_core_update under power_allocator, hot, on the real model. */
 	struct gov_policy *p;
-	struct gov_core *core = governed(cfg, t, "power_allocator", &p);
+	struct gov_core *core = governed(cfg, t, "power_allocator", false, &p);
 	static double upd[2000];
 	for (int i = 0; i < 2000; i++) {
 		struct sensor_reading r = { .time_ns = (uint64_t)(i + 2) * PERIOD_NS,
@@ -312,8 +323,14 @@ int main(int argc, char **argv)
 	};
 	const char *config = "config/bitmixd.yaml", *model = "models/fmnist-resnet.bmx";
 	const char *cost = "bitops", *acc = "8=100,2=100";
-	static struct run runs[4] = { { .governor = "power_allocator" }, { .governor = "step_wise" },
-				      { .governor = "performance" }, { .governor = "powersave" } };
+	static struct run runs[] = {
+		{ .governor = "power_allocator", .label = "power_allocator" },
+		{ .governor = "step_wise", .label = "step_wise" },
+		{ .governor = "step_wise", .label = "step_wise@control", .trips_at_control = true },
+		{ .governor = "performance", .label = "fixed 8 bits" },
+		{ .governor = "powersave", .label = "fixed 2 bits" },
+	};
+	const int n_runs = sizeof(runs) / sizeof(runs[0]);
 	struct bmx_config_error err;
 	struct bmx_config *cfg;
 	struct model_tables t;
@@ -349,35 +366,35 @@ int main(int argc, char **argv)
 	}
 	if (load_model(model, cost, &t, &m) < 0)
 		return 1;
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < n_runs; i++)
 		simulate(cfg, &t, &runs[i]);
 
 	double control = cfg->governor.power_allocator.control_temp_c;
 	if (json) {
-		for (int i = 0; i < 4; i++)
+		for (int i = 0; i < n_runs; i++)
 			for (int k = 0; k < DURATION_S * 10; k += 5)
 				printf("{\"governor\":\"%s\",\"t_s\":%.1f,\"temp_c\":%.3f,\"avg_bits\":%.3f,"
 				       "\"expected_accuracy\":%.3f,\"rate\":%.1f}\n",
-				       runs[i].governor, (k + 1) / 10.0, runs[i].temp[k], runs[i].bits[k],
+				       runs[i].label, (k + 1) / 10.0, runs[i].temp[k], runs[i].bits[k],
 				       runs[i].acc[k], runs[i].rate[k]);
 	} else {
 		printf("Closed loop on the simulator (%s, cost %s): idle, then at %d s a load of 1.5x what "
 		       "2 CPUs serve at 8 bits\ncontrol temperature %.1f C; each cell: temperature C / "
 		       "average bits / expected accuracy %%\n\n%6s",
 		       model, cost, STEP_AT_S, control, "t s");
-		for (int i = 0; i < 4; i++)
-			printf(" %24s", runs[i].governor);
+		for (int i = 0; i < n_runs; i++)
+			printf(" %24s", runs[i].label);
 		printf("\n");
 		for (int k = 0; k < DURATION_S * 10; k += k < STEP_AT_S * 10 + 200 ? 100 : 500) {
 			printf("%6.0f", (k + 1) / 10.0);
-			for (int i = 0; i < 4; i++)
+			for (int i = 0; i < n_runs; i++)
 				printf("    %5.1f / %4.2f / %6.2f", runs[i].temp[k], runs[i].bits[k],
 				       runs[i].acc[k]);
 			printf("\n");
 		}
-		printf("\n%-16s %8s %22s %14s %14s\n", "governor", "peak C", "max over control, settled",
+		printf("\n%-18s %8s %22s %14s %14s\n", "governor", "peak C", "max over control, settled",
 		       "mean accuracy", "mean samples/s");
-		for (int i = 0; i < 4; i++) {
+		for (int i = 0; i < n_runs; i++) {
 			struct summary s = summarize(&runs[i], control);
 
 			char over[32];
@@ -386,7 +403,7 @@ int main(int argc, char **argv)
 				snprintf(over, sizeof(over), "never reached");
 			else
 				snprintf(over, sizeof(over), "%.2f", s.over_after_settling);
-			printf("%-16s %8.2f %22s %14.2f %14.0f\n", runs[i].governor, s.peak, over,
+			printf("%-18s %8.2f %22s %14.2f %14.0f\n", runs[i].label, s.peak, over,
 			       s.mean_acc, s.mean_rate);
 		}
 	}
