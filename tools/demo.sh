@@ -72,6 +72,12 @@ for i in 1 2 3; do
 	loads+=($!)
 done
 watch_for 16
+cat <<'NOTE'
+  (The governor lowers the bits as soon as the package passes the control temperature. On this
+  small model the engine's time per sample barely depends on the bits -- `bitmixctl stats`
+  shows the measured cost -- so fewer bits cool it little; on DRAM-bound layers the bit-plane
+  kernels cost in proportion to the bits, docs/kernels.md.)
+NOTE
 echo
 echo "== hot: classifying at the bits the governor chose"
 ctl infer fmnist "$images" --labels "$labels" --limit "$limit" --batch 16 --quiet
