@@ -8,7 +8,7 @@ set -euo pipefail
 out=${1:?usage: train_all.sh OUTDIR}
 here=$(dirname "$0")
 py=/usr/bin/python3
-stages=1,1,3
+stages=1,2,8
 mkdir -p "$out"
 $py "$here/train.py" fp32 --out "$out/fp32.pt" --epochs 10 --threads 1 > "$out/fp32.log" 2>&1
 $py "$here/train.py" meta --init "$out/fp32.pt" --out "$out/meta.pt" --epochs $stages --threads 1 > "$out/meta.log" 2>&1 &
