@@ -10,17 +10,4 @@ packages=(
 	python3-torch python3-numpy
 )
 
-missing=()
-for p in "${packages[@]}"; do
-	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	if [ "$(id -u)" != 0 ]; then
-		echo "setup-deps: missing packages ${missing[*]}; run as root to install them" >&2
-		exit 1
-	fi
-	echo "setup-deps: installing ${missing[*]}"
-	export DEBIAN_FRONTEND=noninteractive
-	apt-get update -qq
-	apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-fi
+"$(dirname "$0")/apt-install.sh" setup-deps "${packages[@]}"
