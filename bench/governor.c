@@ -109,30 +109,10 @@ static int load_model(const char *path, const char *cost, struct model_tables *t
 	t->uniform_ns[8] = 100000;
 	if (strcmp(cost, "measured") == 0) {
 		struct bmx_engine *e;
-		struct bmx_layer_bits *bits = calloc(t->n, sizeof(*bits));
-		float *in = calloc(16 * bmx_model_input_size(m), sizeof(float));
-		float *outp = calloc(16 * bmx_model_output_size(m), sizeof(float));
-		void *scratch;
 
-		bmx_engine_new(m, &e);
-		scratch = aligned_alloc(64, (bmx_engine_scratch_size(e, 16) + 63) / 64 * 64);
-		for (int b = 2; b <= 8; b++) {
-			uint64_t best = UINT64_MAX;
-
-			for (uint32_t l = 0; l < t->n; l++)
-				bits[l] = (t->masks[l] & (1u << b)) ? (struct bmx_layer_bits){ (uint8_t)b, (uint8_t)b }
-								   : t->initial[l];
-			for (int rep = 0; rep < 20; rep++) {
-				uint64_t t0 = mono_ns();
-				bmx_engine_run(e, bits, 16, in, outp, scratch);
-				best = fmin(best, mono_ns() - t0);
-			}
-			t->uniform_ns[b] = best / 16.0;
-		}
-		free(scratch);
-		free(in);
-		free(outp);
-		free(bits);
+		if (bmx_engine_new(m, &e) < 0)
+			return -ENOMEM;
+		gov_measure_uniform_ns(e, t->uniform_ns);
 		bmx_engine_free(e);
 	}
 	*out_model = m;

@@ -89,6 +89,13 @@ struct gov_stats {
 	uint64_t last_decision_ns; /* cost of the last decision, for status */
 };
 
+/*
+ * Time ENGINE at every uniform bit-width its model supports (each layer at the nearest bits it
+ * allows), about 60 ms at most, into UNIFORM_NS[b] in ns per sample (0: not reached), made
+ * non-decreasing in b. What gov_model_desc.uniform_ns expects (governor_cost.c).
+ */
+void gov_measure_uniform_ns(const struct bmx_engine *engine, double uniform_ns[9]);
+
 /* The core. */
 int gov_core_new(const struct bmx_governor_config *cfg, struct gov_core **out);
 void gov_core_free(struct gov_core *core);
