@@ -189,11 +189,9 @@ void *gov_policy_data(const struct gov_policy *p) { return p->gov_data; }
 void gov_policy_set_data(struct gov_policy *p, void *data) { p->gov_data = data; }
 const char *gov_policy_name(const struct gov_policy *p) { return p->name; }
 void *gov_policy_userdata(const struct gov_policy *p) { return p->userdata; }
-uint32_t gov_policy_layer_count(const struct gov_policy *p) { return p->n; }
 const struct bmx_layer_bits *gov_policy_bits(const struct gov_policy *p) { return p->bits; }
 double gov_policy_cost(const struct gov_policy *p) { return p->cost; }
 double gov_policy_rate(const struct gov_policy *p) { return p->rate; }
-double gov_policy_level(const struct gov_policy *p) { return p->level; }
 
 void gov_policy_set_level(struct gov_policy *p, double level)
 {

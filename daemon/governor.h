@@ -140,10 +140,8 @@ void *gov_policy_data(const struct gov_policy *p);
 void gov_policy_set_data(struct gov_policy *p, void *data);
 const char *gov_policy_name(const struct gov_policy *p);
 void *gov_policy_userdata(const struct gov_policy *p); /* the actuator's, from add_policy */
-uint32_t gov_policy_layer_count(const struct gov_policy *p);
 /* Target a level in [0, 1] of the policy's cost range (within limits and holds). */
 void gov_policy_set_level(struct gov_policy *p, double level);
-double gov_policy_level(const struct gov_policy *p);
 /* Target a cost budget, ns of engine time per sample. */
 void gov_policy_set_budget(struct gov_policy *p, double ns_per_sample);
 /* The cheapest and richest cost within the limits and holds. */
@@ -169,8 +167,7 @@ size_t gov_policy_holds_of(const struct gov_policy *p, uint64_t owner);
 void gov_policy_qos(const struct gov_policy *p, uint8_t *floor_bits, uint64_t *max_latency_ns,
 		    size_t *n_holds);
 void gov_policy_stats(const struct gov_policy *p, uint64_t now_ns, struct gov_stats *out);
-/* The statistics state of an average bit-width, and back. */
+/* The statistics state of an average bit-width. */
 uint32_t gov_state_of(double average_bits);
-double gov_state_bits(uint32_t state);
 
 #endif

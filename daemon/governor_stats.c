@@ -17,11 +17,6 @@ uint32_t gov_state_of(double average_bits)
 	return s < 0 ? 0 : s >= GOV_STATES ? GOV_STATES - 1 : (uint32_t)s;
 }
 
-double gov_state_bits(uint32_t state)
-{
-	return 2.0 + state / 2.0;
-}
-
 void gov_stats_start(struct gov_policy *p, uint64_t now)
 {
 	memset(&p->stats, 0, sizeof(p->stats));
