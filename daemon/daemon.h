@@ -223,6 +223,7 @@ void doorbell_wake_client(struct session *s, bool from_loop);
 
 /* event_loop.c */
 int event_loop_run(struct bmx_daemon *d);
+int daemon_reload(struct bmx_daemon *d, struct bmx_config_error *err);
 int event_loop_arm_recv(struct bmx_daemon *d, struct session *s);
 struct io_uring_sqe *event_loop_get_sqe(struct bmx_daemon *d);
 void event_loop_arm(struct bmx_daemon *d, struct io_uring_sqe *sqe, struct loop_op *op);

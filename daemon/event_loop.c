@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -163,19 +164,22 @@ rearm:
 		arm_accept(d);
 }
 
-/* SIGHUP: parse and load everything new first; swap only if all of it is good. */
-static void reload(struct bmx_daemon *d)
+/*
+ * Reload (SIGHUP today; D-Bus and systemctl reload call the same): parse and load everything new
+ * first; swap only if all of it is good. Returns 0, or -errno with ERR saying why the running
+ * configuration was kept.
+ */
+int daemon_reload(struct bmx_daemon *d, struct bmx_config_error *err)
 {
-	struct bmx_config_error err;
 	struct bmx_config *next;
 	struct sensors *next_sensors;
 	int r;
 
 	log_info("reloading %s", d->config_path);
-	r = bmx_config_load(d->config_path, &next, &err);
+	r = bmx_config_load(d->config_path, &next, err);
 	if (r < 0) {
-		log_error("reload failed, keeping the running configuration: %s", err.msg);
-		return;
+		log_error("reload failed, keeping the running configuration: %s", err->msg);
+		return r;
 	}
 	if (strcmp(next->socket_path, d->config->socket_path) != 0 ||
 	    next->workers != d->config->workers)
@@ -184,16 +188,20 @@ static void reload(struct bmx_daemon *d)
 		log_warning("reload: ipc changes take effect at the next restart");
 	r = sensor_loop_prepare_reload(d, next, &next_sensors);
 	if (r < 0) {
+		snprintf(err->msg, sizeof(err->msg), "%s: sensors could not be opened (see the log)",
+			 d->config_path);
 		log_error("reload failed, keeping the running configuration and sensors");
 		bmx_config_free(next);
-		return;
+		return r;
 	}
 	r = model_store_reload(&d->store, next);
 	if (r < 0) {
+		snprintf(err->msg, sizeof(err->msg), "%s: a model could not be loaded (see the log)",
+			 d->config_path);
 		log_error("reload failed, keeping the running configuration and models");
 		sensors_close(next_sensors);
 		bmx_config_free(next);
-		return;
+		return r;
 	}
 	sensor_loop_swap(d, next_sensors, next);
 	daemon_governor_reload(d, next);
@@ -201,15 +209,19 @@ static void reload(struct bmx_daemon *d)
 	bmx_config_free(d->config);
 	d->config = next;
 	log_info("reloaded: %zu model(s)", d->store.count);
+	return 0;
 }
 
 static void on_signal(struct bmx_daemon *d, int res)
 {
 	if (res == (int)sizeof(d->siginfo)) {
 		switch (d->siginfo.ssi_signo) {
-		case SIGHUP:
-			reload(d);
+		case SIGHUP: {
+			struct bmx_config_error err;
+
+			(void)daemon_reload(d, &err);
 			break;
+		}
 		case SIGTERM:
 		case SIGINT:
 			log_info("signal %u: finishing in-flight requests, then exiting",
