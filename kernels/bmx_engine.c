@@ -50,6 +50,7 @@ struct bmx_engine {
 	struct fast_layer *fast;           /* layer_count, on a fast path */
 	uint8_t *fused;                    /* node -> FUSED_* */
 	uint32_t *node_slot;               /* node -> value slot */
+	uint32_t *last_use;                /* node -> last position that reads it (output: UINT32_MAX) */
 	uint64_t *slot_offset;             /* slot -> offset in floats per sample, 16-aligned */
 	uint32_t n_slots;
 	uint64_t values_per_sample;        /* floats of all slots, per sample */
@@ -137,7 +138,7 @@ static uint32_t take_slot(struct bmx_engine *e, bool *slot_free, uint64_t need)
 static int plan_values(struct bmx_engine *e)
 {
 	const struct bmx_model *m = e->model;
-	uint32_t *last_use = calloc(m->node_count, sizeof(uint32_t));
+	uint32_t *last_use = e->last_use = calloc(m->node_count, sizeof(uint32_t));
 	bool *slot_free = calloc(m->node_count, sizeof(bool));
 	int r = -ENOMEM;
 
@@ -175,7 +176,6 @@ static int plan_values(struct bmx_engine *e)
 	}
 	r = 0;
 out:
-	free(last_use);
 	free(slot_free);
 	return r;
 }
@@ -298,6 +298,7 @@ void bmx_engine_free(struct bmx_engine *e)
 	free(e->fast);
 	free(e->fused);
 	free(e->node_slot);
+	free(e->last_use);
 	free(e->slot_offset);
 	free(e);
 }
@@ -529,14 +530,13 @@ int bmx_engine_run(const struct bmx_engine *e, const struct bmx_layer_bits *bits
 	return bmx_engine_run_parallel(e, bits, batch, input, output, scratch, NULL);
 }
 
-int bmx_engine_run_parallel(const struct bmx_engine *e, const struct bmx_layer_bits *bits,
-			    uint32_t batch, const float *input, float *output, void *scratch,
-			    const struct bmx_parallel *par)
+static struct run_ctx run_ctx_of(const struct bmx_engine *e, const struct bmx_layer_bits *bits,
+				  uint32_t batch, void *scratch, const struct bmx_parallel *par)
 {
-	const struct bmx_model *m = e->model;
 	const struct scratch_layout s = scratch_layout(e, batch);
 	uint8_t *base = scratch;
-	struct run_ctx c = {
+
+	return (struct run_ctx){
 		.e = e,
 		.bits = bits,
 		.batch = batch,
@@ -547,14 +547,125 @@ int bmx_engine_run_parallel(const struct bmx_engine *e, const struct bmx_layer_b
 		.fast = base + s.fast,
 		.par = par,
 	};
+}
+
+int bmx_engine_run_parallel(const struct bmx_engine *e, const struct bmx_layer_bits *bits,
+			    uint32_t batch, const float *input, float *output, void *scratch,
+			    const struct bmx_parallel *par)
+{
+	int r = bmx_engine_run_range(e, bits, batch, input, scratch, 0, e->model->node_count, par);
+
+	if (r == 0)
+		bmx_engine_read_output(e, batch, scratch, output);
+	return r;
+}
+
+int bmx_engine_run_range(const struct bmx_engine *e, const struct bmx_layer_bits *bits,
+			 uint32_t batch, const float *input, void *scratch, uint32_t from,
+			 uint32_t to, const struct bmx_parallel *par)
+{
+	const struct bmx_model *m = e->model;
+	struct run_ctx c = run_ctx_of(e, bits, batch, scratch, par);
 	int r;
 
+	if (from > to || to > m->node_count)
+		return -EINVAL;
 	r = bmx_engine_check_bits(e, bits, NULL);
 	if (r < 0)
 		return r;
-	for (c.pos = 0; c.pos < m->node_count; c.pos++)
+	for (c.pos = from; c.pos < to; c.pos++)
 		run_node(&c, m->order[c.pos], input);
-	memcpy(output, value_of(&c, m->info->output_node),
-	       (size_t)batch * bmx_model_output_size(m) * sizeof(float));
 	return 0;
+}
+
+const float *bmx_engine_value(const struct bmx_engine *e, uint32_t batch, const void *scratch,
+			      uint32_t node)
+{
+	if (node >= e->model->node_count || e->fused[node] == FUSED_RELU_OUT)
+		return NULL;
+	return (const float *)scratch + e->slot_offset[e->node_slot[node]] * batch;
+}
+
+void bmx_engine_read_output(const struct bmx_engine *e, uint32_t batch, const void *scratch,
+			    float *output)
+{
+	const struct bmx_model *m = e->model;
+
+	memcpy(output, bmx_engine_value(e, batch, scratch, m->info->output_node),
+	       (size_t)batch * bmx_model_output_size(m) * sizeof(float));
+}
+
+uint32_t bmx_engine_first_difference(const struct bmx_engine *e, const struct bmx_layer_bits *a,
+				     const struct bmx_layer_bits *b)
+{
+	const struct bmx_model *m = e->model;
+
+	for (uint32_t i = 0; i < m->node_count; i++) {
+		const int32_t l = m->nodes[m->order[i]].layer;
+		int32_t prev;
+
+		if (l < 0)
+			continue;
+		if (a[l].w_bits != b[l].w_bits || a[l].a_bits != b[l].a_bits)
+			return i;
+		prev = m->views[l].raw->tbn_prev; /* the TBN row follows another layer's bits */
+		if (prev >= 0 && a[prev].w_bits != b[prev].w_bits)
+			return i;
+	}
+	return m->node_count;
+}
+
+/*
+ * Whether node ID's value was written before position POS and is read at or after it. A ReLU
+ * fused into the layer before it is written one position early; the fused layer's own value is
+ * never written (nothing but that ReLU reads it).
+ */
+static bool live_across(const struct bmx_engine *e, uint32_t id, uint32_t pos)
+{
+	uint32_t written = e->model->position[id];
+
+	if (e->fused[id] == FUSED_RELU_OUT)
+		return false;
+	if (e->fused[id] == FUSED_SKIP)
+		written--;
+	return written < pos && e->last_use[id] >= pos;
+}
+
+uint64_t bmx_engine_live_size(const struct bmx_engine *e, uint32_t pos)
+{
+	uint64_t n = 0;
+
+	for (uint32_t id = 0; id < e->model->node_count; id++)
+		if (live_across(e, id, pos))
+			n += node_elems(&e->model->nodes[id]);
+	return n;
+}
+
+void bmx_engine_save_live(const struct bmx_engine *e, uint32_t pos, uint32_t batch,
+			  const void *scratch, float *saved)
+{
+	for (uint32_t id = 0; id < e->model->node_count; id++) {
+		const uint64_t n = node_elems(&e->model->nodes[id]) * batch;
+
+		if (!live_across(e, id, pos))
+			continue;
+		memcpy(saved, bmx_engine_value(e, batch, scratch, id), n * sizeof(float));
+		saved += n;
+	}
+}
+
+void bmx_engine_restore_live(const struct bmx_engine *e, uint32_t pos, const float *saved,
+			     uint32_t saved_batch, const uint32_t *samples, uint32_t n, void *scratch)
+{
+	for (uint32_t id = 0; id < e->model->node_count; id++) {
+		const uint64_t elems = node_elems(&e->model->nodes[id]);
+		float *dst;
+
+		if (!live_across(e, id, pos))
+			continue;
+		dst = (float *)scratch + e->slot_offset[e->node_slot[id]] * n;
+		for (uint32_t j = 0; j < n; j++)
+			memcpy(dst + j * elems, saved + samples[j] * elems, elems * sizeof(float));
+		saved += elems * saved_batch;
+	}
 }

@@ -106,4 +106,44 @@ int bmx_engine_run_parallel(const struct bmx_engine *engine, const struct bmx_la
 			    uint32_t batch, const float *input, float *output, void *scratch,
 			    const struct bmx_parallel *par);
 
+/*
+ * Prefix reuse (the adaptive driver, bmx_adaptive.h). A run is the positions [0, node_count) of
+ * the model's execution order (bmx_model.order). Two operating points compute the same values
+ * at every position before bmx_engine_first_difference() of them, so a second run at a richer
+ * point can start there from the values the first run left, saved with bmx_engine_save_live()
+ * (the liveness-shared scratch overwrites them later) and restored for any subset of samples.
+ * The result is bit-identical to a whole run at the second point.
+ */
+
+/* The first position whose node computes differently at A than at B, or node_count. */
+uint32_t bmx_engine_first_difference(const struct bmx_engine *engine, const struct bmx_layer_bits *a,
+				     const struct bmx_layer_bits *b);
+
+/* Run positions [FROM, TO) (the values they read must be in SCRATCH); 0 or -EINVAL. */
+int bmx_engine_run_range(const struct bmx_engine *engine, const struct bmx_layer_bits *bits,
+			 uint32_t batch, const float *input, void *scratch, uint32_t from,
+			 uint32_t to, const struct bmx_parallel *par);
+
+/* Copy the model output of a finished run out of SCRATCH. */
+void bmx_engine_read_output(const struct bmx_engine *engine, uint32_t batch, const void *scratch,
+			    float *output);
+
+/*
+ * NODE's value in SCRATCH (batch x its shape, NHWC), valid after its position ran and until a
+ * later node reuses its slot; NULL for a CONV2D/LINEAR whose ReLU is fused into it.
+ */
+const float *bmx_engine_value(const struct bmx_engine *engine, uint32_t batch, const void *scratch,
+			      uint32_t node);
+
+/* Floats per sample of the values written before position POS and read at or after it. */
+uint64_t bmx_engine_live_size(const struct bmx_engine *engine, uint32_t pos);
+
+/* Save those values of a run of BATCH samples (after positions [0, POS) ran) into SAVED. */
+void bmx_engine_save_live(const struct bmx_engine *engine, uint32_t pos, uint32_t batch,
+			  const void *scratch, float *saved);
+
+/* Put back samples SAMPLES[0..N) of SAVED (saved from SAVED_BATCH) as a batch of N in SCRATCH. */
+void bmx_engine_restore_live(const struct bmx_engine *engine, uint32_t pos, const float *saved,
+			     uint32_t saved_batch, const uint32_t *samples, uint32_t n, void *scratch);
+
 #endif

@@ -15,12 +15,61 @@
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the .bmx loader maps files in place and needs a little-endian host"
+/*
+ * Per-sample adaptive precision (docs/adaptive.md). Both sections list CONFIGURATIONS: one
+ * uint8 bit-width per layer (weights and activations alike), each supported by its layer, every
+ * layer non-decreasing from one configuration to the next (the list goes from cheap to rich).
+ */
+#define BMX_MAX_ADAPTIVE_CONFIGS 8
+
+enum bmx_confidence {
+	BMX_CONFIDENCE_MAX_PROB = 1, /* the largest softmax probability of the output */
+	BMX_CONFIDENCE_MARGIN = 2,   /* the largest output minus the second largest (logit margin) */
+};
+
+/*
+ * CASCADE: run configuration 0; while the confidence of the output after configuration i is
+ * below thresholds[i], run configuration i + 1. Followed by n_configs x layer_count uint8
+ * bit-widths; the section is exactly 64 + n_configs * layer_count bytes.
+ */
+struct bmx_cascade_info {
+	uint32_t n_configs;         /* 2..BMX_MAX_ADAPTIVE_CONFIGS */
+	uint32_t layer_count;       /* the model's */
+	uint32_t confidence;        /* enum bmx_confidence */
+	float accuracy_target;      /* validation top-1 % the thresholds were calibrated to reach */
+	float validation_accuracy;  /* what the cascade reached there */
+	float thresholds[BMX_MAX_ADAPTIVE_CONFIGS - 1]; /* finite; unused entries 0 */
+	uint8_t reserved[16];
+};
+static_assert(sizeof(struct bmx_cascade_info) == 64, "bmx_cascade_info is 64 bytes");
+
+/*
+ * POLICY: a linear predictor on the global average of node feature_node's output picks one of
+ * the configurations per sample. Every configuration has the same bits for the layers up to and
+ * including feature_node in execution order (the prefix that computes the features). Followed by
+ * n_configs x layer_count uint8 bit-widths, zero padding to a multiple of 4 bytes, then float32
+ * weights[n_configs - 1][n_features] and float32 bias[n_configs - 1]. score_k = bias[k] +
+ * sum_i weights[k][i] * f[i] in double, i ascending; the chosen configuration is the lowest k
+ * with score_k >= threshold, else the last one.
+ */
+struct bmx_policy_info {
+	uint32_t n_configs;         /* 2..BMX_MAX_ADAPTIVE_CONFIGS */
+	uint32_t layer_count;       /* the model's */
+	uint32_t feature_node;      /* a node whose output has n_features channels */
+	uint32_t n_features;        /* its out_c; 1..4096 */
+	float threshold;            /* the calibrated default */
+	float accuracy_target;
+	float validation_accuracy;
+	uint8_t reserved[36];
+};
+static_assert(sizeof(struct bmx_policy_info) == 64, "bmx_policy_info is 64 bytes");
+
 #endif
 
 #define BMX_MAGIC "BMXMODEL" /* 8 bytes, no terminator in the file */
 #define BMX_MAGIC_LEN 8
 #define BMX_VERSION_MAJOR 1 /* a reader refuses any other major version */
-#define BMX_VERSION_MINOR 0 /* newer minors only add optional sections */
+#define BMX_VERSION_MINOR 1 /* newer minors only add optional sections (1: CASCADE, POLICY) */
 #define BMX_ALIGN 64        /* every section and every DATA array starts on this boundary */
 
 #define BMX_MIN_BITS 2
@@ -58,7 +107,10 @@ enum bmx_section_type {
 	BMX_SECTION_NODES = 2,  /* node_count x struct bmx_node */
 	BMX_SECTION_LAYERS = 3, /* layer_count x struct bmx_layer */
 	BMX_SECTION_DATA = 4,   /* weight codes, scales, activation steps, TBN tables, sensitivities */
+	BMX_SECTION_CASCADE = 5, /* optional (minor 1): struct bmx_cascade_info + configurations */
+	BMX_SECTION_POLICY = 6,  /* optional (minor 1): struct bmx_policy_info + configs + predictor */
 };
+#define BMX_SECTION_TYPE_MAX_ BMX_SECTION_POLICY
 /* A section of a type this reader does not know is skipped if OPTIONAL, else the file is refused. */
 #define BMX_SECTION_FLAG_OPTIONAL 0x1u
 
@@ -145,5 +197,54 @@ struct bmx_layer {
 	uint8_t reserved[24];
 };
 static_assert(sizeof(struct bmx_layer) == 160, "bmx_layer is 160 bytes");
+
+/*
+ * Per-sample adaptive precision (docs/adaptive.md). Both sections list CONFIGURATIONS: one
+ * uint8 bit-width per layer (weights and activations alike), each supported by its layer, every
+ * layer non-decreasing from one configuration to the next (the list goes from cheap to rich).
+ */
+#define BMX_MAX_ADAPTIVE_CONFIGS 8
+
+enum bmx_confidence {
+	BMX_CONFIDENCE_MAX_PROB = 1, /* the largest softmax probability of the output */
+	BMX_CONFIDENCE_MARGIN = 2,   /* the largest output minus the second largest (logit margin) */
+};
+
+/*
+ * CASCADE: run configuration 0; while the confidence of the output after configuration i is
+ * below thresholds[i], run configuration i + 1. Followed by n_configs x layer_count uint8
+ * bit-widths; the section is exactly 64 + n_configs * layer_count bytes.
+ */
+struct bmx_cascade_info {
+	uint32_t n_configs;         /* 2..BMX_MAX_ADAPTIVE_CONFIGS */
+	uint32_t layer_count;       /* the model's */
+	uint32_t confidence;        /* enum bmx_confidence */
+	float accuracy_target;      /* validation top-1 % the thresholds were calibrated to reach */
+	float validation_accuracy;  /* what the cascade reached there */
+	float thresholds[BMX_MAX_ADAPTIVE_CONFIGS - 1]; /* finite; unused entries 0 */
+	uint8_t reserved[16];
+};
+static_assert(sizeof(struct bmx_cascade_info) == 64, "bmx_cascade_info is 64 bytes");
+
+/*
+ * POLICY: a linear predictor on the global average of node feature_node's output picks one of
+ * the configurations per sample. Every configuration has the same bits for the layers up to and
+ * including feature_node in execution order (the prefix that computes the features). Followed by
+ * n_configs x layer_count uint8 bit-widths, zero padding to a multiple of 4 bytes, then float32
+ * weights[n_configs - 1][n_features] and float32 bias[n_configs - 1]. score_k = bias[k] +
+ * sum_i weights[k][i] * f[i] in double, i ascending; the chosen configuration is the lowest k
+ * with score_k >= threshold, else the last one.
+ */
+struct bmx_policy_info {
+	uint32_t n_configs;         /* 2..BMX_MAX_ADAPTIVE_CONFIGS */
+	uint32_t layer_count;       /* the model's */
+	uint32_t feature_node;      /* a node whose output has n_features channels */
+	uint32_t n_features;        /* its out_c; 1..4096 */
+	float threshold;            /* the calibrated default */
+	float accuracy_target;
+	float validation_accuracy;
+	uint8_t reserved[36];
+};
+static_assert(sizeof(struct bmx_policy_info) == 64, "bmx_policy_info is 64 bytes");
 
 #endif

@@ -127,9 +127,9 @@ static int cmp_span(const void *a, const void *b)
 
 static const char *section_name(uint32_t type)
 {
-	static const char *names[] = { "?", "MODEL", "NODES", "LAYERS", "DATA" };
+	static const char *names[] = { "?", "MODEL", "NODES", "LAYERS", "DATA", "CASCADE", "POLICY" };
 
-	return type <= BMX_SECTION_DATA ? names[type] : "UNKNOWN";
+	return type <= BMX_SECTION_TYPE_MAX_ ? names[type] : "UNKNOWN";
 }
 
 static int check_sections(struct bmx_check *c)
@@ -160,7 +160,7 @@ static int check_sections(struct bmx_check *c)
 		if (s->reserved || (s->flags & ~BMX_SECTION_FLAG_OPTIONAL))
 			return bmx_bad(c, "SECTIONS", at + offsetof(struct bmx_section, flags),
 				       "section[%u] (%s) has unknown flags or reserved bits set", i, name);
-		if (s->type < BMX_SECTION_MODEL || s->type > BMX_SECTION_DATA) {
+		if (s->type < BMX_SECTION_MODEL || s->type > BMX_SECTION_TYPE_MAX_) {
 			if (!(s->flags & BMX_SECTION_FLAG_OPTIONAL))
 				return bmx_bad(c, "SECTIONS", at + offsetof(struct bmx_section, type),
 					       "section[%u] has unknown type %u and is not optional", i,
@@ -258,7 +258,8 @@ static int check_all(struct bmx_check *c)
 	int r;
 
 	if ((r = check_header(c)) < 0 || (r = check_sections(c)) < 0 || (r = check_checksum(c)) < 0 ||
-	    (r = check_info(c)) < 0 || (r = bmx_check_graph(c)) < 0 || (r = bmx_check_layers(c)) < 0)
+	    (r = check_info(c)) < 0 || (r = bmx_check_graph(c)) < 0 || (r = bmx_check_layers(c)) < 0 ||
+	    (r = bmx_check_adaptive(c)) < 0)
 		return r;
 	return 0;
 }
@@ -347,6 +348,7 @@ void bmx_model_free(struct bmx_model *m)
 	if (m->mapped)
 		munmap((void *)m->base, m->size);
 	free(m->order);
+	free(m->position);
 	free(m->views);
 	free(m);
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bmx_loader_internal.h — state shared by the loader's two files (bmx_loader.c: header,
- * sections, checksum, model info; bmx_loader_graph.c: nodes, graph, shapes, layers, arrays).
+ * sections, checksum, model info; bmx_loader_graph.c: nodes, graph, shapes, layers, arrays;
+ * bmx_loader_adaptive.c: the optional adaptive-precision sections).
  */
 #ifndef BITMIX_BMX_LOADER_INTERNAL_H
 #define BITMIX_BMX_LOADER_INTERNAL_H
@@ -17,8 +18,8 @@ struct bmx_check {
 	struct bmx_error *err;
 	struct bmx_model *model;
 	const struct bmx_file_header *header;
-	const struct bmx_section *sections[BMX_SECTION_DATA + 1];
-	uint64_t section_at[BMX_SECTION_DATA + 1]; /* file offset of each section's table entry */
+	const struct bmx_section *sections[BMX_SECTION_TYPE_MAX_ + 1];
+	uint64_t section_at[BMX_SECTION_TYPE_MAX_ + 1]; /* file offset of each section's table entry */
 	const struct bmx_model_info *info;
 };
 
@@ -31,5 +32,6 @@ bool bmx_name_ok(const char *s, size_t max);
 
 int bmx_check_graph(struct bmx_check *c);
 int bmx_check_layers(struct bmx_check *c);
+int bmx_check_adaptive(struct bmx_check *c); /* the optional CASCADE and POLICY sections */
 
 #endif

@@ -52,6 +52,14 @@ struct bmx_model {
 	uint32_t *order;               /* node_count node indices in an execution (topological) order */
 	struct bmx_layer_view *views;  /* layer_count */
 	uint64_t total_macs;           /* per sample */
+	/* The optional adaptive-precision sections (bmx_format.h), NULL when absent. */
+	const struct bmx_cascade_info *cascade;
+	const uint8_t *cascade_bits;   /* [n_configs][layer_count] */
+	const struct bmx_policy_info *policy;
+	const uint8_t *policy_bits;    /* [n_configs][layer_count] */
+	const float *policy_weights;   /* [n_configs - 1][n_features] */
+	const float *policy_bias;      /* [n_configs - 1] */
+	uint32_t *position;            /* node -> its index in order[] */
 	int mapped;                    /* 1 if bmx_model_free() must munmap base */
 };
 

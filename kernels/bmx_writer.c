@@ -26,6 +26,9 @@ struct bmx_writer {
 	struct wlayer *layers;
 	uint32_t n_layers, cap_layers;
 	int output;
+	/* The optional sections, laid out as they go into the file (CASCADE, POLICY), or NULL. */
+	uint8_t *extra[2];
+	uint64_t extra_size[2];
 };
 
 struct bmx_writer *bmx_writer_new(const char *name, uint32_t in_h, uint32_t in_w, uint32_t in_c,
@@ -58,6 +61,8 @@ void bmx_writer_free(struct bmx_writer *w)
 			free(w->layers[i].arrays[k]);
 	free(w->layers);
 	free(w->nodes);
+	free(w->extra[0]);
+	free(w->extra[1]);
 	free(w);
 }
 
@@ -243,10 +248,65 @@ void bmx_file_fix_checksum(void *file, size_t size)
 	h->checksum = bmx_file_checksum(file, size);
 }
 
+/* A copy of the optional section of TYPE (slot I) with its header first, BODY after it. */
+static int set_extra(struct bmx_writer *w, int i, const void *head, size_t head_size,
+		     const void *body, size_t body_size)
+{
+	uint8_t *p = calloc(1, head_size + body_size);
+
+	if (!p)
+		return -ENOMEM;
+	memcpy(p, head, head_size);
+	memcpy(p + head_size, body, body_size);
+	free(w->extra[i]);
+	w->extra[i] = p;
+	w->extra_size[i] = head_size + body_size;
+	return 0;
+}
+
+int bmx_writer_set_cascade(struct bmx_writer *w, const struct bmx_cascade_spec *s)
+{
+	struct bmx_cascade_info ci = {
+		.n_configs = s->n_configs, .layer_count = w->n_layers, .confidence = s->confidence,
+		.accuracy_target = s->accuracy_target, .validation_accuracy = s->validation_accuracy,
+	};
+
+	if (s->n_configs < 2 || s->n_configs > BMX_MAX_ADAPTIVE_CONFIGS)
+		return -EINVAL;
+	memcpy(ci.thresholds, s->thresholds, sizeof(float) * (s->n_configs - 1));
+	return set_extra(w, 0, &ci, sizeof(ci), s->bits, (size_t)s->n_configs * w->n_layers);
+}
+
+int bmx_writer_set_policy(struct bmx_writer *w, const struct bmx_policy_spec *s)
+{
+	struct bmx_policy_info pi = {
+		.n_configs = s->n_configs, .layer_count = w->n_layers, .feature_node = s->feature_node,
+		.n_features = s->n_features, .threshold = s->threshold,
+		.accuracy_target = s->accuracy_target, .validation_accuracy = s->validation_accuracy,
+	};
+	size_t bits = ((size_t)s->n_configs * w->n_layers + 3) & ~(size_t)3;
+	size_t nw = (size_t)(s->n_configs - 1) * s->n_features, nb = s->n_configs - 1;
+	uint8_t *body;
+	int r;
+
+	if (s->n_configs < 2 || s->n_configs > BMX_MAX_ADAPTIVE_CONFIGS || s->n_features > 4096)
+		return -EINVAL;
+	body = calloc(1, bits + 4 * (nw + nb));
+	if (!body)
+		return -ENOMEM;
+	memcpy(body, s->bits, (size_t)s->n_configs * w->n_layers);
+	memcpy(body + bits, s->weights, 4 * nw);
+	memcpy(body + bits + 4 * nw, s->bias, 4 * nb);
+	r = set_extra(w, 1, &pi, sizeof(pi), body, bits + 4 * (nw + nb));
+	free(body);
+	return r;
+}
+
 int bmx_writer_finish(struct bmx_writer *w, void **out, size_t *size)
 {
-	uint64_t model_off = 64 + 4 * sizeof(struct bmx_section), nodes_off, layers_off, data_off,
-		 data_size = 0, total;
+	const uint32_t n_extra = (w->extra[0] != NULL) + (w->extra[1] != NULL);
+	uint64_t model_off = 64 + (4 + n_extra) * sizeof(struct bmx_section), nodes_off, layers_off,
+		 data_off, extra_off, data_size = 0, total;
 	uint32_t output = w->output >= 0 ? (uint32_t)w->output : w->n_nodes - 1;
 	struct bmx_file_header *h;
 	struct bmx_section *tab;
@@ -259,7 +319,11 @@ int bmx_writer_finish(struct bmx_writer *w, void **out, size_t *size)
 	for (uint32_t i = 0; i < w->n_layers; i++)
 		for (int k = 0; k < 5; k++)
 			data_size = align64(data_size) + w->layers[i].sizes[k];
-	total = data_off + align64(data_size);
+	extra_off = data_off + align64(data_size);
+	total = extra_off;
+	for (int i = 0; i < 2; i++)
+		if (w->extra[i])
+			total += align64(w->extra_size[i]);
 	f = aligned_alloc(BMX_ALIGN, total);
 	if (!f)
 		return -ENOMEM;
@@ -271,12 +335,20 @@ int bmx_writer_finish(struct bmx_writer *w, void **out, size_t *size)
 	h->header_size = sizeof(*h);
 	h->file_size = total;
 	h->section_table_offset = 64;
-	h->section_count = 4;
+	h->section_count = 4 + n_extra;
 	tab = (void *)(f + 64);
 	tab[0] = (struct bmx_section){ BMX_SECTION_MODEL, 0, model_off, sizeof(struct bmx_model_info), 0 };
 	tab[1] = (struct bmx_section){ BMX_SECTION_NODES, 0, nodes_off, (uint64_t)w->n_nodes * sizeof(struct bmx_node), 0 };
 	tab[2] = (struct bmx_section){ BMX_SECTION_LAYERS, 0, layers_off, (uint64_t)w->n_layers * sizeof(struct bmx_layer), 0 };
 	tab[3] = (struct bmx_section){ BMX_SECTION_DATA, 0, data_off, align64(data_size), 0 };
+	for (int i = 0, t = 4; i < 2; i++) {
+		if (!w->extra[i])
+			continue;
+		tab[t++] = (struct bmx_section){ i == 0 ? BMX_SECTION_CASCADE : BMX_SECTION_POLICY,
+						 BMX_SECTION_FLAG_OPTIONAL, extra_off, w->extra_size[i], 0 };
+		memcpy(f + extra_off, w->extra[i], w->extra_size[i]);
+		extra_off += align64(w->extra_size[i]);
+	}
 	w->info.node_count = w->n_nodes;
 	w->info.layer_count = w->n_layers;
 	w->info.input_node = 0;

@@ -57,6 +57,28 @@ int bmx_writer_reduction(const struct bmx_writer *w, int node);
 /* Make NODE the model output (default: the last node added). */
 int bmx_writer_set_output(struct bmx_writer *w, int node);
 
+/* The optional adaptive-precision sections (bmx_format.h; every array is copied). */
+struct bmx_cascade_spec {
+	uint32_t n_configs;       /* 2..BMX_MAX_ADAPTIVE_CONFIGS */
+	uint32_t confidence;      /* enum bmx_confidence */
+	float accuracy_target, validation_accuracy;
+	const float *thresholds;  /* [n_configs - 1] */
+	const uint8_t *bits;      /* [n_configs][layer count] */
+};
+
+struct bmx_policy_spec {
+	uint32_t n_configs;
+	uint32_t feature_node, n_features;
+	float threshold, accuracy_target, validation_accuracy;
+	const uint8_t *bits;      /* [n_configs][layer count] */
+	const float *weights;     /* [n_configs - 1][n_features] */
+	const float *bias;        /* [n_configs - 1] */
+};
+
+/* Add (or replace) the CASCADE / POLICY section, after every layer is added. 0 or -errno. */
+int bmx_writer_set_cascade(struct bmx_writer *w, const struct bmx_cascade_spec *spec);
+int bmx_writer_set_policy(struct bmx_writer *w, const struct bmx_policy_spec *spec);
+
 /*
  * Serialize. *out receives a buffer aligned to BMX_ALIGN (free it with free()), *size its
  * length. The writer can be finished more than once.
