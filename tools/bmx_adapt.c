@@ -127,6 +127,44 @@ static int write_file(const char *dir, const char *name, const void *p, size_t s
 }
 
 /*
+ * meta.json: per configuration its per-layer bits and the BitOps of the layers at positions >= p
+ * for every p (what a resumed run costs), and the first position where two configurations
+ * differ: the trainer prices a cascade exactly as bmx_adaptive_run() counts it.
+ */
+static int write_meta(const struct data *d, char **specs, unsigned n, const char *dir)
+{
+	static struct bmx_layer_bits bits[MAX_CONFIGS][BMX_MAX_LAYERS];
+	char path[4096];
+	FILE *f;
+	int r = 0;
+
+	for (unsigned s = 0; s < n; s++)
+		if (parse_bits(d->m, specs[s], bits[s]) < 0)
+			return -EINVAL;
+	snprintf(path, sizeof(path), "%s/meta.json", dir);
+	if (!(f = fopen(path, "w")))
+		return -errno;
+	fprintf(f, "{\"count\": %u, \"outputs\": %llu, \"nodes\": %u,\n \"configs\": [", d->count,
+		(unsigned long long)bmx_model_output_size(d->m), d->m->node_count);
+	for (unsigned s = 0; s < n; s++) {
+		fprintf(f, "%s\n  {\"spec\": \"%s\", \"bits\": [", s ? "," : "", specs[s]);
+		for (uint32_t l = 0; l < d->m->layer_count; l++)
+			fprintf(f, "%s%u", l ? ", " : "", bits[s][l].w_bits);
+		fprintf(f, "], \"bitops_from\": [");
+		for (uint32_t p = 0; p <= d->m->node_count; p++)
+			fprintf(f, "%s%llu", p ? ", " : "", (unsigned long long)bmx_bitops(d->m, bits[s], p));
+		fprintf(f, "], \"first_difference\": [");
+		for (unsigned t = 0; t < n; t++)
+			fprintf(f, "%s%u", t ? ", " : "", bmx_engine_first_difference(d->e, bits[s], bits[t]));
+		fprintf(f, "]}");
+	}
+	fprintf(f, "]}\n");
+	if (fclose(f) != 0)
+		r = -EIO;
+	return r;
+}
+
+/*
  * dump: labels.u8 [count], outputs.f32 [configs][count][output size], and, with a feature node,
  * features.f32 [count][channels] pooled after running the first configuration up to it.
  */
@@ -175,6 +213,8 @@ static int dump(struct data *d, char **specs, unsigned n_specs, int feature_node
 		r = write_file(dir, "outputs.f32", out, (size_t)n_specs * d->count * out_n * sizeof(float));
 	if (r == 0 && feat)
 		r = write_file(dir, "features.f32", feat, (size_t)d->count * fn->out_c * sizeof(float));
+	if (r == 0)
+		r = write_meta(d, specs, n_specs, dir);
 	if (r == 0) {
 		printf("dumped %u images x %u configurations to %s\n", d->count, n_specs, dir);
 		for (unsigned s = 0; s < n_specs; s++) {

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "bmx_model.h"
+#include "bmx_pack.h"
 #include "bmx_writer.h"
 
 #define MAX_LAYER_NAMES 1024
@@ -246,7 +247,7 @@ static int pack_line(struct pack *p, char *line)
 	return node_line(p, line);
 }
 
-static int pack(struct pack *p, const char *manifest, const char *out)
+static int pack(struct pack *p, const char *manifest, const char *out, const char *adaptive)
 {
 	char line[1024], tmp[4096];
 	FILE *f = fopen(manifest, "r");
@@ -271,6 +272,8 @@ static int pack(struct pack *p, const char *manifest, const char *out)
 	}
 	if (r >= 0 && p->output >= 0)
 		r = bmx_writer_set_output(p->w, p->output);
+	if (r >= 0 && adaptive)
+		r = pack_adaptive(p->w, (uint32_t)p->n_layers, adaptive);
 	snprintf(tmp, sizeof(tmp), "%s.tmp", out);
 	if (r >= 0 && (r = bmx_writer_write_file(p->w, tmp)) < 0)
 		fprintf(stderr, "bmx-pack: writing %s: %s\n", tmp, strerror(-r));
@@ -291,9 +294,11 @@ int main(int argc, char **argv)
 	struct pack p = { .output = -1 };
 	int r;
 
-	if (argc != 5 || strcmp(argv[3], "-o") != 0) {
-		fputs("Usage: bmx-pack MANIFEST BLOB -o OUT.bmx\n"
-		      "Lay out a trained model (tools/train/export.py writes MANIFEST and BLOB).\n",
+	if ((argc != 5 && (argc != 7 || strcmp(argv[5], "--adaptive") != 0)) ||
+	    strcmp(argv[3], "-o") != 0) {
+		fputs("Usage: bmx-pack MANIFEST BLOB -o OUT.bmx [--adaptive SPEC]\n"
+		      "Lay out a trained model (tools/train/export.py writes MANIFEST and BLOB); SPEC\n"
+		      "adds the cascade and policy sections (tools/train/adaptive.py writes it).\n",
 		      argc == 2 && strcmp(argv[1], "--help") == 0 ? stdout : stderr);
 		return argc == 2 && strcmp(argv[1], "--help") == 0 ? 0 : 2;
 	}
@@ -304,7 +309,7 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bmx-pack: %s: %s\n", argv[2], strerror(errno));
 		return 1;
 	}
-	r = pack(&p, argv[1], argv[4]);
+	r = pack(&p, argv[1], argv[4], argc == 7 ? argv[6] : NULL);
 	fclose(p.blob);
 	bmx_writer_free(p.w);
 	for (int i = 0; i < p.n_layers; i++)
