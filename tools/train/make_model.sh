@@ -12,6 +12,7 @@ $py tools/train/sensitivity.py "$out/meta.pt" --out "$out/sensitivity.json" | te
 $py tools/train/export.py "$out/meta.pt" --name fmnist --sensitivity "$out/sensitivity.json" \
 	--out "$out/export-meta" --pack "$build/tools/bmx-pack"
 cp "$out/export-meta/fmnist.bmx" models/fmnist-resnet.bmx
+tools/train/make_adaptive.sh "$out" "$build"
 mkdir -p models/baselines
 for b in 4 2; do
 	$py tools/train/export.py "$out/w$b.pt" --name "fmnist-w$b" --out "$out/export-w$b" --pack "$build/tools/bmx-pack"
