@@ -174,6 +174,35 @@ static int build_fmnist(struct arch *a)
 	return bmx_writer_set_output(a->w, fc);
 }
 
+/*
+ * "fmnist" with a CASCADE (3 configurations that share block1.conv1 at 3 bits, so an escalation
+ * resumes after it) and a POLICY on the ReLU after the stem (fused into the stem on fast paths).
+ * The thresholds and the predictor are arbitrary: tests override thresholds as they need.
+ */
+static int build_fmnist_adaptive(struct arch *a)
+{
+	static const uint8_t cascade[3 * 8] = { 8, 3, 2, 2, 2, 2, 2, 8, 8, 3, 4, 4, 4, 4, 4, 8,
+						8, 3, 8, 8, 8, 8, 8, 8 };
+	static const uint8_t policy[3 * 8] = { 8, 2, 2, 2, 2, 2, 2, 8, 8, 4, 4, 4, 4, 4, 4, 8,
+					       8, 8, 8, 8, 8, 8, 8, 8 };
+	static const float thresholds[2] = { 0.5f, 0.6f };
+	float weights[2 * 16], bias[2] = { 0.0f, 0.1f };
+	int r = build_fmnist(a);
+
+	for (int i = 0; i < 32; i++)
+		weights[i] = unit(a);
+	if (r == 0)
+		r = bmx_writer_set_cascade(a->w, &(struct bmx_cascade_spec){
+			.n_configs = 3, .confidence = BMX_CONFIDENCE_MAX_PROB, .accuracy_target = 90.0f,
+			.validation_accuracy = 90.5f, .thresholds = thresholds, .bits = cascade });
+	if (r == 0)
+		r = bmx_writer_set_policy(a->w, &(struct bmx_policy_spec){
+			.n_configs = 3, .feature_node = 2, .n_features = 16, .threshold = 0.0f,
+			.accuracy_target = 90.0f, .validation_accuracy = 90.5f, .bits = policy,
+			.weights = weights, .bias = bias });
+	return r;
+}
+
 static int build_resnet18(struct arch *a)
 {
 	static const uint32_t widths[4] = { 64, 128, 256, 512 };
@@ -216,6 +245,7 @@ int bmx_build_arch(const char *arch, uint64_t seed, const char *name, void **out
 	} archs[] = {
 		{ "tiny", 8, 8, 2, build_tiny },
 		{ "fmnist", 28, 28, 1, build_fmnist },
+		{ "fmnist-adaptive", 28, 28, 1, build_fmnist_adaptive },
 		{ "resnet18", 224, 224, 3, build_resnet18 },
 	};
 

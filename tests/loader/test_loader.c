@@ -315,6 +315,95 @@ static const struct {
 	CASE(bad_checksum, 0, "HEADER: checksum", "corrupt"),
 };
 
+/* The optional adaptive sections (format 1.1) of "fmnist-adaptive": known, so checked. */
+static struct bmx_cascade_info *cascade(struct file *f)
+{
+	return (void *)(f->buf + section(f, BMX_SECTION_CASCADE)->offset);
+}
+
+static struct bmx_policy_info *policy(struct file *f)
+{
+	return (void *)(f->buf + section(f, BMX_SECTION_POLICY)->offset);
+}
+
+static uint8_t *cascade_bits(struct file *f) { return (uint8_t *)(cascade(f) + 1); }
+static uint8_t *policy_bits(struct file *f) { return (uint8_t *)(policy(f) + 1); }
+static float *policy_floats(struct file *f) { return (float *)(policy_bits(f) + 24); }
+
+static void cascade_one_config(struct file *f) { cascade(f)->n_configs = 1; }
+static void cascade_layers(struct file *f) { cascade(f)->layer_count = 7; }
+static void cascade_size(struct file *f) { section(f, BMX_SECTION_CASCADE)->size -= 1; }
+static void cascade_confidence(struct file *f) { cascade(f)->confidence = 3; }
+static void cascade_threshold_nan(struct file *f) { cascade(f)->thresholds[1] = NAN; }
+static void cascade_threshold_unused(struct file *f) { cascade(f)->thresholds[4] = 1.0f; }
+static void cascade_reserved(struct file *f) { cascade(f)->reserved[0] = 1; }
+static void cascade_unsupported_bits(struct file *f) { cascade_bits(f)[0] = 4; /* stem: 8 only */ }
+static void cascade_bits_nine(struct file *f) { cascade_bits(f)[8 + 2] = 9; }
+static void cascade_lowers(struct file *f) { cascade_bits(f)[16 + 3] = 3; }
+static void policy_feature_node(struct file *f) { policy(f)->feature_node = 500; }
+static void policy_feature_conv(struct file *f) { policy(f)->feature_node = 1; }
+static void policy_features(struct file *f) { policy(f)->n_features = 17; }
+static void policy_prefix_differs(struct file *f) { policy(f)->feature_node = 4; }
+static void policy_weight_inf(struct file *f) { policy_floats(f)[3] = INFINITY; }
+static void policy_bias_nan(struct file *f) { policy_floats(f)[32 + 1] = NAN; }
+static void policy_reserved(struct file *f) { policy(f)->reserved[9] = 2; }
+static void policy_threshold_nan(struct file *f) { policy(f)->threshold = NAN; }
+
+static const struct {
+	const char *name;
+	corrupt_fn fn;
+	const char *want1, *want2;
+} adaptive_cases[] = {
+	{ "cascade_one_config", cascade_one_config, "CASCADE: n_configs 1", NULL },
+	{ "cascade_layers", cascade_layers, "CASCADE: layer_count 7", "has 8" },
+	{ "cascade_size", cascade_size, "CASCADE: size", NULL },
+	{ "cascade_confidence", cascade_confidence, "confidence 3", NULL },
+	{ "cascade_threshold_nan", cascade_threshold_nan, "CASCADE", "not finite" },
+	{ "cascade_threshold_unused", cascade_threshold_unused, "threshold 4 is set", NULL },
+	{ "cascade_reserved", cascade_reserved, "CASCADE: reserved", NULL },
+	{ "cascade_unsupported_bits", cascade_unsupported_bits, "layer 0 (stem) 4 bits", "does not support" },
+	{ "cascade_bits_nine", cascade_bits_nine, "configuration 1 gives layer 2", NULL },
+	{ "cascade_lowers", cascade_lowers, "configuration 2 lowers layer 3", NULL },
+	{ "policy_feature_node", policy_feature_node, "POLICY: feature_node 500", NULL },
+	{ "policy_feature_conv", policy_feature_conv, "feature_node 1 is a conv2d", NULL },
+	{ "policy_features", policy_features, "n_features 17", NULL },
+	{ "policy_prefix_differs", policy_prefix_differs, "changes layer block1.conv1", "before the features" },
+	{ "policy_weight_inf", policy_weight_inf, "POLICY", "weight or bias is not finite" },
+	{ "policy_bias_nan", policy_bias_nan, "POLICY", "weight or bias is not finite" },
+	{ "policy_reserved", policy_reserved, "POLICY: reserved", NULL },
+	{ "policy_threshold_nan", policy_threshold_nan, "POLICY", "not finite" },
+};
+
+/* A valid file with both sections loads them; each corruption of one is refused by name. */
+static void test_adaptive_sections(void **state)
+{
+	struct file f = build("fmnist-adaptive");
+	struct bmx_error err;
+	struct bmx_model *m;
+
+	(void)state;
+	assert_int_equal(hdr(&f)->version_minor, 1);
+	assert_int_equal(section(&f, BMX_SECTION_CASCADE)->flags, BMX_SECTION_FLAG_OPTIONAL);
+	assert_int_equal(section(&f, BMX_SECTION_POLICY)->flags, BMX_SECTION_FLAG_OPTIONAL);
+	if (bmx_model_load_memory(f.buf, f.size, &m, &err) < 0)
+		fail_msg("%s", err.msg);
+	assert_non_null(m->cascade);
+	assert_int_equal(m->cascade->n_configs, 3);
+	assert_int_equal(m->cascade_bits[8 + 2], 4);
+	assert_non_null(m->policy);
+	assert_int_equal(m->policy->n_features, 16);
+	assert_true(m->policy_bias[1] == 0.1f);
+	bmx_model_free(m);
+	free(f.buf);
+	for (size_t i = 0; i < sizeof(adaptive_cases) / sizeof(adaptive_cases[0]); i++) {
+		f = build("fmnist-adaptive");
+		adaptive_cases[i].fn(&f);
+		bmx_file_fix_checksum(f.buf, f.size);
+		expect_refused(&f, adaptive_cases[i].name, adaptive_cases[i].want1, adaptive_cases[i].want2);
+		free(f.buf);
+	}
+}
+
 static void test_corruptions(void **state)
 {
 	(void)state;
@@ -413,6 +502,7 @@ int main(void)
 		cmocka_unit_test(test_truncation),
 		cmocka_unit_test(test_corruptions),
 		cmocka_unit_test(test_optional_section_accepted),
+		cmocka_unit_test(test_adaptive_sections),
 		cmocka_unit_test(test_mutations_never_crash),
 		cmocka_unit_test(test_missing_file),
 	};
