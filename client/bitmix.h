@@ -120,9 +120,37 @@ int bitmix_infer(struct bitmix_model *model, const float *input, float *output, 
 struct bitmix_completion {
 	uint64_t user_data;  /* as given to bitmix_prep_*() */
 	int32_t status;      /* 0, or -errno: -EBADF model not open, -EINVAL batch, -EMSGSIZE lengths,
-				-ERANGE offsets, -ENXIO region, -EBUSY limits.in_flight */
+				-ERANGE offsets, -ENXIO region, -EBUSY limits.in_flight,
+				-EOPNOTSUPP adaptive precision of a model without it */
 	uint64_t generation; /* inference: the operating point's generation it ran at */
+	unsigned mode, configs, escalated; /* inference: as in struct bitmix_result below */
+	uint64_t bitops;     /* inference: BitOps spent on the request */
 };
+
+/*
+ * Per-sample adaptive precision (docs/adaptive.md). Adaptive modes choose each sample's bits at
+ * or below the governor's operating point and never under a QoS floor; the result says what ran
+ * and what it cost.
+ */
+#define BITMIX_INFER_CURRENT 0 /* the model's default (governor.policies.MODEL.precision) */
+#define BITMIX_INFER_CASCADE 1 /* the model's confidence cascade */
+#define BITMIX_INFER_POLICY 2  /* the model's learned policy */
+#define BITMIX_INFER_FIXED 3   /* the operating point, whatever the default */
+struct bitmix_result {
+	uint64_t generation; /* the operating point (the ceiling) the request ran under */
+	unsigned mode;       /* what ran: 0 the operating point, 1 cascade, 2 policy */
+	unsigned configs;    /* bit k set: some sample's output came from configuration k */
+	unsigned escalated;  /* samples that ran more than one configuration */
+	uint64_t bitops;     /* BitOps spent on the whole request (MACs x weight x activation bits) */
+};
+
+/* bitmix_infer() with PRECISION (BITMIX_INFER_*); RESULT may be NULL. */
+int bitmix_infer_precision(struct bitmix_model *model, const float *input, float *output,
+			   uint32_t batch, unsigned precision, struct bitmix_result *result);
+
+/* bitmix_prep_infer() with a precision. */
+int bitmix_prep_infer_precision(struct bitmix_model *model, const float *input, float *output,
+				uint32_t batch, unsigned precision, uint64_t user_data);
 
 /*
  * Queue an inference of BATCH samples (as bitmix_infer()) with USER_DATA to be echoed in its
@@ -219,6 +247,12 @@ struct bitmix_policy_info {
 	unsigned state;         /* index into time_in_state_ns */
 	uint64_t time_in_state_ns[BITMIX_GOV_STATES];
 	uint32_t trans_table[BITMIX_GOV_STATES][BITMIX_GOV_STATES];
+	/* Per-sample adaptive precision (docs/adaptive.md). */
+	char precision[16];          /* the default of requests: "fixed", "cascade" or "policy" */
+	uint64_t adaptive_requests, adaptive_samples, adaptive_escalated;
+	double adaptive_bitops;      /* average BitOps per adaptive request */
+	double adaptive_ceiling_bitops; /* the same requests at the operating point, on average */
+	double cost_scale;           /* measured cost / the operating point's, used by the power model */
 };
 
 int bitmix_get_policy(struct bitmix *bm, const char *model, struct bitmix_policy_info *info);

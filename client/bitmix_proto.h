@@ -216,6 +216,13 @@ struct bitmix_policy_reply {
 	uint32_t reserved1;
 	uint64_t time_in_state_ns[BITMIX_GOV_STATES];
 	uint32_t trans_table[BITMIX_GOV_STATES][BITMIX_GOV_STATES];
+	/* Per-sample adaptive precision (docs/adaptive.md): the model's default and its traffic. */
+	char precision[16];        /* "fixed", "cascade" or "policy": what CURRENT requests get */
+	uint64_t adaptive_requests, adaptive_samples;
+	uint64_t adaptive_escalated; /* samples that ran more than one configuration */
+	double adaptive_bitops;    /* average BitOps per adaptive request */
+	double adaptive_ceiling_bitops; /* the same requests at the operating point, on average */
+	double cost_scale;         /* what the power model multiplies the ceiling's cost by */
 };
 
 struct bitmix_hold_req {
@@ -304,10 +311,22 @@ static inline uint64_t bitmix_control_snapshot(const struct bitmix_control_page 
 	}
 }
 
-/* Per-request precision choice (room for adaptive modes without a protocol break). */
+/*
+ * Per-request precision. The operating point the governor publishes is the ceiling of every
+ * mode; adaptive modes choose per sample at or below it, never under a client's QoS floor or the
+ * policy's min_bits (docs/adaptive.md). precision_arg stays zero.
+ */
 enum bitmix_precision {
-	BITMIX_PRECISION_CURRENT = 0, /* the model's operating point when the request starts */
+	BITMIX_PRECISION_CURRENT = 0, /* the model's default: governor.policies.MODEL.precision */
+	BITMIX_PRECISION_CASCADE = 1, /* the model's confidence cascade (its .bmx CASCADE section) */
+	BITMIX_PRECISION_POLICY = 2,  /* the model's learned policy (its .bmx POLICY section) */
+	BITMIX_PRECISION_FIXED = 3,   /* the operating point, whatever the model's default */
 };
+
+/* bitmix_cqe.adaptive: what an INFER request ran (0 and a single run: the operating point). */
+#define BITMIX_CQE_CONFIGS(a) ((a) & 0xffu)          /* bit k: some sample ended at config k */
+#define BITMIX_CQE_MODE(a) (((a) >> 8) & 0xffu)      /* enum bitmix_precision that ran */
+#define BITMIX_CQE_ESCALATED(a) ((a) >> 16)          /* samples escalated (saturates at 65535) */
 
 enum bitmix_op {
 	BITMIX_OP_INFER = 0, /* run the model on the input tensor into the output tensor */
@@ -336,9 +355,9 @@ static_assert(sizeof(struct bitmix_sqe) == 64, "bitmix_sqe is one cache line");
 struct bitmix_cqe {
 	uint64_t user_data;
 	int32_t status;       /* 0 or -errno */
-	uint32_t reserved0;
-	uint64_t generation;  /* the control-page generation the whole request ran at */
-	uint64_t reserved1;
+	uint32_t adaptive;    /* INFER: BITMIX_CQE_CONFIGS/MODE/ESCALATED */
+	uint64_t generation;  /* the control-page generation the whole request ran at (the ceiling) */
+	uint64_t bitops;      /* INFER: BitOps spent on the whole request (MACs x w x a bits) */
 };
 static_assert(sizeof(struct bitmix_cqe) == 32, "bitmix_cqe is 32 bytes");
 

@@ -31,6 +31,7 @@ static void usage(FILE *f)
 	      "                               a list of one entry per layer (8,4,w2a4,...),\n"
 	      "                               or overrides L=N,L=wWaA on top of the current bits\n"
 	      "  infer MODEL FILE... [--labels IDX1] [--limit N] [--batch B] [--quiet]\n"
+	      "        [--precision current|cascade|policy|fixed]\n"
 	      "                               classify IDX3 (.gz too) or PGM/PPM images\n"
 	      "  governor [NAME]              the running governor; switch to NAME\n"
 	      "  stats MODEL                  the model's policy: time in state, transitions\n"
@@ -239,6 +240,9 @@ struct infer_opts {
 	long limit;
 	uint32_t batch;
 	bool quiet;
+	unsigned precision;   /* BITMIX_INFER_* */
+	uint64_t bitops;      /* spent, summed over the requests */
+	uint64_t escalated;
 };
 
 static uint32_t argmax_softmax(const float *x, uint32_t n, float *p)
@@ -257,7 +261,7 @@ static uint32_t argmax_softmax(const float *x, uint32_t n, float *p)
 
 /* Classify the images of one file; counts go to *done and *correct. */
 static int infer_file(struct bitmix *bm, struct bitmix_model *m, const char *path,
-		      const struct infer_opts *o,
+		      struct infer_opts *o,
 		      const struct label_set *labels, long *done, long *correct, uint64_t *generation)
 {
 	const struct bitmix_model_info *info = bitmix_model_get_info(m);
@@ -292,7 +296,12 @@ static int infer_file(struct bitmix *bm, struct bitmix_model *m, const char *pat
 			b = (uint32_t)(o->limit - *done);
 		for (size_t k = 0; k < (size_t)b * in_n; k++)
 			in[k] = (float)set.pixels[(size_t)i * in_n + k] / 255.0f;
-		r = bitmix_infer(m, in, out, b, generation);
+		struct bitmix_result res;
+
+		r = bitmix_infer_precision(m, in, out, b, o->precision, &res);
+		*generation = res.generation;
+		o->bitops += res.bitops;
+		o->escalated += res.escalated;
 		if (r < 0) {
 			fprintf(stderr, "bitmixctl: infer: %s\n", bitmix_strerror(bm));
 			image_set_free(&set);
@@ -335,8 +344,10 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "labels", required_argument, NULL, 'l' }, { "limit", required_argument, NULL, 'n' },
-		{ "batch", required_argument, NULL, 'b' }, { "quiet", no_argument, NULL, 'q' }, { 0 },
+		{ "batch", required_argument, NULL, 'b' }, { "quiet", no_argument, NULL, 'q' },
+		{ "precision", required_argument, NULL, 'p' }, { 0 },
 	};
+	static const char *const precisions[] = { "current", "cascade", "policy", "fixed" };
 	struct infer_opts o = { .limit = -1, .batch = 1 };
 	struct label_set labels = { 0 };
 	struct bitmix_model *m;
@@ -353,6 +364,15 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 		case 'n': o.limit = strtol(optarg, NULL, 10); break;
 		case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'q': o.quiet = true; break;
+		case 'p':
+			for (o.precision = 0; o.precision < 4; o.precision++)
+				if (strcmp(optarg, precisions[o.precision]) == 0)
+					break;
+			if (o.precision == 4) {
+				usage(stderr);
+				return 2;
+			}
+			break;
 		default: usage(stderr); return 2;
 		}
 	}
@@ -378,6 +398,9 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 		       (double)done / dt, (unsigned long long)generation);
 		if (o.labels)
 			printf("accuracy: %ld/%ld = %.2f%%\n", correct, done, 100.0 * (double)correct / (double)done);
+		printf("BitOps: %.4g per image (precision %s, %llu escalated)\n",
+		       (double)o.bitops / (double)done, precisions[o.precision],
+		       (unsigned long long)o.escalated);
 	}
 	label_set_free(&labels);
 	return r;

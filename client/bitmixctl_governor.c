@@ -41,6 +41,9 @@ int ctl_status_governor(struct bitmix *bm)
 		if (p.holds)
 			printf(", %u hold(s): floor %u bits, latency ceiling %.0f ns", p.holds,
 			       p.floor_bits, (double)p.max_latency_ns);
+		printf(", precision %s", p.precision);
+		if (p.adaptive_requests)
+			printf(", adaptive %.4g BitOps/request", p.adaptive_bitops);
 		printf("\n");
 	}
 	return 0;
@@ -81,6 +84,11 @@ int ctl_stats(struct bitmix *bm, int argc, char **argv)
 	if (p.holds)
 		printf("; %u hold(s): floor %u bits, latency ceiling %s%.0f ns", p.holds, p.floor_bits,
 		       p.max_latency_ns ? "" : "none ", (double)p.max_latency_ns);
+	printf("\nprecision: %s; adaptive requests %llu (%llu samples, %llu escalated), "
+	       "%.4g BitOps/request (%.4g at the operating point), cost scale %.3f",
+	       p.precision, (unsigned long long)p.adaptive_requests,
+	       (unsigned long long)p.adaptive_samples, (unsigned long long)p.adaptive_escalated,
+	       p.adaptive_bitops, p.adaptive_ceiling_bitops, p.cost_scale);
 	printf("\ntransitions: %llu (decisions %llu, last took %.1f us)\n",
 	       (unsigned long long)p.transitions, (unsigned long long)p.decisions,
 	       p.last_decision_ns / 1e3);

@@ -64,6 +64,14 @@ int bitmix_get_policy(struct bitmix *bm, const char *model, struct bitmix_policy
 	info->state = rep.state < BITMIX_GOV_STATES ? rep.state : 0;
 	memcpy(info->time_in_state_ns, rep.time_in_state_ns, sizeof(info->time_in_state_ns));
 	memcpy(info->trans_table, rep.trans_table, sizeof(info->trans_table));
+	memcpy(info->precision, rep.precision, sizeof(info->precision));
+	info->precision[sizeof(info->precision) - 1] = '\0';
+	info->adaptive_requests = rep.adaptive_requests;
+	info->adaptive_samples = rep.adaptive_samples;
+	info->adaptive_escalated = rep.adaptive_escalated;
+	info->adaptive_bitops = rep.adaptive_bitops;
+	info->adaptive_ceiling_bitops = rep.adaptive_ceiling_bitops;
+	info->cost_scale = rep.cost_scale;
 	return 0;
 }
 

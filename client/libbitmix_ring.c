@@ -144,6 +144,13 @@ static void sqe_queued(struct bitmix *bm)
 int bitmix_prep_infer(struct bitmix_model *model, const float *input, float *output,
 		      uint32_t batch, uint64_t user_data)
 {
+	return bitmix_prep_infer_precision(model, input, output, batch, BITMIX_PRECISION_CURRENT,
+					   user_data);
+}
+
+int bitmix_prep_infer_precision(struct bitmix_model *model, const float *input, float *output,
+				uint32_t batch, unsigned precision, uint64_t user_data)
+{
 	struct bitmix *bm = model->bm;
 	const struct bitmix_model_info *in = &model->info;
 	uint64_t in_len = (uint64_t)batch * in->input_h * in->input_w * in->input_c * sizeof(float);
@@ -154,6 +161,12 @@ int bitmix_prep_infer(struct bitmix_model *model, const float *input, float *out
 
 	if (batch == 0)
 		return bitmix_set_error(bm, -EINVAL, "batch must be at least 1");
+	static_assert(BITMIX_INFER_CASCADE == BITMIX_PRECISION_CASCADE &&
+		      BITMIX_INFER_POLICY == BITMIX_PRECISION_POLICY &&
+		      BITMIX_INFER_FIXED == BITMIX_PRECISION_FIXED, "one numbering");
+	if (precision > BITMIX_PRECISION_FIXED)
+		return bitmix_set_error(bm, -EINVAL, "precision %u: expected 0 (current), 1 (cascade), "
+					"2 (policy) or 3 (fixed)", precision);
 	if (tensor_ref(bm, input, in_len, &in_region, &in_off) < 0 ||
 	    tensor_ref(bm, output, out_len, &out_region, &out_off) < 0)
 		return bitmix_set_error(bm, -EINVAL, "input and output must start 64-byte aligned "
@@ -162,8 +175,8 @@ int bitmix_prep_infer(struct bitmix_model *model, const float *input, float *out
 	if (!(e = next_sqe(bm)))
 		return -EBUSY;
 	*e = (struct bitmix_sqe){
-		.user_data = user_data, .opcode = BITMIX_OP_INFER, .model_id = model->id,
-		.batch = batch, .in_region = in_region, .out_region = out_region,
+		.user_data = user_data, .opcode = BITMIX_OP_INFER, .precision = (uint8_t)precision,
+		.model_id = model->id, .batch = batch, .in_region = in_region, .out_region = out_region,
 		.in_offset = in_off, .in_length = in_len, .out_offset = out_off, .out_length = out_len,
 	};
 	sqe_queued(bm);
@@ -217,7 +230,11 @@ static unsigned take_ready(struct bitmix *bm, struct bitmix_completion *out, uns
 	while (n < max && bm->cq_head != tail) {
 		const struct bitmix_cqe *c = &bm->cq[bm->cq_head & (bm->cq_entries - 1)];
 
-		out[n++] = (struct bitmix_completion){ c->user_data, c->status, c->generation };
+		out[n++] = (struct bitmix_completion){
+			.user_data = c->user_data, .status = c->status, .generation = c->generation,
+			.mode = BITMIX_CQE_MODE(c->adaptive), .configs = BITMIX_CQE_CONFIGS(c->adaptive),
+			.escalated = BITMIX_CQE_ESCALATED(c->adaptive), .bitops = c->bitops,
+		};
 		bm->cq_head++;
 	}
 	if (n) {
@@ -298,6 +315,17 @@ int bitmix_reap(struct bitmix *bm, struct bitmix_completion *out, unsigned max, 
 int bitmix_infer(struct bitmix_model *model, const float *input, float *output, uint32_t batch,
 		 uint64_t *generation)
 {
+	struct bitmix_result res;
+	int r = bitmix_infer_precision(model, input, output, batch, BITMIX_PRECISION_CURRENT, &res);
+
+	if (r == 0 && generation)
+		*generation = res.generation;
+	return r;
+}
+
+int bitmix_infer_precision(struct bitmix_model *model, const float *input, float *output,
+			   uint32_t batch, unsigned precision, struct bitmix_result *result)
+{
 	struct bitmix *bm = model->bm;
 	struct bitmix_completion c;
 	uint64_t user_data = ++bm->next_user_data;
@@ -306,7 +334,7 @@ int bitmix_infer(struct bitmix_model *model, const float *input, float *output, 
 	if (bm->outstanding)
 		return bitmix_set_error(bm, -EBUSY, "bitmix_infer() with %u asynchronous requests "
 					"outstanding: reap them first", bm->outstanding);
-	if ((r = bitmix_prep_infer(model, input, output, batch, user_data)) < 0 ||
+	if ((r = bitmix_prep_infer_precision(model, input, output, batch, precision, user_data)) < 0 ||
 	    (r = bitmix_submit(bm)) < 0)
 		return r;
 	do
@@ -316,7 +344,10 @@ int bitmix_infer(struct bitmix_model *model, const float *input, float *output, 
 		return r;
 	if (c.status < 0)
 		return bitmix_set_error(bm, c.status, "bitmixd refused the request: %s", strerror(-c.status));
-	if (generation)
-		*generation = c.generation;
+	if (result)
+		*result = (struct bitmix_result){
+			.generation = c.generation, .mode = c.mode, .configs = c.configs,
+			.escalated = c.escalated, .bitops = c.bitops,
+		};
 	return 0;
 }

@@ -57,6 +57,7 @@ struct bmx_config_trip {
 struct bmx_governor_policy_config {
 	char model[BMX_CONFIG_NAME_MAX];
 	unsigned min_bits, max_bits; /* 2..8, every layer */
+	unsigned precision;          /* requests' default: 0 fixed, 1 cascade, 2 policy (docs/adaptive.md) */
 	size_t n_pinned;
 	struct {
 		char layer[32];      /* a layer name from the .bmx, or its index */

@@ -234,6 +234,23 @@ static int pinned_pair(struct config_parse *p, const char *key, yaml_node_t *k, 
 			      &pc->pinned[pc->n_pinned++].bits);
 }
 
+/* fixed, cascade (or its alias adaptive), policy: what requests that name no precision get. */
+static int parse_precision(struct config_parse *p, yaml_node_t *v, unsigned *out)
+{
+	static const char *const names[] = { "fixed", "cascade", "policy", "adaptive" };
+
+	if (config_expect(p, v, YAML_SCALAR_NODE, "governor.policies.precision") < 0)
+		return -EINVAL;
+	for (unsigned i = 0; i < 4; i++)
+		if (strcmp(config_scalar(v), names[i]) == 0) {
+			*out = i == 3 ? 1 : i;
+			return 0;
+		}
+	return config_fail(p, v, "governor.policies.precision",
+			   "\"%s\" is not a precision (expected one of: fixed, cascade, policy, adaptive)",
+			   config_scalar(v));
+}
+
 static int policy_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
 		       void *u)
 {
@@ -248,8 +265,10 @@ static int policy_pair(struct config_parse *p, const char *key, yaml_node_t *k, 
 			return -EINVAL;
 		return config_for_each_pair(p, v, "governor.policies.pinned", pinned_pair, pc);
 	}
+	if (strcmp(key, "precision") == 0)
+		return parse_precision(p, v, &pc->precision);
 	return config_fail(p, k, "governor.policies",
-			   "unknown key \"%s\" (expected one of: min_bits, max_bits, pinned)", key);
+			   "unknown key \"%s\" (expected one of: min_bits, max_bits, pinned, precision)", key);
 }
 
 static int policies_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,

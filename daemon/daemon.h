@@ -34,6 +34,24 @@
 #define BMX_MAX_REGIONS 64     /* per session; limits.regions may lower it */
 
 /* A model being served: its sealed memfd, the validated view, the engine and the control page. */
+/*
+ * Per-sample adaptive precision of one served model (served_adaptive.c, docs/adaptive.md).
+ * default_mode and floor are written by the loop thread and read by workers; the counters are
+ * added to by workers and read by the loop. All atomic, relaxed: each is one number on its own.
+ */
+struct served_adaptive_window {
+	uint64_t samples, adaptive_samples, bitops, ceiling_bitops;
+};
+
+struct served_adaptive {
+	unsigned default_mode;      /* enum bmx_adaptive_mode of BITMIX_PRECISION_CURRENT requests */
+	uint8_t floor;              /* max(QoS floor, policy min_bits), 0 when ungoverned */
+	uint64_t requests, samples, escalated;
+	uint64_t bitops;            /* spent by adaptive requests */
+	uint64_t ceiling_bitops;    /* what the same samples cost at the operating point */
+	struct served_adaptive_window window; /* loop thread: the counters at the last tick */
+};
+
 struct served_model {
 	char name[BITMIX_NAME_MAX];
 	char *path;
@@ -49,6 +67,7 @@ struct served_model {
 	struct gov_policy *policy; /* the governor's policy for it while the store serves it */
 	uint64_t samples_completed; /* atomic: samples inferred, for the governor's rate */
 	double uniform_ns[9];      /* measured engine ns/sample at uniform b bits (0: not measured) */
+	struct served_adaptive adaptive; /* per-sample precision: default, floor, statistics */
 };
 
 struct model_store {
@@ -197,7 +216,7 @@ void session_handle_message(struct session *s, size_t len, struct msghdr *msg);
 unsigned session_drain_submissions(struct session *s);
 unsigned session_drain_all(struct bmx_daemon *d);
 void session_post_completion(struct session *s, uint64_t user_data, int32_t status,
-			     uint64_t generation);
+			     uint64_t generation, uint32_t adaptive, uint64_t bitops);
 void session_close(struct session *s, const char *why);
 bool session_may_set_bits(const struct session *s);
 
@@ -259,6 +278,24 @@ int session_handle_release(struct session *s, const struct bitmix_msg_hdr *m);
 /* daemon_governor.c */
 /* Measure the model's engine time per sample at each uniform bit-width (the cost table). */
 void served_model_measure(struct served_model *m);
+
+/* served_adaptive.c: per-sample adaptive precision (docs/adaptive.md). */
+struct bmx_adaptive_result;
+struct job;
+bool served_adaptive_supported(const struct served_model *m, uint8_t precision);
+/* Set M's default mode (enum bmx_adaptive_mode); a mode M cannot run is logged and OFF. */
+int served_adaptive_set_default(struct served_model *m, unsigned mode, const char *source);
+void served_adaptive_set_floor(void *userdata, uint8_t floor_bits); /* a gov_floor_fn */
+const char *served_adaptive_mode_name(unsigned mode);
+size_t served_adaptive_scratch_size(const struct served_model *m, const struct bitmix_sqe *e);
+/* Run JOB at or below CEILING as its precision asks; fills job->adaptive and job->bitops. */
+int served_adaptive_run(struct served_model *m, struct job *job, const struct bmx_layer_bits *ceiling,
+			void *scratch, const struct bmx_parallel *par, struct bmx_adaptive_result *results);
+/* Loop thread, every governor tick: the policy's cost scale from the traffic since the last. */
+void served_adaptive_tick(struct served_model *m);
+/* The adaptive part of a POLICY reply (statistics for bitmixctl status/stats). */
+void policy_reply_adaptive(const struct served_model *m, const struct gov_policy *p,
+			   struct bitmix_policy_reply *rep);
 /* Create the governor, a policy per served model, and start the configured governor. */
 int daemon_governor_start(struct bmx_daemon *d);
 /* After a reload: policies for new models, none for departed ones, new tunables and limits. */
@@ -275,6 +312,8 @@ struct job {
 	struct region *in_region, *out_region; /* hold refs; NULL for the arena's data area */
 	const float *in;                /* resolved from (region, offset) at admission */
 	float *out;
+	uint32_t adaptive;              /* the CQE's: set by the worker */
+	uint64_t bitops;
 	struct job *next;
 };
 /* session.c: post the job's CQE, wake the client, drop its references, free it. */

@@ -40,6 +40,7 @@ static int add_policy(struct bmx_daemon *d, const struct bmx_config *config, str
 	char why[256] = "";
 	int r = -ENOMEM;
 
+	served_adaptive_set_default(m, bmx_config_policy(config, m->name)->precision, config->source_path);
 	if (!names || !masks || !macs || !sens || !initial)
 		goto out;
 	for (uint32_t l = 0; l < n; l++) {
@@ -61,6 +62,7 @@ static int add_policy(struct bmx_daemon *d, const struct bmx_config *config, str
 		goto out;
 	}
 	served_model_ref(m); /* the policy's */
+	gov_policy_set_floor_observer(m->policy, served_adaptive_set_floor);
 out:
 	free(names);
 	free(masks);
@@ -140,11 +142,14 @@ void daemon_governor_reload(struct bmx_daemon *d, const struct bmx_config *next)
 
 		if (!m->policy) {
 			add_policy(d, next, m);
-		} else if (gov_policy_set_limits(m->policy, bmx_config_policy(next, m->name), why,
-						 sizeof(why)) < 0) {
+			continue;
+		}
+		served_adaptive_set_default(m, bmx_config_policy(next, m->name)->precision,
+					    next->source_path);
+		if (gov_policy_set_limits(m->policy, bmx_config_policy(next, m->name), why,
+					  sizeof(why)) < 0)
 			log_error("%s: governor.policies: %s; keeping the model's previous limits",
 				  next->source_path, why);
-		}
 	}
 }
 
@@ -157,9 +162,11 @@ void daemon_governor_tick(struct bmx_daemon *d)
 	for (size_t i = 0; i < d->store.count; i++) {
 		struct served_model *m = d->store.models[i];
 
-		if (m->policy)
+		if (m->policy) {
 			gov_policy_observe(m->policy,
 					   __atomic_load_n(&m->samples_completed, __ATOMIC_RELAXED), now);
+			served_adaptive_tick(m);
+		}
 	}
 	gov_core_update(d->governor, &d->reading);
 }

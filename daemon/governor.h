@@ -67,6 +67,8 @@ struct gov_model_desc {
 
 /* The actuator: publish BITS (layer_count entries) for the policy's model. */
 typedef void (*gov_publish_fn)(void *userdata, const struct bmx_layer_bits *bits);
+/* Told the lowest bits any layer may run at (max of min_bits and the QoS floor) when it changes. */
+typedef void (*gov_floor_fn)(void *userdata, uint8_t floor_bits);
 
 enum gov_hold_kind {
 	GOV_HOLD_MIN_BITS = 1,   /* value: a floor on every layer's bits, 2..8 */
@@ -148,10 +150,21 @@ void gov_policy_set_budget(struct gov_policy *p, double ns_per_sample);
 void gov_policy_cost_range(const struct gov_policy *p, double *min_ns, double *max_ns);
 /* Samples per second the model served, averaged over recent readings. */
 double gov_policy_rate(const struct gov_policy *p);
+/*
+ * What a sample really costs relative to the cost table at the published bits: 1 for requests at
+ * the operating point; lower when adaptive requests (docs/adaptive.md) run cheaper configurations
+ * under it (higher if their escalations cost more than they save). Cost and power models
+ * multiply the ceiling's cost by it.
+ */
+double gov_policy_cost_scale(const struct gov_policy *p);
 
 /* Policies: what the daemon and the control surface use. */
 int gov_policy_set_user_bits(struct gov_policy *p, const struct bmx_layer_bits *bits);
 void gov_policy_observe(struct gov_policy *p, uint64_t samples_total, uint64_t now_ns);
+/* The measured cost scale of the traffic (see gov_policy_cost_scale()); clamped to [0.01, 4]. */
+void gov_policy_set_cost_scale(struct gov_policy *p, double scale);
+/* Call FN now and whenever the floor changes (limits, holds, their owners leaving). */
+void gov_policy_set_floor_observer(struct gov_policy *p, gov_floor_fn fn);
 const struct bmx_layer_bits *gov_policy_bits(const struct gov_policy *p);
 double gov_policy_cost(const struct gov_policy *p);
 double gov_policy_average_bits(const struct gov_policy *p);

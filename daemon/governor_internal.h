@@ -47,6 +47,8 @@ struct gov_policy {
 	double cost;
 	gov_publish_fn publish;
 	void *userdata;
+	gov_floor_fn floor_changed;    /* the actuator's, or NULL */
+	double cost_scale;             /* measured cost / ceiling's cost of the traffic (adaptive), 1 */
 
 	/* Observed load. */
 	uint64_t last_samples, last_obs_ns;

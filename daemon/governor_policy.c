@@ -175,8 +175,32 @@ void gov_policy_narrow(struct gov_policy *p)
 	}
 }
 
+static uint8_t floor_of(const struct gov_policy *p)
+{
+	return p->min_bits > p->qos_floor ? p->min_bits : p->qos_floor;
+}
+
+void gov_policy_set_floor_observer(struct gov_policy *p, gov_floor_fn fn)
+{
+	p->floor_changed = fn;
+	if (fn)
+		fn(p->userdata, floor_of(p));
+}
+
+double gov_policy_cost_scale(const struct gov_policy *p)
+{
+	return p->cost_scale > 0 ? p->cost_scale : 1.0;
+}
+
+void gov_policy_set_cost_scale(struct gov_policy *p, double scale)
+{
+	p->cost_scale = scale < 0.01 ? 0.01 : scale > 4.0 ? 4.0 : scale;
+}
+
 void gov_policy_limits_changed(struct gov_policy *p)
 {
+	if (p->floor_changed)
+		p->floor_changed(p->userdata, floor_of(p));
 	gov_policy_narrow(p);
 	if (p->core->gov && p->core->gov->limits)
 		p->core->gov->limits(p->core, p);

@@ -146,7 +146,7 @@ bool session_may_set_bits(const struct session *s)
 
 /* Write one CQE; PUBLISH also makes it (and any before it) visible to the client. */
 static void post_cqe(struct session *s, uint64_t user_data, int32_t status, uint64_t generation,
-		     bool publish)
+		     uint32_t adaptive, uint64_t bitops, bool publish)
 {
 	struct bitmix_cqe *cqe;
 
@@ -154,9 +154,9 @@ static void post_cqe(struct session *s, uint64_t user_data, int32_t status, uint
 	cqe = &s->cq[s->cq_tail & (s->cq_entries - 1)];
 	cqe->user_data = user_data;
 	cqe->status = status;
-	cqe->reserved0 = 0;
+	cqe->adaptive = adaptive;
 	cqe->generation = generation;
-	cqe->reserved1 = 0;
+	cqe->bitops = bitops;
 	__atomic_store_n(&s->cq_tail, s->cq_tail + 1, __ATOMIC_RELEASE);
 	if (publish)
 		bitmix_store_release(&s->hdr->cq_tail, s->cq_tail);
@@ -165,9 +165,9 @@ static void post_cqe(struct session *s, uint64_t user_data, int32_t status, uint
 
 /* Post one CQE. Room is guaranteed by admission (session_drain_submissions). */
 void session_post_completion(struct session *s, uint64_t user_data, int32_t status,
-			     uint64_t generation)
+			     uint64_t generation, uint32_t adaptive, uint64_t bitops)
 {
-	post_cqe(s, user_data, status, generation, true);
+	post_cqe(s, user_data, status, generation, adaptive, bitops, true);
 }
 
 /*
@@ -186,7 +186,7 @@ void job_complete(struct job *job, int status, uint64_t generation)
 {
 	struct session *s = job->session;
 
-	session_post_completion(s, job->sqe.user_data, status, generation);
+	session_post_completion(s, job->sqe.user_data, status, generation, job->adaptive, job->bitops);
 	doorbell_wake_client(s, false);
 	if (job->in_region)
 		region_unref(job->in_region);
@@ -233,7 +233,7 @@ static int sqe_check(const struct session *s, const struct bitmix_sqe *e, struct
 	uint8_t *in = NULL, *out = NULL;
 	int r;
 
-	if (e->opcode > BITMIX_OP_NOP || e->precision != BITMIX_PRECISION_CURRENT || e->flags ||
+	if (e->opcode > BITMIX_OP_NOP || e->precision > BITMIX_PRECISION_FIXED || e->flags ||
 	    e->reserved0 || e->precision_arg)
 		return -EOPNOTSUPP;
 	if (e->opcode == BITMIX_OP_NOP) {
@@ -252,6 +252,8 @@ static int sqe_check(const struct session *s, const struct bitmix_sqe *e, struct
 			m = s->open[i];
 	if (!m)
 		return -EBADF;
+	if (!served_adaptive_supported(m, e->precision))
+		return -EOPNOTSUPP; /* adaptive asked of a model without the section */
 	if (e->batch == 0 || e->batch > BMX_MAX_BATCH)
 		return -EINVAL;
 	in_bytes = (uint64_t)e->batch * bmx_model_input_size(m->model) * sizeof(float);
@@ -272,7 +274,7 @@ static void complete_inline(struct session *s, uint64_t user_data, int status)
 {
 	__atomic_add_fetch(status < 0 ? &s->daemon->requests_failed : &s->daemon->requests_completed,
 			   1, __ATOMIC_RELAXED);
-	post_cqe(s, user_data, status, 0, false);
+	post_cqe(s, user_data, status, 0, 0, 0, false);
 	s->wake_pending = true;
 }
 

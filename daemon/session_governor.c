@@ -98,6 +98,7 @@ int session_handle_policy(struct session *s, const struct bitmix_msg_hdr *m)
 	rep.state = st.state;
 	memcpy(rep.time_in_state_ns, st.time_in_state_ns, sizeof(rep.time_in_state_ns));
 	memcpy(rep.trans_table, st.trans_table, sizeof(rep.trans_table));
+	policy_reply_adaptive(gov_policy_userdata(p), p, &rep);
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 

@@ -17,6 +17,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bmx_adaptive.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -25,6 +26,7 @@ struct worker {
 	pthread_t thread;
 	void *scratch;
 	size_t scratch_size;
+	struct bmx_adaptive_result results[BMX_MAX_BATCH]; /* adaptive requests' per-sample record */
 };
 
 /* One request's split work; lives on the publisher's stack. */
@@ -124,14 +126,14 @@ static void job_run(struct worker *w, struct job *job)
 	uint64_t generation;
 	int r;
 
-	r = scratch_reserve(w, bmx_engine_scratch_size(m->engine, e->batch));
+	r = scratch_reserve(w, served_adaptive_scratch_size(m, e));
 	generation = served_model_snapshot(m, bits);
 	if (r == 0) {
 		const struct bmx_parallel par = { pool_for_each, w->pool, w->pool->n };
 		uint64_t cpu0 = thread_cpu_ns();
 
-		r = bmx_engine_run_parallel(m->engine, bits, e->batch, job->in, job->out, w->scratch,
-					    &par);
+		/* The snapshot is the ceiling: adaptive requests choose at or below it. */
+		r = served_adaptive_run(m, job, bits, w->scratch, &par, w->results);
 		/* The engine's CPU time heats the sensors' simulator (sensor_loop.c hands it over). */
 		__atomic_add_fetch(&d->work_ns, thread_cpu_ns() - cpu0, __ATOMIC_RELAXED);
 	}

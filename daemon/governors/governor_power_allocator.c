@@ -10,7 +10,9 @@
  * Each model is a cooling device whose power is dynamic_power_w x (samples/s) x (ns/sample):
  * it requests its power at the richest point, the budget is divided in proportion to the
  * requests, and a model's grant becomes a cost budget that the QBitOpt allocator turns into the
- * bits of least summed sensitivity. An idle model costs nothing and keeps full precision.
+ * bits of least summed sensitivity. An idle model costs nothing and keeps full precision. With
+ * adaptive traffic a sample costs gov_policy_cost_scale() of the ceiling's cost (measured), so
+ * both the request and the grant are converted with that scale (docs/adaptive.md).
  */
 #include <errno.h>
 #include <math.h>
@@ -72,7 +74,7 @@ static double requested_power(struct gov_core *core, double *req)
 		double lo, hi;
 
 		gov_policy_cost_range(p, &lo, &hi);
-		req[i] = k * gov_policy_rate(p) * hi;
+		req[i] = k * gov_policy_rate(p) * hi * gov_policy_cost_scale(p);
 		total += req[i];
 	}
 	return total;
@@ -132,7 +134,8 @@ static void power_allocator_update(struct gov_core *core, const struct sensor_re
 			continue;
 		}
 		granted = budget * req[i] / total;
-		gov_policy_set_budget(p, granted / (cfg->power_allocator.dynamic_power_w * 1e-9 * rate));
+		gov_policy_set_budget(p, granted / (cfg->power_allocator.dynamic_power_w * 1e-9 * rate *
+						    gov_policy_cost_scale(p)));
 	}
 }
 
