@@ -265,6 +265,57 @@ static void power_allocator_cools_a_busy_model(void **state)
 	teardown((void **)&f);
 }
 
+/*
+ * Adaptive traffic that costs a quarter of the ceiling (gov_policy_cost_scale) draws less power
+ * for the same operating point: under the same heat the governor grants richer bits than it
+ * does for fixed traffic, and a floor observer hears every change of the floor.
+ */
+
+static uint8_t heard_floor;
+
+static void hear_floor(void *userdata, uint8_t floor_bits)
+{
+	(void)userdata;
+	heard_floor = floor_bits;
+}
+
+static void power_allocator_counts_adaptive_cost(void **state)
+{
+	struct fixture *f;
+	double fixed[20], adaptive[20], gap = 0;
+	uint32_t id;
+
+	(void)state;
+	setup_with((void **)&f, "power_allocator", NULL);
+	for (int i = 0; i < 20; i++) {
+		tick(f, 80 + i * 0.1, 50, 2000);
+		fixed[i] = avg_bits(f);
+	}
+	teardown((void **)&f);
+	setup_with((void **)&f, "power_allocator", NULL);
+	gov_policy_set_cost_scale(f->p, 0.25);
+	assert_float_equal(gov_policy_cost_scale(f->p), 0.25, 1e-12);
+	for (int i = 0; i < 20; i++) {
+		tick(f, 80 + i * 0.1, 50, 2000);
+		adaptive[i] = avg_bits(f);
+		assert_true(adaptive[i] >= fixed[i] - 1e-9);
+		if (adaptive[i] - fixed[i] > gap)
+			gap = adaptive[i] - fixed[i];
+	}
+	print_message("largest gain in average bits from adaptive traffic (x0.25): %.2f\n", gap);
+	assert_true(gap > 1);
+	gov_policy_set_cost_scale(f->p, 0);
+	assert_float_equal(gov_policy_cost_scale(f->p), 0.01, 1e-12); /* clamped */
+
+	gov_policy_set_floor_observer(f->p, hear_floor);
+	assert_int_equal(heard_floor, 2); /* told at once: min_bits */
+	assert_int_equal(gov_policy_hold(f->p, GOV_HOLD_MIN_BITS, 6, 1, &id), 0);
+	assert_int_equal(heard_floor, 6);
+	gov_core_release_owner(f->core, 1);
+	assert_int_equal(heard_floor, 2);
+	teardown((void **)&f);
+}
+
 static void power_allocator_falls_back_without_temperature(void **state)
 {
 	struct fixture *f;
@@ -391,7 +442,8 @@ static void yaml_block(void **state)
 						"    trips: [{temp: 60, hysteresis: 3}, {temp: 90}]\n"
 						"  power_allocator: {control_temp_c: 70, k_pu: 0.5}\n"
 						"  policies:\n"
-						"    m: {min_bits: 3, pinned: {fc: 8, 0: 8}}\n",
+						"    m: {min_bits: 3, pinned: {fc: 8, 0: 8}, precision: policy}\n"
+						"    n: {precision: adaptive}\n",
 						&c, &err),
 			 0);
 	assert_string_equal(c->governor.name, "step_wise");
@@ -402,6 +454,9 @@ static void yaml_block(void **state)
 	assert_int_equal(bmx_config_policy(c, "m")->max_bits, 8);
 	assert_int_equal(bmx_config_policy(c, "m")->n_pinned, 2);
 	assert_int_equal(bmx_config_policy(c, "other")->min_bits, 2);
+	assert_int_equal(bmx_config_policy(c, "m")->precision, 2);
+	assert_int_equal(bmx_config_policy(c, "n")->precision, 1); /* adaptive: the cascade */
+	assert_int_equal(bmx_config_policy(c, "other")->precision, 0);
 	bmx_config_free(c);
 
 	static const struct {
@@ -416,6 +471,8 @@ static void yaml_block(void **state)
 		{ "governor: {policies: {m: {min_bits: 7, max_bits: 3}}}", "min_bits 7 is above max_bits 3" },
 		{ "governor: {policies: {m: {pinned: {fc: 9}}}}", "governor.policies.pinned" },
 		{ "governor: {power_allocator: {kp: 1}}", "unknown key \"kp\"" },
+		{ "governor: {policies: {m: {precision: turbo}}}",
+		  "t.yaml:2:38: governor.policies.precision: \"turbo\" is not a precision (expected one of: fixed, cascade, policy, adaptive)" },
 		{ "governor: {turbo: 1}", "unknown key \"turbo\"" },
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -438,6 +495,7 @@ int main(void)
 		cmocka_unit_test(conservative_steps),
 		cmocka_unit_test(step_wise_trips_with_hysteresis),
 		cmocka_unit_test(power_allocator_cools_a_busy_model),
+		cmocka_unit_test(power_allocator_counts_adaptive_cost),
 		cmocka_unit_test(power_allocator_falls_back_without_temperature),
 		cmocka_unit_test(limits_and_pins),
 		cmocka_unit_test(holds_aggregate_and_release),
