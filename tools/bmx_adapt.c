@@ -9,7 +9,7 @@
  *   eval  runs settings (uniform or per-layer bits, the bit allocator at a BitOps budget, the
  *         cascade, the policy) over the images and prints, per setting, top-1 accuracy, average
  *         BitOps per sample and measured engine time per sample at batch 1 and batch 16 on one
- *         thread, as one tab-separated line (tools/abn-report.sh reads them).
+ *         thread (the best of two passes), as one tab-separated line (tools/abn-report.sh).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -352,6 +352,31 @@ static int run_pass(const struct data *d, const struct setting *s, uint32_t batc
 	return 0;
 }
 
+/*
+ * The best time of REPEATS passes (the machine is shared: the minimum is the least disturbed);
+ * every pass must make the same decisions.
+ */
+#define REPEATS 2
+
+static int timed_passes(const struct data *d, const struct setting *s, uint32_t batch,
+			void *scratch, struct pass *best)
+{
+	for (int k = 0; k < REPEATS; k++) {
+		struct pass p;
+		int r = run_pass(d, s, batch, scratch, &p);
+
+		if (r < 0)
+			return r;
+		if (k > 0 && (p.correct != best->correct || p.bitops != best->bitops)) {
+			fprintf(stderr, "bmx-adapt: %s: two passes disagree\n", s->name);
+			return -EPROTO;
+		}
+		if (k == 0 || p.seconds < best->seconds)
+			*best = p;
+	}
+	return 0;
+}
+
 /* One line per setting: name, accuracy %, BitOps/sample, % of uniform 8, us/sample b1 and b16. */
 static int eval(struct data *d, char **texts, unsigned n)
 {
@@ -372,8 +397,8 @@ static int eval(struct data *d, char **texts, unsigned n)
 		struct pass b1, b16;
 
 		if ((r = parse_setting(d->m, texts[i], &s)) < 0 ||
-		    (r = run_pass(d, &s, 1, scratch, &b1)) < 0 ||
-		    (r = run_pass(d, &s, BATCH, scratch, &b16)) < 0)
+		    (r = timed_passes(d, &s, 1, scratch, &b1)) < 0 ||
+		    (r = timed_passes(d, &s, BATCH, scratch, &b16)) < 0)
 			break;
 		if (b1.correct != b16.correct || b1.bitops != b16.bitops) {
 			fprintf(stderr, "bmx-adapt: %s: batch 1 and batch 16 disagree\n", s.name);
