@@ -164,13 +164,14 @@ struct adaptive_run {
 
 /*
  * Run samples IDX[0..N) of the saved batch from position POS at BITS and scatter their outputs;
- * each gets CONFIG and the BitOps of the layers it recomputed.
+ * each gets CONFIG. An ESCALATION adds a run and the BitOps of the layers it recomputed; else
+ * (the policy) this is the sample's one run, prefix included.
  */
 static int run_subset(struct adaptive_run *a, uint32_t pos, const struct bmx_layer_bits *bits,
-		      const uint32_t *idx, uint32_t n, uint32_t config)
+		      const uint32_t *idx, uint32_t n, uint32_t config, bool escalation)
 {
 	float *out = (float *)(a->scratch + a->s.out);
-	const uint64_t spent = bmx_bitops(a->m, bits, pos);
+	const uint64_t spent = bmx_bitops(a->m, bits, escalation ? pos : 0);
 	int r;
 
 	bmx_engine_restore_live(a->e, pos, (const float *)(a->scratch + a->s.saved), a->batch, idx, n,
@@ -182,9 +183,11 @@ static int run_subset(struct adaptive_run *a, uint32_t pos, const struct bmx_lay
 	for (uint32_t j = 0; j < n; j++) {
 		memcpy(a->output + (size_t)idx[j] * a->out_n, out + (size_t)j * a->out_n,
 		       a->out_n * sizeof(float));
-		a->results[idx[j]].config = (uint8_t)config;
-		a->results[idx[j]].runs++;
-		a->results[idx[j]].bitops += spent;
+		struct bmx_adaptive_result *res = &a->results[idx[j]];
+
+		res->config = (uint8_t)config;
+		res->runs = escalation ? res->runs + 1 : 1;
+		res->bitops = escalation ? res->bitops + spent : spent;
 	}
 	return 0;
 }
@@ -240,7 +243,7 @@ static int run_cascade(struct adaptive_run *a, const struct bmx_adaptive_request
 		n = kept;
 		while (next + 1 < K && same_bits(L, cfg[next], cfg[next + 1]))
 			next++;
-		if (n > 0 && (r = run_subset(a, pos, cfg[next], idx, n, next)) < 0)
+		if (n > 0 && (r = run_subset(a, pos, cfg[next], idx, n, next, true)) < 0)
 			return r;
 		cur = next;
 	}
@@ -290,10 +293,7 @@ static int run_policy(struct adaptive_run *a, const struct bmx_adaptive_request 
 		for (uint32_t s = 0; s < a->batch; s++)
 			if (a->results[s].config == k)
 				idx[n++] = s;
-		for (uint32_t j = 0; j < n; j++) /* run_subset counts a run and BitOps again */
-			a->results[idx[j]].runs = 0, a->results[idx[j]].bitops = bmx_bitops(a->m, cfg[k], 0) -
-										bmx_bitops(a->m, cfg[k], pos);
-		if (n > 0 && (r = run_subset(a, pos, cfg[k], idx, n, k)) < 0)
+		if (n > 0 && (r = run_subset(a, pos, cfg[k], idx, n, k, false)) < 0)
 			return r;
 	}
 	return 0;
