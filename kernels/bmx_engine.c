@@ -20,8 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "bmx_engine.h"
-#include "engine_fast.h"
+#include "bmx_engine_internal.h"
 #include "ops_ref.h"
 
 /*
@@ -32,42 +31,6 @@
 #ifndef ENGINE_PREDECODE_BUDGET /* tests set it to 0 to exercise decoding at run time */
 #define ENGINE_PREDECODE_BUDGET (64u << 20)
 #endif
-
-#define FLOATS_PER_LINE 16u /* 64 bytes */
-
-enum { FUSED_NONE = 0, FUSED_RELU_OUT = 1 /* layer writes its ReLU's value */, FUSED_SKIP = 2 };
-
-struct engine_layer {
-	float *m;                          /* [tbn_rows][nbits][out_c]: (s_w * 2^(7-w)) * g */
-	int16_t *decoded[BMX_NUM_BITS];    /* [bit index][out_c * reduction], or NULL */
-};
-
-struct bmx_engine {
-	const struct bmx_model *model;
-	enum bmx_kernels_path path;
-	const struct kern_ops *ops;        /* NULL on the reference path */
-	struct engine_layer *layers;       /* layer_count */
-	struct fast_layer *fast;           /* layer_count, on a fast path */
-	uint8_t *fused;                    /* node -> FUSED_* */
-	uint32_t *node_slot;               /* node -> value slot */
-	uint32_t *last_use;                /* node -> last position that reads it (output: UINT32_MAX) */
-	uint64_t *slot_offset;             /* slot -> offset in floats per sample, 16-aligned */
-	uint32_t n_slots;
-	uint64_t values_per_sample;        /* floats of all slots, per sample */
-	uint64_t codes_per_sample;         /* largest quantized-layer input */
-	uint64_t acc_per_sample;           /* largest quantized-layer output */
-	uint64_t decode_elems;             /* largest layer that is not pre-decoded, or 0 */
-};
-
-static uint64_t align_up(uint64_t x, uint64_t a)
-{
-	return (x + a - 1) / a * a;
-}
-
-static uint64_t node_elems(const struct bmx_node *n)
-{
-	return (uint64_t)n->out_h * n->out_w * n->out_c;
-}
 
 static int fold_layer(const struct bmx_layer_view *v, struct engine_layer *el)
 {
@@ -576,96 +539,4 @@ int bmx_engine_run_range(const struct bmx_engine *e, const struct bmx_layer_bits
 	for (c.pos = from; c.pos < to; c.pos++)
 		run_node(&c, m->order[c.pos], input);
 	return 0;
-}
-
-const float *bmx_engine_value(const struct bmx_engine *e, uint32_t batch, const void *scratch,
-			      uint32_t node)
-{
-	if (node >= e->model->node_count || e->fused[node] == FUSED_RELU_OUT)
-		return NULL;
-	return (const float *)scratch + e->slot_offset[e->node_slot[node]] * batch;
-}
-
-void bmx_engine_read_output(const struct bmx_engine *e, uint32_t batch, const void *scratch,
-			    float *output)
-{
-	const struct bmx_model *m = e->model;
-
-	memcpy(output, bmx_engine_value(e, batch, scratch, m->info->output_node),
-	       (size_t)batch * bmx_model_output_size(m) * sizeof(float));
-}
-
-uint32_t bmx_engine_first_difference(const struct bmx_engine *e, const struct bmx_layer_bits *a,
-				     const struct bmx_layer_bits *b)
-{
-	const struct bmx_model *m = e->model;
-
-	for (uint32_t i = 0; i < m->node_count; i++) {
-		const int32_t l = m->nodes[m->order[i]].layer;
-		int32_t prev;
-
-		if (l < 0)
-			continue;
-		if (a[l].w_bits != b[l].w_bits || a[l].a_bits != b[l].a_bits)
-			return i;
-		prev = m->views[l].raw->tbn_prev; /* the TBN row follows another layer's bits */
-		if (prev >= 0 && a[prev].w_bits != b[prev].w_bits)
-			return i;
-	}
-	return m->node_count;
-}
-
-/*
- * Whether node ID's value was written before position POS and is read at or after it. A ReLU
- * fused into the layer before it is written one position early; the fused layer's own value is
- * never written (nothing but that ReLU reads it).
- */
-static bool live_across(const struct bmx_engine *e, uint32_t id, uint32_t pos)
-{
-	uint32_t written = e->model->position[id];
-
-	if (e->fused[id] == FUSED_RELU_OUT)
-		return false;
-	if (e->fused[id] == FUSED_SKIP)
-		written--;
-	return written < pos && e->last_use[id] >= pos;
-}
-
-uint64_t bmx_engine_live_size(const struct bmx_engine *e, uint32_t pos)
-{
-	uint64_t n = 0;
-
-	for (uint32_t id = 0; id < e->model->node_count; id++)
-		if (live_across(e, id, pos))
-			n += node_elems(&e->model->nodes[id]);
-	return n;
-}
-
-void bmx_engine_save_live(const struct bmx_engine *e, uint32_t pos, uint32_t batch,
-			  const void *scratch, float *saved)
-{
-	for (uint32_t id = 0; id < e->model->node_count; id++) {
-		const uint64_t n = node_elems(&e->model->nodes[id]) * batch;
-
-		if (!live_across(e, id, pos))
-			continue;
-		memcpy(saved, bmx_engine_value(e, batch, scratch, id), n * sizeof(float));
-		saved += n;
-	}
-}
-
-void bmx_engine_restore_live(const struct bmx_engine *e, uint32_t pos, const float *saved,
-			     uint32_t saved_batch, const uint32_t *samples, uint32_t n, void *scratch)
-{
-	for (uint32_t id = 0; id < e->model->node_count; id++) {
-		const uint64_t elems = node_elems(&e->model->nodes[id]);
-		float *dst;
-
-		if (!live_across(e, id, pos))
-			continue;
-		dst = (float *)scratch + e->slot_offset[e->node_slot[id]] * n;
-		for (uint32_t j = 0; j < n; j++)
-			memcpy(dst + j * elems, saved + samples[j] * elems, elems * sizeof(float));
-		saved += elems * saved_batch;
-	}
 }
