@@ -5,7 +5,8 @@
  * client's QoS hold, every cascade, policy and default request reports configurations whose
  * bits are at or below the published operating point and at or above the floor, and its output
  * and BitOps are exactly what the engine computes in this process for that ceiling and floor.
- * Fixed requests report the operating point's BitOps; the statistics count adaptive traffic;
+ * Fixed requests report the operating point's BitOps; the statistics count adaptive traffic, and
+ * adaptive traffic alone brings the power model's cost scale under 1;
  * a model without the sections refuses adaptive requests and falls back from its YAML default.
  * Usage: test_adaptive_daemon BITMIXD BUNDLED.bmx PLACEHOLDER.bmx
  */
@@ -17,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -169,6 +171,22 @@ static void test_limits_and_identity(void **state)
 			check_request(&l, m, in, out, BATCH, BITMIX_INFER_POLICY, BMX_ADAPTIVE_POLICY, floor);
 		}
 	}
+	/* Adaptive traffic alone at a full-precision ceiling: the power model's cost scale falls. */
+	assert_int_equal(bitmix_release(bm, "fmnist", hold), 0);
+	set_uniform(m, l.m, points[0]);
+	fill(in, BATCH * 28 * 28, 7);
+	for (int i = 0; i < 200; i++) {
+		assert_int_equal(bitmix_infer_precision(m, in, out, BATCH, BITMIX_INFER_CASCADE, NULL), 0);
+		if (i % 20 == 19) {
+			assert_int_equal(bitmix_get_policy(bm, "fmnist", &p), 0);
+			if (p.cost_scale < 0.9)
+				break;
+		}
+		usleep(5000);
+	}
+	assert_int_equal(bitmix_get_policy(bm, "fmnist", &p), 0);
+	print_message("cost scale after cascade traffic: %.3f\n", p.cost_scale);
+	assert_true(p.cost_scale < 0.9); /* random pixels escalate to 6 bits: about 0.55 */
 	print_message("cascade final configurations seen (mask): 0x%x\n", seen);
 	/* Some samples stopped early and some escalated (the floor of 3 merges the 2-bit start
 	 * into the 3-bit configuration, so the cheapest seen is configuration 1). */
