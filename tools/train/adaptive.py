@@ -182,6 +182,16 @@ def fit_logistic(x, y, l2=1e-3, steps=2000, lr=0.5):
     return w, b
 
 
+def auc(score, positive):
+    """Area under the ROC curve: how well SCORE ranks the positive samples above the others."""
+    order = np.argsort(score, kind="stable")
+    rank = np.empty(len(score))
+    rank[order] = np.arange(len(score))
+    p = int(positive.sum())
+    n = len(positive) - p
+    return float((rank[positive].sum() - p * (p - 1) / 2) / (p * n)) if p and n else float("nan")
+
+
 def policy_scores(weights, bias, feats):
     """bmx_policy_choose()'s scores: double, bias first, then features in index order."""
     s = np.repeat(bias.astype(np.float64)[None, :], len(feats), axis=0)
@@ -226,12 +236,17 @@ def calibrate_policy(meta, outputs, labels, feats, u8_acc, feature_node):
         ok = [r for r in results if r["accuracy"] >= target - 1e-9]
         return min(ok, key=lambda r: r["bitops"]) if ok else None
     u8_cal = 100.0 * corr[-1, cal].mean()
+    # How well each signal tells "the cheapest candidate is enough" (second half): the policy's
+    # score on early features against the cheapest run's own confidence (what a cascade reads).
+    separation = {"policy_score_auc": auc(scores[:, 0], enough[0, cal]),
+                  "cheap_max_prob_auc": auc(confidence("max_prob", outputs[cand[0], cal]), enough[0, cal]),
+                  "cheap_margin_auc": auc(confidence("margin", outputs[cand[0], cal]), enough[0, cal])}
     sweep = [dict(cheapest(u8_cal - d), target=round(u8_cal - d, 2)) for d in SWEEP_DROPS
              if cheapest(u8_cal - d)]
     default = dict(cheapest(u8_cal - DEFAULT_DROP), target=u8_cal - DEFAULT_DROP)
     return {"feature_node": feature_node, "configs": [meta["configs"][i]["bits"] for i in cand],
             "specs": POLICY_CANDIDATES, "weights": weights, "bias": bias, "default": default,
-            "sweep": sweep, "curve": results}
+            "sweep": sweep, "curve": results, "separation": separation}
 
 
 def hexf(x):
