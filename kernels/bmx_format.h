@@ -15,55 +15,6 @@
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "the .bmx loader maps files in place and needs a little-endian host"
-/*
- * Per-sample adaptive precision (docs/adaptive.md). Both sections list CONFIGURATIONS: one
- * uint8 bit-width per layer (weights and activations alike), each supported by its layer, every
- * layer non-decreasing from one configuration to the next (the list goes from cheap to rich).
- */
-#define BMX_MAX_ADAPTIVE_CONFIGS 8
-
-enum bmx_confidence {
-	BMX_CONFIDENCE_MAX_PROB = 1, /* the largest softmax probability of the output */
-	BMX_CONFIDENCE_MARGIN = 2,   /* the largest output minus the second largest (logit margin) */
-};
-
-/*
- * CASCADE: run configuration 0; while the confidence of the output after configuration i is
- * below thresholds[i], run configuration i + 1. Followed by n_configs x layer_count uint8
- * bit-widths; the section is exactly 64 + n_configs * layer_count bytes.
- */
-struct bmx_cascade_info {
-	uint32_t n_configs;         /* 2..BMX_MAX_ADAPTIVE_CONFIGS */
-	uint32_t layer_count;       /* the model's */
-	uint32_t confidence;        /* enum bmx_confidence */
-	float accuracy_target;      /* validation top-1 % the thresholds were calibrated to reach */
-	float validation_accuracy;  /* what the cascade reached there */
-	float thresholds[BMX_MAX_ADAPTIVE_CONFIGS - 1]; /* finite; unused entries 0 */
-	uint8_t reserved[16];
-};
-static_assert(sizeof(struct bmx_cascade_info) == 64, "bmx_cascade_info is 64 bytes");
-
-/*
- * POLICY: a linear predictor on the global average of node feature_node's output picks one of
- * the configurations per sample. Every configuration has the same bits for the layers up to and
- * including feature_node in execution order (the prefix that computes the features). Followed by
- * n_configs x layer_count uint8 bit-widths, zero padding to a multiple of 4 bytes, then float32
- * weights[n_configs - 1][n_features] and float32 bias[n_configs - 1]. score_k = bias[k] +
- * sum_i weights[k][i] * f[i] in double, i ascending; the chosen configuration is the lowest k
- * with score_k >= threshold, else the last one.
- */
-struct bmx_policy_info {
-	uint32_t n_configs;         /* 2..BMX_MAX_ADAPTIVE_CONFIGS */
-	uint32_t layer_count;       /* the model's */
-	uint32_t feature_node;      /* a node whose output has n_features channels */
-	uint32_t n_features;        /* its out_c; 1..4096 */
-	float threshold;            /* the calibrated default */
-	float accuracy_target;
-	float validation_accuracy;
-	uint8_t reserved[36];
-};
-static_assert(sizeof(struct bmx_policy_info) == 64, "bmx_policy_info is 64 bytes");
-
 #endif
 
 #define BMX_MAGIC "BMXMODEL" /* 8 bytes, no terminator in the file */
