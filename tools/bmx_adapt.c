@@ -20,6 +20,7 @@
 
 #include "bit_allocator.h"
 #include "bmx_adaptive.h"
+#include "bits_spec.h"
 #include "image_io.h"
 
 #define MAX_CONFIGS 32
@@ -63,42 +64,6 @@ static int load_data(struct data *d, const char *images, const char *labels, uin
 	return d->inputs && d->labels ? 0 : -ENOMEM;
 }
 
-/* SPEC: "B" (every layer at B, or at its highest bits if it lacks B) or one per layer. */
-static int parse_bits(const struct bmx_model *m, const char *spec, struct bmx_layer_bits *bits)
-{
-	unsigned long v[BMX_MAX_LAYERS];
-	const char *p = spec;
-	uint32_t n = 0;
-
-	while (n < m->layer_count) {
-		char *end;
-
-		v[n++] = strtoul(p, &end, 10);
-		if (end == p || (*end != ',' && *end != '\0'))
-			goto bad;
-		p = end + 1;
-		if (*end == '\0')
-			break;
-	}
-	if (n != 1 && n != m->layer_count)
-		goto bad;
-	for (uint32_t i = 0; i < m->layer_count; i++) {
-		const struct bmx_layer_view *lv = &m->views[i];
-		unsigned long b = v[n == 1 ? 0 : i];
-
-		if (b < 2 || b > 8 || (lv->bit_index[b] < 0 && n != 1))
-			goto bad;
-		if (lv->bit_index[b] < 0)
-			b = lv->bits[lv->nbits - 1];
-		bits[i] = (struct bmx_layer_bits){ (uint8_t)b, (uint8_t)b };
-	}
-	return 0;
-bad:
-	fprintf(stderr, "bmx-adapt: bits %s: expected one bit-width 2..8 or %u comma-separated "
-		"bit-widths each supported by its layer\n", spec, m->layer_count);
-	return -EINVAL;
-}
-
 static uint32_t argmax(const float *row, uint32_t n)
 {
 	uint32_t best = 0;
@@ -139,7 +104,7 @@ static int write_meta(const struct data *d, char **specs, unsigned n, const char
 	int r = 0;
 
 	for (unsigned s = 0; s < n; s++)
-		if (parse_bits(d->m, specs[s], bits[s]) < 0)
+		if (bits_spec_parse("bmx-adapt", d->m, specs[s], bits[s]) < 0)
 			return -EINVAL;
 	snprintf(path, sizeof(path), "%s/meta.json", dir);
 	if (!(f = fopen(path, "w")))
@@ -179,7 +144,7 @@ static int dump(struct data *d, char **specs, unsigned n_specs, int feature_node
 	int r = scratch && out ? 0 : -ENOMEM;
 
 	for (unsigned s = 0; r == 0 && s < n_specs; s++) {
-		if ((r = parse_bits(d->m, specs[s], bits)) < 0)
+		if ((r = bits_spec_parse("bmx-adapt", d->m, specs[s], bits)) < 0)
 			break;
 		for (uint32_t i = 0; r == 0 && i < d->count; i += BATCH) {
 			uint32_t n = d->count - i < BATCH ? d->count - i : BATCH;
@@ -192,7 +157,7 @@ static int dump(struct data *d, char **specs, unsigned n_specs, int feature_node
 		const uint64_t elems = (uint64_t)fn->out_h * fn->out_w * fn->out_c;
 
 		feat = malloc((size_t)d->count * fn->out_c * sizeof(float));
-		r = feat ? parse_bits(d->m, specs[0], bits) : -ENOMEM;
+		r = feat ? bits_spec_parse("bmx-adapt", d->m, specs[0], bits) : -ENOMEM;
 		for (uint32_t i = 0; r == 0 && i < d->count; i += BATCH) {
 			uint32_t n = d->count - i < BATCH ? d->count - i : BATCH;
 			const float *v;
@@ -284,10 +249,10 @@ static int parse_setting(const struct bmx_model *m, const char *text, struct set
 	arg = strchr(buf, ':');
 	if (arg)
 		*arg++ = '\0';
-	parse_bits(m, "8", s->ceiling);
+	bits_spec_parse("bmx-adapt", m, "8", s->ceiling);
 	s->req.ceiling = s->ceiling;
 	if (strcmp(buf, "uniform") == 0 || strcmp(buf, "bits") == 0) {
-		r = arg ? parse_bits(m, arg, s->ceiling) : -EINVAL;
+		r = arg ? bits_spec_parse("bmx-adapt", m, arg, s->ceiling) : -EINVAL;
 	} else if (strcmp(buf, "alloc") == 0) {
 		r = arg ? alloc_bits(m, strtod(arg, NULL), s->ceiling) : -EINVAL;
 	} else if (strcmp(buf, "cascade") == 0 || strcmp(buf, "policy") == 0) {
@@ -388,7 +353,7 @@ static int eval(struct data *d, char **texts, unsigned n)
 
 	if (bmx_model_output_size(d->m) > 64)
 		r = -EINVAL;
-	parse_bits(d->m, "8", u8);
+	bits_spec_parse("bmx-adapt", d->m, "8", u8);
 	full = (double)bmx_bitops(d->m, u8, 0);
 	printf("# setting\taccuracy_%%\tbitops_per_sample\tbitops_%%_of_u8\tus_per_sample_b1\t"
 	       "us_per_sample_b16\tescalated_%%\tbits_or_config_counts\n");

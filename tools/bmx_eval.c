@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "bmx_engine.h"
+#include "bits_spec.h"
 #include "image_io.h"
 
 #define BATCH 32u
@@ -92,42 +93,6 @@ static double accuracy(const struct eval *ev, const struct bmx_layer_bits *bits)
 	return failed ? -1.0 : 100.0 * correct / ev->count;
 }
 
-/* SPEC: "B" (every layer at B, or at its highest bit-width if it lacks B) or one per layer. */
-static int parse_bits(const struct bmx_model *m, const char *spec, struct bmx_layer_bits *bits)
-{
-	const char *p = spec;
-	unsigned long v[BMX_MAX_LAYERS];
-	uint32_t n = 0;
-
-	while (n < m->layer_count) {
-		char *end;
-
-		v[n++] = strtoul(p, &end, 10);
-		if (end == p || (*end != ',' && *end != '\0'))
-			goto bad;
-		p = end + 1;
-		if (*end == '\0')
-			break;
-	}
-	if (n != 1 && n != m->layer_count)
-		goto bad;
-	for (uint32_t i = 0; i < m->layer_count; i++) {
-		const struct bmx_layer_view *lv = &m->views[i];
-		unsigned long b = v[n == 1 ? 0 : i];
-
-		if (b < 2 || b > 8 || (lv->bit_index[b] < 0 && n != 1))
-			goto bad;
-		if (lv->bit_index[b] < 0)
-			b = lv->bits[lv->nbits - 1];
-		bits[i] = (struct bmx_layer_bits){ (uint8_t)b, (uint8_t)b };
-	}
-	return 0;
-bad:
-	fprintf(stderr, "bmx-eval: --bits %s: expected one bit-width 2..8 or %u comma-separated "
-		"bit-widths each supported by its layer\n", spec, m->layer_count);
-	return -EINVAL;
-}
-
 static void print_bits(FILE *f, const struct bmx_model *m, const struct bmx_layer_bits *bits)
 {
 	for (uint32_t i = 0; i < m->layer_count; i++)
@@ -159,7 +124,7 @@ static int random_configs(const struct eval *ev, unsigned n, uint64_t seed)
 		char spec[4];
 
 		snprintf(spec, sizeof(spec), "%u", b);
-		if (parse_bits(m, spec, bits) < 0 || (uni[b] = accuracy(ev, bits)) < 0)
+		if (bits_spec_parse("bmx-eval", m, spec, bits) < 0 || (uni[b] = accuracy(ev, bits)) < 0)
 			return -EINVAL;
 	}
 	for (unsigned c = 0; c < n; c++) {
@@ -260,7 +225,7 @@ static int run(const struct options *o, struct eval *ev)
 	for (unsigned s = 0; r == 0 && s < o->n_specs; s++) {
 		double acc;
 
-		if ((r = parse_bits(m, o->specs[s], bits)) < 0)
+		if ((r = bits_spec_parse("bmx-eval", m, o->specs[s], bits)) < 0)
 			break;
 		if ((acc = accuracy(ev, bits)) < 0) {
 			r = -EINVAL;
