@@ -56,6 +56,7 @@ struct bmx_config_trip {
 /* governor.policies.MODEL: the limits of one model's policy (config/README.md). */
 struct bmx_governor_policy_config {
 	char model[BMX_CONFIG_NAME_MAX];
+	char where[256];             /* "file:line:column" of its entry, for errors found later */
 	unsigned min_bits, max_bits; /* 2..8, every layer */
 	size_t n_pinned;
 	struct {

@@ -12,6 +12,7 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/signalfd.h>
@@ -32,6 +33,8 @@
 #define BMX_MAX_OPEN_MODELS 64 /* per session */
 #define BMX_MAX_SESSIONS 1024
 #define BMX_MAX_REGIONS 64     /* per session; limits.regions may lower it */
+#define BMX_FDNAME_MAX 160     /* a model's name in systemd's fd store (model_fdstore.c) */
+#define BMX_MAX_STORED_MODELS 64
 
 /* A model being served: its sealed memfd, the validated view, the engine and the control page. */
 struct served_model {
@@ -49,12 +52,25 @@ struct served_model {
 	struct gov_policy *policy; /* the governor's policy for it while the store serves it */
 	uint64_t samples_completed; /* atomic: samples inferred, for the governor's rate */
 	double uniform_ns[9];      /* measured engine ns/sample at uniform b bits (0: not measured) */
+	uint64_t mtime_ns;         /* of the file when it was read */
+	char fdname[BMX_FDNAME_MAX]; /* its name in systemd's fd store, "" when not stored */
+	bool from_fdstore;         /* served from the memfd a previous bitmixd left in the store */
+};
+
+/* A model memfd systemd handed back at start (model_fdstore.c), until a config entry takes it. */
+struct stored_model {
+	char fdname[BMX_FDNAME_MAX];
+	char model[BITMIX_NAME_MAX];
+	uint64_t path_hash, size, mtime_ns;
+	int fd;                    /* -1 once taken or dropped */
 };
 
 struct model_store {
 	struct served_model **models; /* the models the config names, in config order */
 	size_t count;
 	uint32_t next_id;
+	struct stored_model stored[BMX_MAX_STORED_MODELS]; /* from systemd's fd store, at start */
+	size_t n_stored;
 };
 
 enum loop_op_kind {
@@ -67,6 +83,7 @@ enum loop_op_kind {
 	LOOP_OP_FUTEX_WAKE,     /* a batched wake of sleeping clients (doorbell.c); nothing to do */
 	LOOP_OP_SENSOR_TIMER,   /* the sensors' sampling period elapsed */
 	LOOP_OP_SENSOR_EVENT,   /* the sensors' event descriptor (the probe's ring buffer) is readable */
+	LOOP_OP_WATCHDOG,       /* half of systemd's WatchdogSec= elapsed: ping (daemon_systemd.c) */
 };
 
 /* Every io_uring submission's user_data points at one of these. */
@@ -174,6 +191,13 @@ struct bmx_daemon {
 
 	/* The governor (daemon_governor.c): decides on every reading, loop thread only. */
 	struct gov_core *governor;
+
+	/* systemd (daemon_systemd.c): socket activation and the watchdog. */
+	bool socket_activated;           /* the listener came from systemd: do not unlink it */
+	struct loop_op watchdog_op;
+	struct __kernel_timespec watchdog_period;
+	bool watchdog_armed;
+	bool test_hooks;                 /* BITMIXD_TEST_HOOKS=1: test-only triggers (test_hooks.c) */
 };
 
 /* model_store.c */
@@ -185,9 +209,36 @@ void served_model_unref(struct served_model *m);
 struct served_model *model_store_find(const struct model_store *store, const char *name);
 struct served_model *model_store_find_id(const struct model_store *store, uint32_t id);
 int model_store_reload(struct model_store *store, const struct bmx_config *config);
+/* A reload in two steps: load what CONFIG adds (nothing served changes), then swap it in. */
+int model_store_prepare(struct model_store *store, const struct bmx_config *config,
+			struct served_model ***next);
+void model_store_commit(struct model_store *store, struct served_model **next, size_t count);
+void model_store_abort(struct served_model **next, size_t count);
 void model_store_clear(struct model_store *store);
 uint64_t served_model_set_bits(struct served_model *m, const struct bitmix_bits *bits);
 uint64_t served_model_snapshot(const struct served_model *m, struct bmx_layer_bits *bits);
+
+/* model_fdstore.c: model memfds kept in systemd's fd store across restarts */
+int model_fdstore_adopt(struct model_store *store, const char *fdname, int fd);
+int model_fdstore_take(struct model_store *store, const char *name, const char *path,
+		       struct stored_model *out);
+void model_fdstore_release_unused(struct model_store *store);
+void model_fdstore_push(struct served_model *m);
+void model_fdstore_drop(struct served_model *m);
+
+/* daemon_systemd.c: sd-daemon notifications, socket activation, the watchdog */
+int daemon_systemd_take_fds(struct bmx_daemon *d);
+void daemon_systemd_status(struct bmx_daemon *d);
+void daemon_systemd_ready(struct bmx_daemon *d);
+void daemon_systemd_reloading(void);
+void daemon_systemd_stopping(void);
+void daemon_systemd_watchdog_start(struct bmx_daemon *d);
+void daemon_systemd_watchdog_on_timer(struct bmx_daemon *d, int res);
+void daemon_systemd_watchdog_stop(struct bmx_daemon *d);
+
+/* test_hooks.c: triggers for the systemd test, honoured only with BITMIXD_TEST_HOOKS=1 */
+void test_hooks_init(struct bmx_daemon *d, sigset_t *signals);
+void test_hooks_on_signal(struct bmx_daemon *d, unsigned signo);
 
 /* session.c */
 int session_new(struct bmx_daemon *d, int fd, struct session **out);
@@ -263,6 +314,9 @@ void served_model_measure(struct served_model *m);
 int daemon_governor_start(struct bmx_daemon *d);
 /* After a reload: policies for new models, none for departed ones, new tunables and limits. */
 void daemon_governor_reload(struct bmx_daemon *d, const struct bmx_config *next);
+/* Check NEXT's policy limits against MODELS (about to be served) before anything is swapped. */
+int daemon_governor_check(const struct bmx_config *next, struct served_model *const *models,
+			  size_t count, struct bmx_config_error *err);
 /* A new reading: observe each model's rate, let the governor decide. */
 void daemon_governor_tick(struct bmx_daemon *d);
 void daemon_governor_stop(struct bmx_daemon *d);
