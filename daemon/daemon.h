@@ -307,6 +307,9 @@ int session_handle_policy(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_hold(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_release(struct session *s, const struct bitmix_msg_hdr *m);
 
+/* session_admin.c: administration messages (root or the daemon's own user) */
+int session_handle_reload(struct session *s, const struct bitmix_msg_hdr *m);
+
 /* daemon_governor.c */
 /* Measure the model's engine time per sample at each uniform bit-width (the cost table). */
 void served_model_measure(struct served_model *m);
