@@ -10,8 +10,9 @@
 set -euo pipefail
 
 suite=bookworm
+# What bitmixd and bitmixctl link (the sanitizer runtimes for tools/test.sh's ASan build).
 packages=(systemd systemd-sysv dbus libsystemd0 liburing2 libyaml-0-2 libbpf1 libelf1 zlib1g
-	  procps strace)
+	  libasan8 libubsan1 procps)
 cache=${BITMIX_ROOTFS_CACHE:-/var/cache/bitmix}
 
 # The first deb URI of the host's apt sources that serves $suite (deb822 or one-line format).

@@ -1,0 +1,199 @@
+#!/usr/bin/env bash
+# bitmixd under a real systemd as PID 1 (DESIGN.md, "Facts about the development machine").
+#
+#   run-systemd-test.sh BUILD_DIR
+#
+# Boots /lib/systemd/systemd --system in a new PID + mount namespace, chrooted into an overlay
+# over a cached Debian 12 rootfs (make-rootfs.sh) into which BUILD_DIR is `meson install`ed,
+# and checks: socket activation on the first client, READY before active, `systemctl reload`
+# with a broken drop-in (fails, file:line:column in the journal, old config still served) and
+# a good one (applied), the watchdog restarting a hung loop (BITMIXD_TEST_HOOKS=1, set only by
+# this test's drop-in), a restart serving models from systemd's fd store with the model file
+# gone, and `systemd-analyze verify` clean. Prints the `systemd-analyze security` score.
+# Everything dies with the namespace's PID 1, which the EXIT trap kills whatever happened.
+# Exit 77 (skip) only when the machine cannot boot systemd so: not root, no cgroup2.
+set -euo pipefail
+
+build=$(realpath "${1:?usage: run-systemd-test.sh BUILD_DIR}")
+here=$(dirname "$(realpath "$0")")
+t_start=$(date +%s.%N)
+
+skip() { echo "SKIP: $*"; exit 77; }
+fail() {
+	echo "FAIL: $*" >&2
+	if [ -n "${pid1:-}" ]; then
+		echo "--- journal of bitmixd.service ---" >&2
+		in_ns journalctl --no-pager -n 80 -u bitmixd.service -u bitmixd.socket >&2 || true
+	fi
+	exit 1
+}
+step() { printf '[%6.1fs] %s\n' "$(awk -v a="$t_start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }')" "$*"; }
+
+[ "$(id -u)" = 0 ] || skip "booting systemd in a namespace needs root"
+for tool in unshare nsenter chroot mount; do
+	command -v "$tool" >/dev/null || skip "$tool is missing"
+done
+grep -qw cgroup2 /proc/filesystems || skip "the kernel has no cgroup2"
+
+rootfs=$("$here/make-rootfs.sh")
+step "rootfs: $rootfs"
+
+work=$(mktemp -d /var/tmp/bitmix-systemd.XXXXXX)
+mkdir -p "$work/upper" "$work/ovl" "$work/root"
+pid1=
+cleanup() {
+	if [ -n "$pid1" ] && kill -0 "$pid1" 2>/dev/null; then
+		kill -KILL "$pid1" 2>/dev/null || true
+	fi
+	[ -n "${unshare_pid:-}" ] && wait "$unshare_pid" 2>/dev/null || true
+	rm -rf --one-file-system "$work"
+}
+trap cleanup EXIT
+
+# Stage 1 runs inside the new namespaces as PID 1 and becomes systemd: the overlay (the cache
+# stays pristine), the build installed into it, the test's drop-in, the API file systems.
+cat >"$work/stage1.sh" <<EOF
+set -e
+root=$work/root
+# An overlay keeps the cache pristine; where overlayfs cannot stack (upper on overlayfs), a copy.
+mount -t overlay overlay -o lowerdir=$rootfs,upperdir=$work/upper,workdir=$work/ovl \$root ||
+	cp -a $rootfs/. \$root/
+meson install -C $build --no-rebuild --quiet --destdir \$root >$work/install.log 2>&1
+chroot \$root ldconfig
+chroot \$root systemctl enable bitmixd.socket
+mkdir -p \$root/etc/systemd/system/bitmixd.service.d
+# No udev and no terminals here: a getty would wait for its tty device for ever.
+ln -sf /dev/null \$root/etc/systemd/system/getty.target
+ln -sf /dev/null \$root/etc/systemd/system/serial-getty@.service
+cat >\$root/etc/systemd/system/bitmixd.service.d/50-test.conf <<'UNIT'
+# Only this test sets BITMIXD_TEST_HOOKS (daemon/test_hooks.c). No leak check at exit: LSan
+# needs ptrace, which the unit's system call filter refuses.
+[Service]
+Environment=BITMIXD_TEST_HOOKS=1 ASAN_OPTIONS=detect_leaks=0
+WatchdogSec=3s
+UNIT
+mount -t proc proc \$root/proc
+mount -t sysfs sysfs \$root/sys
+mount -t tmpfs -o mode=755 tmpfs \$root/run
+mount -t tmpfs -o mode=1777 tmpfs \$root/tmp
+mount -t cgroup2 cgroup2 \$root/sys/fs/cgroup
+exec chroot \$root /lib/systemd/systemd --system --show-status=no
+EOF
+unshare --pid --fork --mount --propagation private bash "$work/stage1.sh" >"$work/console.log" 2>&1 &
+unshare_pid=$!
+
+in_ns() { nsenter -t "$pid1" -m -p -r -w "$@"; }
+
+for _ in $(seq 100); do
+	pid1=$(cat /proc/"$unshare_pid"/task/"$unshare_pid"/children 2>/dev/null | awk '{print $1}')
+	[ -n "$pid1" ] && break
+	sleep 0.1
+done
+[ -n "$pid1" ] || fail "the namespace's PID 1 did not start"
+state=
+for _ in $(seq 300); do
+	state=$(in_ns systemctl is-system-running 2>/dev/null || true)
+	case "$state" in running|degraded) break ;; esac
+	sleep 0.2
+done
+case "$state" in
+running|degraded) ;;
+*) tail -n 40 "$work/console.log" >&2; cat "$work/install.log" >&2 || true
+   in_ns systemctl list-jobs --no-pager >&2 || true
+   fail "systemd did not come up (state: ${state:-none})" ;;
+esac
+step "systemd is $state (PID 1 is $pid1 on the host)"
+[ "$state" = degraded ] && in_ns systemctl --failed --no-legend --no-pager || true
+
+prefix=$(meson introspect "$build" --buildoptions | python3 -c \
+	'import json,sys; print([o["value"] for o in json.load(sys.stdin) if o["name"]=="prefix"][0])')
+confd=$prefix/etc/bitmix/conf.d
+model=$prefix/share/bitmix/models/fmnist-resnet.bmx
+ctl=$prefix/bin/bitmixctl
+show() { in_ns systemctl show -P "$1" bitmixd.service; }
+journal() { in_ns journalctl --no-pager -o cat -u bitmixd.service; }
+
+# --- systemd-analyze verify, and the exposure score for the report ---
+out=$(in_ns systemd-analyze verify /lib/systemd/system/bitmixd.service /lib/systemd/system/bitmixd.socket 2>&1) ||
+	fail "systemd-analyze verify: $out"
+[ -z "$out" ] || fail "systemd-analyze verify is not clean: $out"
+step "systemd-analyze verify: clean"
+in_ns systemd-analyze security --offline=true bitmixd.service 2>&1 | grep -E "^✗|Overall" || true
+
+# --- socket activation: nothing runs before the first client ---
+[ "$(in_ns systemctl is-active bitmixd.socket)" = active ] || fail "bitmixd.socket is not active"
+[ "$(show ActiveState)" = inactive ] || fail "bitmixd.service runs before any client"
+in_ns stat -c '%U:%G %a' /run/bitmix/bitmixd.sock | grep -qx 'bitmixd:bitmix 660' ||
+	fail "socket owner/mode: $(in_ns stat -c '%U:%G %a' /run/bitmix/bitmixd.sock)"
+out=$(in_ns "$ctl" status) || fail "bitmixctl status over the activated socket: $out"
+[ "$(show ActiveState)" = active ] || fail "the first client did not activate bitmixd.service"
+[ "$(show Type)" = notify ] || fail "bitmixd.service is not Type=notify"
+step "socket activation: bitmixd.service started by the first client, now $(show SubState)"
+
+# READY: the daemon's "serving" line (logged just before READY=1) precedes systemd's "Started".
+journal | awk '/serving [0-9]+ model/ { s = NR } /^Started / { if (!s) exit 1; ok = 1 }
+	       END { exit ok ? 0 : 1 }' || fail "systemd called it started before the daemon was ready"
+[ "$(show StatusText)" != "" ] || fail "no STATUS= text"
+step "READY: active after READY=1; status: $(show StatusText)"
+
+# --- reload with a broken drop-in: refused, located, the old configuration kept ---
+gov_before=$(in_ns "$ctl" governor | head -n 1)
+in_ns sh -c "mkdir -p $confd && printf 'governor:\n  name: powersave\nlog_level: loud\n' > $confd/50-test.yaml"
+if in_ns systemctl reload bitmixd.service 2>"$work/reload.err"; then
+	fail "systemctl reload succeeded with a broken drop-in"
+fi
+journal | grep -q "$confd/50-test.yaml:3:12: log_level" ||
+	fail "the journal does not name $confd/50-test.yaml:3:12: $(journal | tail -n 5)"
+[ "$(show ActiveState)" = active ] || fail "a failed reload stopped the service"
+[ "$(in_ns "$ctl" governor | head -n 1)" = "$gov_before" ] || fail "a failed reload changed the governor"
+step "reload with a broken drop-in: refused, journal: $(journal | grep -o "[^ ]*50-test.yaml:3:12: [^(]*" | tail -n 1)"
+
+# --- reload with a good drop-in: applied (the governor block merges key by key) ---
+in_ns sh -c "printf 'governor:\n  name: powersave\n' > $confd/50-test.yaml"
+in_ns systemctl reload bitmixd.service || fail "systemctl reload with a good drop-in failed"
+in_ns "$ctl" governor | head -n 1 | grep -q powersave || fail "the drop-in's governor is not running: $(in_ns "$ctl" governor)"
+step "reload with a good drop-in: applied ($(in_ns "$ctl" governor | head -n 1))"
+
+# --- the watchdog: a hung loop is killed and restarted, models come back from the fd store ---
+restarts=$(show NRestarts)
+in_ns systemctl kill --kill-who=main -s SIGUSR2 bitmixd.service
+for _ in $(seq 150); do
+	[ "$(show NRestarts)" -gt "$restarts" ] && [ "$(show ActiveState)" = active ] && break
+	sleep 0.1
+done
+[ "$(show NRestarts)" -gt "$restarts" ] || fail "the watchdog did not restart the hung daemon"
+in_ns journalctl --no-pager -o cat -u bitmixd.service | grep -qi "watchdog timeout" ||
+	fail "no watchdog timeout in the journal"
+in_ns "$ctl" status >/dev/null || fail "bitmixctl status after the watchdog restart"
+step "watchdog: hung loop killed and restarted (NRestarts=$(show NRestarts))"
+
+# --- fd store: a restart serves the models without their file ---
+in_ns mv "$model" "$model.away"
+in_ns systemctl restart bitmixd.service || fail "systemctl restart"
+in_ns "$ctl" bits fmnist >/dev/null || fail "model fmnist not served after a restart without its file"
+{ printf 'P5\n28 28\n255\n'; head -c 784 /dev/urandom; } | in_ns sh -c 'cat > /var/tmp/image.pgm'
+out=$(in_ns "$ctl" infer fmnist /var/tmp/image.pgm) || fail "inference after a restart without the model file: $out"
+last_load() { journal | grep "model fmnist: loaded" | tail -n 1; }
+last_load | grep -q "from systemd's fd store" || fail "the restart did not take fmnist from the fd store: $(last_load)"
+step "fd store: restarted without the model file, served fmnist from the store ($(echo "$out" | tail -n 1))"
+in_ns mv "$model.away" "$model"
+
+# The restart-to-first-served-request time, fd store vs file (stop releases the store).
+measure() {
+	local a b
+	a=$(date +%s%N)
+	in_ns systemctl "$1" bitmixd.service
+	in_ns "$ctl" bits fmnist >/dev/null
+	b=$(date +%s%N)
+	echo $(( (b - a) / 1000000 ))
+}
+ms_store=$(measure restart)
+last_load | grep -q "from systemd's fd store" || fail "restart: not from the fd store: $(last_load)"
+in_ns systemctl stop bitmixd.service 2>/dev/null
+ms_file=$(measure start)
+last_load | grep -q "from systemd's fd store" && fail "start after stop: the fd store was not released"
+step "restart to first served request: ${ms_store} ms from the fd store, ${ms_file} ms from the file"
+
+in_ns journalctl --no-pager -o cat -u bitmixd.service | grep -E "AddressSanitizer|runtime error" &&
+	fail "sanitizer or error report in the journal"
+step "all systemd checks passed"
