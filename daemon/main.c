@@ -111,6 +111,7 @@ static void raise_fd_limit(void)
 
 static int run(struct bmx_daemon *d, bool check_only)
 {
+	struct bmx_config_error err;
 	int r;
 
 	/* Before the models: systemd's fd store may hold them already. */
@@ -120,6 +121,11 @@ static int run(struct bmx_daemon *d, bool check_only)
 	r = model_store_load(&d->store, d->config);
 	if (r < 0)
 		return log_error_errno(r, "loading the models named in %s", d->config_path);
+	r = daemon_governor_check(d->config, d->store.models, d->store.count, &err);
+	if (r < 0) {
+		log_error("%s", err.msg);
+		return r;
+	}
 	if (check_only) {
 		printf("%s: configuration and %zu model(s) are valid\n", d->config_path, d->store.count);
 		return 0;
