@@ -170,6 +170,7 @@ static int model_pair(struct config_parse *p, const char *key, yaml_node_t *k, y
 		return config_fail(p, v, path, "empty path, expected the path of a .bmx file");
 	m = &c->models[c->n_models];
 	snprintf(m->name, sizeof(m->name), "%s", key);
+	config_where(p, v, m->where, sizeof(m->where));
 	if (file[0] == '/')
 		m->path = strdup(file);
 	else if (asprintf(&m->path, "%s/%s", p->base_dir, file) < 0)

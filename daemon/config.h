@@ -21,6 +21,7 @@
 struct bmx_config_model {
 	char name[BMX_CONFIG_NAME_MAX]; /* [A-Za-z0-9._-]+ */
 	char *path;                     /* absolute: relative paths resolve against the config's folder */
+	char where[256];                /* "file:line:column" of the path, for errors found later */
 };
 
 /* ipc.doorbell: how bitmixd and its clients wake each other. */

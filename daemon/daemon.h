@@ -211,7 +211,7 @@ struct served_model *model_store_find_id(const struct model_store *store, uint32
 int model_store_reload(struct model_store *store, const struct bmx_config *config);
 /* A reload in two steps: load what CONFIG adds (nothing served changes), then swap it in. */
 int model_store_prepare(struct model_store *store, const struct bmx_config *config,
-			struct served_model ***next);
+			struct served_model ***next, size_t *failed);
 void model_store_commit(struct model_store *store, struct served_model **next, size_t count);
 void model_store_abort(struct served_model **next, size_t count);
 void model_store_clear(struct model_store *store);

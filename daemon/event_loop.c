@@ -176,6 +176,7 @@ int daemon_reload(struct bmx_daemon *d, struct bmx_config_error *err)
 	struct bmx_config *next;
 	struct sensors *next_sensors;
 	struct served_model **models;
+	size_t failed = 0;
 	const char *kept = "sensors"; /* what failed to come up, in the log */
 	int r;
 
@@ -199,10 +200,12 @@ int daemon_reload(struct bmx_daemon *d, struct bmx_config_error *err)
 		goto fail_config;
 	}
 	kept = "models";
-	r = model_store_prepare(&d->store, next, &models);
+	r = model_store_prepare(&d->store, next, &models, &failed);
 	if (r < 0) {
-		snprintf(err->msg, sizeof(err->msg), "%s: a model could not be loaded (see the log)",
-			 d->config_path);
+		snprintf(err->msg, sizeof(err->msg),
+			 "%s: models.%s: %s could not be loaded: %s (the log says more)",
+			 next->models[failed].where, next->models[failed].name,
+			 next->models[failed].path, strerror(-r));
 		goto fail_sensors;
 	}
 	r = daemon_governor_check(next, models, next->n_models, err);

@@ -284,7 +284,7 @@ struct served_model *model_store_find_id(const struct model_store *store, uint32
  * serving. If any load fails, nothing was changed and the error is returned.
  */
 int model_store_prepare(struct model_store *store, const struct bmx_config *config,
-			struct served_model ***out)
+			struct served_model ***out, size_t *failed)
 {
 	struct served_model **next = calloc(config->n_models ? config->n_models : 1, sizeof(*next));
 	uint32_t id = store->next_id;
@@ -302,8 +302,11 @@ int model_store_prepare(struct model_store *store, const struct bmx_config *conf
 			continue;
 		}
 		r = load_model(store, cm, id++, config->kernels, &next[i]);
-		if (r < 0)
+		if (r < 0) {
+			if (failed)
+				*failed = i;
 			break;
+		}
 	}
 	if (r < 0) {
 		model_store_abort(next, config->n_models);
@@ -355,7 +358,7 @@ void model_store_commit(struct model_store *store, struct served_model **next, s
 int model_store_reload(struct model_store *store, const struct bmx_config *config)
 {
 	struct served_model **next;
-	int r = model_store_prepare(store, config, &next);
+	int r = model_store_prepare(store, config, &next, NULL);
 
 	if (r < 0)
 		return r;
