@@ -225,6 +225,7 @@ int model_fdstore_take(struct model_store *store, const char *name, const char *
 void model_fdstore_release_unused(struct model_store *store);
 void model_fdstore_push(struct served_model *m);
 void model_fdstore_drop(struct served_model *m);
+void model_fdstore_remove(const char *fdname);
 
 /* daemon_systemd.c: sd-daemon notifications, socket activation, the watchdog */
 int daemon_systemd_take_fds(struct bmx_daemon *d);

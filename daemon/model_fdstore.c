@@ -45,7 +45,7 @@ static void fdname(char *buf, size_t size, const char *name, const char *path, u
 		 bytes, mtime_ns);
 }
 
-static void fdstore_remove(const char *name)
+void model_fdstore_remove(const char *name)
 {
 	char msg[64 + BMX_FDNAME_MAX];
 
@@ -91,7 +91,7 @@ int model_fdstore_take(struct model_store *store, const char *name, const char *
 		    ((uint64_t)st.st_size != s->size ||
 		     (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec != s->mtime_ns)) {
 			log_info("model %s: %s changed since it was stored; reading it again", name, path);
-			fdstore_remove(s->fdname);
+			model_fdstore_remove(s->fdname);
 			close(s->fd);
 			s->fd = -1;
 			return -ENOENT;
@@ -112,7 +112,7 @@ void model_fdstore_release_unused(struct model_store *store)
 		if (s->fd < 0)
 			continue;
 		log_info("fd store: dropping %s, which the configuration no longer names", s->fdname);
-		fdstore_remove(s->fdname);
+		model_fdstore_remove(s->fdname);
 		close(s->fd);
 		s->fd = -1;
 	}
@@ -136,5 +136,5 @@ void model_fdstore_push(struct served_model *m)
 void model_fdstore_drop(struct served_model *m)
 {
 	if (m->fdname[0])
-		fdstore_remove(m->fdname);
+		model_fdstore_remove(m->fdname);
 }

@@ -217,9 +217,12 @@ static int load_model(struct model_store *store, const struct bmx_config_model *
 {
 	struct stored_model stored;
 
-	if (model_fdstore_take(store, cm->name, cm->path, &stored) == 0 &&
-	    served_model_open(cm->name, cm->path, id, kernels, &stored, out) == 0)
-		return 0;
+	if (model_fdstore_take(store, cm->name, cm->path, &stored) == 0) {
+		if (served_model_open(cm->name, cm->path, id, kernels, &stored, out) == 0)
+			return 0;
+		/* Not a copy to trust: out of the store, and the file read instead. */
+		model_fdstore_remove(stored.fdname);
+	}
 	return served_model_open(cm->name, cm->path, id, kernels, NULL, out);
 }
 

@@ -221,6 +221,7 @@ in_ns systemctl stop bitmixd.service 2>/dev/null
 ms_file=$(measure start)
 last_load | grep -q "from systemd's fd store" && fail "start after stop: the fd store was not released"
 step "restart to first served request: ${ms_store} ms from the fd store, ${ms_file} ms from the file"
+[ "$(stored)" = 1 ] || fail "after the restarts systemd's fd store holds $(stored) copies of fmnist"
 
 in_ns journalctl --no-pager -o cat -u bitmixd.service | grep -E "AddressSanitizer|runtime error" &&
 	fail "sanitizer or error report in the journal"
