@@ -151,6 +151,40 @@ static void test_unloadable_model_keeps_the_old_set(void **state)
 	remove_dropin(h, "70-model.yaml");
 }
 
+/*
+ * A model moved to a new file: the old copy serves until the new one has loaded, and a client
+ * that opened the old one keeps inferring on it after the swap.
+ */
+static void test_model_replaced_by_reload(void **state)
+{
+	struct daemon_harness *h = *state;
+	char why[BITMIX_RELOAD_WHY_MAX], cmd[512], text[256];
+	struct bitmix_model *old, *fresh;
+	struct bitmix *bm;
+	float *in, *out;
+
+	assert_int_equal(bitmix_connect(h->socket, &bm), 0);
+	assert_int_equal(bitmix_open_model(bm, "fmnist", &old), 0);
+	in = bitmix_tensor_alloc(bm, 28 * 28 * 4);
+	out = bitmix_tensor_alloc(bm, 10 * 4);
+	assert_non_null(in);
+	assert_non_null(out);
+	memset(in, 0, 28 * 28 * 4);
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s/copy.bmx'", harness_model, h->dir);
+	assert_int_equal(system(cmd), 0);
+	snprintf(text, sizeof(text), "models:\n  fmnist: %s/copy.bmx\n", h->dir);
+	put_dropin(h, "70-model.yaml", text);
+	assert_int_equal(reload(h, why, sizeof(why)), 0);
+	snprintf(text, sizeof(text), "model fmnist: loaded %s/copy.bmx", h->dir);
+	assert_true(harness_log_contains(h, text, 2000));
+	assert_int_equal(bitmix_infer(old, in, out, 1, NULL), 0);
+	assert_int_equal(bitmix_open_model(bm, "fmnist", &fresh), 0);
+	assert_int_equal(bitmix_infer(fresh, in, out, 1, NULL), 0);
+	bitmix_close(bm);
+	remove_dropin(h, "70-model.yaml");
+	assert_int_equal(reload(h, why, sizeof(why)), 0);
+}
+
 /* bitmixctl reload: systemd's ExecReload= fails exactly when the daemon kept its config. */
 static void test_bitmixctl_reload(void **state)
 {
@@ -198,6 +232,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_good_dropin_applies),
 		cmocka_unit_test(test_policy_checked_before_swap),
 		cmocka_unit_test(test_unloadable_model_keeps_the_old_set),
+		cmocka_unit_test(test_model_replaced_by_reload),
 		cmocka_unit_test(test_bitmixctl_reload),
 		cmocka_unit_test(test_reload_needs_root),
 	};
