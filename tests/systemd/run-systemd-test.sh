@@ -39,24 +39,48 @@ rootfs=$("$here/make-rootfs.sh")
 step "rootfs: $rootfs"
 
 work=$(mktemp -d /var/tmp/bitmix-systemd.XXXXXX)
-mkdir -p "$work/upper" "$work/ovl" "$work/root"
+mkdir -p "$work/layers" "$work/root"
 pid1=
+cg_mounted=
+cgdir=
 cleanup() {
 	if [ -n "$pid1" ] && kill -0 "$pid1" 2>/dev/null; then
 		kill -KILL "$pid1" 2>/dev/null || true
 	fi
 	[ -n "${unshare_pid:-}" ] && wait "$unshare_pid" 2>/dev/null || true
+	# The namespace's cgroups empty as its processes die; remove them leaves first.
+	for _ in $(seq 50); do
+		[ -n "$cgdir" ] && [ -d "$cgdir" ] || break
+		find "$cgdir" -depth -type d -exec rmdir {} + 2>/dev/null || sleep 0.1
+	done
+	[ -n "$cg_mounted" ] && umount "$cg_mounted"
 	rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
+
+# A cgroup of its own, made the root of a cgroup namespace: systemd then manages its slices
+# under it, never the host's cgroup root (nor another test's systemd).
+cg_root=$(awk '{ for (i = 7; i < NF; i++) if ($i == "-") break }
+	      $(i + 1) == "cgroup2" { print $5; exit }' /proc/self/mountinfo)
+if [ -z "$cg_root" ]; then
+	mkdir "$work/cgroup"
+	mount -t cgroup2 cgroup2 "$work/cgroup" || skip "cannot mount cgroup2"
+	cg_root=$work/cgroup cg_mounted=$work/cgroup
+fi
+cg_self=$cg_root$(awk -F: '$1 == "0" { print $3 }' /proc/self/cgroup)
+cgdir=$cg_root/bitmix-systemd-test.$$
+mkdir "$cgdir"
 
 # Stage 1 runs inside the new namespaces as PID 1 and becomes systemd: the overlay (the cache
 # stays pristine), the build installed into it, the test's drop-in, the API file systems.
 cat >"$work/stage1.sh" <<EOF
 set -e
 root=$work/root
-# An overlay keeps the cache pristine; where overlayfs cannot stack (upper on overlayfs), a copy.
-mount -t overlay overlay -o lowerdir=$rootfs,upperdir=$work/upper,workdir=$work/ovl \$root ||
+# An overlay with its upper layer in a tmpfs keeps the cache pristine whatever file system
+# /var/tmp is on; where overlayfs still cannot stack, a copy.
+mount -t tmpfs -o mode=755 layers $work/layers
+mkdir $work/layers/upper $work/layers/work
+mount -t overlay overlay -o lowerdir=$rootfs,upperdir=$work/layers/upper,workdir=$work/layers/work \$root ||
 	cp -a $rootfs/. \$root/
 meson install -C $build --no-rebuild --quiet --destdir \$root >$work/install.log 2>&1
 chroot \$root ldconfig
@@ -77,9 +101,13 @@ mount -t sysfs sysfs \$root/sys
 mount -t tmpfs -o mode=755 tmpfs \$root/run
 mount -t tmpfs -o mode=1777 tmpfs \$root/tmp
 mount -t cgroup2 cgroup2 \$root/sys/fs/cgroup
+# Until the outer unshare process has left this namespace's root cgroup (no processes there
+# but ours, so systemd may enable controllers below it).
+while [ ! -e $work/go ]; do sleep 0.05; done
 exec chroot \$root /lib/systemd/systemd --system --show-status=no
 EOF
-unshare --pid --fork --mount --propagation private bash "$work/stage1.sh" >"$work/console.log" 2>&1 &
+sh -c "echo \$\$ > $cgdir/cgroup.procs && exec unshare --cgroup --pid --fork --mount \
+	--propagation private bash $work/stage1.sh" >"$work/console.log" 2>&1 &
 unshare_pid=$!
 
 in_ns() { nsenter -t "$pid1" -m -p -r -w "$@"; }
@@ -90,6 +118,8 @@ for _ in $(seq 100); do
 	sleep 0.1
 done
 [ -n "$pid1" ] || fail "the namespace's PID 1 did not start"
+echo "$unshare_pid" >"$cg_self/cgroup.procs"
+touch "$work/go"
 state=
 for _ in $(seq 300); do
 	state=$(in_ns systemctl is-system-running 2>/dev/null || true)
