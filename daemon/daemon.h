@@ -33,7 +33,7 @@
 #define BMX_MAX_OPEN_MODELS 64 /* per session */
 #define BMX_MAX_SESSIONS 1024
 #define BMX_MAX_REGIONS 64     /* per session; limits.regions may lower it */
-#define BMX_FDNAME_MAX 160     /* a model's name in systemd's fd store (model_fdstore.c) */
+#define BMX_FDNAME_MAX 256     /* a model's name in systemd's fd store (model_fdstore.c) */
 #define BMX_MAX_STORED_MODELS 64
 
 /* A model being served: its sealed memfd, the validated view, the engine and the control page. */
@@ -62,6 +62,8 @@ struct stored_model {
 	char fdname[BMX_FDNAME_MAX];
 	char model[BITMIX_NAME_MAX];
 	uint64_t path_hash, size, mtime_ns;
+	char kernels[16];          /* the compute path its cost table was measured on, "" if none */
+	double uniform_ns[9];      /* that cost table (served_model.uniform_ns) */
 	int fd;                    /* -1 once taken or dropped */
 };
 

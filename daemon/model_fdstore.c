@@ -6,11 +6,13 @@
  *
  * Every model loaded is pushed with FDSTORE=1 under a name that identifies what it holds:
  *
- *     model/NAME/PATHHASH/SIZE/MTIME_NS
+ *     model/NAME/PATHHASH/SIZE/MTIME_NS/KERNELS/C2.C3.C4.C5.C6.C7.C8
  *
  * (NAME the config's model name, PATHHASH the FNV-1a 64 hash of the file's path in hex, SIZE
- * and MTIME_NS what stat said when it was read; every character is one $LISTEN_FDNAMES
- * allows, and the name stays far below its 255). At start systemd hands the descriptors back;
+ * and MTIME_NS what stat said when it was read, KERNELS the engine's compute path and C2..C8
+ * the measured engine time per sample at each uniform bit-width, in ns: the cost table, so a
+ * restart need not measure it again; every character is one $LISTEN_FDNAMES allows, and the
+ * name stays below its 255). At start systemd hands the descriptors back;
  * a model whose name and path the config still names is served from its memfd when the file
  * is gone, unreadable, or unchanged (same size and mtime), and read again only when the file
  * was replaced. The memfd is re-checked as if new: its seals, then the whole loader's
@@ -38,11 +40,17 @@ static uint64_t path_hash(const char *path)
 	return h;
 }
 
-static void fdname(char *buf, size_t size, const char *name, const char *path, uint64_t bytes,
-		   uint64_t mtime_ns)
+static void fdname(char *buf, size_t size, const struct served_model *m)
 {
-	snprintf(buf, size, "model/%s/%016" PRIx64 "/%" PRIu64 "/%" PRIu64, name, path_hash(path),
-		 bytes, mtime_ns);
+	uint64_t c[9];
+
+	for (int b = 2; b <= 8; b++)
+		c[b] = (uint64_t)(m->uniform_ns[b] + 0.5);
+	snprintf(buf, size,
+		 "model/%s/%016" PRIx64 "/%" PRIu64 "/%" PRIu64 "/%s/%" PRIu64 ".%" PRIu64 ".%" PRIu64
+		 ".%" PRIu64 ".%" PRIu64 ".%" PRIu64 ".%" PRIu64,
+		 m->name, path_hash(m->path), m->size, m->mtime_ns,
+		 bmx_kernels_name(bmx_engine_path(m->engine)), c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
 }
 
 void model_fdstore_remove(const char *name)
@@ -56,14 +64,25 @@ void model_fdstore_remove(const char *name)
 int model_fdstore_adopt(struct model_store *store, const char *name, int fd)
 {
 	struct stored_model *s;
-	char model[BMX_FDNAME_MAX];
-	uint64_t hash, size, mtime;
+	char model[BMX_FDNAME_MAX], kernels[16] = "";
+	uint64_t hash, size, mtime, c[9] = { 0 };
+	int n;
 
-	if (strlen(name) >= BMX_FDNAME_MAX || store->n_stored == BMX_MAX_STORED_MODELS ||
-	    sscanf(name, "model/%63[A-Za-z0-9._-]/%" SCNx64 "/%" SCNu64 "/%" SCNu64, model, &hash,
-		   &size, &mtime) != 4)
+	if (strlen(name) >= BMX_FDNAME_MAX || store->n_stored == BMX_MAX_STORED_MODELS)
+		return -EINVAL;
+	n = sscanf(name,
+		   "model/%63[A-Za-z0-9._-]/%" SCNx64 "/%" SCNu64 "/%" SCNu64 "/%15[a-z0-9]/%" SCNu64
+		   ".%" SCNu64 ".%" SCNu64 ".%" SCNu64 ".%" SCNu64 ".%" SCNu64 ".%" SCNu64,
+		   model, &hash, &size, &mtime, kernels, &c[2], &c[3], &c[4], &c[5], &c[6], &c[7], &c[8]);
+	if (n < 4)
 		return -EINVAL;
 	s = &store->stored[store->n_stored++];
+	memset(s, 0, sizeof(*s));
+	if (n == 12) { /* with its cost table */
+		snprintf(s->kernels, sizeof(s->kernels), "%s", kernels);
+		for (int b = 2; b <= 8; b++)
+			s->uniform_ns[b] = (double)c[b];
+	}
 	snprintf(s->fdname, sizeof(s->fdname), "%s", name);
 	snprintf(s->model, sizeof(s->model), "%.47s", model);
 	s->path_hash = hash;
@@ -124,7 +143,7 @@ void model_fdstore_push(struct served_model *m)
 	char msg[64 + BMX_FDNAME_MAX];
 	int r;
 
-	fdname(m->fdname, sizeof(m->fdname), m->name, m->path, m->size, m->mtime_ns);
+	fdname(m->fdname, sizeof(m->fdname), m);
 	snprintf(msg, sizeof(msg), "FDSTORE=1\nFDNAME=%s", m->fdname);
 	r = sd_pid_notify_with_fds(0, 0, msg, &m->memfd, 1);
 	if (r < 0)

@@ -193,7 +193,10 @@ static int served_model_open(const char *name, const char *path, uint32_t id, un
 		log_error_errno(r, "model %s: creating its control page", name);
 		goto fail;
 	}
-	served_model_measure(m);
+	if (stored && strcmp(stored->kernels, bmx_kernels_name(bmx_engine_path(m->engine))) == 0)
+		memcpy(m->uniform_ns, stored->uniform_ns, sizeof(m->uniform_ns)); /* measured before */
+	else
+		served_model_measure(m);
 	log_info("model %s: loaded %s%s (%u layers, %llu MACs/sample, %llu bytes, %s kernels) in %.2f ms",
 		 name, path, stored ? " from systemd's fd store" : "", m->model->layer_count, (unsigned long long)m->model->total_macs,
 		 (unsigned long long)m->size, bmx_kernels_name(bmx_engine_path(m->engine)),
