@@ -293,7 +293,7 @@ void sensor_loop_on_timer(struct bmx_daemon *d, int res);
 void sensor_loop_on_event(struct bmx_daemon *d, int res);
 /* Open the sensors NEXT asks for (unless unchanged); 0 or -errno, the running ones untouched. */
 int sensor_loop_prepare_reload(struct bmx_daemon *d, const struct bmx_config *next,
-			       struct sensors **out);
+			       struct sensors **out, struct bmx_config_error *err);
 void sensor_loop_swap(struct bmx_daemon *d, struct sensors *next, const struct bmx_config *config);
 void sensor_loop_stop(struct bmx_daemon *d);
 void sensor_loop_close(struct bmx_daemon *d);

@@ -193,12 +193,9 @@ int daemon_reload(struct bmx_daemon *d, struct bmx_config_error *err)
 		log_warning("reload: socket and workers changes take effect at the next restart");
 	if (memcmp(&next->ipc, &d->config->ipc, sizeof(next->ipc)) != 0)
 		log_warning("reload: ipc changes take effect at the next restart");
-	r = sensor_loop_prepare_reload(d, next, &next_sensors);
-	if (r < 0) {
-		snprintf(err->msg, sizeof(err->msg), "%s: sensors could not be opened (see the log)",
-			 d->config_path);
+	r = sensor_loop_prepare_reload(d, next, &next_sensors, err);
+	if (r < 0)
 		goto fail_config;
-	}
 	kept = "models";
 	r = model_store_prepare(&d->store, next, &models, &failed);
 	if (r < 0) {

@@ -158,6 +158,9 @@ out=$(in_ns systemd-analyze verify /lib/systemd/system/bitmixd.service /lib/syst
 step "systemd-analyze verify: clean"
 in_ns systemd-analyze security --offline=true bitmixd.service 2>&1 | grep -E "^✗|Overall" || true
 
+# The system bus runs (the D-Bus API's tests build on it).
+in_ns busctl --system --no-pager list >/dev/null || fail "no system bus"
+
 # --- socket activation: nothing runs before the first client ---
 [ "$(in_ns systemctl is-active bitmixd.socket)" = active ] || fail "bitmixd.socket is not active"
 [ "$(show ActiveState)" = inactive ] || fail "bitmixd.service runs before any client"
@@ -191,6 +194,16 @@ in_ns sh -c "printf 'governor:\n  name: powersave\n' > $confd/50-test.yaml"
 in_ns systemctl reload bitmixd.service || fail "systemctl reload with a good drop-in failed"
 in_ns "$ctl" governor | head -n 1 | grep -q powersave || fail "the drop-in's governor is not running: $(in_ns "$ctl" governor)"
 step "reload with a good drop-in: applied ($(in_ns "$ctl" governor | head -n 1))"
+
+# --- /run/bitmix/conf.d: hidden by the same name in /etc, else merged in lexical order ---
+in_ns sh -c "printf 'log_level: loud\n' > /run/bitmix/conf.d/50-test.yaml"
+in_ns sh -c "printf 'governor:\n  name: performance\n' > /run/bitmix/conf.d/60-run.yaml"
+in_ns systemctl reload bitmixd.service || fail "reload with runtime drop-ins (50-test.yaml should be hidden by $confd)"
+in_ns "$ctl" governor | head -n 1 | grep -q performance || fail "/run/bitmix/conf.d/60-run.yaml did not apply after 50-test.yaml"
+in_ns rm /run/bitmix/conf.d/50-test.yaml /run/bitmix/conf.d/60-run.yaml
+in_ns systemctl reload bitmixd.service || fail "reload after removing the runtime drop-ins"
+in_ns "$ctl" governor | head -n 1 | grep -q powersave || fail "back to $confd/50-test.yaml's governor"
+step "runtime drop-ins: /etc hides /run by name, the rest merge in lexical order"
 
 # --- the fd store follows the served set: a model replaced by a reload leaves it ---
 stored() { in_ns ls -l /proc/1/fd | grep -c "memfd:fmnist" || true; }
