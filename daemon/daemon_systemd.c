@@ -37,9 +37,11 @@ int daemon_systemd_take_fds(struct bmx_daemon *d)
 		int fd = SD_LISTEN_FDS_START + i;
 		const char *name = names && names[i] ? names[i] : "unknown";
 
-		if (strncmp(name, FDNAME_MODEL_PREFIX, strlen(FDNAME_MODEL_PREFIX)) == 0 &&
-		    model_fdstore_adopt(&d->store, name, fd) == 0)
-			continue;
+		if (strncmp(name, FDNAME_MODEL_PREFIX, strlen(FDNAME_MODEL_PREFIX)) == 0) {
+			if (model_fdstore_adopt(&d->store, name, fd) == 0)
+				continue;
+			model_fdstore_remove(name); /* not ours to make sense of: out of the store */
+		}
 		if (listener < 0 && sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) > 0) {
 			listener = fd;
 			continue;
