@@ -57,6 +57,7 @@ cleanup() {
 	rm -rf --one-file-system "$work"
 }
 trap cleanup EXIT
+trap 'exit 1' TERM INT HUP
 
 # A cgroup of its own, made the root of a cgroup namespace: systemd then manages its slices
 # under it, never the host's cgroup root (nor another test's systemd).
@@ -111,7 +112,7 @@ mount -t cgroup2 cgroup2 \$root/sys/fs/cgroup
 while [ ! -e $work/go ]; do sleep 0.05; done
 exec chroot \$root /lib/systemd/systemd --system --show-status=no
 EOF
-sh -c "$enter_cgroup exec unshare $cgroupns --pid --fork --mount \
+sh -c "$enter_cgroup exec unshare $cgroupns --pid --fork --kill-child=SIGKILL --mount \
 	--propagation private bash $work/stage1.sh" >"$work/console.log" 2>&1 &
 unshare_pid=$!
 
