@@ -97,7 +97,10 @@ ln -sf /dev/null \$root/etc/systemd/system/getty.target
 ln -sf /dev/null \$root/etc/systemd/system/serial-getty@.service
 cat >\$root/etc/systemd/system/bitmixd.service.d/50-test.conf <<'UNIT'
 # Only this test sets BITMIXD_TEST_HOOKS (daemon/test_hooks.c). No leak check at exit: LSan
-# needs ptrace, which the unit's system call filter refuses.
+# needs ptrace, which the unit's system call filter refuses. The test restarts more often
+# than systemd's default start limit (5 in 10 s) allows.
+[Unit]
+StartLimitIntervalSec=0
 [Service]
 Environment=BITMIXD_TEST_HOOKS=1 ASAN_OPTIONS=detect_leaks=0
 WatchdogSec=3s
@@ -182,6 +185,14 @@ journal | awk '/serving [0-9]+ model/ { s = NR } /^Started / { if (!s) exit 1; o
 	       END { exit ok ? 0 : 1 }' || fail "systemd called it started before the daemon was ready"
 [ "$(show StatusText)" != "" ] || fail "no STATUS= text"
 step "READY: active after READY=1; status: $(show StatusText)"
+
+# Clients need the group bitmix (SocketGroup=, mode 0660).
+gid=$(in_ns getent group bitmix | cut -d: -f3)
+in_ns setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" status >/dev/null 2>&1 &&
+	fail "a user outside group bitmix could connect"
+in_ns setpriv --reuid=65534 --regid=65534 --groups="$gid" "$ctl" status >/dev/null ||
+	fail "a member of group bitmix could not connect"
+step "socket permissions: group bitmix connects, others are refused"
 
 # --- reload with a broken drop-in: refused, located, the old configuration kept ---
 gov_before=$(in_ns "$ctl" governor | head -n 1)
@@ -271,6 +282,15 @@ ms_file=$(measure start)
 last_load | grep -q "from systemd's fd store" && fail "start after stop: the fd store was not released"
 step "restart to first served request: ${ms_store} ms from the fd store, ${ms_file} ms from the file"
 [ "$(stored)" = 1 ] || fail "after the restarts systemd's fd store holds $(stored) copies of fmnist"
+
+# A model file replaced since it was stored is read again, and its stale copy leaves the store.
+in_ns touch "$model"
+in_ns systemctl restart bitmixd.service
+in_ns "$ctl" bits fmnist >/dev/null || fail "fmnist not served after its file changed"
+last_load | grep -q "from systemd's fd store" && fail "a changed model file was not read again"
+journal_has "changed since it was stored" || fail "no word of the stale stored copy"
+[ "$(stored)" = 1 ] || fail "after a changed file the fd store holds $(stored) copies of fmnist"
+step "fd store: a model file changed since it was stored is read again"
 
 in_ns journalctl --no-pager -o cat -u bitmixd.service | grep -E "AddressSanitizer|runtime error" &&
 	fail "sanitizer or error report in the journal"
