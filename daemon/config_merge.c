@@ -29,6 +29,10 @@
 
 #define CONFIG_MAX_BYTES (1u << 20)
 #define CONFIG_MAX_DROPINS 128
+/* Deeper than any real configuration; YAML aliases can make a node contain itself. */
+#define CONFIG_MAX_DEPTH 32
+/* Aliases copied out can multiply a small file (a "billion laughs"): cap the merged document. */
+#define CONFIG_MAX_NODES 100000
 
 const char *config_node_file(const struct config_parse *p, const yaml_node_t *node)
 {
@@ -116,11 +120,16 @@ static int record(struct config_parse *p, int id, const char *file)
 }
 
 /* Copy node SRC_ID of SRC (from FILE) into the merged document; its id there, or -errno. */
-static int copy_node(struct config_parse *p, yaml_document_t *src, int src_id, const char *file)
+static int copy_node(struct config_parse *p, yaml_document_t *src, int src_id, const char *file,
+		     int depth)
 {
 	yaml_node_t *n = yaml_document_get_node(src, src_id);
 	int id = 0;
 
+	if (depth > CONFIG_MAX_DEPTH)
+		return fail(p, file, n, "nested deeper than 32 levels (an alias that contains itself?)");
+	if (p->doc.nodes.top - p->doc.nodes.start > CONFIG_MAX_NODES)
+		return fail(p, file, n, "more than 100000 values (aliases repeated too often?)");
 	switch (n->type) {
 	case YAML_SCALAR_NODE:
 		id = yaml_document_add_scalar(&p->doc, n->tag, n->data.scalar.value,
@@ -130,7 +139,7 @@ static int copy_node(struct config_parse *p, yaml_document_t *src, int src_id, c
 		id = yaml_document_add_sequence(&p->doc, n->tag, n->data.sequence.style);
 		for (yaml_node_item_t *it = n->data.sequence.items.start;
 		     id && it < n->data.sequence.items.top; it++) {
-			int c = copy_node(p, src, *it, file);
+			int c = copy_node(p, src, *it, file, depth + 1);
 
 			if (c < 0)
 				return c;
@@ -142,11 +151,11 @@ static int copy_node(struct config_parse *p, yaml_document_t *src, int src_id, c
 		id = yaml_document_add_mapping(&p->doc, n->tag, n->data.mapping.style);
 		for (yaml_node_pair_t *a = n->data.mapping.pairs.start;
 		     id && a < n->data.mapping.pairs.top; a++) {
-			int k = copy_node(p, src, a->key, file), v;
+			int k = copy_node(p, src, a->key, file, depth + 1), v;
 
 			if (k < 0)
 				return k;
-			v = copy_node(p, src, a->value, file);
+			v = copy_node(p, src, a->value, file, depth + 1);
 			if (v < 0)
 				return v;
 			if (!yaml_document_append_mapping_pair(&p->doc, id, k, v))
@@ -209,7 +218,7 @@ static int merge_mapping(struct config_parse *p, int dst_id, yaml_document_t *sr
 				return r;
 			continue;
 		}
-		r = copy_node(p, src, a->value, file);
+		r = copy_node(p, src, a->value, file, 1);
 		if (r < 0)
 			return r;
 		/* Adding nodes may have moved the pairs: look the old one up again. */
@@ -218,7 +227,7 @@ static int merge_mapping(struct config_parse *p, int dst_id, yaml_document_t *sr
 			old->value = r; /* a later scalar or list replaces */
 			continue;
 		}
-		int key = copy_node(p, src, a->key, file);
+		int key = copy_node(p, src, a->key, file, 1);
 
 		if (key < 0)
 			return key;
@@ -336,7 +345,7 @@ static int merge_file(struct config_parse *p, const char *path, bool first)
 			yaml_document_delete(&src);
 			return -ENOMEM;
 		}
-		r = root ? copy_node(p, &src, 1, path) : 0; /* the root is node 1 */
+		r = root ? copy_node(p, &src, 1, path, 0) : 0; /* the root is node 1 */
 	} else if (root) {
 		dst = yaml_document_get_root_node(&p->doc);
 		if (root->type != YAML_MAPPING_NODE)

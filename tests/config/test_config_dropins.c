@@ -170,6 +170,15 @@ static void test_errors_name_the_dropin(void **state)
 		     "duplicate key \"log_level\"");
 	expect_error(t, "conf.d/50-x.yaml", "- a list\n", "1:1:", "a drop-in must be a mapping");
 	expect_error(t, "conf.d/50-x.yaml", "models: {a: [1\n", "", "YAML syntax error");
+	expect_error(t, "conf.d/50-x.yaml", "governor: &g\n  step_wise: {trips: *g}\n", "",
+		     "nested deeper than 32 levels");
+	expect_error(t, "conf.d/50-x.yaml",
+		     "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+		     "b: &b [*a, *a, *a, *a, *a, *a, *a, *a, *a, *a]\n"
+		     "c: &c [*b, *b, *b, *b, *b, *b, *b, *b, *b, *b]\n"
+		     "d: &d [*c, *c, *c, *c, *c, *c, *c, *c, *c, *c]\n"
+		     "e: &e [*d, *d, *d, *d, *d, *d, *d, *d, *d, *d]\n",
+		     "", "more than 100000 values");
 	/* A later drop-in replacing the bad value makes the set valid again. */
 	put(t, "conf.d/50-x.yaml", "log_level: loud\n");
 	put(t, "conf.d/60-fix.yaml", "log_level: warning\n");
