@@ -219,6 +219,15 @@ struct bitmix_sensors {
 int bitmix_get_sensors(struct bitmix *bm, struct bitmix_sensors *sensors);
 
 /*
+ * Ask bitmixd to reload its configuration (root or the daemon's own user; what `systemctl
+ * reload bitmixd` runs). Returns when the reload is over: 0 if it was applied, else -errno and
+ * the running configuration was kept; WHY (if not NULL) then gets the whole reason,
+ * "file:line:column: what", and bitmix_strerror() its beginning.
+ */
+#define BITMIX_RELOAD_WHY_MAX 512
+int bitmix_reload(struct bitmix *bm, char *why, size_t why_size);
+
+/*
  * The governor (see docs/governor.md). bitmix_governor() reports the running governor and, with
  * SET not NULL, first switches to it (needs the right to set bits). A governor that cannot start
  * leaves performance running and says why in `fallback`.

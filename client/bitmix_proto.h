@@ -54,6 +54,8 @@ enum bitmix_msg_type {
 	BITMIX_MSG_RELEASE = 19,    /* struct bitmix_hold_req (id set) -> struct bitmix_reply */
 	/* 32..39: sensors */
 	BITMIX_MSG_SENSORS = 32,    /* -> struct bitmix_sensors_reply */
+	/* 40..47: administration (root or the daemon's own user) */
+	BITMIX_MSG_RELOAD = 40,     /* -> struct bitmix_reload_reply, sent when the reload is over */
 };
 #define BITMIX_MSG_REPLY 0x8000u
 
@@ -70,6 +72,17 @@ struct bitmix_reply {
 	struct bitmix_msg_hdr hdr;
 	int32_t status;
 	char error[BITMIX_ERROR_MAX];
+};
+
+/*
+ * RELOAD: re-read the configuration and its drop-ins, apply it all or keep the running one.
+ * The reply is always this size; on failure r.status is -errno and detail the whole
+ * "file:line:column: what" (r.error holds its first BITMIX_ERROR_MAX - 1 bytes).
+ */
+#define BITMIX_RELOAD_DETAIL_MAX 512
+struct bitmix_reload_reply {
+	struct bitmix_reply r;
+	char detail[BITMIX_RELOAD_DETAIL_MAX];
 };
 
 struct bitmix_hello_req {

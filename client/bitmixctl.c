@@ -36,7 +36,9 @@ static void usage(FILE *f)
 	      "  governor [NAME]              the running governor; switch to NAME\n"
 	      "  stats MODEL                  the model's policy: time in state, transitions\n"
 	      "  hold MODEL min-bits N|max-latency-us N [SECONDS]\n"
-	      "                               a QoS hold for SECONDS or until interrupted\n",
+	      "                               a QoS hold for SECONDS or until interrupted\n"
+	      "  reload                       re-read the configuration; on error say where\n"
+	      "                               (file:line:column) and exit 1, the old one kept\n",
 	      f);
 }
 
@@ -445,6 +447,8 @@ int main(int argc, char **argv)
 		r = ctl_stats(bm, argc, argv);
 	else if (strcmp(cmd, "hold") == 0)
 		r = ctl_hold(bm, argc, argv);
+	else if (strcmp(cmd, "reload") == 0)
+		r = ctl_reload(bm, argc, argv);
 	else if (strcmp(cmd, "infer") == 0)
 		r = cmd_infer(bm, argc + 1, argv - 1);
 	else {

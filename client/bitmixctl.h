@@ -11,6 +11,8 @@
 int ctl_governor(struct bitmix *bm, int argc, char **argv);
 int ctl_stats(struct bitmix *bm, int argc, char **argv);
 int ctl_hold(struct bitmix *bm, int argc, char **argv);
+/* bitmixctl_admin.c */
+int ctl_reload(struct bitmix *bm, int argc, char **argv);
 /* The governor's lines of `status`. */
 int ctl_status_governor(struct bitmix *bm);
 

@@ -25,7 +25,6 @@
 #include "config_parse.h"
 #include "log.h"
 
-#define CONFIG_MAX_BYTES (1u << 20)
 #define DEFAULT_SOCKET "/run/bitmix/bitmixd.sock"
 
 int config_fail(struct config_parse *p, const yaml_node_t *node, const char *path, const char *fmt, ...)
@@ -37,10 +36,17 @@ int config_fail(struct config_parse *p, const yaml_node_t *node, const char *pat
 	vsnprintf(what, sizeof(what), fmt, ap);
 	va_end(ap);
 	if (p->err)
-		snprintf(p->err->msg, sizeof(p->err->msg), "%s:%zu:%zu: %s%s%s", p->file,
-			 node ? node->start_mark.line + 1 : 1, node ? node->start_mark.column + 1 : 1,
-			 path ? path : "", path ? ": " : "", what);
+		snprintf(p->err->msg, sizeof(p->err->msg), "%s:%zu:%zu: %s%s%s",
+			 config_node_file(p, node), node ? node->start_mark.line + 1 : 1,
+			 node ? node->start_mark.column + 1 : 1, path ? path : "", path ? ": " : "",
+			 what);
 	return -EINVAL;
+}
+
+void config_where(struct config_parse *p, const yaml_node_t *node, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s:%zu:%zu", config_node_file(p, node), node->start_mark.line + 1,
+		 node->start_mark.column + 1);
 }
 
 const char *config_node_type_name(const yaml_node_t *n)
@@ -164,6 +170,7 @@ static int model_pair(struct config_parse *p, const char *key, yaml_node_t *k, y
 		return config_fail(p, v, path, "empty path, expected the path of a .bmx file");
 	m = &c->models[c->n_models];
 	snprintf(m->name, sizeof(m->name), "%s", key);
+	config_where(p, v, m->where, sizeof(m->where));
 	if (file[0] == '/')
 		m->path = strdup(file);
 	else if (asprintf(&m->path, "%s/%s", p->base_dir, file) < 0)
@@ -313,27 +320,13 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 		    key);
 }
 
-static int parse_document(struct config_parse *p, const unsigned char *text, size_t len)
+/* Walk p->doc (one file, or a main file with its drop-ins merged) into p->cfg. */
+static int parse_root(struct config_parse *p)
 {
-	yaml_parser_t parser;
 	yaml_node_t *root;
 	bool seen_models = false;
 	int r;
 
-	if (!yaml_parser_initialize(&parser))
-		return -ENOMEM;
-	yaml_parser_set_input_string(&parser, text, len);
-	if (!yaml_parser_load(&parser, &p->doc)) {
-		if (p->err)
-			snprintf(p->err->msg, sizeof(p->err->msg), "%s:%zu:%zu: YAML syntax error: %s%s%s",
-				 p->file, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
-				 parser.problem ? parser.problem : "unknown problem",
-				 parser.context ? " " : "", parser.context ? parser.context : "");
-		yaml_parser_delete(&parser);
-		memset(&p->doc, 0, sizeof(p->doc));
-		return -EINVAL;
-	}
-	yaml_parser_delete(&parser);
 	root = yaml_document_get_root_node(&p->doc);
 	if (!root)
 		return config_fail(p, NULL, NULL, "the file is empty, expected a mapping with at least \"models\"");
@@ -370,6 +363,7 @@ static struct bmx_config *config_new_defaults(const char *source)
 	return c;
 }
 
+/* TEXT (a string's contents), or NULL: the file NAME and its drop-ins. */
 static int load(const char *name, const char *base_dir, const char *text, size_t len,
 		struct bmx_config **out, struct bmx_config_error *err)
 {
@@ -384,9 +378,14 @@ static int load(const char *name, const char *base_dir, const char *text, size_t
 		if (err)
 			snprintf(err->msg, sizeof(err->msg), "%s: out of memory", name);
 	} else {
-		r = parse_document(&p, (const unsigned char *)text, len);
+		r = text ? config_read_document(name, (const unsigned char *)text, len, &p.doc, err)
+			 : config_merge_files(&p, name);
+		if (r == 0)
+			r = parse_root(&p);
 	}
 	yaml_document_delete(&p.doc);
+	free(p.node_files);
+	config_dropins_free(p.dropins, p.n_dropins);
 	free(p.base_dir);
 	if (r < 0) {
 		bmx_config_free(p.cfg);
@@ -408,39 +407,14 @@ int bmx_config_load_string(const char *name, const char *text, struct bmx_config
 
 int bmx_config_load(const char *path, struct bmx_config **out, struct bmx_config_error *err)
 {
-	char *text = NULL, *dir_copy = NULL;
-	FILE *f;
-	size_t len;
+	char *dir_copy = strdup(path);
 	int r;
 
 	*out = NULL;
-	f = fopen(path, "re");
-	if (!f) {
-		r = -errno;
-		if (err)
-			snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %s", path, strerror(-r));
-		return r;
-	}
-	text = malloc(CONFIG_MAX_BYTES + 1);
-	len = text ? fread(text, 1, CONFIG_MAX_BYTES + 1, f) : 0;
-	r = !text ? -ENOMEM : ferror(f) ? -EIO : len > CONFIG_MAX_BYTES ? -EFBIG : 0;
-	fclose(f);
-	if (r < 0) {
-		if (err)
-			snprintf(err->msg, sizeof(err->msg), "%s: %s", path,
-				 r == -EFBIG ? "larger than 1 MiB, not a configuration file"
-					     : strerror(-r));
-		free(text);
-		return r;
-	}
-	dir_copy = strdup(path);
-	if (!dir_copy) {
-		free(text);
+	if (!dir_copy)
 		return -ENOMEM;
-	}
-	r = load(path, dirname(dir_copy), text, len, out, err);
+	r = load(path, dirname(dir_copy), NULL, 0, out, err);
 	free(dir_copy);
-	free(text);
 	return r;
 }
 

@@ -21,6 +21,7 @@
 struct bmx_config_model {
 	char name[BMX_CONFIG_NAME_MAX]; /* [A-Za-z0-9._-]+ */
 	char *path;                     /* absolute: relative paths resolve against the config's folder */
+	char where[256];                /* "file:line:column" of the path, for errors found later */
 };
 
 /* ipc.doorbell: how bitmixd and its clients wake each other. */
@@ -56,6 +57,7 @@ struct bmx_config_trip {
 /* governor.policies.MODEL: the limits of one model's policy (config/README.md). */
 struct bmx_governor_policy_config {
 	char model[BMX_CONFIG_NAME_MAX];
+	char where[256];             /* "file:line:column" of its entry, for errors found later */
 	unsigned min_bits, max_bits; /* 2..8, every layer */
 	unsigned precision;          /* requests' default: 0 fixed, 1 cascade, 2 policy (docs/adaptive.md) */
 	size_t n_pinned;

@@ -286,6 +286,7 @@ static int policies_pair(struct config_parse *p, const char *key, yaml_node_t *k
 	pc = &g->policies[g->n_policies];
 	*pc = default_policy;
 	snprintf(pc->model, sizeof(pc->model), "%s", key);
+	config_where(p, k, pc->where, sizeof(pc->where));
 	if (config_expect(p, v, YAML_MAPPING_NODE, "governor.policies") < 0)
 		return -EINVAL;
 	r = config_for_each_pair(p, v, "governor.policies", policy_pair, pc);

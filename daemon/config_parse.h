@@ -15,16 +15,32 @@
 #include "config.h"
 
 struct config_parse {
-	const char *file;
+	const char *file;         /* the main file (or a string's name) */
 	char *base_dir; /* relative paths resolve against it */
-	yaml_document_t doc;
+	yaml_document_t doc;      /* the main file with its drop-ins merged in (config_merge.c) */
+	const char **node_files;  /* [node id - 1]: the file the node came from; NULL: file */
+	size_t n_node_files;
+	char **dropins;           /* the drop-in paths node_files points into */
+	size_t n_dropins;
 	struct bmx_config *cfg;
 	struct bmx_config_error *err;
 };
 
+/* config_merge.c: the main file and its drop-ins as one document in p->doc. */
+int config_read_document(const char *name, const unsigned char *text, size_t len,
+			 yaml_document_t *doc, struct bmx_config_error *err);
+int config_merge_files(struct config_parse *p, const char *main_path);
+/* The drop-ins of MAIN_PATH in the order they apply (config/README.md). */
+int config_dropins(const char *main_path, char ***files, size_t *n);
+void config_dropins_free(char **files, size_t n);
+/* The file NODE of p->doc came from. */
+const char *config_node_file(const struct config_parse *p, const yaml_node_t *node);
+
 int config_fail(struct config_parse *p, const yaml_node_t *node, const char *path, const char *fmt,
 		...) __attribute__((format(printf, 4, 5)));
 const char *config_node_type_name(const yaml_node_t *n);
+/* "file:line:column" of NODE (1-based), for checks made after parsing. */
+void config_where(struct config_parse *p, const yaml_node_t *node, char *buf, size_t size);
 int config_expect(struct config_parse *p, const yaml_node_t *n, yaml_node_type_t type,
 		  const char *path);
 

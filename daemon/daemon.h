@@ -12,6 +12,7 @@
 
 #include <liburing.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/signalfd.h>
@@ -32,8 +33,9 @@
 #define BMX_MAX_OPEN_MODELS 64 /* per session */
 #define BMX_MAX_SESSIONS 1024
 #define BMX_MAX_REGIONS 64     /* per session; limits.regions may lower it */
+#define BMX_FDNAME_MAX 256     /* a model's name in systemd's fd store (model_fdstore.c) */
+#define BMX_MAX_STORED_MODELS 64
 
-/* A model being served: its sealed memfd, the validated view, the engine and the control page. */
 /*
  * Per-sample adaptive precision of one served model (served_adaptive.c, docs/adaptive.md).
  * default_mode and floor are written by the loop thread and read by workers; the counters are
@@ -52,6 +54,7 @@ struct served_adaptive {
 	struct served_adaptive_window window; /* loop thread: the counters at the last tick */
 };
 
+/* A model being served: its sealed memfd, the validated view, the engine and the control page. */
 struct served_model {
 	char name[BITMIX_NAME_MAX];
 	char *path;
@@ -68,12 +71,27 @@ struct served_model {
 	uint64_t samples_completed; /* atomic: samples inferred, for the governor's rate */
 	double uniform_ns[9];      /* measured engine ns/sample at uniform b bits (0: not measured) */
 	struct served_adaptive adaptive; /* per-sample precision: default, floor, statistics */
+	uint64_t mtime_ns;         /* of the file when it was read */
+	char fdname[BMX_FDNAME_MAX]; /* its name in systemd's fd store, "" when not stored */
+	bool from_fdstore;         /* served from the memfd a previous bitmixd left in the store */
+};
+
+/* A model memfd systemd handed back at start (model_fdstore.c), until a config entry takes it. */
+struct stored_model {
+	char fdname[BMX_FDNAME_MAX];
+	char model[BITMIX_NAME_MAX];
+	uint64_t path_hash, size, mtime_ns;
+	char kernels[16];          /* the compute path its cost table was measured on, "" if none */
+	double uniform_ns[9];      /* that cost table (served_model.uniform_ns) */
+	int fd;                    /* -1 once taken or dropped */
 };
 
 struct model_store {
 	struct served_model **models; /* the models the config names, in config order */
 	size_t count;
 	uint32_t next_id;
+	struct stored_model stored[BMX_MAX_STORED_MODELS]; /* from systemd's fd store, at start */
+	size_t n_stored;
 };
 
 enum loop_op_kind {
@@ -86,6 +104,7 @@ enum loop_op_kind {
 	LOOP_OP_FUTEX_WAKE,     /* a batched wake of sleeping clients (doorbell.c); nothing to do */
 	LOOP_OP_SENSOR_TIMER,   /* the sensors' sampling period elapsed */
 	LOOP_OP_SENSOR_EVENT,   /* the sensors' event descriptor (the probe's ring buffer) is readable */
+	LOOP_OP_WATCHDOG,       /* half of systemd's WatchdogSec= elapsed: ping (daemon_systemd.c) */
 };
 
 /* Every io_uring submission's user_data points at one of these. */
@@ -193,6 +212,13 @@ struct bmx_daemon {
 
 	/* The governor (daemon_governor.c): decides on every reading, loop thread only. */
 	struct gov_core *governor;
+
+	/* systemd (daemon_systemd.c): socket activation and the watchdog. */
+	bool socket_activated;           /* the listener came from systemd: do not unlink it */
+	struct loop_op watchdog_op;
+	struct __kernel_timespec watchdog_period;
+	bool watchdog_armed;
+	bool test_hooks;                 /* BITMIXD_TEST_HOOKS=1: test-only triggers (test_hooks.c) */
 };
 
 /* model_store.c */
@@ -204,9 +230,37 @@ void served_model_unref(struct served_model *m);
 struct served_model *model_store_find(const struct model_store *store, const char *name);
 struct served_model *model_store_find_id(const struct model_store *store, uint32_t id);
 int model_store_reload(struct model_store *store, const struct bmx_config *config);
+/* A reload in two steps: load what CONFIG adds (nothing served changes), then swap it in. */
+int model_store_prepare(struct model_store *store, const struct bmx_config *config,
+			struct served_model ***next, size_t *failed);
+void model_store_commit(struct model_store *store, struct served_model **next, size_t count);
+void model_store_abort(struct served_model **next, size_t count);
 void model_store_clear(struct model_store *store);
 uint64_t served_model_set_bits(struct served_model *m, const struct bitmix_bits *bits);
 uint64_t served_model_snapshot(const struct served_model *m, struct bmx_layer_bits *bits);
+
+/* model_fdstore.c: model memfds kept in systemd's fd store across restarts */
+int model_fdstore_adopt(struct model_store *store, const char *fdname, int fd);
+int model_fdstore_take(struct model_store *store, const char *name, const char *path,
+		       struct stored_model *out);
+void model_fdstore_release_unused(struct model_store *store);
+void model_fdstore_push(struct served_model *m);
+void model_fdstore_drop(struct served_model *m);
+void model_fdstore_remove(const char *fdname);
+
+/* daemon_systemd.c: sd-daemon notifications, socket activation, the watchdog */
+int daemon_systemd_take_fds(struct bmx_daemon *d);
+void daemon_systemd_status(struct bmx_daemon *d);
+void daemon_systemd_ready(struct bmx_daemon *d);
+void daemon_systemd_reloading(void);
+void daemon_systemd_stopping(void);
+void daemon_systemd_watchdog_start(struct bmx_daemon *d);
+void daemon_systemd_watchdog_on_timer(struct bmx_daemon *d, int res);
+void daemon_systemd_watchdog_stop(struct bmx_daemon *d);
+
+/* test_hooks.c: triggers for the systemd test, honoured only with BITMIXD_TEST_HOOKS=1 */
+void test_hooks_init(struct bmx_daemon *d, sigset_t *signals);
+void test_hooks_on_signal(struct bmx_daemon *d, unsigned signo);
 
 /* session.c */
 int session_new(struct bmx_daemon *d, int fd, struct session **out);
@@ -258,7 +312,7 @@ void sensor_loop_on_timer(struct bmx_daemon *d, int res);
 void sensor_loop_on_event(struct bmx_daemon *d, int res);
 /* Open the sensors NEXT asks for (unless unchanged); 0 or -errno, the running ones untouched. */
 int sensor_loop_prepare_reload(struct bmx_daemon *d, const struct bmx_config *next,
-			       struct sensors **out);
+			       struct sensors **out, struct bmx_config_error *err);
 void sensor_loop_swap(struct bmx_daemon *d, struct sensors *next, const struct bmx_config *config);
 void sensor_loop_stop(struct bmx_daemon *d);
 void sensor_loop_close(struct bmx_daemon *d);
@@ -274,6 +328,9 @@ int session_handle_governor(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_policy(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_hold(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_release(struct session *s, const struct bitmix_msg_hdr *m);
+
+/* session_admin.c: administration messages (root or the daemon's own user) */
+int session_handle_reload(struct session *s, const struct bitmix_msg_hdr *m);
 
 /* daemon_governor.c */
 /* Measure the model's engine time per sample at each uniform bit-width (the cost table). */
@@ -300,6 +357,9 @@ void policy_reply_adaptive(const struct served_model *m, const struct gov_policy
 int daemon_governor_start(struct bmx_daemon *d);
 /* After a reload: policies for new models, none for departed ones, new tunables and limits. */
 void daemon_governor_reload(struct bmx_daemon *d, const struct bmx_config *next);
+/* Check NEXT's policy limits against MODELS (about to be served) before anything is swapped. */
+int daemon_governor_check(const struct bmx_config *next, struct served_model *const *models,
+			  size_t count, struct bmx_config_error *err);
 /* A new reading: observe each model's rate, let the governor decide. */
 void daemon_governor_tick(struct bmx_daemon *d);
 void daemon_governor_stop(struct bmx_daemon *d);

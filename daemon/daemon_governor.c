@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "daemon.h"
@@ -151,6 +152,46 @@ void daemon_governor_reload(struct bmx_daemon *d, const struct bmx_config *next)
 			log_error("%s: governor.policies: %s; keeping the model's previous limits",
 				  next->source_path, why);
 	}
+}
+
+/* A pinned layer by name, or by index as governor_policy.c also accepts. */
+static int find_layer(const struct bmx_model *model, const char *layer)
+{
+	char *end;
+	long i;
+
+	for (uint32_t l = 0; l < model->layer_count; l++)
+		if (strcmp(model->layers[l].name, layer) == 0)
+			return (int)l;
+	i = strtol(layer, &end, 10);
+	return *layer && !*end && i >= 0 && i < (long)model->layer_count ? (int)i : -1;
+}
+
+int daemon_governor_check(const struct bmx_config *next, struct served_model *const *models,
+			  size_t count, struct bmx_config_error *err)
+{
+	for (size_t i = 0; i < count; i++) {
+		const struct bmx_governor_policy_config *lim = bmx_config_policy(next, models[i]->name);
+		const char *where = lim->where[0] ? lim->where : next->source_path;
+
+		for (size_t k = 0; k < lim->n_pinned; k++) {
+			int l = find_layer(models[i]->model, lim->pinned[k].layer);
+
+			if (l < 0) {
+				snprintf(err->msg, sizeof(err->msg),
+					 "%s: governor.policies.%s.pinned: model %s has no layer \"%s\"",
+					 where, models[i]->name, models[i]->name, lim->pinned[k].layer);
+				return -EINVAL;
+			}
+			if (!(models[i]->model->layers[l].bits_mask & (1u << lim->pinned[k].bits))) {
+				snprintf(err->msg, sizeof(err->msg),
+					 "%s: governor.policies.%s.pinned: layer \"%s\" was not trained for %u bits",
+					 where, models[i]->name, lim->pinned[k].layer, lim->pinned[k].bits);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
 }
 
 void daemon_governor_tick(struct bmx_daemon *d)

@@ -165,20 +165,27 @@ rearm:
 }
 
 /*
- * Reload (SIGHUP today; D-Bus and systemctl reload call the same): parse and load everything new
- * first; swap only if all of it is good. Returns 0, or -errno with ERR saying why the running
- * configuration was kept.
+ * Reload (SIGHUP, `bitmixctl reload` = systemctl reload, D-Bus): parse the main file and its
+ * drop-ins, open the sensors, load new or changed models and check the governor's limits
+ * against them, all while the running state keeps serving; swap only if all of it is good.
+ * Returns 0, or -errno with ERR saying (file:line:column where it can) why the running
+ * configuration was kept. systemd hears RELOADING=1 before and READY=1 after, either way.
  */
 int daemon_reload(struct bmx_daemon *d, struct bmx_config_error *err)
 {
 	struct bmx_config *next;
 	struct sensors *next_sensors;
+	struct served_model **models;
+	size_t failed = 0;
+	const char *kept = "sensors"; /* what failed to come up, in the log */
 	int r;
 
 	log_info("reloading %s", d->config_path);
+	daemon_systemd_reloading();
 	r = bmx_config_load(d->config_path, &next, err);
 	if (r < 0) {
 		log_error("reload failed, keeping the running configuration: %s", err->msg);
+		daemon_systemd_ready(d);
 		return r;
 	}
 	if (strcmp(next->socket_path, d->config->socket_path) != 0 ||
@@ -186,30 +193,40 @@ int daemon_reload(struct bmx_daemon *d, struct bmx_config_error *err)
 		log_warning("reload: socket and workers changes take effect at the next restart");
 	if (memcmp(&next->ipc, &d->config->ipc, sizeof(next->ipc)) != 0)
 		log_warning("reload: ipc changes take effect at the next restart");
-	r = sensor_loop_prepare_reload(d, next, &next_sensors);
+	r = sensor_loop_prepare_reload(d, next, &next_sensors, err);
+	if (r < 0)
+		goto fail_config;
+	kept = "models";
+	r = model_store_prepare(&d->store, next, &models, &failed);
 	if (r < 0) {
-		snprintf(err->msg, sizeof(err->msg), "%s: sensors could not be opened (see the log)",
-			 d->config_path);
-		log_error("reload failed, keeping the running configuration and sensors");
-		bmx_config_free(next);
-		return r;
+		snprintf(err->msg, sizeof(err->msg),
+			 "%s: models.%s: %s could not be loaded: %s (the log says more)",
+			 next->models[failed].where, next->models[failed].name,
+			 next->models[failed].path, strerror(-r));
+		goto fail_sensors;
 	}
-	r = model_store_reload(&d->store, next);
+	r = daemon_governor_check(next, models, next->n_models, err);
 	if (r < 0) {
-		snprintf(err->msg, sizeof(err->msg), "%s: a model could not be loaded (see the log)",
-			 d->config_path);
-		log_error("reload failed, keeping the running configuration and models");
-		sensors_close(next_sensors);
-		bmx_config_free(next);
-		return r;
+		model_store_abort(models, next->n_models);
+		goto fail_sensors;
 	}
+	model_store_commit(&d->store, models, next->n_models);
 	sensor_loop_swap(d, next_sensors, next);
 	daemon_governor_reload(d, next);
 	bmx_log_set_level(next->log_level);
 	bmx_config_free(d->config);
 	d->config = next;
 	log_info("reloaded: %zu model(s)", d->store.count);
+	daemon_systemd_ready(d);
 	return 0;
+
+fail_sensors:
+	sensors_close(next_sensors);
+fail_config:
+	log_error("reload failed, keeping the running configuration and %s: %s", kept, err->msg);
+	bmx_config_free(next);
+	daemon_systemd_ready(d);
+	return r;
 }
 
 static void on_signal(struct bmx_daemon *d, int res)
@@ -227,6 +244,9 @@ static void on_signal(struct bmx_daemon *d, int res)
 			log_info("signal %u: finishing in-flight requests, then exiting",
 				 d->siginfo.ssi_signo);
 			d->stopping = true;
+			break;
+		default:
+			test_hooks_on_signal(d, d->siginfo.ssi_signo);
 			break;
 		}
 	} else if (res != -ECANCELED) {
@@ -286,6 +306,7 @@ static void dispatch(struct bmx_daemon *d, struct loop_op *op, int res)
 		break;
 	case LOOP_OP_SENSOR_TIMER: sensor_loop_on_timer(d, res); break;
 	case LOOP_OP_SENSOR_EVENT: sensor_loop_on_event(d, res); break;
+	case LOOP_OP_WATCHDOG: daemon_systemd_watchdog_on_timer(d, res); break;
 	}
 	if (s)
 		session_unref(s);
@@ -318,6 +339,7 @@ static void shutdown_sessions(struct bmx_daemon *d)
 	event_loop_cancel(d, &d->signal_op);
 	event_loop_cancel(d, &d->backoff_op);
 	sensor_loop_stop(d);
+	daemon_systemd_watchdog_stop(d);
 	while (d->sessions)
 		session_close(d->sessions, NULL);
 	io_uring_submit(&d->ring);
@@ -348,6 +370,7 @@ int event_loop_run(struct bmx_daemon *d)
 	if ((r = arm_accept(d)) < 0 || (r = arm_signal(d)) < 0)
 		return r;
 	sensor_loop_arm(d);
+	daemon_systemd_watchdog_start(d);
 	while (d->pending_ops > 0) {
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;

@@ -81,7 +81,7 @@ static int listen_socket(const char *path)
 	return fd;
 }
 
-static int setup_signals(void)
+static int setup_signals(struct bmx_daemon *d)
 {
 	sigset_t mask;
 
@@ -90,6 +90,7 @@ static int setup_signals(void)
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGHUP);
+	test_hooks_init(d, &mask);
 	if (pthread_sigmask(SIG_BLOCK, &mask, NULL) != 0)
 		return -EINVAL;
 	signal(SIGPIPE, SIG_IGN);
@@ -110,11 +111,21 @@ static void raise_fd_limit(void)
 
 static int run(struct bmx_daemon *d, bool check_only)
 {
+	struct bmx_config_error err;
 	int r;
 
+	/* Before the models: systemd's fd store may hold them already. */
+	d->listen_fd = check_only ? -ENOENT : daemon_systemd_take_fds(d);
+	if (d->listen_fd < 0 && d->listen_fd != -ENOENT)
+		return d->listen_fd;
 	r = model_store_load(&d->store, d->config);
 	if (r < 0)
 		return log_error_errno(r, "loading the models named in %s", d->config_path);
+	r = daemon_governor_check(d->config, d->store.models, d->store.count, &err);
+	if (r < 0) {
+		log_error("%s", err.msg);
+		return r;
+	}
 	if (check_only) {
 		printf("%s: configuration and %zu model(s) are valid\n", d->config_path, d->store.count);
 		return 0;
@@ -126,7 +137,7 @@ static int run(struct bmx_daemon *d, bool check_only)
 	r = daemon_governor_start(d);
 	if (r < 0)
 		return r;
-	d->signal_fd = setup_signals();
+	d->signal_fd = setup_signals(d);
 	if (d->signal_fd < 0)
 		return log_error_errno(errno, "signalfd");
 	r = io_uring_queue_init(256, &d->ring, 0);
@@ -137,7 +148,8 @@ static int run(struct bmx_daemon *d, bool check_only)
 		io_uring_queue_exit(&d->ring);
 		return r;
 	}
-	d->listen_fd = listen_socket(d->config->socket_path);
+	if (d->listen_fd < 0)
+		d->listen_fd = listen_socket(d->config->socket_path);
 	if (d->listen_fd < 0) {
 		io_uring_queue_exit(&d->ring);
 		return d->listen_fd;
@@ -146,11 +158,14 @@ static int run(struct bmx_daemon *d, bool check_only)
 	if (r == 0) {
 		log_info("bitmixd %s serving %zu model(s) on %s with %u worker(s)", BITMIX_VERSION,
 			 d->store.count, d->config->socket_path, d->config->workers);
+		daemon_systemd_ready(d);
 		r = event_loop_run(d);
 	}
+	daemon_systemd_stopping();
 	worker_pool_free(d->pool);
 	close(d->listen_fd);
-	unlink(d->config->socket_path);
+	if (!d->socket_activated) /* systemd's socket outlives us: it starts the next bitmixd */
+		unlink(d->config->socket_path);
 	io_uring_queue_exit(&d->ring);
 	daemon_governor_stop(d);
 	sensor_loop_close(d);

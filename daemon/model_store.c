@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,7 +22,8 @@
 #include "daemon.h"
 #include "log.h"
 
-static int copy_file_to_memfd(const char *name, const char *path, int *out_fd, uint64_t *out_size)
+static int copy_file_to_memfd(const char *name, const char *path, int *out_fd, uint64_t *out_size,
+			      uint64_t *out_mtime_ns)
 {
 	struct stat st;
 	int fd, memfd, r = 0;
@@ -61,6 +63,7 @@ static int copy_file_to_memfd(const char *name, const char *path, int *out_fd, u
 	close(fd);
 	*out_fd = memfd;
 	*out_size = (uint64_t)st.st_size;
+	*out_mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
 	return 0;
 fail:
 	close(fd);
@@ -120,8 +123,28 @@ static void served_model_free(struct served_model *m)
 	free(m);
 }
 
-int served_model_load(const char *name, const char *path, uint32_t id, unsigned kernels,
-		      struct served_model **out)
+/* A memfd from systemd's fd store is trusted no more than a file: sealed, its size, then loaded. */
+static int check_stored_memfd(const char *name, int fd, uint64_t size)
+{
+	const int want = F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL;
+	struct stat st;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0 || (seals & want) != want || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
+	    (uint64_t)st.st_size != size) {
+		log_warning("model %s: the memfd in the fd store is not a sealed copy of %llu bytes",
+			    name, (unsigned long long)size);
+		return -EBADF;
+	}
+	return 0;
+}
+
+/*
+ * Serve NAME from PATH, or from STORED (a memfd a previous bitmixd left in systemd's fd store,
+ * which this takes over) when not NULL.
+ */
+static int served_model_open(const char *name, const char *path, uint32_t id, unsigned kernels,
+			     const struct stored_model *stored, struct served_model **out)
 {
 	struct served_model *m;
 	struct bmx_error err;
@@ -129,18 +152,30 @@ int served_model_load(const char *name, const char *path, uint32_t id, unsigned 
 	int r;
 
 	m = calloc(1, sizeof(*m));
-	if (!m)
+	if (!m) {
+		if (stored)
+			close(stored->fd);
 		return -ENOMEM;
+	}
 	m->memfd = m->control_fd = -1;
 	m->refs = 1;
 	m->id = id;
 	snprintf(m->name, sizeof(m->name), "%s", name);
+	if (stored) {
+		m->memfd = stored->fd;
+		m->size = stored->size;
+		m->mtime_ns = stored->mtime_ns;
+		m->from_fdstore = true;
+	}
 	m->path = strdup(path);
 	if (!m->path) {
 		r = -ENOMEM;
 		goto fail;
 	}
-	r = copy_file_to_memfd(name, path, &m->memfd, &m->size);
+	if (stored)
+		r = check_stored_memfd(name, m->memfd, m->size);
+	else
+		r = copy_file_to_memfd(name, path, &m->memfd, &m->size, &m->mtime_ns);
 	if (r < 0)
 		goto fail;
 	r = bmx_model_load_fd(m->memfd, &m->model, &err);
@@ -158,9 +193,12 @@ int served_model_load(const char *name, const char *path, uint32_t id, unsigned 
 		log_error_errno(r, "model %s: creating its control page", name);
 		goto fail;
 	}
-	served_model_measure(m);
-	log_info("model %s: loaded %s (%u layers, %llu MACs/sample, %llu bytes, %s kernels) in %.2f ms",
-		 name, path, m->model->layer_count, (unsigned long long)m->model->total_macs,
+	if (stored && strcmp(stored->kernels, bmx_kernels_name(bmx_engine_path(m->engine))) == 0)
+		memcpy(m->uniform_ns, stored->uniform_ns, sizeof(m->uniform_ns)); /* measured before */
+	else
+		served_model_measure(m);
+	log_info("model %s: loaded %s%s (%u layers, %llu MACs/sample, %llu bytes, %s kernels) in %.2f ms",
+		 name, path, stored ? " from systemd's fd store" : "", m->model->layer_count, (unsigned long long)m->model->total_macs,
 		 (unsigned long long)m->size, bmx_kernels_name(bmx_engine_path(m->engine)),
 		 (double)(now_ns() - t0) / 1e6);
 	*out = m;
@@ -168,6 +206,27 @@ int served_model_load(const char *name, const char *path, uint32_t id, unsigned 
 fail:
 	served_model_free(m);
 	return r;
+}
+
+int served_model_load(const char *name, const char *path, uint32_t id, unsigned kernels,
+		      struct served_model **out)
+{
+	return served_model_open(name, path, id, kernels, NULL, out);
+}
+
+/* The stored copy if systemd kept one that still stands for PATH, else the file. */
+static int load_model(struct model_store *store, const struct bmx_config_model *cm, uint32_t id,
+		      unsigned kernels, struct served_model **out)
+{
+	struct stored_model stored;
+
+	if (model_fdstore_take(store, cm->name, cm->path, &stored) == 0) {
+		if (served_model_open(cm->name, cm->path, id, kernels, &stored, out) == 0)
+			return 0;
+		/* Not a copy to trust: out of the store, and the file read instead. */
+		model_fdstore_remove(stored.fdname);
+	}
+	return served_model_open(cm->name, cm->path, id, kernels, NULL, out);
 }
 
 void served_model_ref(struct served_model *m)
@@ -226,15 +285,15 @@ struct served_model *model_store_find_id(const struct model_store *store, uint32
 }
 
 /*
- * Make the store hold exactly the models CONFIG names. Models whose name and path are unchanged
- * are kept as they are (with their operating point); new or changed ones are loaded first. If
- * any load fails, nothing changes and the error is returned: the daemon keeps its last good set.
- * Models that leave the store live on until the last session that opened them lets go.
+ * The models CONFIG names, in *NEXT: those whose name and path are unchanged are the running
+ * ones (with their operating point); new or changed ones are loaded now, while the old ones keep
+ * serving. If any load fails, nothing was changed and the error is returned.
  */
-int model_store_reload(struct model_store *store, const struct bmx_config *config)
+int model_store_prepare(struct model_store *store, const struct bmx_config *config,
+			struct served_model ***out, size_t *failed)
 {
 	struct served_model **next = calloc(config->n_models ? config->n_models : 1, sizeof(*next));
-	uint32_t next_id = store->next_id;
+	uint32_t id = store->next_id;
 	int r = 0;
 
 	if (!next)
@@ -248,27 +307,79 @@ int model_store_reload(struct model_store *store, const struct bmx_config *confi
 			next[i] = old;
 			continue;
 		}
-		r = served_model_load(cm->name, cm->path, next_id++, config->kernels, &next[i]);
-		if (r < 0)
+		r = load_model(store, cm, id++, config->kernels, &next[i]);
+		if (r < 0) {
+			if (failed)
+				*failed = i;
 			break;
+		}
 	}
 	if (r < 0) {
-		for (size_t i = 0; i < config->n_models; i++)
-			served_model_unref(next[i]);
-		free(next);
+		model_store_abort(next, config->n_models);
 		return r;
+	}
+	*out = next;
+	return 0;
+}
+
+void model_store_abort(struct served_model **next, size_t count)
+{
+	for (size_t i = 0; next && i < count; i++)
+		served_model_unref(next[i]);
+	free(next);
+}
+
+static bool in_list(struct served_model *const *list, size_t n, const struct served_model *m)
+{
+	for (size_t i = 0; i < n; i++)
+		if (list[i] == m)
+			return true;
+	return false;
+}
+
+/*
+ * Serve NEXT (from model_store_prepare). Models that leave the store live on until the last
+ * session that opened them lets go; systemd's fd store follows the served set.
+ */
+void model_store_commit(struct model_store *store, struct served_model **next, size_t count)
+{
+	uint32_t next_id = store->next_id;
+
+	for (size_t i = 0; i < store->count; i++)
+		if (!in_list(next, count, store->models[i]))
+			model_fdstore_drop(store->models[i]);
+	for (size_t i = 0; i < count; i++) {
+		if (!in_list(store->models, store->count, next[i]))
+			model_fdstore_push(next[i]);
+		if (next[i]->id >= next_id)
+			next_id = next[i]->id + 1;
 	}
 	model_store_clear(store);
 	store->models = next;
-	store->count = config->n_models;
+	store->count = count;
 	store->next_id = next_id;
+}
+
+/* Make the store hold exactly the models CONFIG names; on error the running set stays. */
+int model_store_reload(struct model_store *store, const struct bmx_config *config)
+{
+	struct served_model **next;
+	int r = model_store_prepare(store, config, &next, NULL);
+
+	if (r < 0)
+		return r;
+	model_store_commit(store, next, config->n_models);
 	return 0;
 }
 
 int model_store_load(struct model_store *store, const struct bmx_config *config)
 {
+	int r;
+
 	store->next_id = 1;
-	return model_store_reload(store, config);
+	r = model_store_reload(store, config);
+	model_fdstore_release_unused(store);
+	return r;
 }
 
 void model_store_clear(struct model_store *store)

@@ -6,6 +6,7 @@
  * reload only once the new ones opened. All of it runs on the event-loop thread.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "daemon.h"
@@ -121,7 +122,7 @@ void sensor_loop_on_event(struct bmx_daemon *d, int res)
 }
 
 int sensor_loop_prepare_reload(struct bmx_daemon *d, const struct bmx_config *next,
-			       struct sensors **out)
+			       struct sensors **out, struct bmx_config_error *err)
 {
 	char why[1024] = "";
 	int r;
@@ -131,9 +132,9 @@ int sensor_loop_prepare_reload(struct bmx_daemon *d, const struct bmx_config *ne
 		return 0; /* unchanged: keep the running sensors and their state */
 	r = sensors_open_why(&next->sensors, out, why, sizeof(why));
 	if (r < 0)
-		return log_error_errno(r, "reload: %s: sensors.source: %s cannot open: %s",
-				       d->config_path, sensors_source_name(next->sensors.source), why);
-	return 0;
+		snprintf(err->msg, sizeof(err->msg), "%s: sensors.source: %s cannot open: %s",
+			 d->config_path, sensors_source_name(next->sensors.source), why);
+	return r;
 }
 
 void sensor_loop_swap(struct bmx_daemon *d, struct sensors *next, const struct bmx_config *config)
