@@ -49,6 +49,8 @@ struct served_model {
 	struct gov_policy *policy; /* the governor's policy for it while the store serves it */
 	uint64_t samples_completed; /* atomic: samples inferred, for the governor's rate */
 	double uniform_ns[9];      /* measured engine ns/sample at uniform b bits (0: not measured) */
+	struct bmx_daemon *daemon; /* set once governed: publications are announced on D-Bus */
+	bool retired;              /* unloaded (D-Bus UnloadModel): new requests get -ENODEV */
 };
 
 struct model_store {
@@ -67,6 +69,8 @@ enum loop_op_kind {
 	LOOP_OP_FUTEX_WAKE,     /* a batched wake of sleeping clients (doorbell.c); nothing to do */
 	LOOP_OP_SENSOR_TIMER,   /* the sensors' sampling period elapsed */
 	LOOP_OP_SENSOR_EVENT,   /* the sensors' event descriptor (the probe's ring buffer) is readable */
+	LOOP_OP_DBUS_IO,        /* the D-Bus connection is ready for what sd_bus_get_events() asked */
+	LOOP_OP_DBUS_TIMEOUT,   /* sd_bus_get_timeout()'s deadline passed */
 };
 
 /* Every io_uring submission's user_data points at one of these. */
@@ -137,6 +141,7 @@ struct session {
 };
 
 struct worker_pool;
+struct bmx_dbus;
 
 struct bmx_daemon {
 	struct bmx_config *config;
@@ -174,6 +179,9 @@ struct bmx_daemon {
 
 	/* The governor (daemon_governor.c): decides on every reading, loop thread only. */
 	struct gov_core *governor;
+
+	/* The D-Bus API (dbus*.c), NULL when not on a bus. */
+	struct bmx_dbus *dbus;
 };
 
 /* model_store.c */
@@ -266,6 +274,26 @@ void daemon_governor_reload(struct bmx_daemon *d, const struct bmx_config *next)
 /* A new reading: observe each model's rate, let the governor decide. */
 void daemon_governor_tick(struct bmx_daemon *d);
 void daemon_governor_stop(struct bmx_daemon *d);
+/* A model loaded or unloaded at run time (D-Bus LoadModel/UnloadModel): its policy. */
+int daemon_governor_add_model(struct bmx_daemon *d, struct served_model *m);
+void daemon_governor_remove_model(struct bmx_daemon *d, struct served_model *m);
+
+/*
+ * dbus.c (dbus_disabled.c in a build without libsystemd): the D-Bus API, org.bitmix.Daemon1.
+ * dbus_open() connects to the bus the config names (none: 0 and nothing happens); the loop
+ * calls dbus_after_pass() once per pass to process the bus, announce changes and re-arm its
+ * poll and timeout; dbus_stop() cancels them at shutdown.
+ */
+int dbus_open(struct bmx_daemon *d);
+void dbus_after_pass(struct bmx_daemon *d);
+void dbus_on_io(struct bmx_daemon *d, int res);
+void dbus_on_timeout(struct bmx_daemon *d, int res);
+void dbus_stop(struct bmx_daemon *d);
+void dbus_close(struct bmx_daemon *d);
+/* Called where bits are published (served_model_set_bits): BitsChanged and CurrentBits. */
+void dbus_bits_changed(struct bmx_daemon *d, struct served_model *m, uint64_t generation);
+/* Where the API is: "the system bus as org.bitmix.Daemon1", or why it is on none. */
+const char *dbus_where(const struct bmx_daemon *d);
 
 /* workers.c */
 struct job {

@@ -61,6 +61,7 @@ static int add_policy(struct bmx_daemon *d, const struct bmx_config *config, str
 		goto out;
 	}
 	served_model_ref(m); /* the policy's */
+	m->daemon = d;
 out:
 	free(names);
 	free(masks);
@@ -146,6 +147,19 @@ void daemon_governor_reload(struct bmx_daemon *d, const struct bmx_config *next)
 				  next->source_path, why);
 		}
 	}
+}
+
+int daemon_governor_add_model(struct bmx_daemon *d, struct served_model *m)
+{
+	if (!d->governor || m->policy)
+		return 0;
+	return add_policy(d, d->config, m);
+}
+
+void daemon_governor_remove_model(struct bmx_daemon *d, struct served_model *m)
+{
+	if (d->governor && m->policy)
+		remove_policy(d, m);
 }
 
 void daemon_governor_tick(struct bmx_daemon *d)

@@ -197,6 +197,8 @@ uint64_t served_model_set_bits(struct served_model *m, const struct bitmix_bits 
 		__atomic_store_n(&page->bits[i].a_bits, bits[i].a_bits, __ATOMIC_RELAXED);
 	}
 	bitmix_store_release(&page->generation, g + 2);
+	if (m->daemon)
+		dbus_bits_changed(m->daemon, m, g + 2);
 	return g + 2;
 }
 
