@@ -440,7 +440,7 @@ static void sync_manager(struct bmx_dbus *b)
 	const struct sensor_reading *r = &d->reading;
 	const char *gov = d->governor ? gov_core_governor(d->governor) : "none";
 	const char *fallback = d->governor ? gov_core_fallback_reason(d->governor) : "";
-	char *names[6];
+	char *names[7];
 	size_t n = 0;
 
 	if (strcmp(gov, b->governor) != 0 || strcmp(fallback, b->fallback) != 0) {
@@ -448,6 +448,12 @@ static void sync_manager(struct bmx_dbus *b)
 		names[n++] = (char *)"GovernorFallback";
 		snprintf(b->governor, sizeof(b->governor), "%s", gov);
 		snprintf(b->fallback, sizeof(b->fallback), "%s", fallback);
+	}
+	const char *source = d->sensors ? sensors_source_name(sensors_source(d->sensors)) : "none";
+
+	if (source != b->source) {
+		names[n++] = (char *)"SensorSource";
+		b->source = source;
 	}
 	if ((r->have & SENSOR_HAVE_TEMP) != (b->have & SENSOR_HAVE_TEMP) ||
 	    ((r->have & SENSOR_HAVE_TEMP) && r->temp_mc != b->temp_mc))

@@ -74,6 +74,7 @@ struct bmx_dbus {
 	bool announced;
 	char governor[BMX_CONFIG_GOV_NAME_MAX];
 	char fallback[200];
+	const char *source;       /* sensors_source_name(): a static string */
 	int32_t temp_mc;
 	uint32_t power_mw;
 	uint32_t have;
