@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
 	build-essential clang meson ninja-build pkg-config
 	liburing-dev libyaml-dev libcmocka-dev zlib1g-dev libsystemd-dev libbpf-dev bpftool
+	dbus-daemon systemd
 	dataset-fashion-mnist
 	python3-torch python3-numpy
 )

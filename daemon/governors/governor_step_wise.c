@@ -68,7 +68,7 @@ static void step_wise_update(struct gov_core *core, const struct sensor_reading 
 
 		sw->crossed[i] = was ? temp >= t->temp_c - t->hysteresis_c : temp >= t->temp_c;
 		if (sw->crossed[i] != was) {
-			char name[16];
+			char name[32];
 
 			log_info("step_wise: %.1f C %s trip %zu (%.1f C)", temp,
 				 sw->crossed[i] ? "crossed" : "back under", i, t->temp_c);
