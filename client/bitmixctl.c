@@ -95,6 +95,8 @@ static int cmd_status(struct bitmix *bm)
 	       (unsigned long long)st.requests_failed);
 	printf("  doorbell:  %s\n", st.doorbell);
 	printf("  kernels:   %s\n", st.kernels);
+	if (ctl_dbus_verb("status")) /* built with D-Bus: say which plane answered */
+		printf("  answered:  over the socket (bitmixd not on the system bus, or --socket)\n");
 	if (ctl_status_governor(bm))
 		return 1;
 	return print_sensors(bm);

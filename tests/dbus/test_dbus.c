@@ -159,6 +159,7 @@ static uint64_t set_uniform_bits(sd_bus *bus, uint8_t b)
 struct seen {
 	unsigned bits_changed, model_props, manager_props, trips_up, trips_down;
 	unsigned limits_changed, holds_changed; /* PropertiesChanged naming Limits, Holds */
+	unsigned objects_added, objects_removed; /* the object manager's InterfacesAdded/Removed */
 	uint64_t last_generation;
 	uint8_t last_bits[16][2];
 	unsigned n_last_bits;
@@ -230,8 +231,27 @@ static int on_trip(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	return 0;
 }
 
+static int on_object(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct seen *s = userdata;
+	const char *path;
+
+	(void)error;
+	assert_true(sd_bus_message_read(m, "o", &path) > 0);
+	assert_string_equal(path, PATH "/model/second");
+	if (strcmp(sd_bus_message_get_member(m), "InterfacesAdded") == 0)
+		s->objects_added++;
+	else
+		s->objects_removed++;
+	return 0;
+}
+
 static void subscribe(sd_bus *bus, struct seen *s)
 {
+	assert_true(sd_bus_match_signal(bus, NULL, NAME, PATH, "org.freedesktop.DBus.ObjectManager",
+					"InterfacesAdded", on_object, s) >= 0);
+	assert_true(sd_bus_match_signal(bus, NULL, NAME, PATH, "org.freedesktop.DBus.ObjectManager",
+					"InterfacesRemoved", on_object, s) >= 0);
 	assert_true(sd_bus_match_signal(bus, NULL, NAME, PATH, IFACE, "BitsChanged", on_bits_changed, s) >= 0);
 	assert_true(sd_bus_match_signal(bus, NULL, NAME, PATH, IFACE, "TripCrossed", on_trip, s) >= 0);
 	assert_true(sd_bus_match_signal(bus, NULL, NAME, MPATH, "org.freedesktop.DBus.Properties",
@@ -479,6 +499,7 @@ static void test_load_unload(void **state)
 {
 	sd_bus *bus = bus_connect();
 	sd_bus_message *reply = NULL;
+	struct seen s = { 0 };
 	struct bitmix *bm;
 	struct bitmix_model *m;
 	char corrupt[160], *abs = realpath(model_path, NULL);
@@ -487,12 +508,15 @@ static void test_load_unload(void **state)
 
 	(void)state;
 	assert_non_null(abs);
+	subscribe(bus, &s);
 	call_ok(bus, PATH, IFACE, "LoadModel", &reply, "ss", "second", abs);
 	assert_true(sd_bus_message_read(reply, "o", &path) > 0);
 	assert_string_equal(path, PATH "/model/second");
 	reply = sd_bus_message_unref(reply);
 	assert_int_equal(count_models(bus), 2);
 	assert_string_prop(bus, PATH "/model/second", MIFACE, "Name", "second");
+	pump(bus, 5, &s.objects_added, 1);
+	assert_int_equal(s.objects_added, 1);
 	call_fails(bus, PATH, IFACE, "LoadModel", SD_BUS_ERROR_FILE_EXISTS, "ss", "second", abs);
 	call_fails(bus, PATH, IFACE, "LoadModel", SD_BUS_ERROR_INVALID_ARGS, "ss", "bad/name", abs);
 	snprintf(corrupt, sizeof(corrupt), "%s/corrupt.bmx", daemon_h.dir);
@@ -512,6 +536,8 @@ static void test_load_unload(void **state)
 	assert_int_equal(bitmix_infer(m, in, out, 1, NULL), 0);
 	call_ok(bus, PATH, IFACE, "UnloadModel", NULL, "s", "second");
 	assert_int_equal(count_models(bus), 1);
+	pump(bus, 5, &s.objects_removed, 1);
+	assert_int_equal(s.objects_removed, 1);
 	assert_int_equal(bitmix_infer(m, in, out, 1, NULL), -ENODEV);
 	assert_int_equal(bitmix_open_model(bm, "fmnist", &m), 0);
 	assert_int_equal(bitmix_infer(m, in, out, 1, NULL), 0);
