@@ -440,7 +440,7 @@ static void sync_manager(struct bmx_dbus *b)
 	const struct sensor_reading *r = &d->reading;
 	const char *gov = d->governor ? gov_core_governor(d->governor) : "none";
 	const char *fallback = d->governor ? gov_core_fallback_reason(d->governor) : "";
-	char *names[7];
+	char *names[8];
 	size_t n = 0;
 
 	if (strcmp(gov, b->governor) != 0 || strcmp(fallback, b->fallback) != 0) {
@@ -448,6 +448,12 @@ static void sync_manager(struct bmx_dbus *b)
 		names[n++] = (char *)"GovernorFallback";
 		snprintf(b->governor, sizeof(b->governor), "%s", gov);
 		snprintf(b->fallback, sizeof(b->fallback), "%s", fallback);
+	}
+	/* Tunables: they are the running governor's, and new values come with a reload too. */
+	if (d->governor && (n > 0 || memcmp(b->tunables, gov_core_config(d->governor),
+					    sizeof(b->tunables)) != 0)) {
+		names[n++] = (char *)"GovernorTunables";
+		memcpy(b->tunables, gov_core_config(d->governor), sizeof(b->tunables));
 	}
 	const char *source = d->sensors ? sensors_source_name(sensors_source(d->sensors)) : "none";
 

@@ -9,6 +9,7 @@
 #ifndef BITMIX_DBUS_INTERNAL_H
 #define BITMIX_DBUS_INTERNAL_H
 
+#include <stddef.h>
 #include <stdlib.h>
 #include <systemd/sd-bus.h>
 
@@ -75,6 +76,7 @@ struct bmx_dbus {
 	char governor[BMX_CONFIG_GOV_NAME_MAX];
 	char fallback[200];
 	const char *source;       /* sensors_source_name(): a static string */
+	unsigned char tunables[offsetof(struct bmx_governor_config, policies)];
 	int32_t temp_mc;
 	uint32_t power_mw;
 	uint32_t have;
@@ -90,6 +92,10 @@ struct bmx_dbus {
 int dbus_manager_register(struct bmx_dbus *b);
 /* Models a(so), the sorted store. */
 int dbus_append_models(sd_bus_message *reply, const struct bmx_daemon *d);
+
+/* dbus_tunables.c */
+int dbus_method_set_governor_tunables(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int dbus_append_tunables(sd_bus_message *reply, const struct gov_core *core);
 
 /* dbus_model.c */
 int dbus_model_register(struct bmx_dbus *b);

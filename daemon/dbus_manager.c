@@ -35,6 +35,15 @@ static int prop_governor(sd_bus *bus, const char *path, const char *iface, const
 	return sd_bus_message_append(reply, "s", g ? gov_core_fallback_reason(g) : "");
 }
 
+static int prop_tunables(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			 sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct bmx_dbus *b = userdata;
+
+	(void)bus, (void)path, (void)iface, (void)prop, (void)error;
+	return dbus_append_tunables(reply, b->d->governor);
+}
+
 static int prop_available(sd_bus *bus, const char *path, const char *iface, const char *prop,
 			  sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
@@ -274,6 +283,7 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("Governor", "s", prop_governor, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("GovernorFallback", "s", prop_governor, 0, PROP_CHANGES),
+	SD_BUS_PROPERTY("GovernorTunables", "a{sv}", prop_tunables, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("AvailableGovernors", "as", prop_available, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("SensorSource", "s", prop_sensors, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("Temperature", "d", prop_sensors, 0, PROP_CHANGES),
@@ -281,6 +291,9 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_PROPERTY("Models", "a(so)", prop_models, 0, PROP_CHANGES),
 	SD_BUS_METHOD_WITH_ARGS("SetGovernor", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
 				method_set_governor, SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("SetGovernorWithTunables", SD_BUS_ARGS("s", name, "a{sv}", tunables),
+				SD_BUS_NO_RESULT, dbus_method_set_governor_tunables,
+				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetModel", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", path),
 				method_get_model, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("LoadModel", SD_BUS_ARGS("s", name, "s", path),

@@ -418,6 +418,50 @@ static void test_governor(void **state)
 	sd_bus_flush_close_unref(bus);
 }
 
+/* SetGovernorWithTunables: the parser's own checks and messages; GovernorTunables reads back. */
+static void test_governor_tunables(void **state)
+{
+	sd_bus *bus = bus_connect();
+	sd_bus_message *reply = NULL;
+	struct seen s = { 0 };
+	const char *key, *msg;
+	unsigned states = 0;
+	double temp = 0, hyst = 0;
+
+	(void)state;
+	subscribe(bus, &s);
+	msg = call_fails(bus, PATH, IFACE, "SetGovernorWithTunables", SD_BUS_ERROR_INVALID_ARGS,
+			 "sa{sv}", "power_allocator", 1, "switch_on_temp_c", "d", 500.0);
+	assert_non_null(strstr(msg, "governor.power_allocator.switch_on_temp_c"));
+	msg = call_fails(bus, PATH, IFACE, "SetGovernorWithTunables", SD_BUS_ERROR_INVALID_ARGS,
+			 "sa{sv}", "step_wise", 1, "warp", "u", 3);
+	assert_non_null(strstr(msg, "no tunable \"warp\""));
+	msg = call_fails(bus, PATH, IFACE, "SetGovernorWithTunables", SD_BUS_ERROR_INVALID_ARGS,
+			 "sa{sv}", "step_wise", 1, "trips", "s", "[{temp: 50}, {temp: 40}]");
+	printf("bad trips: %s\n", msg);
+	assert_string_prop(bus, PATH, IFACE, "Governor", "userspace");
+	call_ok(bus, PATH, IFACE, "SetGovernorWithTunables", NULL, "sa{sv}", "step_wise", 2, "states",
+		"u", 3, "trips", "s", "[{temp: 38, hysteresis: 2}]");
+	assert_string_prop(bus, PATH, IFACE, "Governor", "step_wise");
+	assert_true(sd_bus_get_property(bus, NAME, PATH, IFACE, "GovernorTunables", NULL, &reply, "a{sv}") >= 0);
+	assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") >= 0);
+	while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+		assert_true(sd_bus_message_read(reply, "s", &key) > 0);
+		if (strcmp(key, "states") == 0)
+			assert_true(sd_bus_message_read(reply, "v", "u", &states) > 0);
+		else
+			assert_true(sd_bus_message_read(reply, "v", "a(dd)", 1, &temp, &hyst) > 0);
+		assert_true(sd_bus_message_exit_container(reply) >= 0);
+	}
+	sd_bus_message_unref(reply);
+	assert_int_equal(states, 3);
+	assert_true(temp == 38 && hyst == 2);
+	pump(bus, 5, &s.manager_props, 1);
+	assert_true(s.manager_props >= 1);
+	call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s", "userspace");
+	sd_bus_flush_close_unref(bus);
+}
+
 static void test_limits(void **state)
 {
 	sd_bus *bus = bus_connect();
@@ -928,6 +972,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_model_properties),
 		cmocka_unit_test(test_set_bits_and_signals),
 		cmocka_unit_test(test_governor),
+		cmocka_unit_test(test_governor_tunables),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_unknown_model),
 		cmocka_unit_test(test_load_unload),
