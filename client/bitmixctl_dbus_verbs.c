@@ -136,19 +136,48 @@ out:
 	return r;
 }
 
+/* governor NAME KEY=VALUE...: SetGovernorWithTunables, each value as one YAML value. */
+static int set_governor(sd_bus *bus, int argc, char **argv, sd_bus_error *error)
+{
+	sd_bus_message *call = NULL;
+	int r;
+
+	if (argc == 1)
+		return sd_bus_call_method(bus, CTL_NAME, CTL_PATH, CTL_IFACE, "SetGovernor", error, NULL,
+					  "s", argv[0]);
+	r = sd_bus_message_new_method_call(bus, &call, CTL_NAME, CTL_PATH, CTL_IFACE,
+					   "SetGovernorWithTunables");
+	if (r >= 0)
+		r = sd_bus_message_append(call, "s", argv[0]);
+	if (r >= 0)
+		r = sd_bus_message_open_container(call, 'a', "{sv}");
+	for (int i = 1; r >= 0 && i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+
+		if (!eq) {
+			sd_bus_message_unref(call);
+			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+						 "\"%s\" is not KEY=VALUE", argv[i]);
+		}
+		*eq = 0;
+		r = sd_bus_message_append(call, "{sv}", argv[i], "s", eq + 1);
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(call);
+	if (r >= 0)
+		r = sd_bus_call(bus, call, 0, error, NULL);
+	sd_bus_message_unref(call);
+	return r;
+}
+
 static int ctl_governor_dbus(sd_bus *bus, int argc, char **argv, bool json)
 {
 	sd_bus_error error = SD_BUS_ERROR_NULL;
 	char *gov = NULL, *fallback = NULL, **available = NULL;
 	int r;
 
-	if (argc > 1) {
-		fputs("usage: bitmixctl governor [NAME]\n", stderr);
-		return 2;
-	}
-	if (argc == 1) {
-		r = sd_bus_call_method(bus, CTL_NAME, CTL_PATH, CTL_IFACE, "SetGovernor", &error, NULL,
-				       "s", argv[0]);
+	if (argc >= 1) {
+		r = set_governor(bus, argc, argv, &error);
 		if (r < 0) {
 			call_failed("governor", &error, r);
 			sd_bus_error_free(&error);

@@ -222,8 +222,15 @@ int ctl_watch(sd_bus *bus, int argc, char **argv)
 		fprintf(stderr, "bitmixctl: subscribing to BitsChanged: %s\n", strerror(-r));
 		return 1;
 	}
+	sigset_t mask;
+
 	sigaction(SIGINT, &sa, NULL);
 	sigaction(SIGTERM, &sa, NULL);
+	/* A mask inherited blocked (some launchers do) would keep Ctrl-C from ever arriving. */
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_UNBLOCK, &mask, NULL);
 	if (w.tty && isatty(STDIN_FILENO) && tcgetattr(STDIN_FILENO, &saved) == 0) {
 		raw = saved;
 		raw.c_lflag &= (tcflag_t) ~(ICANON | ECHO);
@@ -251,5 +258,6 @@ int ctl_watch(sd_bus *bus, int argc, char **argv)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved);
 	if (w.tty)
 		printf("\n");
-	return r < 0 ? 1 : 0;
+	/* Interrupted while asking the daemon (EINTR): still a clean exit when asked to stop. */
+	return r < 0 && !stop ? 1 : 0;
 }

@@ -13,6 +13,9 @@
  */
 #include <errno.h>
 #include <grp.h>
+#include <poll.h>
+#include <pty.h>
+#include <signal.h>
 #include <math.h>
 #include <pthread.h>
 #include <setjmp.h>
@@ -874,6 +877,61 @@ static void test_bitmixctl_watch(void **state)
 	assert_non_null(strstr(out, "samples_per_s="));
 }
 
+/* On a terminal: full-screen redraws; q quits, and so does Ctrl-C (SIGINT), both exit 0. */
+static void watch_on_tty(bool by_key)
+{
+	char arg[200], out[65536];
+	size_t n = 0;
+	int fd, status = -1;
+	pid_t pid;
+
+	snprintf(arg, sizeof(arg), "--bus-address=%s", pbus.address);
+	pid = forkpty(&fd, NULL, NULL, NULL);
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		execl(bitmixctl_path, "bitmixctl", arg, "watch", "--interval", "0.2", (char *)NULL);
+		_exit(127);
+	}
+	for (double end = mono() + 1.2; mono() < end;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		ssize_t k;
+
+		if (poll(&p, 1, 50) > 0 && (k = read(fd, out + n, sizeof(out) - 1 - n)) > 0)
+			n += (size_t)k;
+	}
+	out[n] = 0;
+	if (by_key)
+		assert_int_equal(write(fd, "q", 1), 1);
+	else
+		kill(pid, SIGINT);
+	for (int i = 0; i < 150 && waitpid(pid, &status, WNOHANG) == 0; i++) {
+		char drain[4096];
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+
+		/* Keep the terminal drained; once the child is gone, reads fail with EIO. */
+		if (poll(&p, 1, 20) <= 0 || read(fd, drain, sizeof(drain)) < 0)
+			usleep(20000);
+	}
+	if (status == -1) {
+		kill(pid, SIGKILL);
+		waitpid(pid, NULL, 0);
+		fail_msg("bitmixctl watch did not exit on %s", by_key ? "q" : "SIGINT");
+	}
+	close(fd);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_non_null(strstr(out, "\033[H\033[J"));
+	assert_non_null(strstr(out, "block2.dw"));
+	assert_non_null(strstr(out, "temperature"));
+}
+
+static void test_bitmixctl_watch_tty(void **state)
+{
+	(void)state;
+	watch_on_tty(true);
+	watch_on_tty(false);
+}
+
 static void test_busctl(void **state)
 {
 	char cmd[512], out[16384];
@@ -983,6 +1041,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_trip_crossed),
 		cmocka_unit_test(test_bitmixctl_json),
 		cmocka_unit_test(test_bitmixctl_watch),
+		cmocka_unit_test(test_bitmixctl_watch_tty),
 		cmocka_unit_test(test_busctl),
 		cmocka_unit_test(test_latency),
 	};
