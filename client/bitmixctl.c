@@ -325,7 +325,7 @@ static int ctl_over_dbus(const char *socket_path, const char *bus_address, bool 
 		return r;
 	if (bus_address) {
 		fprintf(stderr, "bitmixctl: no bitmixd on %s: %s\n", bus_address,
-			r == -ENOENT ? "org.bitmix.Daemon1 has no owner" : strerror(-r));
+			r == -ENOENT ? "no bus there, or org.bitmix.Daemon1 has no owner" : strerror(-r));
 		return 1;
 	}
 	/* Not on the system bus: the socket, for what it offers. */

@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -79,10 +80,56 @@ static int status_model(sd_bus *bus, const char *name, const char *path, bool js
 	return 0;
 }
 
+/* The daemon's counters: uptime, clients, workers, requests, doorbell, kernels. */
+struct daemon_counters {
+	uint64_t uptime_usec, completed, failed;
+	uint32_t clients, workers;
+	char *doorbell, *kernels;
+};
+
+static int get_counters(sd_bus *bus, struct daemon_counters *c)
+{
+	static const struct { const char *prop; char type; size_t off; } fields[] = {
+		{ "UptimeUSec", 't', offsetof(struct daemon_counters, uptime_usec) },
+		{ "RequestsCompleted", 't', offsetof(struct daemon_counters, completed) },
+		{ "RequestsFailed", 't', offsetof(struct daemon_counters, failed) },
+		{ "Clients", 'u', offsetof(struct daemon_counters, clients) },
+		{ "Workers", 'u', offsetof(struct daemon_counters, workers) },
+	};
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (sd_bus_get_property_trivial(bus, CTL_NAME, CTL_PATH, CTL_IFACE, fields[i].prop, NULL,
+						fields[i].type, (char *)c + fields[i].off) < 0)
+			return -EIO;
+	if (ctl_get_string(bus, CTL_PATH, CTL_IFACE, "Doorbell", &c->doorbell) < 0 ||
+	    ctl_get_string(bus, CTL_PATH, CTL_IFACE, "Kernels", &c->kernels) < 0)
+		return -EIO;
+	return 0;
+}
+
+static void print_counters(const struct daemon_counters *c, bool json)
+{
+	if (json) {
+		printf(",\"uptime_s\":%.3f,\"clients\":%u,\"workers\":%u,\"requests_completed\":%llu,"
+		       "\"requests_failed\":%llu,\"doorbell\":", (double)c->uptime_usec / 1e6, c->clients,
+		       c->workers, (unsigned long long)c->completed, (unsigned long long)c->failed);
+		ctl_json_string(stdout, c->doorbell);
+		printf(",\"kernels\":");
+		ctl_json_string(stdout, c->kernels);
+		return;
+	}
+	printf("  up:        %.1f s\n  clients:   %u\n  workers:   %u\n", (double)c->uptime_usec / 1e6,
+	       c->clients, c->workers);
+	printf("  requests:  %llu completed, %llu failed\n", (unsigned long long)c->completed,
+	       (unsigned long long)c->failed);
+	printf("  doorbell:  %s\n  kernels:   %s\n", c->doorbell, c->kernels);
+}
+
 static int ctl_status(sd_bus *bus, const char *address, bool json)
 {
 	char *version = NULL, *gov = NULL, *fallback = NULL, *source = NULL;
 	char *names[CTL_MAX_MODELS], *paths[CTL_MAX_MODELS];
+	struct daemon_counters counters = { 0 };
 	double temp = NAN, power = NAN;
 	int n, r = 1;
 
@@ -92,6 +139,7 @@ static int ctl_status(sd_bus *bus, const char *address, bool json)
 	    ctl_get_string(bus, CTL_PATH, CTL_IFACE, "SensorSource", &source) < 0 ||
 	    ctl_get_double(bus, CTL_PATH, CTL_IFACE, "Temperature", &temp) < 0 ||
 	    ctl_get_double(bus, CTL_PATH, CTL_IFACE, "Power", &power) < 0 ||
+	    get_counters(bus, &counters) < 0 ||
 	    (n = ctl_list_models(bus, names, paths, CTL_MAX_MODELS)) < 0)
 		goto out;
 	if (json) {
@@ -109,9 +157,11 @@ static int ctl_status(sd_bus *bus, const char *address, bool json)
 		ctl_json_number(stdout, temp);
 		printf(",\"power_w\":");
 		ctl_json_number(stdout, power);
+		print_counters(&counters, true);
 		printf(",\"models\":[");
 	} else {
 		printf("bitmixd %s on D-Bus (%s)\n", version, ctl_bus_name(address));
+		print_counters(&counters, false);
 		printf("  governor:  %s\n", gov);
 		if (*fallback)
 			printf("    %s\n", fallback);
@@ -129,6 +179,8 @@ static int ctl_status(sd_bus *bus, const char *address, bool json)
 		printf("]}\n");
 	ctl_free_models(names, paths, n);
 out:
+	free(counters.doorbell);
+	free(counters.kernels);
 	free(version);
 	free(gov);
 	free(fallback);

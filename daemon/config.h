@@ -174,9 +174,9 @@ const struct bmx_governor_policy_config *bmx_config_policy(const struct bmx_conf
 							   const char *model);
 
 /*
- * May this caller change things (bits, governor, limits, models, reload)? Root always; besides,
- * access.set_bits.users/groups and dbus.admin_users/admin_groups, one rule for the socket and
- * D-Bus (config_dbus.c). GROUPS are the caller's supplementary groups.
+ * May this caller change things (bits, governor, limits, models, reload)? Root and the daemon's
+ * own user always; besides, access.set_bits.users/groups and dbus.admin_users/admin_groups, one
+ * rule for the socket and D-Bus (config_dbus.c). GROUPS are the caller's supplementary groups.
  */
 bool bmx_config_is_admin(const struct bmx_config *config, uid_t uid, gid_t gid,
 			 const gid_t *groups, size_t n_groups);

@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "config_parse.h"
 
@@ -138,7 +139,8 @@ bool bmx_config_is_admin(const struct bmx_config *c, uid_t uid, gid_t gid, const
 	static_assert(sizeof(uid_t) == sizeof(unsigned) && sizeof(gid_t) == sizeof(unsigned),
 		      "ids are stored as unsigned");
 
-	return uid == 0 || in_list(c->set_bits_uids, c->n_set_bits_uids, uid) ||
+	/* The daemon's own user: ExecReload=bitmixctl reload runs as it, and it owns the daemon. */
+	return uid == 0 || uid == geteuid() || in_list(c->set_bits_uids, c->n_set_bits_uids, uid) ||
 	       in_list(c->dbus.admin_uids, c->dbus.n_admin_uids, uid) ||
 	       group_in(c->set_bits_gids, c->n_set_bits_gids, gid, groups, n_groups) ||
 	       group_in(c->dbus.admin_gids, c->dbus.n_admin_gids, gid, groups, n_groups);

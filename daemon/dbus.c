@@ -36,12 +36,19 @@ static const char *bus_name(enum bmx_dbus_bus bus)
 	}
 }
 
-/* auto: the system bus when root and one exists; a user's daemon stays off the buses. */
+/* The highest uid of a system user (Debian's SYS_UID_MAX): systemd's User=bitmixd is one. */
+#define SYSTEM_UID_MAX 999
+
+/*
+ * auto: the system bus when it exists and bitmixd runs as root or as a system user (the
+ * service's own, from sysusers.d); a daemon a login user started stays off the buses.
+ */
 static enum bmx_dbus_bus resolve_auto(struct bmx_dbus *b)
 {
-	if (geteuid() != 0) {
+	if (geteuid() > SYSTEM_UID_MAX) {
 		snprintf(b->where, sizeof(b->where),
-			 "none (dbus.bus: auto and not running as root; set dbus.bus to use one)");
+			 "none (dbus.bus: auto and uid %u is not root nor a system user; set dbus.bus "
+			 "to use a bus)", (unsigned)geteuid());
 		return BMX_DBUS_NONE;
 	}
 	if (access("/run/dbus/system_bus_socket", F_OK) < 0 && !getenv("DBUS_SYSTEM_BUS_ADDRESS")) {
@@ -124,6 +131,13 @@ int dbus_open(struct bmx_daemon *d)
 	if (r < 0) {
 		log_error_errno(r, "D-Bus: taking the name %s on %s (another bitmixd? the policy "
 				   "file org.bitmix.Daemon1.conf installed?)", DBUS_NAME, bus_name(which));
+		/* A bus the admin named is a promise; auto only tried. */
+		if (cfg->bus == BMX_DBUS_AUTO) {
+			snprintf(b->where, sizeof(b->where), "none (the name %s could not be taken on %s: %s)",
+				 DBUS_NAME, bus_name(which), strerror(-r));
+			b->bus = sd_bus_flush_close_unref(b->bus);
+			return 0;
+		}
 		goto fail;
 	}
 	if (which == BMX_DBUS_ADDRESS)

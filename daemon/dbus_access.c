@@ -4,10 +4,9 @@
  * bus peers that own QoS holds.
  *
  * Reading is open to everyone the bus policy lets through (systemd/org.bitmix.Daemon1.conf).
- * Changing needs the admin rule of the configuration (bmx_config_is_admin: root,
- * access.set_bits.*, dbus.admin_*), checked against the credentials the bus driver vouches
- * for (sd_bus_query_sender_creds: its uid and, from /proc of its pid, the effective and
- * supplementary ids). A peer's holds are tracked with sd_bus_track: when its unique name leaves
+ * Changing needs the admin rule of the configuration (bmx_config_is_admin: root, the daemon's
+ * own user, access.set_bits.*, dbus.admin_*), checked against the credentials the bus driver
+ * vouches for (sd_bus_query_sender_creds). A peer's holds are tracked with sd_bus_track: when its unique name leaves
  * the bus (exit, crash, closed connection), its holds are released as a socket client's are
  * when its socket closes.
  */
@@ -19,34 +18,49 @@
 #include "dbus_internal.h"
 #include "log.h"
 
+/*
+ * The caller's ids as the bus driver vouches for them (its uid from SO_PEERCRED at connect, its
+ * groups), with AUGMENT also the effective ids from /proc/<pid>/status. AUGMENT fails where the
+ * daemon cannot see other users' processes (systemd's ProtectProc=invisible), so it is only a
+ * second chance for a caller the driver's ids do not admit.
+ */
+static bool creds_admit(struct bmx_dbus *b, sd_bus_creds *creds, uid_t *uid)
+{
+	const gid_t *groups = NULL;
+	gid_t gid = (gid_t)-1;
+	int n;
+
+	if (sd_bus_creds_get_euid(creds, uid) < 0 && sd_bus_creds_get_uid(creds, uid) < 0)
+		return false;
+	(void)sd_bus_creds_get_egid(creds, &gid);
+	n = sd_bus_creds_get_supplementary_gids(creds, &groups);
+	return bmx_config_is_admin(b->d->config, *uid, gid, groups, n > 0 ? (size_t)n : 0);
+}
+
 int dbus_check_admin(struct bmx_dbus *b, sd_bus_message *m, const char *what, sd_bus_error *error)
 {
-	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL;
-	const gid_t *groups = NULL;
-	uid_t uid;
-	gid_t gid = (gid_t)-1;
-	int n, r;
+	const uint64_t mask = SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
+			      SD_BUS_CREDS_SUPPLEMENTARY_GIDS;
+	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL, *more = NULL;
+	uid_t uid = (uid_t)-1;
+	int r;
 
-	r = sd_bus_query_sender_creds(m, SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
-					      SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_AUGMENT,
-				      &creds);
+	r = sd_bus_query_sender_creds(m, mask, &creds);
 	if (r < 0)
 		return log_warning_errno(r, "D-Bus: credentials of %s", sd_bus_message_get_sender(m));
-	/* The effective uid where /proc told it, else the one the bus driver saw at connect. */
-	if (sd_bus_creds_get_euid(creds, &uid) < 0 && (r = sd_bus_creds_get_uid(creds, &uid)) < 0)
+	if (creds_admit(b, creds, &uid))
+		return 1;
+	if (sd_bus_query_sender_creds(m, mask | SD_BUS_CREDS_AUGMENT, &more) >= 0 &&
+	    creds_admit(b, more, &uid))
+		return 1;
+	if (uid == (uid_t)-1)
 		return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
 					 "the bus gives no uid for %s, so it may not %s",
 					 sd_bus_message_get_sender(m), what);
-	(void)sd_bus_creds_get_egid(creds, &gid);
-	n = sd_bus_creds_get_supplementary_gids(creds, &groups);
-	if (n < 0)
-		n = 0;
-	if (bmx_config_is_admin(b->d->config, uid, gid, groups, (size_t)n))
-		return 1;
 	log_info("D-Bus: %s (uid %u) may not %s", sd_bus_message_get_sender(m), (unsigned)uid, what);
 	return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-				 "uid %u may not %s (root, access.set_bits or dbus.admin_users/"
-				 "admin_groups in %s may)",
+				 "uid %u may not %s (root, bitmixd's own user, access.set_bits or "
+				 "dbus.admin_users/admin_groups in %s may)",
 				 (unsigned)uid, what, b->d->config->source_path);
 }
 

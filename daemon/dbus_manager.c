@@ -23,6 +23,32 @@ static int prop_version(sd_bus *bus, const char *path, const char *iface, const 
 	return sd_bus_message_append(reply, "s", BITMIX_VERSION);
 }
 
+/* The daemon's counters and set-up, as the socket's STATUS gives them. */
+static int prop_daemon(sd_bus *bus, const char *path, const char *iface, const char *prop,
+		       sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct bmx_dbus *b = userdata;
+	struct bmx_daemon *d = b->d;
+
+	(void)bus, (void)path, (void)iface, (void)error;
+	if (strcmp(prop, "UptimeUSec") == 0)
+		return sd_bus_message_append(reply, "t", (now_ns() - d->start_ns) / 1000);
+	if (strcmp(prop, "Clients") == 0)
+		return sd_bus_message_append(reply, "u", d->n_sessions);
+	if (strcmp(prop, "Workers") == 0)
+		return sd_bus_message_append(reply, "u", d->pool ? worker_pool_size(d->pool) : 0);
+	if (strcmp(prop, "RequestsCompleted") == 0)
+		return sd_bus_message_append(reply, "t",
+					     __atomic_load_n(&d->requests_completed, __ATOMIC_RELAXED));
+	if (strcmp(prop, "RequestsFailed") == 0)
+		return sd_bus_message_append(reply, "t",
+					     __atomic_load_n(&d->requests_failed, __ATOMIC_RELAXED));
+	if (strcmp(prop, "Doorbell") == 0)
+		return sd_bus_message_append(reply, "s", doorbell_name(d->doorbell));
+	return sd_bus_message_append(reply, "s", bmx_kernels_name(bmx_kernels_resolve(
+							 (enum bmx_kernels_path)d->config->kernels)));
+}
+
 static int prop_governor(sd_bus *bus, const char *path, const char *iface, const char *prop,
 			 sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
@@ -281,6 +307,14 @@ static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
 static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_VTABLE_START(0),
 	SD_BUS_PROPERTY("Version", "s", prop_version, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	/* Counters change all the time: read them, no signal. */
+	SD_BUS_PROPERTY("UptimeUSec", "t", prop_daemon, 0, 0),
+	SD_BUS_PROPERTY("Clients", "u", prop_daemon, 0, 0),
+	SD_BUS_PROPERTY("RequestsCompleted", "t", prop_daemon, 0, 0),
+	SD_BUS_PROPERTY("RequestsFailed", "t", prop_daemon, 0, 0),
+	SD_BUS_PROPERTY("Workers", "u", prop_daemon, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Doorbell", "s", prop_daemon, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("Kernels", "s", prop_daemon, 0, 0),
 	SD_BUS_PROPERTY("Governor", "s", prop_governor, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("GovernorFallback", "s", prop_governor, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("GovernorTunables", "a{sv}", prop_tunables, 0, PROP_CHANGES),

@@ -176,7 +176,8 @@ static void test_dbus_block(void **state)
 	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x}\n", &c, &err), 0);
 	assert_int_equal(c->dbus.bus, BMX_DBUS_AUTO);
 	assert_true(bmx_config_is_admin(c, 0, 0, NULL, 0));
-	assert_false(bmx_config_is_admin(c, 1000, 1000, NULL, 0));
+	assert_false(bmx_config_is_admin(c, 54321, 54321, NULL, 0));
+	assert_true(bmx_config_is_admin(c, geteuid(), 54321, NULL, 0)); /* the daemon's own user */
 	bmx_config_free(c);
 	assert_int_equal(bmx_config_load_string("t.yaml",
 		"models: {m: /x}\ndbus:\n  address: unix:path=/tmp/b\n  admin_users: [root, 1000]\n"
@@ -187,9 +188,9 @@ static void test_dbus_block(void **state)
 	assert_int_equal(c->dbus.admin_uids[1], 1000);
 	assert_true(bmx_config_is_admin(c, 1000, 1000, NULL, 0));       /* dbus.admin_users */
 	assert_true(bmx_config_is_admin(c, 2000, 2000, NULL, 0));       /* access.set_bits.users */
-	assert_true(bmx_config_is_admin(c, 1001, 4242, NULL, 0));       /* primary group */
-	assert_true(bmx_config_is_admin(c, 1001, 1001, groups, 2));     /* supplementary group 0 */
-	assert_false(bmx_config_is_admin(c, 1001, 1001, groups, 1));
+	assert_true(bmx_config_is_admin(c, 54321, 4242, NULL, 0));     /* primary group */
+	assert_true(bmx_config_is_admin(c, 54321, 54321, groups, 2));  /* supplementary group 0 */
+	assert_false(bmx_config_is_admin(c, 54321, 54321, groups, 1));
 	bmx_config_free(c);
 	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x}\ndbus: {bus: none}\n", &c,
 						&err), 0);
