@@ -726,6 +726,58 @@ static void test_access_denied_to_nobody(void **state)
 	sd_bus_flush_close_unref(bus);
 }
 
+/* As nobody, once dbus.admin_users names it: allowed on D-Bus and on the socket alike. */
+static int nobody_as_admin(void)
+{
+	struct bitmix_governor_info info;
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	struct bitmix *bm;
+	sd_bus *bus = NULL;
+
+	if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+	    setresuid(65534, 65534, 65534) < 0)
+		return 10;
+	if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, pbus.address) < 0 ||
+	    sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0)
+		return 11;
+	if (sd_bus_call_method(bus, NAME, PATH, IFACE, "SetGovernor", &error, NULL, "s", "powersave") < 0)
+		return 12;
+	sd_bus_flush_close_unref(bus);
+	if (bitmix_connect(daemon_h.socket, &bm) < 0)
+		return 13;
+	if (bitmix_governor(bm, "userspace", &info) < 0 || strcmp(info.name, "userspace") != 0)
+		return 14;
+	bitmix_close(bm);
+	return 0;
+}
+
+static void test_admin_users(void **state)
+{
+	char yaml[1200];
+	sd_bus *bus = bus_connect();
+	int status;
+	pid_t pid;
+
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	snprintf(yaml, sizeof(yaml), "dbus:\n  address: %s\n  admin_users: [65534]\n%s", pbus.address,
+		 machine_yaml);
+	assert_int_equal(harness_write_config(&daemon_h, model_path, yaml), 0);
+	call_ok(bus, PATH, IFACE, "Reload", NULL, NULL);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0)
+		_exit(nobody_as_admin());
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+	assert_int_equal(harness_write_config(&daemon_h, model_path, extra_yaml), 0);
+	call_ok(bus, PATH, IFACE, "Reload", NULL, NULL);
+	assert_string_prop(bus, PATH, IFACE, "Governor", "userspace");
+	sd_bus_flush_close_unref(bus);
+}
+
 /*
  * Switch the governor back and forth, performance (8 bits) and userspace (the 4 bits set
  * first): every switch publishes, and every publication must arrive as a BitsChanged.
@@ -1037,6 +1089,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reload),
 		cmocka_unit_test(test_hold_dropped_with_peer),
 		cmocka_unit_test(test_access_denied_to_nobody),
+		cmocka_unit_test(test_admin_users),
 		cmocka_unit_test(test_no_bits_changed_missed),
 		cmocka_unit_test(test_trip_crossed),
 		cmocka_unit_test(test_bitmixctl_json),
