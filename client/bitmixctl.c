@@ -26,7 +26,8 @@ static void usage(FILE *f)
 	fputs("Usage: bitmixctl [--socket PATH | --bus-address ADDRESS] [--json] COMMAND\n"
 	      "status, governor, bits, holds, reload, stats and watch speak D-Bus (the system bus,\n"
 	      "or ADDRESS / $BITMIX_BUS_ADDRESS) and use the socket when bitmixd is not on the bus\n"
-	      "(or --socket is given); --json prints one JSON object (D-Bus only).\n"
+	      "(or --socket is given); --json prints one JSON object (status, governor, bits,\n"
+	      "holds, stats).\n"
 	      "  status                       the daemon's version, uptime, clients and counters\n"
 	      "  models                       the models served\n"
 	      "  bits MODEL                   the model's per-layer bits and their generation\n"
@@ -314,12 +315,8 @@ static int ctl_over_dbus(const char *socket_path, const char *bus_address, bool 
 {
 	int r;
 
-	if (!ctl_dbus_verb(argv[0]) || (socket_path && !bus_address)) {
-		if (!json)
-			return -1;
-		fprintf(stderr, "bitmixctl: --json needs the D-Bus API (bitmixd on a bus)\n");
-		return 2;
-	}
+	if (!ctl_dbus_verb(argv[0]) || (socket_path && !bus_address))
+		return -1;
 	r = ctl_dbus_run(bus_address, json, argv[0], argc - 1, argv + 1);
 	if (r >= 0)
 		return r;
@@ -329,10 +326,10 @@ static int ctl_over_dbus(const char *socket_path, const char *bus_address, bool 
 		return 1;
 	}
 	/* Not on the system bus: the socket, for what it offers. */
-	if (json || strcmp(argv[0], "watch") == 0 || strcmp(argv[0], "holds") == 0 ||
+	if (strcmp(argv[0], "watch") == 0 || strcmp(argv[0], "holds") == 0 ||
 	    strcmp(argv[0], "reload") == 0) {
-		fprintf(stderr, "bitmixctl: %s%s needs the D-Bus API, and no bitmixd is on the system "
-			"bus%s\n", argv[0], json ? " --json" : "",
+		fprintf(stderr, "bitmixctl: %s needs the D-Bus API, and no bitmixd is on the system "
+			"bus%s\n", argv[0],
 			strcmp(argv[0], "reload") == 0 ? " (send bitmixd SIGHUP instead)" : "");
 		return 1;
 	}
@@ -374,7 +371,9 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	argc -= optind + 1;
 	argv += optind + 1;
-	if (strcmp(cmd, "status") == 0 && argc == 0)
+	if (json)
+		r = ctl_socket_json(bm, cmd, argc, argv);
+	else if (strcmp(cmd, "status") == 0 && argc == 0)
 		r = cmd_status(bm);
 	else if (strcmp(cmd, "models") == 0 && argc == 0)
 		r = cmd_models(bm);

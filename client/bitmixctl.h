@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include "bitmix.h"
 
@@ -24,6 +25,12 @@ int ctl_apply_spec(const uint16_t *masks, uint32_t n, const char *spec,
 bool ctl_dbus_verb(const char *verb);
 int ctl_dbus_run(const char *address, bool json, const char *verb, int argc, char **argv);
 int ctl_reload_dbus(const char *address);
+
+/* bitmixctl_json.c: --json. A string with its quotes and escapes; a number, or null. */
+void ctl_json_string(FILE *f, const char *s);
+void ctl_json_number(FILE *f, double v);
+/* status, governor, bits and stats as JSON over the socket (bitmixd not on a bus). */
+int ctl_socket_json(struct bitmix *bm, const char *verb, int argc, char **argv);
 
 /* bitmixctl_governor.c */
 int ctl_governor(struct bitmix *bm, int argc, char **argv);

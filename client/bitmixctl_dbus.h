@@ -47,10 +47,6 @@ int ctl_get_bits(sd_bus *bus, const char *path, struct bitmix_layer_bits *bits, 
 int ctl_get_masks(sd_bus *bus, const char *path, uint16_t *masks);
 int ctl_get_stats(sd_bus *bus, const char *path, struct ctl_stats *st);
 
-/* JSON: a string with its quotes and escapes; a number, or null when not finite. */
-void ctl_json_string(FILE *f, const char *s);
-void ctl_json_number(FILE *f, double v);
-
 /* bitmixctl_watch.c */
 int ctl_watch(sd_bus *bus, int argc, char **argv);
 

@@ -897,6 +897,18 @@ static void test_bitmixctl_json(void **state)
 		assert_int_equal(run(cmd, out, sizeof(out)), 0);
 		assert_true(out[0] == '{');
 	}
+	/* The same verbs as JSON over the socket (--socket forces it). */
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
+		if (strcmp(verbs[i], "holds") == 0)
+			continue; /* D-Bus only */
+		snprintf(cmd, sizeof(cmd), "%s --socket %s --json %s%s", bitmixctl_path, daemon_h.socket,
+			 verbs[i], python ? " | /usr/bin/python3 -m json.tool" : "");
+		assert_int_equal(run(cmd, out, sizeof(out)), 0);
+		assert_true(out[0] == '{');
+	}
+	snprintf(cmd, sizeof(cmd), "%s --socket %s --json status", bitmixctl_path, daemon_h.socket);
+	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"bus\":null"));
 	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s --json status", bitmixctl_path, pbus.address);
 	assert_int_equal(run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"governor\":\"userspace\""));
