@@ -447,6 +447,16 @@ static void sync_model(struct bmx_dbus *b, struct served_model *m)
 	b->need_process = true;
 }
 
+long dbus_temp_dc(const struct sensor_reading *r)
+{
+	return lround(r->temp_mc / 100.0);
+}
+
+long dbus_power_cw(const struct sensor_reading *r)
+{
+	return lround(r->power_mw / 10.0);
+}
+
 /* The manager's changing properties: governor, fallback, temperature, power. */
 static void sync_manager(struct bmx_dbus *b)
 {
@@ -476,14 +486,14 @@ static void sync_manager(struct bmx_dbus *b)
 		b->source = source;
 	}
 	if ((r->have & SENSOR_HAVE_TEMP) != (b->have & SENSOR_HAVE_TEMP) ||
-	    ((r->have & SENSOR_HAVE_TEMP) && r->temp_mc != b->temp_mc))
+	    ((r->have & SENSOR_HAVE_TEMP) && dbus_temp_dc(r) != b->temp_dc))
 		names[n++] = (char *)"Temperature";
 	if ((r->have & SENSOR_HAVE_POWER) != (b->have & SENSOR_HAVE_POWER) ||
-	    ((r->have & SENSOR_HAVE_POWER) && r->power_mw != b->power_mw))
+	    ((r->have & SENSOR_HAVE_POWER) && dbus_power_cw(r) != b->power_cw))
 		names[n++] = (char *)"Power";
 	b->have = r->have;
-	b->temp_mc = r->temp_mc;
-	b->power_mw = r->power_mw;
+	b->temp_dc = dbus_temp_dc(r);
+	b->power_cw = dbus_power_cw(r);
 	if (n == 0 || !b->announced)
 		return;
 	names[n] = NULL;

@@ -77,8 +77,7 @@ struct bmx_dbus {
 	char fallback[200];
 	const char *source;       /* sensors_source_name(): a static string */
 	unsigned char tunables[offsetof(struct bmx_governor_config, policies)];
-	int32_t temp_mc;
-	uint32_t power_mw;
+	long temp_dc, power_cw;   /* the announced 0.1 C and 0.01 W steps */
 	uint32_t have;
 	uint64_t models_sig;
 	struct dbus_model_seen seen[BMX_CONFIG_MAX_MODELS];
@@ -115,7 +114,13 @@ int dbus_peer_owner(struct bmx_dbus *b, sd_bus_message *m, uint64_t *owner);
 void dbus_owner_name(const struct bmx_dbus *b, uint64_t owner, char *buf, size_t size);
 void dbus_peers_free(struct bmx_dbus *b);
 
-/* dbus.c: the loop-thread time for the governor and log lines. */
+/* dbus.c */
 void dbus_sync(struct bmx_dbus *b);
+/*
+ * Temperature and Power as published: in steps of 0.1 C and 0.01 W, so that a sensor's noise
+ * below that does not become a signal on every reading.
+ */
+long dbus_temp_dc(const struct sensor_reading *r);
+long dbus_power_cw(const struct sensor_reading *r);
 
 #endif

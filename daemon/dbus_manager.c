@@ -99,9 +99,9 @@ static int prop_sensors(sd_bus *bus, const char *path, const char *iface, const 
 	/* NaN: no source gives this reading (D-Bus doubles carry it; bitmixctl shows "n/a"). */
 	if (strcmp(prop, "Temperature") == 0)
 		return sd_bus_message_append(reply, "d", rd->have & SENSOR_HAVE_TEMP ?
-					     rd->temp_mc / 1000.0 : NAN);
-	return sd_bus_message_append(reply, "d", rd->have & SENSOR_HAVE_POWER ? rd->power_mw / 1000.0
-									      : NAN);
+					     dbus_temp_dc(rd) / 10.0 : NAN);
+	return sd_bus_message_append(reply, "d", rd->have & SENSOR_HAVE_POWER ?
+				     dbus_power_cw(rd) / 100.0 : NAN);
 }
 
 /* Sorted by name so that the property reads the same whatever the store's order. */
