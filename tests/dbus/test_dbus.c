@@ -163,6 +163,7 @@ struct seen {
 	unsigned bits_changed, model_props, manager_props, trips_up, trips_down;
 	unsigned limits_changed, holds_changed; /* PropertiesChanged naming Limits, Holds */
 	unsigned objects_added, objects_removed; /* the object manager's InterfacesAdded/Removed */
+	unsigned switch_on_up, switch_on_down, control_up; /* power_allocator's thresholds */
 	uint64_t last_generation;
 	uint8_t last_bits[16][2];
 	unsigned n_last_bits;
@@ -227,10 +228,17 @@ static int on_trip(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	(void)error;
 	assert_true(sd_bus_message_read(m, "sds", &trip, &t, &dir) > 0);
 	printf("TripCrossed %s %.1f C %s\n", trip, t, dir);
-	if (strcmp(dir, "up") == 0)
+	if (strcmp(trip, "switch_on") == 0 || strcmp(trip, "control") == 0) {
+		bool up = strcmp(dir, "up") == 0;
+
+		s->switch_on_up += up && trip[0] == 's';
+		s->switch_on_down += !up && trip[0] == 's';
+		s->control_up += up && trip[0] == 'c';
+	} else if (strcmp(dir, "up") == 0) {
 		s->trips_up++;
-	else
+	} else {
 		s->trips_down++;
+	}
 	return 0;
 }
 
@@ -868,6 +876,46 @@ static void test_trip_crossed(void **state)
 	sd_bus_flush_close_unref(bus);
 }
 
+/* Wait up to SECONDS for the simulated package to cool below C degrees. */
+static void wait_cooler(sd_bus *bus, double c, double seconds)
+{
+	double t = 1000;
+
+	for (double end = mono() + seconds; mono() < end; usleep(100000)) {
+		assert_true(sd_bus_get_property_trivial(bus, NAME, PATH, IFACE, "Temperature", NULL, 'd', &t) >= 0);
+		if (t < c)
+			return;
+	}
+	fail_msg("still %.1f C after %.0f s, expected below %.1f C", t, seconds, c);
+}
+
+/* power_allocator's switch-on (34 C) and control (37 C) temperatures crossed under load. */
+static void test_trip_crossed_power_allocator(void **state)
+{
+	sd_bus *bus = bus_connect();
+	struct seen s = { 0 };
+	struct load l = { 0 };
+	pthread_t t[2];
+
+	(void)state;
+	wait_cooler(bus, 33.5, 30);
+	subscribe(bus, &s);
+	call_ok(bus, PATH, IFACE, "SetGovernorWithTunables", NULL, "sa{sv}", "power_allocator", 2,
+		"switch_on_temp_c", "d", 34.0, "control_temp_c", "d", 37.0);
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&t[i], NULL, infer_loop, &l), 0);
+	pump(bus, 30, &s.control_up, 1);
+	l.stop = 1;
+	for (int i = 0; i < 2; i++)
+		pthread_join(t[i], NULL);
+	assert_int_equal(s.switch_on_up, 1);
+	assert_int_equal(s.control_up, 1);
+	pump(bus, 30, &s.switch_on_down, 1);
+	assert_int_equal(s.switch_on_down, 1);
+	call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s", "userspace");
+	sd_bus_flush_close_unref(bus);
+}
+
 /* Run CMD; its stdout into OUT. Returns the exit status. */
 static int run(const char *cmd, char *out, size_t size)
 {
@@ -1104,6 +1152,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_admin_users),
 		cmocka_unit_test(test_no_bits_changed_missed),
 		cmocka_unit_test(test_trip_crossed),
+		cmocka_unit_test(test_trip_crossed_power_allocator),
 		cmocka_unit_test(test_bitmixctl_json),
 		cmocka_unit_test(test_bitmixctl_watch),
 		cmocka_unit_test(test_bitmixctl_watch_tty),
