@@ -1110,12 +1110,16 @@ static int group_setup(void **state)
 	r = private_bus_start(&pbus, policy_path);
 	if (r < 0) {
 		fprintf(stderr, "could not start a private dbus-daemon: %s\n", strerror(-r));
+		private_bus_stop(&pbus);
 		return -1;
 	}
 	snprintf(extra_yaml, sizeof(extra_yaml), "dbus:\n  address: %s\n%s", pbus.address, machine_yaml);
 	if (harness_start(&daemon_h, bitmixd_path, model_path, extra_yaml) < 0 ||
 	    !private_bus_wait_name(&pbus, NAME, 5000)) {
 		fprintf(stderr, "bitmixd did not come up on %s\n", pbus.address);
+		/* cmocka runs no teardown after a failed setup: stop both here. */
+		harness_cleanup(&daemon_h);
+		private_bus_stop(&pbus);
 		return -1;
 	}
 	return 0;
