@@ -23,7 +23,11 @@ static const char *const fmnist_names[10] = {
 
 static void usage(FILE *f)
 {
-	fputs("Usage: bitmixctl [--socket PATH] COMMAND\n"
+	fputs("Usage: bitmixctl [--socket PATH | --bus-address ADDRESS] [--json] COMMAND\n"
+	      "status, governor, bits, holds, reload, stats and watch speak D-Bus (the system bus,\n"
+	      "or ADDRESS / $BITMIX_BUS_ADDRESS) and use the socket when bitmixd is not on the bus\n"
+	      "(or --socket is given); --json prints one JSON object (status, governor, bits,\n"
+	      "holds, stats).\n"
 	      "  status                       the daemon's version, uptime, clients and counters\n"
 	      "  models                       the models served\n"
 	      "  bits MODEL                   the model's per-layer bits and their generation\n"
@@ -33,12 +37,17 @@ static void usage(FILE *f)
 	      "  infer MODEL FILE... [--labels IDX1] [--limit N] [--batch B] [--quiet]\n"
 	      "        [--precision current|cascade|policy|fixed]\n"
 	      "                               classify IDX3 (.gz too) or PGM/PPM images\n"
-	      "  governor [NAME]              the running governor; switch to NAME\n"
+	      "  governor [NAME [KEY=VALUE...]]\n"
+	      "                               the running governor; switch to NAME (with tunables,\n"
+	      "                               D-Bus: governor step_wise states=4)\n"
 	      "  stats MODEL                  the model's policy: time in state, transitions\n"
 	      "  hold MODEL min-bits N|max-latency-us N [SECONDS]\n"
 	      "                               a QoS hold for SECONDS or until interrupted\n"
+	      "  holds [MODEL]                the QoS holds and who holds them (D-Bus)\n"
 	      "  reload                       re-read the configuration; on error say where\n"
-	      "                               (file:line:column) and exit 1, the old one kept\n",
+	      "                               (file:line:column) and exit 1, the old one kept\n"
+	      "  watch [MODEL] [--count N] [--interval S]\n"
+	      "                               live temperature, power, bits and throughput (D-Bus)\n",
 	      f);
 }
 
@@ -47,22 +56,6 @@ static int die(const struct bitmix *bm, const char *what)
 {
 	fprintf(stderr, "bitmixctl: %s: %s\n", what, bitmix_strerror(bm));
 	return 1;
-}
-
-static void bits_range(uint16_t mask, char *buf, size_t size)
-{
-	int lo = __builtin_ctz(mask), hi = 31 - __builtin_clz(mask);
-
-	if ((unsigned)mask == ((2u << hi) - (1u << lo)))
-		snprintf(buf, size, lo == hi ? "%d" : "%d-%d", lo, hi);
-	else {
-		size_t n = 0;
-
-		buf[0] = 0;
-		for (int b = lo; b <= hi && n < size; b++)
-			if (mask & (1u << b))
-				n += (size_t)snprintf(buf + n, size - n, "%s%d", n ? "," : "", b);
-	}
 }
 
 /* The sensors' part of `status`: the source, the reading, and why each source was chosen or not. */
@@ -107,6 +100,8 @@ static int cmd_status(struct bitmix *bm)
 	       (unsigned long long)st.requests_failed);
 	printf("  doorbell:  %s\n", st.doorbell);
 	printf("  kernels:   %s\n", st.kernels);
+	if (ctl_dbus_verb("status")) /* built with D-Bus: say which plane answered */
+		printf("  answered:  over the socket (bitmixd not on the system bus, or --socket)\n");
 	if (ctl_status_governor(bm))
 		return 1;
 	return print_sensors(bm);
@@ -121,90 +116,12 @@ static int cmd_models(struct bitmix *bm)
 	if (n < 0)
 		return die(bm, "models");
 	for (int i = 0; i < n && i < 64; i++) {
-		bits_range(infos[i].bits_mask, range, sizeof(range));
+		ctl_bits_range(infos[i].bits_mask, range, sizeof(range));
 		printf("%-16s %3u layers  input %ux%ux%u  outputs %u  bits %s\n", infos[i].name,
 		       infos[i].layer_count, infos[i].input_h, infos[i].input_w, infos[i].input_c,
 		       infos[i].output_size, range);
 	}
 	return 0;
-}
-
-/* "4" -> w4a4, "w4a6" -> w4a6. Returns 0 or -EINVAL. */
-static int parse_bits(const char *s, struct bitmix_layer_bits *b)
-{
-	unsigned w, a;
-	int n = 0;
-
-	if (sscanf(s, "w%ua%u%n", &w, &a, &n) == 2 && s[n] == 0)
-		*b = (struct bitmix_layer_bits){ (uint8_t)w, (uint8_t)a };
-	else if (sscanf(s, "%u%n", &w, &n) == 1 && s[n] == 0)
-		*b = (struct bitmix_layer_bits){ (uint8_t)w, (uint8_t)w };
-	else
-		return -EINVAL;
-	return w >= 2 && w <= 8 && b->a_bits >= 2 && b->a_bits <= 8 ? 0 : -EINVAL;
-}
-
-static bool allowed(const struct bitmix_model *m, uint32_t layer, struct bitmix_layer_bits b)
-{
-	uint16_t mask = bitmix_model_layer_bits_mask(m, layer);
-
-	return (mask & (1u << b.w_bits)) && (mask & (1u << b.a_bits));
-}
-
-/* Apply SPEC to BITS (the current ones). Returns 0, or 1 after printing why not. */
-static int apply_spec(struct bitmix_model *m, const char *spec, struct bitmix_layer_bits *bits)
-{
-	uint32_t n = bitmix_model_get_info(m)->layer_count, i = 0, kept = 0;
-	struct bitmix_layer_bits b;
-	char *copy = strdup(spec), *save = NULL, *tok;
-	char range[32];
-	int r = 0;
-
-	if (!copy)
-		return 1;
-	if (!strchr(spec, ',') && !strchr(spec, '=')) {
-		if (parse_bits(spec, &b) < 0) {
-			fprintf(stderr, "bitmixctl: \"%s\" is not N or wWaA with W, A in 2..8\n", spec);
-			r = 1;
-		}
-		for (i = 0; r == 0 && i < n; i++) {
-			if (allowed(m, i, b))
-				bits[i] = b;
-			else
-				kept++;
-		}
-		if (r == 0 && kept)
-			printf("%u layer(s) do not allow %s and keep their bits\n", kept, spec);
-		free(copy);
-		return r;
-	}
-	for (tok = strtok_r(copy, ",", &save); tok && r == 0; tok = strtok_r(NULL, ",", &save)) {
-		char *eq = strchr(tok, '=');
-		uint32_t layer = i++;
-
-		if (eq) {
-			*eq = 0;
-			layer = (uint32_t)strtoul(tok, NULL, 10);
-			tok = eq + 1;
-		}
-		if (layer >= n || parse_bits(tok, &b) < 0) {
-			fprintf(stderr, "bitmixctl: bad entry \"%s\" for layer %u (the model has %u layers)\n",
-				tok, layer, n);
-			r = 1;
-		} else if (!allowed(m, layer, b)) {
-			bits_range(bitmix_model_layer_bits_mask(m, layer), range, sizeof(range));
-			fprintf(stderr, "bitmixctl: layer %u allows bits %s, not %s\n", layer, range, tok);
-			r = 1;
-		} else {
-			bits[layer] = b;
-		}
-	}
-	if (r == 0 && !strchr(spec, '=') && i != n) {
-		fprintf(stderr, "bitmixctl: %u entries given, the model has %u layers\n", i, n);
-		r = 1;
-	}
-	free(copy);
-	return r;
 }
 
 static int cmd_bits(struct bitmix *bm, int argc, char **argv)
@@ -222,7 +139,12 @@ static int cmd_bits(struct bitmix *bm, int argc, char **argv)
 		return die(bm, argv[0]);
 	bitmix_get_bits(m, bits, &generation);
 	if (argc == 2) {
-		if (apply_spec(m, argv[1], bits))
+		uint32_t n = bitmix_model_get_info(m)->layer_count;
+		uint16_t masks[1024];
+
+		for (uint32_t i = 0; i < n && i < 1024; i++)
+			masks[i] = bitmix_model_layer_bits_mask(m, i);
+		if (ctl_apply_spec(masks, n, argv[1], bits))
 			return 1;
 		if (bitmix_set_bits(m, bits, &generation) < 0)
 			return die(bm, "setting bits");
@@ -231,7 +153,7 @@ static int cmd_bits(struct bitmix *bm, int argc, char **argv)
 	}
 	printf("%s: generation %llu\n", argv[0], (unsigned long long)generation);
 	for (uint32_t i = 0; i < bitmix_model_get_info(m)->layer_count; i++) {
-		bits_range(bitmix_model_layer_bits_mask(m, i), range, sizeof(range));
+		ctl_bits_range(bitmix_model_layer_bits_mask(m, i), range, sizeof(range));
 		printf("  layer %2u: w%u a%u  (allowed %s)\n", i, bits[i].w_bits, bits[i].a_bits, range);
 	}
 	return 0;
@@ -408,18 +330,51 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 	return r;
 }
 
+/*
+ * The D-Bus verbs go over the bus unless --socket names a socket (and no bus was named).
+ * Returns the exit status, or -1 to go on with the socket.
+ */
+static int ctl_over_dbus(const char *socket_path, const char *bus_address, bool json, int argc,
+			 char **argv)
+{
+	int r;
+
+	if (!ctl_dbus_verb(argv[0]) || (socket_path && !bus_address))
+		return -1;
+	r = ctl_dbus_run(bus_address, json, argv[0], argc - 1, argv + 1);
+	if (r >= 0)
+		return r;
+	if (bus_address) {
+		fprintf(stderr, "bitmixctl: no bitmixd on %s: %s\n", bus_address,
+			r == -ENOENT ? "no bus there, or org.bitmix.Daemon1 has no owner" : strerror(-r));
+		return 1;
+	}
+	/* Not on the system bus: the socket, for what it offers (reload included). */
+	if (strcmp(argv[0], "watch") == 0 || strcmp(argv[0], "holds") == 0) {
+		fprintf(stderr, "bitmixctl: %s needs the D-Bus API, and no bitmixd is on the system "
+			"bus\n", argv[0]);
+		return 1;
+	}
+	return -1;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' }, { 0 },
+		{ "socket", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
+		{ "bus-address", required_argument, NULL, 'b' }, { "json", no_argument, NULL, 'j' },
+		{ 0 },
 	};
-	const char *socket_path = NULL;
+	const char *socket_path = NULL, *bus_address = getenv("BITMIX_BUS_ADDRESS");
+	bool json = false;
 	struct bitmix *bm;
 	int c, r;
 
 	while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': socket_path = optarg; break;
+		case 'b': bus_address = optarg; break;
+		case 'j': json = true; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -428,6 +383,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	r = ctl_over_dbus(socket_path, bus_address, json, argc - optind, argv + optind);
+	if (r >= 0)
+		return r;
 	if (bitmix_connect(socket_path, &bm) < 0) {
 		fprintf(stderr, "bitmixctl: %s\n", bitmix_strerror(NULL));
 		return 1;
@@ -435,7 +393,9 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	argc -= optind + 1;
 	argv += optind + 1;
-	if (strcmp(cmd, "status") == 0 && argc == 0)
+	if (json)
+		r = ctl_socket_json(bm, cmd, argc, argv);
+	else if (strcmp(cmd, "status") == 0 && argc == 0)
 		r = cmd_status(bm);
 	else if (strcmp(cmd, "models") == 0 && argc == 0)
 		r = cmd_models(bm);

@@ -5,7 +5,32 @@
 #ifndef BITMIXCTL_H
 #define BITMIXCTL_H
 
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
 #include "bitmix.h"
+
+/* bitmixctl_bits.c: the bits notation (see `bitmixctl --help`). */
+void ctl_bits_range(uint16_t mask, char *buf, size_t size);
+/* Apply SPEC to BITS (the current ones). Returns 0, or 1 after printing why not. */
+int ctl_apply_spec(const uint16_t *masks, uint32_t n, const char *spec,
+		   struct bitmix_layer_bits *bits);
+
+/*
+ * bitmixctl_dbus_verbs.c (bitmixctl_dbus_disabled.c without libsystemd): the admin verbs over
+ * D-Bus. ADDRESS NULL means the system bus. Each returns the verb's exit status, or -ENOENT
+ * (or another -errno) when no bitmixd is on that bus, so that the caller can use the socket.
+ */
+bool ctl_dbus_verb(const char *verb);
+int ctl_dbus_run(const char *address, bool json, const char *verb, int argc, char **argv);
+int ctl_reload_dbus(const char *address);
+
+/* bitmixctl_json.c: --json. A string with its quotes and escapes; a number, or null. */
+void ctl_json_string(FILE *f, const char *s);
+void ctl_json_number(FILE *f, double v);
+/* status, governor, bits and stats as JSON over the socket (bitmixd not on a bus). */
+int ctl_socket_json(struct bitmix *bm, const char *verb, int argc, char **argv);
 
 /* bitmixctl_governor.c */
 int ctl_governor(struct bitmix *bm, int argc, char **argv);

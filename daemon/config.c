@@ -191,7 +191,8 @@ static int parse_models(struct config_parse *p, yaml_node_t *v)
 }
 
 /* One entry of access.set_bits.users or .groups: a name or a number. */
-static int resolve_id(struct config_parse *p, yaml_node_t *n, const char *path, bool group, unsigned *out)
+int config_resolve_id(struct config_parse *p, yaml_node_t *n, const char *path, bool group,
+		      unsigned *out)
 {
 	const char *s = config_scalar(n);
 	char buf[4096], *end;
@@ -239,7 +240,7 @@ static int parse_id_list(struct config_parse *p, yaml_node_t *v, const char *pat
 
 		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, i);
 		if (config_expect(p, item, YAML_SCALAR_NODE, ipath) < 0 ||
-		    resolve_id(p, item, ipath, group, &ids[i]) < 0) {
+		    config_resolve_id(p, item, ipath, group, &ids[i]) < 0) {
 			free(ids);
 			return -EINVAL;
 		}
@@ -315,8 +316,10 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 		return config_parse_ipc(p, v);
 	if (strcmp(key, "limits") == 0)
 		return config_parse_limits(p, v);
+	if (strcmp(key, "dbus") == 0)
+		return config_parse_dbus(p, v);
 	return config_fail(p, k, NULL,
-		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, governor, sensors, access, kernels, ipc, limits)",
+		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, governor, sensors, access, kernels, ipc, limits, dbus)",
 		    key);
 }
 

@@ -10,6 +10,7 @@
 #ifndef BITMIX_CONFIG_H
 #define BITMIX_CONFIG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -116,6 +117,26 @@ struct bmx_sensors_config {
 /* Fill SC with the defaults the YAML block starts from. */
 void bmx_sensors_config_defaults(struct bmx_sensors_config *sc);
 
+/* The `dbus:` block (daemon/config_dbus.c, docs/dbus.md): which bus, and who administers. */
+enum bmx_dbus_bus {
+	BMX_DBUS_AUTO = 0, /* the system bus when running as root and one exists, else none */
+	BMX_DBUS_SYSTEM,
+	BMX_DBUS_SESSION,
+	BMX_DBUS_NONE,
+	BMX_DBUS_ADDRESS,  /* dbus.address: a private bus (tests) */
+};
+
+#define BMX_CONFIG_MAX_ADMINS 32
+
+struct bmx_config_dbus {
+	enum bmx_dbus_bus bus;
+	char address[256];
+	uid_t admin_uids[BMX_CONFIG_MAX_ADMINS];
+	size_t n_admin_uids;
+	gid_t admin_gids[BMX_CONFIG_MAX_ADMINS];
+	size_t n_admin_gids;
+};
+
 struct bmx_config {
 	char *source_path;              /* the file this came from */
 	char *socket_path;              /* default /run/bitmix/bitmixd.sock */
@@ -132,6 +153,7 @@ struct bmx_config {
 	unsigned kernels;               /* enum bmx_kernels_path: 0 auto, 1 ref, 2 avx2, 3 avx512 */
 	struct bmx_config_ipc ipc;
 	struct bmx_config_limits limits;
+	struct bmx_config_dbus dbus;
 };
 
 struct bmx_config_error {
@@ -153,6 +175,14 @@ void bmx_governor_config_defaults(struct bmx_governor_config *g);
 /* The limits for MODEL: its governor.policies entry, or the defaults (2..8, nothing pinned). */
 const struct bmx_governor_policy_config *bmx_config_policy(const struct bmx_config *config,
 							   const char *model);
+
+/*
+ * May this caller change things (bits, governor, limits, models, reload)? Root and the daemon's
+ * own user always; besides, access.set_bits.users/groups and dbus.admin_users/admin_groups, one
+ * rule for the socket and D-Bus (config_dbus.c). GROUPS are the caller's supplementary groups.
+ */
+bool bmx_config_is_admin(const struct bmx_config *config, uid_t uid, gid_t gid,
+			 const gid_t *groups, size_t n_groups);
 
 /* The model entry called NAME, or NULL. */
 const struct bmx_config_model *bmx_config_find_model(const struct bmx_config *config,

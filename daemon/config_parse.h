@@ -66,5 +66,9 @@ void config_ipc_defaults(struct bmx_config *cfg);
 int config_parse_ipc(struct config_parse *p, yaml_node_t *v);
 void config_limits_defaults(struct bmx_config *cfg);
 int config_parse_limits(struct config_parse *p, yaml_node_t *v);
+int config_parse_dbus(struct config_parse *p, yaml_node_t *v); /* config_dbus.c */
+/* A user or group entry (name or number) of a list, resolved now; config.c. */
+int config_resolve_id(struct config_parse *p, yaml_node_t *n, const char *path, bool group,
+		      unsigned *out);
 
 #endif

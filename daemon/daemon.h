@@ -74,6 +74,8 @@ struct served_model {
 	uint64_t mtime_ns;         /* of the file when it was read */
 	char fdname[BMX_FDNAME_MAX]; /* its name in systemd's fd store, "" when not stored */
 	bool from_fdstore;         /* served from the memfd a previous bitmixd left in the store */
+	struct bmx_daemon *daemon; /* set once governed: publications are announced on D-Bus */
+	bool retired;              /* unloaded (D-Bus UnloadModel): new requests get -ENODEV */
 };
 
 /* A model memfd systemd handed back at start (model_fdstore.c), until a config entry takes it. */
@@ -105,6 +107,8 @@ enum loop_op_kind {
 	LOOP_OP_SENSOR_TIMER,   /* the sensors' sampling period elapsed */
 	LOOP_OP_SENSOR_EVENT,   /* the sensors' event descriptor (the probe's ring buffer) is readable */
 	LOOP_OP_WATCHDOG,       /* half of systemd's WatchdogSec= elapsed: ping (daemon_systemd.c) */
+	LOOP_OP_DBUS_IO,        /* the D-Bus connection is ready for what sd_bus_get_events() asked */
+	LOOP_OP_DBUS_TIMEOUT,   /* sd_bus_get_timeout()'s deadline passed */
 };
 
 /* Every io_uring submission's user_data points at one of these. */
@@ -175,6 +179,7 @@ struct session {
 };
 
 struct worker_pool;
+struct bmx_dbus;
 
 struct bmx_daemon {
 	struct bmx_config *config;
@@ -219,6 +224,9 @@ struct bmx_daemon {
 	struct __kernel_timespec watchdog_period;
 	bool watchdog_armed;
 	bool test_hooks;                 /* BITMIXD_TEST_HOOKS=1: test-only triggers (test_hooks.c) */
+
+	/* The D-Bus API (dbus*.c), NULL when not on a bus. */
+	struct bmx_dbus *dbus;
 };
 
 /* model_store.c */
@@ -230,6 +238,8 @@ void served_model_unref(struct served_model *m);
 struct served_model *model_store_find(const struct model_store *store, const char *name);
 struct served_model *model_store_find_id(const struct model_store *store, uint32_t id);
 int model_store_reload(struct model_store *store, const struct bmx_config *config);
+int model_store_add(struct model_store *store, struct served_model *m);
+void model_store_remove(struct model_store *store, struct served_model *m);
 /* A reload in two steps: load what CONFIG adds (nothing served changes), then swap it in. */
 int model_store_prepare(struct model_store *store, const struct bmx_config *config,
 			struct served_model ***next, size_t *failed);
@@ -363,6 +373,26 @@ int daemon_governor_check(const struct bmx_config *next, struct served_model *co
 /* A new reading: observe each model's rate, let the governor decide. */
 void daemon_governor_tick(struct bmx_daemon *d);
 void daemon_governor_stop(struct bmx_daemon *d);
+/* A model loaded or unloaded at run time (D-Bus LoadModel/UnloadModel): its policy. */
+int daemon_governor_add_model(struct bmx_daemon *d, struct served_model *m);
+void daemon_governor_remove_model(struct bmx_daemon *d, struct served_model *m);
+
+/*
+ * dbus.c (dbus_disabled.c in a build without libsystemd): the D-Bus API, org.bitmix.Daemon1.
+ * dbus_open() connects to the bus the config names (none: 0 and nothing happens); the loop
+ * calls dbus_after_pass() once per pass to process the bus, announce changes and re-arm its
+ * poll and timeout; dbus_stop() cancels them at shutdown.
+ */
+int dbus_open(struct bmx_daemon *d);
+void dbus_after_pass(struct bmx_daemon *d);
+void dbus_on_io(struct bmx_daemon *d, int res);
+void dbus_on_timeout(struct bmx_daemon *d, int res);
+void dbus_stop(struct bmx_daemon *d);
+void dbus_close(struct bmx_daemon *d);
+/* Called where bits are published (served_model_set_bits): BitsChanged and CurrentBits. */
+void dbus_bits_changed(struct bmx_daemon *d, struct served_model *m, uint64_t generation);
+/* Where the API is: "the system bus as org.bitmix.Daemon1", or why it is on none. */
+const char *dbus_where(const struct bmx_daemon *d);
 
 /* workers.c */
 struct job {

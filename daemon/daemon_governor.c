@@ -64,6 +64,7 @@ static int add_policy(struct bmx_daemon *d, const struct bmx_config *config, str
 	}
 	served_model_ref(m); /* the policy's */
 	gov_policy_set_floor_observer(m->policy, served_adaptive_set_floor);
+	m->daemon = d;
 out:
 	free(names);
 	free(masks);
@@ -192,6 +193,19 @@ int daemon_governor_check(const struct bmx_config *next, struct served_model *co
 		}
 	}
 	return 0;
+}
+
+int daemon_governor_add_model(struct bmx_daemon *d, struct served_model *m)
+{
+	if (!d->governor || m->policy)
+		return 0;
+	return add_policy(d, d->config, m);
+}
+
+void daemon_governor_remove_model(struct bmx_daemon *d, struct served_model *m)
+{
+	if (d->governor && m->policy)
+		remove_policy(d, m);
 }
 
 void daemon_governor_tick(struct bmx_daemon *d)

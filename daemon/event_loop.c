@@ -307,6 +307,8 @@ static void dispatch(struct bmx_daemon *d, struct loop_op *op, int res)
 	case LOOP_OP_SENSOR_TIMER: sensor_loop_on_timer(d, res); break;
 	case LOOP_OP_SENSOR_EVENT: sensor_loop_on_event(d, res); break;
 	case LOOP_OP_WATCHDOG: daemon_systemd_watchdog_on_timer(d, res); break;
+	case LOOP_OP_DBUS_IO: dbus_on_io(d, res); break;
+	case LOOP_OP_DBUS_TIMEOUT: dbus_on_timeout(d, res); break;
 	}
 	if (s)
 		session_unref(s);
@@ -340,6 +342,7 @@ static void shutdown_sessions(struct bmx_daemon *d)
 	event_loop_cancel(d, &d->backoff_op);
 	sensor_loop_stop(d);
 	daemon_systemd_watchdog_stop(d);
+	dbus_stop(d);
 	while (d->sessions)
 		session_close(d->sessions, NULL);
 	io_uring_submit(&d->ring);
@@ -371,6 +374,7 @@ int event_loop_run(struct bmx_daemon *d)
 		return r;
 	sensor_loop_arm(d);
 	daemon_systemd_watchdog_start(d);
+	dbus_after_pass(d);
 	while (d->pending_ops > 0) {
 		struct io_uring_cqe *cqe;
 		unsigned head, n = 0;
@@ -387,6 +391,7 @@ int event_loop_run(struct bmx_daemon *d)
 			n++;
 		}
 		io_uring_cq_advance(&d->ring, n);
+		dbus_after_pass(d); /* the bus's messages, changes to announce, its poll re-armed */
 	}
 	return 0;
 }

@@ -170,6 +170,18 @@ const struct sensor_reading *gov_core_last_reading(const struct gov_core *c)
 	return c->have_reading ? &c->last : NULL;
 }
 
+void gov_core_set_trip_fn(struct gov_core *c, gov_trip_fn fn, void *userdata)
+{
+	c->trip_fn = fn;
+	c->trip_userdata = userdata;
+}
+
+void gov_core_trip(struct gov_core *c, const char *trip, double temp_c, bool rising)
+{
+	if (c->trip_fn)
+		c->trip_fn(c->trip_userdata, trip, temp_c, rising);
+}
+
 size_t gov_core_policy_count(const struct gov_core *c) { return c->n; }
 struct gov_policy *gov_core_policy(const struct gov_core *c, size_t i) { return c->policies[i]; }
 void *gov_core_data(const struct gov_core *c) { return c->gov_data; }
@@ -192,6 +204,23 @@ void *gov_policy_userdata(const struct gov_policy *p) { return p->userdata; }
 const struct bmx_layer_bits *gov_policy_bits(const struct gov_policy *p) { return p->bits; }
 double gov_policy_cost(const struct gov_policy *p) { return p->cost; }
 double gov_policy_rate(const struct gov_policy *p) { return p->rate; }
+uint32_t gov_policy_layer_count(const struct gov_policy *p) { return p->n; }
+
+const char *gov_policy_layer_name(const struct gov_policy *p, uint32_t layer)
+{
+	return layer < p->n ? p->layer_names[layer] : "";
+}
+
+uint8_t gov_policy_pinned(const struct gov_policy *p, uint32_t layer)
+{
+	return layer < p->n && p->pinned ? p->pinned[layer] : 0;
+}
+
+const struct gov_hold *gov_policy_holds(const struct gov_policy *p, size_t *n)
+{
+	*n = p->n_holds;
+	return p->holds;
+}
 
 void gov_policy_set_level(struct gov_policy *p, double level)
 {

@@ -180,6 +180,21 @@ size_t gov_policy_holds_of(const struct gov_policy *p, uint64_t owner);
 void gov_policy_qos(const struct gov_policy *p, uint8_t *floor_bits, uint64_t *max_latency_ns,
 		    size_t *n_holds);
 void gov_policy_stats(const struct gov_policy *p, uint64_t now_ns, struct gov_stats *out);
+/* A policy as the D-Bus API shows it: layer names, pinned layers (0: not pinned), holds. */
+uint32_t gov_policy_layer_count(const struct gov_policy *p);
+const char *gov_policy_layer_name(const struct gov_policy *p, uint32_t layer);
+uint8_t gov_policy_pinned(const struct gov_policy *p, uint32_t layer);
+const struct gov_hold *gov_policy_holds(const struct gov_policy *p, size_t *n);
+
+/*
+ * Thermal thresholds of the running governor (step_wise's trips, power_allocator's switch-on
+ * and control temperatures): a governor calls gov_core_trip() when the temperature crosses one
+ * (RISING: upwards), and the core tells the callback, if any (the D-Bus TripCrossed signal).
+ */
+typedef void (*gov_trip_fn)(void *userdata, const char *trip, double temp_c, bool rising);
+void gov_core_set_trip_fn(struct gov_core *core, gov_trip_fn fn, void *userdata);
+void gov_core_trip(struct gov_core *core, const char *trip, double temp_c, bool rising);
+
 /* The statistics state of an average bit-width. */
 uint32_t gov_state_of(double average_bits);
 

@@ -70,6 +70,8 @@ struct gov_core {
 	uint64_t now;
 	char fallback[200];
 	uint32_t next_hold_id;
+	gov_trip_fn trip_fn;
+	void *trip_userdata;
 };
 
 /* Recompute the target's bits and publish them if they changed. */

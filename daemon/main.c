@@ -155,6 +155,8 @@ static int run(struct bmx_daemon *d, bool check_only)
 		return d->listen_fd;
 	}
 	r = worker_pool_new(d, d->config->workers, &d->pool);
+	if (r == 0)
+		r = dbus_open(d);
 	if (r == 0) {
 		log_info("bitmixd %s serving %zu model(s) on %s with %u worker(s)", BITMIX_VERSION,
 			 d->store.count, d->config->socket_path, d->config->workers);
@@ -163,6 +165,7 @@ static int run(struct bmx_daemon *d, bool check_only)
 	}
 	daemon_systemd_stopping();
 	worker_pool_free(d->pool);
+	dbus_close(d);
 	close(d->listen_fd);
 	if (!d->socket_activated) /* systemd's socket outlives us: it starts the next bitmixd */
 		unlink(d->config->socket_path);

@@ -256,6 +256,8 @@ uint64_t served_model_set_bits(struct served_model *m, const struct bitmix_bits 
 		__atomic_store_n(&page->bits[i].a_bits, bits[i].a_bits, __ATOMIC_RELAXED);
 	}
 	bitmix_store_release(&page->generation, g + 2);
+	if (m->daemon)
+		dbus_bits_changed(m->daemon, m, g + 2);
 	return g + 2;
 }
 
@@ -389,4 +391,30 @@ void model_store_clear(struct model_store *store)
 	free(store->models);
 	store->models = NULL;
 	store->count = 0;
+}
+
+/* A model loaded at run time (D-Bus LoadModel) joins the store, which takes the reference. */
+int model_store_add(struct model_store *store, struct served_model *m)
+{
+	struct served_model **models = realloc(store->models, (store->count + 1) * sizeof(*models));
+
+	if (!models)
+		return -ENOMEM;
+	store->next_id++;
+	store->models = models;
+	store->models[store->count++] = m;
+	return 0;
+}
+
+/* The store lets go of M (D-Bus UnloadModel); requests and sessions holding it keep theirs. */
+void model_store_remove(struct model_store *store, struct served_model *m)
+{
+	for (size_t i = 0; i < store->count; i++)
+		if (store->models[i] == m) {
+			memmove(&store->models[i], &store->models[i + 1],
+				(store->count - i - 1) * sizeof(*store->models));
+			store->count--;
+			served_model_unref(m);
+			return;
+		}
 }

@@ -125,23 +125,11 @@ void session_close(struct session *s, const char *why)
 	session_unref(s); /* the loop's reference */
 }
 
+/* One admin rule for the socket and D-Bus (bmx_config_is_admin). */
 bool session_may_set_bits(const struct session *s)
 {
-	const struct bmx_config *c = s->daemon->config;
-
-	if (s->uid == 0)
-		return true;
-	for (size_t i = 0; i < c->n_set_bits_uids; i++)
-		if (c->set_bits_uids[i] == s->uid)
-			return true;
-	for (size_t i = 0; i < c->n_set_bits_gids; i++) {
-		if (c->set_bits_gids[i] == s->gid)
-			return true;
-		for (int k = 0; k < s->n_groups; k++)
-			if (c->set_bits_gids[i] == s->groups[k])
-				return true;
-	}
-	return false;
+	return bmx_config_is_admin(s->daemon->config, s->uid, s->gid, s->groups,
+				   s->n_groups > 0 ? (size_t)s->n_groups : 0);
 }
 
 /* Write one CQE; PUBLISH also makes it (and any before it) visible to the client. */
@@ -254,6 +242,8 @@ static int sqe_check(const struct session *s, const struct bitmix_sqe *e, struct
 		return -EBADF;
 	if (!served_adaptive_supported(m, e->precision))
 		return -EOPNOTSUPP; /* adaptive asked of a model without the section */
+	if (m->retired) /* unloaded: what was in flight finished, nothing new starts */
+		return -ENODEV;
 	if (e->batch == 0 || e->batch > BMX_MAX_BATCH)
 		return -EINVAL;
 	in_bytes = (uint64_t)e->batch * bmx_model_input_size(m->model) * sizeof(float);

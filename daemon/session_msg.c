@@ -275,6 +275,8 @@ static int handle_set_bits(struct session *s, const struct bitmix_msg_hdr *m)
 	if (!model)
 		return reply_error(s, m, -EBADF, "SET_BITS: model %u is not open on this connection",
 				   req->model_id);
+	if (model->retired)
+		return reply_error(s, m, -ENODEV, "SET_BITS: model %s was unloaded", model->name);
 	if (req->layer_count != model->model->layer_count ||
 	    m->length != sizeof(*req) + (size_t)req->layer_count * sizeof(req->bits[0]))
 		return reply_error(s, m, -EINVAL, "SET_BITS: %u layers given, model %s has %u",

@@ -7,6 +7,7 @@ packages=(
 	build-essential clang meson ninja-build pkg-config
 	liburing-dev libyaml-dev libcmocka-dev zlib1g-dev libsystemd-dev libbpf-dev bpftool
 	debootstrap   # tests/systemd: a Debian rootfs to boot systemd in
+	dbus-daemon systemd
 	dataset-fashion-mnist
 	python3-torch python3-numpy
 )

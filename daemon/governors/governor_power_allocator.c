@@ -27,6 +27,7 @@ struct power_allocator {
 	bool have_prev;
 	double k_po, k_pu, k_i, k_d;
 	double last_budget_w; /* for status */
+	bool above_switch_on, above_control; /* for gov_core_trip */
 };
 
 static int power_allocator_init(struct gov_core *core)
@@ -103,6 +104,21 @@ static double pid(struct gov_core *core, struct power_allocator *pa, double temp
 	return power < 0 ? 0 : power > max_power ? max_power : power;
 }
 
+/* Tell the core when the temperature crosses switch-on or control (no hysteresis: the PID's). */
+static void note_thresholds(struct gov_core *core, struct power_allocator *pa, double temp)
+{
+	const struct bmx_governor_config *cfg = gov_core_config(core);
+	bool on = temp >= cfg->power_allocator.switch_on_temp_c;
+	bool over = temp >= cfg->power_allocator.control_temp_c;
+
+	if (on != pa->above_switch_on)
+		gov_core_trip(core, "switch_on", temp, on);
+	if (over != pa->above_control)
+		gov_core_trip(core, "control", temp, over);
+	pa->above_switch_on = on;
+	pa->above_control = over;
+}
+
 static void power_allocator_update(struct gov_core *core, const struct sensor_reading *r)
 {
 	const struct bmx_governor_config *cfg = gov_core_config(core);
@@ -113,6 +129,7 @@ static void power_allocator_update(struct gov_core *core, const struct sensor_re
 	if (!(r->have & SENSOR_HAVE_TEMP))
 		return;
 	temp = r->temp_mc / 1000.0;
+	note_thresholds(core, pa, temp);
 	total = requested_power(core, req);
 	if (temp < cfg->power_allocator.switch_on_temp_c) {
 		pa->err_integral = 0;

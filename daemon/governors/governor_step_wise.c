@@ -8,6 +8,7 @@
  * no trip is crossed and the temperature is not rising it comes down one step per period.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "governor.h"
@@ -66,9 +67,14 @@ static void step_wise_update(struct gov_core *core, const struct sensor_reading 
 		bool was = sw->crossed[i];
 
 		sw->crossed[i] = was ? temp >= t->temp_c - t->hysteresis_c : temp >= t->temp_c;
-		if (sw->crossed[i] != was)
+		if (sw->crossed[i] != was) {
+			char name[32];
+
 			log_info("step_wise: %.1f C %s trip %zu (%.1f C)", temp,
 				 sw->crossed[i] ? "crossed" : "back under", i, t->temp_c);
+			snprintf(name, sizeof(name), "trip%zu", i);
+			gov_core_trip(core, name, temp, sw->crossed[i]);
+		}
 		if (sw->crossed[i])
 			highest = (int)i;
 	}

@@ -114,7 +114,7 @@ static const struct {
 	const char *want[3];
 } bad[] = {
 	{ "models: {m: /x}\nworker: 3\n",
-	  { "t.yaml:2:1: unknown key \"worker\"", "socket, workers, log_level, models, governor, sensors, access, kernels, ipc, limits" } },
+	  { "t.yaml:2:1: unknown key \"worker\"", "socket, workers, log_level, models, governor, sensors, access, kernels, ipc, limits, dbus" } },
 	{ "models: {m: /x}\nipc:\n  doorbell: pipe\n", { "3:13", "ipc.doorbell", "auto, futex, eventfd" } },
 	{ "models: {m: /x}\nipc:\n  spin_us: -1\n", { "3:12", "ipc.spin_us", "0..1000000" } },
 	{ "models: {m: /x}\nipc:\n  spin: 5\n", { "3:3", "unknown key \"spin\"", "doorbell, spin_us" } },
@@ -153,7 +153,50 @@ static const struct {
 	{ "models: {m: /x}\nkernels: sse\n", { "2:10", "kernels", "not one of: auto, ref, avx2, avx512" } },
 	{ "models: {m: /x}\nkernels: [ref]\n", { "2:10", "kernels", "expected a scalar" } },
 	{ "- a\n- b\n", { "top level", "found a list, expected a mapping" } },
+	{ "models: {m: /x}\ndbus:\n  bus: kernel\n", { "3:8", "dbus.bus", "auto, system, session, none, address" } },
+	{ "models: {m: /x}\ndbus:\n  address: /run/bus\n", { "3:12", "dbus.address", "not a D-Bus address" } },
+	{ "models: {m: /x}\ndbus:\n  bus: system\n  address: unix:path=/x\n",
+	  { "3:3", "address is set but bus is not \"address\"" } },
+	{ "models: {m: /x}\ndbus:\n  bus: address\n", { "dbus", "no address is given" } },
+	{ "models: {m: /x}\ndbus:\n  admin_users: [nosuchuser-xyz]\n",
+	  { "3:17", "dbus.admin_users[0]", "no user called \"nosuchuser-xyz\"" } },
+	{ "models: {m: /x}\ndbus:\n  admin_groups: wheel\n", { "3:17", "dbus.admin_groups", "expected a list" } },
+	{ "models: {m: /x}\ndbus:\n  admins: []\n",
+	  { "3:3", "unknown key \"admins\"", "bus, address, admin_users, admin_groups" } },
 };
+
+/* The dbus: block, and the admin rule the socket and D-Bus share. */
+static void test_dbus_block(void **state)
+{
+	struct bmx_config_error err;
+	struct bmx_config *c;
+	gid_t groups[] = { 7, 0 };
+
+	(void)state;
+	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x}\n", &c, &err), 0);
+	assert_int_equal(c->dbus.bus, BMX_DBUS_AUTO);
+	assert_true(bmx_config_is_admin(c, 0, 0, NULL, 0));
+	assert_false(bmx_config_is_admin(c, 54321, 54321, NULL, 0));
+	assert_true(bmx_config_is_admin(c, geteuid(), 54321, NULL, 0)); /* the daemon's own user */
+	bmx_config_free(c);
+	assert_int_equal(bmx_config_load_string("t.yaml",
+		"models: {m: /x}\ndbus:\n  address: unix:path=/tmp/b\n  admin_users: [root, 1000]\n"
+		"  admin_groups: [root, 4242]\naccess:\n  set_bits:\n    users: [2000]\n", &c, &err), 0);
+	assert_int_equal(c->dbus.bus, BMX_DBUS_ADDRESS);
+	assert_string_equal(c->dbus.address, "unix:path=/tmp/b");
+	assert_int_equal(c->dbus.n_admin_uids, 2);
+	assert_int_equal(c->dbus.admin_uids[1], 1000);
+	assert_true(bmx_config_is_admin(c, 1000, 1000, NULL, 0));       /* dbus.admin_users */
+	assert_true(bmx_config_is_admin(c, 2000, 2000, NULL, 0));       /* access.set_bits.users */
+	assert_true(bmx_config_is_admin(c, 54321, 4242, NULL, 0));     /* primary group */
+	assert_true(bmx_config_is_admin(c, 54321, 54321, groups, 2));  /* supplementary group 0 */
+	assert_false(bmx_config_is_admin(c, 54321, 54321, groups, 1));
+	bmx_config_free(c);
+	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x}\ndbus: {bus: none}\n", &c,
+						&err), 0);
+	assert_int_equal(c->dbus.bus, BMX_DBUS_NONE);
+	bmx_config_free(c);
+}
 
 /* The ipc: and limits: blocks: defaults, and every key read. */
 static void test_ipc_and_limits(void **state)
@@ -230,7 +273,7 @@ int main(void)
 		cmocka_unit_test(test_full_config),    cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_relative_to_file), cmocka_unit_test(test_missing_file),
 		cmocka_unit_test(test_bad_configs),    cmocka_unit_test(test_bundled_config),
-		cmocka_unit_test(test_ipc_and_limits),
+		cmocka_unit_test(test_ipc_and_limits), cmocka_unit_test(test_dbus_block),
 		cmocka_unit_test(test_log_helpers),
 	};
 

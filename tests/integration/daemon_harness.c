@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -76,6 +77,8 @@ int harness_start_limited(struct daemon_harness *h, const char *bitmixd, const c
 		return -errno;
 	if (h->pid == 0) {
 		int fd = open(h->log, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL); /* no stray daemon if the test itself dies */
 
 		if (fd >= 0) {
 			dup2(fd, STDERR_FILENO);

@@ -188,11 +188,29 @@ step "READY: active after READY=1; status: $(show StatusText)"
 
 # Clients need the group bitmix (SocketGroup=, mode 0660).
 gid=$(in_ns getent group bitmix | cut -d: -f3)
-in_ns setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" status >/dev/null 2>&1 &&
+sock=/run/bitmix/bitmixd.sock
+in_ns setpriv --reuid=65534 --regid=65534 --clear-groups "$ctl" --socket $sock status >/dev/null 2>&1 &&
 	fail "a user outside group bitmix could connect"
-in_ns setpriv --reuid=65534 --regid=65534 --groups="$gid" "$ctl" status >/dev/null ||
+in_ns setpriv --reuid=65534 --regid=65534 --groups="$gid" "$ctl" --socket $sock status >/dev/null ||
 	fail "a member of group bitmix could not connect"
 step "socket permissions: group bitmix connects, others are refused"
+
+# --- D-Bus on the real system bus: the name, properties, bitmixctl over it, the admin rule ---
+dbus_get() { in_ns busctl --system get-property org.bitmix.Daemon1 /org/bitmix/Daemon1 org.bitmix.Daemon1 "$@"; }
+version=$(dbus_get Version) || fail "org.bitmix.Daemon1 is not on the system bus"
+[ "$(dbus_get Governor)" = "$(printf 's "%s"' "$(in_ns "$ctl" --socket $sock governor | head -n 1 | awk '{print $NF}')")" ] ||
+	fail "Governor over D-Bus ($(dbus_get Governor)) disagrees with the socket"
+in_ns busctl --system --no-pager tree org.bitmix.Daemon1 | grep -q /org/bitmix/Daemon1/model/fmnist ||
+	fail "busctl tree does not list the model object"
+json=$(in_ns "$ctl" --json status) && case $json in "{"*'"governor"'*"}") ;; *) false ;; esac ||
+	fail "bitmixctl --json status over D-Bus: $json"
+in_ns setpriv --reuid=65534 --regid=65534 --clear-groups busctl --system get-property \
+	org.bitmix.Daemon1 /org/bitmix/Daemon1 org.bitmix.Daemon1 Models >/dev/null ||
+	fail "anyone may read properties over D-Bus, yet nobody could not"
+in_ns setpriv --reuid=65534 --regid=65534 --clear-groups busctl --system call org.bitmix.Daemon1 \
+	/org/bitmix/Daemon1 org.bitmix.Daemon1 SetGovernor s powersave >/dev/null 2>&1 &&
+	fail "nobody switched the governor over D-Bus"
+step "D-Bus: org.bitmix.Daemon1 on the system bus ($version), bitmixctl over it, nobody may read but not switch"
 
 # --- reload with a broken drop-in: refused, located, the old configuration kept ---
 gov_before=$(in_ns "$ctl" governor | head -n 1)

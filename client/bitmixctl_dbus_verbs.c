@@ -1,0 +1,546 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bitmixctl_dbus_verbs.c — bitmixctl's admin verbs over D-Bus: status, governor, bits, holds,
+ * reload, stats and watch, each with --json (one JSON object on stdout) except watch. The
+ * daemon checks who may change what; bitmixctl prints the daemon's error message as it is.
+ */
+#include <errno.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "bitmixctl_dbus.h"
+
+/* Print a failed call's message; returns the exit status 1. */
+static int call_failed(const char *what, const sd_bus_error *error, int r)
+{
+	fprintf(stderr, "bitmixctl: %s: %s\n", what,
+		error && error->message ? error->message : strerror(-r));
+	return 1;
+}
+
+static void print_bits(FILE *f, const struct bitmix_layer_bits *bits, int n, bool json)
+{
+	for (int l = 0; l < n; l++) {
+		if (json)
+			fprintf(f, "%s[%u,%u]", l ? "," : "", bits[l].w_bits, bits[l].a_bits);
+		else if (bits[l].w_bits == bits[l].a_bits)
+			fprintf(f, "%s%u", l ? "," : "", bits[l].w_bits);
+		else
+			fprintf(f, "%sw%ua%u", l ? "," : "", bits[l].w_bits, bits[l].a_bits);
+	}
+}
+
+static int count_holds(sd_bus *bus, const char *path)
+{
+	sd_bus_message *reply = NULL;
+	int n = -1;
+
+	if (sd_bus_get_property(bus, CTL_NAME, path, CTL_MODEL_IFACE, "Holds", NULL, &reply,
+				"a(usts)") >= 0 &&
+	    sd_bus_message_enter_container(reply, 'a', "(usts)") >= 0)
+		for (n = 0; sd_bus_message_skip(reply, "(usts)") > 0;)
+			n++;
+	sd_bus_message_unref(reply);
+	return n;
+}
+
+static int status_model(sd_bus *bus, const char *name, const char *path, bool json, bool first)
+{
+	struct bitmix_layer_bits bits[CTL_MAX_LAYERS];
+	struct ctl_stats st;
+	uint64_t generation = 0;
+	int n = ctl_get_bits(bus, path, bits, &generation), holds = count_holds(bus, path);
+
+	if (n < 0 || ctl_get_stats(bus, path, &st) < 0)
+		return 1;
+	if (!json) {
+		printf("    %s: generation %llu, average %.2f bits, %.0f ns/sample, %.1f samples/s, "
+		       "%d hold(s)\n      bits ", name, (unsigned long long)generation, st.average_bits,
+		       st.cost_ns, st.samples_per_second, holds);
+		print_bits(stdout, bits, n, false);
+		printf("\n");
+		return 0;
+	}
+	printf("%s{\"name\":", first ? "" : ",");
+	ctl_json_string(stdout, name);
+	printf(",\"object\":");
+	ctl_json_string(stdout, path);
+	printf(",\"generation\":%llu,\"average_bits\":", (unsigned long long)generation);
+	ctl_json_number(stdout, st.average_bits);
+	printf(",\"cost_ns\":");
+	ctl_json_number(stdout, st.cost_ns);
+	printf(",\"samples_per_second\":");
+	ctl_json_number(stdout, st.samples_per_second);
+	printf(",\"samples_completed\":%llu,\"holds\":%d,\"bits\":[",
+	       (unsigned long long)st.samples_completed, holds);
+	print_bits(stdout, bits, n, true);
+	printf("]}");
+	return 0;
+}
+
+/* The daemon's counters: uptime, clients, workers, requests, doorbell, kernels. */
+struct daemon_counters {
+	uint64_t uptime_usec, completed, failed;
+	uint32_t clients, workers;
+	char *doorbell, *kernels;
+};
+
+static int get_counters(sd_bus *bus, struct daemon_counters *c)
+{
+	static const struct { const char *prop; char type; size_t off; } fields[] = {
+		{ "UptimeUSec", 't', offsetof(struct daemon_counters, uptime_usec) },
+		{ "RequestsCompleted", 't', offsetof(struct daemon_counters, completed) },
+		{ "RequestsFailed", 't', offsetof(struct daemon_counters, failed) },
+		{ "Clients", 'u', offsetof(struct daemon_counters, clients) },
+		{ "Workers", 'u', offsetof(struct daemon_counters, workers) },
+	};
+
+	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
+		if (sd_bus_get_property_trivial(bus, CTL_NAME, CTL_PATH, CTL_IFACE, fields[i].prop, NULL,
+						fields[i].type, (char *)c + fields[i].off) < 0)
+			return -EIO;
+	if (ctl_get_string(bus, CTL_PATH, CTL_IFACE, "Doorbell", &c->doorbell) < 0 ||
+	    ctl_get_string(bus, CTL_PATH, CTL_IFACE, "Kernels", &c->kernels) < 0)
+		return -EIO;
+	return 0;
+}
+
+static void print_counters(const struct daemon_counters *c, bool json)
+{
+	if (json) {
+		printf(",\"uptime_s\":%.3f,\"clients\":%u,\"workers\":%u,\"requests_completed\":%llu,"
+		       "\"requests_failed\":%llu,\"doorbell\":", (double)c->uptime_usec / 1e6, c->clients,
+		       c->workers, (unsigned long long)c->completed, (unsigned long long)c->failed);
+		ctl_json_string(stdout, c->doorbell);
+		printf(",\"kernels\":");
+		ctl_json_string(stdout, c->kernels);
+		return;
+	}
+	printf("  up:        %.1f s\n  clients:   %u\n  workers:   %u\n", (double)c->uptime_usec / 1e6,
+	       c->clients, c->workers);
+	printf("  requests:  %llu completed, %llu failed\n", (unsigned long long)c->completed,
+	       (unsigned long long)c->failed);
+	printf("  doorbell:  %s\n  kernels:   %s\n", c->doorbell, c->kernels);
+}
+
+static int ctl_status(sd_bus *bus, const char *address, bool json)
+{
+	char *version = NULL, *gov = NULL, *fallback = NULL, *source = NULL;
+	char *names[CTL_MAX_MODELS], *paths[CTL_MAX_MODELS];
+	struct daemon_counters counters = { 0 };
+	double temp = NAN, power = NAN;
+	int n, r = 1;
+
+	if (ctl_get_string(bus, CTL_PATH, CTL_IFACE, "Version", &version) < 0 ||
+	    ctl_get_string(bus, CTL_PATH, CTL_IFACE, "Governor", &gov) < 0 ||
+	    ctl_get_string(bus, CTL_PATH, CTL_IFACE, "GovernorFallback", &fallback) < 0 ||
+	    ctl_get_string(bus, CTL_PATH, CTL_IFACE, "SensorSource", &source) < 0 ||
+	    ctl_get_double(bus, CTL_PATH, CTL_IFACE, "Temperature", &temp) < 0 ||
+	    ctl_get_double(bus, CTL_PATH, CTL_IFACE, "Power", &power) < 0 ||
+	    get_counters(bus, &counters) < 0 ||
+	    (n = ctl_list_models(bus, names, paths, CTL_MAX_MODELS)) < 0)
+		goto out;
+	if (json) {
+		printf("{\"version\":");
+		ctl_json_string(stdout, version);
+		printf(",\"bus\":");
+		ctl_json_string(stdout, ctl_bus_name(address));
+		printf(",\"governor\":");
+		ctl_json_string(stdout, gov);
+		printf(",\"governor_fallback\":");
+		ctl_json_string(stdout, fallback);
+		printf(",\"sensor_source\":");
+		ctl_json_string(stdout, source);
+		printf(",\"temperature_c\":");
+		ctl_json_number(stdout, temp);
+		printf(",\"power_w\":");
+		ctl_json_number(stdout, power);
+		print_counters(&counters, true);
+		printf(",\"models\":[");
+	} else {
+		printf("bitmixd %s on D-Bus (%s)\n", version, ctl_bus_name(address));
+		print_counters(&counters, false);
+		printf("  governor:  %s\n", gov);
+		if (*fallback)
+			printf("    %s\n", fallback);
+		printf("  sensors:   %s:", source);
+		if (isfinite(temp))
+			printf(" %.1f C", temp);
+		if (isfinite(power))
+			printf(" %.2f W", power);
+		printf("\n  models:    %d\n", n);
+	}
+	r = 0;
+	for (int i = 0; i < n && r == 0; i++)
+		r = status_model(bus, names[i], paths[i], json, i == 0);
+	if (json)
+		printf("]}\n");
+	ctl_free_models(names, paths, n);
+out:
+	free(counters.doorbell);
+	free(counters.kernels);
+	free(version);
+	free(gov);
+	free(fallback);
+	free(source);
+	return r;
+}
+
+/* governor NAME KEY=VALUE...: SetGovernorWithTunables, each value as one YAML value. */
+static int set_governor(sd_bus *bus, int argc, char **argv, sd_bus_error *error)
+{
+	sd_bus_message *call = NULL;
+	int r;
+
+	if (argc == 1)
+		return sd_bus_call_method(bus, CTL_NAME, CTL_PATH, CTL_IFACE, "SetGovernor", error, NULL,
+					  "s", argv[0]);
+	r = sd_bus_message_new_method_call(bus, &call, CTL_NAME, CTL_PATH, CTL_IFACE,
+					   "SetGovernorWithTunables");
+	if (r >= 0)
+		r = sd_bus_message_append(call, "s", argv[0]);
+	if (r >= 0)
+		r = sd_bus_message_open_container(call, 'a', "{sv}");
+	for (int i = 1; r >= 0 && i < argc; i++) {
+		char *eq = strchr(argv[i], '=');
+
+		if (!eq) {
+			sd_bus_message_unref(call);
+			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+						 "\"%s\" is not KEY=VALUE", argv[i]);
+		}
+		*eq = 0;
+		r = sd_bus_message_append(call, "{sv}", argv[i], "s", eq + 1);
+	}
+	if (r >= 0)
+		r = sd_bus_message_close_container(call);
+	if (r >= 0)
+		r = sd_bus_call(bus, call, 0, error, NULL);
+	sd_bus_message_unref(call);
+	return r;
+}
+
+static int ctl_governor_dbus(sd_bus *bus, int argc, char **argv, bool json)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	char *gov = NULL, *fallback = NULL, **available = NULL;
+	int r;
+
+	if (argc >= 1) {
+		r = set_governor(bus, argc, argv, &error);
+		if (r < 0) {
+			call_failed("governor", &error, r);
+			sd_bus_error_free(&error);
+			return 1;
+		}
+	}
+	r = sd_bus_get_property_strv(bus, CTL_NAME, CTL_PATH, CTL_IFACE, "AvailableGovernors", &error,
+				     &available);
+	if (r < 0 || ctl_get_string(bus, CTL_PATH, CTL_IFACE, "Governor", &gov) < 0 ||
+	    ctl_get_string(bus, CTL_PATH, CTL_IFACE, "GovernorFallback", &fallback) < 0) {
+		r = r < 0 ? call_failed("governor", &error, r) : 1;
+		goto out;
+	}
+	if (json) {
+		printf("{\"governor\":");
+		ctl_json_string(stdout, gov);
+		printf(",\"fallback\":");
+		ctl_json_string(stdout, fallback);
+		printf(",\"available\":[");
+		for (int i = 0; available[i]; i++) {
+			printf("%s", i ? "," : "");
+			ctl_json_string(stdout, available[i]);
+		}
+		printf("]}\n");
+	} else {
+		printf("governor: %s\navailable:", gov);
+		for (int i = 0; available[i]; i++)
+			printf(" %s", available[i]);
+		printf("\n");
+		if (*fallback)
+			printf("note: %s\n", fallback);
+	}
+	r = 0;
+out:
+	for (int i = 0; available && available[i]; i++)
+		free(available[i]);
+	free(available);
+	free(gov);
+	free(fallback);
+	sd_bus_error_free(&error);
+	return r;
+}
+
+static int set_bits(sd_bus *bus, const char *model, const char *path, const char *spec,
+		    struct bitmix_layer_bits *bits, int n, bool json)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus_message *call = NULL, *reply = NULL;
+	uint16_t masks[CTL_MAX_LAYERS];
+	uint64_t generation = 0;
+	int r;
+
+	if (ctl_get_masks(bus, path, masks) != n)
+		return 1;
+	if (ctl_apply_spec(masks, (uint32_t)n, spec, bits))
+		return 1;
+	r = sd_bus_message_new_method_call(bus, &call, CTL_NAME, path, CTL_MODEL_IFACE, "SetBits");
+	if (r >= 0)
+		r = sd_bus_message_open_container(call, 'a', "(yy)");
+	for (int l = 0; r >= 0 && l < n; l++)
+		r = sd_bus_message_append(call, "(yy)", bits[l].w_bits, bits[l].a_bits);
+	if (r >= 0)
+		r = sd_bus_message_close_container(call);
+	if (r >= 0)
+		r = sd_bus_call(bus, call, 0, &error, &reply);
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "t", &generation);
+	sd_bus_message_unref(call);
+	sd_bus_message_unref(reply);
+	if (r < 0) {
+		call_failed("setting bits", &error, r);
+		sd_bus_error_free(&error);
+		return 1;
+	}
+	if (json)
+		printf("{\"model\":\"%s\",\"generation\":%llu}\n", model, (unsigned long long)generation);
+	else
+		printf("%s: new bits at generation %llu\n", model, (unsigned long long)generation);
+	return 0;
+}
+
+static int ctl_bits_dbus(sd_bus *bus, int argc, char **argv, bool json)
+{
+	struct bitmix_layer_bits bits[CTL_MAX_LAYERS];
+	uint16_t masks[CTL_MAX_LAYERS];
+	char **layers = NULL, *path, range[32];
+	uint64_t generation = 0;
+	int n, r = 1;
+
+	if (argc < 1 || argc > 2) {
+		fputs("usage: bitmixctl bits MODEL [SPEC]\n", stderr);
+		return 2;
+	}
+	path = ctl_model_path(argv[0]);
+	if (!path)
+		return 1;
+	n = ctl_get_bits(bus, path, bits, &generation);
+	if (n < 0)
+		goto out;
+	if (argc == 2) {
+		r = set_bits(bus, argv[0], path, argv[1], bits, n, json);
+		goto out;
+	}
+	if (ctl_get_masks(bus, path, masks) != n ||
+	    sd_bus_get_property_strv(bus, CTL_NAME, path, CTL_MODEL_IFACE, "LayerNames", NULL, &layers) < 0)
+		goto out;
+	if (json) {
+		printf("{\"model\":");
+		ctl_json_string(stdout, argv[0]);
+		printf(",\"generation\":%llu,\"layers\":[", (unsigned long long)generation);
+		for (int l = 0; l < n; l++) {
+			printf("%s{\"name\":", l ? "," : "");
+			ctl_json_string(stdout, layers[l] ? layers[l] : "");
+			printf(",\"w_bits\":%u,\"a_bits\":%u,\"allowed\":[", bits[l].w_bits, bits[l].a_bits);
+			for (int b = 2, first = 1; b <= 8; b++)
+				if (masks[l] & (1u << b)) {
+					printf("%s%d", first ? "" : ",", b);
+					first = 0;
+				}
+			printf("]}");
+		}
+		printf("]}\n");
+	} else {
+		printf("%s: generation %llu\n", argv[0], (unsigned long long)generation);
+		for (int l = 0; l < n; l++) {
+			ctl_bits_range(masks[l], range, sizeof(range));
+			printf("  layer %2d: w%u a%u  (allowed %s)  %s\n", l, bits[l].w_bits, bits[l].a_bits,
+			       range, layers[l] ? layers[l] : "");
+		}
+	}
+	r = 0;
+out:
+	for (int i = 0; layers && layers[i]; i++)
+		free(layers[i]);
+	free(layers);
+	free(path);
+	return r;
+}
+
+/* The holds of one model, as lines or as JSON array members. */
+static int holds_of(sd_bus *bus, const char *name, const char *path, bool json, bool *first)
+{
+	sd_bus_message *reply = NULL;
+	const char *kind, *owner;
+	uint64_t value;
+	uint32_t id;
+	int r;
+
+	r = sd_bus_get_property(bus, CTL_NAME, path, CTL_MODEL_IFACE, "Holds", NULL, &reply, "a(usts)");
+	if (r >= 0)
+		r = sd_bus_message_enter_container(reply, 'a', "(usts)");
+	while (r >= 0 && (r = sd_bus_message_read(reply, "(usts)", &id, &kind, &value, &owner)) > 0) {
+		if (!json) {
+			printf("%s: hold %u %s %llu by %s\n", name, id, kind, (unsigned long long)value, owner);
+			continue;
+		}
+		printf("%s{\"model\":", *first ? "" : ",");
+		ctl_json_string(stdout, name);
+		printf(",\"id\":%u,\"kind\":", id);
+		ctl_json_string(stdout, kind);
+		printf(",\"value\":%llu,\"owner\":", (unsigned long long)value);
+		ctl_json_string(stdout, owner);
+		printf("}");
+		*first = false;
+	}
+	sd_bus_message_unref(reply);
+	return r;
+}
+
+static int ctl_holds(sd_bus *bus, int argc, char **argv, bool json)
+{
+	char *names[CTL_MAX_MODELS], *paths[CTL_MAX_MODELS];
+	bool first = true;
+	int n, r = 0, shown = 0;
+
+	if (argc > 1) {
+		fputs("usage: bitmixctl holds [MODEL]\n", stderr);
+		return 2;
+	}
+	n = ctl_list_models(bus, names, paths, CTL_MAX_MODELS);
+	if (n < 0)
+		return 1;
+	if (json)
+		printf("{\"holds\":[");
+	for (int i = 0; i < n && r >= 0; i++)
+		if (argc == 0 || strcmp(argv[0], names[i]) == 0) {
+			r = holds_of(bus, names[i], paths[i], json, &first);
+			shown++;
+		}
+	if (json)
+		printf("]}\n");
+	ctl_free_models(names, paths, n);
+	if (argc == 1 && !shown) {
+		fprintf(stderr, "bitmixctl: no model called \"%s\"\n", argv[0]);
+		return 1;
+	}
+	return r < 0 ? 1 : 0;
+}
+
+static void print_stats_json(const char *model, const struct ctl_stats *st)
+{
+	printf("{\"model\":");
+	ctl_json_string(stdout, model);
+	printf(",\"average_bits\":");
+	ctl_json_number(stdout, st->average_bits);
+	printf(",\"cost_ns\":");
+	ctl_json_number(stdout, st->cost_ns);
+	printf(",\"samples_per_second\":");
+	ctl_json_number(stdout, st->samples_per_second);
+	printf(",\"samples_completed\":%llu,\"transitions\":%llu,\"decisions\":%llu,"
+	       "\"last_decision_ns\":%llu,\"state\":%u,\"time_in_state_ns\":[",
+	       (unsigned long long)st->samples_completed, (unsigned long long)st->transitions,
+	       (unsigned long long)st->decisions, (unsigned long long)st->last_decision_ns, st->state);
+	for (int s = 0; s < 13; s++)
+		printf("%s%llu", s ? "," : "", (unsigned long long)st->time_in_state_ns[s]);
+	printf("],\"transition_table\":[");
+	for (uint32_t i = 0; i < st->n_trans; i++)
+		printf("%s[%u,%u,%u]", i ? "," : "", st->trans[i].from, st->trans[i].to,
+		       st->trans[i].count);
+	printf("]}\n");
+}
+
+static int ctl_stats_dbus(sd_bus *bus, int argc, char **argv, bool json)
+{
+	struct ctl_stats st;
+	char *path;
+	int r;
+
+	if (argc != 1) {
+		fputs("usage: bitmixctl stats MODEL\n", stderr);
+		return 2;
+	}
+	path = ctl_model_path(argv[0]);
+	r = path ? ctl_get_stats(bus, path, &st) : -ENOMEM;
+	free(path);
+	if (r < 0)
+		return 1;
+	if (json) {
+		print_stats_json(argv[0], &st);
+		return 0;
+	}
+	printf("model %s: average %.2f bits, %.0f ns/sample, %.1f samples/s, %llu samples\n", argv[0],
+	       st.average_bits, st.cost_ns, st.samples_per_second,
+	       (unsigned long long)st.samples_completed);
+	printf("transitions: %llu (decisions %llu, last took %.1f us)\n",
+	       (unsigned long long)st.transitions, (unsigned long long)st.decisions,
+	       (double)st.last_decision_ns / 1e3);
+	printf("time in state (average bits):\n");
+	for (uint32_t s = 0; s < 13; s++)
+		if (st.time_in_state_ns[s] || s == st.state)
+			printf("  %4.1f %12.3f s%s\n", 2.0 + s / 2.0, (double)st.time_in_state_ns[s] / 1e9,
+			       s == st.state ? "  <- now" : "");
+	if (st.n_trans)
+		printf("transitions (from -> to: count):\n");
+	for (uint32_t i = 0; i < st.n_trans; i++)
+		printf("  %4.1f -> %4.1f: %u\n", 2.0 + st.trans[i].from / 2.0, 2.0 + st.trans[i].to / 2.0,
+		       st.trans[i].count);
+	return 0;
+}
+
+int ctl_reload_dbus(const char *address)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus *bus = NULL;
+	int r = ctl_bus_open(address, &bus);
+
+	if (r < 0)
+		return r;
+	r = sd_bus_call_method(bus, CTL_NAME, CTL_PATH, CTL_IFACE, "Reload", &error, NULL, NULL);
+	if (r < 0)
+		call_failed("reload", &error, r);
+	else
+		printf("reloaded\n");
+	sd_bus_error_free(&error);
+	sd_bus_flush_close_unref(bus);
+	return r < 0 ? 1 : 0;
+}
+
+bool ctl_dbus_verb(const char *verb)
+{
+	static const char *const verbs[] = { "status", "governor", "bits", "holds", "reload",
+					     "stats", "watch" };
+
+	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
+		if (strcmp(verb, verbs[i]) == 0)
+			return true;
+	return false;
+}
+
+int ctl_dbus_run(const char *address, bool json, const char *verb, int argc, char **argv)
+{
+	sd_bus *bus = NULL;
+	int r;
+
+	if (strcmp(verb, "reload") == 0)
+		return argc == 0 ? ctl_reload_dbus(address) : 2;
+	r = ctl_bus_open(address, &bus);
+	if (r < 0)
+		return r;
+	if (strcmp(verb, "status") == 0)
+		r = argc == 0 ? ctl_status(bus, address, json) : 2;
+	else if (strcmp(verb, "governor") == 0)
+		r = ctl_governor_dbus(bus, argc, argv, json);
+	else if (strcmp(verb, "bits") == 0)
+		r = ctl_bits_dbus(bus, argc, argv, json);
+	else if (strcmp(verb, "holds") == 0)
+		r = ctl_holds(bus, argc, argv, json);
+	else if (strcmp(verb, "stats") == 0)
+		r = ctl_stats_dbus(bus, argc, argv, json);
+	else
+		r = ctl_watch(bus, argc, argv);
+	sd_bus_flush_close_unref(bus);
+	return r;
+}

@@ -1,0 +1,211 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * bitmixctl_json.c — bitmixctl --json: the writer both planes use, and status, governor, bits
+ * and stats as JSON over the socket, for a bitmixd that is not on a bus. The keys are the ones
+ * the D-Bus path prints (bitmixctl_dbus_verbs.c), so a script reads either the same way; what
+ * only D-Bus knows (object paths, the bus, per-layer names, holds' owners) is absent or null.
+ */
+#include <errno.h>
+#include <math.h>
+#include <string.h>
+
+#include "bitmixctl.h"
+
+void ctl_json_string(FILE *f, const char *s)
+{
+	fputc('"', f);
+	for (; s && *s; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '"' || c == '\\')
+			fprintf(f, "\\%c", c);
+		else if (c == '\n')
+			fputs("\\n", f);
+		else if (c < 0x20)
+			fprintf(f, "\\u%04x", c);
+		else
+			fputc(c, f);
+	}
+	fputc('"', f);
+}
+
+void ctl_json_number(FILE *f, double v)
+{
+	if (isfinite(v))
+		fprintf(f, "%.17g", v);
+	else
+		fputs("null", f);
+}
+
+static int failed(const struct bitmix *bm, const char *what)
+{
+	fprintf(stderr, "bitmixctl: %s: %s\n", what, bitmix_strerror(bm));
+	return 1;
+}
+
+static void print_available(const char *list)
+{
+	char copy[sizeof(((struct bitmix_governor_info *)0)->available)], *save = NULL;
+	int i = 0;
+
+	snprintf(copy, sizeof(copy), "%s", list);
+	printf("[");
+	for (char *t = strtok_r(copy, " ", &save); t; t = strtok_r(NULL, " ", &save), i++) {
+		printf("%s", i ? "," : "");
+		ctl_json_string(stdout, t);
+	}
+	printf("]");
+}
+
+static int json_status(struct bitmix *bm)
+{
+	struct bitmix_model_info infos[64];
+	struct bitmix_governor_info g;
+	struct bitmix_sensors se;
+	struct bitmix_status st;
+	int n;
+
+	if (bitmix_get_status(bm, &st) < 0 || bitmix_governor(bm, NULL, &g) < 0 ||
+	    bitmix_get_sensors(bm, &se) < 0 || (n = bitmix_list_models(bm, infos, 64)) < 0)
+		return failed(bm, "status");
+	printf("{\"version\":");
+	ctl_json_string(stdout, st.version);
+	printf(",\"bus\":null,\"governor\":");
+	ctl_json_string(stdout, g.name);
+	printf(",\"governor_fallback\":");
+	ctl_json_string(stdout, g.fallback);
+	printf(",\"sensor_source\":");
+	ctl_json_string(stdout, se.source);
+	printf(",\"temperature_c\":");
+	ctl_json_number(stdout, se.have & 1 ? se.temp_c : NAN);
+	printf(",\"power_w\":");
+	ctl_json_number(stdout, se.have & 2 ? se.power_w : NAN);
+	printf(",\"uptime_s\":%.3f,\"clients\":%u,\"workers\":%u,\"requests_completed\":%llu,"
+	       "\"requests_failed\":%llu,\"doorbell\":", (double)st.uptime_ns / 1e9, st.clients,
+	       st.workers, (unsigned long long)st.requests_completed,
+	       (unsigned long long)st.requests_failed);
+	ctl_json_string(stdout, st.doorbell);
+	printf(",\"kernels\":");
+	ctl_json_string(stdout, st.kernels);
+	printf(",\"models\":[");
+	for (int i = 0; i < n && i < 64; i++) {
+		struct bitmix_policy_info p;
+		bool governed = bitmix_get_policy(bm, infos[i].name, &p) == 0;
+
+		printf("%s{\"name\":", i ? "," : "");
+		ctl_json_string(stdout, infos[i].name);
+		printf(",\"average_bits\":");
+		ctl_json_number(stdout, governed ? p.average_bits : NAN);
+		printf(",\"cost_ns\":");
+		ctl_json_number(stdout, governed ? p.cost_ns : NAN);
+		printf(",\"samples_per_second\":");
+		ctl_json_number(stdout, governed ? p.rate : NAN);
+		printf(",\"holds\":%u}", governed ? p.holds : 0);
+	}
+	printf("]}\n");
+	return 0;
+}
+
+static int json_governor(struct bitmix *bm, int argc, char **argv)
+{
+	struct bitmix_governor_info g;
+
+	if (argc > 1) {
+		fputs("usage: bitmixctl governor [NAME] (tunables need D-Bus)\n", stderr);
+		return 2;
+	}
+	if (bitmix_governor(bm, argc ? argv[0] : NULL, &g) < 0)
+		return failed(bm, "governor");
+	printf("{\"governor\":");
+	ctl_json_string(stdout, g.name);
+	printf(",\"fallback\":");
+	ctl_json_string(stdout, g.fallback);
+	printf(",\"available\":");
+	print_available(g.available);
+	printf("}\n");
+	return argc && g.fallback[0] ? 1 : 0;
+}
+
+static int json_bits(struct bitmix *bm, int argc, char **argv)
+{
+	struct bitmix_layer_bits bits[1024];
+	struct bitmix_model *m;
+	uint64_t generation;
+	uint32_t n;
+
+	if (argc != 1) {
+		fputs("usage: bitmixctl --json bits MODEL (setting bits prints no JSON)\n", stderr);
+		return 2;
+	}
+	if (bitmix_open_model(bm, argv[0], &m) < 0)
+		return failed(bm, argv[0]);
+	bitmix_get_bits(m, bits, &generation);
+	n = bitmix_model_get_info(m)->layer_count;
+	printf("{\"model\":");
+	ctl_json_string(stdout, argv[0]);
+	printf(",\"generation\":%llu,\"layers\":[", (unsigned long long)generation);
+	for (uint32_t l = 0; l < n && l < 1024; l++) {
+		uint16_t mask = bitmix_model_layer_bits_mask(m, l);
+
+		printf("%s{\"w_bits\":%u,\"a_bits\":%u,\"allowed\":[", l ? "," : "", bits[l].w_bits,
+		       bits[l].a_bits);
+		for (int b = 2, first = 1; b <= 8; b++)
+			if (mask & (1u << b)) {
+				printf("%s%d", first ? "" : ",", b);
+				first = 0;
+			}
+		printf("]}");
+	}
+	printf("]}\n");
+	return 0;
+}
+
+static int json_stats(struct bitmix *bm, int argc, char **argv)
+{
+	struct bitmix_policy_info p;
+	bool first = true;
+
+	if (argc != 1) {
+		fputs("usage: bitmixctl stats MODEL\n", stderr);
+		return 2;
+	}
+	if (bitmix_get_policy(bm, argv[0], &p) < 0)
+		return failed(bm, "stats");
+	printf("{\"model\":");
+	ctl_json_string(stdout, argv[0]);
+	printf(",\"average_bits\":");
+	ctl_json_number(stdout, p.average_bits);
+	printf(",\"cost_ns\":");
+	ctl_json_number(stdout, p.cost_ns);
+	printf(",\"samples_per_second\":");
+	ctl_json_number(stdout, p.rate);
+	printf(",\"transitions\":%llu,\"decisions\":%llu,\"last_decision_ns\":%llu,\"state\":%u,"
+	       "\"time_in_state_ns\":[", (unsigned long long)p.transitions,
+	       (unsigned long long)p.decisions, (unsigned long long)p.last_decision_ns, p.state);
+	for (int s = 0; s < BITMIX_GOV_STATES; s++)
+		printf("%s%llu", s ? "," : "", (unsigned long long)p.time_in_state_ns[s]);
+	printf("],\"transition_table\":[");
+	for (int s = 0; s < BITMIX_GOV_STATES; s++)
+		for (int t = 0; t < BITMIX_GOV_STATES; t++)
+			if (p.trans_table[s][t]) {
+				printf("%s[%d,%d,%u]", first ? "" : ",", s, t, p.trans_table[s][t]);
+				first = false;
+			}
+	printf("]}\n");
+	return 0;
+}
+
+int ctl_socket_json(struct bitmix *bm, const char *verb, int argc, char **argv)
+{
+	if (strcmp(verb, "status") == 0 && argc == 0)
+		return json_status(bm);
+	if (strcmp(verb, "governor") == 0)
+		return json_governor(bm, argc, argv);
+	if (strcmp(verb, "bits") == 0)
+		return json_bits(bm, argc, argv);
+	if (strcmp(verb, "stats") == 0)
+		return json_stats(bm, argc, argv);
+	fprintf(stderr, "bitmixctl: --json is for status, governor, bits, holds and stats%s\n",
+		strcmp(verb, "holds") == 0 ? " (holds needs the D-Bus API)" : "");
+	return 2;
+}

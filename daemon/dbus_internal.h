@@ -1,0 +1,126 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * dbus_internal.h — the D-Bus API's own state, shared by dbus.c (the bus, its place in the
+ * io_uring loop, change notification), dbus_manager.c (org.bitmix.Daemon1), dbus_model.c (one
+ * org.bitmix.Model1 object per model) and dbus_access.c (who may change things; holds owned by
+ * bus peers). The rest of the daemon sees only the dbus_* calls in daemon.h. docs/dbus.md is the
+ * interface's documentation.
+ */
+#ifndef BITMIX_DBUS_INTERNAL_H
+#define BITMIX_DBUS_INTERNAL_H
+
+#include <stddef.h>
+#include <stdlib.h>
+#include <systemd/sd-bus.h>
+
+#include "daemon.h"
+
+#define _cleanup_(f) __attribute__((cleanup(f)))
+
+static inline void freep(void *p)
+{
+	free(*(void **)p);
+}
+
+#define DBUS_NAME "org.bitmix.Daemon1"
+#define DBUS_PATH "/org/bitmix/Daemon1"
+#define DBUS_MODEL_PREFIX "/org/bitmix/Daemon1/model"
+#define DBUS_IFACE "org.bitmix.Daemon1"
+#define DBUS_MODEL_IFACE "org.bitmix.Model1"
+
+/* Errors the API returns besides the standard org.freedesktop.DBus.Error.* ones. */
+#define DBUS_ERROR_NO_SUCH_MODEL "org.bitmix.Daemon1.Error.NoSuchModel"
+#define DBUS_ERROR_NO_SUCH_GOVERNOR "org.bitmix.Daemon1.Error.NoSuchGovernor"
+#define DBUS_ERROR_GOVERNOR_BUSY "org.bitmix.Daemon1.Error.GovernorBusy"
+#define DBUS_ERROR_GOVERNOR_FALLBACK "org.bitmix.Daemon1.Error.GovernorFallback"
+#define DBUS_ERROR_LOAD_FAILED "org.bitmix.Daemon1.Error.LoadFailed"
+#define DBUS_ERROR_RELOAD_FAILED "org.bitmix.Daemon1.Error.ReloadFailed"
+#define DBUS_ERROR_NO_SUCH_HOLD "org.bitmix.Daemon1.Error.NoSuchHold"
+
+#define DBUS_HOLDS_PER_PEER 8
+/* Hold owners: sessions use their id (< 2^32), bus peers this base plus a counter. */
+#define DBUS_OWNER_BASE (1ull << 32)
+
+/* A bus peer that holds QoS holds: they go when it leaves the bus (sd_bus_track). */
+struct dbus_peer {
+	struct dbus_peer *next;
+	struct bmx_dbus *dbus;
+	char *name;               /* its unique name, ":1.42" */
+	uint64_t owner;           /* the holds' owner id */
+	sd_bus_track *track;
+};
+
+/* What was last announced for one model, to emit PropertiesChanged only on change. */
+struct dbus_model_seen {
+	char name[BITMIX_NAME_MAX];
+	uint64_t generation;
+	uint64_t limits_sig, holds_sig;
+};
+
+struct bmx_dbus {
+	struct bmx_daemon *d;
+	sd_bus *bus;
+	char where[400];          /* "system bus", "unix:path=...", or why there is none */
+
+	/* The bus in the io_uring loop: one poll on its fd, one absolute timeout. */
+	struct loop_op io_op, timeout_op;
+	bool io_armed, io_cancelling;
+	uint32_t io_events;
+	bool timeout_armed, timeout_cancelling;
+	uint64_t timeout_usec;    /* CLOCK_MONOTONIC, of the armed timeout */
+	struct __kernel_timespec timeout_ts;
+	bool need_process;
+
+	/* Announced state (dbus.c: dbus_sync). */
+	bool announced;
+	char governor[BMX_CONFIG_GOV_NAME_MAX];
+	char fallback[200];
+	const char *source;       /* sensors_source_name(): a static string */
+	unsigned char tunables[offsetof(struct bmx_governor_config, policies)];
+	long temp_dc, power_cw;   /* the announced 0.1 C and 0.01 W steps */
+	uint32_t have;
+	uint64_t models_sig;
+	struct dbus_model_seen seen[BMX_CONFIG_MAX_MODELS];
+	size_t n_seen;
+
+	struct dbus_peer *peers;
+	uint64_t next_owner;
+};
+
+/* dbus_manager.c */
+int dbus_manager_register(struct bmx_dbus *b);
+/* Models a(so), the sorted store. */
+int dbus_append_models(sd_bus_message *reply, const struct bmx_daemon *d);
+
+/* dbus_tunables.c */
+int dbus_method_set_governor_tunables(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int dbus_append_tunables(sd_bus_message *reply, const struct gov_core *core);
+
+/* dbus_model.c */
+int dbus_model_register(struct bmx_dbus *b);
+/* The object path of model NAME (free it), or NULL on no memory. */
+char *dbus_model_path(const char *name);
+int dbus_append_bits(sd_bus_message *m, const struct served_model *model, uint64_t *generation);
+/* Signatures of a model's limits and holds, to notice their change. */
+uint64_t dbus_model_limits_sig(const struct served_model *m);
+uint64_t dbus_model_holds_sig(const struct served_model *m);
+
+/* dbus_access.c */
+/* 1 if the caller may change things; 0 with ERROR set (AccessDenied, saying why); or -errno. */
+int dbus_check_admin(struct bmx_dbus *b, sd_bus_message *m, const char *what, sd_bus_error *error);
+/* The hold owner for the sender of M (created, and tracked, on first use). */
+int dbus_peer_owner(struct bmx_dbus *b, sd_bus_message *m, uint64_t *owner);
+/* The holds' owner as text: ":1.42" for a bus peer, "client 7" for a socket session. */
+void dbus_owner_name(const struct bmx_dbus *b, uint64_t owner, char *buf, size_t size);
+void dbus_peers_free(struct bmx_dbus *b);
+
+/* dbus.c */
+void dbus_sync(struct bmx_dbus *b);
+/*
+ * Temperature and Power as published: in steps of 0.1 C and 0.01 W, so that a sensor's noise
+ * below that does not become a signal on every reading.
+ */
+long dbus_temp_dc(const struct sensor_reading *r);
+long dbus_power_cw(const struct sensor_reading *r);
+
+#endif
