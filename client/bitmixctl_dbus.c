@@ -183,6 +183,13 @@ static int read_stats_entry(sd_bus_message *m, const char *key, struct ctl_stats
 		{ "decisions", 't', offsetof(struct ctl_stats, decisions) },
 		{ "last_decision_ns", 't', offsetof(struct ctl_stats, last_decision_ns) },
 		{ "state", 'u', offsetof(struct ctl_stats, state) },
+		{ "adaptive_requests", 't', offsetof(struct ctl_stats, adaptive_requests) },
+		{ "adaptive_samples", 't', offsetof(struct ctl_stats, adaptive_samples) },
+		{ "adaptive_escalated", 't', offsetof(struct ctl_stats, adaptive_escalated) },
+		{ "adaptive_bitops_per_request", 'd', offsetof(struct ctl_stats, adaptive_bitops) },
+		{ "adaptive_ceiling_bitops_per_request", 'd',
+		  offsetof(struct ctl_stats, adaptive_ceiling_bitops) },
+		{ "cost_scale", 'd', offsetof(struct ctl_stats, cost_scale) },
 	};
 	const void *array;
 	size_t size;
@@ -191,6 +198,14 @@ static int read_stats_entry(sd_bus_message *m, const char *key, struct ctl_stats
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (strcmp(key, fields[i].key) == 0)
 			return sd_bus_message_read_basic(m, fields[i].type, (char *)st + fields[i].off);
+	if (strcmp(key, "precision") == 0) {
+		const char *v;
+
+		r = sd_bus_message_read_basic(m, 's', &v);
+		if (r >= 0)
+			snprintf(st->precision, sizeof(st->precision), "%s", v);
+		return r;
+	}
 	if (strcmp(key, "time_in_state_ns") == 0) {
 		r = sd_bus_message_read_array(m, 't', &array, &size);
 		if (r >= 0)

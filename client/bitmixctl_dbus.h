@@ -25,6 +25,9 @@ struct ctl_stats {
 	double average_bits, cost_ns, samples_per_second;
 	uint64_t samples_completed, transitions, decisions, last_decision_ns;
 	uint32_t state;
+	char precision[16];        /* the model's default precision: fixed, cascade, policy */
+	uint64_t adaptive_requests, adaptive_samples, adaptive_escalated;
+	double adaptive_bitops, adaptive_ceiling_bitops, cost_scale; /* BitOps per request */
 	uint64_t time_in_state_ns[13];
 	uint32_t n_trans;
 	struct { uint32_t from, to, count; } trans[169];

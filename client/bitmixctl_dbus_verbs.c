@@ -61,6 +61,9 @@ static int status_model(sd_bus *bus, const char *name, const char *path, bool js
 		       st.cost_ns, st.samples_per_second, holds);
 		print_bits(stdout, bits, n, false);
 		printf("\n");
+		if (st.adaptive_requests)
+			printf("      precision %s: %llu adaptive request(s), %.4g BitOps/request\n",
+			       st.precision, (unsigned long long)st.adaptive_requests, st.adaptive_bitops);
 		return 0;
 	}
 	printf("%s{\"name\":", first ? "" : ",");
@@ -73,6 +76,11 @@ static int status_model(sd_bus *bus, const char *name, const char *path, bool js
 	ctl_json_number(stdout, st.cost_ns);
 	printf(",\"samples_per_second\":");
 	ctl_json_number(stdout, st.samples_per_second);
+	printf(",\"precision\":");
+	ctl_json_string(stdout, st.precision);
+	printf(",\"adaptive_requests\":%llu,\"adaptive_bitops_per_request\":",
+	       (unsigned long long)st.adaptive_requests);
+	ctl_json_number(stdout, st.adaptive_bitops);
 	printf(",\"samples_completed\":%llu,\"holds\":%d,\"bits\":[",
 	       (unsigned long long)st.samples_completed, holds);
 	print_bits(stdout, bits, n, true);
@@ -439,6 +447,16 @@ static void print_stats_json(const char *model, const struct ctl_stats *st)
 	ctl_json_number(stdout, st->cost_ns);
 	printf(",\"samples_per_second\":");
 	ctl_json_number(stdout, st->samples_per_second);
+	printf(",\"precision\":");
+	ctl_json_string(stdout, st->precision);
+	printf(",\"adaptive_requests\":%llu,\"adaptive_samples\":%llu,\"adaptive_escalated\":%llu,"
+	       "\"adaptive_bitops_per_request\":", (unsigned long long)st->adaptive_requests,
+	       (unsigned long long)st->adaptive_samples, (unsigned long long)st->adaptive_escalated);
+	ctl_json_number(stdout, st->adaptive_bitops);
+	printf(",\"adaptive_ceiling_bitops_per_request\":");
+	ctl_json_number(stdout, st->adaptive_ceiling_bitops);
+	printf(",\"cost_scale\":");
+	ctl_json_number(stdout, st->cost_scale);
 	printf(",\"samples_completed\":%llu,\"transitions\":%llu,\"decisions\":%llu,"
 	       "\"last_decision_ns\":%llu,\"state\":%u,\"time_in_state_ns\":[",
 	       (unsigned long long)st->samples_completed, (unsigned long long)st->transitions,
@@ -474,6 +492,11 @@ static int ctl_stats_dbus(sd_bus *bus, int argc, char **argv, bool json)
 	printf("model %s: average %.2f bits, %.0f ns/sample, %.1f samples/s, %llu samples\n", argv[0],
 	       st.average_bits, st.cost_ns, st.samples_per_second,
 	       (unsigned long long)st.samples_completed);
+	printf("precision: %s; adaptive requests %llu (%llu samples, %llu escalated), %.4g "
+	       "BitOps/request (%.4g at the operating point), cost scale %.3f\n", st.precision,
+	       (unsigned long long)st.adaptive_requests, (unsigned long long)st.adaptive_samples,
+	       (unsigned long long)st.adaptive_escalated, st.adaptive_bitops,
+	       st.adaptive_ceiling_bitops, st.cost_scale);
 	printf("transitions: %llu (decisions %llu, last took %.1f us)\n",
 	       (unsigned long long)st.transitions, (unsigned long long)st.decisions,
 	       (double)st.last_decision_ns / 1e3);

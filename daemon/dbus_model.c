@@ -251,6 +251,24 @@ static int append_tables(sd_bus_message *reply, const struct gov_stats *st)
 	return r;
 }
 
+/* Per-sample adaptive precision (docs/adaptive.md): the same figures the socket's POLICY has. */
+static int append_adaptive(sd_bus_message *reply, const struct served_model *m)
+{
+	struct bitmix_policy_reply rep = { 0 };
+	int r;
+
+	policy_reply_adaptive(m, m->policy, &rep);
+	if ((r = append_entry(reply, "precision", "s", rep.precision)) < 0 ||
+	    (r = append_entry(reply, "adaptive_requests", "t", rep.adaptive_requests)) < 0 ||
+	    (r = append_entry(reply, "adaptive_samples", "t", rep.adaptive_samples)) < 0 ||
+	    (r = append_entry(reply, "adaptive_escalated", "t", rep.adaptive_escalated)) < 0 ||
+	    (r = append_entry(reply, "adaptive_bitops_per_request", "d", rep.adaptive_bitops)) < 0 ||
+	    (r = append_entry(reply, "adaptive_ceiling_bitops_per_request", "d",
+			      rep.adaptive_ceiling_bitops)) < 0)
+		return r;
+	return append_entry(reply, "cost_scale", "d", rep.cost_scale);
+}
+
 /* Stats: a dictionary, so that fields can be added without breaking callers. */
 static int prop_stats(sd_bus *bus, const char *path, const char *iface, const char *prop,
 		      sd_bus_message *reply, void *userdata, sd_bus_error *error)
@@ -274,7 +292,8 @@ static int prop_stats(sd_bus *bus, const char *path, const char *iface, const ch
 		    (r = append_entry(reply, "transitions", "t", st.transitions)) < 0 ||
 		    (r = append_entry(reply, "decisions", "t", st.decisions)) < 0 ||
 		    (r = append_entry(reply, "last_decision_ns", "t", st.last_decision_ns)) < 0 ||
-		    (r = append_entry(reply, "state", "u", st.state)) < 0)
+		    (r = append_entry(reply, "state", "u", st.state)) < 0 ||
+		    (r = append_adaptive(reply, m)) < 0)
 			return r;
 		r = append_tables(reply, &st);
 	}

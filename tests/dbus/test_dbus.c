@@ -375,6 +375,61 @@ static void test_model_properties(void **state)
 	sd_bus_flush_close_unref(bus);
 }
 
+/* Stats carries adaptive traffic's figures: one more cascade request, one more in the count. */
+static void read_adaptive_stats(sd_bus *bus, uint64_t *requests, double *bitops, double *ceiling)
+{
+	sd_bus_message *reply = NULL;
+	const char *key;
+
+	*requests = 0, *bitops = *ceiling = -1;
+	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Stats", NULL, &reply, "a{sv}") >= 0);
+	assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") >= 0);
+	while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
+		assert_true(sd_bus_message_read(reply, "s", &key) > 0);
+		if (strcmp(key, "adaptive_requests") == 0)
+			assert_true(sd_bus_message_read(reply, "v", "t", requests) > 0);
+		else if (strcmp(key, "adaptive_bitops_per_request") == 0)
+			assert_true(sd_bus_message_read(reply, "v", "d", bitops) > 0);
+		else if (strcmp(key, "adaptive_ceiling_bitops_per_request") == 0)
+			assert_true(sd_bus_message_read(reply, "v", "d", ceiling) > 0);
+		else
+			assert_true(sd_bus_message_skip(reply, "v") >= 0);
+		assert_true(sd_bus_message_exit_container(reply) >= 0);
+	}
+	sd_bus_message_unref(reply);
+}
+
+static void test_adaptive_stats(void **state)
+{
+	sd_bus *bus = bus_connect();
+	struct bitmix_result res;
+	struct bitmix_model *m;
+	struct bitmix *bm;
+	uint64_t r0, r1;
+	double b0, b1, c1;
+	float *in, *out;
+
+	(void)state;
+	read_adaptive_stats(bus, &r0, &b0, &c1);
+	assert_int_equal(bitmix_connect(daemon_h.socket, &bm), 0);
+	assert_int_equal(bitmix_open_model(bm, "fmnist", &m), 0);
+	in = bitmix_tensor_alloc(bm, 28 * 28 * sizeof(float));
+	out = bitmix_tensor_alloc(bm, 10 * sizeof(float));
+	for (int i = 0; i < 28 * 28; i++)
+		in[i] = (float)(i % 17) / 17.0f;
+	assert_int_equal(bitmix_infer_precision(m, in, out, 1, BITMIX_INFER_CASCADE, &res), 0);
+	assert_true(res.bitops > 0);
+	bitmix_close(bm);
+	read_adaptive_stats(bus, &r1, &b1, &c1);
+	printf("adaptive over D-Bus: %llu request(s), %.4g BitOps/request (%.4g at the ceiling)\n",
+	       (unsigned long long)r1, b1, c1);
+	assert_int_equal(r1, r0 + 1);
+	assert_true(b1 > 0 && b1 <= c1);
+	if (r0 == 0)
+		assert_true(b1 == (double)res.bitops);
+	sd_bus_flush_close_unref(bus);
+}
+
 /* SetBits publishes: the reply's generation, BitsChanged with the bits, PropertiesChanged. */
 static void test_set_bits_and_signals(void **state)
 {
@@ -1145,6 +1200,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_manager_properties),
 		cmocka_unit_test(test_model_properties),
 		cmocka_unit_test(test_set_bits_and_signals),
+		cmocka_unit_test(test_adaptive_stats),
 		cmocka_unit_test(test_governor),
 		cmocka_unit_test(test_governor_tunables),
 		cmocka_unit_test(test_limits),
