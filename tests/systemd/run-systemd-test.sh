@@ -310,6 +310,13 @@ journal_has "changed since it was stored" || fail "no word of the stale stored c
 [ "$(stored)" = 1 ] || fail "after a changed file the fd store holds $(stored) copies of fmnist"
 step "fd store: a model file changed since it was stored is read again"
 
+# D-Bus activation: with the service stopped, a call to org.bitmix.Daemon1 starts it.
+in_ns systemctl stop bitmixd.service
+[ "$(show ActiveState)" = inactive ] || fail "bitmixd.service did not stop"
+dbus_get Version >/dev/null || fail "D-Bus activation: no answer from org.bitmix.Daemon1"
+[ "$(show ActiveState)" = active ] || fail "D-Bus activation: bitmixd.service is $(show ActiveState)"
+step "D-Bus activation: a call on the system bus started bitmixd.service"
+
 in_ns journalctl --no-pager -o cat -u bitmixd.service | grep -E "AddressSanitizer|runtime error" &&
 	fail "sanitizer or error report in the journal"
 step "all systemd checks passed"
