@@ -241,8 +241,10 @@ static void process(struct bmx_dbus *b)
 	int r;
 
 	for (int rounds = 0; rounds < 64; rounds++) {
+		/* Each message may change something (a hold placed, then its peer gone): announce
+		 * after every one, or two changes inside one pass could cancel out unannounced. */
 		while ((r = sd_bus_process(b->bus, NULL)) > 0)
-			;
+			dbus_sync(b);
 		if (r < 0) {
 			log_error_errno(r, "D-Bus: the connection failed; the API is off until restart");
 			snprintf(b->where, sizeof(b->where), "none (the connection failed: %s)",
