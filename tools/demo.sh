@@ -2,7 +2,7 @@
 # The main job, end to end (the README's first command): build bitmix, start bitmixd on the
 # bundled configuration and model, classify real Fashion-MNIST test images through a client,
 # and watch the governor (power_allocator) change the model's bit-widths as the machine heats
-# under load and cools when idle; then a client QoS hold, the statistics, and userspace bits.
+# under load and cools when idle; then a client QoS hold, the statistics, userspace bits and per-sample adaptive precision.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -109,6 +109,14 @@ for spec in 4 2; do
 	ctl bits fmnist "$spec" >/dev/null
 	echo "-- every layer that allows it at $spec bits"
 	ctl infer fmnist "$images" --labels "$labels" --limit "$limit" --batch 16 --quiet
+done
+ctl bits fmnist 8 >/dev/null
+echo
+echo "== per-sample adaptive precision under an 8-bit ceiling (docs/adaptive.md)"
+for precision in fixed cascade policy; do
+	echo "-- $precision"
+	ctl infer fmnist "$images" --labels "$labels" --limit "$limit" --batch 16 --quiet \
+		--precision "$precision"
 done
 ctl governor power_allocator >/dev/null
 
