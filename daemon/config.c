@@ -136,7 +136,8 @@ static int parse_socket(struct config_parse *p, yaml_node_t *v)
 	return p->cfg->socket_path ? 0 : -ENOMEM;
 }
 
-static bool name_ok(const char *s)
+/* A model name: 1..BMX_CONFIG_NAME_MAX-1 of A-Z a-z 0-9 . _ - (config and D-Bus LoadModel). */
+bool bmx_config_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 
@@ -158,7 +159,7 @@ static int model_pair(struct config_parse *p, const char *key, yaml_node_t *k, y
 
 	(void)u;
 	snprintf(path, sizeof(path), "models.%s", key);
-	if (!name_ok(key))
+	if (!bmx_config_name_ok(key))
 		return config_fail(p, k, "models", "\"%s\" is not a model name (1-%d characters of A-Z a-z 0-9 . _ -)",
 			    key, BMX_CONFIG_NAME_MAX - 1);
 	if (c->n_models == BMX_CONFIG_MAX_MODELS)

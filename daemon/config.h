@@ -163,6 +163,9 @@ struct bmx_config_error {
 /* Parse and validate PATH. Returns 0 and a new config in *out, or -errno with *err filled in. */
 int bmx_config_load(const char *path, struct bmx_config **out, struct bmx_config_error *err);
 
+/* NAME is a valid model name: 1..BMX_CONFIG_NAME_MAX-1 of A-Z a-z 0-9 . _ - */
+bool bmx_config_name_ok(const char *name);
+
 /* The same from a string, with NAME used as the file name in messages (tests, drop-ins). */
 int bmx_config_load_string(const char *name, const char *text, struct bmx_config **out,
 			   struct bmx_config_error *err);

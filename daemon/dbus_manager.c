@@ -177,19 +177,6 @@ static int method_get_model(sd_bus_message *m, void *userdata, sd_bus_error *err
 	return path ? sd_bus_reply_method_return(m, "o", path) : -ENOMEM;
 }
 
-static bool model_name_ok(const char *s)
-{
-	size_t n = strlen(s);
-
-	if (n == 0 || n >= BMX_CONFIG_NAME_MAX)
-		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!(s[i] >= 'a' && s[i] <= 'z') && !(s[i] >= 'A' && s[i] <= 'Z') &&
-		    !(s[i] >= '0' && s[i] <= '9') && !strchr("._-", s[i]))
-			return false;
-	return true;
-}
-
 /* The loader's own message for PATH, for the error reply (served_model_load only logs it). */
 static void load_failure(const char *path, int r, char *why, size_t size)
 {
@@ -220,7 +207,7 @@ static int method_load_model(sd_bus_message *m, void *userdata, sd_bus_error *er
 	r = dbus_check_admin(b, m, "load models", error);
 	if (r <= 0)
 		return r;
-	if (!model_name_ok(name))
+	if (!bmx_config_name_ok(name))
 		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
 					 "\"%s\" is not a model name (1-%d characters of A-Z a-z 0-9 . _ -)",
 					 name, BMX_CONFIG_NAME_MAX - 1);
