@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * engine_fast.c — one CONV2D or LINEAR layer on a fast kernel path (kern.h): quantize the
- * input once into unsigned bytes, lay it out as GEMM rows with their sums (im2col for
- * convolutions, nothing for 1x1 stride-1 ones), then run the fused GEMM or depthwise kernel.
+ * input once into unsigned bytes, lay it out as GEMM rows with their sums (nothing for 1x1
+ * stride-1 convolutions; none either where the path reads windows in place, kern_direct, with
+ * the rows' sums made from per-pixel sums; else im2col), then run the fused GEMM or depthwise
+ * kernel.
  * Every phase is split over the caller's parallel-for: the GEMM by output channels (or by rows
  * when there are few channels), the preparation by elements and rows.
  *
@@ -45,21 +47,27 @@ void engine_fast_free(struct fast_layer *fl)
 	kern_dw_free(&fl->dw);
 }
 
-/* Byte offsets in the layer's scratch: input bytes, GEMM rows, row sums, task panels. */
+/*
+ * Byte offsets in the layer's scratch: input bytes, the pad bytes of a direct convolution, GEMM
+ * rows (or a direct convolution's per-pixel sums), row sums, task panels.
+ */
 struct fast_scratch {
-	uint64_t rows, sum_q, panels, total;
+	uint64_t pad, rows, sum_q, panels, total;
 };
 
 static struct fast_scratch fast_scratch_layout(const struct bmx_layer_view *v,
 					       const struct fast_layer *fl, uint32_t batch)
 {
 	const uint64_t in = (uint64_t)v->in_h * v->in_w * v->in_c * batch;
+	const uint64_t pixels = (uint64_t)v->in_h * v->in_w * batch;
 	const uint64_t m = (uint64_t)v->out_h * v->out_w * batch;
+	const uint64_t rows = m * fl->planes.kp;
 	struct fast_scratch s = { 0 };
 
-	s.rows = round_up(in + 64, 64);
+	s.pad = round_up(in + 64, 64);
+	s.rows = s.pad + round_up(v->in_c, 64);
 	if (fl->kind == FAST_GEMM) {
-		s.sum_q = s.rows + round_up(m * fl->planes.kp, 64);
+		s.sum_q = s.rows + round_up(rows > pixels * 4 ? rows : pixels * 4, 64);
 		s.panels = s.sum_q + round_up(m * sizeof(int32_t), 64);
 		s.total = s.panels + (uint64_t)KERN_MAX_TASKS * 2 * KERN_PANEL * fl->planes.kp;
 	} else {
@@ -98,6 +106,13 @@ static void im2col_rows(const struct bmx_conv_shape *s, const uint8_t *u, uint8_
 				memset(p, off, s->kernel_w * cin);
 				continue;
 			}
+			if (s->kernel_w * cin <= 16) { /* a stem's few bytes: calls would cost more */
+				const uint8_t *src = un + ((size_t)ih * s->in_w + (size_t)iw0) * cin;
+
+				for (size_t i = 0; i < (size_t)s->kernel_w * cin; i++)
+					p[i] = i >= lo * cin && i < hi * cin ? src[i] : off;
+				continue;
+			}
 			memset(p, off, (size_t)lo * cin);
 			memcpy(p + lo * cin, un + ((size_t)ih * s->in_w + (size_t)(iw0 + lo)) * cin,
 			       (size_t)(hi - lo) * cin);
@@ -118,8 +133,9 @@ struct prep_job {
 	const float *x;
 	uint8_t *u, *rows;
 	int32_t *sum_q;
+	int32_t *pixel_sums; /* direct convolutions: sum q over each input pixel's channels */
 	size_t n_in;
-	uint32_t m, kp;
+	uint32_t m, kp, pixels;
 	unsigned tasks;
 };
 
@@ -144,6 +160,52 @@ static void rows_task(void *arg, unsigned t)
 			     j->fr->off, j->sum_q + r0);
 }
 
+static void pixel_sums_task(void *arg, unsigned t)
+{
+	const struct prep_job *j = arg;
+	const uint32_t p0 = (uint32_t)((uint64_t)j->pixels * t / j->tasks);
+	const uint32_t p1 = (uint32_t)((uint64_t)j->pixels * (t + 1) / j->tasks);
+	const uint32_t c = j->s->in_c;
+
+	j->fr->ops->row_sums(j->u + (size_t)p0 * c, c, p1 - p0, c, j->fr->off, j->pixel_sums + p0);
+}
+
+/* A direct convolution's row sums: the sums of the window's pixels inside the input (q = 0 out). */
+static void direct_sums_task(void *arg, unsigned t)
+{
+	const struct prep_job *j = arg;
+	const struct bmx_conv_shape *s = j->s;
+	const uint32_t r0 = (uint32_t)((uint64_t)j->m * t / j->tasks);
+	const uint32_t r1 = (uint32_t)((uint64_t)j->m * (t + 1) / j->tasks);
+	const uint32_t per_sample = s->out_h * s->out_w;
+
+	uint32_t n = r0 / per_sample, oh = r0 % per_sample / s->out_w, ow = r0 % s->out_w;
+
+	for (uint32_t r = r0; r < r1; r++) {
+		const int32_t *ps = j->pixel_sums + (size_t)n * s->in_h * s->in_w;
+		uint32_t kh0, kh1, kw0, kw1;
+		int32_t sum = 0;
+
+		kern_taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &kh0, &kh1);
+		kern_taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &kw0, &kw1);
+		for (uint32_t kh = kh0; kh < kh1; kh++) {
+			const int64_t line = ((int64_t)oh * s->stride_h + kh - s->pad_top) * s->in_w +
+					     (int64_t)ow * s->stride_w - s->pad_left;
+
+			for (uint32_t kw = kw0; kw < kw1; kw++)
+				sum += ps[line + kw];
+		}
+		j->sum_q[r] = sum;
+		if (++ow == s->out_w) { /* the next output pixel, without divisions */
+			ow = 0;
+			if (++oh == s->out_h) {
+				oh = 0;
+				n++;
+			}
+		}
+	}
+}
+
 struct gemm_job {
 	const struct kern_ops *ops;
 	struct kern_gemm g;
@@ -163,12 +225,18 @@ static void gemm_task(void *arg, unsigned t)
 		const uint32_t r0 = blocks * t / j->tasks * ROW_BLOCK;
 		uint32_t r1 = blocks * (t + 1) / j->tasks * ROW_BLOCK;
 		struct kern_gemm g = j->g;
+		struct kern_direct direct;
 
 		r1 = r1 > g.m ? g.m : r1;
 		if (r0 >= r1)
 			return;
 		g.m = r1 - r0;
 		g.a += r0 * g.lda;
+		if (g.direct) {
+			direct = *g.direct;
+			direct.row0 += r0;
+			g.direct = &direct;
+		}
 		g.sum_q += r0;
 		g.ep.y += r0 * g.ep.ldy;
 		j->ops->gemm(&g, 0, j->n_pad, panel);
@@ -219,9 +287,12 @@ static unsigned threads_of(const struct bmx_parallel *par)
 	return n > KERN_MAX_TASKS ? KERN_MAX_TASKS : n;
 }
 
-/* The GEMM and its epilogue; SUMS_READY: sum_q is filled already. */
+/*
+ * The GEMM and its epilogue; SUMS_READY: sum_q is filled already. DIRECT: the rows are read in
+ * place (ROWS is then the quantized input and LDA 0).
+ */
 static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint32_t m,
-		     int32_t *sum_q, uint8_t *panels, int sums_ready)
+		     int32_t *sum_q, uint8_t *panels, int sums_ready, const struct kern_direct *direct)
 {
 	const struct fast_layer *fl = fr->layer;
 	const uint32_t panels_n = (fl->planes.n + KERN_PANEL - 1) / KERN_PANEL;
@@ -229,7 +300,7 @@ static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint3
 	struct gemm_job j = {
 		.ops = fr->ops,
 		.g = { .w = &fl->planes, .w_bits = fr->w_bits, .off = fr->off, .m = m, .a = rows,
-		       .lda = lda, .sum_q = sum_q, .ep = fr->ep },
+		       .lda = lda, .direct = direct, .sum_q = sum_q, .ep = fr->ep },
 		.panels = panels,
 		.n_pad = fl->planes.n_pad,
 	};
@@ -243,6 +314,27 @@ static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint3
 		j.tasks = threads;
 	}
 	run_tasks(fr->par, j.tasks, gemm_task, &j);
+}
+
+/*
+ * A convolution without im2col (in_c % 4 == 0, the path reads windows in place): per-pixel
+ * sums of q (by pixels), each row's sum from its window's pixels (by rows), then the GEMM.
+ * The pad bytes stand for every tap outside the input. J holds the quantized input.
+ */
+static void run_direct(const struct fast_run *fr, const struct bmx_conv_shape *s,
+		       struct prep_job *j, uint8_t *pad, int32_t *pixel_sums, uint8_t *panels)
+{
+	const struct kern_direct d = { .s = s, .u = j->u, .pad = pad };
+	const unsigned tasks = j->tasks;
+
+	memset(pad, (int)fr->off, s->in_c);
+	j->pixel_sums = pixel_sums;
+	j->pixels = s->batch * s->in_h * s->in_w;
+	j->tasks = tasks > j->pixels ? (j->pixels ? j->pixels : 1) : tasks;
+	run_tasks(fr->par, j->tasks, pixel_sums_task, j);
+	j->tasks = tasks > j->m ? (j->m ? j->m : 1) : tasks;
+	run_tasks(fr->par, j->tasks, direct_sums_task, j);
+	run_gemm(fr, j->u, 0, j->m, j->sum_q, panels, 1, &d);
 }
 
 /* Below this many input elements a layer's preparation runs on the calling thread alone. */
@@ -269,7 +361,7 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 			fr->ops->quantize(x + n * in_sample, in_sample, fr->inv, fr->lo, fr->hi, fr->off, row);
 			memset(row + in_sample, 0, kp - in_sample);
 		}
-		run_gemm(fr, rows, kp, batch, sum_q, base + lay.panels, 0);
+		run_gemm(fr, rows, kp, batch, sum_q, base + lay.panels, 0, NULL);
 		return;
 	}
 	run_tasks(fr->par, j.tasks, quantize_task, &j);
@@ -286,12 +378,18 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 		return;
 	}
 	j.m = batch * s->out_h * s->out_w;
-	if (!(s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
-	      s->pad_top == 0 && s->pad_left == 0 && s->pad_bottom == 0 && s->pad_right == 0 &&
-	      s->in_c == kp))
+	if (s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
+	    s->pad_top == 0 && s->pad_left == 0 && s->pad_bottom == 0 && s->pad_right == 0 &&
+	    s->in_c == kp) {
+		j.rows = NULL; /* the quantized input is the GEMM's A */
+	} else if (fr->ops->direct && s->in_c % KERN_KSTEP == 0) {
+		run_direct(fr, s, &j, base + lay.pad, (int32_t *)(void *)rows, base + lay.panels);
+		return;
+	} else {
 		j.rows = rows;
+	}
 	if (j.tasks > j.m)
 		j.tasks = j.m ? j.m : 1;
 	run_tasks(fr->par, j.tasks, rows_task, &j);
-	run_gemm(fr, j.rows ? j.rows : j.u, kp, j.m, sum_q, base + lay.panels, 1);
+	run_gemm(fr, j.rows ? j.rows : j.u, kp, j.m, sum_q, base + lay.panels, 1, NULL);
 }

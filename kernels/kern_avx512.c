@@ -95,26 +95,48 @@ INLINE __m512i bcast4(const uint8_t *p)
 	return _mm512_set1_epi32(v);
 }
 
-/* acc from D for channels [n, n + 16) of row R, the TBN affine, ReLU, masked store. */
-INLINE void epilogue_gemm16(const struct kern_gemm *g, __m512i d, uint32_t r, uint32_t n)
+/*
+ * The epilogue's per-channel constants for channels [n, n + 16): off * sum_b, step * m[o] and
+ * beta, loaded once per tile (8 rows) rather than once per row.
+ */
+struct ep16 {
+	__m512i osb;
+	__m512 mult, beta;
+	__mmask16 keep;
+};
+
+INLINE struct ep16 ep16_of(const struct kern_gemm *g, uint32_t n)
 {
 	const struct kern_epilogue *ep = &g->ep;
 	const uint32_t left = g->w->n > n ? g->w->n - n : 0;
 	const __mmask16 keep = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1);
 	const __m512i sb = _mm512_load_si512(g->w->sum_b + g->w_bits * g->w->n_pad + n);
-	__m512i t = _mm512_sub_epi32(d, _mm512_mullo_epi32(_mm512_set1_epi32(g->off), sb));
-	__m512 mult, y;
 
-	if (!keep)
+	return (struct ep16){
+		.osb = _mm512_mullo_epi32(_mm512_set1_epi32(g->off), sb),
+		.mult = _mm512_mul_ps(_mm512_set1_ps(ep->step), _mm512_maskz_loadu_ps(keep, ep->m + n)),
+		.beta = _mm512_maskz_loadu_ps(keep, ep->beta + n),
+		.keep = keep,
+	};
+}
+
+/* acc from D for channels [n, n + 16) of row R, the TBN affine, ReLU, masked store. */
+INLINE void epilogue_gemm16(const struct kern_gemm *g, const struct ep16 *c, __m512i d, uint32_t r,
+			    uint32_t n)
+{
+	const struct kern_epilogue *ep = &g->ep;
+	__m512i t = _mm512_sub_epi32(d, c->osb);
+	__m512 y;
+
+	if (!c->keep)
 		return;
 	t = _mm512_sra_epi32(t, _mm_cvtsi32_si128((int)(8 - g->w_bits)));
 	t = _mm512_add_epi32(_mm512_add_epi32(t, t), _mm512_set1_epi32(g->sum_q[r]));
-	mult = _mm512_mul_ps(_mm512_set1_ps(ep->step), _mm512_maskz_loadu_ps(keep, ep->m + n));
-	y = _mm512_mul_ps(_mm512_cvtepi32_ps(t), mult);
-	y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(keep, ep->beta + n));
+	y = _mm512_mul_ps(_mm512_cvtepi32_ps(t), c->mult);
+	y = _mm512_add_ps(y, c->beta);
 	if (ep->relu)
 		y = _mm512_max_ps(y, _mm512_setzero_ps());
-	_mm512_mask_storeu_ps(ep->y + r * ep->ldy + n, keep, y);
+	_mm512_mask_storeu_ps(ep->y + r * ep->ldy + n, c->keep, y);
 }
 
 /*
@@ -159,7 +181,9 @@ INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w
 		}
 		for (; s < steps; s++)
 			a0 = _mm512_dpbusd_epi32(a0, bcast4(g->a + 4 * s), rebuild(p + s, stride, w));
-		epilogue_gemm16(g, _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)), 0, n);
+		const struct ep16 c = ep16_of(g, n);
+
+		epilogue_gemm16(g, &c, _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)), 0, n);
 	}
 }
 
@@ -192,45 +216,111 @@ INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, 
 }
 
 /*
- * Rows ROWS[0..7] times the 32 panel channels starting at N: 16 named accumulators (gcc
- * allocates an array of vectors badly), 8 broadcasts and 2 loads per 16 vpdpbusd.
+ * The 8 row pointers of tap T of a direct convolution's rows [r0, r0 + 8) (rows past m repeat
+ * the last one): each row's input pixel for that tap, or the pad bytes outside the input.
+ */
+struct direct_rows {
+	const uint8_t *base[8]; /* sample of each row */
+	int32_t ih0[8], iw0[8];
+};
+
+INLINE void direct_rows_of(const struct kern_gemm *g, uint32_t r0, struct direct_rows *d)
+{
+	const struct bmx_conv_shape *s = g->direct->s;
+	const uint32_t per_sample = s->out_h * s->out_w;
+
+	for (uint32_t i = 0; i < 8; i++) {
+		const uint32_t r = g->direct->row0 + (r0 + i < g->m ? r0 + i : g->m - 1);
+		const uint32_t n = r / per_sample, oh = r % per_sample / s->out_w, ow = r % s->out_w;
+
+		d->base[i] = g->direct->u + (size_t)n * s->in_h * s->in_w * s->in_c;
+		d->ih0[i] = (int32_t)(oh * s->stride_h) - (int32_t)s->pad_top;
+		d->iw0[i] = (int32_t)(ow * s->stride_w) - (int32_t)s->pad_left;
+	}
+}
+
+INLINE void direct_tap(const struct kern_gemm *g, const struct direct_rows *d, uint32_t kh,
+		       uint32_t kw, const uint8_t *rp[8])
+{
+	const struct bmx_conv_shape *s = g->direct->s;
+
+	for (uint32_t i = 0; i < 8; i++) {
+		const uint32_t ih = (uint32_t)(d->ih0[i] + (int32_t)kh);
+		const uint32_t iw = (uint32_t)(d->iw0[i] + (int32_t)kw);
+
+		/* negative coordinates wrap to huge unsigned ones: one compare each */
+		rp[i] = ih < s->in_h && iw < s->in_w ? d->base[i] + ((size_t)ih * s->in_w + iw) * s->in_c
+						      : g->direct->pad;
+	}
+}
+
+/*
+ * STEPS reduction steps of the 8 rows RP (each read from its own start) against the panel
+ * from step S0: 16 named accumulators (gcc allocates an array of vectors badly), 8 broadcasts
+ * and 2 loads per 16 vpdpbusd; with TWO == 0 only the first 16 channels (the panel's second
+ * group is past the layer's channels) and 8 accumulators.
  */
 #define TILE_ROW(i)                                                                          \
 	do {                                                                                 \
-		const __m512i a = bcast4(rows[i] + 4 * s);                                   \
+		const __m512i a = bcast4(rp[i] + 4 * j);                                     \
 		c##i##0 = _mm512_dpbusd_epi32(c##i##0, a, b0);                               \
-		c##i##1 = _mm512_dpbusd_epi32(c##i##1, a, b1);                               \
+		if (two)                                                                     \
+			c##i##1 = _mm512_dpbusd_epi32(c##i##1, a, b1);                       \
 	} while (0)
+#define TILE_STEPS(s0, steps_)                                                               \
+	for (uint32_t j = 0; j < (steps_); j++) {                                            \
+		const __m512i b0 = _mm512_load_si512(panel + (size_t)((s0) + j) * 64);       \
+		const __m512i b1 = two ? _mm512_load_si512(p1 + (size_t)((s0) + j) * 64) : z; \
+                                                                                             \
+		TILE_ROW(0);                                                                 \
+		TILE_ROW(1);                                                                 \
+		TILE_ROW(2);                                                                 \
+		TILE_ROW(3);                                                                 \
+		TILE_ROW(4);                                                                 \
+		TILE_ROW(5);                                                                 \
+		TILE_ROW(6);                                                                 \
+		TILE_ROW(7);                                                                 \
+	}
 #define TILE_OUT(i)                                                                          \
 	do {                                                                                 \
 		if (r0 + i < g->m) {                                                         \
-			epilogue_gemm16(g, c##i##0, r0 + i, n);                              \
-			epilogue_gemm16(g, c##i##1, r0 + i, n + KERN_GROUP);                 \
+			epilogue_gemm16(g, &e0, c##i##0, r0 + i, n);                         \
+			if (two)                                                             \
+				epilogue_gemm16(g, &e1, c##i##1, r0 + i, n + KERN_GROUP);    \
 		}                                                                            \
 	} while (0)
 
-TARGET static void tile8x32(const struct kern_gemm *g, const uint8_t *const rows[8],
-			    const int8_t *panel, uint32_t r0, uint32_t n)
+/* Rows [r0, r0 + 8) times the panel's channels from N (32, or 16 if !TWO). */
+INLINE void tile(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n,
+		 const int two)
 {
 	const uint32_t steps = g->w->kp / KERN_KSTEP;
 	const int8_t *p1 = panel + (size_t)steps * 64;
 	const __m512i z = _mm512_setzero_si512();
 	__m512i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
 	__m512i c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+	const uint8_t *rp[8];
+	struct ep16 e0, e1;
 
-	for (uint32_t s = 0; s < steps; s++) {
-		const __m512i b0 = _mm512_load_si512(panel + (size_t)s * 64);
-		const __m512i b1 = _mm512_load_si512(p1 + (size_t)s * 64);
+	if (!g->direct) {
+		for (uint32_t i = 0; i < 8; i++)
+			rp[i] = g->a + (r0 + i < g->m ? r0 + i : g->m - 1) * g->lda;
+		TILE_STEPS(0, steps);
+	} else {
+		const struct bmx_conv_shape *s = g->direct->s;
+		const uint32_t cs = s->in_c / KERN_KSTEP; /* steps per tap */
+		struct direct_rows d;
 
-		TILE_ROW(0);
-		TILE_ROW(1);
-		TILE_ROW(2);
-		TILE_ROW(3);
-		TILE_ROW(4);
-		TILE_ROW(5);
-		TILE_ROW(6);
-		TILE_ROW(7);
+		direct_rows_of(g, r0, &d);
+		for (uint32_t kh = 0; kh < s->kernel_h; kh++)
+			for (uint32_t kw = 0; kw < s->kernel_w; kw++) {
+				direct_tap(g, &d, kh, kw, rp);
+				TILE_STEPS((kh * s->kernel_w + kw) * cs, cs);
+			}
 	}
+	e0 = ep16_of(g, n);
+	if (two)
+		e1 = ep16_of(g, n + KERN_GROUP);
 	TILE_OUT(0);
 	TILE_OUT(1);
 	TILE_OUT(2);
@@ -241,19 +331,31 @@ TARGET static void tile8x32(const struct kern_gemm *g, const uint8_t *const rows
 	TILE_OUT(7);
 }
 #undef TILE_ROW
+#undef TILE_STEPS
 #undef TILE_OUT
 
+TARGET static void tile8x32(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n)
+{
+	tile(g, panel, r0, n, 1);
+}
+
+TARGET static void tile8x16(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n)
+{
+	tile(g, panel, r0, n, 0);
+}
+
+/*
+ * Panels of 32 channels; a last panel with at most 16 real channels (48 channels: 25% of the
+ * multiplies) runs the 16-wide tile.
+ */
 INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
 {
 	for (uint32_t n = n0; n < n1; n += KERN_PANEL) {
-		rebuild_panel(g->w, n, w, panel);
-		for (uint32_t r = 0; r < g->m; r += 8) {
-			const uint8_t *rows[8];
+		const int two = g->w->n > n + KERN_GROUP;
 
-			for (uint32_t i = 0; i < 8; i++)
-				rows[i] = g->a + (r + i < g->m ? r + i : g->m - 1) * g->lda;
-			tile8x32(g, rows, panel, r, n);
-		}
+		rebuild_panel(g->w, n, w, panel);
+		for (uint32_t r = 0; r < g->m; r += 8)
+			(two ? tile8x32 : tile8x16)(g, panel, r, n);
 	}
 }
 
@@ -263,7 +365,7 @@ INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *pa
 	TARGET static void gemm_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,      \
 				     int8_t *panel)                                             \
 	{                                                                                      \
-		if (g->m == 1)                                                                 \
+		if (g->m == 1 && !g->direct)                                                   \
 			gemv(g, n0, n1, W);                                                    \
 		else                                                                           \
 			gemm(g, n0, n1, panel, W);                                             \
@@ -296,18 +398,6 @@ INLINE void epilogue16(const struct kern_epilogue *ep, __m512i acc, uint32_t r, 
 	_mm512_mask_storeu_ps(ep->y + r * ep->ldy + c, keep, y);
 }
 
-/* Taps [*k0, *k1) of output position OUT that fall inside an input of size IN. */
-static void taps_inside(uint32_t out, uint32_t stride, uint32_t pad, uint32_t kernel, uint32_t in,
-			uint32_t *k0, uint32_t *k1)
-{
-	const int64_t start = (int64_t)out * stride - pad;
-	int64_t lo = start < 0 ? -start : 0, hi = (int64_t)in - start;
-
-	hi = hi > kernel ? kernel : hi;
-	*k0 = (uint32_t)lo;
-	*k1 = (uint32_t)(hi < lo ? lo : hi);
-}
-
 TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32_t r1)
 {
 	const struct bmx_conv_shape *s = d->s;
@@ -319,8 +409,8 @@ TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32
 		const uint8_t *u = d->u + (size_t)n * s->in_h * s->in_w * C;
 		uint32_t kh0, kh1, kw0, kw1;
 
-		taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &kh0, &kh1);
-		taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &kw0, &kw1);
+		kern_taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &kh0, &kh1);
+		kern_taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &kw0, &kw1);
 		for (uint32_t c = 0; c < C; c += 16) {
 			const __mmask16 keep = (__mmask16)(C - c >= 16 ? 0xffff : (1u << (C - c)) - 1);
 			__m512i acc = _mm512_setzero_si512();
@@ -369,5 +459,8 @@ const struct kern_ops kern_ops_avx512 = {
 	.row_sums = kern_avx512_row_sums,
 	.relu = kern_avx512_relu,
 	.maxpool = kern_avx512_maxpool,
+	.add = kern_avx512_add,
+	.global_avgpool = kern_avx512_global_avgpool,
+	.direct = 1,
 };
 #endif

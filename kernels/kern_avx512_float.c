@@ -62,6 +62,33 @@ TARGET void kern_avx512_maxpool(const struct bmx_conv_shape *s, const float *x, 
 	}
 }
 
+TARGET void kern_avx512_add(const float *a, const float *b, size_t n, float *y)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		const __mmask16 keep = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+
+		_mm512_mask_storeu_ps(y + i, keep, _mm512_add_ps(_mm512_maskz_loadu_ps(keep, a + i),
+								 _mm512_maskz_loadu_ps(keep, b + i)));
+	}
+}
+
+TARGET void kern_avx512_global_avgpool(uint32_t batch, uint32_t h, uint32_t w, uint32_t c,
+				       const float *x, float *y)
+{
+	const size_t hw = (size_t)h * w;
+	const __m512 area = _mm512_set1_ps((float)hw);
+
+	for (uint32_t n = 0; n < batch; n++, x += hw * c, y += c)
+		for (uint32_t ch = 0; ch < c; ch += 16) {
+			const __mmask16 keep = (__mmask16)(c - ch >= 16 ? 0xffff : (1u << (c - ch)) - 1);
+			__m512 sum = _mm512_setzero_ps();
+
+			for (size_t p = 0; p < hw; p++)
+				sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(keep, x + p * c + ch));
+			_mm512_mask_storeu_ps(y + ch, keep, _mm512_div_ps(sum, area));
+		}
+}
+
 TARGET void kern_avx512_row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k,
 				 int32_t off, int32_t *sum_q)
 {

@@ -275,6 +275,35 @@ static void test_conv(void **state)
 	each_path(conv_cases);
 }
 
+/*
+ * Convolutions over a multiple of 4 input channels: the AVX-512 path reads their windows in
+ * place (no im2col) and makes row sums from pixel sums. Kernels 1..5 with strides and the
+ * asymmetric pads of add_layer() (taps outside on every side), output channels that leave a
+ * last panel of 1..16 channels (the 16-wide tile) or a full one, inputs of one pixel row.
+ */
+static void direct_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	static const uint32_t in_c[] = { 4, 8, 12, 48, 20, 64, 4, 36 };
+	static const uint32_t out_c[] = { 48, 17, 40, 32, 1, 80, 16, 33 };
+
+	for (size_t i = 0; i < sizeof(in_c) / sizeof(in_c[0]); i++) {
+		const uint32_t k = 1 + (uint32_t)i % 5;
+		struct layer_desc d = { out_c[i], k, k, 1 + (uint32_t)(i % 3 == 1), (uint32_t)i % k,
+					1, -1, (int)(i & 1) };
+		const uint32_t h = i == 6 ? 1 : k + below(r, 9), wd = k + 1 + below(r, 8);
+
+		if (i == 6) /* one input row: every tap row but the middle one is outside */
+			d.kh = 1;
+		check_model(path, r, h, wd, in_c[i], &d, i % 3 != 2, i == 3, 0);
+	}
+}
+
+static void test_direct_conv(void **state)
+{
+	(void)state;
+	each_path(direct_cases);
+}
+
 /* 1x1 convolutions over 64 and 128 channels take the no-im2col path; batch 1 of 1x1 is GEMV. */
 static void pointwise_cases(enum bmx_kernels_path path, struct rng *r)
 {
@@ -389,6 +418,7 @@ int main(void)
 		cmocka_unit_test(test_linear),
 		cmocka_unit_test(test_conv),
 		cmocka_unit_test(test_pointwise),
+		cmocka_unit_test(test_direct_conv),
 		cmocka_unit_test(test_depthwise_grouped),
 		cmocka_unit_test(test_large_inputs),
 		cmocka_unit_test(test_whole_models),
