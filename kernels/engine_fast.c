@@ -48,24 +48,31 @@ void engine_fast_free(struct fast_layer *fl)
 }
 
 /*
- * Byte offsets in the layer's scratch: input bytes, the pad bytes of a direct convolution, GEMM
- * rows (or a direct convolution's per-pixel sums), row sums, task panels.
+ * Byte offsets in the layer's scratch: input bytes (a direct convolution's with their padding
+ * border), GEMM rows (or a direct convolution's per-pixel sums), row sums, task panels.
  */
 struct fast_scratch {
-	uint64_t pad, rows, sum_q, panels, total;
+	uint64_t rows, sum_q, panels, total;
 };
+
+/* Pixels of BATCH inputs of V with the convolution's padding around each (1x1 for LINEAR). */
+static uint64_t padded_pixels(const struct bmx_layer_view *v, uint32_t batch)
+{
+	const struct bmx_node *n = v->node;
+
+	return (uint64_t)(v->in_h + n->pad_top + n->pad_bottom) *
+	       (v->in_w + n->pad_left + n->pad_right) * batch;
+}
 
 static struct fast_scratch fast_scratch_layout(const struct bmx_layer_view *v,
 					       const struct fast_layer *fl, uint32_t batch)
 {
-	const uint64_t in = (uint64_t)v->in_h * v->in_w * v->in_c * batch;
-	const uint64_t pixels = (uint64_t)v->in_h * v->in_w * batch;
+	const uint64_t pixels = padded_pixels(v, batch), in = pixels * v->in_c;
 	const uint64_t m = (uint64_t)v->out_h * v->out_w * batch;
 	const uint64_t rows = m * fl->planes.kp;
 	struct fast_scratch s = { 0 };
 
-	s.pad = round_up(in + 64, 64);
-	s.rows = s.pad + round_up(v->in_c, 64);
+	s.rows = round_up(in + 64, 64);
 	if (fl->kind == FAST_GEMM) {
 		s.sum_q = s.rows + round_up(rows > pixels * 4 ? rows : pixels * 4, 64);
 		s.panels = s.sum_q + round_up(m * sizeof(int32_t), 64);
@@ -147,6 +154,37 @@ static void quantize_task(void *arg, unsigned t)
 	j->fr->ops->quantize(j->x + a, b - a, j->fr->inv, j->fr->lo, j->fr->hi, j->fr->off, j->u + a);
 }
 
+/*
+ * A direct convolution's input: quantized rows with the padding around them as q = 0's code,
+ * so that every tap of every window is inside (padded rows [t/tasks, (t+1)/tasks) of all).
+ */
+static void quantize_padded_task(void *arg, unsigned t)
+{
+	const struct prep_job *j = arg;
+	const struct bmx_conv_shape *s = j->s;
+	const uint32_t ph = s->in_h + s->pad_top + s->pad_bottom;
+	const size_t pw = s->in_w + s->pad_left + s->pad_right, c = s->in_c, line = pw * c;
+	const uint32_t lines = s->batch * ph;
+	const uint32_t l0 = (uint32_t)((uint64_t)lines * t / j->tasks);
+	const uint32_t l1 = (uint32_t)((uint64_t)lines * (t + 1) / j->tasks);
+	const int off = (int)j->fr->off;
+
+	for (uint32_t l = l0; l < l1; l++) {
+		const uint32_t n = l / ph, row = l % ph;
+		uint8_t *dst = j->u + l * line;
+
+		if (row < s->pad_top || row >= s->pad_top + s->in_h) {
+			memset(dst, off, line);
+			continue;
+		}
+		memset(dst, off, s->pad_left * c);
+		j->fr->ops->quantize(j->x + ((size_t)n * s->in_h + row - s->pad_top) * s->in_w * c,
+				     s->in_w * c, j->fr->inv, j->fr->lo, j->fr->hi, j->fr->off,
+				     dst + s->pad_left * c);
+		memset(dst + (s->pad_left + s->in_w) * c, off, s->pad_right * c);
+	}
+}
+
 static void rows_task(void *arg, unsigned t)
 {
 	const struct prep_job *j = arg;
@@ -170,7 +208,7 @@ static void pixel_sums_task(void *arg, unsigned t)
 	j->fr->ops->row_sums(j->u + (size_t)p0 * c, c, p1 - p0, c, j->fr->off, j->pixel_sums + p0);
 }
 
-/* A direct convolution's row sums: the sums of the window's pixels inside the input (q = 0 out). */
+/* A direct convolution's row sums: the sums of its window's pixel sums (the border's are 0). */
 static void direct_sums_task(void *arg, unsigned t)
 {
 	const struct prep_job *j = arg;
@@ -178,23 +216,18 @@ static void direct_sums_task(void *arg, unsigned t)
 	const uint32_t r0 = (uint32_t)((uint64_t)j->m * t / j->tasks);
 	const uint32_t r1 = (uint32_t)((uint64_t)j->m * (t + 1) / j->tasks);
 	const uint32_t per_sample = s->out_h * s->out_w;
-
+	const size_t ph = s->in_h + s->pad_top + s->pad_bottom;
+	const size_t pw = s->in_w + s->pad_left + s->pad_right;
 	uint32_t n = r0 / per_sample, oh = r0 % per_sample / s->out_w, ow = r0 % s->out_w;
 
 	for (uint32_t r = r0; r < r1; r++) {
-		const int32_t *ps = j->pixel_sums + (size_t)n * s->in_h * s->in_w;
-		uint32_t kh0, kh1, kw0, kw1;
+		const int32_t *ps = j->pixel_sums + (n * ph + (size_t)oh * s->stride_h) * pw +
+				    (size_t)ow * s->stride_w;
 		int32_t sum = 0;
 
-		kern_taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &kh0, &kh1);
-		kern_taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &kw0, &kw1);
-		for (uint32_t kh = kh0; kh < kh1; kh++) {
-			const int64_t line = ((int64_t)oh * s->stride_h + kh - s->pad_top) * s->in_w +
-					     (int64_t)ow * s->stride_w - s->pad_left;
-
-			for (uint32_t kw = kw0; kw < kw1; kw++)
-				sum += ps[line + kw];
-		}
+		for (uint32_t kh = 0; kh < s->kernel_h; kh++, ps += pw)
+			for (uint32_t kw = 0; kw < s->kernel_w; kw++)
+				sum += ps[kw];
 		j->sum_q[r] = sum;
 		if (++ow == s->out_w) { /* the next output pixel, without divisions */
 			ow = 0;
@@ -317,19 +350,21 @@ static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint3
 }
 
 /*
- * A convolution without im2col (in_c % 4 == 0, the path reads windows in place): per-pixel
- * sums of q (by pixels), each row's sum from its window's pixels (by rows), then the GEMM.
- * The pad bytes stand for every tap outside the input. J holds the quantized input.
+ * A convolution without im2col (in_c % 4 == 0, the path reads windows in place): quantize into
+ * a padded copy (by padded rows), per-pixel sums of q (by pixels), each row's sum from its
+ * window's pixels (by rows), then the GEMM.
  */
 static void run_direct(const struct fast_run *fr, const struct bmx_conv_shape *s,
-		       struct prep_job *j, uint8_t *pad, int32_t *pixel_sums, uint8_t *panels)
+		       struct prep_job *j, int32_t *pixel_sums, uint8_t *panels)
 {
-	const struct kern_direct d = { .s = s, .u = j->u, .pad = pad };
+	const struct kern_direct d = { .s = s, .u = j->u };
+	const uint32_t lines = s->batch * (s->in_h + s->pad_top + s->pad_bottom);
 	const unsigned tasks = j->tasks;
 
-	memset(pad, (int)fr->off, s->in_c);
+	j->tasks = tasks > lines ? lines : tasks;
+	run_tasks(fr->par, j->tasks, quantize_padded_task, j);
 	j->pixel_sums = pixel_sums;
-	j->pixels = s->batch * s->in_h * s->in_w;
+	j->pixels = lines * (s->in_w + s->pad_left + s->pad_right);
 	j->tasks = tasks > j->pixels ? (j->pixels ? j->pixels : 1) : tasks;
 	run_tasks(fr->par, j->tasks, pixel_sums_task, j);
 	j->tasks = tasks > j->m ? (j->m ? j->m : 1) : tasks;
@@ -364,6 +399,13 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 		run_gemm(fr, rows, kp, batch, sum_q, base + lay.panels, 0, NULL);
 		return;
 	}
+	if (fl->kind == FAST_GEMM && fr->ops->direct && s->in_c % KERN_KSTEP == 0 &&
+	    !(s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
+	      s->pad_top == 0 && s->pad_left == 0 && s->pad_bottom == 0 && s->pad_right == 0)) {
+		j.m = batch * s->out_h * s->out_w;
+		run_direct(fr, s, &j, (int32_t *)(void *)rows, base + lay.panels);
+		return;
+	}
 	run_tasks(fr->par, j.tasks, quantize_task, &j);
 	if (fl->kind == FAST_DEPTHWISE) {
 		const unsigned threads = threads_of(fr->par);
@@ -382,9 +424,6 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 	    s->pad_top == 0 && s->pad_left == 0 && s->pad_bottom == 0 && s->pad_right == 0 &&
 	    s->in_c == kp) {
 		j.rows = NULL; /* the quantized input is the GEMM's A */
-	} else if (fr->ops->direct && s->in_c % KERN_KSTEP == 0) {
-		run_direct(fr, s, &j, base + lay.pad, (int32_t *)(void *)rows, base + lay.panels);
-		return;
 	} else {
 		j.rows = rows;
 	}

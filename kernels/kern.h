@@ -65,14 +65,14 @@ struct kern_epilogue {
 
 /*
  * A convolution's GEMM rows read straight from its quantized input (no im2col copy): row r is
- * output pixel row0 + r, its positions are the OHWI window (tap-major, in_c bytes per tap), a
- * tap outside the input reads PAD (in_c bytes of off, i.e. q = 0). Needs in_c % 4 == 0, so a
- * vpdpbusd step of 4 positions never straddles two taps and kp == k.
+ * output pixel row0 + r, its positions are the OHWI window (tap-major, in_c bytes per tap). The
+ * input is stored with the convolution's padding around each sample (as q = 0's code, off), so
+ * every tap is inside: [batch][pad_top + in_h + pad_bottom][pad_left + in_w + pad_right][in_c].
+ * Needs in_c % 4 == 0, so a vpdpbusd step of 4 positions never straddles two taps and kp == k.
  */
 struct kern_direct {
 	const struct bmx_conv_shape *s;
-	const uint8_t *u;       /* quantized input, NHWC, batch samples */
-	const uint8_t *pad;     /* in_c bytes */
+	const uint8_t *u;       /* the padded quantized input */
 	uint32_t row0;          /* the output pixel of row 0 (tasks split rows) */
 };
 

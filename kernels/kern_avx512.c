@@ -216,41 +216,22 @@ INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, 
 }
 
 /*
- * The 8 row pointers of tap T of a direct convolution's rows [r0, r0 + 8) (rows past m repeat
- * the last one): each row's input pixel for that tap, or the pad bytes outside the input.
+ * The first tap of each of a direct convolution's rows [r0, r0 + 8) in its padded input (rows
+ * past m repeat the last one); tap (kh, kw) is (kh * padded width + kw) * in_c bytes further.
  */
-struct direct_rows {
-	const uint8_t *base[8]; /* sample of each row */
-	int32_t ih0[8], iw0[8];
-};
-
-INLINE void direct_rows_of(const struct kern_gemm *g, uint32_t r0, struct direct_rows *d)
+INLINE void direct_rows_of(const struct kern_gemm *g, uint32_t r0, const uint8_t *first[8])
 {
 	const struct bmx_conv_shape *s = g->direct->s;
 	const uint32_t per_sample = s->out_h * s->out_w;
+	const size_t ph = s->in_h + s->pad_top + s->pad_bottom;
+	const size_t pw = s->in_w + s->pad_left + s->pad_right;
 
 	for (uint32_t i = 0; i < 8; i++) {
 		const uint32_t r = g->direct->row0 + (r0 + i < g->m ? r0 + i : g->m - 1);
 		const uint32_t n = r / per_sample, oh = r % per_sample / s->out_w, ow = r % s->out_w;
 
-		d->base[i] = g->direct->u + (size_t)n * s->in_h * s->in_w * s->in_c;
-		d->ih0[i] = (int32_t)(oh * s->stride_h) - (int32_t)s->pad_top;
-		d->iw0[i] = (int32_t)(ow * s->stride_w) - (int32_t)s->pad_left;
-	}
-}
-
-INLINE void direct_tap(const struct kern_gemm *g, const struct direct_rows *d, uint32_t kh,
-		       uint32_t kw, const uint8_t *rp[8])
-{
-	const struct bmx_conv_shape *s = g->direct->s;
-
-	for (uint32_t i = 0; i < 8; i++) {
-		const uint32_t ih = (uint32_t)(d->ih0[i] + (int32_t)kh);
-		const uint32_t iw = (uint32_t)(d->iw0[i] + (int32_t)kw);
-
-		/* negative coordinates wrap to huge unsigned ones: one compare each */
-		rp[i] = ih < s->in_h && iw < s->in_w ? d->base[i] + ((size_t)ih * s->in_w + iw) * s->in_c
-						      : g->direct->pad;
+		first[i] = g->direct->u + ((n * ph + (size_t)oh * s->stride_h) * pw +
+					   (size_t)ow * s->stride_w) * s->in_c;
 	}
 }
 
@@ -309,12 +290,16 @@ INLINE void tile(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, ui
 	} else {
 		const struct bmx_conv_shape *s = g->direct->s;
 		const uint32_t cs = s->in_c / KERN_KSTEP; /* steps per tap */
-		struct direct_rows d;
+		const size_t line = (size_t)(s->in_w + s->pad_left + s->pad_right) * s->in_c;
+		const uint8_t *first[8];
 
-		direct_rows_of(g, r0, &d);
+		direct_rows_of(g, r0, first);
 		for (uint32_t kh = 0; kh < s->kernel_h; kh++)
 			for (uint32_t kw = 0; kw < s->kernel_w; kw++) {
-				direct_tap(g, &d, kh, kw, rp);
+				const size_t tap = kh * line + (size_t)kw * s->in_c;
+
+				for (uint32_t i = 0; i < 8; i++)
+					rp[i] = first[i] + tap;
 				TILE_STEPS((kh * s->kernel_w + kw) * cs, cs);
 			}
 	}
