@@ -89,50 +89,49 @@ uint64_t engine_fast_scratch(const struct bmx_layer_view *v, const struct fast_l
 	return fl->kind == FAST_NONE ? 0 : fast_scratch_layout(v, fl, batch).total;
 }
 
-/* GEMM rows [r0, r1) of a convolution: each output pixel's window, padding as q = 0's code. */
-static void im2col_rows(const struct bmx_conv_shape *s, const uint8_t *u, uint8_t off, uint32_t kp,
+/*
+ * GEMM rows [r0, r1) of a convolution from its padded quantized input U (quantize_padded_task):
+ * each output pixel's window, kernel_h segments of kernel_w * in_c contiguous bytes.
+ */
+static void im2col_rows(const struct bmx_conv_shape *s, const uint8_t *u, uint32_t kp,
 			uint32_t r0, uint32_t r1, uint8_t *rows)
 {
-	const size_t cin = s->in_c, k = (size_t)s->kernel_h * s->kernel_w * cin;
+	const size_t cin = s->in_c, seg = (size_t)s->kernel_w * cin, k = s->kernel_h * seg;
+	const size_t ph = s->in_h + s->pad_top + s->pad_bottom;
+	const size_t line = (s->in_w + s->pad_left + s->pad_right) * cin;
 	const uint32_t per_sample = s->out_h * s->out_w;
+	uint32_t n = r0 / per_sample, oh = r0 % per_sample / s->out_w, ow = r0 % s->out_w;
 
 	for (uint32_t r = r0; r < r1; r++) {
-		const uint32_t n = r / per_sample, oh = r % per_sample / s->out_w, ow = r % s->out_w;
-		const uint8_t *un = u + (size_t)n * s->in_h * s->in_w * cin;
-		const int64_t ih0 = (int64_t)oh * s->stride_h - s->pad_top;
-		const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
-		const int64_t lo = iw0 < 0 ? -iw0 : 0;
-		int64_t hi = (int64_t)s->in_w - iw0;
-		uint8_t *row = rows + (size_t)r * kp, *p = row;
+		const uint8_t *src = u + (n * ph + (size_t)oh * s->stride_h) * line +
+				     (size_t)ow * s->stride_w * cin;
+		uint8_t *p = rows + (size_t)r * kp;
 
-		hi = hi > s->kernel_w ? s->kernel_w : (hi < lo ? lo : hi);
-		for (uint32_t kh = 0; kh < s->kernel_h; kh++, p += s->kernel_w * cin) {
-			const int64_t ih = ih0 + kh;
-
-			if (ih < 0 || ih >= s->in_h) {
-				memset(p, off, s->kernel_w * cin);
-				continue;
-			}
-			if (s->kernel_w * cin <= 16) { /* a stem's few bytes: calls would cost more */
-				const uint8_t *src = un + ((size_t)ih * s->in_w + (size_t)iw0) * cin;
-
-				for (size_t i = 0; i < (size_t)s->kernel_w * cin; i++)
-					p[i] = i >= lo * cin && i < hi * cin ? src[i] : off;
-				continue;
-			}
-			memset(p, off, (size_t)lo * cin);
-			memcpy(p + lo * cin, un + ((size_t)ih * s->in_w + (size_t)(iw0 + lo)) * cin,
-			       (size_t)(hi - lo) * cin);
-			memset(p + hi * cin, off, (size_t)(s->kernel_w - hi) * cin);
+		if (seg <= 16) { /* a stem's few bytes: a call per segment would cost more */
+			for (uint32_t kh = 0; kh < s->kernel_h; kh++, src += line)
+				for (size_t i = 0; i < seg; i++)
+					*p++ = src[i];
+			for (size_t i = k; i < kp; i++)
+				*p++ = 0;
+		} else {
+			for (uint32_t kh = 0; kh < s->kernel_h; kh++, src += line, p += seg)
+				memcpy(p, src, seg);
+			memset(p, 0, kp - k);
 		}
-		memset(row + k, 0, kp - k);
+		if (++ow == s->out_w) { /* the next output pixel, without divisions */
+			ow = 0;
+			if (++oh == s->out_h) {
+				oh = 0;
+				n++;
+			}
+		}
 	}
 }
 
 /*
  * The preparation of a convolution's GEMM, split like the GEMM: quantize the input (phase 1,
- * by elements), then build rows and their sums (phase 2, by rows; rows NULL: the GEMM reads the
- * quantized input itself, 1x1 convolutions).
+ * by elements, or by padded rows), then build rows and their sums (phase 2, by rows; rows NULL:
+ * the GEMM reads the quantized input itself, 1x1 convolutions).
  */
 struct prep_job {
 	const struct fast_run *fr;
@@ -155,7 +154,7 @@ static void quantize_task(void *arg, unsigned t)
 }
 
 /*
- * A direct convolution's input: quantized rows with the padding around them as q = 0's code,
+ * A convolution's input for im2col or the direct path: quantized rows with the padding around them as q = 0's code,
  * so that every tap of every window is inside (padded rows [t/tasks, (t+1)/tasks) of all).
  */
 static void quantize_padded_task(void *arg, unsigned t)
@@ -193,7 +192,7 @@ static void rows_task(void *arg, unsigned t)
 	const uint8_t *rows = j->rows ? j->rows : j->u;
 
 	if (j->rows)
-		im2col_rows(j->s, j->u, (uint8_t)j->fr->off, j->kp, r0, r1, j->rows);
+		im2col_rows(j->s, j->u, j->kp, r0, r1, j->rows);
 	j->fr->ops->row_sums(rows + (size_t)r0 * j->kp, j->kp, r1 - r0, j->fr->layer->planes.k,
 			     j->fr->off, j->sum_q + r0);
 }
@@ -349,23 +348,32 @@ static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint3
 	run_tasks(fr->par, j.tasks, gemm_task, &j);
 }
 
+/* Quantize a convolution's input into its padded copy, split by padded rows. */
+static void quantize_padded(const struct fast_run *fr, const struct bmx_conv_shape *s,
+			    struct prep_job *j)
+{
+	const uint32_t lines = s->batch * (s->in_h + s->pad_top + s->pad_bottom);
+	const struct prep_job pj = { .fr = fr, .s = s, .x = j->x, .u = j->u,
+				     .tasks = j->tasks > lines ? lines : j->tasks };
+
+	run_tasks(fr->par, pj.tasks, quantize_padded_task, (void *)&pj);
+}
+
 /*
- * A convolution without im2col (in_c % 4 == 0, the path reads windows in place): quantize into
- * a padded copy (by padded rows), per-pixel sums of q (by pixels), each row's sum from its
- * window's pixels (by rows), then the GEMM.
+ * A convolution without im2col (in_c % 4 == 0, the path reads windows in place from the padded
+ * input): per-pixel sums of q (by pixels), each row's sum from its window's pixels (by rows),
+ * then the GEMM.
  */
 static void run_direct(const struct fast_run *fr, const struct bmx_conv_shape *s,
 		       struct prep_job *j, int32_t *pixel_sums, uint8_t *panels)
 {
 	const struct kern_direct d = { .s = s, .u = j->u };
-	const uint32_t lines = s->batch * (s->in_h + s->pad_top + s->pad_bottom);
 	const unsigned tasks = j->tasks;
 
-	j->tasks = tasks > lines ? lines : tasks;
-	run_tasks(fr->par, j->tasks, quantize_padded_task, j);
 	j->pixel_sums = pixel_sums;
-	j->pixels = lines * (s->in_w + s->pad_left + s->pad_right);
-	j->tasks = tasks > j->pixels ? (j->pixels ? j->pixels : 1) : tasks;
+	j->pixels = s->batch * (s->in_h + s->pad_top + s->pad_bottom) *
+		    (s->in_w + s->pad_left + s->pad_right);
+	j->tasks = tasks > j->pixels ? j->pixels : tasks;
 	run_tasks(fr->par, j->tasks, pixel_sums_task, j);
 	j->tasks = tasks > j->m ? (j->m ? j->m : 1) : tasks;
 	run_tasks(fr->par, j->tasks, direct_sums_task, j);
@@ -399,14 +407,6 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 		run_gemm(fr, rows, kp, batch, sum_q, base + lay.panels, 0, NULL);
 		return;
 	}
-	if (fl->kind == FAST_GEMM && fr->ops->direct && s->in_c % KERN_KSTEP == 0 &&
-	    !(s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
-	      s->pad_top == 0 && s->pad_left == 0 && s->pad_bottom == 0 && s->pad_right == 0)) {
-		j.m = batch * s->out_h * s->out_w;
-		run_direct(fr, s, &j, (int32_t *)(void *)rows, base + lay.panels);
-		return;
-	}
-	run_tasks(fr->par, j.tasks, quantize_task, &j);
 	if (fl->kind == FAST_DEPTHWISE) {
 		const unsigned threads = threads_of(fr->par);
 		struct dw_job d = {
@@ -415,6 +415,7 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 			.rows = batch * s->out_h * s->out_w,
 		};
 
+		run_tasks(fr->par, j.tasks, quantize_task, &j);
 		d.tasks = d.rows < threads ? (d.rows ? d.rows : 1) : threads;
 		run_tasks(fr->par, d.tasks, dw_task, &d);
 		return;
@@ -423,8 +424,13 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 	if (s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
 	    s->pad_top == 0 && s->pad_left == 0 && s->pad_bottom == 0 && s->pad_right == 0 &&
 	    s->in_c == kp) {
-		j.rows = NULL; /* the quantized input is the GEMM's A */
+		run_tasks(fr->par, j.tasks, quantize_task, &j); /* the GEMM's A itself */
 	} else {
+		quantize_padded(fr, s, &j);
+		if (fr->ops->direct && s->in_c % KERN_KSTEP == 0) {
+			run_direct(fr, s, &j, (int32_t *)(void *)rows, base + lay.panels);
+			return;
+		}
 		j.rows = rows;
 	}
 	if (j.tasks > j.m)
