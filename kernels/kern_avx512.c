@@ -383,14 +383,29 @@ INLINE void epilogue16(const struct kern_epilogue *ep, __m512i acc, uint32_t r, 
 	_mm512_mask_storeu_ps(ep->y + r * ep->ldy + c, keep, y);
 }
 
-TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32_t r1)
+/*
+ * Depthwise weights decoded once per call (16 int32 lanes per vector, v = 2k + 1) when they fit
+ * in this many vectors (3x3 over 96 channels: 54); bigger layers decode at every tap.
+ */
+#define DW_DECODED_MAX 256u
+
+INLINE __m512i dw_weights16(const struct kern_depthwise *d, uint32_t tap, uint32_t c)
+{
+	const __m128i shift = _mm_cvtsi32_si128((int)(8 - d->w_bits));
+	const int8_t *wp = d->w->codes + (size_t)tap * d->w->c_pad + c;
+	__m512i v = _mm512_sra_epi32(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)wp)), shift);
+
+	return _mm512_or_si512(_mm512_slli_epi32(v, 1), _mm512_set1_epi32(1));
+}
+
+INLINE void depthwise_rows(const struct kern_depthwise *d, uint32_t r0, uint32_t r1,
+			   const __m512i *decoded)
 {
 	const struct bmx_conv_shape *s = d->s;
-	const uint32_t C = s->in_c, per_sample = s->out_h * s->out_w;
-	const __m128i shift = _mm_cvtsi32_si128((int)(8 - d->w_bits));
+	const uint32_t C = s->in_c, per_sample = s->out_h * s->out_w, groups = d->w->c_pad / 16;
+	uint32_t n = r0 / per_sample, oh = r0 % per_sample / s->out_w, ow = r0 % s->out_w;
 
 	for (uint32_t r = r0; r < r1; r++) {
-		const uint32_t n = r / per_sample, oh = r % per_sample / s->out_w, ow = r % s->out_w;
 		const uint8_t *u = d->u + (size_t)n * s->in_h * s->in_w * C;
 		uint32_t kh0, kh1, kw0, kw1;
 
@@ -402,20 +417,41 @@ TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32
 
 			for (uint32_t kh = kh0; kh < kh1; kh++)
 				for (uint32_t kw = kw0; kw < kw1; kw++) {
+					const uint32_t tap = kh * s->kernel_w + kw;
 					const size_t ih = (size_t)oh * s->stride_h + kh - s->pad_top;
 					const size_t iw = (size_t)ow * s->stride_w + kw - s->pad_left;
 					const uint8_t *up = u + (ih * s->in_w + iw) * C + c;
-					const int8_t *wp = d->w->codes + (size_t)(kh * s->kernel_w + kw) * d->w->c_pad + c;
 					__m512i q = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(keep, up)),
 								     _mm512_set1_epi32(d->off));
-					__m512i v = _mm512_sra_epi32(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)wp)), shift);
+					__m512i v = decoded ? decoded[tap * groups + c / 16] : dw_weights16(d, tap, c);
 
-					v = _mm512_or_si512(_mm512_slli_epi32(v, 1), _mm512_set1_epi32(1));
 					acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(q, v));
 				}
 			epilogue16(&d->ep, acc, r, c, C);
 		}
+		if (++ow == s->out_w) { /* the next output pixel, without divisions */
+			ow = 0;
+			if (++oh == s->out_h) {
+				oh = 0;
+				n++;
+			}
+		}
 	}
+}
+
+TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32_t r1)
+{
+	const uint32_t taps = d->w->taps, groups = d->w->c_pad / 16;
+	__m512i decoded[DW_DECODED_MAX];
+
+	if ((uint64_t)taps * groups > DW_DECODED_MAX) {
+		depthwise_rows(d, r0, r1, NULL);
+		return;
+	}
+	for (uint32_t t = 0; t < taps; t++)
+		for (uint32_t g = 0; g < groups; g++)
+			decoded[t * groups + g] = dw_weights16(d, t, g * 16);
+	depthwise_rows(d, r0, r1, decoded);
 }
 
 TARGET static void quantize(const float *x, size_t n, float inv, int32_t lo, int32_t hi,

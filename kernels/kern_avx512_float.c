@@ -36,25 +36,21 @@ TARGET void kern_avx512_maxpool(const struct bmx_conv_shape *s, const float *x, 
 
 		for (uint32_t oh = 0; oh < s->out_h; oh++)
 			for (uint32_t ow = 0; ow < s->out_w; ow++, y += C) {
-				const int64_t ih0 = (int64_t)oh * s->stride_h - s->pad_top;
-				const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
+				uint32_t kh0, kh1, kw0, kw1;
 
+				/* the window's taps inside the input, once per output pixel */
+				kern_taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &kh0, &kh1);
+				kern_taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &kw0, &kw1);
 				for (uint32_t c = 0; c < C; c += 16) {
 					const __mmask16 keep = (__mmask16)(C - c >= 16 ? 0xffff : (1u << (C - c)) - 1);
 					__m512 acc = _mm512_set1_ps(-INFINITY);
 
-					for (uint32_t kh = 0; kh < s->kernel_h; kh++) {
-						const int64_t ih = ih0 + kh;
+					for (uint32_t kh = kh0; kh < kh1; kh++) {
+						const float *line = xn + ((size_t)(oh * s->stride_h + kh - s->pad_top) * s->in_w +
+									  (size_t)(ow * s->stride_w + kw0 - s->pad_left)) * C + c;
 
-						if (ih < 0 || ih >= s->in_h)
-							continue;
-						for (uint32_t kw = 0; kw < s->kernel_w; kw++) {
-							const int64_t iw = iw0 + kw;
-
-							if (iw < 0 || iw >= s->in_w)
-								continue;
-							acc = _mm512_max_ps(_mm512_maskz_loadu_ps(keep, xn + ((size_t)ih * s->in_w + (size_t)iw) * C + c), acc);
-						}
+						for (uint32_t kw = kw0; kw < kw1; kw++, line += C)
+							acc = _mm512_max_ps(_mm512_maskz_loadu_ps(keep, line), acc);
 					}
 					_mm512_mask_storeu_ps(y + c, keep, acc);
 				}
