@@ -187,8 +187,9 @@ INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w
 	}
 }
 
-/* Rebuild the two groups of channels [n, n + 32) into PANEL: [group][step][64 bytes]. */
-INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, int8_t *panel)
+/* Rebuild the NG groups of channels [n, n + 16 NG) into PANEL: [group][step][64 bytes]. */
+INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, int8_t *panel,
+			  uint32_t ng)
 {
 	const uint32_t steps = pl->kp / KERN_KSTEP;
 	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
@@ -196,8 +197,8 @@ INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, 
 	const size_t stride = pl->plane_words;
 	uint32_t s = 0;
 
-	/* The two groups are consecutive in every plane, and so are they in the panel. */
-	for (; w >= 3 && s + 8 <= 2 * steps; s += 8) {
+	/* The groups are consecutive in every plane, and so are they in the panel. */
+	for (; w >= 3 && s + 8 <= ng * steps; s += 8) {
 		__m512i b0, b1, b2, b3, b4, b5, b6, b7;
 		__m512i *out = (__m512i *)(void *)(panel + (size_t)s * 64);
 
@@ -211,7 +212,7 @@ INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, 
 		_mm512_store_si512(out + 6, b6);
 		_mm512_store_si512(out + 7, b7);
 	}
-	for (; s < 2 * steps; s++)
+	for (; s < ng * steps; s++)
 		_mm512_store_si512(panel + (size_t)s * 64, rebuild(p + s, stride, w));
 }
 
@@ -237,21 +238,26 @@ INLINE void direct_rows_of(const struct kern_gemm *g, uint32_t r0, const uint8_t
 
 /*
  * STEPS reduction steps of the 8 rows RP (each read from its own start) against the panel
- * from step S0: 16 named accumulators (gcc allocates an array of vectors badly), 8 broadcasts
- * and 2 loads per 16 vpdpbusd; with TWO == 0 only the first 16 channels (the panel's second
- * group is past the layer's channels) and 8 accumulators.
+ * from step S0, for NG (1..3) groups of 16 channels: 8 x NG named accumulators (gcc allocates
+ * an array of vectors badly), 8 broadcasts and NG loads per 8 NG vpdpbusd. Three groups (24
+ * accumulators, 28 of the 32 registers) amortize the broadcasts best; one group keeps only 8
+ * vpdpbusd in flight, under their latency times throughput.
  */
 #define TILE_ROW(i)                                                                          \
 	do {                                                                                 \
 		const __m512i a = bcast4(rp[i] + 4 * j);                                     \
 		c##i##0 = _mm512_dpbusd_epi32(c##i##0, a, b0);                               \
-		if (two)                                                                     \
+		if (ng > 1)                                                                  \
 			c##i##1 = _mm512_dpbusd_epi32(c##i##1, a, b1);                       \
+		if (ng > 2)                                                                  \
+			c##i##2 = _mm512_dpbusd_epi32(c##i##2, a, b2);                       \
 	} while (0)
 #define TILE_STEPS(s0, steps_)                                                               \
 	for (uint32_t j = 0; j < (steps_); j++) {                                            \
-		const __m512i b0 = _mm512_load_si512(panel + (size_t)((s0) + j) * 64);       \
-		const __m512i b1 = two ? _mm512_load_si512(p1 + (size_t)((s0) + j) * 64) : z; \
+		const size_t at = (size_t)((s0) + j) * 64;                                   \
+		const __m512i b0 = _mm512_load_si512(panel + at);                            \
+		const __m512i b1 = ng > 1 ? _mm512_load_si512(panel + gstride + at) : z;     \
+		const __m512i b2 = ng > 2 ? _mm512_load_si512(panel + 2 * gstride + at) : z; \
                                                                                              \
 		TILE_ROW(0);                                                                 \
 		TILE_ROW(1);                                                                 \
@@ -266,22 +272,25 @@ INLINE void direct_rows_of(const struct kern_gemm *g, uint32_t r0, const uint8_t
 	do {                                                                                 \
 		if (r0 + i < g->m) {                                                         \
 			epilogue_gemm16(g, &e0, c##i##0, r0 + i, n);                         \
-			if (two)                                                             \
+			if (ng > 1)                                                          \
 				epilogue_gemm16(g, &e1, c##i##1, r0 + i, n + KERN_GROUP);    \
+			if (ng > 2)                                                          \
+				epilogue_gemm16(g, &e2, c##i##2, r0 + i, n + 2 * KERN_GROUP); \
 		}                                                                            \
 	} while (0)
 
-/* Rows [r0, r0 + 8) times the panel's channels from N (32, or 16 if !TWO). */
+/* Rows [r0, r0 + 8) times the panel's NG groups of channels from N. */
 INLINE void tile(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n,
-		 const int two)
+		 const unsigned ng)
 {
 	const uint32_t steps = g->w->kp / KERN_KSTEP;
-	const int8_t *p1 = panel + (size_t)steps * 64;
+	const size_t gstride = (size_t)steps * 64;
 	const __m512i z = _mm512_setzero_si512();
-	__m512i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
-	__m512i c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+	__m512i c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z;
+	__m512i c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z;
+	__m512i c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
 	const uint8_t *rp[8];
-	struct ep16 e0, e1;
+	struct ep16 e0, e1, e2;
 
 	if (!g->direct) {
 		for (uint32_t i = 0; i < 8; i++)
@@ -304,8 +313,10 @@ INLINE void tile(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, ui
 			}
 	}
 	e0 = ep16_of(g, n);
-	if (two)
+	if (ng > 1)
 		e1 = ep16_of(g, n + KERN_GROUP);
+	if (ng > 2)
+		e2 = ep16_of(g, n + 2 * KERN_GROUP);
 	TILE_OUT(0);
 	TILE_OUT(1);
 	TILE_OUT(2);
@@ -319,28 +330,41 @@ INLINE void tile(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, ui
 #undef TILE_STEPS
 #undef TILE_OUT
 
-TARGET static void tile8x32(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n)
+TARGET static void tile8x16(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n)
 {
 	tile(g, panel, r0, n, 1);
 }
 
-TARGET static void tile8x16(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n)
+TARGET static void tile8x32(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n)
 {
-	tile(g, panel, r0, n, 0);
+	tile(g, panel, r0, n, 2);
+}
+
+TARGET static void tile8x48(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n)
+{
+	tile(g, panel, r0, n, 3);
 }
 
 /*
- * Panels of 32 channels; a last panel with at most 16 real channels (48 channels: 25% of the
- * multiplies) runs the 16-wide tile.
+ * The channels [n0, n1) in panels of 3 groups of 16 (2 + 2 for 4 groups left, then 2 or 1),
+ * only as far as the layer has channels: 48 channels are one 48-wide panel, not 32 + 32 with
+ * a quarter of the multiplies on padding. The scratch panel holds 4 groups.
  */
 INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
 {
-	for (uint32_t n = n0; n < n1; n += KERN_PANEL) {
-		const int two = g->w->n > n + KERN_GROUP;
+	static void (*const tiles[4])(const struct kern_gemm *, const int8_t *, uint32_t, uint32_t) = {
+		NULL, tile8x16, tile8x32, tile8x48,
+	};
+	const uint32_t end = n1 < g->w->n ? n1 : g->w->n;
 
-		rebuild_panel(g->w, n, w, panel);
+	for (uint32_t n = n0; n < end;) {
+		const uint32_t left = (end - n + KERN_GROUP - 1) / KERN_GROUP;
+		const uint32_t ng = left >= 3 && left != 4 ? 3 : left >= 2 ? 2 : 1;
+
+		rebuild_panel(g->w, n, w, panel, ng);
 		for (uint32_t r = 0; r < g->m; r += 8)
-			(two ? tile8x32 : tile8x16)(g, panel, r, n);
+			tiles[ng](g, panel, r, n);
+		n += ng * KERN_GROUP;
 	}
 }
 

@@ -67,7 +67,7 @@ static int add_layer(struct bmx_writer *w, struct rng *r, int input, const struc
 		.act_signed = (uint8_t)d->act_signed,
 	};
 	int8_t *wt;
-	float ws[256], as[NBITS], *tbn;
+	float ws[512], as[NBITS], *tbn;
 	size_t k, n;
 	int node;
 
@@ -76,7 +76,7 @@ static int add_layer(struct bmx_writer *w, struct rng *r, int input, const struc
 	n = (size_t)d->out_c * k;
 	wt = malloc(n);
 	tbn = malloc(sizeof(float) * prev_nbits * NBITS * 2 * d->out_c);
-	assert_true(wt && tbn && d->out_c <= 256);
+	assert_true(wt && tbn && d->out_c <= 512);
 	for (size_t i = 0; i < n; i++)
 		wt[i] = (int8_t)(below(r, 8) == 0 ? (below(r, 2) ? 127 : -128) : (int)below(r, 256) - 128);
 	for (uint32_t o = 0; o < d->out_c; o++)
@@ -279,12 +279,14 @@ static void test_conv(void **state)
  * Convolutions over a multiple of 4 input channels: the AVX-512 path reads their windows in
  * place (no im2col) and makes row sums from pixel sums. Kernels 1..5 with strides and the
  * asymmetric pads of add_layer() (taps outside on every side), output channels that leave a
- * last panel of 1..16 channels (the 16-wide tile) or a full one, inputs of one pixel row.
+ * last panel of 1..16 channels (the 16-wide tile) or a full one, 3 + 3 + 1, 2 + 2 and 3 + 2
+ * groups of 16, 400 channels (split by channels over the parallel-for's tasks), inputs of one
+ * pixel row.
  */
 static void direct_cases(enum bmx_kernels_path path, struct rng *r)
 {
-	static const uint32_t in_c[] = { 4, 8, 12, 48, 20, 64, 4, 36 };
-	static const uint32_t out_c[] = { 48, 17, 40, 32, 1, 80, 16, 33 };
+	static const uint32_t in_c[] = { 4, 8, 12, 48, 20, 64, 4, 36, 8, 16, 12 };
+	static const uint32_t out_c[] = { 48, 17, 40, 32, 1, 80, 16, 33, 112, 64, 400 };
 
 	for (size_t i = 0; i < sizeof(in_c) / sizeof(in_c[0]); i++) {
 		const uint32_t k = 1 + (uint32_t)i % 5;
