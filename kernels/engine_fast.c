@@ -91,10 +91,11 @@ uint64_t engine_fast_scratch(const struct bmx_layer_view *v, const struct fast_l
 
 /*
  * GEMM rows [r0, r1) of a convolution from its padded quantized input U (quantize_padded_task):
- * each output pixel's window, kernel_h segments of kernel_w * in_c contiguous bytes.
+ * each output pixel's window, kernel_h segments of kernel_w * in_c contiguous bytes. Rows of
+ * short segments (a stem's) get their sums of q here, while the bytes pass by (returns 1).
  */
-static void im2col_rows(const struct bmx_conv_shape *s, const uint8_t *u, uint32_t kp,
-			uint32_t r0, uint32_t r1, uint8_t *rows)
+static int im2col_rows(const struct bmx_conv_shape *s, const uint8_t *u, int32_t off, uint32_t kp,
+		       uint32_t r0, uint32_t r1, uint8_t *rows, int32_t *sum_q)
 {
 	const size_t cin = s->in_c, seg = (size_t)s->kernel_w * cin, k = s->kernel_h * seg;
 	const size_t ph = s->in_h + s->pad_top + s->pad_bottom;
@@ -108,11 +109,16 @@ static void im2col_rows(const struct bmx_conv_shape *s, const uint8_t *u, uint32
 		uint8_t *p = rows + (size_t)r * kp;
 
 		if (seg <= 16) { /* a stem's few bytes: a call per segment would cost more */
+			int32_t sum = 0;
+
 			for (uint32_t kh = 0; kh < s->kernel_h; kh++, src += line)
-				for (size_t i = 0; i < seg; i++)
+				for (size_t i = 0; i < seg; i++) {
+					sum += src[i];
 					*p++ = src[i];
+				}
 			for (size_t i = k; i < kp; i++)
 				*p++ = 0;
+			sum_q[r] = sum - (int32_t)k * off;
 		} else {
 			for (uint32_t kh = 0; kh < s->kernel_h; kh++, src += line, p += seg)
 				memcpy(p, src, seg);
@@ -126,6 +132,7 @@ static void im2col_rows(const struct bmx_conv_shape *s, const uint8_t *u, uint32
 			}
 		}
 	}
+	return seg <= 16;
 }
 
 /*
@@ -191,8 +198,8 @@ static void rows_task(void *arg, unsigned t)
 	const uint32_t r1 = (uint32_t)((uint64_t)j->m * (t + 1) / j->tasks);
 	const uint8_t *rows = j->rows ? j->rows : j->u;
 
-	if (j->rows)
-		im2col_rows(j->s, j->u, j->kp, r0, r1, j->rows);
+	if (j->rows && im2col_rows(j->s, j->u, j->fr->off, j->kp, r0, r1, j->rows, j->sum_q))
+		return;
 	j->fr->ops->row_sums(rows + (size_t)r0 * j->kp, j->kp, r1 - r0, j->fr->layer->planes.k,
 			     j->fr->off, j->sum_q + r0);
 }
