@@ -422,7 +422,10 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 			.rows = batch * s->out_h * s->out_w,
 		};
 
-		run_tasks(fr->par, j.tasks, quantize_task, &j);
+		if (fr->ops->direct)
+			quantize_padded(fr, s, &j);
+		else
+			run_tasks(fr->par, j.tasks, quantize_task, &j);
 		d.tasks = d.rows < threads ? (d.rows ? d.rows : 1) : threads;
 		run_tasks(fr->par, d.tasks, dw_task, &d);
 		return;

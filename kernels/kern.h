@@ -94,7 +94,10 @@ struct kern_gemm {
 	struct kern_epilogue ep;
 };
 
-/* Depthwise conv of unsigned codes u (NHWC, padding is q = 0) over output rows [r0, r1). */
+/*
+ * Depthwise conv of unsigned codes u over output rows [r0, r1): NHWC with padding q = 0, or,
+ * on a path with kern_ops.direct, the padded copy kern_direct describes (every tap inside).
+ */
 struct kern_depthwise {
 	const struct kern_dw_weights *w;
 	const struct bmx_conv_shape *s;
@@ -121,7 +124,8 @@ struct kern_ops {
 	void (*add)(const float *a, const float *b, size_t n, float *y);
 	void (*global_avgpool)(uint32_t batch, uint32_t h, uint32_t w, uint32_t c, const float *x,
 			       float *y);
-	int direct; /* gemm takes kern_gemm.direct (convolutions without im2col) */
+	/* gemm takes kern_gemm.direct (convolutions without im2col), depthwise a padded input */
+	int direct;
 };
 
 extern const struct kern_ops kern_ops_avx512;

@@ -335,10 +335,14 @@ static void grouped_cases(enum bmx_kernels_path path, struct rng *r)
 
 		check_model(path, r, 4 + below(r, 6), 5 + below(r, 5), c, &d, (int)(i & 1), 0, 0);
 	}
-	/* 5x5 taps over 240 channels: too many weight vectors to decode once per call. */
-	struct layer_desc big = { 240, 5, 5, 1, 2, 240, -1, 1 };
+	/*
+	 * 5x5 taps over 320 channels: the AVX-512 path's constants in two chunks of channels;
+	 * 23x23 taps: too many weight pairs to decode once, rebuilt at every use.
+	 */
+	struct layer_desc big = { 320, 5, 5, 1, 2, 320, -1, 1 }, wide = { 16, 23, 23, 1, 11, 16, -1, 0 };
 
-	check_model(path, r, 6, 7, 240, &big, 1, 0, 1);
+	check_model(path, r, 6, 7, 320, &big, 1, 0, 1);
+	check_model(path, r, 24, 25, 16, &wide, 1, 0, 1);
 	/* Grouped but not depthwise: stays on the reference kernels inside a fast engine. */
 	struct layer_desc g = { 12, 3, 3, 1, 1, 3, -1, 0 };
 
