@@ -436,8 +436,13 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 	    s->in_c == kp) {
 		run_tasks(fr->par, j.tasks, quantize_task, &j); /* the GEMM's A itself */
 	} else {
+		/*
+		 * A strided 1x1 convolution's rows are single pixels: copying them costs less
+		 * than summing every input pixel for the direct path (1.9 against 2.2 us, the
+		 * bundled model's 14x14x48 one).
+		 */
 		quantize_padded(fr, s, &j);
-		if (fr->ops->direct && s->in_c % KERN_KSTEP == 0) {
+		if (fr->ops->direct && s->in_c % KERN_KSTEP == 0 && s->kernel_h * s->kernel_w > 1) {
 			run_direct(fr, s, &j, (int32_t *)(void *)rows, base + lay.panels);
 			return;
 		}
