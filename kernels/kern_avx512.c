@@ -4,13 +4,17 @@
  * into signed bytes with one masked byte add per plane (a 64-bit plane word is a mask
  * register), laid out as vpdpbusd wants them (16 channels x 4 positions), and multiplied with
  * 4 broadcast activation bytes. GEMV streams the planes (w sequential streams, prefetched);
- * GEMM rebuilds a panel of 32 channels once and reuses it over every row in 8x32 tiles.
+ * GEMM rebuilds a panel of up to 48 channels once and reuses it over every row in 8 x 48 (or
+ * 32, 16) tiles, the rows being im2col rows or, for convolutions, windows read in place from
+ * the padded input (kern_direct). Depthwise takes two taps per vpdpwssd on the padded input.
  * Epilogues run on the int32 results in registers. The exact identity is in kern.h.
  *
  * Compiled with function-level target attributes, so the file builds on any x86-64 compiler
  * flags and runs only where bmx_kernels_supported(BMX_KERNELS_AVX512). Memory: activation rows
- * are read 4 bytes at a time up to kp (rows are padded to kp); weights and panels are 64-byte
- * aligned; outputs are written with masked stores, so nothing is written past the last channel.
+ * are read 4 bytes at a time up to kp (rows are padded to kp; a window's taps hold in_c bytes
+ * each, in_c % 4 == 0); depthwise reads 16 bytes per tap, which may run into the next pixel or
+ * the input's 64 bytes of slack (their weights are 0); weights and panels are 64-byte aligned;
+ * outputs are written with masked stores, so nothing is written past the last channel.
  */
 #if defined(__x86_64__)
 #include <immintrin.h>
