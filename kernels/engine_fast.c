@@ -48,8 +48,8 @@ void engine_fast_free(struct fast_layer *fl)
 }
 
 /*
- * Byte offsets in the layer's scratch: input bytes (a direct convolution's with their padding
- * border), GEMM rows (or a direct convolution's per-pixel sums), row sums, task panels.
+ * Byte offsets in the layer's scratch: input bytes (a convolution's with its padding border),
+ * GEMM rows (or a direct convolution's per-pixel sums), row sums, task panels.
  */
 struct fast_scratch {
 	uint64_t rows, sum_q, panels, total;
@@ -161,8 +161,9 @@ static void quantize_task(void *arg, unsigned t)
 }
 
 /*
- * A convolution's input for im2col or the direct path: quantized rows with the padding around them as q = 0's code,
- * so that every tap of every window is inside (padded rows [t/tasks, (t+1)/tasks) of all).
+ * A convolution's input for im2col or the direct path: quantized rows with the padding around
+ * them as q = 0's code, so that every tap of every window is inside (padded rows [t/tasks,
+ * (t+1)/tasks) of all).
  */
 static void quantize_padded_task(void *arg, unsigned t)
 {
@@ -331,7 +332,8 @@ static unsigned threads_of(const struct bmx_parallel *par)
  * place (ROWS is then the quantized input and LDA 0).
  */
 static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint32_t m,
-		     int32_t *sum_q, uint8_t *panels, int sums_ready, const struct kern_direct *direct)
+		     int32_t *sum_q, uint8_t *panels, int sums_ready,
+		     const struct kern_direct *direct)
 {
 	const struct fast_layer *fl = fr->layer;
 	const uint32_t panels_n = (fl->planes.n + KERN_PANEL - 1) / KERN_PANEL;
@@ -360,10 +362,10 @@ static void quantize_padded(const struct fast_run *fr, const struct bmx_conv_sha
 			    struct prep_job *j)
 {
 	const uint32_t lines = s->batch * (s->in_h + s->pad_top + s->pad_bottom);
-	const struct prep_job pj = { .fr = fr, .s = s, .x = j->x, .u = j->u,
-				     .tasks = j->tasks > lines ? lines : j->tasks };
+	struct prep_job pj = { .fr = fr, .s = s, .x = j->x, .u = j->u,
+			       .tasks = j->tasks > lines ? lines : j->tasks };
 
-	run_tasks(fr->par, pj.tasks, quantize_padded_task, (void *)&pj);
+	run_tasks(fr->par, pj.tasks, quantize_padded_task, &pj);
 }
 
 /*

@@ -116,9 +116,11 @@ INLINE struct ep16 ep16_of(const struct kern_gemm *g, uint32_t n)
 	const __mmask16 keep = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1);
 	const __m512i sb = _mm512_load_si512(g->w->sum_b + g->w_bits * g->w->n_pad + n);
 
+	const __m512 m = _mm512_maskz_loadu_ps(keep, ep->m + n);
+
 	return (struct ep16){
 		.osb = _mm512_mullo_epi32(_mm512_set1_epi32(g->off), sb),
-		.mult = _mm512_mul_ps(_mm512_set1_ps(ep->step), _mm512_maskz_loadu_ps(keep, ep->m + n)),
+		.mult = _mm512_mul_ps(_mm512_set1_ps(ep->step), m),
 		.beta = _mm512_maskz_loadu_ps(keep, ep->beta + n),
 		.keep = keep,
 	};
@@ -187,7 +189,8 @@ INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w
 			a0 = _mm512_dpbusd_epi32(a0, bcast4(g->a + 4 * s), rebuild(p + s, stride, w));
 		const struct ep16 c = ep16_of(g, n);
 
-		epilogue_gemm16(g, &c, _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)), 0, n);
+		a0 = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+		epilogue_gemm16(g, &c, a0, 0, n);
 	}
 }
 
@@ -356,9 +359,8 @@ TARGET static void tile8x48(const struct kern_gemm *g, const int8_t *panel, uint
  */
 INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
 {
-	static void (*const tiles[4])(const struct kern_gemm *, const int8_t *, uint32_t, uint32_t) = {
-		NULL, tile8x16, tile8x32, tile8x48,
-	};
+	typedef void tile_fn(const struct kern_gemm *, const int8_t *, uint32_t, uint32_t);
+	static tile_fn *const tiles[4] = { NULL, tile8x16, tile8x32, tile8x48 };
 	const uint32_t end = n1 < g->w->n ? n1 : g->w->n;
 
 	for (uint32_t n = n0; n < end;) {
@@ -427,7 +429,8 @@ INLINE __m512i dw_weights16(const struct kern_depthwise *d, uint32_t tap, uint32
 	const __mmask16 keep = (__mmask16)(C - c >= 16 ? 0xffff : (1u << (C - c)) - 1);
 	const __m128i shift = _mm_cvtsi32_si128((int)(8 - d->w_bits));
 	const int8_t *wp = d->w->codes + (size_t)tap * d->w->c_pad + c;
-	__m512i v = _mm512_sra_epi32(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)wp)), shift);
+	const __m512i k = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(const void *)wp));
+	const __m512i v = _mm512_sra_epi32(k, shift);
 
 	return _mm512_maskz_or_epi32(keep, _mm512_slli_epi32(v, 1), _mm512_set1_epi32(1));
 }
@@ -487,10 +490,12 @@ INLINE void depthwise_rows(const struct kern_depthwise *d, uint32_t r0, uint32_t
 
 			for (uint32_t kh = 0; kh < s->kernel_h; kh++)
 				for (uint32_t kw = 0; kw < s->kernel_w; kw++, t++) {
-					const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)(base + kh * line + (size_t)kw * C + c));
+					const uint8_t *at = base + kh * line + (size_t)kw * C + c;
+					const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)at);
 
 					if (t & 1)
-						acc = dw_step(acc, held, x, dw_w(d, dec, t / 2, g, g - g0, g1 - g0));
+						acc = dw_step(acc, held, x,
+							      dw_w(d, dec, t / 2, g, g - g0, g1 - g0));
 					else
 						held = x;
 				}

@@ -27,33 +27,40 @@ TARGET void kern_avx512_relu(const float *x, size_t n, float *y)
 	}
 }
 
+/* One output pixel: taps [kh0, kh1) x [kw0, kw1), whose first is at X (C floats per pixel). */
+TARGET static void maxpool_pixel(const float *x, size_t line, uint32_t C, uint32_t kh,
+				 uint32_t kw, float *y)
+{
+	for (uint32_t c = 0; c < C; c += 16) {
+		const __mmask16 keep = (__mmask16)(C - c >= 16 ? 0xffff : (1u << (C - c)) - 1);
+		__m512 acc = _mm512_set1_ps(-INFINITY);
+
+		for (uint32_t i = 0; i < kh; i++)
+			for (uint32_t j = 0; j < kw; j++)
+				acc = _mm512_max_ps(_mm512_maskz_loadu_ps(keep, x + i * line + j * C + c), acc);
+		_mm512_mask_storeu_ps(y + c, keep, acc);
+	}
+}
+
 TARGET void kern_avx512_maxpool(const struct bmx_conv_shape *s, const float *x, float *y)
 {
 	const uint32_t C = s->in_c;
+	const size_t line = (size_t)s->in_w * C;
 
 	for (uint32_t n = 0; n < s->batch; n++) {
-		const float *xn = x + (size_t)n * s->in_h * s->in_w * C;
+		const float *xn = x + (size_t)n * s->in_h * line;
 
 		for (uint32_t oh = 0; oh < s->out_h; oh++)
 			for (uint32_t ow = 0; ow < s->out_w; ow++, y += C) {
 				uint32_t kh0, kh1, kw0, kw1;
+				size_t ih, iw;
 
 				/* the window's taps inside the input, once per output pixel */
 				kern_taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &kh0, &kh1);
 				kern_taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &kw0, &kw1);
-				for (uint32_t c = 0; c < C; c += 16) {
-					const __mmask16 keep = (__mmask16)(C - c >= 16 ? 0xffff : (1u << (C - c)) - 1);
-					__m512 acc = _mm512_set1_ps(-INFINITY);
-
-					for (uint32_t kh = kh0; kh < kh1; kh++) {
-						const float *line = xn + ((size_t)(oh * s->stride_h + kh - s->pad_top) * s->in_w +
-									  (size_t)(ow * s->stride_w + kw0 - s->pad_left)) * C + c;
-
-						for (uint32_t kw = kw0; kw < kw1; kw++, line += C)
-							acc = _mm512_max_ps(_mm512_maskz_loadu_ps(keep, line), acc);
-					}
-					_mm512_mask_storeu_ps(y + c, keep, acc);
-				}
+				ih = (size_t)oh * s->stride_h + kh0 - s->pad_top;
+				iw = (size_t)ow * s->stride_w + kw0 - s->pad_left;
+				maxpool_pixel(xn + ih * line + iw * C, line, C, kh1 - kh0, kw1 - kw0, y);
 			}
 	}
 }

@@ -396,6 +396,58 @@ static void test_whole_models(void **state)
 	each_path(whole_cases);
 }
 
+/*
+ * Max-pooling with padding on every side and windows cut by the input's edge (3x3 stride 2 pad
+ * 1 over a convolution's output, and 2x2 stride 2 over the 9x11 model input with its NaN,
+ * infinities and zeros of both signs, where vmaxps's operand order decides), then ADD, global
+ * average and LINEAR: the vectorized float ops against the reference's.
+ */
+static void pool_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	static const uint16_t k[] = { 3, 2 }, pad[] = { 1, 0 };
+
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+		struct bmx_writer *w = bmx_writer_new("p", 9, 11, 20, MASK_ALL);
+		struct layer_desc conv = { 20, 3, 3, 1, 1, 1, -1, 0 }, fc = { 7, 0, 0, 1, 0, 1, -1, 0 };
+		struct bmx_node_spec pool = { .op = BMX_OP_MAXPOOL, .kernel_h = k[i], .kernel_w = k[i],
+					      .stride_h = 2, .stride_w = 2, .pad_top = pad[i],
+					      .pad_left = pad[i], .pad_bottom = pad[i],
+					      .pad_right = pad[i] };
+		struct bmx_node_spec add = { .op = BMX_OP_ADD }, gap = { .op = BMX_OP_GLOBAL_AVGPOOL };
+		void *file = NULL;
+		size_t size;
+		int x, p;
+
+		assert_non_null(w);
+		/* the second pools the model input itself: NaN, infinities, -0 and +0 mixed */
+		x = i == 0 ? add_layer(w, r, 0, &conv) : 0;
+		pool.inputs[0] = x;
+		pool.inputs[1] = -1;
+		assert_true((p = bmx_writer_add(w, &pool)) >= 0);
+		conv.kh = conv.kw = 1; /* same shape, for the ADD */
+		conv.pad = 0;
+		x = add_layer(w, r, p, &conv);
+		add.inputs[0] = x;
+		add.inputs[1] = p;
+		assert_true((x = bmx_writer_add(w, &add)) >= 0);
+		gap.inputs[0] = x;
+		gap.inputs[1] = -1;
+		assert_true((x = bmx_writer_add(w, &gap)) >= 0);
+		x = add_layer(w, r, x, &fc);
+		assert_int_equal(bmx_writer_set_output(w, x), 0);
+		assert_int_equal(bmx_writer_finish(w, &file, &size), 0);
+		bmx_writer_free(w);
+		compare_paths(file, size, path, r, 1);
+		free(file);
+	}
+}
+
+static void test_pools(void **state)
+{
+	(void)state;
+	each_path(pool_cases);
+}
+
 static void test_path_names(void **state)
 {
 	enum bmx_kernels_path p;
@@ -432,6 +484,7 @@ int main(void)
 		cmocka_unit_test(test_depthwise_grouped),
 		cmocka_unit_test(test_large_inputs),
 		cmocka_unit_test(test_whole_models),
+		cmocka_unit_test(test_pools),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
