@@ -300,6 +300,32 @@ static void direct_cases(enum bmx_kernels_path path, struct rng *r)
 	}
 }
 
+/*
+ * Stem-like convolutions over in_c % 4 != 0 channels (im2col rows from the padded input; rows
+ * of up to 16 bytes per kernel row get their sums while copied): 3x3 over 1 channel, 7x7/2 over
+ * 3, 5x5 over 2, 3x3 over 5, 2x2 over 6, 3x1 over 3; batch and pads vary.
+ */
+static void stem_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	static const uint32_t in_c[] = { 1, 3, 2, 5, 6, 3 }, kh[] = { 3, 7, 5, 3, 2, 3 };
+	static const uint32_t kw[] = { 3, 7, 5, 3, 2, 1 }, out_c[] = { 48, 64, 17, 40, 5, 33 };
+
+	for (size_t i = 0; i < sizeof(in_c) / sizeof(in_c[0]); i++) {
+		const uint32_t kmin = kh[i] < kw[i] ? kh[i] : kw[i];
+		struct layer_desc d = { out_c[i], kh[i], kw[i], 1 + (uint32_t)(i == 1), (uint32_t)i % kmin,
+					1, -1, (int)(i & 1) };
+
+		check_model(path, r, kh[i] + 3 + below(r, 8), kw[i] + 2 + below(r, 8), in_c[i], &d,
+			    i != 2, i == 0, 0);
+	}
+}
+
+static void test_stem_conv(void **state)
+{
+	(void)state;
+	each_path(stem_cases);
+}
+
 static void test_direct_conv(void **state)
 {
 	(void)state;
@@ -481,6 +507,7 @@ int main(void)
 		cmocka_unit_test(test_conv),
 		cmocka_unit_test(test_pointwise),
 		cmocka_unit_test(test_direct_conv),
+		cmocka_unit_test(test_stem_conv),
 		cmocka_unit_test(test_depthwise_grouped),
 		cmocka_unit_test(test_large_inputs),
 		cmocka_unit_test(test_whole_models),
