@@ -454,7 +454,10 @@ static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 			run_layer(c, n, y, 0);
 		break;
 	case BMX_OP_ADD:
-		bmx_ref_add(x, value_of(c, (uint32_t)n->inputs[1]), count, y);
+		if (c->e->ops && c->e->ops->add)
+			c->e->ops->add(x, value_of(c, (uint32_t)n->inputs[1]), count, y);
+		else
+			bmx_ref_add(x, value_of(c, (uint32_t)n->inputs[1]), count, y);
 		break;
 	case BMX_OP_MAXPOOL:
 	case BMX_OP_AVGPOOL:
@@ -467,7 +470,10 @@ static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 	case BMX_OP_GLOBAL_AVGPOOL: {
 		const struct bmx_node *in = &c->e->model->nodes[n->inputs[0]];
 
-		bmx_ref_global_avgpool(c->batch, in->out_h, in->out_w, in->out_c, x, y);
+		if (c->e->ops && c->e->ops->global_avgpool)
+			c->e->ops->global_avgpool(c->batch, in->out_h, in->out_w, in->out_c, x, y);
+		else
+			bmx_ref_global_avgpool(c->batch, in->out_h, in->out_w, in->out_c, x, y);
 		break;
 	}
 	case BMX_OP_RELU:

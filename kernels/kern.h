@@ -64,9 +64,23 @@ struct kern_epilogue {
 };
 
 /*
+ * A convolution's GEMM rows read straight from its quantized input (no im2col copy): row r is
+ * output pixel row0 + r, its positions are the OHWI window (tap-major, in_c bytes per tap). The
+ * input is stored with the convolution's padding around each sample (as q = 0's code, off), so
+ * every tap is inside: [batch][pad_top + in_h + pad_bottom][pad_left + in_w + pad_right][in_c].
+ * Needs in_c % 4 == 0, so a vpdpbusd step of 4 positions never straddles two taps and kp == k.
+ */
+struct kern_direct {
+	const struct bmx_conv_shape *s;
+	const uint8_t *u;       /* the padded quantized input */
+	uint32_t row0;          /* the output pixel of row 0 (tasks split rows) */
+};
+
+/*
  * C = A B^T over rows [0, m) and output channels [n0, n1) (multiples of KERN_PANEL, n1 <=
  * n_pad), then the epilogue. A row r holds kp bytes u at a + r * lda (positions k..kp may hold
- * anything). sum_q[r] is sum q over the row's real positions.
+ * anything), or, when direct is set (kern_ops.direct), is a convolution window read in place.
+ * sum_q[r] is sum q over the row's real positions.
  */
 struct kern_gemm {
 	const struct kern_planes *w;
@@ -75,11 +89,15 @@ struct kern_gemm {
 	uint32_t m;
 	const uint8_t *a;
 	size_t lda;
+	const struct kern_direct *direct;
 	const int32_t *sum_q;
 	struct kern_epilogue ep;
 };
 
-/* Depthwise conv of unsigned codes u (NHWC, padding is q = 0) over output rows [r0, r1). */
+/*
+ * Depthwise conv of unsigned codes u over output rows [r0, r1): NHWC with padding q = 0, or,
+ * on a path with kern_ops.direct, the padded copy kern_direct describes (every tap inside).
+ */
 struct kern_depthwise {
 	const struct kern_dw_weights *w;
 	const struct bmx_conv_shape *s;
@@ -100,9 +118,14 @@ struct kern_ops {
 	/* sum_q[r] = sum of the first K bytes of row r minus K * OFF. */
 	void (*row_sums)(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
 			 int32_t *sum_q);
-	/* Optional (NULL: the reference's): ReLU and max-pooling, bit-exact. */
+	/* Optional (NULL: the reference's): ReLU, max-pooling, ADD, global average, bit-exact. */
 	void (*relu)(const float *x, size_t n, float *y);
 	void (*maxpool)(const struct bmx_conv_shape *s, const float *x, float *y);
+	void (*add)(const float *a, const float *b, size_t n, float *y);
+	void (*global_avgpool)(uint32_t batch, uint32_t h, uint32_t w, uint32_t c, const float *x,
+			       float *y);
+	/* gemm takes kern_gemm.direct (convolutions without im2col), depthwise a padded input */
+	int direct;
 };
 
 extern const struct kern_ops kern_ops_avx512;
@@ -117,8 +140,23 @@ void kern_row_sums_portable(const uint8_t *rows, size_t lda, uint32_t m, uint32_
 /* kern_avx512_float.c */
 void kern_avx512_relu(const float *x, size_t n, float *y);
 void kern_avx512_maxpool(const struct bmx_conv_shape *s, const float *x, float *y);
+void kern_avx512_add(const float *a, const float *b, size_t n, float *y);
+void kern_avx512_global_avgpool(uint32_t batch, uint32_t h, uint32_t w, uint32_t c,
+				const float *x, float *y);
 void kern_avx512_row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
 			  int32_t *sum_q);
+
+/* Taps [*k0, *k1) of output position OUT that fall inside an input of size IN. */
+static inline void kern_taps_inside(uint32_t out, uint32_t stride, uint32_t pad, uint32_t kernel,
+				    uint32_t in, uint32_t *k0, uint32_t *k1)
+{
+	const int64_t start = (int64_t)out * stride - pad;
+	int64_t lo = start < 0 ? -start : 0, hi = (int64_t)in - start;
+
+	hi = hi > kernel ? kernel : hi;
+	*k0 = (uint32_t)lo;
+	*k1 = (uint32_t)(hi < lo ? lo : hi);
+}
 
 /* Scalar tail of the epilogue: acc from D for one element (the exact identity above). */
 static inline int32_t kern_acc_from_dot(int32_t d, int32_t off, int32_t sum_b, unsigned w_bits,

@@ -182,17 +182,6 @@ INLINE void epilogue_dw8(const struct kern_epilogue *ep, __m256i acc, uint32_t r
 	memcpy(ep->y + r * ep->ldy + c, y, left * sizeof(float));
 }
 
-static void taps_inside(uint32_t out, uint32_t stride, uint32_t pad, uint32_t kernel, uint32_t in,
-			uint32_t *k0, uint32_t *k1)
-{
-	const int64_t start = (int64_t)out * stride - pad;
-	int64_t lo = start < 0 ? -start : 0, hi = (int64_t)in - start;
-
-	hi = hi > kernel ? kernel : hi;
-	*k0 = (uint32_t)lo;
-	*k1 = (uint32_t)(hi < lo ? lo : hi);
-}
-
 /* acc of 8 channels [c, c + 8) of one pixel over its in-bounds taps. */
 INLINE __m256i dw_pixel8(const struct kern_depthwise *d, const uint8_t *u, uint32_t oh, uint32_t ow,
 			 uint32_t c, const uint32_t k[4])
@@ -234,8 +223,8 @@ TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32
 		const uint8_t *u = d->u + (size_t)n * s->in_h * s->in_w * C;
 		uint32_t k[4];
 
-		taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &k[0], &k[1]);
-		taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &k[2], &k[3]);
+		kern_taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &k[0], &k[1]);
+		kern_taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &k[2], &k[3]);
 		for (uint32_t c = 0; c < C; c += 8)
 			epilogue_dw8(&d->ep, dw_pixel8(d, u, oh, ow, c, k), r, c, C);
 	}

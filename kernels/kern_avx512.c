@@ -4,13 +4,17 @@
  * into signed bytes with one masked byte add per plane (a 64-bit plane word is a mask
  * register), laid out as vpdpbusd wants them (16 channels x 4 positions), and multiplied with
  * 4 broadcast activation bytes. GEMV streams the planes (w sequential streams, prefetched);
- * GEMM rebuilds a panel of 32 channels once and reuses it over every row in 8x32 tiles.
+ * GEMM rebuilds a panel of up to 48 channels once and reuses it over every row in 8 x 48 (or
+ * 32, 16) tiles, the rows being im2col rows or, for convolutions, windows read in place from
+ * the padded input (kern_direct). Depthwise takes two taps per vpdpwssd on the padded input.
  * Epilogues run on the int32 results in registers. The exact identity is in kern.h.
  *
  * Compiled with function-level target attributes, so the file builds on any x86-64 compiler
  * flags and runs only where bmx_kernels_supported(BMX_KERNELS_AVX512). Memory: activation rows
- * are read 4 bytes at a time up to kp (rows are padded to kp); weights and panels are 64-byte
- * aligned; outputs are written with masked stores, so nothing is written past the last channel.
+ * are read 4 bytes at a time up to kp (rows are padded to kp; a window's taps hold in_c bytes
+ * each, in_c % 4 == 0); depthwise reads 16 bytes per tap, which may run into the next pixel or
+ * the input's 64 bytes of slack (their weights are 0); weights and panels are 64-byte aligned;
+ * outputs are written with masked stores, so nothing is written past the last channel.
  */
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -95,26 +99,50 @@ INLINE __m512i bcast4(const uint8_t *p)
 	return _mm512_set1_epi32(v);
 }
 
-/* acc from D for channels [n, n + 16) of row R, the TBN affine, ReLU, masked store. */
-INLINE void epilogue_gemm16(const struct kern_gemm *g, __m512i d, uint32_t r, uint32_t n)
+/*
+ * The epilogue's per-channel constants for channels [n, n + 16): off * sum_b, step * m[o] and
+ * beta, loaded once per tile (8 rows) rather than once per row.
+ */
+struct ep16 {
+	__m512i osb;
+	__m512 mult, beta;
+	__mmask16 keep;
+};
+
+INLINE struct ep16 ep16_of(const struct kern_gemm *g, uint32_t n)
 {
 	const struct kern_epilogue *ep = &g->ep;
 	const uint32_t left = g->w->n > n ? g->w->n - n : 0;
 	const __mmask16 keep = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1);
 	const __m512i sb = _mm512_load_si512(g->w->sum_b + g->w_bits * g->w->n_pad + n);
-	__m512i t = _mm512_sub_epi32(d, _mm512_mullo_epi32(_mm512_set1_epi32(g->off), sb));
-	__m512 mult, y;
 
-	if (!keep)
+	const __m512 m = _mm512_maskz_loadu_ps(keep, ep->m + n);
+
+	return (struct ep16){
+		.osb = _mm512_mullo_epi32(_mm512_set1_epi32(g->off), sb),
+		.mult = _mm512_mul_ps(_mm512_set1_ps(ep->step), m),
+		.beta = _mm512_maskz_loadu_ps(keep, ep->beta + n),
+		.keep = keep,
+	};
+}
+
+/* acc from D for channels [n, n + 16) of row R, the TBN affine, ReLU, masked store. */
+INLINE void epilogue_gemm16(const struct kern_gemm *g, const struct ep16 *c, __m512i d, uint32_t r,
+			    uint32_t n)
+{
+	const struct kern_epilogue *ep = &g->ep;
+	__m512i t = _mm512_sub_epi32(d, c->osb);
+	__m512 y;
+
+	if (!c->keep)
 		return;
 	t = _mm512_sra_epi32(t, _mm_cvtsi32_si128((int)(8 - g->w_bits)));
 	t = _mm512_add_epi32(_mm512_add_epi32(t, t), _mm512_set1_epi32(g->sum_q[r]));
-	mult = _mm512_mul_ps(_mm512_set1_ps(ep->step), _mm512_maskz_loadu_ps(keep, ep->m + n));
-	y = _mm512_mul_ps(_mm512_cvtepi32_ps(t), mult);
-	y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(keep, ep->beta + n));
+	y = _mm512_mul_ps(_mm512_cvtepi32_ps(t), c->mult);
+	y = _mm512_add_ps(y, c->beta);
 	if (ep->relu)
 		y = _mm512_max_ps(y, _mm512_setzero_ps());
-	_mm512_mask_storeu_ps(ep->y + r * ep->ldy + n, keep, y);
+	_mm512_mask_storeu_ps(ep->y + r * ep->ldy + n, c->keep, y);
 }
 
 /*
@@ -159,12 +187,16 @@ INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w
 		}
 		for (; s < steps; s++)
 			a0 = _mm512_dpbusd_epi32(a0, bcast4(g->a + 4 * s), rebuild(p + s, stride, w));
-		epilogue_gemm16(g, _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3)), 0, n);
+		const struct ep16 c = ep16_of(g, n);
+
+		a0 = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
+		epilogue_gemm16(g, &c, a0, 0, n);
 	}
 }
 
-/* Rebuild the two groups of channels [n, n + 32) into PANEL: [group][step][64 bytes]. */
-INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, int8_t *panel)
+/* Rebuild the NG groups of channels [n, n + 16 NG) into PANEL: [group][step][64 bytes]. */
+INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, int8_t *panel,
+			  uint32_t ng)
 {
 	const uint32_t steps = pl->kp / KERN_KSTEP;
 	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
@@ -172,8 +204,8 @@ INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, 
 	const size_t stride = pl->plane_words;
 	uint32_t s = 0;
 
-	/* The two groups are consecutive in every plane, and so are they in the panel. */
-	for (; w >= 3 && s + 8 <= 2 * steps; s += 8) {
+	/* The groups are consecutive in every plane, and so are they in the panel. */
+	for (; w >= 3 && s + 8 <= ng * steps; s += 8) {
 		__m512i b0, b1, b2, b3, b4, b5, b6, b7;
 		__m512i *out = (__m512i *)(void *)(panel + (size_t)s * 64);
 
@@ -187,50 +219,111 @@ INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, 
 		_mm512_store_si512(out + 6, b6);
 		_mm512_store_si512(out + 7, b7);
 	}
-	for (; s < 2 * steps; s++)
+	for (; s < ng * steps; s++)
 		_mm512_store_si512(panel + (size_t)s * 64, rebuild(p + s, stride, w));
 }
 
 /*
- * Rows ROWS[0..7] times the 32 panel channels starting at N: 16 named accumulators (gcc
- * allocates an array of vectors badly), 8 broadcasts and 2 loads per 16 vpdpbusd.
+ * The first tap of each of a direct convolution's rows [r0, r0 + 8) in its padded input (rows
+ * past m repeat the last one); tap (kh, kw) is (kh * padded width + kw) * in_c bytes further.
+ */
+INLINE void direct_rows_of(const struct kern_gemm *g, uint32_t r0, const uint8_t *first[8])
+{
+	const struct bmx_conv_shape *s = g->direct->s;
+	const uint32_t per_sample = s->out_h * s->out_w;
+	const size_t ph = s->in_h + s->pad_top + s->pad_bottom;
+	const size_t pw = s->in_w + s->pad_left + s->pad_right;
+
+	for (uint32_t i = 0; i < 8; i++) {
+		const uint32_t r = g->direct->row0 + (r0 + i < g->m ? r0 + i : g->m - 1);
+		const uint32_t n = r / per_sample, oh = r % per_sample / s->out_w, ow = r % s->out_w;
+
+		first[i] = g->direct->u + ((n * ph + (size_t)oh * s->stride_h) * pw +
+					   (size_t)ow * s->stride_w) * s->in_c;
+	}
+}
+
+/*
+ * STEPS reduction steps of the 8 rows RP (each read from its own start) against the panel
+ * from step S0, for NG (1..3) groups of 16 channels: 8 x NG named accumulators (gcc allocates
+ * an array of vectors badly), 8 broadcasts and NG loads per 8 NG vpdpbusd. Three groups (24
+ * accumulators, 28 of the 32 registers) amortize the broadcasts best; one group keeps only 8
+ * vpdpbusd in flight, under their latency times throughput.
  */
 #define TILE_ROW(i)                                                                          \
 	do {                                                                                 \
-		const __m512i a = bcast4(rows[i] + 4 * s);                                   \
+		const __m512i a = bcast4(rp[i] + 4 * j);                                     \
 		c##i##0 = _mm512_dpbusd_epi32(c##i##0, a, b0);                               \
-		c##i##1 = _mm512_dpbusd_epi32(c##i##1, a, b1);                               \
+		if (ng > 1)                                                                  \
+			c##i##1 = _mm512_dpbusd_epi32(c##i##1, a, b1);                       \
+		if (ng > 2)                                                                  \
+			c##i##2 = _mm512_dpbusd_epi32(c##i##2, a, b2);                       \
 	} while (0)
+#define TILE_STEPS(s0, steps_)                                                               \
+	for (uint32_t j = 0; j < (steps_); j++) {                                            \
+		const size_t at = (size_t)((s0) + j) * 64;                                   \
+		const __m512i b0 = _mm512_load_si512(panel + at);                            \
+		const __m512i b1 = ng > 1 ? _mm512_load_si512(panel + gstride + at) : z;     \
+		const __m512i b2 = ng > 2 ? _mm512_load_si512(panel + 2 * gstride + at) : z; \
+                                                                                             \
+		TILE_ROW(0);                                                                 \
+		TILE_ROW(1);                                                                 \
+		TILE_ROW(2);                                                                 \
+		TILE_ROW(3);                                                                 \
+		TILE_ROW(4);                                                                 \
+		TILE_ROW(5);                                                                 \
+		TILE_ROW(6);                                                                 \
+		TILE_ROW(7);                                                                 \
+	}
 #define TILE_OUT(i)                                                                          \
 	do {                                                                                 \
 		if (r0 + i < g->m) {                                                         \
-			epilogue_gemm16(g, c##i##0, r0 + i, n);                              \
-			epilogue_gemm16(g, c##i##1, r0 + i, n + KERN_GROUP);                 \
+			epilogue_gemm16(g, &e0, c##i##0, r0 + i, n);                         \
+			if (ng > 1)                                                          \
+				epilogue_gemm16(g, &e1, c##i##1, r0 + i, n + KERN_GROUP);    \
+			if (ng > 2)                                                          \
+				epilogue_gemm16(g, &e2, c##i##2, r0 + i, n + 2 * KERN_GROUP); \
 		}                                                                            \
 	} while (0)
 
-TARGET static void tile8x32(const struct kern_gemm *g, const uint8_t *const rows[8],
-			    const int8_t *panel, uint32_t r0, uint32_t n)
+/* Rows [r0, r0 + 8) times the panel's NG groups of channels from N. */
+INLINE void tile(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n,
+		 const unsigned ng)
 {
 	const uint32_t steps = g->w->kp / KERN_KSTEP;
-	const int8_t *p1 = panel + (size_t)steps * 64;
+	const size_t gstride = (size_t)steps * 64;
 	const __m512i z = _mm512_setzero_si512();
-	__m512i c00 = z, c01 = z, c10 = z, c11 = z, c20 = z, c21 = z, c30 = z, c31 = z;
-	__m512i c40 = z, c41 = z, c50 = z, c51 = z, c60 = z, c61 = z, c70 = z, c71 = z;
+	__m512i c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z;
+	__m512i c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z;
+	__m512i c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
+	const uint8_t *rp[8];
+	struct ep16 e0, e1, e2;
 
-	for (uint32_t s = 0; s < steps; s++) {
-		const __m512i b0 = _mm512_load_si512(panel + (size_t)s * 64);
-		const __m512i b1 = _mm512_load_si512(p1 + (size_t)s * 64);
+	if (!g->direct) {
+		for (uint32_t i = 0; i < 8; i++)
+			rp[i] = g->a + (r0 + i < g->m ? r0 + i : g->m - 1) * g->lda;
+		TILE_STEPS(0, steps);
+	} else {
+		const struct bmx_conv_shape *s = g->direct->s;
+		const uint32_t cs = s->in_c / KERN_KSTEP; /* steps per tap */
+		const size_t line = (size_t)(s->in_w + s->pad_left + s->pad_right) * s->in_c;
+		const uint8_t *first[8];
 
-		TILE_ROW(0);
-		TILE_ROW(1);
-		TILE_ROW(2);
-		TILE_ROW(3);
-		TILE_ROW(4);
-		TILE_ROW(5);
-		TILE_ROW(6);
-		TILE_ROW(7);
+		direct_rows_of(g, r0, first);
+		for (uint32_t kh = 0; kh < s->kernel_h; kh++)
+			for (uint32_t kw = 0; kw < s->kernel_w; kw++) {
+				const size_t tap = kh * line + (size_t)kw * s->in_c;
+
+				for (uint32_t i = 0; i < 8; i++)
+					rp[i] = first[i] + tap;
+				TILE_STEPS((kh * s->kernel_w + kw) * cs, cs);
+			}
 	}
+	e0 = ep16_of(g, n);
+	if (ng > 1)
+		e1 = ep16_of(g, n + KERN_GROUP);
+	if (ng > 2)
+		e2 = ep16_of(g, n + 2 * KERN_GROUP);
 	TILE_OUT(0);
 	TILE_OUT(1);
 	TILE_OUT(2);
@@ -241,19 +334,43 @@ TARGET static void tile8x32(const struct kern_gemm *g, const uint8_t *const rows
 	TILE_OUT(7);
 }
 #undef TILE_ROW
+#undef TILE_STEPS
 #undef TILE_OUT
 
+TARGET static void tile8x16(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n)
+{
+	tile(g, panel, r0, n, 1);
+}
+
+TARGET static void tile8x32(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n)
+{
+	tile(g, panel, r0, n, 2);
+}
+
+TARGET static void tile8x48(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n)
+{
+	tile(g, panel, r0, n, 3);
+}
+
+/*
+ * The channels [n0, n1) in panels of 3 groups of 16 (2 + 2 for 4 groups left, then 2 or 1),
+ * only as far as the layer has channels: 48 channels are one 48-wide panel, not 32 + 32 with
+ * a quarter of the multiplies on padding. The scratch panel holds 4 groups.
+ */
 INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
 {
-	for (uint32_t n = n0; n < n1; n += KERN_PANEL) {
-		rebuild_panel(g->w, n, w, panel);
-		for (uint32_t r = 0; r < g->m; r += 8) {
-			const uint8_t *rows[8];
+	typedef void tile_fn(const struct kern_gemm *, const int8_t *, uint32_t, uint32_t);
+	static tile_fn *const tiles[4] = { NULL, tile8x16, tile8x32, tile8x48 };
+	const uint32_t end = n1 < g->w->n ? n1 : g->w->n;
 
-			for (uint32_t i = 0; i < 8; i++)
-				rows[i] = g->a + (r + i < g->m ? r + i : g->m - 1) * g->lda;
-			tile8x32(g, rows, panel, r, n);
-		}
+	for (uint32_t n = n0; n < end;) {
+		const uint32_t left = (end - n + KERN_GROUP - 1) / KERN_GROUP;
+		const uint32_t ng = left >= 3 && left != 4 ? 3 : left >= 2 ? 2 : 1;
+
+		rebuild_panel(g->w, n, w, panel, ng);
+		for (uint32_t r = 0; r < g->m; r += 8)
+			tiles[ng](g, panel, r, n);
+		n += ng * KERN_GROUP;
 	}
 }
 
@@ -263,7 +380,7 @@ INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *pa
 	TARGET static void gemm_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,      \
 				     int8_t *panel)                                             \
 	{                                                                                      \
-		if (g->m == 1)                                                                 \
+		if (g->m == 1 && !g->direct)                                                   \
 			gemv(g, n0, n1, W);                                                    \
 		else                                                                           \
 			gemm(g, n0, n1, panel, W);                                             \
@@ -296,50 +413,124 @@ INLINE void epilogue16(const struct kern_epilogue *ep, __m512i acc, uint32_t r, 
 	_mm512_mask_storeu_ps(ep->y + r * ep->ldy + c, keep, y);
 }
 
-/* Taps [*k0, *k1) of output position OUT that fall inside an input of size IN. */
-static void taps_inside(uint32_t out, uint32_t stride, uint32_t pad, uint32_t kernel, uint32_t in,
-			uint32_t *k0, uint32_t *k1)
-{
-	const int64_t start = (int64_t)out * stride - pad;
-	int64_t lo = start < 0 ? -start : 0, hi = (int64_t)in - start;
+/*
+ * Depthwise on the padded input (every tap inside, padding q = 0), two taps per vpdpwssd: the
+ * bytes of taps t and t + 1 interleaved and widened to int16 pairs (u_t, u_t+1) per channel,
+ * against the pairs (v_t, v_t+1) of decoded weights v = 2k + 1, summed in each channel's int32
+ * lane (255 * 255 * 2 per step; exact). With every tap inside, sum q v = sum u v - off sum v,
+ * sum v over all taps being one constant per channel. Channels past the layer's have v = 0, so
+ * 16-byte loads may read the next pixel's bytes (or the input's 64 bytes of slack).
+ */
+#define DW_DECODED_MAX 256u /* vectors of constants per chunk of channels (3x3 over 96: 30) */
 
-	hi = hi > kernel ? kernel : hi;
-	*k0 = (uint32_t)lo;
-	*k1 = (uint32_t)(hi < lo ? lo : hi);
+INLINE __m512i dw_weights16(const struct kern_depthwise *d, uint32_t tap, uint32_t c)
+{
+	const uint32_t C = d->s->in_c;
+	const __mmask16 keep = (__mmask16)(C - c >= 16 ? 0xffff : (1u << (C - c)) - 1);
+	const __m128i shift = _mm_cvtsi32_si128((int)(8 - d->w_bits));
+	const int8_t *wp = d->w->codes + (size_t)tap * d->w->c_pad + c;
+	const __m512i k = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(const void *)wp));
+	const __m512i v = _mm512_sra_epi32(k, shift);
+
+	return _mm512_maskz_or_epi32(keep, _mm512_slli_epi32(v, 1), _mm512_set1_epi32(1));
+}
+
+/* The int16 pairs (v_t, v_t+1) of channels [c, c + 16); tap T + 1 == taps is a zero weight. */
+INLINE __m512i dw_pair(const struct kern_depthwise *d, uint32_t t, uint32_t c)
+{
+	const __m512i v0 = dw_weights16(d, t, c);
+	const __m512i v1 = t + 1 < d->w->taps ? dw_weights16(d, t + 1, c) : _mm512_setzero_si512();
+
+	return _mm512_or_si512(_mm512_and_si512(v0, _mm512_set1_epi32(0xffff)),
+			       _mm512_slli_epi32(v1, 16));
+}
+
+INLINE __m512i dw_step(__m512i acc, __m128i a, __m128i b, __m512i w)
+{
+	const __m256i ab = _mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b));
+
+	return _mm512_dpwssd_epi32(acc, _mm512_cvtepu8_epi16(ab), w);
+}
+
+/* The weight pair P of group G (I in the chunk of N groups): decoded once (DEC) or here. */
+INLINE __m512i dw_w(const struct kern_depthwise *d, const __m512i *dec, uint32_t p, uint32_t g,
+		    uint32_t i, uint32_t n)
+{
+	return dec ? dec[p * n + i] : dw_pair(d, 2 * p, g * 16);
+}
+
+/* off * sum over all taps of v, channels [16 g, 16 g + 16). */
+INLINE __m512i dw_off_sum_v(const struct kern_depthwise *d, uint32_t g)
+{
+	__m512i sv = _mm512_setzero_si512();
+
+	for (uint32_t t = 0; t < d->w->taps; t++)
+		sv = _mm512_add_epi32(sv, dw_weights16(d, t, g * 16));
+	return _mm512_mullo_epi32(sv, _mm512_set1_epi32(d->off));
+}
+
+/* Rows [r0, r1), groups [g0, g1) of 16 channels; OSV and DEC hold that chunk's constants. */
+INLINE void depthwise_rows(const struct kern_depthwise *d, uint32_t r0, uint32_t r1, uint32_t g0,
+			   uint32_t g1, const __m512i *dec, const __m512i *osv)
+{
+	const struct bmx_conv_shape *s = d->s;
+	const uint32_t C = s->in_c, per_sample = s->out_h * s->out_w;
+	const size_t ph = s->in_h + s->pad_top + s->pad_bottom;
+	const size_t line = (s->in_w + s->pad_left + s->pad_right) * (size_t)C;
+	uint32_t n = r0 / per_sample, oh = r0 % per_sample / s->out_w, ow = r0 % s->out_w;
+
+	for (uint32_t r = r0; r < r1; r++) {
+		const uint8_t *base = d->u + (n * ph + (size_t)oh * s->stride_h) * line +
+				      (size_t)ow * s->stride_w * C;
+
+		for (uint32_t g = g0, c = g0 * 16; g < g1; g++, c += 16) {
+			__m512i acc = _mm512_setzero_si512();
+			__m128i held = _mm_setzero_si128();
+			uint32_t t = 0;
+
+			for (uint32_t kh = 0; kh < s->kernel_h; kh++)
+				for (uint32_t kw = 0; kw < s->kernel_w; kw++, t++) {
+					const uint8_t *at = base + kh * line + (size_t)kw * C + c;
+					const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)at);
+
+					if (t & 1)
+						acc = dw_step(acc, held, x,
+							      dw_w(d, dec, t / 2, g, g - g0, g1 - g0));
+					else
+						held = x;
+				}
+			if (t & 1)
+				acc = dw_step(acc, held, _mm_setzero_si128(),
+					      dw_w(d, dec, t / 2, g, g - g0, g1 - g0));
+			epilogue16(&d->ep, _mm512_sub_epi32(acc, osv[g - g0]), r, c, C);
+		}
+		if (++ow == s->out_w) { /* the next output pixel, without divisions */
+			ow = 0;
+			if (++oh == s->out_h) {
+				oh = 0;
+				n++;
+			}
+		}
+	}
 }
 
 TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32_t r1)
 {
-	const struct bmx_conv_shape *s = d->s;
-	const uint32_t C = s->in_c, per_sample = s->out_h * s->out_w;
-	const __m128i shift = _mm_cvtsi32_si128((int)(8 - d->w_bits));
+	const uint32_t taps = d->w->taps, groups = d->w->c_pad / 16, pairs = (taps + 1) / 2;
+	/* kernels over 511 taps rebuild their weight pairs at every use */
+	const int decode = pairs <= DW_DECODED_MAX;
+	const uint32_t chunk = decode ? DW_DECODED_MAX / pairs : DW_DECODED_MAX;
+	__m512i dec[DW_DECODED_MAX], osv[DW_DECODED_MAX];
 
-	for (uint32_t r = r0; r < r1; r++) {
-		const uint32_t n = r / per_sample, oh = r % per_sample / s->out_w, ow = r % s->out_w;
-		const uint8_t *u = d->u + (size_t)n * s->in_h * s->in_w * C;
-		uint32_t kh0, kh1, kw0, kw1;
+	for (uint32_t g0 = 0; g0 < groups; g0 += chunk) {
+		const uint32_t g1 = groups - g0 > chunk ? g0 + chunk : groups;
 
-		taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &kh0, &kh1);
-		taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &kw0, &kw1);
-		for (uint32_t c = 0; c < C; c += 16) {
-			const __mmask16 keep = (__mmask16)(C - c >= 16 ? 0xffff : (1u << (C - c)) - 1);
-			__m512i acc = _mm512_setzero_si512();
-
-			for (uint32_t kh = kh0; kh < kh1; kh++)
-				for (uint32_t kw = kw0; kw < kw1; kw++) {
-					const size_t ih = (size_t)oh * s->stride_h + kh - s->pad_top;
-					const size_t iw = (size_t)ow * s->stride_w + kw - s->pad_left;
-					const uint8_t *up = u + (ih * s->in_w + iw) * C + c;
-					const int8_t *wp = d->w->codes + (size_t)(kh * s->kernel_w + kw) * d->w->c_pad + c;
-					__m512i q = _mm512_sub_epi32(_mm512_cvtepu8_epi32(_mm_maskz_loadu_epi8(keep, up)),
-								     _mm512_set1_epi32(d->off));
-					__m512i v = _mm512_sra_epi32(_mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)wp)), shift);
-
-					v = _mm512_or_si512(_mm512_slli_epi32(v, 1), _mm512_set1_epi32(1));
-					acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(q, v));
-				}
-			epilogue16(&d->ep, acc, r, c, C);
+		for (uint32_t g = g0; g < g1; g++) {
+			osv[g - g0] = dw_off_sum_v(d, g);
+			for (uint32_t p = 0; decode && p < pairs; p++)
+				dec[p * (g1 - g0) + g - g0] = dw_pair(d, 2 * p, g * 16);
 		}
+		depthwise_rows(d, r0, r1, g0, g1, decode ? dec : NULL, osv);
 	}
 }
 
@@ -369,5 +560,8 @@ const struct kern_ops kern_ops_avx512 = {
 	.row_sums = kern_avx512_row_sums,
 	.relu = kern_avx512_relu,
 	.maxpool = kern_avx512_maxpool,
+	.add = kern_avx512_add,
+	.global_avgpool = kern_avx512_global_avgpool,
+	.direct = 1,
 };
 #endif

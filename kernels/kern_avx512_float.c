@@ -27,39 +27,69 @@ TARGET void kern_avx512_relu(const float *x, size_t n, float *y)
 	}
 }
 
+/* One output pixel: taps [kh0, kh1) x [kw0, kw1), whose first is at X (C floats per pixel). */
+TARGET static void maxpool_pixel(const float *x, size_t line, uint32_t C, uint32_t kh,
+				 uint32_t kw, float *y)
+{
+	for (uint32_t c = 0; c < C; c += 16) {
+		const __mmask16 keep = (__mmask16)(C - c >= 16 ? 0xffff : (1u << (C - c)) - 1);
+		__m512 acc = _mm512_set1_ps(-INFINITY);
+
+		for (uint32_t i = 0; i < kh; i++)
+			for (uint32_t j = 0; j < kw; j++)
+				acc = _mm512_max_ps(_mm512_maskz_loadu_ps(keep, x + i * line + j * C + c), acc);
+		_mm512_mask_storeu_ps(y + c, keep, acc);
+	}
+}
+
 TARGET void kern_avx512_maxpool(const struct bmx_conv_shape *s, const float *x, float *y)
 {
 	const uint32_t C = s->in_c;
+	const size_t line = (size_t)s->in_w * C;
 
 	for (uint32_t n = 0; n < s->batch; n++) {
-		const float *xn = x + (size_t)n * s->in_h * s->in_w * C;
+		const float *xn = x + (size_t)n * s->in_h * line;
 
 		for (uint32_t oh = 0; oh < s->out_h; oh++)
 			for (uint32_t ow = 0; ow < s->out_w; ow++, y += C) {
-				const int64_t ih0 = (int64_t)oh * s->stride_h - s->pad_top;
-				const int64_t iw0 = (int64_t)ow * s->stride_w - s->pad_left;
+				uint32_t kh0, kh1, kw0, kw1;
+				size_t ih, iw;
 
-				for (uint32_t c = 0; c < C; c += 16) {
-					const __mmask16 keep = (__mmask16)(C - c >= 16 ? 0xffff : (1u << (C - c)) - 1);
-					__m512 acc = _mm512_set1_ps(-INFINITY);
-
-					for (uint32_t kh = 0; kh < s->kernel_h; kh++) {
-						const int64_t ih = ih0 + kh;
-
-						if (ih < 0 || ih >= s->in_h)
-							continue;
-						for (uint32_t kw = 0; kw < s->kernel_w; kw++) {
-							const int64_t iw = iw0 + kw;
-
-							if (iw < 0 || iw >= s->in_w)
-								continue;
-							acc = _mm512_max_ps(_mm512_maskz_loadu_ps(keep, xn + ((size_t)ih * s->in_w + (size_t)iw) * C + c), acc);
-						}
-					}
-					_mm512_mask_storeu_ps(y + c, keep, acc);
-				}
+				/* the window's taps inside the input, once per output pixel */
+				kern_taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &kh0, &kh1);
+				kern_taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &kw0, &kw1);
+				ih = (size_t)oh * s->stride_h + kh0 - s->pad_top;
+				iw = (size_t)ow * s->stride_w + kw0 - s->pad_left;
+				maxpool_pixel(xn + ih * line + iw * C, line, C, kh1 - kh0, kw1 - kw0, y);
 			}
 	}
+}
+
+TARGET void kern_avx512_add(const float *a, const float *b, size_t n, float *y)
+{
+	for (size_t i = 0; i < n; i += 16) {
+		const __mmask16 keep = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
+
+		_mm512_mask_storeu_ps(y + i, keep, _mm512_add_ps(_mm512_maskz_loadu_ps(keep, a + i),
+								 _mm512_maskz_loadu_ps(keep, b + i)));
+	}
+}
+
+TARGET void kern_avx512_global_avgpool(uint32_t batch, uint32_t h, uint32_t w, uint32_t c,
+				       const float *x, float *y)
+{
+	const size_t hw = (size_t)h * w;
+	const __m512 area = _mm512_set1_ps((float)hw);
+
+	for (uint32_t n = 0; n < batch; n++, x += hw * c, y += c)
+		for (uint32_t ch = 0; ch < c; ch += 16) {
+			const __mmask16 keep = (__mmask16)(c - ch >= 16 ? 0xffff : (1u << (c - ch)) - 1);
+			__m512 sum = _mm512_setzero_ps();
+
+			for (size_t p = 0; p < hw; p++)
+				sum = _mm512_add_ps(sum, _mm512_maskz_loadu_ps(keep, x + p * c + ch));
+			_mm512_mask_storeu_ps(y + ch, keep, _mm512_div_ps(sum, area));
+		}
 }
 
 TARGET void kern_avx512_row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k,

@@ -67,7 +67,7 @@ static int add_layer(struct bmx_writer *w, struct rng *r, int input, const struc
 		.act_signed = (uint8_t)d->act_signed,
 	};
 	int8_t *wt;
-	float ws[256], as[NBITS], *tbn;
+	float ws[512], as[NBITS], *tbn;
 	size_t k, n;
 	int node;
 
@@ -76,7 +76,7 @@ static int add_layer(struct bmx_writer *w, struct rng *r, int input, const struc
 	n = (size_t)d->out_c * k;
 	wt = malloc(n);
 	tbn = malloc(sizeof(float) * prev_nbits * NBITS * 2 * d->out_c);
-	assert_true(wt && tbn && d->out_c <= 256);
+	assert_true(wt && tbn && d->out_c <= 512);
 	for (size_t i = 0; i < n; i++)
 		wt[i] = (int8_t)(below(r, 8) == 0 ? (below(r, 2) ? 127 : -128) : (int)below(r, 256) - 128);
 	for (uint32_t o = 0; o < d->out_c; o++)
@@ -275,6 +275,63 @@ static void test_conv(void **state)
 	each_path(conv_cases);
 }
 
+/*
+ * Convolutions over a multiple of 4 input channels: the AVX-512 path reads their windows in
+ * place (no im2col) and makes row sums from pixel sums. Kernels 1..5 with strides and the
+ * asymmetric pads of add_layer() (taps outside on every side), output channels that leave a
+ * last panel of 1..16 channels (the 16-wide tile) or a full one, 3 + 3 + 1, 2 + 2 and 3 + 2
+ * groups of 16, 400 channels (split by channels over the parallel-for's tasks), inputs of one
+ * pixel row.
+ */
+static void direct_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	static const uint32_t in_c[] = { 4, 8, 12, 48, 20, 64, 4, 36, 8, 16, 12 };
+	static const uint32_t out_c[] = { 48, 17, 40, 32, 1, 80, 16, 33, 112, 64, 400 };
+
+	for (size_t i = 0; i < sizeof(in_c) / sizeof(in_c[0]); i++) {
+		const uint32_t k = 1 + (uint32_t)i % 5;
+		struct layer_desc d = { out_c[i], k, k, 1 + (uint32_t)(i % 3 == 1), (uint32_t)i % k,
+					1, -1, (int)(i & 1) };
+		const uint32_t h = i == 6 ? 1 : k + below(r, 9), wd = k + 1 + below(r, 8);
+
+		if (i == 6) /* one input row: every tap row but the middle one is outside */
+			d.kh = 1;
+		check_model(path, r, h, wd, in_c[i], &d, i % 3 != 2, i == 3, 0);
+	}
+}
+
+/*
+ * Stem-like convolutions over in_c % 4 != 0 channels (im2col rows from the padded input; rows
+ * of up to 16 bytes per kernel row get their sums while copied): 3x3 over 1 channel, 7x7/2 over
+ * 3, 5x5 over 2, 3x3 over 5, 2x2 over 6, 3x1 over 3; batch and pads vary.
+ */
+static void stem_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	static const uint32_t in_c[] = { 1, 3, 2, 5, 6, 3 }, kh[] = { 3, 7, 5, 3, 2, 3 };
+	static const uint32_t kw[] = { 3, 7, 5, 3, 2, 1 }, out_c[] = { 48, 64, 17, 40, 5, 33 };
+
+	for (size_t i = 0; i < sizeof(in_c) / sizeof(in_c[0]); i++) {
+		const uint32_t kmin = kh[i] < kw[i] ? kh[i] : kw[i];
+		struct layer_desc d = { out_c[i], kh[i], kw[i], 1 + (uint32_t)(i == 1), (uint32_t)i % kmin,
+					1, -1, (int)(i & 1) };
+
+		check_model(path, r, kh[i] + 3 + below(r, 8), kw[i] + 2 + below(r, 8), in_c[i], &d,
+			    i != 2, i == 0, 0);
+	}
+}
+
+static void test_stem_conv(void **state)
+{
+	(void)state;
+	each_path(stem_cases);
+}
+
+static void test_direct_conv(void **state)
+{
+	(void)state;
+	each_path(direct_cases);
+}
+
 /* 1x1 convolutions over 64 and 128 channels take the no-im2col path; batch 1 of 1x1 is GEMV. */
 static void pointwise_cases(enum bmx_kernels_path path, struct rng *r)
 {
@@ -304,6 +361,14 @@ static void grouped_cases(enum bmx_kernels_path path, struct rng *r)
 
 		check_model(path, r, 4 + below(r, 6), 5 + below(r, 5), c, &d, (int)(i & 1), 0, 0);
 	}
+	/*
+	 * 5x5 taps over 320 channels: the AVX-512 path's constants in two chunks of channels;
+	 * 23x23 taps: too many weight pairs to decode once, rebuilt at every use.
+	 */
+	struct layer_desc big = { 320, 5, 5, 1, 2, 320, -1, 1 }, wide = { 16, 23, 23, 1, 11, 16, -1, 0 };
+
+	check_model(path, r, 6, 7, 320, &big, 1, 0, 1);
+	check_model(path, r, 24, 25, 16, &wide, 1, 0, 1);
 	/* Grouped but not depthwise: stays on the reference kernels inside a fast engine. */
 	struct layer_desc g = { 12, 3, 3, 1, 1, 3, -1, 0 };
 
@@ -357,6 +422,58 @@ static void test_whole_models(void **state)
 	each_path(whole_cases);
 }
 
+/*
+ * Max-pooling with padding on every side and windows cut by the input's edge (3x3 stride 2 pad
+ * 1 over a convolution's output, and 2x2 stride 2 over the 9x11 model input with its NaN,
+ * infinities and zeros of both signs, where vmaxps's operand order decides), then ADD, global
+ * average and LINEAR: the vectorized float ops against the reference's.
+ */
+static void pool_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	static const uint16_t k[] = { 3, 2 }, pad[] = { 1, 0 };
+
+	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
+		struct bmx_writer *w = bmx_writer_new("p", 9, 11, 20, MASK_ALL);
+		struct layer_desc conv = { 20, 3, 3, 1, 1, 1, -1, 0 }, fc = { 7, 0, 0, 1, 0, 1, -1, 0 };
+		struct bmx_node_spec pool = { .op = BMX_OP_MAXPOOL, .kernel_h = k[i], .kernel_w = k[i],
+					      .stride_h = 2, .stride_w = 2, .pad_top = pad[i],
+					      .pad_left = pad[i], .pad_bottom = pad[i],
+					      .pad_right = pad[i] };
+		struct bmx_node_spec add = { .op = BMX_OP_ADD }, gap = { .op = BMX_OP_GLOBAL_AVGPOOL };
+		void *file = NULL;
+		size_t size;
+		int x, p;
+
+		assert_non_null(w);
+		/* the second pools the model input itself: NaN, infinities, -0 and +0 mixed */
+		x = i == 0 ? add_layer(w, r, 0, &conv) : 0;
+		pool.inputs[0] = x;
+		pool.inputs[1] = -1;
+		assert_true((p = bmx_writer_add(w, &pool)) >= 0);
+		conv.kh = conv.kw = 1; /* same shape, for the ADD */
+		conv.pad = 0;
+		x = add_layer(w, r, p, &conv);
+		add.inputs[0] = x;
+		add.inputs[1] = p;
+		assert_true((x = bmx_writer_add(w, &add)) >= 0);
+		gap.inputs[0] = x;
+		gap.inputs[1] = -1;
+		assert_true((x = bmx_writer_add(w, &gap)) >= 0);
+		x = add_layer(w, r, x, &fc);
+		assert_int_equal(bmx_writer_set_output(w, x), 0);
+		assert_int_equal(bmx_writer_finish(w, &file, &size), 0);
+		bmx_writer_free(w);
+		compare_paths(file, size, path, r, 1);
+		free(file);
+	}
+}
+
+static void test_pools(void **state)
+{
+	(void)state;
+	each_path(pool_cases);
+}
+
 static void test_path_names(void **state)
 {
 	enum bmx_kernels_path p;
@@ -389,9 +506,12 @@ int main(void)
 		cmocka_unit_test(test_linear),
 		cmocka_unit_test(test_conv),
 		cmocka_unit_test(test_pointwise),
+		cmocka_unit_test(test_direct_conv),
+		cmocka_unit_test(test_stem_conv),
 		cmocka_unit_test(test_depthwise_grouped),
 		cmocka_unit_test(test_large_inputs),
 		cmocka_unit_test(test_whole_models),
+		cmocka_unit_test(test_pools),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,9 +1,12 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * time_engine.c — how long one inference takes on the reference engine: builds a standard
- * architecture with bmx_build_arch(), then times bmx_engine_run() at uniform bits (each layer
- * at the nearest bit-width it supports).
- * Usage: time_engine ARCH [ITERATIONS [BITS [BATCH]]]   e.g. time_engine fmnist 1000 8 1
+ * time_engine.c — how long one inference takes on the engine (the path BITMIX_KERNELS or the
+ * CPU picks): builds a standard architecture with bmx_build_arch(), or loads a .bmx file, then
+ * times bmx_engine_run() at uniform bits (each layer at the nearest bit-width it supports).
+ * Usage: time_engine ARCH|FILE.bmx [ITERATIONS [BITS [BATCH]]]
+ *   e.g. time_engine fmnist 1000 8 1; time_engine models/fmnist-resnet.bmx 1000 4 16
+ *        time_engine ARCH|FILE.bmx ITERATIONS BITS BATCH nodes   (then each node alone, too)
+ * Also the harness to profile a run under perf or callgrind (the iterations are the only work).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -22,7 +25,66 @@ static double now_s(void)
 	return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-static int time_arch(const char *arch, int iters, unsigned b, uint32_t batch)
+static int cmp_double(const void *a, const void *b)
+{
+	const double x = *(const double *)a, y = *(const double *)b;
+
+	return (x > y) - (x < y);
+}
+
+/* The Q-quantile of N times (sorted in place): the machine is shared, so medians, not means. */
+static double quantile(double *t, size_t n, double q)
+{
+	qsort(t, n, sizeof(double), cmp_double);
+	return t[(size_t)(q * (double)(n - 1))];
+}
+
+static const char *op_name(uint16_t op)
+{
+	static const char *const names[] = { "?", "input", "conv2d", "linear", "add", "maxpool",
+					     "avgpool", "gavgpool", "relu", "relu6", "flatten", "softmax" };
+
+	return op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
+}
+
+/*
+ * The time of each position of the order run alone (bmx_engine_run_range() over [i, i + 1))
+ * after one whole run has filled the values it reads; a ReLU fused into its layer shows ~0.
+ */
+static void time_nodes(const struct bmx_engine *e, const struct bmx_layer_bits *bits, int iters,
+		       uint32_t batch, const float *in, void *scratch)
+{
+	const struct bmx_model *m = bmx_engine_model(e);
+	double total = 0, *t = calloc(m->node_count, sizeof(double));
+	double *runs = calloc((size_t)iters, sizeof(double));
+
+	if (!t || !runs)
+		goto out;
+	for (uint32_t i = 0; i < m->node_count; i++) {
+		for (int k = 0; k < iters; k++) {
+			double t0 = now_s();
+
+			bmx_engine_run_range(e, bits, batch, in, scratch, i, i + 1, NULL);
+			runs[k] = now_s() - t0;
+		}
+		t[i] = quantile(runs, (size_t)iters, 0.5) * 1e3;
+		total += t[i];
+	}
+	for (uint32_t i = 0; i < m->node_count; i++) {
+		const struct bmx_node *n = &m->nodes[m->order[i]];
+		const struct bmx_node *x = n->n_inputs ? &m->nodes[n->inputs[0]] : n;
+
+		printf("  %2u %-8s %3ux%-3ux%-4u -> %3ux%-3ux%-4u k%ux%u/%u g%-3u %8.4f ms %5.1f%%\n", i,
+		       op_name(n->op), x->out_h, x->out_w, x->out_c, n->out_h, n->out_w, n->out_c,
+		       n->kernel_h, n->kernel_w, n->stride_h, n->groups, t[i], 100 * t[i] / total);
+	}
+	printf("  sum of node medians %.4f ms\n", total);
+out:
+	free(runs);
+	free(t);
+}
+
+static int time_arch(const char *arch, int iters, unsigned b, uint32_t batch, int nodes)
 {
 	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
 	struct bmx_model *m = NULL;
@@ -31,12 +93,16 @@ static int time_arch(const char *arch, int iters, unsigned b, uint32_t batch)
 	void *file = NULL, *scratch = NULL;
 	float *in = NULL, *out = NULL;
 	size_t size;
-	double t0, t1;
+	double *runs = NULL, sum = 0;
 	int r;
 
-	r = bmx_build_arch(arch, 1, arch, &file, &size);
-	if (r >= 0)
-		r = bmx_model_load_memory(file, size, &m, &err);
+	if (strstr(arch, ".bmx")) {
+		r = bmx_model_load_file(arch, &m, &err);
+	} else {
+		r = bmx_build_arch(arch, 1, arch, &file, &size);
+		if (r >= 0)
+			r = bmx_model_load_memory(file, size, &m, &err);
+	}
 	if (r >= 0)
 		r = bmx_engine_new(m, &e);
 	if (r < 0) {
@@ -56,24 +122,32 @@ static int time_arch(const char *arch, int iters, unsigned b, uint32_t batch)
 	scratch = aligned_alloc(64, (bmx_engine_scratch_size(e, batch) + 63) / 64 * 64);
 	in = calloc((size_t)batch * bmx_model_input_size(m), sizeof(float));
 	out = calloc((size_t)batch * bmx_model_output_size(m), sizeof(float));
+	runs = calloc(iters > 0 ? (size_t)iters : 1, sizeof(double));
 	r = -ENOMEM;
-	if (!scratch || !in || !out)
+	if (!scratch || !in || !out || !runs || iters < 1)
 		goto out;
 	for (size_t i = 0; i < batch * bmx_model_input_size(m); i++)
 		in[i] = (float)(i % 251) / 251.0f;
 	r = bmx_engine_run(e, bits, batch, in, out, scratch); /* warm-up */
-	t0 = now_s();
-	for (int i = 0; r >= 0 && i < iters; i++)
+	for (int i = 0; r >= 0 && i < iters; i++) {
+		double t0 = now_s();
+
 		r = bmx_engine_run(e, bits, batch, in, out, scratch);
-	t1 = now_s();
+		runs[i] = now_s() - t0;
+		sum += runs[i];
+	}
 	if (r < 0) {
 		fprintf(stderr, "%s: run: %s\n", arch, strerror(-r));
 		goto out;
 	}
-	printf("%s: %u layers, %.1f MMACs/sample, W%uA%u batch %u: %.3f ms per run (%d runs), scratch %zu KiB\n",
-	       arch, m->layer_count, m->total_macs / 1e6, b, b, batch, (t1 - t0) * 1e3 / iters, iters,
-	       bmx_engine_scratch_size(e, batch) >> 10);
+	printf("%s: %u layers, %.1f MMACs/sample, W%uA%u batch %u: %.4f ms per run (mean), median %.4f, "
+	       "p10 %.4f (%d runs), scratch %zu KiB\n", arch, m->layer_count, m->total_macs / 1e6, b, b,
+	       batch, sum * 1e3 / iters, quantile(runs, (size_t)iters, 0.5) * 1e3,
+	       quantile(runs, (size_t)iters, 0.1) * 1e3, iters, bmx_engine_scratch_size(e, batch) >> 10);
+	if (nodes)
+		time_nodes(e, bits, iters, batch, in, scratch);
 out:
+	free(runs);
 	free(in);
 	free(out);
 	free(scratch);
@@ -86,9 +160,9 @@ out:
 int main(int argc, char **argv)
 {
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s ARCH [ITERATIONS [BITS [BATCH]]]\n", argv[0]);
+		fprintf(stderr, "usage: %s ARCH|FILE.bmx [ITERATIONS [BITS [BATCH]]]\n", argv[0]);
 		return 2;
 	}
 	return time_arch(argv[1], argc > 2 ? atoi(argv[2]) : 100, argc > 3 ? (unsigned)atoi(argv[3]) : 8,
-			 argc > 4 ? (uint32_t)atoi(argv[4]) : 1);
+			 argc > 4 ? (uint32_t)atoi(argv[4]) : 1, argc > 5 && strcmp(argv[5], "nodes") == 0);
 }
