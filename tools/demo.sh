@@ -2,7 +2,8 @@
 # The main job, end to end (the README's first command): build bitmix, start bitmixd on the
 # bundled configuration and model, classify real Fashion-MNIST test images through a client,
 # and watch the governor (power_allocator) change the model's bit-widths as the machine heats
-# under load and cools when idle; then a client QoS hold, the statistics, userspace bits and per-sample adaptive precision.
+# under load and cools when idle; then a client QoS hold, the statistics, userspace bits and
+# per-sample adaptive precision.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
