@@ -234,7 +234,11 @@ const struct kern_ops kern_ops_avx2 = {
 	.path = BMX_KERNELS_AVX2,
 	.gemm = gemm_any,
 	.depthwise = depthwise,
-	.quantize = kern_quantize_portable,
-	.row_sums = kern_row_sums_portable,
+	.quantize = kern_avx2_quantize,
+	.row_sums = kern_avx2_row_sums,
+	.relu = kern_avx2_relu,
+	.maxpool = kern_avx2_maxpool,
+	.add = kern_avx2_add,
+	.global_avgpool = kern_avx2_global_avgpool,
 };
 #endif
