@@ -41,28 +41,57 @@ INLINE __m256i rebuild(const uint64_t *p, size_t stride, unsigned w, unsigned ha
 	return b;
 }
 
-/* The epilogue of channels [n, n + 8) of row R (tails through stack arrays). */
-INLINE void epilogue8(const struct kern_gemm *g, __m256i d, uint32_t r, uint32_t n)
+/* All-ones in the first LEFT (< 8 keeps all) int32 lanes. */
+INLINE __m256i keep8(uint32_t left)
+{
+	const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32(left >= 8 ? 8 : (int)left), idx);
+}
+
+/*
+ * The epilogue's per-channel constants for channels [n, n + 8): off * sum_b, step * m[o] and
+ * beta, loaded once per panel rather than once per row (the stem's 12-byte rows spent most of
+ * their time on them), tails through masked loads.
+ */
+struct ep8 {
+	__m256i osb, keep;
+	__m256 mult, beta;
+	uint32_t left; /* real channels, 0..8 */
+};
+
+INLINE void ep8_init(const struct kern_gemm *g, uint32_t n, struct ep8 *c)
 {
 	const struct kern_epilogue *ep = &g->ep;
-	const uint32_t left = g->w->n > n ? (g->w->n - n < 8 ? g->w->n - n : 8) : 0;
-	const __m256i sb = _mm256_load_si256((const __m256i *)(g->w->sum_b + g->w_bits * g->w->n_pad + n));
-	float m[8] = { 0 }, beta[8] = { 0 }, y[8];
-	__m256i t = _mm256_sub_epi32(d, _mm256_mullo_epi32(_mm256_set1_epi32(g->off), sb));
+	const __m256i sb = _mm256_load_si256((const __m256i *)(const void *)(g->w->sum_b + g->w_bits * g->w->n_pad + n));
+
+	c->left = g->w->n > n ? (g->w->n - n < 8 ? g->w->n - n : 8) : 0;
+	c->keep = keep8(c->left);
+	c->osb = _mm256_mullo_epi32(_mm256_set1_epi32(g->off), sb);
+	c->mult = _mm256_mul_ps(_mm256_set1_ps(ep->step), _mm256_maskload_ps(ep->m + n, c->keep));
+	c->beta = _mm256_maskload_ps(ep->beta + n, c->keep);
+}
+
+/* acc from D for channels [n, n + 8) of row R, the TBN affine, ReLU, store (masked in tails). */
+INLINE void epilogue8(const struct kern_gemm *g, const struct ep8 *c, __m256i d, uint32_t r,
+		      uint32_t n)
+{
+	const struct kern_epilogue *ep = &g->ep;
+	float *y = ep->y + r * ep->ldy + n;
+	__m256i t = _mm256_sub_epi32(d, c->osb);
 	__m256 v;
 
-	if (!left)
+	if (!c->left)
 		return;
-	memcpy(m, ep->m + n, left * sizeof(float));
-	memcpy(beta, ep->beta + n, left * sizeof(float));
 	t = _mm256_sra_epi32(t, _mm_cvtsi32_si128((int)(8 - g->w_bits)));
 	t = _mm256_add_epi32(_mm256_add_epi32(t, t), _mm256_set1_epi32(g->sum_q[r]));
-	v = _mm256_mul_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(_mm256_set1_ps(ep->step), _mm256_loadu_ps(m)));
-	v = _mm256_add_ps(v, _mm256_loadu_ps(beta));
+	v = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(t), c->mult), c->beta);
 	if (ep->relu)
 		v = _mm256_max_ps(v, _mm256_setzero_ps());
-	_mm256_storeu_ps(y, v);
-	memcpy(ep->y + r * ep->ldy + n, y, left * sizeof(float));
+	if (c->left == 8)
+		_mm256_storeu_ps(y, v);
+	else
+		_mm256_maskstore_ps(y, c->keep, v);
 }
 
 /* Pair sums of two accumulators (channels 4c..4c+3 each) into 8 channel sums, in order. */
@@ -71,13 +100,14 @@ INLINE __m256i pairs8(__m256i lo, __m256i hi)
 	return _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo, hi), _MM_SHUFFLE(3, 1, 2, 0));
 }
 
-/* Rebuild channels [n, n + 32) into PANEL as int16: [group][step][16 channels x 4]. */
-INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, int16_t *panel)
+/* Rebuild NG groups of channels from N into PANEL as int16: [group][step][16 channels x 4]. */
+INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, int16_t *panel,
+			  unsigned ng)
 {
 	const uint32_t steps = pl->kp / KERN_KSTEP;
 	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
 
-	for (uint32_t s = 0; s < 2 * steps; s++)
+	for (uint32_t s = 0; s < ng * steps; s++)
 		for (unsigned h = 0; h < 2; h++) {
 			__m256i b = rebuild(p + s, pl->plane_words, w, h);
 			__m256i *out = (__m256i *)(panel + (size_t)s * 64 + h * 32);
@@ -97,8 +127,8 @@ INLINE __m256i bcast4(const uint8_t *p)
 }
 
 /* Rows R0, R1 times the 16 channels of one panel group starting at channel N. */
-TARGET static void tile2x16(const struct kern_gemm *g, const uint8_t *r0p, const uint8_t *r1p,
-			    const int16_t *panel, uint32_t r0, uint32_t n)
+INLINE void tile2x16(const struct kern_gemm *g, const uint8_t *r0p, const uint8_t *r1p,
+		     const int16_t *panel, uint32_t r0, uint32_t n, const struct ep8 *e)
 {
 	const uint32_t steps = g->w->kp / KERN_KSTEP;
 	const __m256i z = _mm256_setzero_si256();
@@ -119,27 +149,39 @@ TARGET static void tile2x16(const struct kern_gemm *g, const uint8_t *r0p, const
 		b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(y, w2));
 		b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(y, w3));
 	}
-	epilogue8(g, pairs8(a0, a1), r0, n);
-	epilogue8(g, pairs8(a2, a3), r0, n + 8);
+	epilogue8(g, e, pairs8(a0, a1), r0, n);
+	epilogue8(g, e + 1, pairs8(a2, a3), r0, n + 8);
 	if (r0 + 1 < g->m) {
-		epilogue8(g, pairs8(b0, b1), r0 + 1, n);
-		epilogue8(g, pairs8(b2, b3), r0 + 1, n + 8);
+		epilogue8(g, e, pairs8(b0, b1), r0 + 1, n);
+		epilogue8(g, e + 1, pairs8(b2, b3), r0 + 1, n + 8);
 	}
 }
 
+/*
+ * The channels [n0, n1) in panels of 32, each rebuilt once and run over every row; a panel's
+ * second group of 16 only if the layer has channels there (48 channels: 32 + 16, not 32 + 32
+ * with a quarter of the multiplies on padding).
+ */
 INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
 {
 	const size_t group = (size_t)g->w->kp / KERN_KSTEP * 64; /* int16 per panel group */
+	const uint32_t end = n1 < g->w->n ? n1 : g->w->n;
 	int16_t *p16 = (int16_t *)(void *)panel;
+	struct ep8 e[4];
 
-	for (uint32_t n = n0; n < n1; n += KERN_PANEL) {
-		rebuild_panel(g->w, n, w, p16);
+	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
+		const unsigned ng = end - n > KERN_GROUP ? 2 : 1;
+
+		rebuild_panel(g->w, n, w, p16, ng);
+		for (unsigned i = 0; i < 2 * ng; i++)
+			ep8_init(g, n + 8 * i, &e[i]);
 		for (uint32_t r = 0; r < g->m; r += 2) {
 			const uint8_t *r0p = g->a + r * g->lda;
 			const uint8_t *r1p = r + 1 < g->m ? r0p + g->lda : r0p;
 
-			tile2x16(g, r0p, r1p, p16, r, n);
-			tile2x16(g, r0p, r1p, p16 + group, r, n + KERN_GROUP);
+			tile2x16(g, r0p, r1p, p16, r, n, e);
+			if (ng > 1)
+				tile2x16(g, r0p, r1p, p16 + group, r, n + KERN_GROUP, e + 2);
 		}
 	}
 }
