@@ -130,6 +130,7 @@ struct kern_ops {
 
 extern const struct kern_ops kern_ops_avx512;
 extern const struct kern_ops kern_ops_avx2;
+extern const struct kern_ops kern_ops_avxvnni;
 
 /* The portable pieces the paths share (kern_pack.c). */
 void kern_quantize_portable(const float *x, size_t n, float inv, int32_t lo, int32_t hi,

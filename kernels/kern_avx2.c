@@ -206,6 +206,125 @@ static void gemm_any(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t
 	by_bits[g->w_bits](g, n0, n1, panel);
 }
 
+/*
+ * The AVX-VNNI variant (kern_ops_avxvnni: Alder Lake and later clients, chosen by CPUID, never
+ * assumed): vpdpbusd on ymm multiplies 4 unsigned activation bytes by 4 signed weight bytes
+ * per int32 lane and adds them into it, one instruction for what takes vpmovzx, vpmaddwd and
+ * vpaddd above, with no pair sums to fold at the end. Its panel holds bytes, AVX-512's layout:
+ * [group][step][64 bytes], channels 0..7 then 8..15 of 4 positions each, which is what
+ * rebuild() makes of each half of a plane word. Tiles are 4 rows x 16 channels: 8 accumulators,
+ * 2 weight vectors and a broadcast (of the 16 registers), 6 loads per 8 vpdpbusd.
+ */
+#define TARGET_VNNI __attribute__((target("avx2,fma,avxvnni")))
+#define INLINE_VNNI TARGET_VNNI static inline __attribute__((always_inline))
+
+/* Rebuild NG groups of channels from N into PANEL as bytes: [group][step][64 bytes]. */
+INLINE void rebuild_panel_bytes(const struct kern_planes *pl, uint32_t n, unsigned w,
+				int8_t *panel, unsigned ng)
+{
+	const uint32_t steps = pl->kp / KERN_KSTEP;
+	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
+
+	for (uint32_t s = 0; s < ng * steps; s++) {
+		__m256i *out = (__m256i *)(void *)(panel + (size_t)s * 64);
+
+		_mm256_store_si256(out, rebuild(p + s, pl->plane_words, w, 0));
+		_mm256_store_si256(out + 1, rebuild(p + s, pl->plane_words, w, 1));
+	}
+}
+
+/* The 4 activation bytes at P in every int32 lane. */
+INLINE __m256i bcast4_bytes(const uint8_t *p)
+{
+	int32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return _mm256_set1_epi32(v);
+}
+
+#define VNNI_ROW(i)                                                                          \
+	do {                                                                                 \
+		const __m256i x = bcast4_bytes(rp[i] + 4 * s);                               \
+		a##i = _mm256_dpbusd_avx_epi32(a##i, x, w0);                                 \
+		b##i = _mm256_dpbusd_avx_epi32(b##i, x, w1);                                 \
+	} while (0)
+#define VNNI_OUT(i)                                                                          \
+	do {                                                                                 \
+		if (r0 + i < g->m) {                                                         \
+			epilogue8(g, e, a##i, r0 + i, n);                                    \
+			epilogue8(g, e + 1, b##i, r0 + i, n + 8);                            \
+		}                                                                            \
+	} while (0)
+
+/* Rows [r0, r0 + 4) (past m: the last row again, not stored) times 16 channels from N. */
+INLINE_VNNI void tile4x16_vnni(const struct kern_gemm *g, const int8_t *panel, uint32_t r0,
+			       uint32_t n, const struct ep8 *e)
+{
+	const uint32_t steps = g->w->kp / KERN_KSTEP;
+	const __m256i z = _mm256_setzero_si256();
+	__m256i a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
+	const uint8_t *rp[4];
+
+	for (uint32_t i = 0; i < 4; i++)
+		rp[i] = g->a + (r0 + i < g->m ? r0 + i : g->m - 1) * g->lda;
+	for (uint32_t s = 0; s < steps; s++) {
+		const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)(panel + (size_t)s * 64));
+		const __m256i w1 = _mm256_load_si256((const __m256i *)(const void *)(panel + (size_t)s * 64 + 32));
+
+		VNNI_ROW(0);
+		VNNI_ROW(1);
+		VNNI_ROW(2);
+		VNNI_ROW(3);
+	}
+	VNNI_OUT(0);
+	VNNI_OUT(1);
+	VNNI_OUT(2);
+	VNNI_OUT(3);
+}
+#undef VNNI_ROW
+#undef VNNI_OUT
+
+/* As gemm() above, in 4-row tiles on byte panels. */
+INLINE_VNNI void gemm_vnni(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel,
+			   unsigned w)
+{
+	const size_t group = (size_t)g->w->kp / KERN_KSTEP * 64; /* bytes per panel group */
+	const uint32_t end = n1 < g->w->n ? n1 : g->w->n;
+	struct ep8 e[4];
+
+	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
+		const unsigned ng = end - n > KERN_GROUP ? 2 : 1;
+
+		rebuild_panel_bytes(g->w, n, w, panel, ng);
+		for (unsigned i = 0; i < 2 * ng; i++)
+			ep8_init(g, n + 8 * i, &e[i]);
+		for (uint32_t r = 0; r < g->m; r += 4) {
+			tile4x16_vnni(g, panel, r, n, e);
+			if (ng > 1)
+				tile4x16_vnni(g, panel + group, r, n + KERN_GROUP, e + 2);
+		}
+	}
+}
+
+#define DEFINE(W)                                                                            \
+	TARGET_VNNI static void gemm_vnni_w##W(const struct kern_gemm *g, uint32_t n0,         \
+					       uint32_t n1, int8_t *panel)                      \
+	{                                                                                      \
+		gemm_vnni(g, n0, n1, panel, W);                                                \
+	}
+FOR_BITS(DEFINE)
+#undef DEFINE
+
+static void gemm_any_vnni(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel)
+{
+	static void (*const by_bits[9])(const struct kern_gemm *, uint32_t, uint32_t, int8_t *) = {
+		[2] = gemm_vnni_w2, [3] = gemm_vnni_w3, [4] = gemm_vnni_w4, [5] = gemm_vnni_w5,
+		[6] = gemm_vnni_w6, [7] = gemm_vnni_w7, [8] = gemm_vnni_w8,
+	};
+
+	by_bits[g->w_bits](g, n0, n1, panel);
+}
+
 /* Epilogue of 8 channels [c, c + 8) of pixel R (the tail through stack arrays). */
 INLINE void epilogue_dw8(const struct kern_epilogue *ep, __m256i acc, uint32_t r, uint32_t c,
 		      uint32_t channels)
@@ -275,6 +394,19 @@ TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32
 const struct kern_ops kern_ops_avx2 = {
 	.path = BMX_KERNELS_AVX2,
 	.gemm = gemm_any,
+	.depthwise = depthwise,
+	.quantize = kern_avx2_quantize,
+	.row_sums = kern_avx2_row_sums,
+	.relu = kern_avx2_relu,
+	.maxpool = kern_avx2_maxpool,
+	.add = kern_avx2_add,
+	.global_avgpool = kern_avx2_global_avgpool,
+};
+
+/* The same path with the AVX-VNNI GEMM; everything else is AVX2's. */
+const struct kern_ops kern_ops_avxvnni = {
+	.path = BMX_KERNELS_AVXVNNI,
+	.gemm = gemm_any_vnni,
 	.depthwise = depthwise,
 	.quantize = kern_avx2_quantize,
 	.row_sums = kern_avx2_row_sums,
