@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_kernels.c — every fast kernel path (AVX-512, AVX-VNNI, AVX2: those this CPU runs)
- * against the reference engine, bit for bit: random small models of one or two quantized layers (LINEAR,
+ * test_kernels.c — every fast kernel path (AVX-512, AVX-VNNI, AVX2: those this CPU runs) against
+ * the reference engine, bit for bit: random small models of one or two quantized layers (LINEAR,
  * CONV2D with odd sizes, strides, pads and 1x1 shapes, depthwise, grouped), with and without a
- * ReLU after them (the fused epilogue), signed and unsigned activations, inputs with NaN, inf
- * and -0, at every weight bits and activation bits from 2 to 8 and batches from 1 to 5, run
+ * ReLU after them (the fused epilogue), signed and unsigned activations, inputs with NaN, inf and
+ * -0, at every weight bits and activation bits from 2 to 8 and batches from 1 to 5, run
  * sequentially and split over a parallel-for. Also: path names, parsing and the env override.
  */
 #include <errno.h>
