@@ -57,14 +57,23 @@ INLINE __m256i keep8(uint32_t left)
 struct ep8 {
 	__m256i osb, keep;
 	__m256 mult, beta;
-	uint32_t left; /* real channels, 0..8 */
+	__m128i shift;  /* 8 - w for D = sum u b; 0 for D = sum u k (K_VALUED) */
+	uint32_t left;  /* real channels, 0..8 */
 };
 
-INLINE void ep8_init(const struct kern_gemm *g, uint32_t n, struct ep8 *c)
+/*
+ * K_VALUED: the kernel summed u * k rather than u * b = u * k * 2^(8-w); then
+ * sum q k = D - off * (sum b >> (8 - w)), the same value (sum b is a multiple of 2^(8-w)).
+ */
+INLINE void ep8_init(const struct kern_gemm *g, uint32_t n, struct ep8 *c, int k_valued)
 {
 	const struct kern_epilogue *ep = &g->ep;
-	const __m256i sb = _mm256_load_si256((const __m256i *)(const void *)(g->w->sum_b + g->w_bits * g->w->n_pad + n));
+	const __m128i shift = _mm_cvtsi32_si128((int)(8 - g->w_bits));
+	__m256i sb = _mm256_load_si256((const __m256i *)(const void *)(g->w->sum_b + g->w_bits * g->w->n_pad + n));
 
+	if (k_valued)
+		sb = _mm256_sra_epi32(sb, shift);
+	c->shift = k_valued ? _mm_setzero_si128() : shift;
 	c->left = g->w->n > n ? (g->w->n - n < 8 ? g->w->n - n : 8) : 0;
 	c->keep = keep8(c->left);
 	c->osb = _mm256_mullo_epi32(_mm256_set1_epi32(g->off), sb);
@@ -83,7 +92,7 @@ INLINE void epilogue8(const struct kern_gemm *g, const struct ep8 *c, __m256i d,
 
 	if (!c->left)
 		return;
-	t = _mm256_sra_epi32(t, _mm_cvtsi32_si128((int)(8 - g->w_bits)));
+	t = _mm256_sra_epi32(t, c->shift);
 	t = _mm256_add_epi32(_mm256_add_epi32(t, t), _mm256_set1_epi32(g->sum_q[r]));
 	v = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(t), c->mult), c->beta);
 	if (ep->relu)
@@ -228,7 +237,7 @@ INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *pa
 
 		rebuild_panel(g->w, n, w, p16, ng);
 		for (unsigned i = 0; i < 2 * ng; i++)
-			ep8_init(g, n + 8 * i, &e[i]);
+			ep8_init(g, n + 8 * i, &e[i], 0);
 		for (uint32_t r = 0; r < g->m; r += 2) {
 			const uint8_t *rp[2];
 
@@ -247,18 +256,10 @@ INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *pa
 	{                                                                                      \
 		gemm(g, n0, n1, panel, W);                                                     \
 	}
-FOR_BITS(DEFINE)
+DEFINE(7)
+DEFINE(8) /* 2..6 bits: gemm_ubs() below */
 #undef DEFINE
 
-static void gemm_any(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel)
-{
-	static void (*const by_bits[9])(const struct kern_gemm *, uint32_t, uint32_t, int8_t *) = {
-		[2] = gemm_w2, [3] = gemm_w3, [4] = gemm_w4, [5] = gemm_w5,
-		[6] = gemm_w6, [7] = gemm_w7, [8] = gemm_w8,
-	};
-
-	by_bits[g->w_bits](g, n0, n1, panel);
-}
 
 /*
  * The AVX-VNNI variant (kern_ops_avxvnni: Alder Lake and later clients, chosen by CPUID, never
@@ -272,9 +273,12 @@ static void gemm_any(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t
 #define TARGET_VNNI __attribute__((target("avx2,fma,avxvnni")))
 #define INLINE_VNNI TARGET_VNNI static inline __attribute__((always_inline))
 
-/* Rebuild NG groups of channels from N into PANEL as bytes: [group][step][64 bytes]. */
+/*
+ * Rebuild NG groups of channels from N into PANEL as bytes: [group][step][64 bytes], the
+ * signed bytes b, or K_VALUED the codes k = b >> (8 - w) themselves.
+ */
 INLINE void rebuild_panel_bytes(const struct kern_planes *pl, uint32_t n, unsigned w,
-				int8_t *panel, unsigned ng)
+				int8_t *panel, unsigned ng, int k_valued)
 {
 	const uint32_t steps = pl->kp / KERN_KSTEP;
 	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
@@ -282,8 +286,16 @@ INLINE void rebuild_panel_bytes(const struct kern_planes *pl, uint32_t n, unsign
 	for (uint32_t s = 0; s < ng * steps; s++) {
 		__m256i *out = (__m256i *)(void *)(panel + (size_t)s * 64);
 
-		_mm256_store_si256(out, rebuild(p + s, pl->plane_words, w, 0));
-		_mm256_store_si256(out + 1, rebuild(p + s, pl->plane_words, w, 1));
+		for (unsigned h = 0; h < 2; h++) {
+			__m256i b = rebuild(p + s, pl->plane_words, w, h);
+
+			if (k_valued) /* no byte shifts: words, then drop the bits that crossed bytes */
+				b = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 8 - w),
+								     _mm256_set1_epi8((char)(0xff >> (8 - w)))),
+						    _mm256_and_si256(_mm256_cmpgt_epi8(_mm256_setzero_si256(), b),
+								     _mm256_set1_epi8((char)(0xff << w))));
+			_mm256_store_si256(out + h, b);
+		}
 	}
 }
 
@@ -350,9 +362,9 @@ INLINE_VNNI void gemm_vnni(const struct kern_gemm *g, uint32_t n0, uint32_t n1, 
 	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
 		const unsigned ng = end - n > KERN_GROUP ? 2 : 1;
 
-		rebuild_panel_bytes(g->w, n, w, panel, ng);
+		rebuild_panel_bytes(g->w, n, w, panel, ng, 0);
 		for (unsigned i = 0; i < 2 * ng; i++)
-			ep8_init(g, n + 8 * i, &e[i]);
+			ep8_init(g, n + 8 * i, &e[i], 0);
 		for (uint32_t r = 0; r < g->m; r += 4) {
 			const uint8_t *rp[4];
 
@@ -378,6 +390,108 @@ static void gemm_any_vnni(const struct kern_gemm *g, uint32_t n0, uint32_t n1, i
 	static void (*const by_bits[9])(const struct kern_gemm *, uint32_t, uint32_t, int8_t *) = {
 		[2] = gemm_vnni_w2, [3] = gemm_vnni_w3, [4] = gemm_vnni_w4, [5] = gemm_vnni_w5,
 		[6] = gemm_vnni_w6, [7] = gemm_vnni_w7, [8] = gemm_vnni_w8,
+	};
+
+	by_bits[g->w_bits](g, n0, n1, panel);
+}
+
+/*
+ * Plain AVX2 at w <= 6 bits: vpmaddubsw multiplies the codes k themselves (|k| <= 2^(w-1))
+ * by the unsigned activations and adds pairs into int16 lanes without saturating (2 * 255 * 32
+ * = 16320 at 6 bits); LIMIT(w) such steps still fit int16 (32640), then one vpmaddwd by 1s
+ * widens them into the int32 accumulators. Per 32 products: about one vpmaddubsw and one
+ * vpaddw instead of vpmovzx, two vpmaddwd and two vpaddd. Byte panels as AVX-VNNI's, with k,
+ * and the epilogue's k-valued identity (ep8_init). 7 and 8 bits stay on vpmaddwd above.
+ */
+#define UBS_LIMIT(w) (32640u / (2u * 255u << ((w) - 1)))
+
+#define UBS_FLUSH()                                                                          \
+	do {                                                                                 \
+		a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(h0, ones));                      \
+		a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(h1, ones));                      \
+		b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(h2, ones));                      \
+		b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(h3, ones));                      \
+		h0 = h1 = h2 = h3 = z;                                                       \
+		held = 0;                                                                    \
+	} while (0)
+#define UBS_STEP(at, j)                                                                      \
+	do {                                                                                 \
+		const int8_t *w_ = panel + (size_t)(at) * 64;                                \
+		const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)w_);     \
+		const __m256i w1 = _mm256_load_si256((const __m256i *)(const void *)(w_ + 32)); \
+		const __m256i x = bcast4_bytes(rp[0] + tap + 4 * (j));                       \
+		const __m256i y = bcast4_bytes(rp[1] + tap + 4 * (j));                       \
+                                                                                             \
+		h0 = _mm256_add_epi16(h0, _mm256_maddubs_epi16(x, w0));                      \
+		h1 = _mm256_add_epi16(h1, _mm256_maddubs_epi16(x, w1));                      \
+		h2 = _mm256_add_epi16(h2, _mm256_maddubs_epi16(y, w0));                      \
+		h3 = _mm256_add_epi16(h3, _mm256_maddubs_epi16(y, w1));                      \
+		if (++held == limit)                                                         \
+			UBS_FLUSH();                                                         \
+	} while (0)
+
+/* Rows [r0, r0 + 2) times 16 channels from N on a k-valued byte panel. */
+INLINE void tile2x16_ubs(const struct kern_gemm *g, const uint8_t *const rp[2],
+			 const int8_t *panel, uint32_t r0, uint32_t n, const struct ep8 *e,
+			 unsigned w)
+{
+	const __m256i z = _mm256_setzero_si256(), ones = _mm256_set1_epi16(1);
+	const unsigned limit = UBS_LIMIT(w);
+	__m256i a0 = z, a1 = z, b0 = z, b1 = z, h0 = z, h1 = z, h2 = z, h3 = z;
+	unsigned held = 0;
+
+	FOR_STEPS(g, UBS_STEP);
+	UBS_FLUSH();
+	(void)held;
+	epilogue8(g, e, a0, r0, n);
+	epilogue8(g, e + 1, a1, r0, n + 8);
+	if (r0 + 1 < g->m) {
+		epilogue8(g, e, b0, r0 + 1, n);
+		epilogue8(g, e + 1, b1, r0 + 1, n + 8);
+	}
+}
+#undef UBS_STEP
+#undef UBS_FLUSH
+
+INLINE void gemm_ubs(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel,
+		     unsigned w)
+{
+	const size_t group = (size_t)g->w->kp / KERN_KSTEP * 64; /* bytes per panel group */
+	const uint32_t end = n1 < g->w->n ? n1 : g->w->n;
+	struct ep8 e[4];
+
+	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
+		const unsigned ng = end - n > KERN_GROUP ? 2 : 1;
+
+		rebuild_panel_bytes(g->w, n, w, panel, ng, 1);
+		for (unsigned i = 0; i < 2 * ng; i++)
+			ep8_init(g, n + 8 * i, &e[i], 1);
+		for (uint32_t r = 0; r < g->m; r += 2) {
+			const uint8_t *rp[2];
+
+			rows_of(g, r, 2, rp);
+			tile2x16_ubs(g, rp, panel, r, n, e, w);
+			if (ng > 1)
+				tile2x16_ubs(g, rp, panel + group, r, n + KERN_GROUP, e + 2, w);
+		}
+	}
+}
+
+#define FOR_LOW_BITS(X) X(2) X(3) X(4) X(5) X(6)
+#define DEFINE(W)                                                                            \
+	TARGET static void gemm_ubs_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,  \
+					 int8_t *panel)                                         \
+	{                                                                                      \
+		gemm_ubs(g, n0, n1, panel, W);                                                 \
+	}
+FOR_LOW_BITS(DEFINE)
+#undef DEFINE
+
+static void gemm_any(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel)
+{
+	static void (*const by_bits[9])(const struct kern_gemm *, uint32_t, uint32_t, int8_t *) = {
+		[2] = gemm_ubs_w2, [3] = gemm_ubs_w3, [4] = gemm_ubs_w4, [5] = gemm_ubs_w5,
+		[6] = gemm_ubs_w6, [7] = gemm_w7, [8] = gemm_w8,
 	};
 
 	by_bits[g->w_bits](g, n0, n1, panel);
