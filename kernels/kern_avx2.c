@@ -1,13 +1,19 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kern_avx2.c — the AVX2 path: the same bit-plane layout and exact identity as the AVX-512
- * path (kern.h), for x86-64 CPUs without AVX-512. Plane words are expanded to byte masks with a
- * byte shuffle and compare; bytes are widened to int16 and multiplied with vpmaddwd (vpmaddubsw
- * would saturate: 2 * 255 * 128 > 32767), accumulating in int32.
+ * kern_avx2.c — the AVX2 and AVX-VNNI paths: the same bit-plane layout and exact identity as
+ * the AVX-512 path (kern.h), for x86-64 CPUs without AVX-512, and the same structure (panels
+ * rebuilt once per 16/32 channels and run over every row, no panel past the layer's channels,
+ * windows read in place from the padded input, depthwise two taps per multiply-add). Plane
+ * words are expanded to byte masks with a byte shuffle and compare. At 7 and 8 bits the bytes b
+ * are widened to int16 and multiplied with vpmaddwd (vpmaddubsw would saturate: 2 * 255 * 128
+ * > 32767); at 2..6 bits vpmaddubsw multiplies the codes k, which cannot saturate; on AVX-VNNI
+ * CPUs vpdpbusd does either in one instruction.
  *
  * Compiled with function-level target attributes. Memory: activation rows are read 4 bytes at
- * a time up to kp; panels are 32-byte aligned; epilogue tails go through small stack arrays, so
- * no byte past the last channel is read from the per-channel tables or written to the output.
+ * a time up to kp (a window's taps hold in_c bytes each, in_c % 4 == 0); depthwise reads 8
+ * bytes per tap, which may run into the next pixel or the input's 64 bytes of slack (their
+ * weights are 0); panels are 32-byte aligned; per-channel tables are read and outputs written
+ * with vmaskmovps in tails, so nothing past the last channel is touched.
  */
 #if defined(__x86_64__)
 #include <immintrin.h>
