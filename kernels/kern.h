@@ -148,6 +148,7 @@ void kern_avx512_row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t 
 			  int32_t *sum_q);
 
 /* kern_avx2_float.c */
+void kern_avx2_depthwise(const struct kern_depthwise *d, uint32_t r0, uint32_t r1);
 void kern_avx2_quantize(const float *x, size_t n, float inv, int32_t lo, int32_t hi, int32_t off,
 			uint8_t *u);
 void kern_avx2_relu(const float *x, size_t n, float *y);
