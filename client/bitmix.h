@@ -196,7 +196,7 @@ struct bitmix_status {
 	uint32_t clients;
 	uint32_t models;
 	uint32_t workers;
-	char kernels[16]; /* the compute path the daemon's engine runs: "ref", "avx2", "avx512" */
+	char kernels[16]; /* the daemon engine's compute path: "ref", "avx2", "avxvnni", "avx512" */
 	char doorbell[16]; /* "futex" (io_uring futex ops) or "eventfd" */
 };
 

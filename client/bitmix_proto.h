@@ -187,7 +187,7 @@ struct bitmix_status_reply {
 	uint32_t models;
 	uint32_t workers;
 	uint32_t reserved;
-	char kernels[16];   /* the engine's kernel path: "ref", "avx2", "avx512" */
+	char kernels[16];   /* the engine's kernel path: "ref", "avx2", "avxvnni", "avx512" */
 	char doorbell[16];   /* "futex" or "eventfd": what bitmixd chose at start */
 };
 

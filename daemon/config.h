@@ -150,7 +150,8 @@ struct bmx_config {
 	size_t n_set_bits_gids;
 	struct bmx_governor_config governor;
 	struct bmx_sensors_config sensors;
-	unsigned kernels;               /* enum bmx_kernels_path: 0 auto, 1 ref, 2 avx2, 3 avx512 */
+	unsigned kernels;               /* enum bmx_kernels_path: 0 auto, 1 ref, 2 avx2, 3 avx512,
+					   4 avxvnni */
 	struct bmx_config_ipc ipc;
 	struct bmx_config_limits limits;
 	struct bmx_config_dbus dbus;

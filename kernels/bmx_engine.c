@@ -179,6 +179,8 @@ static const struct kern_ops *ops_of(enum bmx_kernels_path path)
 		return &kern_ops_avx512;
 	if (path == BMX_KERNELS_AVX2)
 		return &kern_ops_avx2;
+	if (path == BMX_KERNELS_AVXVNNI)
+		return &kern_ops_avxvnni;
 #endif
 	(void)path;
 	return NULL;

@@ -28,16 +28,18 @@ struct bmx_engine;
 
 /*
  * The kernel paths. AUTO picks, in order: the BITMIX_KERNELS environment variable (ref, avx2,
- * avx512), else the best path the CPU supports. Every path computes the same bits.
+ * avx512, avxvnni), else the best path the CPU supports (avx512, avxvnni, avx2, ref). Every path
+ * computes the same bits.
  */
 enum bmx_kernels_path {
 	BMX_KERNELS_AUTO = 0,
 	BMX_KERNELS_REF,    /* the portable reference kernels (ops_ref.h), the oracle */
 	BMX_KERNELS_AVX2,   /* AVX2 (int16 multiply-add) */
 	BMX_KERNELS_AVX512, /* AVX-512 BW/VL + VNNI, VBMI, GFNI */
+	BMX_KERNELS_AVXVNNI, /* AVX2 with the VEX-encoded vpdpbusd (AVX-VNNI) in the GEMM */
 };
 
-/* "auto", "ref", "avx2", "avx512". */
+/* "auto", "ref", "avx2", "avx512", "avxvnni". */
 const char *bmx_kernels_name(enum bmx_kernels_path path);
 
 /* Parse a name above; returns 0 or -EINVAL. */

@@ -130,6 +130,7 @@ struct kern_ops {
 
 extern const struct kern_ops kern_ops_avx512;
 extern const struct kern_ops kern_ops_avx2;
+extern const struct kern_ops kern_ops_avxvnni;
 
 /* The portable pieces the paths share (kern_pack.c). */
 void kern_quantize_portable(const float *x, size_t n, float inv, int32_t lo, int32_t hi,
@@ -145,6 +146,18 @@ void kern_avx512_global_avgpool(uint32_t batch, uint32_t h, uint32_t w, uint32_t
 				const float *x, float *y);
 void kern_avx512_row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
 			  int32_t *sum_q);
+
+/* kern_avx2_float.c */
+void kern_avx2_depthwise(const struct kern_depthwise *d, uint32_t r0, uint32_t r1);
+void kern_avx2_quantize(const float *x, size_t n, float inv, int32_t lo, int32_t hi, int32_t off,
+			uint8_t *u);
+void kern_avx2_relu(const float *x, size_t n, float *y);
+void kern_avx2_maxpool(const struct bmx_conv_shape *s, const float *x, float *y);
+void kern_avx2_add(const float *a, const float *b, size_t n, float *y);
+void kern_avx2_global_avgpool(uint32_t batch, uint32_t h, uint32_t w, uint32_t c, const float *x,
+			      float *y);
+void kern_avx2_row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
+			int32_t *sum_q);
 
 /* Taps [*k0, *k1) of output position OUT that fall inside an input of size IN. */
 static inline void kern_taps_inside(uint32_t out, uint32_t stride, uint32_t pad, uint32_t kernel,

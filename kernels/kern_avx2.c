@@ -1,13 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kern_avx2.c — the AVX2 path: the same bit-plane layout and exact identity as the AVX-512
- * path (kern.h), for x86-64 CPUs without AVX-512. Plane words are expanded to byte masks with a
- * byte shuffle and compare; bytes are widened to int16 and multiplied with vpmaddwd (vpmaddubsw
- * would saturate: 2 * 255 * 128 > 32767), accumulating in int32.
+ * kern_avx2.c — the AVX2 and AVX-VNNI paths: the same bit-plane layout and exact identity as the
+ * AVX-512 path (kern.h), for x86-64 CPUs without AVX-512, and the same structure (panels rebuilt
+ * once per 16/32 channels and run over every row, no panel past the layer's channels, windows
+ * read in place from the padded input; depthwise and the float kernels are in kern_avx2_float.c).
+ * Plane words are expanded to byte masks with a byte shuffle and compare. At 7 and 8 bits the
+ * bytes b are widened to int16 and multiplied with vpmaddwd (vpmaddubsw would saturate: 2 * 255 *
+ * 128 > 32767); at 2..6 bits vpmaddubsw multiplies the codes k, which cannot saturate; on
+ * AVX-VNNI CPUs vpdpbusd does either in one instruction.
  *
- * Compiled with function-level target attributes. Memory: activation rows are read 4 bytes at
- * a time up to kp; panels are 32-byte aligned; epilogue tails go through small stack arrays, so
- * no byte past the last channel is read from the per-channel tables or written to the output.
+ * Compiled with function-level target attributes. Memory: activation rows are read 4 bytes at a
+ * time up to kp (a window's taps hold in_c bytes each, in_c % 4 == 0); panels are 32-byte
+ * aligned; per-channel tables are read and outputs written with vmaskmovps in tails, so nothing
+ * past the last channel is touched.
  */
 #if defined(__x86_64__)
 #include <immintrin.h>
@@ -41,28 +46,67 @@ INLINE __m256i rebuild(const uint64_t *p, size_t stride, unsigned w, unsigned ha
 	return b;
 }
 
-/* The epilogue of channels [n, n + 8) of row R (tails through stack arrays). */
-INLINE void epilogue8(const struct kern_gemm *g, __m256i d, uint32_t r, uint32_t n)
+/* All-ones in the first LEFT (< 8 keeps all) int32 lanes. */
+INLINE __m256i keep8(uint32_t left)
+{
+	const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+
+	return _mm256_cmpgt_epi32(_mm256_set1_epi32(left >= 8 ? 8 : (int)left), idx);
+}
+
+/*
+ * The epilogue's per-channel constants for channels [n, n + 8): off * sum_b, step * m[o] and
+ * beta, loaded once per panel rather than once per row (the stem's 12-byte rows spent most of
+ * their time on them), tails through masked loads.
+ */
+struct ep8 {
+	__m256i osb, keep;
+	__m256 mult, beta;
+	__m128i shift;  /* 8 - w for D = sum u b; 0 for D = sum u k (K_VALUED) */
+	uint32_t left;  /* real channels, 0..8 */
+};
+
+/*
+ * K_VALUED: the kernel summed u * k rather than u * b = u * k * 2^(8-w); then
+ * sum q k = D - off * (sum b >> (8 - w)), the same value (sum b is a multiple of 2^(8-w)).
+ */
+INLINE void ep8_init(const struct kern_gemm *g, uint32_t n, struct ep8 *c, int k_valued)
 {
 	const struct kern_epilogue *ep = &g->ep;
-	const uint32_t left = g->w->n > n ? (g->w->n - n < 8 ? g->w->n - n : 8) : 0;
-	const __m256i sb = _mm256_load_si256((const __m256i *)(g->w->sum_b + g->w_bits * g->w->n_pad + n));
-	float m[8] = { 0 }, beta[8] = { 0 }, y[8];
-	__m256i t = _mm256_sub_epi32(d, _mm256_mullo_epi32(_mm256_set1_epi32(g->off), sb));
+	const __m128i shift = _mm_cvtsi32_si128((int)(8 - g->w_bits));
+	const int32_t *sum_b = g->w->sum_b + g->w_bits * g->w->n_pad + n;
+	__m256i sb = _mm256_load_si256((const __m256i *)(const void *)sum_b);
+
+	if (k_valued)
+		sb = _mm256_sra_epi32(sb, shift);
+	c->shift = k_valued ? _mm_setzero_si128() : shift;
+	c->left = g->w->n > n ? (g->w->n - n < 8 ? g->w->n - n : 8) : 0;
+	c->keep = keep8(c->left);
+	c->osb = _mm256_mullo_epi32(_mm256_set1_epi32(g->off), sb);
+	c->mult = _mm256_mul_ps(_mm256_set1_ps(ep->step), _mm256_maskload_ps(ep->m + n, c->keep));
+	c->beta = _mm256_maskload_ps(ep->beta + n, c->keep);
+}
+
+/* acc from D for channels [n, n + 8) of row R, the TBN affine, ReLU, store (masked in tails). */
+INLINE void epilogue8(const struct kern_gemm *g, const struct ep8 *c, __m256i d, uint32_t r,
+		      uint32_t n)
+{
+	const struct kern_epilogue *ep = &g->ep;
+	float *y = ep->y + r * ep->ldy + n;
+	__m256i t = _mm256_sub_epi32(d, c->osb);
 	__m256 v;
 
-	if (!left)
+	if (!c->left)
 		return;
-	memcpy(m, ep->m + n, left * sizeof(float));
-	memcpy(beta, ep->beta + n, left * sizeof(float));
-	t = _mm256_sra_epi32(t, _mm_cvtsi32_si128((int)(8 - g->w_bits)));
+	t = _mm256_sra_epi32(t, c->shift);
 	t = _mm256_add_epi32(_mm256_add_epi32(t, t), _mm256_set1_epi32(g->sum_q[r]));
-	v = _mm256_mul_ps(_mm256_cvtepi32_ps(t), _mm256_mul_ps(_mm256_set1_ps(ep->step), _mm256_loadu_ps(m)));
-	v = _mm256_add_ps(v, _mm256_loadu_ps(beta));
+	v = _mm256_add_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(t), c->mult), c->beta);
 	if (ep->relu)
 		v = _mm256_max_ps(v, _mm256_setzero_ps());
-	_mm256_storeu_ps(y, v);
-	memcpy(ep->y + r * ep->ldy + n, y, left * sizeof(float));
+	if (c->left == 8)
+		_mm256_storeu_ps(y, v);
+	else
+		_mm256_maskstore_ps(y, c->keep, v);
 }
 
 /* Pair sums of two accumulators (channels 4c..4c+3 each) into 8 channel sums, in order. */
@@ -71,13 +115,14 @@ INLINE __m256i pairs8(__m256i lo, __m256i hi)
 	return _mm256_permute4x64_epi64(_mm256_hadd_epi32(lo, hi), _MM_SHUFFLE(3, 1, 2, 0));
 }
 
-/* Rebuild channels [n, n + 32) into PANEL as int16: [group][step][16 channels x 4]. */
-INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, int16_t *panel)
+/* Rebuild NG groups of channels from N into PANEL as int16: [group][step][16 channels x 4]. */
+INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, int16_t *panel,
+			  unsigned ng)
 {
 	const uint32_t steps = pl->kp / KERN_KSTEP;
 	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
 
-	for (uint32_t s = 0; s < 2 * steps; s++)
+	for (uint32_t s = 0; s < ng * steps; s++)
 		for (unsigned h = 0; h < 2; h++) {
 			__m256i b = rebuild(p + s, pl->plane_words, w, h);
 			__m256i *out = (__m256i *)(panel + (size_t)s * 64 + h * 32);
@@ -96,50 +141,116 @@ INLINE __m256i bcast4(const uint8_t *p)
 	return _mm256_cvtepu8_epi16(_mm_set1_epi32(v));
 }
 
-/* Rows R0, R1 times the 16 channels of one panel group starting at channel N. */
-TARGET static void tile2x16(const struct kern_gemm *g, const uint8_t *r0p, const uint8_t *r1p,
-			    const int16_t *panel, uint32_t r0, uint32_t n)
+/*
+ * The first tap of each of a direct convolution's rows [r0, r0 + COUNT) in its padded input
+ * (rows past m repeat the last one); tap (kh, kw) is (kh * padded width + kw) * in_c bytes
+ * further. Else the rows' starts in A.
+ */
+INLINE void rows_of(const struct kern_gemm *g, uint32_t r0, unsigned count, const uint8_t **first)
 {
-	const uint32_t steps = g->w->kp / KERN_KSTEP;
-	const __m256i z = _mm256_setzero_si256();
-	__m256i a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
+	const struct bmx_conv_shape *s = g->direct ? g->direct->s : NULL;
 
-	for (uint32_t s = 0; s < steps; s++) {
-		const __m256i *w = (const __m256i *)(panel + (size_t)s * 64);
-		const __m256i x = bcast4(r0p + 4 * s), y = bcast4(r1p + 4 * s);
-		const __m256i w0 = _mm256_load_si256(w), w1 = _mm256_load_si256(w + 1);
-		const __m256i w2 = _mm256_load_si256(w + 2), w3 = _mm256_load_si256(w + 3);
+	for (uint32_t i = 0; i < count; i++) {
+		const uint32_t ri = r0 + i < g->m ? r0 + i : g->m - 1;
 
-		a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, w0));
-		a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, w1));
-		a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, w2));
-		a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, w3));
-		b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(y, w0));
-		b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(y, w1));
-		b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(y, w2));
-		b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(y, w3));
-	}
-	epilogue8(g, pairs8(a0, a1), r0, n);
-	epilogue8(g, pairs8(a2, a3), r0, n + 8);
-	if (r0 + 1 < g->m) {
-		epilogue8(g, pairs8(b0, b1), r0 + 1, n);
-		epilogue8(g, pairs8(b2, b3), r0 + 1, n + 8);
+		if (s) {
+			const uint32_t per_sample = s->out_h * s->out_w, r = g->direct->row0 + ri;
+			const uint32_t n = r / per_sample, oh = r % per_sample / s->out_w, ow = r % s->out_w;
+			const size_t ph = s->in_h + s->pad_top + s->pad_bottom;
+			const size_t pw = s->in_w + s->pad_left + s->pad_right;
+
+			first[i] = g->direct->u + ((n * ph + (size_t)oh * s->stride_h) * pw +
+						   (size_t)ow * s->stride_w) * s->in_c;
+		} else {
+			first[i] = g->a + ri * g->lda;
+		}
 	}
 }
 
+/*
+ * Runs STEP(s0 + j, j) over a row's reduction steps: all kp / 4 at once for im2col rows, or
+ * tap by tap (in_c / 4 steps each, from the tap's offset in the padded input, TAP) for a window
+ * read in place.
+ */
+#define FOR_STEPS(g, STEP)                                                                   \
+	do {                                                                                 \
+		if (!(g)->direct) {                                                          \
+			const size_t tap = 0;                                                \
+			for (uint32_t j = 0; j < (g)->w->kp / KERN_KSTEP; j++)               \
+				STEP(j, j);                                                  \
+		} else {                                                                     \
+			const struct bmx_conv_shape *s_ = (g)->direct->s;                    \
+			const uint32_t cs = s_->in_c / KERN_KSTEP;                           \
+			const size_t line = (size_t)(s_->in_w + s_->pad_left + s_->pad_right) * s_->in_c; \
+			uint32_t s0 = 0;                                                     \
+			for (uint32_t kh = 0; kh < s_->kernel_h; kh++)                       \
+				for (uint32_t kw = 0; kw < s_->kernel_w; kw++, s0 += cs) {   \
+					const size_t tap = kh * line + (size_t)kw * s_->in_c; \
+					for (uint32_t j = 0; j < cs; j++)                    \
+						STEP(s0 + j, j);                             \
+				}                                                            \
+		}                                                                            \
+	} while (0)
+
+#define MADD_STEP(at, j)                                                                     \
+	do {                                                                                 \
+		const __m256i *w = (const __m256i *)(const void *)(panel + (size_t)(at) * 64); \
+		const __m256i x = bcast4(rp[0] + tap + 4 * (j)), y = bcast4(rp[1] + tap + 4 * (j)); \
+		const __m256i w0 = _mm256_load_si256(w), w1 = _mm256_load_si256(w + 1);    \
+		const __m256i w2 = _mm256_load_si256(w + 2), w3 = _mm256_load_si256(w + 3); \
+                                                                                             \
+		a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, w0));                         \
+		a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, w1));                         \
+		a2 = _mm256_add_epi32(a2, _mm256_madd_epi16(x, w2));                         \
+		a3 = _mm256_add_epi32(a3, _mm256_madd_epi16(x, w3));                         \
+		b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(y, w0));                         \
+		b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(y, w1));                         \
+		b2 = _mm256_add_epi32(b2, _mm256_madd_epi16(y, w2));                         \
+		b3 = _mm256_add_epi32(b3, _mm256_madd_epi16(y, w3));                         \
+	} while (0)
+
+/* Rows [r0, r0 + 2) times the 16 channels of one panel group starting at channel N. */
+INLINE void tile2x16(const struct kern_gemm *g, const uint8_t *const rp[2], const int16_t *panel,
+		     uint32_t r0, uint32_t n, const struct ep8 *e)
+{
+	const __m256i z = _mm256_setzero_si256();
+	__m256i a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
+
+	FOR_STEPS(g, MADD_STEP);
+	epilogue8(g, e, pairs8(a0, a1), r0, n);
+	epilogue8(g, e + 1, pairs8(a2, a3), r0, n + 8);
+	if (r0 + 1 < g->m) {
+		epilogue8(g, e, pairs8(b0, b1), r0 + 1, n);
+		epilogue8(g, e + 1, pairs8(b2, b3), r0 + 1, n + 8);
+	}
+}
+#undef MADD_STEP
+
+/*
+ * The channels [n0, n1) in panels of 32, each rebuilt once and run over every row; a panel's
+ * second group of 16 only if the layer has channels there (48 channels: 32 + 16, not 32 + 32
+ * with a quarter of the multiplies on padding).
+ */
 INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
 {
 	const size_t group = (size_t)g->w->kp / KERN_KSTEP * 64; /* int16 per panel group */
+	const uint32_t end = n1 < g->w->n ? n1 : g->w->n;
 	int16_t *p16 = (int16_t *)(void *)panel;
+	struct ep8 e[4];
 
-	for (uint32_t n = n0; n < n1; n += KERN_PANEL) {
-		rebuild_panel(g->w, n, w, p16);
+	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
+		const unsigned ng = end - n > KERN_GROUP ? 2 : 1;
+
+		rebuild_panel(g->w, n, w, p16, ng);
+		for (unsigned i = 0; i < 2 * ng; i++)
+			ep8_init(g, n + 8 * i, &e[i], 0);
 		for (uint32_t r = 0; r < g->m; r += 2) {
-			const uint8_t *r0p = g->a + r * g->lda;
-			const uint8_t *r1p = r + 1 < g->m ? r0p + g->lda : r0p;
+			const uint8_t *rp[2];
 
-			tile2x16(g, r0p, r1p, p16, r, n);
-			tile2x16(g, r0p, r1p, p16 + group, r, n + KERN_GROUP);
+			rows_of(g, r, 2, rp);
+			tile2x16(g, rp, p16, r, n, e);
+			if (ng > 1)
+				tile2x16(g, rp, p16 + group, r, n + KERN_GROUP, e + 2);
 		}
 	}
 }
@@ -151,90 +262,271 @@ INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *pa
 	{                                                                                      \
 		gemm(g, n0, n1, panel, W);                                                     \
 	}
+DEFINE(7)
+DEFINE(8) /* 2..6 bits: gemm_ubs() below */
+#undef DEFINE
+
+
+/*
+ * The AVX-VNNI variant (kern_ops_avxvnni: Alder Lake and later clients, chosen by CPUID, never
+ * assumed): vpdpbusd on ymm multiplies 4 unsigned activation bytes by 4 signed weight bytes
+ * per int32 lane and adds them into it, one instruction for what takes vpmovzx, vpmaddwd and
+ * vpaddd above, with no pair sums to fold at the end. Its panel holds bytes, AVX-512's layout:
+ * [group][step][64 bytes], channels 0..7 then 8..15 of 4 positions each, which is what
+ * rebuild() makes of each half of a plane word. Tiles are 4 rows x 16 channels: 8 accumulators,
+ * 2 weight vectors and a broadcast (of the 16 registers), 6 loads per 8 vpdpbusd.
+ */
+#define TARGET_VNNI __attribute__((target("avx2,fma,avxvnni")))
+#define INLINE_VNNI TARGET_VNNI static inline __attribute__((always_inline))
+
+/*
+ * Rebuild NG groups of channels from N into PANEL as bytes: [group][step][64 bytes], the
+ * signed bytes b, or K_VALUED the codes k = b >> (8 - w) themselves.
+ */
+INLINE void rebuild_panel_bytes(const struct kern_planes *pl, uint32_t n, unsigned w,
+				int8_t *panel, unsigned ng, int k_valued)
+{
+	const uint32_t steps = pl->kp / KERN_KSTEP;
+	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
+
+	for (uint32_t s = 0; s < ng * steps; s++) {
+		__m256i *out = (__m256i *)(void *)(panel + (size_t)s * 64);
+
+		for (unsigned h = 0; h < 2; h++) {
+			__m256i b = rebuild(p + s, pl->plane_words, w, h);
+
+			if (k_valued) /* no byte shifts: words, then drop the bits that crossed bytes */
+				b = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 8 - w),
+								     _mm256_set1_epi8((char)(0xff >> (8 - w)))),
+						    _mm256_and_si256(_mm256_cmpgt_epi8(_mm256_setzero_si256(), b),
+								     _mm256_set1_epi8((char)(0xff << w))));
+			_mm256_store_si256(out + h, b);
+		}
+	}
+}
+
+/* The 4 activation bytes at P in every int32 lane. */
+INLINE __m256i bcast4_bytes(const uint8_t *p)
+{
+	int32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return _mm256_set1_epi32(v);
+}
+
+#define VNNI_ROW(i)                                                                          \
+	do {                                                                                 \
+		const __m256i x = bcast4_bytes(rp[i] + tap + 4 * (j));                       \
+		a##i = _mm256_dpbusd_avx_epi32(a##i, x, w0);                                 \
+		b##i = _mm256_dpbusd_avx_epi32(b##i, x, w1);                                 \
+	} while (0)
+#define VNNI_OUT(i)                                                                          \
+	do {                                                                                 \
+		if (r0 + i < g->m) {                                                         \
+			epilogue8(g, e, a##i, r0 + i, n);                                    \
+			epilogue8(g, e + 1, b##i, r0 + i, n + 8);                            \
+		}                                                                            \
+	} while (0)
+
+#define VNNI_STEP(at, j)                                                                     \
+	do {                                                                                 \
+		const int8_t *w_ = panel + (size_t)(at) * 64;                                \
+		const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)w_);     \
+		const __m256i w1 = _mm256_load_si256((const __m256i *)(const void *)(w_ + 32)); \
+                                                                                             \
+		VNNI_ROW(0);                                                                 \
+		VNNI_ROW(1);                                                                 \
+		VNNI_ROW(2);                                                                 \
+		VNNI_ROW(3);                                                                 \
+	} while (0)
+
+/* Rows [r0, r0 + 4) (past m: the last row again, not stored) times 16 channels from N. */
+INLINE_VNNI void tile4x16_vnni(const struct kern_gemm *g, const uint8_t *const rp[4],
+			       const int8_t *panel, uint32_t r0, uint32_t n, const struct ep8 *e)
+{
+	const __m256i z = _mm256_setzero_si256();
+	__m256i a0 = z, a1 = z, a2 = z, a3 = z, b0 = z, b1 = z, b2 = z, b3 = z;
+
+	FOR_STEPS(g, VNNI_STEP);
+	VNNI_OUT(0);
+	VNNI_OUT(1);
+	VNNI_OUT(2);
+	VNNI_OUT(3);
+}
+#undef VNNI_ROW
+#undef VNNI_STEP
+#undef VNNI_OUT
+
+/* As gemm() above, in 4-row tiles on byte panels. */
+INLINE_VNNI void gemm_vnni(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel,
+			   unsigned w)
+{
+	const size_t group = (size_t)g->w->kp / KERN_KSTEP * 64; /* bytes per panel group */
+	const uint32_t end = n1 < g->w->n ? n1 : g->w->n;
+	struct ep8 e[4];
+
+	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
+		const unsigned ng = end - n > KERN_GROUP ? 2 : 1;
+
+		rebuild_panel_bytes(g->w, n, w, panel, ng, 0);
+		for (unsigned i = 0; i < 2 * ng; i++)
+			ep8_init(g, n + 8 * i, &e[i], 0);
+		for (uint32_t r = 0; r < g->m; r += 4) {
+			const uint8_t *rp[4];
+
+			rows_of(g, r, 4, rp);
+			tile4x16_vnni(g, rp, panel, r, n, e);
+			if (ng > 1)
+				tile4x16_vnni(g, rp, panel + group, r, n + KERN_GROUP, e + 2);
+		}
+	}
+}
+
+#define DEFINE(W)                                                                            \
+	TARGET_VNNI static void gemm_vnni_w##W(const struct kern_gemm *g, uint32_t n0,         \
+					       uint32_t n1, int8_t *panel)                      \
+	{                                                                                      \
+		gemm_vnni(g, n0, n1, panel, W);                                                \
+	}
 FOR_BITS(DEFINE)
 #undef DEFINE
 
-static void gemm_any(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel)
+static void gemm_any_vnni(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel)
 {
 	static void (*const by_bits[9])(const struct kern_gemm *, uint32_t, uint32_t, int8_t *) = {
-		[2] = gemm_w2, [3] = gemm_w3, [4] = gemm_w4, [5] = gemm_w5,
-		[6] = gemm_w6, [7] = gemm_w7, [8] = gemm_w8,
+		[2] = gemm_vnni_w2, [3] = gemm_vnni_w3, [4] = gemm_vnni_w4, [5] = gemm_vnni_w5,
+		[6] = gemm_vnni_w6, [7] = gemm_vnni_w7, [8] = gemm_vnni_w8,
 	};
 
 	by_bits[g->w_bits](g, n0, n1, panel);
 }
 
-/* Epilogue of 8 channels [c, c + 8) of pixel R (the tail through stack arrays). */
-INLINE void epilogue_dw8(const struct kern_epilogue *ep, __m256i acc, uint32_t r, uint32_t c,
-		      uint32_t channels)
+/*
+ * Plain AVX2 at w <= 6 bits: vpmaddubsw multiplies the codes k themselves (|k| <= 2^(w-1))
+ * by the unsigned activations and adds pairs into int16 lanes without saturating (2 * 255 * 32
+ * = 16320 at 6 bits); LIMIT(w) such steps still fit int16 (32640), then one vpmaddwd by 1s
+ * widens them into the int32 accumulators. Per 32 products: about one vpmaddubsw and one
+ * vpaddw instead of vpmovzx, two vpmaddwd and two vpaddd. Byte panels as AVX-VNNI's, with k,
+ * and the epilogue's k-valued identity (ep8_init). 7 and 8 bits stay on vpmaddwd above.
+ */
+#define UBS_LIMIT(w) (32640u / (2u * 255u << ((w) - 1)))
+
+#define UBS_FLUSH()                                                                          \
+	do {                                                                                 \
+		a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(h0, ones));                      \
+		a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(h1, ones));                      \
+		b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(h2, ones));                      \
+		b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(h3, ones));                      \
+		h0 = h1 = h2 = h3 = z;                                                       \
+		held = 0;                                                                    \
+	} while (0)
+#define UBS_STEP(at, j)                                                                      \
+	do {                                                                                 \
+		const int8_t *w_ = panel + (size_t)(at) * 64;                                \
+		const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)w_);     \
+		const __m256i w1 = _mm256_load_si256((const __m256i *)(const void *)(w_ + 32)); \
+		const __m256i x = bcast4_bytes(rp[0] + tap + 4 * (j));                       \
+		const __m256i y = bcast4_bytes(rp[1] + tap + 4 * (j));                       \
+                                                                                             \
+		h0 = _mm256_add_epi16(h0, _mm256_maddubs_epi16(x, w0));                      \
+		h1 = _mm256_add_epi16(h1, _mm256_maddubs_epi16(x, w1));                      \
+		h2 = _mm256_add_epi16(h2, _mm256_maddubs_epi16(y, w0));                      \
+		h3 = _mm256_add_epi16(h3, _mm256_maddubs_epi16(y, w1));                      \
+		if (++held == limit)                                                         \
+			UBS_FLUSH();                                                         \
+	} while (0)
+
+/* Rows [r0, r0 + 2) times 16 channels from N on a k-valued byte panel. */
+INLINE void tile2x16_ubs(const struct kern_gemm *g, const uint8_t *const rp[2],
+			 const int8_t *panel, uint32_t r0, uint32_t n, const struct ep8 *e,
+			 unsigned w)
 {
-	const uint32_t left = channels - c < 8 ? channels - c : 8;
-	float m[8] = { 0 }, beta[8] = { 0 }, y[8];
-	__m256 v;
+	const __m256i z = _mm256_setzero_si256(), ones = _mm256_set1_epi16(1);
+	const unsigned limit = UBS_LIMIT(w);
+	__m256i a0 = z, a1 = z, b0 = z, b1 = z, h0 = z, h1 = z, h2 = z, h3 = z;
+	unsigned held = 0;
 
-	memcpy(m, ep->m + c, left * sizeof(float));
-	memcpy(beta, ep->beta + c, left * sizeof(float));
-	v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), _mm256_mul_ps(_mm256_set1_ps(ep->step), _mm256_loadu_ps(m)));
-	v = _mm256_add_ps(v, _mm256_loadu_ps(beta));
-	if (ep->relu)
-		v = _mm256_max_ps(v, _mm256_setzero_ps());
-	_mm256_storeu_ps(y, v);
-	memcpy(ep->y + r * ep->ldy + c, y, left * sizeof(float));
-}
-
-/* acc of 8 channels [c, c + 8) of one pixel over its in-bounds taps. */
-INLINE __m256i dw_pixel8(const struct kern_depthwise *d, const uint8_t *u, uint32_t oh, uint32_t ow,
-			 uint32_t c, const uint32_t k[4])
-{
-	const struct bmx_conv_shape *s = d->s;
-	const uint32_t C = s->in_c;
-	const __m128i shift = _mm_cvtsi32_si128((int)(8 - d->w_bits));
-	__m256i acc = _mm256_setzero_si256();
-
-	for (uint32_t kh = k[0]; kh < k[1]; kh++)
-		for (uint32_t kw = k[2]; kw < k[3]; kw++) {
-			const size_t ih = (size_t)oh * s->stride_h + kh - s->pad_top;
-			const size_t iw = (size_t)ow * s->stride_w + kw - s->pad_left;
-			const uint8_t *up = u + (ih * s->in_w + iw) * C + c;
-			const int8_t *wp = d->w->codes + (size_t)(kh * s->kernel_w + kw) * d->w->c_pad + c;
-			uint8_t tail[8] = { 0 };
-			__m256i q, v;
-
-			if (C - c < 8) {
-				memcpy(tail, up, C - c);
-				up = tail;
-			}
-			q = _mm256_sub_epi32(_mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)up)),
-					     _mm256_set1_epi32(d->off));
-			v = _mm256_sra_epi32(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)wp)), shift);
-			v = _mm256_or_si256(_mm256_slli_epi32(v, 1), _mm256_set1_epi32(1));
-			acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(q, v));
-		}
-	return acc;
-}
-
-TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32_t r1)
-{
-	const struct bmx_conv_shape *s = d->s;
-	const uint32_t C = s->in_c, per_sample = s->out_h * s->out_w;
-
-	for (uint32_t r = r0; r < r1; r++) {
-		const uint32_t n = r / per_sample, oh = r % per_sample / s->out_w, ow = r % s->out_w;
-		const uint8_t *u = d->u + (size_t)n * s->in_h * s->in_w * C;
-		uint32_t k[4];
-
-		kern_taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &k[0], &k[1]);
-		kern_taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &k[2], &k[3]);
-		for (uint32_t c = 0; c < C; c += 8)
-			epilogue_dw8(&d->ep, dw_pixel8(d, u, oh, ow, c, k), r, c, C);
+	FOR_STEPS(g, UBS_STEP);
+	UBS_FLUSH();
+	(void)held;
+	epilogue8(g, e, a0, r0, n);
+	epilogue8(g, e + 1, a1, r0, n + 8);
+	if (r0 + 1 < g->m) {
+		epilogue8(g, e, b0, r0 + 1, n);
+		epilogue8(g, e + 1, b1, r0 + 1, n + 8);
 	}
+}
+#undef UBS_STEP
+#undef UBS_FLUSH
+
+INLINE void gemm_ubs(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel,
+		     unsigned w)
+{
+	const size_t group = (size_t)g->w->kp / KERN_KSTEP * 64; /* bytes per panel group */
+	const uint32_t end = n1 < g->w->n ? n1 : g->w->n;
+	struct ep8 e[4];
+
+	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
+		const unsigned ng = end - n > KERN_GROUP ? 2 : 1;
+
+		rebuild_panel_bytes(g->w, n, w, panel, ng, 1);
+		for (unsigned i = 0; i < 2 * ng; i++)
+			ep8_init(g, n + 8 * i, &e[i], 1);
+		for (uint32_t r = 0; r < g->m; r += 2) {
+			const uint8_t *rp[2];
+
+			rows_of(g, r, 2, rp);
+			tile2x16_ubs(g, rp, panel, r, n, e, w);
+			if (ng > 1)
+				tile2x16_ubs(g, rp, panel + group, r, n + KERN_GROUP, e + 2, w);
+		}
+	}
+}
+
+#define FOR_LOW_BITS(X) X(2) X(3) X(4) X(5) X(6)
+#define DEFINE(W)                                                                            \
+	TARGET static void gemm_ubs_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,  \
+					 int8_t *panel)                                         \
+	{                                                                                      \
+		gemm_ubs(g, n0, n1, panel, W);                                                 \
+	}
+FOR_LOW_BITS(DEFINE)
+#undef DEFINE
+
+static void gemm_any(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel)
+{
+	static void (*const by_bits[9])(const struct kern_gemm *, uint32_t, uint32_t, int8_t *) = {
+		[2] = gemm_ubs_w2, [3] = gemm_ubs_w3, [4] = gemm_ubs_w4, [5] = gemm_ubs_w5,
+		[6] = gemm_ubs_w6, [7] = gemm_w7, [8] = gemm_w8,
+	};
+
+	by_bits[g->w_bits](g, n0, n1, panel);
 }
 
 const struct kern_ops kern_ops_avx2 = {
 	.path = BMX_KERNELS_AVX2,
 	.gemm = gemm_any,
-	.depthwise = depthwise,
-	.quantize = kern_quantize_portable,
-	.row_sums = kern_row_sums_portable,
+	.depthwise = kern_avx2_depthwise,
+	.quantize = kern_avx2_quantize,
+	.row_sums = kern_avx2_row_sums,
+	.relu = kern_avx2_relu,
+	.maxpool = kern_avx2_maxpool,
+	.add = kern_avx2_add,
+	.global_avgpool = kern_avx2_global_avgpool,
+	.direct = 1,
+};
+
+/* The same path with the AVX-VNNI GEMM; everything else is AVX2's. */
+const struct kern_ops kern_ops_avxvnni = {
+	.path = BMX_KERNELS_AVXVNNI,
+	.gemm = gemm_any_vnni,
+	.depthwise = kern_avx2_depthwise,
+	.quantize = kern_avx2_quantize,
+	.row_sums = kern_avx2_row_sums,
+	.relu = kern_avx2_relu,
+	.maxpool = kern_avx2_maxpool,
+	.add = kern_avx2_add,
+	.global_avgpool = kern_avx2_global_avgpool,
+	.direct = 1,
 };
 #endif

@@ -8,6 +8,9 @@
  * 64-byte blocks of any row without bounds checks.
  */
 #include <errno.h>
+#if defined(__x86_64__)
+#include <cpuid.h>
+#endif
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -124,6 +127,7 @@ static const char *const path_names[] = {
 	[BMX_KERNELS_REF] = "ref",
 	[BMX_KERNELS_AVX2] = "avx2",
 	[BMX_KERNELS_AVX512] = "avx512",
+	[BMX_KERNELS_AVXVNNI] = "avxvnni",
 };
 
 const char *bmx_kernels_name(enum bmx_kernels_path path)
@@ -152,6 +156,13 @@ int bmx_kernels_supported(enum bmx_kernels_path path)
 		       __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni");
 	case BMX_KERNELS_AVX2:
 		return __builtin_cpu_supports("avx2");
+	case BMX_KERNELS_AVXVNNI: {
+		/* CPUID.(7, 1):EAX bit 4; clang 14's __builtin_cpu_supports() does not know it */
+		unsigned a, b, c, d;
+
+		return __builtin_cpu_supports("avx2") && __get_cpuid_count(7, 1, &a, &b, &c, &d) &&
+		       (a >> 4 & 1);
+	}
 	default:
 		return 1;
 	}
@@ -170,6 +181,8 @@ enum bmx_kernels_path bmx_kernels_resolve(enum bmx_kernels_path requested)
 	if (p == BMX_KERNELS_AUTO)
 		p = BMX_KERNELS_AVX512;
 	if (p == BMX_KERNELS_AVX512 && !bmx_kernels_supported(p))
+		p = BMX_KERNELS_AVXVNNI;
+	if (p == BMX_KERNELS_AVXVNNI && !bmx_kernels_supported(p))
 		p = BMX_KERNELS_AVX2;
 	if (p == BMX_KERNELS_AVX2 && !bmx_kernels_supported(p))
 		p = BMX_KERNELS_REF;

@@ -71,6 +71,10 @@ static void test_defaults(void **state)
 	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x.bmx}\nkernels: avx2\n", &c, &err), 0);
 	assert_int_equal(c->kernels, 2);
 	bmx_config_free(c);
+	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x.bmx}\nkernels: avxvnni\n",
+						&c, &err), 0);
+	assert_int_equal(c->kernels, 4); /* BMX_KERNELS_AVXVNNI */
+	bmx_config_free(c);
 }
 
 /* A relative model path resolves against the config file's folder, not the cwd. */

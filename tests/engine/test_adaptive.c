@@ -300,7 +300,7 @@ static void limits_case(int bundled)
 static void each_path(void (*fn)(int, enum bmx_kernels_path), int bundled)
 {
 	static const enum bmx_kernels_path paths[] = { BMX_KERNELS_REF, BMX_KERNELS_AVX2,
-						       BMX_KERNELS_AVX512 };
+						       BMX_KERNELS_AVXVNNI, BMX_KERNELS_AVX512 };
 
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		if (!bmx_kernels_supported(paths[i]))

@@ -1,10 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * test_kernels.c — every fast kernel path (AVX-512, AVX2: those this CPU runs) against the
- * reference engine, bit for bit: random small models of one or two quantized layers (LINEAR,
+ * test_kernels.c — every fast kernel path (AVX-512, AVX-VNNI, AVX2: those this CPU runs) against
+ * the reference engine, bit for bit: random small models of one or two quantized layers (LINEAR,
  * CONV2D with odd sizes, strides, pads and 1x1 shapes, depthwise, grouped), with and without a
- * ReLU after them (the fused epilogue), signed and unsigned activations, inputs with NaN, inf
- * and -0, at every weight bits and activation bits from 2 to 8 and batches from 1 to 5, run
+ * ReLU after them (the fused epilogue), signed and unsigned activations, inputs with NaN, inf and
+ * -0, at every weight bits and activation bits from 2 to 8 and batches from 1 to 5, run
  * sequentially and split over a parallel-for. Also: path names, parsing and the env override.
  */
 #include <errno.h>
@@ -228,7 +228,8 @@ static void check_model(enum bmx_kernels_path path, struct rng *r, uint32_t h, u
 
 static void each_path(void (*fn)(enum bmx_kernels_path path, struct rng *r))
 {
-	static const enum bmx_kernels_path paths[] = { BMX_KERNELS_AVX512, BMX_KERNELS_AVX2 };
+	static const enum bmx_kernels_path paths[] = { BMX_KERNELS_AVX512, BMX_KERNELS_AVXVNNI,
+						       BMX_KERNELS_AVX2 };
 	struct rng r = { 7 };
 
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
@@ -485,6 +486,13 @@ static void test_path_names(void **state)
 	assert_int_equal(p, BMX_KERNELS_REF);
 	assert_int_equal(bmx_kernels_parse("avx3", &p), -EINVAL);
 	assert_string_equal(bmx_kernels_name(BMX_KERNELS_AVX2), "avx2");
+	assert_int_equal(bmx_kernels_parse("avxvnni", &p), 0);
+	assert_int_equal(p, BMX_KERNELS_AVXVNNI);
+	/* AVX-VNNI without AVX-512 is the second choice, plain AVX2 the third */
+	assert_int_equal(bmx_kernels_resolve(BMX_KERNELS_AVXVNNI),
+			 bmx_kernels_supported(BMX_KERNELS_AVXVNNI) ? BMX_KERNELS_AVXVNNI :
+			 bmx_kernels_supported(BMX_KERNELS_AVX2)    ? BMX_KERNELS_AVX2 :
+								      BMX_KERNELS_REF);
 	assert_int_equal(bmx_kernels_resolve(BMX_KERNELS_REF), BMX_KERNELS_REF);
 	assert_int_equal(setenv("BITMIX_KERNELS", "ref", 1), 0);
 	assert_int_equal(bmx_kernels_resolve(BMX_KERNELS_AUTO), BMX_KERNELS_REF);
