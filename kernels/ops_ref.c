@@ -234,16 +234,29 @@ void bmx_ref_add(const float *a, const float *b, size_t n, float *y)
 		y[i] = a[i] + b[i];
 }
 
+/*
+ * max(x, 0) as docs/model-format.md defines it: +0 for -0 and for NaN. Written out rather than
+ * fmaxf(): IEEE's maxNum leaves the sign of a zero result open, and clang's fmaxf() returns -0
+ * for fmaxf(-0, 0) where glibc's returns +0, so the oracle would depend on the compiler.
+ */
+static inline float relu(float x)
+{
+	return x > 0.0f ? x : 0.0f;
+}
+
 void bmx_ref_relu(const float *x, size_t n, float *y)
 {
 	for (size_t i = 0; i < n; i++)
-		y[i] = fmaxf(x[i], 0.0f);
+		y[i] = relu(x[i]);
 }
 
 void bmx_ref_relu6(const float *x, size_t n, float *y)
 {
-	for (size_t i = 0; i < n; i++)
-		y[i] = fminf(fmaxf(x[i], 0.0f), 6.0f);
+	for (size_t i = 0; i < n; i++) {
+		float t = relu(x[i]);
+
+		y[i] = t < 6.0f ? t : 6.0f;
+	}
 }
 
 void bmx_ref_softmax(uint32_t batch, uint32_t n, const float *x, float *y)
