@@ -108,6 +108,8 @@ uint64_t dbus_model_holds_sig(const struct served_model *m);
 /* dbus_access.c */
 /* 1 if the caller may change things; 0 with ERROR set (AccessDenied, saying why); or -errno. */
 int dbus_check_admin(struct bmx_dbus *b, sd_bus_message *m, const char *what, sd_bus_error *error);
+int dbus_read_governor(struct bmx_dbus *b, sd_bus_message *m, const char **name,
+		       sd_bus_error *error);
 /* The hold owner for the sender of M (created, and tracked, on first use). */
 int dbus_peer_owner(struct bmx_dbus *b, sd_bus_message *m, uint64_t *owner);
 /* The holds' owner as text: ":1.42" for a bus peer, "client 7" for a socket session. */

@@ -136,6 +136,26 @@ static int prop_models(sd_bus *bus, const char *path, const char *iface, const c
 	return dbus_append_models(reply, b->d);
 }
 
+/*
+ * What SetGovernor and SetGovernorWithTunables both start with: read the governor's name, check
+ * that the caller may change it and that it exists. > 0 to go on with *NAME; else the reply.
+ */
+int dbus_read_governor(struct bmx_dbus *b, sd_bus_message *m, const char **name,
+		       sd_bus_error *error)
+{
+	int r = sd_bus_message_read(m, "s", name);
+
+	if (r < 0)
+		return r;
+	r = dbus_check_admin(b, m, "change the governor", error);
+	if (r <= 0)
+		return r;
+	if (!gov_find(*name))
+		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_GOVERNOR,
+					 "no governor \"%s\" (available: %s)", *name, gov_available());
+	return 1;
+}
+
 static int method_set_governor(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct bmx_dbus *b = userdata;
@@ -144,15 +164,9 @@ static int method_set_governor(sd_bus_message *m, void *userdata, sd_bus_error *
 	char why[256];
 	int r;
 
-	r = sd_bus_message_read(m, "s", &name);
-	if (r < 0)
-		return r;
-	r = dbus_check_admin(b, m, "change the governor", error);
+	r = dbus_read_governor(b, m, &name, error);
 	if (r <= 0)
 		return r;
-	if (!gov_find(name))
-		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_GOVERNOR,
-					 "no governor \"%s\" (available: %s)", name, gov_available());
 	if (gov_core_set_governor(d->governor, name, now_ns(), why, sizeof(why)) < 0) {
 		log_warning("governor: %s", why);
 		return sd_bus_error_setf(error, DBUS_ERROR_GOVERNOR_FALLBACK, "%s", why);

@@ -213,15 +213,9 @@ int dbus_method_set_governor_tunables(sd_bus_message *m, void *userdata, sd_bus_
 	size_t n = 0;
 	int r;
 
-	r = sd_bus_message_read(m, "s", &name);
-	if (r < 0)
-		return r;
-	r = dbus_check_admin(b, m, "change the governor", error);
+	r = dbus_read_governor(b, m, &name, error);
 	if (r <= 0)
 		return r;
-	if (!gov_find(name))
-		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_GOVERNOR,
-					 "no governor \"%s\" (available: %s)", name, gov_available());
 	r = read_given(m, name, given, &n, error);
 	if (r < 0 || sd_bus_error_is_set(error))
 		return r < 0 ? r : -EINVAL;
