@@ -99,22 +99,32 @@ static void assert_string_prop(sd_bus *bus, const char *path, const char *iface,
 }
 
 /* Call a method expected to fail with ERROR_NAME; returns the message (static buffer). */
+/* Call MEMBER with the arguments AP of signature TYPES (may be NULL); sd_bus_call's result. */
+static int call_v(sd_bus *bus, const char *path, const char *iface, const char *member,
+		  sd_bus_error *error, sd_bus_message **reply, const char *types, va_list ap)
+{
+	sd_bus_message *call = NULL;
+	int r;
+
+	assert_true(sd_bus_message_new_method_call(bus, &call, NAME, path, iface, member) >= 0);
+	if (types)
+		assert_true(sd_bus_message_appendv(call, types, ap) >= 0);
+	r = sd_bus_call(bus, call, 0, error, reply);
+	sd_bus_message_unref(call);
+	return r;
+}
+
 static const char *call_fails(sd_bus *bus, const char *path, const char *iface, const char *member,
 			      const char *error_name, const char *types, ...)
 {
 	static char msg[512];
 	sd_bus_error error = SD_BUS_ERROR_NULL;
-	sd_bus_message *call = NULL;
 	va_list ap;
 	int r;
 
-	assert_true(sd_bus_message_new_method_call(bus, &call, NAME, path, iface, member) >= 0);
 	va_start(ap, types);
-	if (types)
-		assert_true(sd_bus_message_appendv(call, types, ap) >= 0);
+	r = call_v(bus, path, iface, member, &error, NULL, types, ap);
 	va_end(ap);
-	r = sd_bus_call(bus, call, 0, &error, NULL);
-	sd_bus_message_unref(call);
 	if (r >= 0)
 		fail_msg("%s succeeded, expected %s", member, error_name);
 	if (!sd_bus_error_has_name(&error, error_name))
@@ -129,17 +139,12 @@ static void call_ok(sd_bus *bus, const char *path, const char *iface, const char
 		    sd_bus_message **reply, const char *types, ...)
 {
 	sd_bus_error error = SD_BUS_ERROR_NULL;
-	sd_bus_message *call = NULL;
 	va_list ap;
 	int r;
 
-	assert_true(sd_bus_message_new_method_call(bus, &call, NAME, path, iface, member) >= 0);
 	va_start(ap, types);
-	if (types)
-		assert_true(sd_bus_message_appendv(call, types, ap) >= 0);
+	r = call_v(bus, path, iface, member, &error, reply, types, ap);
 	va_end(ap);
-	r = sd_bus_call(bus, call, 0, &error, reply);
-	sd_bus_message_unref(call);
 	if (r < 0)
 		fail_msg("%s: %s: %s", member, error.name, error.message);
 	sd_bus_error_free(&error);
