@@ -181,6 +181,38 @@ static inline void kern_taps_inside(uint32_t out, uint32_t stride, uint32_t pad,
 	*k1 = (uint32_t)(hi < lo ? lo : hi);
 }
 
+/*
+ * The output pixels of a max-pool over NHWC floats X into Y, each window's taps inside the input
+ * worked out once per pixel and handed to PIXEL (a path's SIMD loop over the channels: the
+ * window's first tap, the distance between input lines, channels, taps per column and row, the
+ * output pixel). Always inlined, so that in each path's function PIXEL is a direct call.
+ */
+typedef void kern_pool_pixel_fn(const float *x, size_t line, uint32_t c, uint32_t kh, uint32_t kw,
+				float *y);
+
+static inline __attribute__((always_inline)) void
+kern_maxpool_walk(const struct bmx_conv_shape *s, const float *x, float *y, kern_pool_pixel_fn *pixel)
+{
+	const uint32_t C = s->in_c;
+	const size_t line = (size_t)s->in_w * C;
+
+	for (uint32_t n = 0; n < s->batch; n++) {
+		const float *xn = x + (size_t)n * s->in_h * line;
+
+		for (uint32_t oh = 0; oh < s->out_h; oh++)
+			for (uint32_t ow = 0; ow < s->out_w; ow++, y += C) {
+				uint32_t kh0, kh1, kw0, kw1;
+				size_t ih, iw;
+
+				kern_taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &kh0, &kh1);
+				kern_taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &kw0, &kw1);
+				ih = (size_t)oh * s->stride_h + kh0 - s->pad_top;
+				iw = (size_t)ow * s->stride_w + kw0 - s->pad_left;
+				pixel(xn + ih * line + iw * C, line, C, kh1 - kh0, kw1 - kw0, y);
+			}
+	}
+}
+
 /* Scalar tail of the epilogue: acc from D for one element (the exact identity above). */
 static inline int32_t kern_acc_from_dot(int32_t d, int32_t off, int32_t sum_b, unsigned w_bits,
 					int32_t sum_q)

@@ -44,25 +44,7 @@ TARGET static void maxpool_pixel(const float *x, size_t line, uint32_t C, uint32
 
 TARGET void kern_avx512_maxpool(const struct bmx_conv_shape *s, const float *x, float *y)
 {
-	const uint32_t C = s->in_c;
-	const size_t line = (size_t)s->in_w * C;
-
-	for (uint32_t n = 0; n < s->batch; n++) {
-		const float *xn = x + (size_t)n * s->in_h * line;
-
-		for (uint32_t oh = 0; oh < s->out_h; oh++)
-			for (uint32_t ow = 0; ow < s->out_w; ow++, y += C) {
-				uint32_t kh0, kh1, kw0, kw1;
-				size_t ih, iw;
-
-				/* the window's taps inside the input, once per output pixel */
-				kern_taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &kh0, &kh1);
-				kern_taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &kw0, &kw1);
-				ih = (size_t)oh * s->stride_h + kh0 - s->pad_top;
-				iw = (size_t)ow * s->stride_w + kw0 - s->pad_left;
-				maxpool_pixel(xn + ih * line + iw * C, line, C, kh1 - kh0, kw1 - kw0, y);
-			}
-	}
+	kern_maxpool_walk(s, x, y, maxpool_pixel);
 }
 
 TARGET void kern_avx512_add(const float *a, const float *b, size_t n, float *y)
