@@ -419,17 +419,11 @@ INLINE void epilogue16(const struct kern_epilogue *ep, __m512i acc, uint32_t r, 
 	_mm512_mask_storeu_ps(ep->y + r * ep->ldy + c, keep, y);
 }
 
-/*
- * Depthwise on the padded input (every tap inside, padding q = 0), two taps per vpdpwssd: the
- * bytes of taps t and t + 1 interleaved and widened to int16 pairs (u_t, u_t+1) per channel,
- * against the pairs (v_t, v_t+1) of decoded weights v = 2k + 1, summed in each channel's int32
- * lane (255 * 255 * 2 per step; exact). With every tap inside, sum q v = sum u v - off sum v,
- * sum v over all taps being one constant per channel. Channels past the layer's have v = 0, so
- * 16-byte loads may read the next pixel's bytes (or the input's 64 bytes of slack).
- */
-#define DW_DECODED_MAX 256u /* vectors of constants per chunk of channels (3x3 over 96: 30) */
+/* Depthwise (kern_depthwise_template.h) at 16 channels per vector, two taps per vpdpwssd. */
+typedef int32_t dw_i32 __attribute__((vector_size(64)));
+#define DW_LANES 16u
 
-INLINE __m512i dw_weights16(const struct kern_depthwise *d, uint32_t tap, uint32_t c)
+INLINE dw_i32 dw_weights(const struct kern_depthwise *d, uint32_t tap, uint32_t c)
 {
 	const uint32_t C = d->s->in_c;
 	const __mmask16 keep = (__mmask16)(C - c >= 16 ? 0xffff : (1u << (C - c)) - 1);
@@ -438,106 +432,32 @@ INLINE __m512i dw_weights16(const struct kern_depthwise *d, uint32_t tap, uint32
 	const __m512i k = _mm512_cvtepi8_epi32(_mm_load_si128((const __m128i *)(const void *)wp));
 	const __m512i v = _mm512_sra_epi32(k, shift);
 
-	return _mm512_maskz_or_epi32(keep, _mm512_slli_epi32(v, 1), _mm512_set1_epi32(1));
+	return (dw_i32)_mm512_maskz_or_epi32(keep, _mm512_slli_epi32(v, 1), _mm512_set1_epi32(1));
 }
 
-/* The int16 pairs (v_t, v_t+1) of channels [c, c + 16); tap T + 1 == taps is a zero weight. */
-INLINE __m512i dw_pair(const struct kern_depthwise *d, uint32_t t, uint32_t c)
+INLINE __m128i dw_bytes(const uint8_t *at)
 {
-	const __m512i v0 = dw_weights16(d, t, c);
-	const __m512i v1 = t + 1 < d->w->taps ? dw_weights16(d, t + 1, c) : _mm512_setzero_si512();
-
-	return _mm512_or_si512(_mm512_and_si512(v0, _mm512_set1_epi32(0xffff)),
-			       _mm512_slli_epi32(v1, 16));
+	return _mm_loadu_si128((const __m128i *)(const void *)at);
 }
 
-INLINE __m512i dw_step(__m512i acc, __m128i a, __m128i b, __m512i w)
+INLINE dw_i32 dw_step(dw_i32 acc, __m128i a, __m128i b, dw_i32 w)
 {
 	const __m256i ab = _mm256_set_m128i(_mm_unpackhi_epi8(a, b), _mm_unpacklo_epi8(a, b));
 
-	return _mm512_dpwssd_epi32(acc, _mm512_cvtepu8_epi16(ab), w);
+	return (dw_i32)_mm512_dpwssd_epi32((__m512i)acc, _mm512_cvtepu8_epi16(ab), (__m512i)w);
 }
 
-/* The weight pair P of group G (I in the chunk of N groups): decoded once (DEC) or here. */
-INLINE __m512i dw_w(const struct kern_depthwise *d, const __m512i *dec, uint32_t p, uint32_t g,
-		    uint32_t i, uint32_t n)
+INLINE void dw_epilogue(const struct kern_epilogue *ep, dw_i32 acc, uint32_t r, uint32_t c,
+			uint32_t channels)
 {
-	return dec ? dec[p * n + i] : dw_pair(d, 2 * p, g * 16);
+	epilogue16(ep, (__m512i)acc, r, c, channels);
 }
 
-/* off * sum over all taps of v, channels [16 g, 16 g + 16). */
-INLINE __m512i dw_off_sum_v(const struct kern_depthwise *d, uint32_t g)
-{
-	__m512i sv = _mm512_setzero_si512();
-
-	for (uint32_t t = 0; t < d->w->taps; t++)
-		sv = _mm512_add_epi32(sv, dw_weights16(d, t, g * 16));
-	return _mm512_mullo_epi32(sv, _mm512_set1_epi32(d->off));
-}
-
-/* Rows [r0, r1), groups [g0, g1) of 16 channels; OSV and DEC hold that chunk's constants. */
-INLINE void depthwise_rows(const struct kern_depthwise *d, uint32_t r0, uint32_t r1, uint32_t g0,
-			   uint32_t g1, const __m512i *dec, const __m512i *osv)
-{
-	const struct bmx_conv_shape *s = d->s;
-	const uint32_t C = s->in_c, per_sample = s->out_h * s->out_w;
-	const size_t ph = s->in_h + s->pad_top + s->pad_bottom;
-	const size_t line = (s->in_w + s->pad_left + s->pad_right) * (size_t)C;
-	uint32_t n = r0 / per_sample, oh = r0 % per_sample / s->out_w, ow = r0 % s->out_w;
-
-	for (uint32_t r = r0; r < r1; r++) {
-		const uint8_t *base = d->u + (n * ph + (size_t)oh * s->stride_h) * line +
-				      (size_t)ow * s->stride_w * C;
-
-		for (uint32_t g = g0, c = g0 * 16; g < g1; g++, c += 16) {
-			__m512i acc = _mm512_setzero_si512();
-			__m128i held = _mm_setzero_si128();
-			uint32_t t = 0;
-
-			for (uint32_t kh = 0; kh < s->kernel_h; kh++)
-				for (uint32_t kw = 0; kw < s->kernel_w; kw++, t++) {
-					const uint8_t *at = base + kh * line + (size_t)kw * C + c;
-					const __m128i x = _mm_loadu_si128((const __m128i *)(const void *)at);
-
-					if (t & 1)
-						acc = dw_step(acc, held, x,
-							      dw_w(d, dec, t / 2, g, g - g0, g1 - g0));
-					else
-						held = x;
-				}
-			if (t & 1)
-				acc = dw_step(acc, held, _mm_setzero_si128(),
-					      dw_w(d, dec, t / 2, g, g - g0, g1 - g0));
-			epilogue16(&d->ep, _mm512_sub_epi32(acc, osv[g - g0]), r, c, C);
-		}
-		if (++ow == s->out_w) { /* the next output pixel, without divisions */
-			ow = 0;
-			if (++oh == s->out_h) {
-				oh = 0;
-				n++;
-			}
-		}
-	}
-}
+#include "kern_depthwise_template.h"
 
 TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32_t r1)
 {
-	const uint32_t taps = d->w->taps, groups = d->w->c_pad / 16, pairs = (taps + 1) / 2;
-	/* kernels over 511 taps rebuild their weight pairs at every use */
-	const int decode = pairs <= DW_DECODED_MAX;
-	const uint32_t chunk = decode ? DW_DECODED_MAX / pairs : DW_DECODED_MAX;
-	__m512i dec[DW_DECODED_MAX], osv[DW_DECODED_MAX];
-
-	for (uint32_t g0 = 0; g0 < groups; g0 += chunk) {
-		const uint32_t g1 = groups - g0 > chunk ? g0 + chunk : groups;
-
-		for (uint32_t g = g0; g < g1; g++) {
-			osv[g - g0] = dw_off_sum_v(d, g);
-			for (uint32_t p = 0; decode && p < pairs; p++)
-				dec[p * (g1 - g0) + g - g0] = dw_pair(d, 2 * p, g * 16);
-		}
-		depthwise_rows(d, r0, r1, g0, g1, decode ? dec : NULL, osv);
-	}
+	dw_run(d, r0, r1);
 }
 
 TARGET static void quantize(const float *x, size_t n, float inv, int32_t lo, int32_t hi,
