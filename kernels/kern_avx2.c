@@ -227,32 +227,45 @@ INLINE void tile2x16(const struct kern_gemm *g, const uint8_t *const rp[2], cons
 #undef MADD_STEP
 
 /*
- * The channels [n0, n1) in panels of 32, each rebuilt once and run over every row; a panel's
- * second group of 16 only if the layer has channels there (48 channels: 32 + 16, not 32 + 32
- * with a quarter of the multiplies on padding).
+ * The panel loop of this file's three GEMMs: the channels [n0, n1) of G in panels of 32 (PANEL,
+ * GROUP elements per group of 16), each rebuilt once (REBUILD(n, ng)) and run over every row in
+ * tiles of ROWS rows (TILE(rows, panel, r, n, ep8 constants) per group of 16 channels); a
+ * panel's second group only if the layer has channels there (48 channels: 32 + 16, not
+ * 32 + 32 with a quarter of the multiplies on padding). K_VALUED: the epilogue's constants for
+ * k-valued panels. A macro, so that each tile inlines into its own target's function.
  */
+#define PANEL_LOOP(g, n0, n1, panel, group, ROWS, K_VALUED, REBUILD, TILE)                   \
+	do {                                                                                 \
+		const uint32_t end_ = (n1) < (g)->w->n ? (n1) : (g)->w->n;                   \
+		struct ep8 e_[4];                                                            \
+                                                                                             \
+		for (uint32_t n_ = (n0); n_ < end_; n_ += KERN_PANEL) {                      \
+			const unsigned ng_ = end_ - n_ > KERN_GROUP ? 2 : 1;                 \
+                                                                                             \
+			REBUILD(n_, ng_);                                                    \
+			for (unsigned i_ = 0; i_ < 2 * ng_; i_++)                            \
+				ep8_init((g), n_ + 8 * i_, &e_[i_], (K_VALUED));             \
+			for (uint32_t r_ = 0; r_ < (g)->m; r_ += (ROWS)) {                   \
+				const uint8_t *rp_[ROWS];                                    \
+                                                                                             \
+				rows_of((g), r_, (ROWS), rp_);                               \
+				TILE(rp_, (panel), r_, n_, e_);                              \
+				if (ng_ > 1)                                                 \
+					TILE(rp_, (panel) + (group), r_, n_ + KERN_GROUP, e_ + 2); \
+			}                                                                    \
+		}                                                                            \
+	} while (0)
+
 INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
 {
 	const size_t group = (size_t)g->w->kp / KERN_KSTEP * 64; /* int16 per panel group */
-	const uint32_t end = n1 < g->w->n ? n1 : g->w->n;
 	int16_t *p16 = (int16_t *)(void *)panel;
-	struct ep8 e[4];
 
-	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
-		const unsigned ng = end - n > KERN_GROUP ? 2 : 1;
-
-		rebuild_panel(g->w, n, w, p16, ng);
-		for (unsigned i = 0; i < 2 * ng; i++)
-			ep8_init(g, n + 8 * i, &e[i], 0);
-		for (uint32_t r = 0; r < g->m; r += 2) {
-			const uint8_t *rp[2];
-
-			rows_of(g, r, 2, rp);
-			tile2x16(g, rp, p16, r, n, e);
-			if (ng > 1)
-				tile2x16(g, rp, p16 + group, r, n + KERN_GROUP, e + 2);
-		}
-	}
+#define REBUILD(n, ng) rebuild_panel(g->w, n, w, p16, ng)
+#define TILE(rp, p, r, n, e) tile2x16(g, rp, p, r, n, e)
+	PANEL_LOOP(g, n0, n1, p16, group, 2, 0, REBUILD, TILE);
+#undef REBUILD
+#undef TILE
 }
 
 #define FOR_BITS(X) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
@@ -362,24 +375,12 @@ INLINE_VNNI void gemm_vnni(const struct kern_gemm *g, uint32_t n0, uint32_t n1, 
 			   unsigned w)
 {
 	const size_t group = (size_t)g->w->kp / KERN_KSTEP * 64; /* bytes per panel group */
-	const uint32_t end = n1 < g->w->n ? n1 : g->w->n;
-	struct ep8 e[4];
 
-	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
-		const unsigned ng = end - n > KERN_GROUP ? 2 : 1;
-
-		rebuild_panel_bytes(g->w, n, w, panel, ng, 0);
-		for (unsigned i = 0; i < 2 * ng; i++)
-			ep8_init(g, n + 8 * i, &e[i], 0);
-		for (uint32_t r = 0; r < g->m; r += 4) {
-			const uint8_t *rp[4];
-
-			rows_of(g, r, 4, rp);
-			tile4x16_vnni(g, rp, panel, r, n, e);
-			if (ng > 1)
-				tile4x16_vnni(g, rp, panel + group, r, n + KERN_GROUP, e + 2);
-		}
-	}
+#define REBUILD(n, ng) rebuild_panel_bytes(g->w, n, w, panel, ng, 0)
+#define TILE(rp, p, r, n, e) tile4x16_vnni(g, rp, p, r, n, e)
+	PANEL_LOOP(g, n0, n1, panel, group, 4, 0, REBUILD, TILE);
+#undef REBUILD
+#undef TILE
 }
 
 #define DEFINE(W)                                                                            \
@@ -463,24 +464,12 @@ INLINE void gemm_ubs(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t
 		     unsigned w)
 {
 	const size_t group = (size_t)g->w->kp / KERN_KSTEP * 64; /* bytes per panel group */
-	const uint32_t end = n1 < g->w->n ? n1 : g->w->n;
-	struct ep8 e[4];
 
-	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
-		const unsigned ng = end - n > KERN_GROUP ? 2 : 1;
-
-		rebuild_panel_bytes(g->w, n, w, panel, ng, 1);
-		for (unsigned i = 0; i < 2 * ng; i++)
-			ep8_init(g, n + 8 * i, &e[i], 1);
-		for (uint32_t r = 0; r < g->m; r += 2) {
-			const uint8_t *rp[2];
-
-			rows_of(g, r, 2, rp);
-			tile2x16_ubs(g, rp, panel, r, n, e, w);
-			if (ng > 1)
-				tile2x16_ubs(g, rp, panel + group, r, n + KERN_GROUP, e + 2, w);
-		}
-	}
+#define REBUILD(n, ng) rebuild_panel_bytes(g->w, n, w, panel, ng, 1)
+#define TILE(rp, p, r, n, e) tile2x16_ubs(g, rp, p, r, n, e, w)
+	PANEL_LOOP(g, n0, n1, panel, group, 2, 1, REBUILD, TILE);
+#undef REBUILD
+#undef TILE
 }
 
 #define FOR_LOW_BITS(X) X(2) X(3) X(4) X(5) X(6)
