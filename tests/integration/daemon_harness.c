@@ -1,12 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * daemon_harness.c — start a real bitmixd on a private socket for a test, and stop it.
+ * daemon_harness.c — start a real bitmixd on a private socket for a test, and stop it; and the
+ * set-up the integration tests share around it (daemon_harness.h).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <liburing.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +22,8 @@
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "bitmix.h"
 #include "daemon_harness.h"
@@ -124,6 +132,12 @@ int harness_stop(struct daemon_harness *h)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+void harness_finish(struct daemon_harness *h)
+{
+	assert_int_equal(harness_stop(h), 0);
+	harness_cleanup(h);
+}
+
 bool harness_log_contains(const struct daemon_harness *h, const char *needle, int timeout_ms)
 {
 	for (int waited = 0;; waited += 20) {
@@ -199,13 +213,89 @@ long harness_cpu_ticks(const struct daemon_harness *h)
 	return (long)(utime + stime);
 }
 
-const char *harness_bitmixd, *harness_model;
+int harness_fd_baseline(const struct daemon_harness *h)
+{
+	int low = harness_fd_count(h);
+
+	for (int i = 0; i < 30; i++, usleep(10 * 1000))
+		if (harness_fd_count(h) < low)
+			low = harness_fd_count(h);
+	assert_true(low > 0);
+	return low;
+}
+
+void harness_assert_fds(const struct daemon_harness *h, int n)
+{
+	for (int i = 0; i < 300 && harness_fd_count(h) != n; i++)
+		usleep(10 * 1000);
+	assert_int_equal(harness_fd_count(h), n);
+}
+
+const char *harness_bitmixd, *harness_model, *harness_bitmixctl, *harness_yaml;
+
+int harness_args(int argc, char **argv, bool with_bitmixctl)
+{
+	if (argc != (with_bitmixctl ? 4 : 3)) {
+		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx%s\n", argv[0],
+			with_bitmixctl ? " BITMIXCTL" : "");
+		return -EINVAL;
+	}
+	harness_bitmixd = argv[1];
+	harness_model = argv[2];
+	harness_bitmixctl = with_bitmixctl ? argv[3] : NULL;
+	return 0;
+}
+
+int harness_run(const char *cmd, char *out, size_t size)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	int status;
+
+	if (!p)
+		return -errno;
+	while (n + 1 < size && !feof(p) && !ferror(p))
+		n += fread(out + n, 1, size - 1 - n, p);
+	out[n] = 0;
+	status = pclose(p);
+	if (status < 0)
+		return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int harness_ctl(const struct daemon_harness *h, char *out, size_t size, const char *args)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "%s --socket %s %s 2>&1", harness_bitmixctl, h->socket, args);
+	return harness_run(cmd, out, size);
+}
+
+void harness_run_as_nobody(int (*body)(void *arg), void *arg)
+{
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(10);
+		_exit(body(arg));
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
 
 int harness_group_setup(void **state)
 {
 	struct daemon_harness *h = calloc(1, sizeof(*h));
 
-	if (!h || harness_start(h, harness_bitmixd, harness_model, NULL) < 0) {
+	if (!h || harness_start(h, harness_bitmixd, harness_model, harness_yaml) < 0) {
 		fprintf(stderr, "could not start %s on %s\n", harness_bitmixd, harness_model);
 		free(h);
 		return -1;

@@ -22,8 +22,6 @@
 #include "bitmix.h"
 #include "daemon_harness.h"
 
-static const char *bitmixd_path, *model_path, *bitmixctl_path;
-
 /* A fast simulated machine: tau = R x C = 0.6 s, idle at 32.5 C, 92 C with two CPUs busy. */
 static const char hot_machine[] =
 	"sensors:\n"
@@ -93,7 +91,7 @@ static void test_power_allocator_closes_the_loop(void **state)
 	double hot, cool;
 
 	(void)state;
-	assert_int_equal(harness_start(&h, bitmixd_path, model_path, hot_machine), 0);
+	assert_int_equal(harness_start(&h, harness_bitmixd, harness_model, hot_machine), 0);
 	assert_int_equal(bitmix_connect(h.socket, &bm), 0);
 	assert_int_equal(bitmix_governor(bm, NULL, &g), 0);
 	assert_string_equal(g.name, "power_allocator");
@@ -121,8 +119,7 @@ static void test_power_allocator_closes_the_loop(void **state)
 	assert_true(p.transitions >= 2);
 	assert_true(p.time_in_state_ns[12] > 0);
 	bitmix_close(bm);
-	assert_int_equal(harness_stop(&h), 0);
-	harness_cleanup(&h);
+	harness_finish(&h);
 }
 
 static void test_holds_and_governor_switching(void **state)
@@ -192,22 +189,15 @@ static void test_holds_and_governor_switching(void **state)
 static void test_bitmixctl_stats_and_governor(void **state)
 {
 	struct daemon_harness *h = *state;
-	char cmd[512], out[8192];
-	size_t len;
-	FILE *f;
+	char out[8192];
 
-	snprintf(cmd, sizeof(cmd), "%s --socket %s governor performance && %s --socket %s stats fmnist"
-		 " && %s --socket %s status 2>&1", bitmixctl_path, h->socket, bitmixctl_path,
-		 h->socket, bitmixctl_path, h->socket);
-	f = popen(cmd, "r");
-	assert_non_null(f);
-	len = fread(out, 1, sizeof(out) - 1, f);
-	out[len] = 0;
-	assert_int_equal(pclose(f), 0);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "governor performance"), 0);
 	assert_non_null(strstr(out, "governor: performance"));
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "stats fmnist"), 0);
 	assert_non_null(strstr(out, "model fmnist: average 8.00 bits"));
 	assert_non_null(strstr(out, "time in state (average bits):"));
 	assert_non_null(strstr(out, "transition table (from \\ to):"));
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "status"), 0);
 	assert_non_null(strstr(out, "governor:  performance (1 model(s))"));
 }
 
@@ -221,13 +211,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_power_allocator_closes_the_loop),
 	};
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx BITMIXCTL\n", argv[0]);
+	if (harness_args(argc, argv, true) < 0)
 		return 2;
-	}
-	bitmixd_path = harness_bitmixd = argv[1];
-	model_path = harness_model = argv[2];
-	bitmixctl_path = argv[3];
 	return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown) |
 	       cmocka_run_group_tests(loop, NULL, NULL);
 }

@@ -31,7 +31,6 @@
 #include "daemon_harness.h"
 #include "raw_client.h"
 
-static const char *bitmixd_path, *model_path;
 static int baseline_fds; /* the daemon's descriptors before any offence */
 
 enum mutation {
@@ -83,12 +82,7 @@ static void test_bad_submissions_get_errors(void **state)
 	struct bitmix_cqe cqe;
 	struct raw c;
 
-	/* The harness's readiness probe may still be closing: take the low point of 300 ms. */
-	baseline_fds = harness_fd_count(h);
-	for (int i = 0; i < 30; i++, usleep(10 * 1000))
-		if (harness_fd_count(h) < baseline_fds)
-			baseline_fds = harness_fd_count(h);
-	assert_true(baseline_fds > 0);
+	baseline_fds = harness_fd_baseline(h);
 	raw_connect(&c, h->socket);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct bitmix_sqe e = good_sqe(&c);
@@ -194,9 +188,7 @@ static void test_garbage_control_messages(void **state)
 	}
 	assert_daemon_serves(h->socket);
 	/* Every offender's descriptors (socket, arena, doorbells) went with it. */
-	for (int i = 0; i < 200 && harness_fd_count(h) != baseline_fds; i++)
-		usleep(10 * 1000);
-	assert_int_equal(harness_fd_count(h), baseline_fds);
+	harness_assert_fds(h, baseline_fds);
 }
 
 /* Connect without HELLO (one daemon descriptor) and send STATUS; -1 if connect failed. */
@@ -239,7 +231,7 @@ static void test_connection_flood_past_fd_limit(void **state)
 	long cpu0, cpu1;
 
 	(void)state;
-	assert_int_equal(harness_start_limited(&h, bitmixd_path, model_path, NULL, 48), 0);
+	assert_int_equal(harness_start_limited(&h, harness_bitmixd, harness_model, NULL, 48), 0);
 	for (n = 0; n < MAX && blocked < 0; n++) {
 		fds[n] = status_connection(h.socket);
 		assert_true(fds[n] >= 0);
@@ -269,8 +261,7 @@ static void test_connection_flood_past_fd_limit(void **state)
 	for (int i = 0; i < n; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	assert_int_equal(harness_stop(&h), 0);
-	harness_cleanup(&h);
+	harness_finish(&h);
 }
 
 int main(int argc, char **argv)
@@ -286,12 +277,8 @@ int main(int argc, char **argv)
 	int failed;
 
 	harness_skip_without_doorbell();
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx\n", argv[0]);
+	if (harness_args(argc, argv, false) < 0)
 		return 2;
-	}
-	bitmixd_path = harness_bitmixd = argv[1];
-	model_path = harness_model = argv[2];
 	failed = cmocka_run_group_tests_name("hostile", tests, harness_group_setup, harness_group_teardown);
 	return failed + cmocka_run_group_tests_name("flood", alone, NULL, NULL);
 }

@@ -37,26 +37,7 @@
 
 #include "raw_client.h"
 
-static const char *bitmixd_path, *model_path;
 static int baseline_fds; /* the daemon's descriptors before any offence */
-
-/* The low point of the daemon's descriptors over 300 ms (the harness's probe may be closing). */
-static void measure_baseline(const struct daemon_harness *h)
-{
-	baseline_fds = harness_fd_count(h);
-	for (int i = 0; i < 30; i++, usleep(10 * 1000))
-		if (harness_fd_count(h) < baseline_fds)
-			baseline_fds = harness_fd_count(h);
-	assert_true(baseline_fds > 0);
-}
-
-/* Wait until the daemon holds BASELINE_FDS descriptors again (closing is asynchronous). */
-static void assert_fds_return(const struct daemon_harness *h)
-{
-	for (int i = 0; i < 300 && harness_fd_count(h) != baseline_fds; i++)
-		usleep(10 * 1000);
-	assert_int_equal(harness_fd_count(h), baseline_fds);
-}
 
 static int memfd_of(size_t size, unsigned seals)
 {
@@ -92,7 +73,7 @@ static void test_region_refusals(void **state)
 	int pipefd[2], fd, region;
 	void *addr;
 
-	measure_baseline(h);
+	baseline_fds = harness_fd_baseline(h);
 	assert_int_equal(bitmix_connect(h->socket, &bm), 0);
 	expect_region_refused(bm, memfd_of(size, 0), size, -EINVAL, "not sealed");
 	expect_region_refused(bm, memfd_of(size, F_SEAL_SHRINK), size, -EINVAL, "not sealed");
@@ -128,7 +109,7 @@ static void test_region_refusals(void **state)
 	munmap(addr, size);
 	bitmix_close(bm);
 	assert_daemon_serves(h->socket);
-	assert_fds_return(h);
+	harness_assert_fds(h, baseline_fds);
 }
 
 /* Region messages with the wrong descriptors or fields. */
@@ -177,7 +158,7 @@ static void test_region_messages(void **state)
 	}
 	raw_close(&c);
 	assert_daemon_serves(h->socket);
-	assert_fds_return(h);
+	harness_assert_fds(h, baseline_fds);
 }
 
 /*
@@ -267,7 +248,7 @@ static void test_sigkill_mid_request(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	assert_daemon_serves(h->socket);
-	assert_fds_return(h);
+	harness_assert_fds(h, baseline_fds);
 }
 
 /*
@@ -286,7 +267,7 @@ static void test_connect_cycles(void **state)
 		assert_int_equal(bitmix_connect(h->socket, &bm), 0);
 		bitmix_close(bm);
 	}
-	assert_fds_return(h);
+	harness_assert_fds(h, baseline_fds);
 	rss0 = harness_rss_kib(h);
 	for (int i = 0; i < 10000; i++) {
 		int r = bitmix_connect(h->socket, &bm);
@@ -295,7 +276,7 @@ static void test_connect_cycles(void **state)
 			fail_msg("cycle %d: %s", i, bitmix_strerror(NULL));
 		bitmix_close(bm);
 	}
-	assert_fds_return(h);
+	harness_assert_fds(h, baseline_fds);
 	rss1 = harness_rss_kib(h);
 	print_message("daemon RSS %ld KiB before, %ld KiB after 10000 connections\n", rss0, rss1);
 	assert_true(rss0 > 0 && rss1 > 0);
@@ -314,7 +295,7 @@ static void test_in_flight_limit(void **state)
 	struct raw c;
 
 	(void)state;
-	assert_int_equal(harness_start(&h, bitmixd_path, model_path, "limits:\n  in_flight: 2\n"), 0);
+	assert_int_equal(harness_start(&h, harness_bitmixd, harness_model, "limits:\n  in_flight: 2\n"), 0);
 	raw_connect(&c, h.socket);
 	hdr = (void *)c.arena;
 	sq = (void *)(c.arena + c.hello.sq_offset);
@@ -340,8 +321,7 @@ static void test_in_flight_limit(void **state)
 	assert_true(ok >= 2 && busy >= 1);
 	assert_true(harness_log_contains(&h, "limits.in_flight is 2", 1000));
 	raw_close(&c);
-	assert_int_equal(harness_stop(&h), 0);
-	harness_cleanup(&h);
+	harness_finish(&h);
 }
 
 int main(int argc, char **argv)
@@ -360,12 +340,8 @@ int main(int argc, char **argv)
 	int failed;
 
 	harness_skip_without_doorbell();
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx\n", argv[0]);
+	if (harness_args(argc, argv, false) < 0)
 		return 2;
-	}
-	bitmixd_path = harness_bitmixd = argv[1];
-	model_path = harness_model = argv[2];
 	/* Under ASan, a small quarantine lets the daemon's RSS settle (test_connect_cycles). */
 	snprintf(asan, sizeof(asan), "%s%squarantine_size_mb=1", getenv("ASAN_OPTIONS") ?: "",
 		 getenv("ASAN_OPTIONS") ? ":" : "");
