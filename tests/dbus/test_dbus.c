@@ -48,11 +48,7 @@ static char extra_yaml[1024];
 
 /* A hot simulated machine (tau 0.6 s, idle 32.5 C) and a step_wise trip that work crosses. */
 static const char machine_yaml[] =
-	"sensors:\n"
-	"  source: simulator\n"
-	"  period_ms: 50\n"
-	"  simulator: {ambient_c: 25, thermal_resistance_c_per_w: 1.5, heat_capacity_j_per_c: 0.4,\n"
-	"              idle_power_w: 5, power_per_cpu_w: 20}\n"
+	HARNESS_HOT_MACHINE_YAML
 	"governor:\n"
 	"  name: userspace\n"
 	"  step_wise:\n"

@@ -65,6 +65,17 @@ extern const char *harness_yaml;
 int harness_group_setup(void **state);
 int harness_group_teardown(void **state);
 
+/*
+ * A fast simulated machine for the governor tests: tau = R x C = 0.6 s, idle at 32.5 C, 92 C
+ * with two CPUs busy. A sensors: block to start a config with.
+ */
+#define HARNESS_HOT_MACHINE_YAML \
+	"sensors:\n" \
+	"  source: simulator\n" \
+	"  period_ms: 50\n" \
+	"  simulator: {ambient_c: 25, thermal_resistance_c_per_w: 1.5, heat_capacity_j_per_c: 0.4,\n" \
+	"              idle_power_w: 5, power_per_cpu_w: 20}\n"
+
 /* Run CMD with sh; its standard output in OUT. Returns its exit status, 128 + signal, or -errno. */
 int harness_run(const char *cmd, char *out, size_t size);
 

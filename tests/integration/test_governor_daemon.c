@@ -22,13 +22,9 @@
 #include "bitmix.h"
 #include "daemon_harness.h"
 
-/* A fast simulated machine: tau = R x C = 0.6 s, idle at 32.5 C, 92 C with two CPUs busy. */
+/* The hot simulated machine, governed by power_allocator. */
 static const char hot_machine[] =
-	"sensors:\n"
-	"  source: simulator\n"
-	"  period_ms: 50\n"
-	"  simulator: {ambient_c: 25, thermal_resistance_c_per_w: 1.5, heat_capacity_j_per_c: 0.4,\n"
-	"              idle_power_w: 5, power_per_cpu_w: 20}\n"
+	HARNESS_HOT_MACHINE_YAML
 	"governor:\n"
 	"  name: power_allocator\n"
 	"  power_allocator: {control_temp_c: 50, switch_on_temp_c: 40, sustainable_power_w: 11,\n"
