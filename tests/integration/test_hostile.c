@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -136,17 +135,15 @@ static void test_corrupted_ring_index(void **state)
 static void test_garbage_control_messages(void **state)
 {
 	struct daemon_harness *h = *state;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h->socket);
 	for (int kind = 0; kind < 5; kind++) {
 		struct bitmix_msg_hdr m = { BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, BITMIX_MSG_STATUS,
 					    sizeof(m), 1 };
 		uint8_t reply[BITMIX_MSG_MAX];
-		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		int fd = raw_socket(h->socket);
 		ssize_t n;
 
-		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_true(fd >= 0);
 		switch (kind) {
 		case 0: m.magic = 0xdeadbeef; break;
 		case 1: m.length = 3000; break;
@@ -155,23 +152,9 @@ static void test_garbage_control_messages(void **state)
 		case 4: break;
 		}
 		if (kind == 4) {
-			/* A descriptor (our own stdin) sent to the daemon. */
-			union {
-				char buf[CMSG_SPACE(sizeof(int))];
-				uint64_t align;
-			} control = { 0 };
-			struct iovec iov = { &m, sizeof(m) };
-			struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-					      .msg_control = control.buf,
-					      .msg_controllen = sizeof(control.buf) };
-			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-			int zero = 0;
+			int zero = 0; /* a descriptor (our own stdin) sent to the daemon */
 
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &zero, sizeof(int));
-			assert_int_equal(sendmsg(fd, &msg, 0), sizeof(m));
+			assert_int_equal(raw_send_fds(fd, &m, sizeof(m), &zero, 1), sizeof(m));
 		} else {
 			assert_int_equal(send(fd, &m, sizeof(m), 0), sizeof(m));
 		}
@@ -194,13 +177,13 @@ static void test_garbage_control_messages(void **state)
 /* Connect without HELLO (one daemon descriptor) and send STATUS; -1 if connect failed. */
 static int status_connection(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct bitmix_msg_hdr m = { BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, BITMIX_MSG_STATUS,
 				    sizeof(m), 1 };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	int fd = raw_socket(path);
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || send(fd, &m, sizeof(m), 0) < 0) {
+	if (fd < 0)
+		return -1;
+	if (send(fd, &m, sizeof(m), 0) < 0) {
 		close(fd);
 		return -1;
 	}

@@ -26,7 +26,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <fcntl.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -133,29 +132,14 @@ static void test_region_messages(void **state)
 	assert_int_equal(raw_call(&c, &req, sizeof(req) - 8, BITMIX_MSG_REGISTER_REGION, reply,
 				  sizeof(reply), NULL, 0), -EBADMSG);
 	/* Two descriptors at once is a protocol violation: hung up on, both closed. */
-	{
-		union {
-			char buf[CMSG_SPACE(2 * sizeof(int))];
-			uint64_t align;
-		} control = { 0 };
-		struct iovec iov = { &req, sizeof(req) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-				      .msg_controllen = sizeof(control.buf) };
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-
-		fds[0] = memfd_of(4096, F_SEAL_SHRINK | F_SEAL_GROW);
-		fds[1] = memfd_of(4096, F_SEAL_SHRINK | F_SEAL_GROW);
-		req.hdr = (struct bitmix_msg_hdr){ BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION,
-						   BITMIX_MSG_REGISTER_REGION, sizeof(req), 99 };
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-		assert_int_equal(sendmsg(c.fd, &msg, 0), sizeof(req));
-		assert_int_equal(recv(c.fd, &byte, 1, 0), 0);
-		close(fds[0]);
-		close(fds[1]);
-	}
+	fds[0] = memfd_of(4096, F_SEAL_SHRINK | F_SEAL_GROW);
+	fds[1] = memfd_of(4096, F_SEAL_SHRINK | F_SEAL_GROW);
+	req.hdr = (struct bitmix_msg_hdr){ BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION,
+					   BITMIX_MSG_REGISTER_REGION, sizeof(req), 99 };
+	assert_int_equal(raw_send_fds(c.fd, &req, sizeof(req), fds, 2), sizeof(req));
+	assert_int_equal(recv(c.fd, &byte, 1, 0), 0);
+	close(fds[0]);
+	close(fds[1]);
 	raw_close(&c);
 	assert_daemon_serves(h->socket);
 	harness_assert_fds(h, baseline_fds);
