@@ -16,7 +16,6 @@
 #include <pty.h>
 #include <signal.h>
 #include <math.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -851,48 +850,21 @@ static void test_no_bits_changed_missed(void **state)
 	sd_bus_flush_close_unref(bus);
 }
 
-struct load {
-	volatile int stop;
-};
-
-static void *infer_loop(void *arg)
-{
-	struct load *l = arg;
-	struct bitmix_model *m;
-	struct bitmix *bm;
-	float *in, *out;
-
-	if (bitmix_connect(daemon_h.socket, &bm) < 0 || bitmix_open_model(bm, "fmnist", &m) < 0)
-		return NULL;
-	in = bitmix_tensor_alloc(bm, 8 * 28 * 28 * sizeof(float));
-	out = bitmix_tensor_alloc(bm, 8 * 10 * sizeof(float));
-	for (int i = 0; i < 8 * 28 * 28; i++)
-		in[i] = (float)((i * 37) % 255) / 255.0f;
-	while (!l->stop && bitmix_infer(m, in, out, 8, NULL) == 0)
-		;
-	bitmix_close(bm);
-	return NULL;
-}
-
 /* step_wise's trip at 38 C: crossed up under inference load, back down when idle. */
 static void test_trip_crossed(void **state)
 {
 	sd_bus *bus = bus_connect();
 	struct seen s = { 0 };
-	struct load l = { 0 };
-	pthread_t t[2];
+	struct harness_load l;
 	uint64_t g0, g1;
 
 	(void)state;
 	subscribe(bus, &s);
 	assert_true(sd_bus_get_property_trivial(bus, NAME, MPATH, MIFACE, "Generation", NULL, 't', &g0) >= 0);
 	call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s", "step_wise");
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, infer_loop, &l), 0);
+	harness_load_start(&l, daemon_h.socket);
 	pump(bus, 30, &s.trips_up, 1);
-	l.stop = 1;
-	for (int i = 0; i < 2; i++)
-		pthread_join(t[i], NULL);
+	harness_load_stop(&l);
 	assert_int_equal(s.trips_up, 1);
 	assert_true(s.manager_props > 0); /* Temperature changed along the way */
 	pump(bus, 30, &s.trips_down, 1);
@@ -926,20 +898,16 @@ static void test_trip_crossed_power_allocator(void **state)
 {
 	sd_bus *bus = bus_connect();
 	struct seen s = { 0 };
-	struct load l = { 0 };
-	pthread_t t[2];
+	struct harness_load l;
 
 	(void)state;
 	wait_cooler(bus, 33.5, 30);
 	subscribe(bus, &s);
 	call_ok(bus, PATH, IFACE, "SetGovernorWithTunables", NULL, "sa{sv}", "power_allocator", 2,
 		"switch_on_temp_c", "d", 34.0, "control_temp_c", "d", 37.0);
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, infer_loop, &l), 0);
+	harness_load_start(&l, daemon_h.socket);
 	pump(bus, 30, &s.control_up, 1);
-	l.stop = 1;
-	for (int i = 0; i < 2; i++)
-		pthread_join(t[i], NULL);
+	harness_load_stop(&l);
 	assert_int_equal(s.switch_on_up, 1);
 	assert_int_equal(s.control_up, 1);
 	pump(bus, 30, &s.switch_on_down, 1);

@@ -246,6 +246,39 @@ int harness_args(int argc, char **argv, bool with_bitmixctl)
 	return 0;
 }
 
+static void *harness_load_main(void *arg)
+{
+	struct harness_load *l = arg;
+	struct bitmix_model *m;
+	struct bitmix *bm;
+	float *in, *out;
+
+	if (bitmix_connect(l->socket, &bm) < 0 || bitmix_open_model(bm, "fmnist", &m) < 0)
+		return NULL;
+	in = bitmix_tensor_alloc(bm, 8 * 28 * 28 * sizeof(float));
+	out = bitmix_tensor_alloc(bm, 8 * 10 * sizeof(float));
+	for (int i = 0; i < 8 * 28 * 28; i++)
+		in[i] = (float)((i * 37) % 255) / 255.0f;
+	while (!l->stop && bitmix_infer(m, in, out, 8, NULL) == 0)
+		__atomic_add_fetch(&l->requests, 1, __ATOMIC_RELAXED);
+	bitmix_close(bm);
+	return NULL;
+}
+
+void harness_load_start(struct harness_load *l, const char *socket)
+{
+	*l = (struct harness_load){ .socket = socket };
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&l->threads[i], NULL, harness_load_main, l), 0);
+}
+
+void harness_load_stop(struct harness_load *l)
+{
+	l->stop = 1;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(l->threads[i], NULL), 0);
+}
+
 int harness_run(const char *cmd, char *out, size_t size)
 {
 	FILE *p = popen(cmd, "r");

@@ -11,6 +11,7 @@
 #define BITMIX_TEST_DAEMON_HARNESS_H
 
 #include <stdbool.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -75,6 +76,19 @@ int harness_group_teardown(void **state);
 	"  period_ms: 50\n" \
 	"  simulator: {ambient_c: 25, thermal_resistance_c_per_w: 1.5, heat_capacity_j_per_c: 0.4,\n" \
 	"              idle_power_w: 5, power_per_cpu_w: 20}\n"
+
+/*
+ * Load that heats the simulator: two threads, each a client of "fmnist" at SOCKET running
+ * batches of 8 until stopped; REQUESTS counts the batches done. Start and stop assert (cmocka).
+ */
+struct harness_load {
+	const char *socket;
+	volatile int stop;
+	int requests;
+	pthread_t threads[2];
+};
+void harness_load_start(struct harness_load *l, const char *socket);
+void harness_load_stop(struct harness_load *l);
 
 /* Run CMD with sh; its standard output in OUT. Returns its exit status, 128 + signal, or -errno. */
 int harness_run(const char *cmd, char *out, size_t size);

@@ -7,7 +7,6 @@
  * Usage: test_governor_daemon BITMIXD MODEL.bmx BITMIXCTL
  */
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -29,31 +28,6 @@ static const char hot_machine[] =
 	"  name: power_allocator\n"
 	"  power_allocator: {control_temp_c: 50, switch_on_temp_c: 40, sustainable_power_w: 11,\n"
 	"                    dynamic_power_w: 20}\n";
-
-struct load {
-	const char *socket;
-	volatile int stop;
-	int requests;
-};
-
-static void *infer_loop(void *arg)
-{
-	struct load *l = arg;
-	struct bitmix_model *m;
-	struct bitmix *bm;
-	float *in, *out;
-
-	if (bitmix_connect(l->socket, &bm) < 0 || bitmix_open_model(bm, "fmnist", &m) < 0)
-		return NULL;
-	in = bitmix_tensor_alloc(bm, 8 * 28 * 28 * sizeof(float));
-	out = bitmix_tensor_alloc(bm, 8 * 10 * sizeof(float));
-	for (int i = 0; i < 8 * 28 * 28; i++)
-		in[i] = (float)((i * 37) % 255) / 255.0f;
-	while (!l->stop && bitmix_infer(m, in, out, 8, NULL) == 0)
-		__atomic_add_fetch(&l->requests, 1, __ATOMIC_RELAXED);
-	bitmix_close(bm);
-	return NULL;
-}
 
 static double average_bits(struct bitmix *bm)
 {
@@ -78,11 +52,10 @@ static double wait_bits(struct bitmix *bm, bool below, double threshold, double 
 static void test_power_allocator_closes_the_loop(void **state)
 {
 	struct daemon_harness h;
-	struct load l = { 0 };
+	struct harness_load l;
 	struct bitmix_governor_info g;
 	struct bitmix_sensors se;
 	struct bitmix_policy_info p;
-	pthread_t t[2];
 	struct bitmix *bm;
 	double hot, cool;
 
@@ -94,18 +67,14 @@ static void test_power_allocator_closes_the_loop(void **state)
 	assert_string_equal(g.fallback, "");
 	assert_true(average_bits(bm) > 7.99); /* cool and idle: full precision */
 
-	l.socket = h.socket;
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, infer_loop, &l), 0);
+	harness_load_start(&l, h.socket);
 	hot = wait_bits(bm, true, 7.99, 60);
 	assert_int_equal(bitmix_get_sensors(bm, &se), 0);
 	print_message("under load: %.1f C, average bits %.2f after %d requests\n", se.temp_c, hot,
 		      l.requests);
 	assert_true(hot < 7.99);
 	assert_true(se.temp_c > 40);
-	l.stop = 1;
-	for (int i = 0; i < 2; i++)
-		pthread_join(t[i], NULL);
+	harness_load_stop(&l);
 
 	cool = wait_bits(bm, false, 7.99, 60);
 	assert_int_equal(bitmix_get_sensors(bm, &se), 0);
