@@ -307,14 +307,6 @@ void dbus_close(struct bmx_daemon *d)
 	d->dbus = NULL;
 }
 
-static bool in_store(const struct bmx_daemon *d, const struct served_model *m)
-{
-	for (size_t i = 0; i < d->store.count; i++)
-		if (d->store.models[i] == m)
-			return true;
-	return false;
-}
-
 static struct dbus_model_seen *seen_of(struct bmx_dbus *b, const char *name)
 {
 	for (size_t i = 0; i < b->n_seen; i++)
@@ -331,7 +323,7 @@ void dbus_bits_changed(struct bmx_daemon *d, struct served_model *m, uint64_t ge
 	char *path;
 	int r;
 
-	if (!b || !b->bus || !in_store(d, m))
+	if (!b || !b->bus || !model_store_contains(&d->store, m))
 		return;
 	r = sd_bus_message_new_signal(b->bus, &sig, DBUS_PATH, DBUS_IFACE, "BitsChanged");
 	if (r >= 0)
