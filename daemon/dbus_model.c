@@ -397,15 +397,6 @@ static int method_set_limits(sd_bus_message *m, void *userdata, sd_bus_error *er
 	return sd_bus_reply_method_return(m, NULL);
 }
 
-static size_t holds_of(const struct bmx_daemon *d, uint64_t owner)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < gov_core_policy_count(d->governor); i++)
-		n += gov_policy_holds_of(gov_core_policy(d->governor, i), owner);
-	return n;
-}
-
 /* Hold(kind, value): "min-bits" 2..8 or "max-latency-ns"; anyone may hold, as on the socket. */
 static int method_hold(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
@@ -435,7 +426,7 @@ static int method_hold(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = dbus_peer_owner(b, m, &owner);
 	if (r < 0)
 		return r;
-	if (holds_of(b->d, owner) >= DBUS_HOLDS_PER_PEER)
+	if (gov_core_holds_of(b->d->governor, owner) >= DBUS_HOLDS_PER_PEER)
 		return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
 					 "this connection holds %d already", DBUS_HOLDS_PER_PEER);
 	r = gov_policy_hold(model->policy, kind, value, owner, &id);

@@ -176,6 +176,8 @@ int gov_policy_hold(struct gov_policy *p, enum gov_hold_kind kind, uint64_t valu
 int gov_policy_release(struct gov_policy *p, uint32_t id, uint64_t owner);
 void gov_core_release_owner(struct gov_core *core, uint64_t owner);
 size_t gov_policy_holds_of(const struct gov_policy *p, uint64_t owner);
+/* OWNER's holds over every policy of the core (each connection may place only so many). */
+size_t gov_core_holds_of(const struct gov_core *core, uint64_t owner);
 /* The aggregate of the holds (PM QoS style): the highest floor and the lowest ceiling. */
 void gov_policy_qos(const struct gov_policy *p, uint8_t *floor_bits, uint64_t *max_latency_ns,
 		    size_t *n_holds);
