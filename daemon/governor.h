@@ -140,6 +140,8 @@ uint64_t gov_core_now(const struct gov_core *core);
 /* Policies: what governors use. */
 void *gov_policy_data(const struct gov_policy *p);
 void gov_policy_set_data(struct gov_policy *p, void *data);
+/* A stop op for governors whose per-policy data is one calloc'd block: frees it. */
+void gov_policy_free_data(struct gov_core *core, struct gov_policy *p);
 const char *gov_policy_name(const struct gov_policy *p);
 void *gov_policy_userdata(const struct gov_policy *p); /* the actuator's, from add_policy */
 /* Target a level in [0, 1] of the policy's cost range (within limits and holds). */
