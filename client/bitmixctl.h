@@ -40,6 +40,9 @@ struct ctl_json_status {
 	unsigned long long completed, failed;
 };
 void ctl_json_status_head(const struct ctl_json_status *st);
+/* One layer's members of bits' JSON, the same over either plane: "w_bits":W,"a_bits":A,
+ * "allowed":[the bit-widths MASK allows]. */
+void ctl_json_layer_bits(const struct bitmix_layer_bits *bits, uint16_t mask);
 /* status, governor, bits and stats as JSON over the socket (bitmixd not on a bus). */
 int ctl_socket_json(struct bitmix *bm, const char *verb, int argc, char **argv);
 

@@ -334,13 +334,9 @@ static int ctl_bits_dbus(sd_bus *bus, int argc, char **argv, bool json)
 		for (int l = 0; l < n; l++) {
 			printf("%s{\"name\":", l ? "," : "");
 			ctl_json_string(stdout, layers[l] ? layers[l] : "");
-			printf(",\"w_bits\":%u,\"a_bits\":%u,\"allowed\":[", bits[l].w_bits, bits[l].a_bits);
-			for (int b = 2, first = 1; b <= 8; b++)
-				if (masks[l] & (1u << b)) {
-					printf("%s%d", first ? "" : ",", b);
-					first = 0;
-				}
-			printf("]}");
+			printf(",");
+			ctl_json_layer_bits(&bits[l], masks[l]);
+			printf("}");
 		}
 		printf("]}\n");
 	} else {

@@ -64,6 +64,17 @@ void ctl_json_status_head(const struct ctl_json_status *st)
 	ctl_json_string(stdout, st->kernels);
 }
 
+void ctl_json_layer_bits(const struct bitmix_layer_bits *bits, uint16_t mask)
+{
+	printf("\"w_bits\":%u,\"a_bits\":%u,\"allowed\":[", bits->w_bits, bits->a_bits);
+	for (int b = 2, first = 1; b <= 8; b++)
+		if (mask & (1u << b)) {
+			printf("%s%d", first ? "" : ",", b);
+			first = 0;
+		}
+	printf("]");
+}
+
 static int failed(const struct bitmix *bm, const char *what)
 {
 	fprintf(stderr, "bitmixctl: %s: %s\n", what, bitmix_strerror(bm));
@@ -160,16 +171,9 @@ static int json_bits(struct bitmix *bm, int argc, char **argv)
 	ctl_json_string(stdout, argv[0]);
 	printf(",\"generation\":%llu,\"layers\":[", (unsigned long long)generation);
 	for (uint32_t l = 0; l < n && l < 1024; l++) {
-		uint16_t mask = bitmix_model_layer_bits_mask(m, l);
-
-		printf("%s{\"w_bits\":%u,\"a_bits\":%u,\"allowed\":[", l ? "," : "", bits[l].w_bits,
-		       bits[l].a_bits);
-		for (int b = 2, first = 1; b <= 8; b++)
-			if (mask & (1u << b)) {
-				printf("%s%d", first ? "" : ",", b);
-				first = 0;
-			}
-		printf("]}");
+		printf("%s{", l ? "," : "");
+		ctl_json_layer_bits(&bits[l], bitmix_model_layer_bits_mask(m, l));
+		printf("}");
 	}
 	printf("]}\n");
 	return 0;
