@@ -495,6 +495,15 @@ static void sync_manager(struct bmx_dbus *b)
 	b->need_process = true;
 }
 
+int dbus_open_entry(sd_bus_message *m, const char *key, const char *type)
+{
+	int r = sd_bus_message_open_container(m, 'e', "sv");
+
+	if (r >= 0)
+		r = sd_bus_message_append(m, "s", key);
+	return r < 0 ? r : sd_bus_message_open_container(m, 'v', type);
+}
+
 void dbus_sync(struct bmx_dbus *b)
 {
 	struct bmx_daemon *d = b->d;

@@ -203,12 +203,8 @@ static int prop_holds(sd_bus *bus, const char *path, const char *iface, const ch
 static int append_entry(sd_bus_message *reply, const char *key, const char *type, ...)
 {
 	va_list ap;
-	int r = sd_bus_message_open_container(reply, 'e', "sv");
+	int r = dbus_open_entry(reply, key, type);
 
-	if (r >= 0)
-		r = sd_bus_message_append(reply, "s", key);
-	if (r >= 0)
-		r = sd_bus_message_open_container(reply, 'v', type);
 	va_start(ap, type);
 	if (r >= 0)
 		r = sd_bus_message_appendv(reply, type, ap);
@@ -220,12 +216,8 @@ static int append_entry(sd_bus_message *reply, const char *key, const char *type
 
 static int append_tables(sd_bus_message *reply, const struct gov_stats *st)
 {
-	int r = sd_bus_message_open_container(reply, 'e', "sv");
+	int r = dbus_open_entry(reply, "time_in_state_ns", "at");
 
-	if (r >= 0)
-		r = sd_bus_message_append(reply, "s", "time_in_state_ns");
-	if (r >= 0)
-		r = sd_bus_message_open_container(reply, 'v', "at");
 	if (r >= 0)
 		r = sd_bus_message_append_array(reply, 't', st->time_in_state_ns,
 						sizeof(st->time_in_state_ns));
@@ -235,11 +227,7 @@ static int append_tables(sd_bus_message *reply, const struct gov_stats *st)
 		r = sd_bus_message_close_container(reply);
 	/* The transition table, sparse: (from state, to state, count). */
 	if (r >= 0)
-		r = sd_bus_message_open_container(reply, 'e', "sv");
-	if (r >= 0)
-		r = sd_bus_message_append(reply, "s", "transition_table");
-	if (r >= 0)
-		r = sd_bus_message_open_container(reply, 'v', "a(uuu)");
+		r = dbus_open_entry(reply, "transition_table", "a(uuu)");
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "(uuu)");
 	for (uint32_t s = 0; r >= 0 && s < GOV_STATES; s++)
