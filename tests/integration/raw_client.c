@@ -73,8 +73,7 @@ int raw_call(struct raw *c, void *req, size_t len, uint16_t type, void *rep, siz
 	ssize_t n;
 	int got = 0;
 
-	*h = (struct bitmix_msg_hdr){ BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, type, (uint32_t)len,
-				      ++c->seq };
+	*h = raw_hdr(type, (uint32_t)len, ++c->seq);
 	if (send(c->fd, req, len, 0) != (ssize_t)len)
 		return -errno;
 	n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);

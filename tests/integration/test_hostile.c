@@ -137,8 +137,7 @@ static void test_garbage_control_messages(void **state)
 	struct daemon_harness *h = *state;
 
 	for (int kind = 0; kind < 5; kind++) {
-		struct bitmix_msg_hdr m = { BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, BITMIX_MSG_STATUS,
-					    sizeof(m), 1 };
+		struct bitmix_msg_hdr m = raw_hdr(BITMIX_MSG_STATUS, sizeof(m), 1);
 		uint8_t reply[BITMIX_MSG_MAX];
 		int fd = raw_socket(h->socket);
 		ssize_t n;
@@ -177,8 +176,7 @@ static void test_garbage_control_messages(void **state)
 /* Connect without HELLO (one daemon descriptor) and send STATUS; -1 if connect failed. */
 static int status_connection(const char *path)
 {
-	struct bitmix_msg_hdr m = { BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, BITMIX_MSG_STATUS,
-				    sizeof(m), 1 };
+	struct bitmix_msg_hdr m = raw_hdr(BITMIX_MSG_STATUS, sizeof(m), 1);
 	int fd = raw_socket(path);
 
 	if (fd < 0)
@@ -230,8 +228,7 @@ static void test_connection_flood_past_fd_limit(void **state)
 	assert_true(cpu0 >= 0 && cpu1 - cpu0 <= 10); /* <= 100 ms of CPU in 500 ms at 100 Hz */
 	/* Those already connected are still served. */
 	{
-		struct bitmix_msg_hdr m = { BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, BITMIX_MSG_STATUS,
-					    sizeof(m), 2 };
+		struct bitmix_msg_hdr m = raw_hdr(BITMIX_MSG_STATUS, sizeof(m), 2);
 
 		assert_int_equal(send(fds[0], &m, sizeof(m), 0), sizeof(m));
 		assert_true(answered(fds[0], 2000));

@@ -134,8 +134,7 @@ static void test_region_messages(void **state)
 	/* Two descriptors at once is a protocol violation: hung up on, both closed. */
 	fds[0] = memfd_of(4096, F_SEAL_SHRINK | F_SEAL_GROW);
 	fds[1] = memfd_of(4096, F_SEAL_SHRINK | F_SEAL_GROW);
-	req.hdr = (struct bitmix_msg_hdr){ BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION,
-					   BITMIX_MSG_REGISTER_REGION, sizeof(req), 99 };
+	req.hdr = raw_hdr(BITMIX_MSG_REGISTER_REGION, sizeof(req), 99);
 	assert_int_equal(raw_send_fds(c.fd, &req, sizeof(req), fds, 2), sizeof(req));
 	assert_int_equal(recv(c.fd, &byte, 1, 0), 0);
 	close(fds[0]);
