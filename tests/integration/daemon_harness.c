@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -277,6 +278,17 @@ void harness_load_stop(struct harness_load *l)
 	l->stop = 1;
 	for (int i = 0; i < 2; i++)
 		assert_int_equal(pthread_join(l->threads[i], NULL), 0);
+}
+
+int harness_memfd(size_t size, unsigned seals)
+{
+	int fd = memfd_create("test-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	if (seals)
+		assert_int_equal(fcntl(fd, F_ADD_SEALS, seals), 0);
+	return fd;
 }
 
 int harness_run(const char *cmd, char *out, size_t size)

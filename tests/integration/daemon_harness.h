@@ -90,6 +90,9 @@ struct harness_load {
 void harness_load_start(struct harness_load *l, const char *socket);
 void harness_load_stop(struct harness_load *l);
 
+/* A memfd of SIZE bytes with SEALS added (0: none), for regions (cmocka). */
+int harness_memfd(size_t size, unsigned seals);
+
 /* Run CMD with sh; its standard output in OUT. Returns its exit status, 128 + signal, or -errno. */
 int harness_run(const char *cmd, char *out, size_t size);
 

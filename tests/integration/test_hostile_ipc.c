@@ -38,17 +38,6 @@
 
 static int baseline_fds; /* the daemon's descriptors before any offence */
 
-static int memfd_of(size_t size, unsigned seals)
-{
-	int fd = memfd_create("hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	if (seals)
-		assert_int_equal(fcntl(fd, F_ADD_SEALS, seals), 0);
-	return fd;
-}
-
 /* Register FD and expect STATUS with WORDS in the message. */
 static void expect_region_refused(struct bitmix *bm, int fd, size_t size, int status, const char *words)
 {
@@ -74,8 +63,8 @@ static void test_region_refusals(void **state)
 
 	baseline_fds = harness_fd_baseline(h);
 	assert_int_equal(bitmix_connect(h->socket, &bm), 0);
-	expect_region_refused(bm, memfd_of(size, 0), size, -EINVAL, "not sealed");
-	expect_region_refused(bm, memfd_of(size, F_SEAL_SHRINK), size, -EINVAL, "not sealed");
+	expect_region_refused(bm, harness_memfd(size, 0), size, -EINVAL, "not sealed");
+	expect_region_refused(bm, harness_memfd(size, F_SEAL_SHRINK), size, -EINVAL, "not sealed");
 	assert_int_equal(pipe(pipefd), 0);
 	close(pipefd[1]);
 	expect_region_refused(bm, pipefd[0], size, -EINVAL, "not a memfd (it is pipe:");
@@ -83,16 +72,16 @@ static void test_region_refusals(void **state)
 	fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	assert_int_equal(ftruncate(fd, (off_t)size), 0);
 	expect_region_refused(bm, fd, size, -EINVAL, "not a memfd");
-	expect_region_refused(bm, memfd_of(size, F_SEAL_SHRINK | F_SEAL_GROW), size * 2, -EINVAL,
+	expect_region_refused(bm, harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW), size * 2, -EINVAL,
 			      "the request says");
-	fd = memfd_of(size, F_SEAL_SHRINK | F_SEAL_GROW);
+	fd = harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW);
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 	expect_region_refused(bm, open(fdpath, O_RDONLY | O_CLOEXEC), size, -EACCES, "read-write");
 	close(fd);
-	expect_region_refused(bm, memfd_of(size, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE),
+	expect_region_refused(bm, harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE),
 			      size, -EPERM, "cannot map");
 	/* A good region: sealed, so shrinking it after registration fails; it keeps working. */
-	fd = memfd_of(size, F_SEAL_SHRINK | F_SEAL_GROW);
+	fd = harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW);
 	addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	assert_true(addr != MAP_FAILED);
 	region = bitmix_region_register(bm, fd, addr, size);
@@ -132,8 +121,8 @@ static void test_region_messages(void **state)
 	assert_int_equal(raw_call(&c, &req, sizeof(req) - 8, BITMIX_MSG_REGISTER_REGION, reply,
 				  sizeof(reply), NULL, 0), -EBADMSG);
 	/* Two descriptors at once is a protocol violation: hung up on, both closed. */
-	fds[0] = memfd_of(4096, F_SEAL_SHRINK | F_SEAL_GROW);
-	fds[1] = memfd_of(4096, F_SEAL_SHRINK | F_SEAL_GROW);
+	fds[0] = harness_memfd(4096, F_SEAL_SHRINK | F_SEAL_GROW);
+	fds[1] = harness_memfd(4096, F_SEAL_SHRINK | F_SEAL_GROW);
 	req.hdr = raw_hdr(BITMIX_MSG_REGISTER_REGION, sizeof(req), 99);
 	assert_int_equal(raw_send_fds(c.fd, &req, sizeof(req), fds, 2), sizeof(req));
 	assert_int_equal(recv(c.fd, &byte, 1, 0), 0);
