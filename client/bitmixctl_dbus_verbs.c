@@ -147,7 +147,8 @@ static int ctl_status(sd_bus *bus, const char *address, bool json)
 			.fallback = fallback, .source = source, .doorbell = counters.doorbell,
 			.kernels = counters.kernels, .temp_c = temp, .power_w = power,
 			.uptime_s = (double)counters.uptime_usec / 1e6, .clients = counters.clients,
-			.workers = counters.workers, .completed = (unsigned long long)counters.completed,
+			.workers = counters.workers,
+			.completed = (unsigned long long)counters.completed,
 			.failed = (unsigned long long)counters.failed });
 		printf(",\"models\":[");
 	} else {

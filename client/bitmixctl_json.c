@@ -110,7 +110,8 @@ static int json_status(struct bitmix *bm)
 		.version = st.version, .governor = g.name, .fallback = g.fallback,
 		.source = se.source, .doorbell = st.doorbell, .kernels = st.kernels,
 		.temp_c = se.have & 1 ? se.temp_c : NAN, .power_w = se.have & 2 ? se.power_w : NAN,
-		.uptime_s = (double)st.uptime_ns / 1e9, .clients = st.clients, .workers = st.workers,
+		.uptime_s = (double)st.uptime_ns / 1e9, .clients = st.clients,
+		.workers = st.workers,
 		.completed = (unsigned long long)st.requests_completed,
 		.failed = (unsigned long long)st.requests_failed });
 	printf(",\"models\":[");

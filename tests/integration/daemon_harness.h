@@ -74,7 +74,8 @@ int harness_group_teardown(void **state);
 	"sensors:\n" \
 	"  source: simulator\n" \
 	"  period_ms: 50\n" \
-	"  simulator: {ambient_c: 25, thermal_resistance_c_per_w: 1.5, heat_capacity_j_per_c: 0.4,\n" \
+	"  simulator: {ambient_c: 25, thermal_resistance_c_per_w: 1.5, " \
+	"heat_capacity_j_per_c: 0.4,\n" \
 	"              idle_power_w: 5, power_per_cpu_w: 20}\n"
 
 /*
@@ -96,7 +97,7 @@ int harness_memfd(size_t size, unsigned seals);
 /* Run CMD with sh; its standard output in OUT. Returns its exit status, 128 + signal, or -errno. */
 int harness_run(const char *cmd, char *out, size_t size);
 
-/* Run HARNESS_BITMIXCTL --socket (the daemon's) ARGS, its output and errors in OUT; as harness_run. */
+/* Run HARNESS_BITMIXCTL --socket (the daemon's) ARGS, output and errors in OUT; as harness_run. */
 int harness_ctl(const struct daemon_harness *h, char *out, size_t size, const char *args);
 
 /*

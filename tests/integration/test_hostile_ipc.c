@@ -72,13 +72,14 @@ static void test_region_refusals(void **state)
 	fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	assert_int_equal(ftruncate(fd, (off_t)size), 0);
 	expect_region_refused(bm, fd, size, -EINVAL, "not a memfd");
-	expect_region_refused(bm, harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW), size * 2, -EINVAL,
-			      "the request says");
+	expect_region_refused(bm, harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW), size * 2,
+			      -EINVAL, "the request says");
 	fd = harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW);
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 	expect_region_refused(bm, open(fdpath, O_RDONLY | O_CLOEXEC), size, -EACCES, "read-write");
 	close(fd);
-	expect_region_refused(bm, harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE),
+	expect_region_refused(bm,
+			      harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE),
 			      size, -EPERM, "cannot map");
 	/* A good region: sealed, so shrinking it after registration fails; it keeps working. */
 	fd = harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW);
@@ -267,7 +268,8 @@ static void test_in_flight_limit(void **state)
 	struct raw c;
 
 	(void)state;
-	assert_int_equal(harness_start(&h, harness_bitmixd, harness_model, "limits:\n  in_flight: 2\n"), 0);
+	assert_int_equal(harness_start(&h, harness_bitmixd, harness_model,
+				       "limits:\n  in_flight: 2\n"), 0);
 	raw_connect(&c, h.socket);
 	hdr = (void *)c.arena;
 	sq = (void *)(c.arena + c.hello.sq_offset);

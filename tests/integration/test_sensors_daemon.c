@@ -127,5 +127,6 @@ int main(int argc, char **argv)
 	if (harness_args(argc, argv, true) < 0)
 		return 2;
 	harness_yaml = simulator_yaml;
-	return cmocka_run_group_tests_name("sensors", tests, harness_group_setup, harness_group_teardown);
+	return cmocka_run_group_tests_name("sensors", tests, harness_group_setup,
+					   harness_group_teardown);
 }
