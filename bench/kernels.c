@@ -7,7 +7,8 @@
  * of the weights, together at least 128 MiB (4x this machine's L3), for us and the peers alike.
  * Peers are measured in separate phases (ours, oneDNN, OpenBLAS) so that one library's idle
  * spinning threads do not run during another's measurement.
- * Usage: kernels [--json] [--threads N] [--iters N] [--quick]
+ * Usage: kernels [--json] [--threads N] [--iters N] [--quick] [--shape M,K,N[,dram]]...
+ * (--shape replaces the default shapes, e.g. to profile one of them)
  */
 #include <errno.h>
 #include <stdio.h>
@@ -21,6 +22,7 @@
 
 #define ROTATE_BYTES (128u << 20) /* weights touched per cycle of copies on DRAM rows */
 #define MAX_COPIES 32u
+#define MAX_SHAPES 8
 
 struct shape {
 	uint32_t m, k, n;
@@ -35,6 +37,8 @@ struct row {
 
 struct opts {
 	int json, quick;
+	struct shape shapes[MAX_SHAPES];
+	size_t n_shapes;
 	unsigned threads, iters;
 };
 
@@ -187,6 +191,21 @@ static void print_row(const struct opts *op, const struct row *r, double bw, dou
 	       bound > 0 ? t / bound : 0, peak > 0 ? 100 * 2 * macs / t / peak : 0);
 }
 
+/* "M,K,N" or "M,K,N,dram" into S. */
+static int parse_shape(const char *arg, struct shape *s)
+{
+	unsigned m, k, n;
+	char tail[8] = "";
+	const int got = sscanf(arg, "%u,%u,%u,%7s", &m, &k, &n, tail);
+
+	if (got < 3 || (got == 4 && strcmp(tail, "dram") != 0))
+		return -EINVAL;
+	if (m < 1 || k < 1 || n < 1 || m > 65536 || k > 65536 || n > 65536)
+		return -EINVAL;
+	*s = (struct shape){ m, k, n, got == 4 };
+	return 0;
+}
+
 static int parse_opts(int argc, char **argv, struct opts *op)
 {
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
@@ -201,8 +220,13 @@ static int parse_opts(int argc, char **argv, struct opts *op)
 			op->threads = (unsigned)atoi(argv[++i]);
 		else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
 			op->iters = (unsigned)atoi(argv[++i]);
+		else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc && op->n_shapes < MAX_SHAPES &&
+			 parse_shape(argv[++i], &op->shapes[op->n_shapes]) == 0)
+			op->n_shapes++;
 		else {
-			fprintf(stderr, "usage: %s [--json] [--threads N] [--iters N] [--quick]\n", argv[0]);
+			fprintf(stderr, "usage: %s [--json] [--threads N] [--iters N] [--quick] "
+				"[--shape M,K,N[,dram]]... (at most %d shapes, each 1..65536)\n",
+				argv[0], MAX_SHAPES);
 			return -EINVAL;
 		}
 	}
@@ -213,18 +237,23 @@ static int parse_opts(int argc, char **argv, struct opts *op)
 
 int main(int argc, char **argv)
 {
-	static const struct shape shapes[] = {
+	static const struct shape defaults[] = {
 		{ 1, 4096, 4096, 1 }, { 1, 1024, 1024, 0 }, { 64, 1024, 1024, 0 },
 		{ 64, 4096, 4096, 0 }, { 256, 1024, 1024, 0 },
 	};
-	const size_t n_shapes = sizeof(shapes) / sizeof(shapes[0]);
-	struct row rows[5][8];
+	const struct shape *shapes = defaults;
+	size_t n_shapes = sizeof(defaults) / sizeof(defaults[0]);
+	struct row rows[MAX_SHAPES][8];
 	struct opts op;
 	struct bench_pool *pool;
 	double bw, peak;
 
 	if (parse_opts(argc, argv, &op) < 0)
 		return 2;
+	if (op.n_shapes) {
+		shapes = op.shapes;
+		n_shapes = op.n_shapes;
+	}
 	pool = bench_pool_new(op.threads);
 	if (!pool)
 		return 1;

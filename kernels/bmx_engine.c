@@ -222,7 +222,7 @@ int bmx_engine_new_path(const struct bmx_model *model, enum bmx_kernels_path pat
 		if (r < 0)
 			goto fail;
 		if (e->ops) {
-			r = engine_fast_prepare(v, &e->fast[l]);
+			r = engine_fast_prepare(v, e->ops, &e->fast[l]);
 			if (r < 0)
 				goto fail;
 		}

@@ -35,7 +35,7 @@ enum bmx_kernels_path {
 	BMX_KERNELS_AUTO = 0,
 	BMX_KERNELS_REF,    /* the portable reference kernels (ops_ref.h), the oracle */
 	BMX_KERNELS_AVX2,   /* AVX2 (int16 multiply-add) */
-	BMX_KERNELS_AVX512, /* AVX-512 BW/VL + VNNI, VBMI, GFNI */
+	BMX_KERNELS_AVX512, /* AVX-512 BW/VL + VNNI, GFNI */
 	BMX_KERNELS_AVXVNNI, /* AVX2 with the VEX-encoded vpdpbusd (AVX-VNNI) in the GEMM */
 };
 

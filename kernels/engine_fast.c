@@ -25,14 +25,16 @@ static uint64_t round_up(uint64_t x, uint64_t a)
 	return (x + a - 1) / a * a;
 }
 
-int engine_fast_prepare(const struct bmx_layer_view *v, struct fast_layer *fl)
+int engine_fast_prepare(const struct bmx_layer_view *v, const struct kern_ops *ops,
+			struct fast_layer *fl)
 {
 	const uint32_t groups = v->node->groups ? v->node->groups : 1;
 
 	memset(fl, 0, sizeof(*fl));
 	if (groups == 1) {
 		fl->kind = FAST_GEMM;
-		return kern_planes_pack(v->weights, v->out_c, v->reduction, &fl->planes);
+		return kern_planes_pack(v->weights, v->out_c, v->reduction, ops->planes_blocked,
+					&fl->planes);
 	}
 	if (groups == v->in_c && groups == v->out_c) {
 		fl->kind = FAST_DEPTHWISE;

@@ -20,7 +20,8 @@ struct fast_layer {
 };
 
 /* Pack layer V for the fast paths. Returns 0 or -ENOMEM. */
-int engine_fast_prepare(const struct bmx_layer_view *v, struct fast_layer *fl);
+int engine_fast_prepare(const struct bmx_layer_view *v, const struct kern_ops *ops,
+			struct fast_layer *fl);
 void engine_fast_free(struct fast_layer *fl);
 
 /* Scratch bytes engine_fast_run() needs for this layer at BATCH (0 for FAST_NONE). */

@@ -33,6 +33,13 @@
  * int32 lanes, 4 bytes each), so products land in per-channel lanes and nothing needs a
  * horizontal sum. Reading w bits reads planes 0..w-1: w/8 of the bytes, each plane a
  * sequential stream. Channels n..n_pad and positions k..kp are zero (b = 0 adds nothing).
+ *
+ * Blocked (a path's kern_ops.planes_blocked, AVX-512): each full block of 8 steps of a group
+ * (words 8b..8b+7 of every plane, one 64-byte line) has its bits arranged so that the 8 x 8
+ * byte transpose of in-lane unpacks (bytes, then words, then dwords of the 8 planes' lines)
+ * leaves step 8b + V's 64 bytes in vector V, in vpdpbusd order: line byte 16 L + 2 V + e, bit
+ * p holds lane 16 L + 8 e + p of step 8b + V. The steps of a group past its last full block
+ * (steps % 8 of them) keep the plain layout. Either way a plane holds only its own bit.
  */
 struct kern_planes {
 	uint32_t n, k;         /* output channels, reduction length */
@@ -40,6 +47,7 @@ struct kern_planes {
 	size_t plane_words;    /* n_pad / 16 * kp / 4: the distance between planes, in words */
 	uint64_t *words;       /* [8][n_pad / 16][kp / 4], 64-byte aligned */
 	int32_t *sum_b;        /* [9][n_pad]: sum over k of b at w bits (rows 0, 1 unused) */
+	int blocked;           /* full 8-step blocks in the transpose-ready order */
 };
 
 /* Depthwise weights, tap-major: codes[tap][c_pad] (c_pad = channels rounded up to 16). */
@@ -48,7 +56,7 @@ struct kern_dw_weights {
 	int8_t *codes;
 };
 
-int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, struct kern_planes *p);
+int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, int blocked, struct kern_planes *p);
 void kern_planes_free(struct kern_planes *p);
 int kern_dw_pack(const int8_t *codes, uint32_t c, uint32_t taps, struct kern_dw_weights *d);
 void kern_dw_free(struct kern_dw_weights *d);
@@ -126,6 +134,8 @@ struct kern_ops {
 			       float *y);
 	/* gemm takes kern_gemm.direct (convolutions without im2col), depthwise a padded input */
 	int direct;
+	/* the path reads kern_planes in the blocked order */
+	int planes_blocked;
 };
 
 extern const struct kern_ops kern_ops_avx512;

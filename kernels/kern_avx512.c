@@ -1,9 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * kern_avx512.c — the AVX-512 path (BW, VL, VNNI): weights are rebuilt from their bit-planes
- * into signed bytes with one masked byte add per plane (a 64-bit plane word is a mask
- * register), laid out as vpdpbusd wants them (16 channels x 4 positions), and multiplied with
- * 4 broadcast activation bytes. GEMV streams the planes (w sequential streams, prefetched);
+ * kern_avx512.c — the AVX-512 path (BW, VL, VNNI, GFNI): weights are rebuilt from their
+ * bit-planes into signed bytes, 8 steps at a time by a byte transpose and vgf2p8affineqb (the
+ * planes in the blocked order of kern.h), else with one masked byte add per plane (a 64-bit
+ * plane word is a mask register), laid out as vpdpbusd wants them (16 channels x 4 positions),
+ * and multiplied with 4 broadcast activation bytes. GEMV streams the planes (w sequential streams, prefetched);
  * GEMM rebuilds a panel of up to 48 channels once and reuses it over every row in 8 x 48 (or
  * 32, 16) tiles, the rows being im2col rows or, for convolutions, windows read in place from
  * the padded input (kern_direct). Depthwise takes two taps per vpdpwssd on the padded input.
@@ -22,7 +23,7 @@
 
 #include "kern.h"
 
-#define TARGET __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,avx512vbmi,gfni")))
+#define TARGET __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,gfni")))
 #define INLINE TARGET static inline __attribute__((always_inline))
 
 /* The signed bytes b of one 64-position block at W bits; P points at plane 0's word. */
@@ -37,13 +38,13 @@ INLINE __m512i rebuild(const uint64_t *p, size_t stride, unsigned w)
 }
 
 /*
- * Eight consecutive words of W planes rebuilt at once (W >= 4 pays for it): the 8 x 8 words are
- * transposed so that each vector holds one word of every plane, vpermb (VBMI) gathers byte t of
- * every plane into qword t, and vgf2p8affineqb (GFNI) transposes each 8 x 8 bit block, so that
- * byte p of qword t gets plane j's bit for weight 8t + p at bit 7 - j. 24 shuffles, 8 vpermb and
- * 8 affine ops for 512 weights, against 2w mask loads and adds per 64 (measured: the 1024 x
- * 1024 GEMV at 8 bits went from 0.029 to 0.010 ms on one core). GEMV uses it at every width
- * (the 4096 x 4096 one from DRAM at 2 bits: 0.148 -> 0.134 ms), panels from 3 bits up.
+ * A full block of 8 steps of W planes (one 64-byte line per plane, in the blocked order of
+ * struct kern_planes) rebuilt at once: an 8 x 8 byte transpose of the planes' lines with
+ * in-lane unpacks (bytes, words, dwords: 24 ops) leaves in each qword the same byte of the 8
+ * planes, and vgf2p8affineqb (GFNI) transposes each 8 x 8 bit block, so that byte p of a
+ * qword gets plane j's bit p at bit 7 - j. The blocked order puts step V's 64 weights in
+ * vector V in vpdpbusd order. 32 ops for 512 weights (the plain layout needed a qword
+ * transpose across lanes and a vpermb per vector: 40, 16 of them vshufi64x2 and 8 vpermb).
  */
 INLINE void rebuild8(const uint64_t *p, size_t stride, unsigned w, __m512i *o0, __m512i *o1,
 		     __m512i *o2, __m512i *o3, __m512i *o4, __m512i *o5, __m512i *o6, __m512i *o7)
@@ -56,30 +57,28 @@ INLINE void rebuild8(const uint64_t *p, size_t stride, unsigned w, __m512i *o0, 
 	const __m512i r5 = w > 5 ? _mm512_loadu_si512(p + 5 * stride) : z;
 	const __m512i r6 = w > 6 ? _mm512_loadu_si512(p + 6 * stride) : z;
 	const __m512i r7 = w > 7 ? _mm512_loadu_si512(p + 7 * stride) : z;
-	const __m512i t0 = _mm512_unpacklo_epi64(r0, r1), t1 = _mm512_unpackhi_epi64(r0, r1);
-	const __m512i t2 = _mm512_unpacklo_epi64(r2, r3), t3 = _mm512_unpackhi_epi64(r2, r3);
-	const __m512i t4 = _mm512_unpacklo_epi64(r4, r5), t5 = _mm512_unpackhi_epi64(r4, r5);
-	const __m512i t6 = _mm512_unpacklo_epi64(r6, r7), t7 = _mm512_unpackhi_epi64(r6, r7);
-	const __m512i u0 = _mm512_shuffle_i64x2(t0, t2, 0x88), u1 = _mm512_shuffle_i64x2(t0, t2, 0xdd);
-	const __m512i u2 = _mm512_shuffle_i64x2(t1, t3, 0x88), u3 = _mm512_shuffle_i64x2(t1, t3, 0xdd);
-	const __m512i u4 = _mm512_shuffle_i64x2(t4, t6, 0x88), u5 = _mm512_shuffle_i64x2(t4, t6, 0xdd);
-	const __m512i u6 = _mm512_shuffle_i64x2(t5, t7, 0x88), u7 = _mm512_shuffle_i64x2(t5, t7, 0xdd);
-	/* byte 8t + j of the result = byte 8j + t of the source */
-	const __m512i gather = _mm512_set_epi64(0x3f372f271f170f07, 0x3e362e261e160e06,
-						0x3d352d251d150d05, 0x3c342c241c140c04,
-						0x3b332b231b130b03, 0x3a322a221a120a02,
-						0x3931292119110901, 0x3830282018100800);
+	/* bytes: (plane 2i, plane 2i + 1) pairs of line byte 16 L + x, x < 8 (lo) or >= 8 (hi) */
+	const __m512i a0 = _mm512_unpacklo_epi8(r0, r1), a1 = _mm512_unpackhi_epi8(r0, r1);
+	const __m512i b0 = _mm512_unpacklo_epi8(r2, r3), b1 = _mm512_unpackhi_epi8(r2, r3);
+	const __m512i c0 = _mm512_unpacklo_epi8(r4, r5), c1 = _mm512_unpackhi_epi8(r4, r5);
+	const __m512i d0 = _mm512_unpacklo_epi8(r6, r7), d1 = _mm512_unpackhi_epi8(r6, r7);
+	/* dwords: planes 0..3 (e) and 4..7 (f) of line byte 16 L + 4 i + x, x < 4 */
+	const __m512i e0 = _mm512_unpacklo_epi16(a0, b0), e1 = _mm512_unpackhi_epi16(a0, b0);
+	const __m512i e2 = _mm512_unpacklo_epi16(a1, b1), e3 = _mm512_unpackhi_epi16(a1, b1);
+	const __m512i f0 = _mm512_unpacklo_epi16(c0, d0), f1 = _mm512_unpackhi_epi16(c0, d0);
+	const __m512i f2 = _mm512_unpacklo_epi16(c1, d1), f3 = _mm512_unpackhi_epi16(c1, d1);
 	const __m512i unit = _mm512_set1_epi64((long long)0x8040201008040201ull);
 
-#define FINISH(out, v) *out = _mm512_gf2p8affine_epi64_epi8(unit, _mm512_permutexvar_epi8(gather, v), 0)
-	FINISH(o0, _mm512_shuffle_i64x2(u0, u4, 0x88));
-	FINISH(o4, _mm512_shuffle_i64x2(u0, u4, 0xdd));
-	FINISH(o2, _mm512_shuffle_i64x2(u1, u5, 0x88));
-	FINISH(o6, _mm512_shuffle_i64x2(u1, u5, 0xdd));
-	FINISH(o1, _mm512_shuffle_i64x2(u2, u6, 0x88));
-	FINISH(o5, _mm512_shuffle_i64x2(u2, u6, 0xdd));
-	FINISH(o3, _mm512_shuffle_i64x2(u3, u7, 0x88));
-	FINISH(o7, _mm512_shuffle_i64x2(u3, u7, 0xdd));
+	/* qwords: the 8 planes of line byte 16 L + 2 V + e: vector V */
+#define FINISH(out, v) *out = _mm512_gf2p8affine_epi64_epi8(unit, v, 0)
+	FINISH(o0, _mm512_unpacklo_epi32(e0, f0));
+	FINISH(o1, _mm512_unpackhi_epi32(e0, f0));
+	FINISH(o2, _mm512_unpacklo_epi32(e1, f1));
+	FINISH(o3, _mm512_unpackhi_epi32(e1, f1));
+	FINISH(o4, _mm512_unpacklo_epi32(e2, f2));
+	FINISH(o5, _mm512_unpackhi_epi32(e2, f2));
+	FINISH(o6, _mm512_unpacklo_epi32(e3, f3));
+	FINISH(o7, _mm512_unpackhi_epi32(e3, f3));
 #undef FINISH
 }
 
@@ -194,33 +193,31 @@ INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w
 	}
 }
 
-/* Rebuild the NG groups of channels [n, n + 16 NG) into PANEL: [group][step][64 bytes]. */
+/*
+ * Rebuild the NG groups of channels [n, n + 16 NG) into PANEL: [step][group][64 bytes], so that
+ * a tile's NG loads of one step are adjacent.
+ */
 INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, int8_t *panel,
 			  uint32_t ng)
 {
 	const uint32_t steps = pl->kp / KERN_KSTEP;
-	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
+	const size_t stride = pl->plane_words, row = (size_t)ng * 64;
 
-	const size_t stride = pl->plane_words;
-	uint32_t s = 0;
+	for (uint32_t gi = 0; gi < ng; gi++) {
+		const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP + gi) * steps;
+		int8_t *out = panel + (size_t)gi * 64;
+		uint32_t s = 0;
 
-	/* The groups are consecutive in every plane, and so are they in the panel. */
-	for (; w >= 3 && s + 8 <= ng * steps; s += 8) {
-		__m512i b0, b1, b2, b3, b4, b5, b6, b7;
-		__m512i *out = (__m512i *)(void *)(panel + (size_t)s * 64);
+		for (; s + 8 <= steps; s += 8) {
+			__m512i b[8];
 
-		rebuild8(p + s, stride, w, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7);
-		_mm512_store_si512(out, b0);
-		_mm512_store_si512(out + 1, b1);
-		_mm512_store_si512(out + 2, b2);
-		_mm512_store_si512(out + 3, b3);
-		_mm512_store_si512(out + 4, b4);
-		_mm512_store_si512(out + 5, b5);
-		_mm512_store_si512(out + 6, b6);
-		_mm512_store_si512(out + 7, b7);
+			rebuild8(p + s, stride, w, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6], &b[7]);
+			for (unsigned i = 0; i < 8; i++)
+				_mm512_store_si512(out + (s + i) * row, b[i]);
+		}
+		for (; s < steps; s++)
+			_mm512_store_si512(out + s * row, rebuild(p + s, stride, w));
 	}
-	for (; s < ng * steps; s++)
-		_mm512_store_si512(panel + (size_t)s * 64, rebuild(p + s, stride, w));
 }
 
 /*
@@ -246,13 +243,16 @@ INLINE void direct_rows_of(const struct kern_gemm *g, uint32_t r0, const uint8_t
 /*
  * STEPS reduction steps of the 8 rows RP (each read from its own start) against the panel
  * from step S0, for NG (1..3) groups of 16 channels: 8 x NG named accumulators (gcc allocates
- * an array of vectors badly), 8 broadcasts and NG loads per 8 NG vpdpbusd. Three groups (24
- * accumulators, 28 of the 32 registers) amortize the broadcasts best; one group keeps only 8
- * vpdpbusd in flight, under their latency times throughput.
+ * an array of vectors badly), 8 broadcasts and NG adjacent loads per 8 NG vpdpbusd. Three
+ * groups (24 accumulators, 28 of the 32 registers) amortize the broadcasts best; one group
+ * keeps only 8 vpdpbusd in flight, under their latency times throughput. The rows are read
+ * at one offset O from 8 bases and the panel through one pointer, so that the loop's
+ * addresses fit the general registers (an array of row pointers indexed by the step made gcc
+ * keep some of them in vector registers).
  */
 #define TILE_ROW(i)                                                                          \
 	do {                                                                                 \
-		const __m512i a = bcast4(rp[i] + 4 * j);                                     \
+		const __m512i a = bcast4(a##i + o);                                          \
 		c##i##0 = _mm512_dpbusd_epi32(c##i##0, a, b0);                               \
 		if (ng > 1)                                                                  \
 			c##i##1 = _mm512_dpbusd_epi32(c##i##1, a, b1);                       \
@@ -260,21 +260,28 @@ INLINE void direct_rows_of(const struct kern_gemm *g, uint32_t r0, const uint8_t
 			c##i##2 = _mm512_dpbusd_epi32(c##i##2, a, b2);                       \
 	} while (0)
 #define TILE_STEPS(s0, steps_)                                                               \
-	for (uint32_t j = 0; j < (steps_); j++) {                                            \
-		const size_t at = (size_t)((s0) + j) * 64;                                   \
-		const __m512i b0 = _mm512_load_si512(panel + at);                            \
-		const __m512i b1 = ng > 1 ? _mm512_load_si512(panel + gstride + at) : z;     \
-		const __m512i b2 = ng > 2 ? _mm512_load_si512(panel + 2 * gstride + at) : z; \
+	do {                                                                                 \
+		const int8_t *pp = panel + (size_t)(s0) * ng * 64;                           \
+		const int8_t *const pend = pp + (size_t)(steps_) * ng * 64;                  \
+		const uint8_t *const a0 = rp[0], *const a1 = rp[1], *const a2 = rp[2];       \
+		const uint8_t *const a3 = rp[3], *const a4 = rp[4], *const a5 = rp[5];       \
+		const uint8_t *const a6 = rp[6], *const a7 = rp[7];                          \
                                                                                              \
-		TILE_ROW(0);                                                                 \
-		TILE_ROW(1);                                                                 \
-		TILE_ROW(2);                                                                 \
-		TILE_ROW(3);                                                                 \
-		TILE_ROW(4);                                                                 \
-		TILE_ROW(5);                                                                 \
-		TILE_ROW(6);                                                                 \
-		TILE_ROW(7);                                                                 \
-	}
+		for (size_t o = 0; pp < pend; pp += ng * 64, o += 4) {                       \
+			const __m512i b0 = _mm512_load_si512(pp);                            \
+			const __m512i b1 = ng > 1 ? _mm512_load_si512(pp + 64) : z;          \
+			const __m512i b2 = ng > 2 ? _mm512_load_si512(pp + 128) : z;         \
+                                                                                             \
+			TILE_ROW(0);                                                         \
+			TILE_ROW(1);                                                         \
+			TILE_ROW(2);                                                         \
+			TILE_ROW(3);                                                         \
+			TILE_ROW(4);                                                         \
+			TILE_ROW(5);                                                         \
+			TILE_ROW(6);                                                         \
+			TILE_ROW(7);                                                         \
+		}                                                                            \
+	} while (0)
 #define TILE_OUT(i)                                                                          \
 	do {                                                                                 \
 		if (r0 + i < g->m) {                                                         \
@@ -291,7 +298,6 @@ INLINE void tile(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, ui
 		 const unsigned ng)
 {
 	const uint32_t steps = g->w->kp / KERN_KSTEP;
-	const size_t gstride = (size_t)steps * 64;
 	const __m512i z = _mm512_setzero_si512();
 	__m512i c00 = z, c01 = z, c02 = z, c10 = z, c11 = z, c12 = z, c20 = z, c21 = z, c22 = z;
 	__m512i c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z;
@@ -563,5 +569,6 @@ const struct kern_ops kern_ops_avx512 = {
 	.add = kern_avx512_add,
 	.global_avgpool = kern_avx512_global_avgpool,
 	.direct = 1,
+	.planes_blocked = 1,
 };
 #endif

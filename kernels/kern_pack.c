@@ -27,9 +27,34 @@ static void *zalloc64(size_t bytes)
 	return p;
 }
 
-int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, struct kern_planes *p)
+/*
+ * Where position I of channel O's row lives in every plane: the word, in units of words from
+ * the plane's start, and the bit. Natural: word [group][step], bit lane + i % 4. Blocked (see
+ * struct kern_planes): a full block of 8 steps is one 64-byte line whose byte
+ * 16 L + 2 V + e holds, at bit p, lane z = 16 L + 8 e + p of step 8 b + V.
+ */
+static void plane_place(const struct kern_planes *p, uint32_t o, uint32_t i, size_t *word,
+			unsigned *bit)
+{
+	const uint32_t steps = p->kp / KERN_KSTEP, s = i / KERN_KSTEP;
+	const unsigned z = (o % KERN_GROUP) * KERN_KSTEP + i % KERN_KSTEP;
+	const size_t group = (size_t)(o / KERN_GROUP) * steps;
+
+	if (!p->blocked || s >= steps / 8 * 8) {
+		*word = group + s;
+		*bit = z;
+		return;
+	}
+	const unsigned q = z / 8, x = 16 * (q / 2) + 2 * (s % 8) + q % 2;
+
+	*word = group + s / 8 * 8 + x / 8;
+	*bit = x % 8 * 8 + z % 8;
+}
+
+int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, int blocked, struct kern_planes *p)
 {
 	memset(p, 0, sizeof(*p));
+	p->blocked = blocked;
 	p->n = n;
 	p->k = k;
 	p->n_pad = (n + KERN_PANEL - 1) / KERN_PANEL * KERN_PANEL;
@@ -43,17 +68,16 @@ int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, struct kern_pl
 	}
 	for (uint32_t o = 0; o < n; o++) {
 		const int8_t *row = codes + (size_t)o * k;
-		const size_t group = (size_t)(o / KERN_GROUP) * (p->kp / KERN_KSTEP);
-		const unsigned lane = (o % KERN_GROUP) * KERN_KSTEP;
 
 		for (uint32_t i = 0; i < k; i++) {
 			const uint8_t c = (uint8_t)row[i];
-			const uint64_t bit = UINT64_C(1) << (lane + i % KERN_KSTEP);
-			uint64_t *word = p->words + group + i / KERN_KSTEP;
+			size_t at;
+			unsigned b;
 
+			plane_place(p, o, i, &at, &b);
 			for (unsigned j = 0; j < 8; j++)
 				if (c & (0x80u >> j))
-					word[j * p->plane_words] |= bit;
+					p->words[at + j * p->plane_words] |= UINT64_C(1) << b;
 		}
 		for (unsigned w = BMX_MIN_BITS; w <= BMX_MAX_BITS; w++) {
 			const int8_t keep = (int8_t)(0xff << (8 - w));
@@ -153,7 +177,7 @@ int bmx_kernels_supported(enum bmx_kernels_path path)
 	case BMX_KERNELS_AVX512:
 		return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
 		       __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512vnni") &&
-		       __builtin_cpu_supports("avx512vbmi") && __builtin_cpu_supports("gfni");
+		       __builtin_cpu_supports("gfni");
 	case BMX_KERNELS_AVX2:
 		return __builtin_cpu_supports("avx2");
 	case BMX_KERNELS_AVXVNNI: {
