@@ -29,6 +29,20 @@ int ctl_reload_dbus(const char *address);
 /* bitmixctl_json.c: --json. A string with its quotes and escapes; a number, or null. */
 void ctl_json_string(FILE *f, const char *s);
 void ctl_json_number(FILE *f, double v);
+/*
+ * The daemon's part of status's JSON object, the same over either plane: it opens the object and
+ * ends before "models". BUS NULL prints null (not on a bus); a NaN temperature or power, null.
+ */
+struct ctl_json_status {
+	const char *version, *bus, *governor, *fallback, *source, *doorbell, *kernels;
+	double temp_c, power_w, uptime_s;
+	unsigned clients, workers;
+	unsigned long long completed, failed;
+};
+void ctl_json_status_head(const struct ctl_json_status *st);
+/* One layer's members of bits' JSON, the same over either plane: "w_bits":W,"a_bits":A,
+ * "allowed":[the bit-widths MASK allows]. */
+void ctl_json_layer_bits(const struct bitmix_layer_bits *bits, uint16_t mask);
 /* status, governor, bits and stats as JSON over the socket (bitmixd not on a bus). */
 int ctl_socket_json(struct bitmix *bm, const char *verb, int argc, char **argv);
 

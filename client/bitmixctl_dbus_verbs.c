@@ -115,17 +115,8 @@ static int get_counters(sd_bus *bus, struct daemon_counters *c)
 	return 0;
 }
 
-static void print_counters(const struct daemon_counters *c, bool json)
+static void print_counters(const struct daemon_counters *c)
 {
-	if (json) {
-		printf(",\"uptime_s\":%.3f,\"clients\":%u,\"workers\":%u,\"requests_completed\":%llu,"
-		       "\"requests_failed\":%llu,\"doorbell\":", (double)c->uptime_usec / 1e6, c->clients,
-		       c->workers, (unsigned long long)c->completed, (unsigned long long)c->failed);
-		ctl_json_string(stdout, c->doorbell);
-		printf(",\"kernels\":");
-		ctl_json_string(stdout, c->kernels);
-		return;
-	}
 	printf("  up:        %.1f s\n  clients:   %u\n  workers:   %u\n", (double)c->uptime_usec / 1e6,
 	       c->clients, c->workers);
 	printf("  requests:  %llu completed, %llu failed\n", (unsigned long long)c->completed,
@@ -151,25 +142,18 @@ static int ctl_status(sd_bus *bus, const char *address, bool json)
 	    (n = ctl_list_models(bus, names, paths, CTL_MAX_MODELS)) < 0)
 		goto out;
 	if (json) {
-		printf("{\"version\":");
-		ctl_json_string(stdout, version);
-		printf(",\"bus\":");
-		ctl_json_string(stdout, ctl_bus_name(address));
-		printf(",\"governor\":");
-		ctl_json_string(stdout, gov);
-		printf(",\"governor_fallback\":");
-		ctl_json_string(stdout, fallback);
-		printf(",\"sensor_source\":");
-		ctl_json_string(stdout, source);
-		printf(",\"temperature_c\":");
-		ctl_json_number(stdout, temp);
-		printf(",\"power_w\":");
-		ctl_json_number(stdout, power);
-		print_counters(&counters, true);
+		ctl_json_status_head(&(struct ctl_json_status){
+			.version = version, .bus = ctl_bus_name(address), .governor = gov,
+			.fallback = fallback, .source = source, .doorbell = counters.doorbell,
+			.kernels = counters.kernels, .temp_c = temp, .power_w = power,
+			.uptime_s = (double)counters.uptime_usec / 1e6, .clients = counters.clients,
+			.workers = counters.workers,
+			.completed = (unsigned long long)counters.completed,
+			.failed = (unsigned long long)counters.failed });
 		printf(",\"models\":[");
 	} else {
 		printf("bitmixd %s on D-Bus (%s)\n", version, ctl_bus_name(address));
-		print_counters(&counters, false);
+		print_counters(&counters);
 		printf("  governor:  %s\n", gov);
 		if (*fallback)
 			printf("    %s\n", fallback);
@@ -351,13 +335,9 @@ static int ctl_bits_dbus(sd_bus *bus, int argc, char **argv, bool json)
 		for (int l = 0; l < n; l++) {
 			printf("%s{\"name\":", l ? "," : "");
 			ctl_json_string(stdout, layers[l] ? layers[l] : "");
-			printf(",\"w_bits\":%u,\"a_bits\":%u,\"allowed\":[", bits[l].w_bits, bits[l].a_bits);
-			for (int b = 2, first = 1; b <= 8; b++)
-				if (masks[l] & (1u << b)) {
-					printf("%s%d", first ? "" : ",", b);
-					first = 0;
-				}
-			printf("]}");
+			printf(",");
+			ctl_json_layer_bits(&bits[l], masks[l]);
+			printf("}");
 		}
 		printf("]}\n");
 	} else {

@@ -37,6 +37,44 @@ void ctl_json_number(FILE *f, double v)
 		fputs("null", f);
 }
 
+void ctl_json_status_head(const struct ctl_json_status *st)
+{
+	printf("{\"version\":");
+	ctl_json_string(stdout, st->version);
+	printf(",\"bus\":");
+	if (st->bus)
+		ctl_json_string(stdout, st->bus);
+	else
+		printf("null");
+	printf(",\"governor\":");
+	ctl_json_string(stdout, st->governor);
+	printf(",\"governor_fallback\":");
+	ctl_json_string(stdout, st->fallback);
+	printf(",\"sensor_source\":");
+	ctl_json_string(stdout, st->source);
+	printf(",\"temperature_c\":");
+	ctl_json_number(stdout, st->temp_c);
+	printf(",\"power_w\":");
+	ctl_json_number(stdout, st->power_w);
+	printf(",\"uptime_s\":%.3f,\"clients\":%u,\"workers\":%u,\"requests_completed\":%llu,"
+	       "\"requests_failed\":%llu,\"doorbell\":", st->uptime_s, st->clients, st->workers,
+	       st->completed, st->failed);
+	ctl_json_string(stdout, st->doorbell);
+	printf(",\"kernels\":");
+	ctl_json_string(stdout, st->kernels);
+}
+
+void ctl_json_layer_bits(const struct bitmix_layer_bits *bits, uint16_t mask)
+{
+	printf("\"w_bits\":%u,\"a_bits\":%u,\"allowed\":[", bits->w_bits, bits->a_bits);
+	for (int b = 2, first = 1; b <= 8; b++)
+		if (mask & (1u << b)) {
+			printf("%s%d", first ? "" : ",", b);
+			first = 0;
+		}
+	printf("]");
+}
+
 static int failed(const struct bitmix *bm, const char *what)
 {
 	fprintf(stderr, "bitmixctl: %s: %s\n", what, bitmix_strerror(bm));
@@ -68,25 +106,14 @@ static int json_status(struct bitmix *bm)
 	if (bitmix_get_status(bm, &st) < 0 || bitmix_governor(bm, NULL, &g) < 0 ||
 	    bitmix_get_sensors(bm, &se) < 0 || (n = bitmix_list_models(bm, infos, 64)) < 0)
 		return failed(bm, "status");
-	printf("{\"version\":");
-	ctl_json_string(stdout, st.version);
-	printf(",\"bus\":null,\"governor\":");
-	ctl_json_string(stdout, g.name);
-	printf(",\"governor_fallback\":");
-	ctl_json_string(stdout, g.fallback);
-	printf(",\"sensor_source\":");
-	ctl_json_string(stdout, se.source);
-	printf(",\"temperature_c\":");
-	ctl_json_number(stdout, se.have & 1 ? se.temp_c : NAN);
-	printf(",\"power_w\":");
-	ctl_json_number(stdout, se.have & 2 ? se.power_w : NAN);
-	printf(",\"uptime_s\":%.3f,\"clients\":%u,\"workers\":%u,\"requests_completed\":%llu,"
-	       "\"requests_failed\":%llu,\"doorbell\":", (double)st.uptime_ns / 1e9, st.clients,
-	       st.workers, (unsigned long long)st.requests_completed,
-	       (unsigned long long)st.requests_failed);
-	ctl_json_string(stdout, st.doorbell);
-	printf(",\"kernels\":");
-	ctl_json_string(stdout, st.kernels);
+	ctl_json_status_head(&(struct ctl_json_status){
+		.version = st.version, .governor = g.name, .fallback = g.fallback,
+		.source = se.source, .doorbell = st.doorbell, .kernels = st.kernels,
+		.temp_c = se.have & 1 ? se.temp_c : NAN, .power_w = se.have & 2 ? se.power_w : NAN,
+		.uptime_s = (double)st.uptime_ns / 1e9, .clients = st.clients,
+		.workers = st.workers,
+		.completed = (unsigned long long)st.requests_completed,
+		.failed = (unsigned long long)st.requests_failed });
 	printf(",\"models\":[");
 	for (int i = 0; i < n && i < 64; i++) {
 		struct bitmix_policy_info p;
@@ -145,16 +172,9 @@ static int json_bits(struct bitmix *bm, int argc, char **argv)
 	ctl_json_string(stdout, argv[0]);
 	printf(",\"generation\":%llu,\"layers\":[", (unsigned long long)generation);
 	for (uint32_t l = 0; l < n && l < 1024; l++) {
-		uint16_t mask = bitmix_model_layer_bits_mask(m, l);
-
-		printf("%s{\"w_bits\":%u,\"a_bits\":%u,\"allowed\":[", l ? "," : "", bits[l].w_bits,
-		       bits[l].a_bits);
-		for (int b = 2, first = 1; b <= 8; b++)
-			if (mask & (1u << b)) {
-				printf("%s%d", first ? "" : ",", b);
-				first = 0;
-			}
-		printf("]}");
+		printf("%s{", l ? "," : "");
+		ctl_json_layer_bits(&bits[l], bitmix_model_layer_bits_mask(m, l));
+		printf("}");
 	}
 	printf("]}\n");
 	return 0;

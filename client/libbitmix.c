@@ -140,6 +140,12 @@ static int call(struct bitmix *bm, void *req, size_t len, uint16_t type, void *r
 	return call_fd(bm, req, len, type, rep, rep_min, rep_max, fds, max_fds, n_fds, -1);
 }
 
+/* The fixed-size round trip, here and for the other files of the library (libbitmix_internal.h). */
+int bitmix_call(struct bitmix *bm, void *req, size_t len, uint16_t type, void *rep, size_t rep_len)
+{
+	return call(bm, req, len, type, rep, rep_len, rep_len, NULL, 0, NULL);
+}
+
 static int map_arena(struct bitmix *bm, const struct bitmix_hello_reply *rep, int arena_fd)
 {
 	const struct bitmix_arena_hdr *h;
@@ -377,7 +383,7 @@ int bitmix_set_bits(struct bitmix_model *model, const struct bitmix_layer_bits *
 	req->layer_count = n;
 	for (uint32_t i = 0; i < n; i++)
 		req->bits[i] = (struct bitmix_bits){ bits[i].w_bits, bits[i].a_bits };
-	r = call(bm, req, len, BITMIX_MSG_SET_BITS, &rep, sizeof(rep), sizeof(rep), NULL, 0, NULL);
+	r = bitmix_call(bm, req, len, BITMIX_MSG_SET_BITS, &rep, sizeof(rep));
 	if (r < 0)
 		return r;
 	if (generation)
@@ -391,8 +397,7 @@ int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status)
 	struct bitmix_status_reply rep;
 	int r;
 
-	r = call(bm, &req, sizeof(req), BITMIX_MSG_STATUS, &rep, sizeof(rep), sizeof(rep), NULL, 0,
-		 NULL);
+	r = bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_STATUS, &rep, sizeof(rep));
 	if (r < 0)
 		return r;
 	memcpy(status->version, rep.version, sizeof(status->version));
@@ -416,8 +421,7 @@ int bitmix_get_sensors(struct bitmix *bm, struct bitmix_sensors *out)
 	struct bitmix_sensors_reply rep;
 	int r;
 
-	r = call(bm, &req, sizeof(req), BITMIX_MSG_SENSORS, &rep, sizeof(rep), sizeof(rep), NULL, 0,
-		 NULL);
+	r = bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_SENSORS, &rep, sizeof(rep));
 	if (r < 0)
 		return r;
 	memset(out, 0, sizeof(*out));
@@ -464,18 +468,11 @@ int bitmix_region_unregister(struct bitmix *bm, int region)
 	struct bitmix_reply rep;
 	int r;
 
-	r = call(bm, &req, sizeof(req), BITMIX_MSG_UNREGISTER_REGION, &rep, sizeof(rep), sizeof(rep),
-		 NULL, 0, NULL);
+	r = bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_UNREGISTER_REGION, &rep, sizeof(rep));
 	if (r < 0)
 		return r;
 	for (unsigned i = 0; i < BITMIX_MAX_CLIENT_REGIONS; i++)
 		if (bm->regions[i].id == (uint32_t)region)
 			bm->regions[i].id = 0;
 	return 0;
-}
-
-/* For the other files of the library (libbitmix_internal.h). */
-int bitmix_call(struct bitmix *bm, void *req, size_t len, uint16_t type, void *rep, size_t rep_len)
-{
-	return call(bm, req, len, type, rep, rep_len, rep_len, NULL, 0, NULL);
 }

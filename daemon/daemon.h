@@ -237,6 +237,8 @@ void served_model_ref(struct served_model *m);
 void served_model_unref(struct served_model *m);
 struct served_model *model_store_find(const struct model_store *store, const char *name);
 struct served_model *model_store_find_id(const struct model_store *store, uint32_t id);
+/* Is M one of the models the store serves now (not one a reload has let go)? */
+bool model_store_contains(const struct model_store *store, const struct served_model *m);
 int model_store_reload(struct model_store *store, const struct bmx_config *config);
 int model_store_add(struct model_store *store, struct served_model *m);
 void model_store_remove(struct model_store *store, struct served_model *m);

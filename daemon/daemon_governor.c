@@ -105,14 +105,6 @@ int daemon_governor_start(struct bmx_daemon *d)
 	return 0;
 }
 
-static bool in_store(const struct bmx_daemon *d, const struct served_model *m)
-{
-	for (size_t i = 0; i < d->store.count; i++)
-		if (d->store.models[i] == m)
-			return true;
-	return false;
-}
-
 /* Tunables other than the policies' limits: a change restarts the governor. */
 static bool tunables_changed(const struct bmx_governor_config *a, const struct bmx_governor_config *b)
 {
@@ -130,7 +122,7 @@ void daemon_governor_reload(struct bmx_daemon *d, const struct bmx_config *next)
 	for (size_t i = gov_core_policy_count(d->governor); i-- > 0;) {
 		struct served_model *m = gov_policy_userdata(gov_core_policy(d->governor, i));
 
-		if (!in_store(d, m))
+		if (!model_store_contains(&d->store, m))
 			remove_policy(d, m);
 	}
 	if (tunables_changed(gov_core_config(d->governor), &next->governor)) {

@@ -307,14 +307,6 @@ void dbus_close(struct bmx_daemon *d)
 	d->dbus = NULL;
 }
 
-static bool in_store(const struct bmx_daemon *d, const struct served_model *m)
-{
-	for (size_t i = 0; i < d->store.count; i++)
-		if (d->store.models[i] == m)
-			return true;
-	return false;
-}
-
 static struct dbus_model_seen *seen_of(struct bmx_dbus *b, const char *name)
 {
 	for (size_t i = 0; i < b->n_seen; i++)
@@ -331,7 +323,7 @@ void dbus_bits_changed(struct bmx_daemon *d, struct served_model *m, uint64_t ge
 	char *path;
 	int r;
 
-	if (!b || !b->bus || !in_store(d, m))
+	if (!b || !b->bus || !model_store_contains(&d->store, m))
 		return;
 	r = sd_bus_message_new_signal(b->bus, &sig, DBUS_PATH, DBUS_IFACE, "BitsChanged");
 	if (r >= 0)
@@ -501,6 +493,15 @@ static void sync_manager(struct bmx_dbus *b)
 	names[n] = NULL;
 	(void)sd_bus_emit_properties_changed_strv(b->bus, DBUS_PATH, DBUS_IFACE, names);
 	b->need_process = true;
+}
+
+int dbus_open_entry(sd_bus_message *m, const char *key, const char *type)
+{
+	int r = sd_bus_message_open_container(m, 'e', "sv");
+
+	if (r >= 0)
+		r = sd_bus_message_append(m, "s", key);
+	return r < 0 ? r : sd_bus_message_open_container(m, 'v', type);
 }
 
 void dbus_sync(struct bmx_dbus *b)

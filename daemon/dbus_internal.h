@@ -114,6 +114,9 @@ int dbus_read_governor(struct bmx_dbus *b, sd_bus_message *m, const char **name,
 int dbus_peer_owner(struct bmx_dbus *b, sd_bus_message *m, uint64_t *owner);
 /* The holds' owner as text: ":1.42" for a bus peer, "client 7" for a socket session. */
 void dbus_owner_name(const struct bmx_dbus *b, uint64_t owner, char *buf, size_t size);
+
+/* Open an a{sv} entry: KEY, then a variant of TYPE for the caller to fill; it closes both. */
+int dbus_open_entry(sd_bus_message *m, const char *key, const char *type);
 void dbus_peers_free(struct bmx_dbus *b);
 
 /* dbus.c */

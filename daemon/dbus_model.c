@@ -203,12 +203,8 @@ static int prop_holds(sd_bus *bus, const char *path, const char *iface, const ch
 static int append_entry(sd_bus_message *reply, const char *key, const char *type, ...)
 {
 	va_list ap;
-	int r = sd_bus_message_open_container(reply, 'e', "sv");
+	int r = dbus_open_entry(reply, key, type);
 
-	if (r >= 0)
-		r = sd_bus_message_append(reply, "s", key);
-	if (r >= 0)
-		r = sd_bus_message_open_container(reply, 'v', type);
 	va_start(ap, type);
 	if (r >= 0)
 		r = sd_bus_message_appendv(reply, type, ap);
@@ -220,12 +216,8 @@ static int append_entry(sd_bus_message *reply, const char *key, const char *type
 
 static int append_tables(sd_bus_message *reply, const struct gov_stats *st)
 {
-	int r = sd_bus_message_open_container(reply, 'e', "sv");
+	int r = dbus_open_entry(reply, "time_in_state_ns", "at");
 
-	if (r >= 0)
-		r = sd_bus_message_append(reply, "s", "time_in_state_ns");
-	if (r >= 0)
-		r = sd_bus_message_open_container(reply, 'v', "at");
 	if (r >= 0)
 		r = sd_bus_message_append_array(reply, 't', st->time_in_state_ns,
 						sizeof(st->time_in_state_ns));
@@ -235,11 +227,7 @@ static int append_tables(sd_bus_message *reply, const struct gov_stats *st)
 		r = sd_bus_message_close_container(reply);
 	/* The transition table, sparse: (from state, to state, count). */
 	if (r >= 0)
-		r = sd_bus_message_open_container(reply, 'e', "sv");
-	if (r >= 0)
-		r = sd_bus_message_append(reply, "s", "transition_table");
-	if (r >= 0)
-		r = sd_bus_message_open_container(reply, 'v', "a(uuu)");
+		r = dbus_open_entry(reply, "transition_table", "a(uuu)");
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "(uuu)");
 	for (uint32_t s = 0; r >= 0 && s < GOV_STATES; s++)
@@ -397,15 +385,6 @@ static int method_set_limits(sd_bus_message *m, void *userdata, sd_bus_error *er
 	return sd_bus_reply_method_return(m, NULL);
 }
 
-static size_t holds_of(const struct bmx_daemon *d, uint64_t owner)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < gov_core_policy_count(d->governor); i++)
-		n += gov_policy_holds_of(gov_core_policy(d->governor, i), owner);
-	return n;
-}
-
 /* Hold(kind, value): "min-bits" 2..8 or "max-latency-ns"; anyone may hold, as on the socket. */
 static int method_hold(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
@@ -435,7 +414,7 @@ static int method_hold(sd_bus_message *m, void *userdata, sd_bus_error *error)
 	r = dbus_peer_owner(b, m, &owner);
 	if (r < 0)
 		return r;
-	if (holds_of(b->d, owner) >= DBUS_HOLDS_PER_PEER)
+	if (gov_core_holds_of(b->d->governor, owner) >= DBUS_HOLDS_PER_PEER)
 		return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
 					 "this connection holds %d already", DBUS_HOLDS_PER_PEER);
 	r = gov_policy_hold(model->policy, kind, value, owner, &id);

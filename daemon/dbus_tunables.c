@@ -256,11 +256,7 @@ int dbus_append_tunables(sd_bus_message *reply, const struct gov_core *core)
 						  *(const double *)(const void *)field);
 	}
 	if (r >= 0 && strcmp(name, "step_wise") == 0) {
-		r = sd_bus_message_open_container(reply, 'e', "sv");
-		if (r >= 0)
-			r = sd_bus_message_append(reply, "s", "trips");
-		if (r >= 0)
-			r = sd_bus_message_open_container(reply, 'v', "a(dd)");
+		r = dbus_open_entry(reply, "trips", "a(dd)");
 		if (r >= 0)
 			r = sd_bus_message_open_container(reply, 'a', "(dd)");
 		for (size_t i = 0; r >= 0 && i < g->step_wise.n_trips; i++)

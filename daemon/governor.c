@@ -199,6 +199,13 @@ struct gov_policy *gov_core_find_policy(const struct gov_core *c, const char *na
 
 void *gov_policy_data(const struct gov_policy *p) { return p->gov_data; }
 void gov_policy_set_data(struct gov_policy *p, void *data) { p->gov_data = data; }
+
+void gov_policy_free_data(struct gov_core *core, struct gov_policy *p)
+{
+	(void)core;
+	free(p->gov_data);
+	p->gov_data = NULL;
+}
 const char *gov_policy_name(const struct gov_policy *p) { return p->name; }
 void *gov_policy_userdata(const struct gov_policy *p) { return p->userdata; }
 const struct bmx_layer_bits *gov_policy_bits(const struct gov_policy *p) { return p->bits; }

@@ -140,6 +140,8 @@ uint64_t gov_core_now(const struct gov_core *core);
 /* Policies: what governors use. */
 void *gov_policy_data(const struct gov_policy *p);
 void gov_policy_set_data(struct gov_policy *p, void *data);
+/* A stop op for governors whose per-policy data is one calloc'd block: frees it. */
+void gov_policy_free_data(struct gov_core *core, struct gov_policy *p);
 const char *gov_policy_name(const struct gov_policy *p);
 void *gov_policy_userdata(const struct gov_policy *p); /* the actuator's, from add_policy */
 /* Target a level in [0, 1] of the policy's cost range (within limits and holds). */
@@ -176,6 +178,8 @@ int gov_policy_hold(struct gov_policy *p, enum gov_hold_kind kind, uint64_t valu
 int gov_policy_release(struct gov_policy *p, uint32_t id, uint64_t owner);
 void gov_core_release_owner(struct gov_core *core, uint64_t owner);
 size_t gov_policy_holds_of(const struct gov_policy *p, uint64_t owner);
+/* OWNER's holds over every policy of the core (each connection may place only so many). */
+size_t gov_core_holds_of(const struct gov_core *core, uint64_t owner);
 /* The aggregate of the holds (PM QoS style): the highest floor and the lowest ceiling. */
 void gov_policy_qos(const struct gov_policy *p, uint8_t *floor_bits, uint64_t *max_latency_ns,
 		    size_t *n_holds);

@@ -99,3 +99,12 @@ size_t gov_policy_holds_of(const struct gov_policy *p, uint64_t owner)
 		n += p->holds[i].owner == owner;
 	return n;
 }
+
+size_t gov_core_holds_of(const struct gov_core *c, uint64_t owner)
+{
+	size_t n = 0;
+
+	for (size_t k = 0; k < c->n; k++)
+		n += gov_policy_holds_of(c->policies[k], owner);
+	return n;
+}

@@ -286,6 +286,14 @@ struct served_model *model_store_find_id(const struct model_store *store, uint32
 	return NULL;
 }
 
+bool model_store_contains(const struct model_store *store, const struct served_model *m)
+{
+	for (size_t i = 0; i < store->count; i++)
+		if (store->models[i] == m)
+			return true;
+	return false;
+}
+
 /*
  * The models CONFIG names, in *NEXT: those whose name and path are unchanged are the running
  * ones (with their operating point); new or changed ones are loaded now, while the old ones keep

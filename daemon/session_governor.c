@@ -102,15 +102,6 @@ int session_handle_policy(struct session *s, const struct bitmix_msg_hdr *m)
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 
-static size_t holds_of(const struct bmx_daemon *d, uint64_t owner)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < gov_core_policy_count(d->governor); i++)
-		n += gov_policy_holds_of(gov_core_policy(d->governor, i), owner);
-	return n;
-}
-
 int session_handle_hold(struct session *s, const struct bitmix_msg_hdr *m)
 {
 	const struct bitmix_hold_req *req = (const void *)m;
@@ -125,7 +116,7 @@ int session_handle_hold(struct session *s, const struct bitmix_msg_hdr *m)
 	p = find_policy(s, m, req->model, &r);
 	if (!p)
 		return r;
-	if (holds_of(s->daemon, s->id) >= HOLDS_PER_SESSION)
+	if (gov_core_holds_of(s->daemon->governor, s->id) >= HOLDS_PER_SESSION)
 		return reply_error(s, m, -ENOSPC, "HOLD: this connection already holds %d",
 				   HOLDS_PER_SESSION);
 	if (req->kind != GOV_HOLD_MIN_BITS && req->kind != GOV_HOLD_MAX_LATENCY_NS)

@@ -27,13 +27,6 @@ static int conservative_start(struct gov_core *core, struct gov_policy *p)
 	return 0;
 }
 
-static void conservative_stop(struct gov_core *core, struct gov_policy *p)
-{
-	(void)core;
-	free(gov_policy_data(p));
-	gov_policy_set_data(p, NULL);
-}
-
 static void conservative_update(struct gov_core *core, const struct sensor_reading *r)
 {
 	const struct bmx_governor_config *cfg = gov_core_config(core);
@@ -61,6 +54,6 @@ static void conservative_update(struct gov_core *core, const struct sensor_readi
 const struct governor_ops governor_conservative = {
 	.name = "conservative",
 	.start = conservative_start,
-	.stop = conservative_stop,
+	.stop = gov_policy_free_data,
 	.update = conservative_update,
 };

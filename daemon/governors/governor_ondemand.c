@@ -26,13 +26,6 @@ static int ondemand_start(struct gov_core *core, struct gov_policy *p)
 	return 0;
 }
 
-static void ondemand_stop(struct gov_core *core, struct gov_policy *p)
-{
-	(void)core;
-	free(gov_policy_data(p));
-	gov_policy_set_data(p, NULL);
-}
-
 static void ondemand_update(struct gov_core *core, const struct sensor_reading *r)
 {
 	const struct bmx_governor_config *cfg = gov_core_config(core);
@@ -60,6 +53,6 @@ static void ondemand_update(struct gov_core *core, const struct sensor_reading *
 const struct governor_ops governor_ondemand = {
 	.name = "ondemand",
 	.start = ondemand_start,
-	.stop = ondemand_stop,
+	.stop = gov_policy_free_data,
 	.update = ondemand_update,
 };

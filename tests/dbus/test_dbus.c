@@ -12,12 +12,10 @@
  * Usage: test_dbus BITMIXD MODEL.bmx BITMIXCTL POLICY.conf
  */
 #include <errno.h>
-#include <grp.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
 #include <math.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -49,11 +47,7 @@ static char extra_yaml[1024];
 
 /* A hot simulated machine (tau 0.6 s, idle 32.5 C) and a step_wise trip that work crosses. */
 static const char machine_yaml[] =
-	"sensors:\n"
-	"  source: simulator\n"
-	"  period_ms: 50\n"
-	"  simulator: {ambient_c: 25, thermal_resistance_c_per_w: 1.5, heat_capacity_j_per_c: 0.4,\n"
-	"              idle_power_w: 5, power_per_cpu_w: 20}\n"
+	HARNESS_HOT_MACHINE_YAML
 	"governor:\n"
 	"  name: userspace\n"
 	"  step_wise:\n"
@@ -744,15 +738,13 @@ static void test_hold_dropped_with_peer(void **state)
 }
 
 /* The child's part of the access test, as nobody: may read, may not change. */
-static int as_nobody(void)
+static int as_nobody(void *arg)
 {
 	sd_bus_error error = SD_BUS_ERROR_NULL;
 	sd_bus *bus = NULL;
 	char *gov = NULL;
 
-	if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-	    setresuid(65534, 65534, 65534) < 0)
-		return 10;
+	(void)arg;
 	if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, pbus.address) < 0 ||
 	    sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0)
 		return 11;
@@ -775,19 +767,8 @@ static int as_nobody(void)
 
 static void test_access_denied_to_nobody(void **state)
 {
-	int status;
-	pid_t pid;
-
 	(void)state;
-	if (geteuid() != 0)
-		skip();
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(as_nobody());
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	harness_run_as_nobody(as_nobody, NULL);
 	sd_bus *bus = bus_connect();
 
 	assert_string_prop(bus, PATH, IFACE, "Governor", "userspace");
@@ -795,16 +776,14 @@ static void test_access_denied_to_nobody(void **state)
 }
 
 /* As nobody, once dbus.admin_users names it: allowed on D-Bus and on the socket alike. */
-static int nobody_as_admin(void)
+static int nobody_as_admin(void *arg)
 {
 	struct bitmix_governor_info info;
 	sd_bus_error error = SD_BUS_ERROR_NULL;
 	struct bitmix *bm;
 	sd_bus *bus = NULL;
 
-	if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
-	    setresuid(65534, 65534, 65534) < 0)
-		return 10;
+	(void)arg;
 	if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, pbus.address) < 0 ||
 	    sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0)
 		return 11;
@@ -823,8 +802,6 @@ static void test_admin_users(void **state)
 {
 	char yaml[1200];
 	sd_bus *bus = bus_connect();
-	int status;
-	pid_t pid;
 
 	(void)state;
 	if (geteuid() != 0)
@@ -833,13 +810,7 @@ static void test_admin_users(void **state)
 		 machine_yaml);
 	assert_int_equal(harness_write_config(&daemon_h, model_path, yaml), 0);
 	call_ok(bus, PATH, IFACE, "Reload", NULL, NULL);
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0)
-		_exit(nobody_as_admin());
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	harness_run_as_nobody(nobody_as_admin, NULL);
 	assert_int_equal(harness_write_config(&daemon_h, model_path, extra_yaml), 0);
 	call_ok(bus, PATH, IFACE, "Reload", NULL, NULL);
 	assert_string_prop(bus, PATH, IFACE, "Governor", "userspace");
@@ -879,48 +850,21 @@ static void test_no_bits_changed_missed(void **state)
 	sd_bus_flush_close_unref(bus);
 }
 
-struct load {
-	volatile int stop;
-};
-
-static void *infer_loop(void *arg)
-{
-	struct load *l = arg;
-	struct bitmix_model *m;
-	struct bitmix *bm;
-	float *in, *out;
-
-	if (bitmix_connect(daemon_h.socket, &bm) < 0 || bitmix_open_model(bm, "fmnist", &m) < 0)
-		return NULL;
-	in = bitmix_tensor_alloc(bm, 8 * 28 * 28 * sizeof(float));
-	out = bitmix_tensor_alloc(bm, 8 * 10 * sizeof(float));
-	for (int i = 0; i < 8 * 28 * 28; i++)
-		in[i] = (float)((i * 37) % 255) / 255.0f;
-	while (!l->stop && bitmix_infer(m, in, out, 8, NULL) == 0)
-		;
-	bitmix_close(bm);
-	return NULL;
-}
-
 /* step_wise's trip at 38 C: crossed up under inference load, back down when idle. */
 static void test_trip_crossed(void **state)
 {
 	sd_bus *bus = bus_connect();
 	struct seen s = { 0 };
-	struct load l = { 0 };
-	pthread_t t[2];
+	struct harness_load l;
 	uint64_t g0, g1;
 
 	(void)state;
 	subscribe(bus, &s);
 	assert_true(sd_bus_get_property_trivial(bus, NAME, MPATH, MIFACE, "Generation", NULL, 't', &g0) >= 0);
 	call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s", "step_wise");
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, infer_loop, &l), 0);
+	harness_load_start(&l, daemon_h.socket);
 	pump(bus, 30, &s.trips_up, 1);
-	l.stop = 1;
-	for (int i = 0; i < 2; i++)
-		pthread_join(t[i], NULL);
+	harness_load_stop(&l);
 	assert_int_equal(s.trips_up, 1);
 	assert_true(s.manager_props > 0); /* Temperature changed along the way */
 	pump(bus, 30, &s.trips_down, 1);
@@ -954,41 +898,22 @@ static void test_trip_crossed_power_allocator(void **state)
 {
 	sd_bus *bus = bus_connect();
 	struct seen s = { 0 };
-	struct load l = { 0 };
-	pthread_t t[2];
+	struct harness_load l;
 
 	(void)state;
 	wait_cooler(bus, 33.5, 30);
 	subscribe(bus, &s);
 	call_ok(bus, PATH, IFACE, "SetGovernorWithTunables", NULL, "sa{sv}", "power_allocator", 2,
 		"switch_on_temp_c", "d", 34.0, "control_temp_c", "d", 37.0);
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, infer_loop, &l), 0);
+	harness_load_start(&l, daemon_h.socket);
 	pump(bus, 30, &s.control_up, 1);
-	l.stop = 1;
-	for (int i = 0; i < 2; i++)
-		pthread_join(t[i], NULL);
+	harness_load_stop(&l);
 	assert_int_equal(s.switch_on_up, 1);
 	assert_int_equal(s.control_up, 1);
 	pump(bus, 30, &s.switch_on_down, 1);
 	assert_int_equal(s.switch_on_down, 1);
 	call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s", "userspace");
 	sd_bus_flush_close_unref(bus);
-}
-
-/* Run CMD; its stdout into OUT. Returns the exit status. */
-static int run(const char *cmd, char *out, size_t size)
-{
-	FILE *p = popen(cmd, "r");
-	size_t n = 0;
-	int status;
-
-	assert_non_null(p);
-	while (n + 1 < size && !feof(p))
-		n += fread(out + n, 1, size - 1 - n, p);
-	out[n] = 0;
-	status = pclose(p);
-	return WIFEXITED(status) ? WEXITSTATUS(status) : 128;
 }
 
 static void test_bitmixctl_json(void **state)
@@ -1002,7 +927,7 @@ static void test_bitmixctl_json(void **state)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		snprintf(cmd, sizeof(cmd), "%s --bus-address=%s --json %s%s", bitmixctl_path,
 			 pbus.address, verbs[i], python ? " | /usr/bin/python3 -m json.tool" : "");
-		assert_int_equal(run(cmd, out, sizeof(out)), 0);
+		assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 		assert_true(out[0] == '{');
 	}
 	/* The same verbs as JSON over the socket (--socket forces it). */
@@ -1011,25 +936,25 @@ static void test_bitmixctl_json(void **state)
 			continue; /* D-Bus only */
 		snprintf(cmd, sizeof(cmd), "%s --socket %s --json %s%s", bitmixctl_path, daemon_h.socket,
 			 verbs[i], python ? " | /usr/bin/python3 -m json.tool" : "");
-		assert_int_equal(run(cmd, out, sizeof(out)), 0);
+		assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 		assert_true(out[0] == '{');
 	}
 	snprintf(cmd, sizeof(cmd), "%s --socket %s --json status", bitmixctl_path, daemon_h.socket);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"bus\":null"));
 	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s --json status", bitmixctl_path, pbus.address);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"governor\":\"userspace\""));
 	assert_non_null(strstr(out, "\"name\":\"fmnist\""));
 	/* Setting over D-Bus, errors as the daemon words them. */
 	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s bits fmnist 6", bitmixctl_path, pbus.address);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "new bits at generation"));
 	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s governor turbo 2>&1", bitmixctl_path, pbus.address);
-	assert_int_equal(run(cmd, out, sizeof(out)), 1);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "no governor \"turbo\""));
 	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s reload", bitmixctl_path, pbus.address);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 }
 
 static void test_bitmixctl_watch(void **state)
@@ -1040,7 +965,7 @@ static void test_bitmixctl_watch(void **state)
 	(void)state;
 	snprintf(cmd, sizeof(cmd), "timeout 20 %s --bus-address=%s watch fmnist --count 3 --interval 0.2",
 		 bitmixctl_path, pbus.address);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	printf("%s", out);
 	for (; (line = strstr(line, "| fmnist gen=")); line++)
 		lines++;
@@ -1112,15 +1037,15 @@ static void test_busctl(void **state)
 	if (access("/usr/bin/busctl", X_OK) < 0)
 		skip();
 	snprintf(cmd, sizeof(cmd), "busctl --address=%s tree " NAME, pbus.address);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, MPATH));
 	snprintf(cmd, sizeof(cmd), "busctl --address=%s get-property " NAME " " PATH " " IFACE " Governor",
 		 pbus.address);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	assert_string_equal(out, "s \"userspace\"\n");
 	snprintf(cmd, sizeof(cmd), "busctl --address=%s call " NAME " " MPATH " " MIFACE
 		 " SetBits 'a(yy)' 8 8 8 5 5 5 5 5 5 5 5 5 5 5 5 8 8", pbus.address);
-	assert_int_equal(run(cmd, out, sizeof(out)), 0);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	assert_true(strncmp(out, "t ", 2) == 0);
 }
 

@@ -1,21 +1,30 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * daemon_harness.c — start a real bitmixd on a private socket for a test, and stop it.
+ * daemon_harness.c — start a real bitmixd on a private socket for a test, and stop it; and the
+ * set-up the integration tests share around it (daemon_harness.h).
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <liburing.h>
+#include <setjmp.h>
 #include <signal.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <cmocka.h>
 
 #include "bitmix.h"
 #include "daemon_harness.h"
@@ -124,6 +133,12 @@ int harness_stop(struct daemon_harness *h)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
+void harness_finish(struct daemon_harness *h)
+{
+	assert_int_equal(harness_stop(h), 0);
+	harness_cleanup(h);
+}
+
 bool harness_log_contains(const struct daemon_harness *h, const char *needle, int timeout_ms)
 {
 	for (int waited = 0;; waited += 20) {
@@ -199,13 +214,133 @@ long harness_cpu_ticks(const struct daemon_harness *h)
 	return (long)(utime + stime);
 }
 
-const char *harness_bitmixd, *harness_model;
+int harness_fd_baseline(const struct daemon_harness *h)
+{
+	int low = harness_fd_count(h);
+
+	for (int i = 0; i < 30; i++, usleep(10 * 1000))
+		if (harness_fd_count(h) < low)
+			low = harness_fd_count(h);
+	assert_true(low > 0);
+	return low;
+}
+
+void harness_assert_fds(const struct daemon_harness *h, int n)
+{
+	for (int i = 0; i < 300 && harness_fd_count(h) != n; i++)
+		usleep(10 * 1000);
+	assert_int_equal(harness_fd_count(h), n);
+}
+
+const char *harness_bitmixd, *harness_model, *harness_bitmixctl, *harness_yaml;
+
+int harness_args(int argc, char **argv, bool with_bitmixctl)
+{
+	if (argc != (with_bitmixctl ? 4 : 3)) {
+		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx%s\n", argv[0],
+			with_bitmixctl ? " BITMIXCTL" : "");
+		return -EINVAL;
+	}
+	harness_bitmixd = argv[1];
+	harness_model = argv[2];
+	harness_bitmixctl = with_bitmixctl ? argv[3] : NULL;
+	return 0;
+}
+
+static void *harness_load_main(void *arg)
+{
+	struct harness_load *l = arg;
+	struct bitmix_model *m;
+	struct bitmix *bm;
+	float *in, *out;
+
+	if (bitmix_connect(l->socket, &bm) < 0 || bitmix_open_model(bm, "fmnist", &m) < 0)
+		return NULL;
+	in = bitmix_tensor_alloc(bm, 8 * 28 * 28 * sizeof(float));
+	out = bitmix_tensor_alloc(bm, 8 * 10 * sizeof(float));
+	for (int i = 0; i < 8 * 28 * 28; i++)
+		in[i] = (float)((i * 37) % 255) / 255.0f;
+	while (!l->stop && bitmix_infer(m, in, out, 8, NULL) == 0)
+		__atomic_add_fetch(&l->requests, 1, __ATOMIC_RELAXED);
+	bitmix_close(bm);
+	return NULL;
+}
+
+void harness_load_start(struct harness_load *l, const char *socket)
+{
+	*l = (struct harness_load){ .socket = socket };
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_create(&l->threads[i], NULL, harness_load_main, l), 0);
+}
+
+void harness_load_stop(struct harness_load *l)
+{
+	l->stop = 1;
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(pthread_join(l->threads[i], NULL), 0);
+}
+
+int harness_memfd(size_t size, unsigned seals)
+{
+	int fd = memfd_create("test-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, (off_t)size), 0);
+	if (seals)
+		assert_int_equal(fcntl(fd, F_ADD_SEALS, seals), 0);
+	return fd;
+}
+
+int harness_run(const char *cmd, char *out, size_t size)
+{
+	FILE *p = popen(cmd, "r");
+	size_t n = 0;
+	int status;
+
+	if (!p)
+		return -errno;
+	while (n + 1 < size && !feof(p) && !ferror(p))
+		n += fread(out + n, 1, size - 1 - n, p);
+	out[n] = 0;
+	status = pclose(p);
+	if (status < 0)
+		return -errno;
+	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+}
+
+int harness_ctl(const struct daemon_harness *h, char *out, size_t size, const char *args)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), "%s --socket %s %s 2>&1", harness_bitmixctl, h->socket, args);
+	return harness_run(cmd, out, size);
+}
+
+void harness_run_as_nobody(int (*body)(void *arg), void *arg)
+{
+	int status;
+	pid_t pid;
+
+	if (geteuid() != 0)
+		skip();
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		if (setgroups(0, NULL) < 0 || setresgid(65534, 65534, 65534) < 0 ||
+		    setresuid(65534, 65534, 65534) < 0)
+			_exit(10);
+		_exit(body(arg));
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
+}
 
 int harness_group_setup(void **state)
 {
 	struct daemon_harness *h = calloc(1, sizeof(*h));
 
-	if (!h || harness_start(h, harness_bitmixd, harness_model, NULL) < 0) {
+	if (!h || harness_start(h, harness_bitmixd, harness_model, harness_yaml) < 0) {
 		fprintf(stderr, "could not start %s on %s\n", harness_bitmixd, harness_model);
 		free(h);
 		return -1;

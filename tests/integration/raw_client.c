@@ -22,6 +22,43 @@
 #include "bitmix.h"
 #include "raw_client.h"
 
+int raw_socket(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -errno;
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		int r = -errno;
+
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+ssize_t raw_send_fds(int fd, const void *msg, size_t len, const int *fds, int n)
+{
+	union {
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+		uint64_t align;
+	} control = { 0 };
+	struct iovec iov = { (void *)msg, len };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+			    .msg_controllen = CMSG_SPACE((size_t)n * sizeof(int)) };
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+
+	if (n < 1 || n > 4)
+		return -EINVAL;
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN((size_t)n * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, (size_t)n * sizeof(int));
+	return sendmsg(fd, &m, 0);
+}
+
 int raw_call(struct raw *c, void *req, size_t len, uint16_t type, void *rep, size_t rep_max,
 		    int *fds, int max_fds)
 {
@@ -36,8 +73,7 @@ int raw_call(struct raw *c, void *req, size_t len, uint16_t type, void *rep, siz
 	ssize_t n;
 	int got = 0;
 
-	*h = (struct bitmix_msg_hdr){ BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, type, (uint32_t)len,
-				      ++c->seq };
+	*h = raw_hdr(type, (uint32_t)len, ++c->seq);
 	if (send(c->fd, req, len, 0) != (ssize_t)len)
 		return -errno;
 	n = recvmsg(c->fd, &msg, MSG_CMSG_CLOEXEC);
@@ -54,16 +90,14 @@ int raw_call(struct raw *c, void *req, size_t len, uint16_t type, void *rep, siz
 
 void raw_connect(struct raw *c, const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	struct bitmix_hello_req hello = { 0 };
 	struct bitmix_open_req open_req = { 0 };
 	uint8_t buf[BITMIX_MSG_MAX];
 	int fds[4];
 
 	memset(c, 0, sizeof(*c));
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	c->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	assert_int_equal(connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	c->fd = raw_socket(path);
+	assert_true(c->fd >= 0);
 	fds[1] = fds[2] = -1;
 	assert_int_equal(raw_call(c, &hello, sizeof(hello), BITMIX_MSG_HELLO, &c->hello,
 				  sizeof(c->hello), fds, 3), 0);

@@ -8,6 +8,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "bitmix_proto.h"
 
@@ -21,6 +22,16 @@ struct raw {
 	uint32_t sq_tail, cq_head;
 };
 
+/* A well-formed header for a message of TYPE, LEN bytes in all, with sequence number SEQ. */
+static inline struct bitmix_msg_hdr raw_hdr(uint16_t type, uint32_t len, uint32_t seq)
+{
+	return (struct bitmix_msg_hdr){ BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, type, len, seq };
+}
+
+/* A control socket connected to the daemon at PATH, before any HELLO; its fd or -errno. */
+int raw_socket(const char *path);
+/* Send LEN bytes of MSG on FD with N descriptors (up to 4) attached; sendmsg's result. */
+ssize_t raw_send_fds(int fd, const void *msg, size_t len, const int *fds, int n);
 /* One request and its reply (up to MAX_FDS descriptors into FDS); returns the reply's status. */
 int raw_call(struct raw *c, void *req, size_t len, uint16_t type, void *rep, size_t rep_max,
 	     int *fds, int max_fds);

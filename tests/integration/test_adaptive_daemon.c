@@ -28,7 +28,7 @@
 
 #define BATCH 16u
 
-static const char *bitmixd_path, *model_path, *placeholder_path;
+static const char *placeholder_path;
 
 static const char adaptive_yaml[] =
 	"governor:\n"
@@ -145,7 +145,7 @@ static void test_limits_and_identity(void **state)
 	uint32_t hold;
 	float *in, *out;
 
-	local_open(&l, model_path);
+	local_open(&l, harness_model);
 	assert_int_equal(bitmix_connect(h->socket, &bm), 0);
 	assert_int_equal(bitmix_open_model(bm, "fmnist", &m), 0);
 	in = bitmix_tensor_alloc(bm, BATCH * 28 * 28 * sizeof(float));
@@ -211,7 +211,7 @@ static void test_model_without_sections(void **state)
 	float *in, *out;
 
 	(void)state;
-	assert_int_equal(harness_start(&h, bitmixd_path, placeholder_path, adaptive_yaml), 0);
+	assert_int_equal(harness_start(&h, harness_bitmixd, placeholder_path, adaptive_yaml), 0);
 	assert_true(harness_log_contains(&h, "has no CASCADE section", 5000));
 	assert_int_equal(bitmix_connect(h.socket, &bm), 0);
 	assert_int_equal(bitmix_open_model(bm, "fmnist", &m), 0);
@@ -226,27 +226,7 @@ static void test_model_without_sections(void **state)
 	assert_int_equal(bitmix_get_policy(bm, "fmnist", &p), 0);
 	assert_string_equal(p.precision, "fixed");
 	bitmix_close(bm);
-	assert_int_equal(harness_stop(&h), 0);
-	harness_cleanup(&h);
-}
-
-static int setup(void **state)
-{
-	static struct daemon_harness h;
-
-	if (harness_start(&h, bitmixd_path, model_path, adaptive_yaml) < 0)
-		return -1;
-	*state = &h;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct daemon_harness *h = *state;
-	int status = harness_stop(h);
-
-	harness_cleanup(h);
-	return status == 0 ? 0 : -1;
+	harness_finish(&h);
 }
 
 int main(int argc, char **argv)
@@ -262,8 +242,10 @@ int main(int argc, char **argv)
 		fprintf(stderr, "usage: %s BITMIXD BUNDLED.bmx PLACEHOLDER.bmx\n", argv[0]);
 		return 2;
 	}
-	bitmixd_path = argv[1];
-	model_path = argv[2];
+	harness_bitmixd = argv[1];
+	harness_model = argv[2];
 	placeholder_path = argv[3];
-	return cmocka_run_group_tests(tests, setup, teardown) | cmocka_run_group_tests(alone, NULL, NULL);
+	harness_yaml = adaptive_yaml;
+	return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown) |
+	       cmocka_run_group_tests(alone, NULL, NULL);
 }

@@ -15,15 +15,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "bitmix.h"
 #include "daemon_harness.h"
-
-static const char *bitmixd_path, *model_path, *bitmixctl_path;
 
 static void test_models_and_bits(void **state)
 {
@@ -68,37 +65,29 @@ static void test_models_and_bits(void **state)
 	bitmix_close(bm);
 }
 
+/* The child's part of the permission test, as nobody: may read bits, may not set them. */
+static int set_bits_as_nobody(void *arg)
+{
+	const struct daemon_harness *h = arg;
+	struct bitmix_layer_bits bits[1024];
+	struct bitmix_model *m;
+	struct bitmix *bm;
+
+	if (bitmix_connect(h->socket, &bm) < 0 || bitmix_open_model(bm, "fmnist", &m) < 0)
+		return 11;
+	if (bitmix_get_bits(m, bits, NULL) < 0)
+		return 12;
+	if (bitmix_set_bits(m, bits, NULL) != -EPERM)
+		return 13;
+	if (!strstr(bitmix_strerror(bm), "may not change bits"))
+		return 14;
+	return 0;
+}
+
 /* Only root and the configured users and groups may set bits. */
 static void test_set_bits_needs_permission(void **state)
 {
-	struct daemon_harness *h = *state;
-	int status;
-	pid_t pid;
-
-	if (geteuid() != 0)
-		skip();
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		struct bitmix_layer_bits bits[1024];
-		struct bitmix_model *m;
-		struct bitmix *bm;
-
-		if (setgid(65534) < 0 || setuid(65534) < 0)
-			_exit(10);
-		if (bitmix_connect(h->socket, &bm) < 0 || bitmix_open_model(bm, "fmnist", &m) < 0)
-			_exit(11);
-		if (bitmix_get_bits(m, bits, NULL) < 0)
-			_exit(12);
-		if (bitmix_set_bits(m, bits, NULL) != -EPERM)
-			_exit(13);
-		if (!strstr(bitmix_strerror(bm), "may not change bits"))
-			_exit(14);
-		_exit(0);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	harness_run_as_nobody(set_bits_as_nobody, *state);
 }
 
 static int count_models(struct daemon_harness *h)
@@ -113,21 +102,6 @@ static int count_models(struct daemon_harness *h)
 	return n;
 }
 
-/* Run bitmixctl ARGS against the harness's daemon; returns its exit status, output in OUT. */
-static int ctl(struct daemon_harness *h, char *out, size_t size, const char *args)
-{
-	char cmd[1024];
-	size_t n;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "%s --socket %s %s 2>&1", bitmixctl_path, h->socket, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, size - 1, p);
-	out[n] = 0;
-	return WEXITSTATUS(pclose(p));
-}
-
 /* bitmixctl end to end: every command, and its errors. */
 static void test_bitmixctl(void **state)
 {
@@ -137,23 +111,23 @@ static void test_bitmixctl(void **state)
 	uint8_t lab[8 + 3] = { 0, 0, 8, 1, 0, 0, 0, 3, 1, 2, 3 };
 	FILE *f;
 
-	assert_int_equal(ctl(h, out, sizeof(out), "status"), 0);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "status"), 0);
 	assert_non_null(strstr(out, "bitmixd 0.1.0"));
-	assert_int_equal(ctl(h, out, sizeof(out), "models"), 0);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "models"), 0);
 	assert_non_null(strstr(out, "fmnist"));
 	assert_non_null(strstr(out, "input 28x28x1  outputs 10  bits 2-8"));
-	assert_int_equal(ctl(h, out, sizeof(out), "bits fmnist 3"), 0);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "bits fmnist 3"), 0);
 	assert_non_null(strstr(out, "do not allow 3 and keep their bits"));
-	assert_int_equal(ctl(h, out, sizeof(out), "bits fmnist 2=w5a6"), 0);
-	assert_int_equal(ctl(h, out, sizeof(out), "bits fmnist"), 0);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "bits fmnist 2=w5a6"), 0);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "bits fmnist"), 0);
 	assert_non_null(strstr(out, "layer  1: w3 a3"));
 	assert_non_null(strstr(out, "layer  2: w5 a6"));
 	assert_non_null(strstr(out, "layer  0: w8 a8  (allowed 8)"));
-	assert_int_equal(ctl(h, out, sizeof(out), "bits fmnist 0=4"), 1);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "bits fmnist 0=4"), 1);
 	assert_non_null(strstr(out, "layer 0 allows bits 8, not 4"));
-	assert_int_equal(ctl(h, out, sizeof(out), "bits fmnist 8,4"), 1);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "bits fmnist 8,4"), 1);
 	assert_non_null(strstr(out, "2 entries given, the model has 8 layers"));
-	assert_int_equal(ctl(h, out, sizeof(out), "bits nosuch"), 1);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "bits nosuch"), 1);
 	assert_non_null(strstr(out, "no model called \"nosuch\""));
 
 	for (size_t i = 16; i < sizeof(idx); i++)
@@ -167,12 +141,12 @@ static void test_bitmixctl(void **state)
 	fwrite(lab, 1, sizeof(lab), f);
 	fclose(f);
 	snprintf(args, sizeof(args), "infer fmnist %s --labels %s --batch 2", images, labels);
-	assert_int_equal(ctl(h, out, sizeof(out), args), 0);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), args), 0);
 	assert_non_null(strstr(out, "images.idx[2]: class"));
 	assert_non_null(strstr(out, "3 image(s) in"));
 	assert_non_null(strstr(out, "accuracy: "));
 	snprintf(args, sizeof(args), "infer fmnist %s", labels);
-	assert_int_equal(ctl(h, out, sizeof(out), args), 1);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), args), 1);
 	assert_non_null(strstr(out, "neither an IDX3 image file nor a binary PGM/PPM"));
 }
 
@@ -183,7 +157,7 @@ static void test_reload(void **state)
 	char extra[512];
 	int n;
 
-	assert_int_equal(harness_write_config(h, model_path, "worker: 3\n"), 0);
+	assert_int_equal(harness_write_config(h, harness_model, "worker: 3\n"), 0);
 	kill(h->pid, SIGHUP);
 	assert_true(harness_log_contains(h, "reload failed", 5000));
 	assert_true(harness_log_contains(h, "unknown key \"worker\"", 100));
@@ -194,11 +168,11 @@ static void test_reload(void **state)
 	assert_true(harness_log_contains(h, "keeping the running configuration and models", 5000));
 	assert_int_equal(count_models(h), 1);
 
-	char *abs = realpath(model_path, NULL);
+	char *abs = realpath(harness_model, NULL);
 
 	snprintf(extra, sizeof(extra), "  second: %s\n", abs);
 	free(abs);
-	assert_int_equal(harness_write_config(h, model_path, extra), 0);
+	assert_int_equal(harness_write_config(h, harness_model, extra), 0);
 	kill(h->pid, SIGHUP);
 	for (int i = 0; i < 200 && (n = count_models(h)) != 2; i++)
 		usleep(10000);
@@ -254,9 +228,9 @@ static void test_corrupt_model_refused(void **state)
 
 	(void)state;
 	snprintf(bad, sizeof(bad), "/tmp/bitmix-bad-%d.bmx", (int)getpid());
-	snprintf(cmd, sizeof(cmd), "head -c 1000 '%s' > '%s'", model_path, bad);
+	snprintf(cmd, sizeof(cmd), "head -c 1000 '%s' > '%s'", harness_model, bad);
 	assert_int_equal(system(cmd), 0);
-	assert_int_equal(harness_start(&h, bitmixd_path, bad, NULL), -ECHILD);
+	assert_int_equal(harness_start(&h, harness_bitmixd, bad, NULL), -ECHILD);
 	f = fopen(h.log, "r");
 	assert_non_null(f);
 	fclose(f);
@@ -279,13 +253,8 @@ int main(int argc, char **argv)
 	};
 	int failed;
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx BITMIXCTL\n", argv[0]);
+	if (harness_args(argc, argv, true) < 0)
 		return 2;
-	}
-	bitmixd_path = harness_bitmixd = argv[1];
-	model_path = harness_model = argv[2];
-	bitmixctl_path = argv[3];
 	failed = cmocka_run_group_tests_name("control", tests, harness_group_setup, harness_group_teardown);
 	return failed + cmocka_run_group_tests_name("start", alone, NULL, NULL);
 }

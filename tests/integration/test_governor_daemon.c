@@ -7,7 +7,6 @@
  * Usage: test_governor_daemon BITMIXD MODEL.bmx BITMIXCTL
  */
 #include <errno.h>
-#include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,44 +21,13 @@
 #include "bitmix.h"
 #include "daemon_harness.h"
 
-static const char *bitmixd_path, *model_path, *bitmixctl_path;
-
-/* A fast simulated machine: tau = R x C = 0.6 s, idle at 32.5 C, 92 C with two CPUs busy. */
+/* The hot simulated machine, governed by power_allocator. */
 static const char hot_machine[] =
-	"sensors:\n"
-	"  source: simulator\n"
-	"  period_ms: 50\n"
-	"  simulator: {ambient_c: 25, thermal_resistance_c_per_w: 1.5, heat_capacity_j_per_c: 0.4,\n"
-	"              idle_power_w: 5, power_per_cpu_w: 20}\n"
+	HARNESS_HOT_MACHINE_YAML
 	"governor:\n"
 	"  name: power_allocator\n"
 	"  power_allocator: {control_temp_c: 50, switch_on_temp_c: 40, sustainable_power_w: 11,\n"
 	"                    dynamic_power_w: 20}\n";
-
-struct load {
-	const char *socket;
-	volatile int stop;
-	int requests;
-};
-
-static void *infer_loop(void *arg)
-{
-	struct load *l = arg;
-	struct bitmix_model *m;
-	struct bitmix *bm;
-	float *in, *out;
-
-	if (bitmix_connect(l->socket, &bm) < 0 || bitmix_open_model(bm, "fmnist", &m) < 0)
-		return NULL;
-	in = bitmix_tensor_alloc(bm, 8 * 28 * 28 * sizeof(float));
-	out = bitmix_tensor_alloc(bm, 8 * 10 * sizeof(float));
-	for (int i = 0; i < 8 * 28 * 28; i++)
-		in[i] = (float)((i * 37) % 255) / 255.0f;
-	while (!l->stop && bitmix_infer(m, in, out, 8, NULL) == 0)
-		__atomic_add_fetch(&l->requests, 1, __ATOMIC_RELAXED);
-	bitmix_close(bm);
-	return NULL;
-}
 
 static double average_bits(struct bitmix *bm)
 {
@@ -84,34 +52,29 @@ static double wait_bits(struct bitmix *bm, bool below, double threshold, double 
 static void test_power_allocator_closes_the_loop(void **state)
 {
 	struct daemon_harness h;
-	struct load l = { 0 };
+	struct harness_load l;
 	struct bitmix_governor_info g;
 	struct bitmix_sensors se;
 	struct bitmix_policy_info p;
-	pthread_t t[2];
 	struct bitmix *bm;
 	double hot, cool;
 
 	(void)state;
-	assert_int_equal(harness_start(&h, bitmixd_path, model_path, hot_machine), 0);
+	assert_int_equal(harness_start(&h, harness_bitmixd, harness_model, hot_machine), 0);
 	assert_int_equal(bitmix_connect(h.socket, &bm), 0);
 	assert_int_equal(bitmix_governor(bm, NULL, &g), 0);
 	assert_string_equal(g.name, "power_allocator");
 	assert_string_equal(g.fallback, "");
 	assert_true(average_bits(bm) > 7.99); /* cool and idle: full precision */
 
-	l.socket = h.socket;
-	for (int i = 0; i < 2; i++)
-		assert_int_equal(pthread_create(&t[i], NULL, infer_loop, &l), 0);
+	harness_load_start(&l, h.socket);
 	hot = wait_bits(bm, true, 7.99, 60);
 	assert_int_equal(bitmix_get_sensors(bm, &se), 0);
 	print_message("under load: %.1f C, average bits %.2f after %d requests\n", se.temp_c, hot,
 		      l.requests);
 	assert_true(hot < 7.99);
 	assert_true(se.temp_c > 40);
-	l.stop = 1;
-	for (int i = 0; i < 2; i++)
-		pthread_join(t[i], NULL);
+	harness_load_stop(&l);
 
 	cool = wait_bits(bm, false, 7.99, 60);
 	assert_int_equal(bitmix_get_sensors(bm, &se), 0);
@@ -121,8 +84,7 @@ static void test_power_allocator_closes_the_loop(void **state)
 	assert_true(p.transitions >= 2);
 	assert_true(p.time_in_state_ns[12] > 0);
 	bitmix_close(bm);
-	assert_int_equal(harness_stop(&h), 0);
-	harness_cleanup(&h);
+	harness_finish(&h);
 }
 
 static void test_holds_and_governor_switching(void **state)
@@ -192,22 +154,15 @@ static void test_holds_and_governor_switching(void **state)
 static void test_bitmixctl_stats_and_governor(void **state)
 {
 	struct daemon_harness *h = *state;
-	char cmd[512], out[8192];
-	size_t len;
-	FILE *f;
+	char out[8192];
 
-	snprintf(cmd, sizeof(cmd), "%s --socket %s governor performance && %s --socket %s stats fmnist"
-		 " && %s --socket %s status 2>&1", bitmixctl_path, h->socket, bitmixctl_path,
-		 h->socket, bitmixctl_path, h->socket);
-	f = popen(cmd, "r");
-	assert_non_null(f);
-	len = fread(out, 1, sizeof(out) - 1, f);
-	out[len] = 0;
-	assert_int_equal(pclose(f), 0);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "governor performance"), 0);
 	assert_non_null(strstr(out, "governor: performance"));
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "stats fmnist"), 0);
 	assert_non_null(strstr(out, "model fmnist: average 8.00 bits"));
 	assert_non_null(strstr(out, "time in state (average bits):"));
 	assert_non_null(strstr(out, "transition table (from \\ to):"));
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "status"), 0);
 	assert_non_null(strstr(out, "governor:  performance (1 model(s))"));
 }
 
@@ -221,13 +176,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_power_allocator_closes_the_loop),
 	};
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx BITMIXCTL\n", argv[0]);
+	if (harness_args(argc, argv, true) < 0)
 		return 2;
-	}
-	bitmixd_path = harness_bitmixd = argv[1];
-	model_path = harness_model = argv[2];
-	bitmixctl_path = argv[3];
 	return cmocka_run_group_tests(tests, harness_group_setup, harness_group_teardown) |
 	       cmocka_run_group_tests(loop, NULL, NULL);
 }

@@ -21,7 +21,6 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -31,7 +30,6 @@
 #include "daemon_harness.h"
 #include "raw_client.h"
 
-static const char *bitmixd_path, *model_path;
 static int baseline_fds; /* the daemon's descriptors before any offence */
 
 enum mutation {
@@ -83,12 +81,7 @@ static void test_bad_submissions_get_errors(void **state)
 	struct bitmix_cqe cqe;
 	struct raw c;
 
-	/* The harness's readiness probe may still be closing: take the low point of 300 ms. */
-	baseline_fds = harness_fd_count(h);
-	for (int i = 0; i < 30; i++, usleep(10 * 1000))
-		if (harness_fd_count(h) < baseline_fds)
-			baseline_fds = harness_fd_count(h);
-	assert_true(baseline_fds > 0);
+	baseline_fds = harness_fd_baseline(h);
 	raw_connect(&c, h->socket);
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct bitmix_sqe e = good_sqe(&c);
@@ -142,17 +135,14 @@ static void test_corrupted_ring_index(void **state)
 static void test_garbage_control_messages(void **state)
 {
 	struct daemon_harness *h = *state;
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", h->socket);
 	for (int kind = 0; kind < 5; kind++) {
-		struct bitmix_msg_hdr m = { BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, BITMIX_MSG_STATUS,
-					    sizeof(m), 1 };
+		struct bitmix_msg_hdr m = raw_hdr(BITMIX_MSG_STATUS, sizeof(m), 1);
 		uint8_t reply[BITMIX_MSG_MAX];
-		int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		int fd = raw_socket(h->socket);
 		ssize_t n;
 
-		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+		assert_true(fd >= 0);
 		switch (kind) {
 		case 0: m.magic = 0xdeadbeef; break;
 		case 1: m.length = 3000; break;
@@ -161,23 +151,9 @@ static void test_garbage_control_messages(void **state)
 		case 4: break;
 		}
 		if (kind == 4) {
-			/* A descriptor (our own stdin) sent to the daemon. */
-			union {
-				char buf[CMSG_SPACE(sizeof(int))];
-				uint64_t align;
-			} control = { 0 };
-			struct iovec iov = { &m, sizeof(m) };
-			struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1,
-					      .msg_control = control.buf,
-					      .msg_controllen = sizeof(control.buf) };
-			struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-			int zero = 0;
+			int zero = 0; /* a descriptor (our own stdin) sent to the daemon */
 
-			cm->cmsg_level = SOL_SOCKET;
-			cm->cmsg_type = SCM_RIGHTS;
-			cm->cmsg_len = CMSG_LEN(sizeof(int));
-			memcpy(CMSG_DATA(cm), &zero, sizeof(int));
-			assert_int_equal(sendmsg(fd, &msg, 0), sizeof(m));
+			assert_int_equal(raw_send_fds(fd, &m, sizeof(m), &zero, 1), sizeof(m));
 		} else {
 			assert_int_equal(send(fd, &m, sizeof(m), 0), sizeof(m));
 		}
@@ -194,21 +170,18 @@ static void test_garbage_control_messages(void **state)
 	}
 	assert_daemon_serves(h->socket);
 	/* Every offender's descriptors (socket, arena, doorbells) went with it. */
-	for (int i = 0; i < 200 && harness_fd_count(h) != baseline_fds; i++)
-		usleep(10 * 1000);
-	assert_int_equal(harness_fd_count(h), baseline_fds);
+	harness_assert_fds(h, baseline_fds);
 }
 
 /* Connect without HELLO (one daemon descriptor) and send STATUS; -1 if connect failed. */
 static int status_connection(const char *path)
 {
-	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	struct bitmix_msg_hdr m = { BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, BITMIX_MSG_STATUS,
-				    sizeof(m), 1 };
-	int fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	struct bitmix_msg_hdr m = raw_hdr(BITMIX_MSG_STATUS, sizeof(m), 1);
+	int fd = raw_socket(path);
 
-	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", path);
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || send(fd, &m, sizeof(m), 0) < 0) {
+	if (fd < 0)
+		return -1;
+	if (send(fd, &m, sizeof(m), 0) < 0) {
 		close(fd);
 		return -1;
 	}
@@ -239,7 +212,7 @@ static void test_connection_flood_past_fd_limit(void **state)
 	long cpu0, cpu1;
 
 	(void)state;
-	assert_int_equal(harness_start_limited(&h, bitmixd_path, model_path, NULL, 48), 0);
+	assert_int_equal(harness_start_limited(&h, harness_bitmixd, harness_model, NULL, 48), 0);
 	for (n = 0; n < MAX && blocked < 0; n++) {
 		fds[n] = status_connection(h.socket);
 		assert_true(fds[n] >= 0);
@@ -255,8 +228,7 @@ static void test_connection_flood_past_fd_limit(void **state)
 	assert_true(cpu0 >= 0 && cpu1 - cpu0 <= 10); /* <= 100 ms of CPU in 500 ms at 100 Hz */
 	/* Those already connected are still served. */
 	{
-		struct bitmix_msg_hdr m = { BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, BITMIX_MSG_STATUS,
-					    sizeof(m), 2 };
+		struct bitmix_msg_hdr m = raw_hdr(BITMIX_MSG_STATUS, sizeof(m), 2);
 
 		assert_int_equal(send(fds[0], &m, sizeof(m), 0), sizeof(m));
 		assert_true(answered(fds[0], 2000));
@@ -269,8 +241,7 @@ static void test_connection_flood_past_fd_limit(void **state)
 	for (int i = 0; i < n; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
-	assert_int_equal(harness_stop(&h), 0);
-	harness_cleanup(&h);
+	harness_finish(&h);
 }
 
 int main(int argc, char **argv)
@@ -286,12 +257,8 @@ int main(int argc, char **argv)
 	int failed;
 
 	harness_skip_without_doorbell();
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx\n", argv[0]);
+	if (harness_args(argc, argv, false) < 0)
 		return 2;
-	}
-	bitmixd_path = harness_bitmixd = argv[1];
-	model_path = harness_model = argv[2];
 	failed = cmocka_run_group_tests_name("hostile", tests, harness_group_setup, harness_group_teardown);
 	return failed + cmocka_run_group_tests_name("flood", alone, NULL, NULL);
 }

@@ -26,7 +26,6 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <fcntl.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -37,37 +36,7 @@
 
 #include "raw_client.h"
 
-static const char *bitmixd_path, *model_path;
 static int baseline_fds; /* the daemon's descriptors before any offence */
-
-/* The low point of the daemon's descriptors over 300 ms (the harness's probe may be closing). */
-static void measure_baseline(const struct daemon_harness *h)
-{
-	baseline_fds = harness_fd_count(h);
-	for (int i = 0; i < 30; i++, usleep(10 * 1000))
-		if (harness_fd_count(h) < baseline_fds)
-			baseline_fds = harness_fd_count(h);
-	assert_true(baseline_fds > 0);
-}
-
-/* Wait until the daemon holds BASELINE_FDS descriptors again (closing is asynchronous). */
-static void assert_fds_return(const struct daemon_harness *h)
-{
-	for (int i = 0; i < 300 && harness_fd_count(h) != baseline_fds; i++)
-		usleep(10 * 1000);
-	assert_int_equal(harness_fd_count(h), baseline_fds);
-}
-
-static int memfd_of(size_t size, unsigned seals)
-{
-	int fd = memfd_create("hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	if (seals)
-		assert_int_equal(fcntl(fd, F_ADD_SEALS, seals), 0);
-	return fd;
-}
 
 /* Register FD and expect STATUS with WORDS in the message. */
 static void expect_region_refused(struct bitmix *bm, int fd, size_t size, int status, const char *words)
@@ -92,10 +61,10 @@ static void test_region_refusals(void **state)
 	int pipefd[2], fd, region;
 	void *addr;
 
-	measure_baseline(h);
+	baseline_fds = harness_fd_baseline(h);
 	assert_int_equal(bitmix_connect(h->socket, &bm), 0);
-	expect_region_refused(bm, memfd_of(size, 0), size, -EINVAL, "not sealed");
-	expect_region_refused(bm, memfd_of(size, F_SEAL_SHRINK), size, -EINVAL, "not sealed");
+	expect_region_refused(bm, harness_memfd(size, 0), size, -EINVAL, "not sealed");
+	expect_region_refused(bm, harness_memfd(size, F_SEAL_SHRINK), size, -EINVAL, "not sealed");
 	assert_int_equal(pipe(pipefd), 0);
 	close(pipefd[1]);
 	expect_region_refused(bm, pipefd[0], size, -EINVAL, "not a memfd (it is pipe:");
@@ -103,16 +72,17 @@ static void test_region_refusals(void **state)
 	fd = open(file, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
 	assert_int_equal(ftruncate(fd, (off_t)size), 0);
 	expect_region_refused(bm, fd, size, -EINVAL, "not a memfd");
-	expect_region_refused(bm, memfd_of(size, F_SEAL_SHRINK | F_SEAL_GROW), size * 2, -EINVAL,
-			      "the request says");
-	fd = memfd_of(size, F_SEAL_SHRINK | F_SEAL_GROW);
+	expect_region_refused(bm, harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW), size * 2,
+			      -EINVAL, "the request says");
+	fd = harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW);
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 	expect_region_refused(bm, open(fdpath, O_RDONLY | O_CLOEXEC), size, -EACCES, "read-write");
 	close(fd);
-	expect_region_refused(bm, memfd_of(size, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE),
+	expect_region_refused(bm,
+			      harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE),
 			      size, -EPERM, "cannot map");
 	/* A good region: sealed, so shrinking it after registration fails; it keeps working. */
-	fd = memfd_of(size, F_SEAL_SHRINK | F_SEAL_GROW);
+	fd = harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW);
 	addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	assert_true(addr != MAP_FAILED);
 	region = bitmix_region_register(bm, fd, addr, size);
@@ -128,7 +98,7 @@ static void test_region_refusals(void **state)
 	munmap(addr, size);
 	bitmix_close(bm);
 	assert_daemon_serves(h->socket);
-	assert_fds_return(h);
+	harness_assert_fds(h, baseline_fds);
 }
 
 /* Region messages with the wrong descriptors or fields. */
@@ -152,32 +122,16 @@ static void test_region_messages(void **state)
 	assert_int_equal(raw_call(&c, &req, sizeof(req) - 8, BITMIX_MSG_REGISTER_REGION, reply,
 				  sizeof(reply), NULL, 0), -EBADMSG);
 	/* Two descriptors at once is a protocol violation: hung up on, both closed. */
-	{
-		union {
-			char buf[CMSG_SPACE(2 * sizeof(int))];
-			uint64_t align;
-		} control = { 0 };
-		struct iovec iov = { &req, sizeof(req) };
-		struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
-				      .msg_controllen = sizeof(control.buf) };
-		struct cmsghdr *cm = CMSG_FIRSTHDR(&msg);
-
-		fds[0] = memfd_of(4096, F_SEAL_SHRINK | F_SEAL_GROW);
-		fds[1] = memfd_of(4096, F_SEAL_SHRINK | F_SEAL_GROW);
-		req.hdr = (struct bitmix_msg_hdr){ BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION,
-						   BITMIX_MSG_REGISTER_REGION, sizeof(req), 99 };
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
-		memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-		assert_int_equal(sendmsg(c.fd, &msg, 0), sizeof(req));
-		assert_int_equal(recv(c.fd, &byte, 1, 0), 0);
-		close(fds[0]);
-		close(fds[1]);
-	}
+	fds[0] = harness_memfd(4096, F_SEAL_SHRINK | F_SEAL_GROW);
+	fds[1] = harness_memfd(4096, F_SEAL_SHRINK | F_SEAL_GROW);
+	req.hdr = raw_hdr(BITMIX_MSG_REGISTER_REGION, sizeof(req), 99);
+	assert_int_equal(raw_send_fds(c.fd, &req, sizeof(req), fds, 2), sizeof(req));
+	assert_int_equal(recv(c.fd, &byte, 1, 0), 0);
+	close(fds[0]);
+	close(fds[1]);
 	raw_close(&c);
 	assert_daemon_serves(h->socket);
-	assert_fds_return(h);
+	harness_assert_fds(h, baseline_fds);
 }
 
 /*
@@ -267,7 +221,7 @@ static void test_sigkill_mid_request(void **state)
 	assert_int_equal(waitpid(pid, &status, 0), pid);
 	assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
 	assert_daemon_serves(h->socket);
-	assert_fds_return(h);
+	harness_assert_fds(h, baseline_fds);
 }
 
 /*
@@ -286,7 +240,7 @@ static void test_connect_cycles(void **state)
 		assert_int_equal(bitmix_connect(h->socket, &bm), 0);
 		bitmix_close(bm);
 	}
-	assert_fds_return(h);
+	harness_assert_fds(h, baseline_fds);
 	rss0 = harness_rss_kib(h);
 	for (int i = 0; i < 10000; i++) {
 		int r = bitmix_connect(h->socket, &bm);
@@ -295,7 +249,7 @@ static void test_connect_cycles(void **state)
 			fail_msg("cycle %d: %s", i, bitmix_strerror(NULL));
 		bitmix_close(bm);
 	}
-	assert_fds_return(h);
+	harness_assert_fds(h, baseline_fds);
 	rss1 = harness_rss_kib(h);
 	print_message("daemon RSS %ld KiB before, %ld KiB after 10000 connections\n", rss0, rss1);
 	assert_true(rss0 > 0 && rss1 > 0);
@@ -314,7 +268,8 @@ static void test_in_flight_limit(void **state)
 	struct raw c;
 
 	(void)state;
-	assert_int_equal(harness_start(&h, bitmixd_path, model_path, "limits:\n  in_flight: 2\n"), 0);
+	assert_int_equal(harness_start(&h, harness_bitmixd, harness_model,
+				       "limits:\n  in_flight: 2\n"), 0);
 	raw_connect(&c, h.socket);
 	hdr = (void *)c.arena;
 	sq = (void *)(c.arena + c.hello.sq_offset);
@@ -340,8 +295,7 @@ static void test_in_flight_limit(void **state)
 	assert_true(ok >= 2 && busy >= 1);
 	assert_true(harness_log_contains(&h, "limits.in_flight is 2", 1000));
 	raw_close(&c);
-	assert_int_equal(harness_stop(&h), 0);
-	harness_cleanup(&h);
+	harness_finish(&h);
 }
 
 int main(int argc, char **argv)
@@ -360,12 +314,8 @@ int main(int argc, char **argv)
 	int failed;
 
 	harness_skip_without_doorbell();
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx\n", argv[0]);
+	if (harness_args(argc, argv, false) < 0)
 		return 2;
-	}
-	bitmixd_path = harness_bitmixd = argv[1];
-	model_path = harness_model = argv[2];
 	/* Under ASan, a small quarantine lets the daemon's RSS settle (test_connect_cycles). */
 	snprintf(asan, sizeof(asan), "%s%squarantine_size_mb=1", getenv("ASAN_OPTIONS") ?: "",
 		 getenv("ASAN_OPTIONS") ? ":" : "");

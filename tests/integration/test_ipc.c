@@ -26,8 +26,6 @@
 #define OUT_FLOATS 10
 #define OUT_STRIDE 16 /* tensors start 64-byte aligned */
 
-static const char *bitmixd_path, *model_path;
-
 struct conn {
 	struct bitmix *bm;
 	struct bitmix_model *m;
@@ -48,11 +46,8 @@ static void fill(float *x, size_t n, unsigned seed)
 /* A sealed memfd of SIZE bytes, mapped at *addr. */
 static int sealed_memfd(size_t size, void **addr)
 {
-	int fd = memfd_create("test-region", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	int fd = harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW);
 
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, (off_t)size), 0);
-	assert_int_equal(fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
 	*addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	assert_true(*addr != MAP_FAILED);
 	return fd;
@@ -212,7 +207,7 @@ static void test_limits(void **state)
 	int fd[3], n;
 
 	(void)state;
-	assert_int_equal(harness_start(&h, bitmixd_path, model_path, limits), 0);
+	assert_int_equal(harness_start(&h, harness_bitmixd, harness_model, limits), 0);
 	conn_open(&c, h.socket);
 	/* in_flight: the library stops at 8 outstanding requests. */
 	for (n = 0; n < 100 && bitmix_prep_nop(c.bm, NULL, 0, (uint64_t)n) == 0; n++)
@@ -253,8 +248,7 @@ static void test_limits(void **state)
 		close(fd[i]);
 	}
 	bitmix_close(c.bm);
-	assert_int_equal(harness_stop(&h), 0);
-	harness_cleanup(&h);
+	harness_finish(&h);
 }
 
 int main(int argc, char **argv)
@@ -271,12 +265,8 @@ int main(int argc, char **argv)
 	int failed;
 
 	harness_skip_without_doorbell();
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx\n", argv[0]);
+	if (harness_args(argc, argv, false) < 0)
 		return 2;
-	}
-	bitmixd_path = harness_bitmixd = argv[1];
-	model_path = harness_model = argv[2];
 	failed = cmocka_run_group_tests_name("ipc", tests, harness_group_setup, harness_group_teardown);
 	return failed + cmocka_run_group_tests_name("limits", alone, NULL, NULL);
 }

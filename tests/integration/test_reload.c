@@ -16,15 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
 
 #include "bitmix.h"
 #include "daemon_harness.h"
-
-static const char *bitmixctl_path;
 
 static void put_dropin(const struct daemon_harness *h, const char *name, const char *text)
 {
@@ -46,20 +43,6 @@ static void remove_dropin(const struct daemon_harness *h, const char *name)
 
 	snprintf(path, sizeof(path), "%s/conf.d/%s", h->dir, name);
 	unlink(path);
-}
-
-static int ctl(const struct daemon_harness *h, char *out, size_t size, const char *args)
-{
-	char cmd[1024];
-	size_t n;
-	FILE *p;
-
-	snprintf(cmd, sizeof(cmd), "%s --socket %s %s 2>&1", bitmixctl_path, h->socket, args);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, size - 1, p);
-	out[n] = 0;
-	return WEXITSTATUS(pclose(p));
 }
 
 /* The governor the harness's config starts (userspace: tests set bits themselves). */
@@ -192,37 +175,31 @@ static void test_bitmixctl_reload(void **state)
 	char out[2048];
 
 	put_dropin(h, "50-test.yaml", "workers: many\n");
-	assert_int_equal(ctl(h, out, sizeof(out), "reload"), 1);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "reload"), 1);
 	assert_non_null(strstr(out, "50-test.yaml:1:10: workers"));
 	assert_non_null(strstr(out, "keeps its running configuration"));
 	remove_dropin(h, "50-test.yaml");
-	assert_int_equal(ctl(h, out, sizeof(out), "reload"), 0);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "reload"), 0);
 	assert_non_null(strstr(out, "reloaded"));
-	assert_int_equal(ctl(h, out, sizeof(out), "reload now"), 2);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "reload now"), 2);
+}
+
+/* The child's part of the permission test, as nobody: may connect, may not reload. */
+static int reload_as_nobody(void *arg)
+{
+	const struct daemon_harness *h = arg;
+	char why[BITMIX_RELOAD_WHY_MAX];
+	struct bitmix *bm;
+
+	if (bitmix_connect(h->socket, &bm) < 0)
+		return 11;
+	return bitmix_reload(bm, why, sizeof(why)) == -EPERM && strstr(why, "needs root") ? 0 : 12;
 }
 
 /* Anyone may connect (the test socket is 0666); only root and the daemon's uid may reload. */
 static void test_reload_needs_root(void **state)
 {
-	struct daemon_harness *h = *state;
-	int status;
-	pid_t pid;
-
-	if (geteuid() != 0)
-		skip();
-	pid = fork();
-	assert_true(pid >= 0);
-	if (pid == 0) {
-		char why[BITMIX_RELOAD_WHY_MAX];
-		struct bitmix *bm;
-
-		if (setgid(65534) < 0 || setuid(65534) < 0 || bitmix_connect(h->socket, &bm) < 0)
-			_exit(2);
-		_exit(bitmix_reload(bm, why, sizeof(why)) == -EPERM && strstr(why, "needs root") ? 0 : 1);
-	}
-	assert_int_equal(waitpid(pid, &status, 0), pid);
-	assert_true(WIFEXITED(status));
-	assert_int_equal(WEXITSTATUS(status), 0);
+	harness_run_as_nobody(reload_as_nobody, *state);
 }
 
 int main(int argc, char **argv)
@@ -237,13 +214,8 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reload_needs_root),
 	};
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx BITMIXCTL\n", argv[0]);
+	if (harness_args(argc, argv, true) < 0)
 		return 2;
-	}
-	harness_bitmixd = argv[1];
-	harness_model = argv[2];
-	bitmixctl_path = argv[3];
 	return cmocka_run_group_tests_name("reload", tests, harness_group_setup,
 					   harness_group_teardown);
 }

@@ -22,8 +22,6 @@
 #include "bitmix.h"
 #include "daemon_harness.h"
 
-static const char *bitmixd_path, *model_path, *bitmixctl_path;
-
 /* 1000 W per busy CPU: a tenth of a second of engine time warms the package by about 2.5 C. */
 static const char *simulator_yaml = "sensors:\n"
 				    "  source: simulator\n"
@@ -44,9 +42,7 @@ static void test_source_and_reasons(void **state)
 {
 	struct daemon_harness *h = *state;
 	struct bitmix_sensors a, b;
-	char cmd[512], out[8192];
-	size_t n;
-	FILE *p;
+	char out[8192];
 
 	get_sensors(h, &a);
 	assert_string_equal(a.source, "simulator");
@@ -62,12 +58,7 @@ static void test_source_and_reasons(void **state)
 	assert_true(b.samples >= a.samples + 3); /* ten periods passed; a loaded machine may lag */
 	assert_true(b.age_s < 1.0);
 
-	snprintf(cmd, sizeof(cmd), "%s --socket %s status 2>&1", bitmixctl_path, h->socket);
-	p = popen(cmd, "r");
-	assert_non_null(p);
-	n = fread(out, 1, sizeof(out) - 1, p);
-	out[n] = 0;
-	assert_int_equal(pclose(p), 0);
+	assert_int_equal(harness_ctl(h, out, sizeof(out), "status"), 0);
 	assert_non_null(strstr(out, "sensors:   simulator, every 20 ms"));
 	assert_non_null(strstr(out, "bpf: not tried"));
 }
@@ -105,7 +96,7 @@ static void test_reload_keeps_sensors(void **state)
 	struct daemon_harness *h = *state;
 	struct bitmix_sensors se;
 
-	assert_int_equal(harness_write_config(h, model_path,
+	assert_int_equal(harness_write_config(h, harness_model,
 					      "sensors:\n  source: sysfs\n  sysfs_root: /nonexistent\n"),
 			 0);
 	kill(h->pid, SIGHUP);
@@ -115,7 +106,7 @@ static void test_reload_keeps_sensors(void **state)
 	assert_string_equal(se.source, "simulator");
 	assert_int_equal(se.period_ms, 20);
 
-	assert_int_equal(harness_write_config(h, model_path,
+	assert_int_equal(harness_write_config(h, harness_model,
 					      "sensors:\n  source: simulator\n  period_ms: 35\n"),
 			 0);
 	kill(h->pid, SIGHUP);
@@ -123,18 +114,6 @@ static void test_reload_keeps_sensors(void **state)
 	get_sensors(h, &se);
 	assert_string_equal(se.source, "simulator");
 	assert_int_equal(se.period_ms, 35);
-}
-
-static int setup(void **state)
-{
-	struct daemon_harness *h = calloc(1, sizeof(*h));
-
-	if (!h || harness_start(h, bitmixd_path, model_path, simulator_yaml) < 0) {
-		free(h);
-		return -1;
-	}
-	*state = h;
-	return 0;
 }
 
 int main(int argc, char **argv)
@@ -145,12 +124,9 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_reload_keeps_sensors),
 	};
 
-	if (argc != 4) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx BITMIXCTL\n", argv[0]);
+	if (harness_args(argc, argv, true) < 0)
 		return 2;
-	}
-	bitmixd_path = harness_bitmixd = argv[1];
-	model_path = harness_model = argv[2];
-	bitmixctl_path = argv[3];
-	return cmocka_run_group_tests_name("sensors", tests, setup, harness_group_teardown);
+	harness_yaml = simulator_yaml;
+	return cmocka_run_group_tests_name("sensors", tests, harness_group_setup,
+					   harness_group_teardown);
 }

@@ -32,8 +32,6 @@
 #define N_REQUESTS 1000
 #define MAX_GENERATIONS 100000
 
-static const char *bitmixd_path, *model_path;
-
 /* What one request sent and got back, kept for checking after the run. */
 struct record {
 	uint64_t seed;
@@ -95,12 +93,12 @@ static int run_setup(void **state)
 	struct bmx_error err;
 
 	assert_non_null(r);
-	assert_int_equal(bmx_model_load_file(model_path, &r->model, &err), 0);
+	assert_int_equal(bmx_model_load_file(harness_model, &r->model, &err), 0);
 	assert_int_equal(bmx_engine_new(r->model, &r->engine), 0);
 	r->layers = r->model->layer_count;
 	r->in_size = (uint32_t)bmx_model_input_size(r->model);
 	r->out_size = (uint32_t)bmx_model_output_size(r->model);
-	assert_int_equal(harness_start(&r->h, bitmixd_path, model_path, NULL), 0);
+	assert_int_equal(harness_start(&r->h, harness_bitmixd, harness_model, NULL), 0);
 	*state = r;
 	return 0;
 }
@@ -397,11 +395,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_killed_client),
 	};
 
-	if (argc != 3) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx\n", argv[0]);
+	if (harness_args(argc, argv, false) < 0)
 		return 2;
-	}
-	bitmixd_path = argv[1];
-	model_path = argv[2];
 	return cmocka_run_group_tests_name("serve", tests, run_setup, run_teardown);
 }

@@ -203,6 +203,12 @@ static void test_truncation(void **state)
 typedef void (*corrupt_fn)(struct file *f);
 
 /* Each case: how to break the file, whether to fix the checksum after, and the message. */
+struct corruption {
+	const char *name;
+	corrupt_fn fn;
+	int fix_checksum;
+	const char *want1, *want2;
+};
 #define CASE(name, fix, want1, want2) { #name, name, fix, want1, want2 }
 
 static void bad_magic(struct file *f) { f->buf[0] = 'X'; }
@@ -264,12 +270,7 @@ static void kernel_does_not_fit(struct file *f) { node(f, 1)->kernel_h = 64, nod
 static void output_size_wrong(struct file *f) { info(f)->output_size = 6; }
 static void bad_checksum(struct file *f) { f->buf[f->size - 100] ^= 0x40; }
 
-static const struct {
-	const char *name;
-	corrupt_fn fn;
-	int fix_checksum;
-	const char *want1, *want2;
-} cases[] = {
+static const struct corruption cases[] = {
 	CASE(bad_magic, 0, "HEADER", "magic"),
 	CASE(future_version, 0, "HEADER: version_major 2", "byte 0x8"),
 	CASE(header_size, 0, "header_size 128", NULL),
@@ -315,6 +316,20 @@ static const struct {
 	CASE(bad_checksum, 0, "HEADER: checksum", "corrupt"),
 };
 
+/* Each of the N corruptions CS of a fresh MODEL is refused with its message. */
+static void expect_each_refused(const char *model, const struct corruption *cs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct file f = build(model);
+
+		cs[i].fn(&f);
+		if (cs[i].fix_checksum)
+			bmx_file_fix_checksum(f.buf, f.size);
+		expect_refused(&f, cs[i].name, cs[i].want1, cs[i].want2);
+		free(f.buf);
+	}
+}
+
 /* The optional adaptive sections (format 1.1) of "fmnist-adaptive": known, so checked. */
 static struct bmx_cascade_info *cascade(struct file *f)
 {
@@ -349,29 +364,25 @@ static void policy_bias_nan(struct file *f) { policy_floats(f)[32 + 1] = NAN; }
 static void policy_reserved(struct file *f) { policy(f)->reserved[9] = 2; }
 static void policy_threshold_nan(struct file *f) { policy(f)->threshold = NAN; }
 
-static const struct {
-	const char *name;
-	corrupt_fn fn;
-	const char *want1, *want2;
-} adaptive_cases[] = {
-	{ "cascade_one_config", cascade_one_config, "CASCADE: n_configs 1", NULL },
-	{ "cascade_layers", cascade_layers, "CASCADE: layer_count 7", "has 8" },
-	{ "cascade_size", cascade_size, "CASCADE: size", NULL },
-	{ "cascade_confidence", cascade_confidence, "confidence 3", NULL },
-	{ "cascade_threshold_nan", cascade_threshold_nan, "CASCADE", "not finite" },
-	{ "cascade_threshold_unused", cascade_threshold_unused, "threshold 4 is set", NULL },
-	{ "cascade_reserved", cascade_reserved, "CASCADE: reserved", NULL },
-	{ "cascade_unsupported_bits", cascade_unsupported_bits, "layer 0 (stem) 4 bits", "does not support" },
-	{ "cascade_bits_nine", cascade_bits_nine, "configuration 1 gives layer 2", NULL },
-	{ "cascade_lowers", cascade_lowers, "configuration 2 lowers layer 3", NULL },
-	{ "policy_feature_node", policy_feature_node, "POLICY: feature_node 500", NULL },
-	{ "policy_feature_conv", policy_feature_conv, "feature_node 1 is a conv2d", NULL },
-	{ "policy_features", policy_features, "n_features 17", NULL },
-	{ "policy_prefix_differs", policy_prefix_differs, "changes layer block1.conv1", "before the features" },
-	{ "policy_weight_inf", policy_weight_inf, "POLICY", "weight or bias is not finite" },
-	{ "policy_bias_nan", policy_bias_nan, "POLICY", "weight or bias is not finite" },
-	{ "policy_reserved", policy_reserved, "POLICY: reserved", NULL },
-	{ "policy_threshold_nan", policy_threshold_nan, "POLICY", "not finite" },
+static const struct corruption adaptive_cases[] = {
+	CASE(cascade_one_config, 1, "CASCADE: n_configs 1", NULL),
+	CASE(cascade_layers, 1, "CASCADE: layer_count 7", "has 8"),
+	CASE(cascade_size, 1, "CASCADE: size", NULL),
+	CASE(cascade_confidence, 1, "confidence 3", NULL),
+	CASE(cascade_threshold_nan, 1, "CASCADE", "not finite"),
+	CASE(cascade_threshold_unused, 1, "threshold 4 is set", NULL),
+	CASE(cascade_reserved, 1, "CASCADE: reserved", NULL),
+	CASE(cascade_unsupported_bits, 1, "layer 0 (stem) 4 bits", "does not support"),
+	CASE(cascade_bits_nine, 1, "configuration 1 gives layer 2", NULL),
+	CASE(cascade_lowers, 1, "configuration 2 lowers layer 3", NULL),
+	CASE(policy_feature_node, 1, "POLICY: feature_node 500", NULL),
+	CASE(policy_feature_conv, 1, "feature_node 1 is a conv2d", NULL),
+	CASE(policy_features, 1, "n_features 17", NULL),
+	CASE(policy_prefix_differs, 1, "changes layer block1.conv1", "before the features"),
+	CASE(policy_weight_inf, 1, "POLICY", "weight or bias is not finite"),
+	CASE(policy_bias_nan, 1, "POLICY", "weight or bias is not finite"),
+	CASE(policy_reserved, 1, "POLICY: reserved", NULL),
+	CASE(policy_threshold_nan, 1, "POLICY", "not finite"),
 };
 
 /* A valid file with both sections loads them; each corruption of one is refused by name. */
@@ -395,27 +406,14 @@ static void test_adaptive_sections(void **state)
 	assert_true(m->policy_bias[1] == 0.1f);
 	bmx_model_free(m);
 	free(f.buf);
-	for (size_t i = 0; i < sizeof(adaptive_cases) / sizeof(adaptive_cases[0]); i++) {
-		f = build("fmnist-adaptive");
-		adaptive_cases[i].fn(&f);
-		bmx_file_fix_checksum(f.buf, f.size);
-		expect_refused(&f, adaptive_cases[i].name, adaptive_cases[i].want1, adaptive_cases[i].want2);
-		free(f.buf);
-	}
+	expect_each_refused("fmnist-adaptive", adaptive_cases,
+			    sizeof(adaptive_cases) / sizeof(adaptive_cases[0]));
 }
 
 static void test_corruptions(void **state)
 {
 	(void)state;
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		struct file f = build("tiny");
-
-		cases[i].fn(&f);
-		if (cases[i].fix_checksum)
-			bmx_file_fix_checksum(f.buf, f.size);
-		expect_refused(&f, cases[i].name, cases[i].want1, cases[i].want2);
-		free(f.buf);
-	}
+	expect_each_refused("tiny", cases, sizeof(cases) / sizeof(cases[0]));
 }
 
 /* A section of an unknown type marked optional is skipped, not refused. */

@@ -112,9 +112,13 @@ static void fake_config(struct bmx_sensors_config *sc, const char *dir, int sour
 	snprintf(sc->proc_root, sizeof(sc->proc_root), "%s/proc", dir);
 }
 
-static void make_tmp(char *dir)
+/* A fake machine under DIR (a mkdtemp template): two CPUs in proc/stat; with SC, a config of
+ * SOURCE reading it. */
+static void make_fake_machine(char *dir, struct bmx_sensors_config *sc, int source)
 {
 	assert_non_null(mkdtemp(dir));
+	if (sc)
+		fake_config(sc, dir, source);
 	assert_int_equal(fake_write(dir, "proc/stat", "cpu  10 0 10 80 0 0 0 0 0 0\n"
 						       "cpu0 5 0 5 40 0 0 0 0 0 0\n"
 						       "cpu1 5 0 5 40 0 0 0 0 0 0\n"),
@@ -130,8 +134,7 @@ static void test_simulator_source(void **state)
 	struct sensors *s;
 
 	(void)state;
-	make_tmp(dir);
-	fake_config(&sc, dir, SENSOR_SOURCE_SIMULATOR);
+	make_fake_machine(dir, &sc, SENSOR_SOURCE_SIMULATOR);
 	assert_int_equal(sensors_open(&sc, &s), 0);
 	assert_int_equal(sensors_source(s), SENSOR_SOURCE_SIMULATOR);
 	assert_int_equal(sensors_event_fd(s), -1);
@@ -162,8 +165,7 @@ static void test_procstat_load(void **state)
 	struct sensors *s;
 
 	(void)state;
-	make_tmp(dir);
-	fake_config(&sc, dir, SENSOR_SOURCE_SIMULATOR);
+	make_fake_machine(dir, &sc, SENSOR_SOURCE_SIMULATOR);
 	assert_int_equal(sensors_open(&sc, &s), 0);
 	/* cpu0: 90 of 100 jiffies busy (user+system+irq), cpu1: 10 of 100 (iowait counts idle). */
 	assert_int_equal(fake_write(dir, "proc/stat", "cpu  100 0 30 150 20 0 0 0 0 0\n"
@@ -186,19 +188,20 @@ static void test_procstat_load(void **state)
 
 static void make_fake_sysfs(const char *dir)
 {
-	assert_int_equal(fake_write(dir, "sys/class/thermal/thermal_zone0/type", "acpitz\n"), 0);
-	assert_int_equal(fake_write(dir, "sys/class/thermal/thermal_zone0/temp", "45000\n"), 0);
-	assert_int_equal(fake_write(dir, "sys/class/thermal/thermal_zone1/temp", "61500\n"), 0);
-	assert_int_equal(fake_write(dir, "sys/class/thermal/cooling_device0/cur_state", "0\n"), 0);
-	assert_int_equal(fake_write(dir, "sys/class/powercap/intel-rapl:0/energy_uj", "1000000\n"), 0);
-	assert_int_equal(fake_write(dir, "sys/class/powercap/intel-rapl:0/max_energy_range_uj",
-				    "10000000\n"),
-			 0);
-	/* A subzone (core) inside the package: must not be counted twice. */
-	assert_int_equal(fake_write(dir, "sys/class/powercap/intel-rapl:0:0/energy_uj", "500000\n"), 0);
-	assert_int_equal(fake_write(dir, "sys/class/powercap/intel-rapl:0:0/max_energy_range_uj",
-				    "10000000\n"),
-			 0);
+	static const char *const files[][2] = {
+		{ "sys/class/thermal/thermal_zone0/type", "acpitz\n" },
+		{ "sys/class/thermal/thermal_zone0/temp", "45000\n" },
+		{ "sys/class/thermal/thermal_zone1/temp", "61500\n" },
+		{ "sys/class/thermal/cooling_device0/cur_state", "0\n" },
+		{ "sys/class/powercap/intel-rapl:0/energy_uj", "1000000\n" },
+		{ "sys/class/powercap/intel-rapl:0/max_energy_range_uj", "10000000\n" },
+		/* A subzone (core) inside the package: must not be counted twice. */
+		{ "sys/class/powercap/intel-rapl:0:0/energy_uj", "500000\n" },
+		{ "sys/class/powercap/intel-rapl:0:0/max_energy_range_uj", "10000000\n" },
+	};
+
+	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++)
+		assert_int_equal(fake_write(dir, files[i][0], files[i][1]), 0);
 }
 
 static void test_sysfs_thermal_and_rapl(void **state)
@@ -209,9 +212,8 @@ static void test_sysfs_thermal_and_rapl(void **state)
 	struct sensors *s;
 
 	(void)state;
-	make_tmp(dir);
+	make_fake_machine(dir, &sc, SENSOR_SOURCE_SYSFS);
 	make_fake_sysfs(dir);
-	fake_config(&sc, dir, SENSOR_SOURCE_SYSFS);
 	assert_int_equal(sensors_open(&sc, &s), 0);
 	assert_int_equal(sensors_source(s), SENSOR_SOURCE_SYSFS);
 	assert_non_null(strstr(sensors_explain(s), "2 thermal zone(s)"));
@@ -246,8 +248,7 @@ static void test_sysfs_missing(void **state)
 	(void)state;
 	char why[1024];
 
-	make_tmp(dir);
-	fake_config(&sc, dir, SENSOR_SOURCE_SYSFS);
+	make_fake_machine(dir, &sc, SENSOR_SOURCE_SYSFS);
 	assert_int_equal(sensors_open(&sc, &s), -ENODEV);
 	assert_null(s);
 	assert_int_equal(sensors_open_why(&sc, &s, why, sizeof(why)), -ENODEV);
@@ -273,7 +274,7 @@ static void test_perf_energy_description(void **state)
 	struct perf_energy pe;
 
 	(void)state;
-	make_tmp(dir);
+	make_fake_machine(dir, NULL, 0);
 	snprintf(root, sizeof(root), "%s/sys", dir);
 	assert_int_equal(perf_energy_describe(root, &pe, why, sizeof(why)), -ENOENT);
 	assert_non_null(strstr(why, "bus/event_source/devices/power/type"));
