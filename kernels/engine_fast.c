@@ -154,6 +154,28 @@ struct prep_job {
 	unsigned tasks;
 };
 
+/*
+ * LINEAR: one GEMM row per sample, quantized straight into place with its K tail zeroed, and
+ * its sum of q, for samples [t/tasks, (t+1)/tasks) of m.
+ */
+static void linear_rows_task(void *arg, unsigned t)
+{
+	const struct prep_job *j = arg;
+	const struct fast_run *fr = j->fr;
+	const uint32_t a = (uint32_t)((uint64_t)j->m * t / j->tasks);
+	const uint32_t b = (uint32_t)((uint64_t)j->m * (t + 1) / j->tasks);
+	const size_t in_sample = j->n_in / j->m;
+
+	for (uint32_t n = a; n < b; n++) {
+		uint8_t *row = j->rows + (size_t)n * j->kp;
+
+		fr->ops->quantize(j->x + n * in_sample, in_sample, fr->inv, fr->lo, fr->hi, fr->off, row);
+		memset(row + in_sample, 0, j->kp - in_sample);
+	}
+	fr->ops->row_sums(j->rows + (size_t)a * j->kp, j->kp, b - a, fr->layer->planes.k, fr->off,
+			  j->sum_q + a);
+}
+
 static void quantize_task(void *arg, unsigned t)
 {
 	const struct prep_job *j = arg;
@@ -408,14 +430,12 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 			      .n_in = in_sample * batch, .kp = kp };
 
 	j.tasks = j.n_in >= PREP_SPLIT_MIN ? threads_of(fr->par) : 1;
-	if (!s) { /* LINEAR: one row per sample, quantized straight into place */
-		for (uint32_t n = 0; n < batch; n++) {
-			uint8_t *row = rows + (size_t)n * kp;
-
-			fr->ops->quantize(x + n * in_sample, in_sample, fr->inv, fr->lo, fr->hi, fr->off, row);
-			memset(row + in_sample, 0, kp - in_sample);
-		}
-		run_gemm(fr, rows, kp, batch, sum_q, base + lay.panels, 0, NULL);
+	if (!s) {
+		j.rows = rows;
+		j.m = batch;
+		j.tasks = j.tasks < batch ? j.tasks : batch;
+		run_tasks(fr->par, j.tasks, linear_rows_task, &j);
+		run_gemm(fr, rows, kp, batch, sum_q, base + lay.panels, 1, NULL);
 		return;
 	}
 	if (fl->kind == FAST_DEPTHWISE) {
