@@ -143,35 +143,6 @@ out:
 	return r;
 }
 
-/* Mark each CONV2D/LINEAR whose value only feeds the RELU right after it in the order. */
-static int plan_fusion(struct bmx_engine *e)
-{
-	const struct bmx_model *m = e->model;
-	uint32_t *consumers = calloc(m->node_count, sizeof(uint32_t));
-
-	e->fused = calloc(m->node_count, 1);
-	if (!consumers || !e->fused) {
-		free(consumers);
-		return -ENOMEM;
-	}
-	for (uint32_t i = 0; i < m->node_count; i++)
-		for (uint32_t j = 0; j < m->nodes[i].n_inputs; j++)
-			consumers[m->nodes[i].inputs[j]]++;
-	for (uint32_t i = 0; e->ops && i + 1 < m->node_count; i++) {
-		const uint32_t id = m->order[i], next = m->order[i + 1];
-		const struct bmx_node *n = &m->nodes[id], *r = &m->nodes[next];
-
-		if ((n->op == BMX_OP_CONV2D || n->op == BMX_OP_LINEAR) && n->layer >= 0 &&
-		    e->fast[n->layer].kind != FAST_NONE && r->op == BMX_OP_RELU &&
-		    r->inputs[0] == (int32_t)id && consumers[id] == 1 && id != m->info->output_node) {
-			e->fused[id] = FUSED_RELU_OUT;
-			e->fused[next] = FUSED_SKIP;
-		}
-	}
-	free(consumers);
-	return 0;
-}
-
 static const struct kern_ops *ops_of(enum bmx_kernels_path path)
 {
 #if defined(__x86_64__)
@@ -238,7 +209,7 @@ int bmx_engine_new_path(const struct bmx_model *model, enum bmx_kernels_path pat
 	}
 	r = plan_values(e);
 	if (r == 0)
-		r = plan_fusion(e);
+		r = engine_plan_fusion(e);
 	if (r < 0)
 		goto fail;
 	*out = e;
@@ -262,6 +233,7 @@ void bmx_engine_free(struct bmx_engine *e)
 	free(e->layers);
 	free(e->fast);
 	free(e->fused);
+	free(e->requant_to);
 	free(e->node_slot);
 	free(e->last_use);
 	free(e->slot_offset);
@@ -280,7 +252,7 @@ enum bmx_kernels_path bmx_engine_path(const struct bmx_engine *e)
 
 /* Byte offsets of the scratch regions for BATCH samples; returns the total. */
 struct scratch_layout {
-	uint64_t codes, acc, decode, fast, total;
+	uint64_t codes, acc, decode, requant, fast, total;
 };
 
 static struct scratch_layout scratch_layout(const struct bmx_engine *e, uint32_t batch)
@@ -290,7 +262,9 @@ static struct scratch_layout scratch_layout(const struct bmx_engine *e, uint32_t
 	s.codes = e->values_per_sample * batch * sizeof(float);
 	s.acc = s.codes + align_up(e->codes_per_sample * batch * sizeof(int16_t), 64);
 	s.decode = s.acc + align_up(e->acc_per_sample * batch * sizeof(int32_t), 64);
-	s.fast = s.decode + align_up(e->decode_elems * sizeof(int16_t), 64);
+	s.requant = s.decode + align_up(e->decode_elems * sizeof(int16_t), 64);
+	/* two buffers: a layer may read its codes from one and write the next layer's to the other */
+	s.fast = s.requant + 2 * align_up(engine_requant_bytes(e, batch), 64);
 	s.total = s.fast;
 	for (uint32_t l = 0; e->ops && l < e->model->layer_count; l++) {
 		uint64_t need = engine_fast_scratch(&e->model->views[l], &e->fast[l], batch);
@@ -345,9 +319,12 @@ struct run_ctx {
 	int16_t *codes;
 	int32_t *acc;
 	int16_t *decode;
+	uint8_t *requant[2]; /* the codes fused requantizations write, in turns */
 	void *fast;
 	const struct bmx_parallel *par;
 	uint32_t pos; /* position of the running node in the order */
+	/* the layer node whose input codes are in requant[*codes_in], or NO_NODE */
+	uint32_t *codes_for, *codes_in;
 };
 
 static float *value_of(const struct run_ctx *c, uint32_t node)
@@ -357,18 +334,7 @@ static float *value_of(const struct run_ctx *c, uint32_t node)
 
 static void conv_shape_of(const struct run_ctx *c, const struct bmx_node *n, struct bmx_conv_shape *s)
 {
-	const struct bmx_node *in = &c->e->model->nodes[n->inputs[0]];
-
-	*s = (struct bmx_conv_shape){
-		.batch = c->batch,
-		.in_h = in->out_h, .in_w = in->out_w, .in_c = in->out_c,
-		.out_h = n->out_h, .out_w = n->out_w, .out_c = n->out_c,
-		.kernel_h = n->kernel_h, .kernel_w = n->kernel_w,
-		.stride_h = n->stride_h, .stride_w = n->stride_w,
-		.pad_top = n->pad_top, .pad_left = n->pad_left,
-		.pad_bottom = n->pad_bottom, .pad_right = n->pad_right,
-		.groups = n->groups ? n->groups : 1,
-	};
+	engine_shape_of(c->e->model, n, c->batch, s);
 }
 
 /* The reference kernels: quantize, decode if needed, accumulate, TBN epilogue. */
@@ -398,9 +364,14 @@ static void run_layer_ref(const struct run_ctx *c, const struct bmx_node *n,
 			     fr->ep.m, fr->ep.beta, y);
 }
 
-/* Quantize, accumulate and apply the TBN epilogue (and a fused ReLU) of a CONV2D or LINEAR. */
-static void run_layer(const struct run_ctx *c, const struct bmx_node *n, float *y, int relu)
+/*
+ * Quantize, accumulate and apply the TBN epilogue (and a fused ReLU, and the requantization of
+ * the output for the next layer) of CONV2D or LINEAR node ID.
+ */
+static void run_layer(const struct run_ctx *c, uint32_t id, float *y, int relu)
 {
+	const struct bmx_node *n = &c->e->model->nodes[id];
+	struct kern_requant rq;
 	const struct bmx_model *m = c->e->model;
 	const uint32_t l = (uint32_t)n->layer;
 	const struct bmx_layer_view *v = &m->views[l];
@@ -423,6 +394,18 @@ static void run_layer(const struct run_ctx *c, const struct bmx_node *n, float *
 	fr.ep.beta = v->tbn + (((size_t)p * v->nbits + wi) * 2 + 1) * v->out_c;
 	bmx_ref_act_range(a, v->raw->act_signed, &fr.lo, &fr.hi);
 	fr.off = -fr.lo;
+	if (*c->codes_for == id)
+		fr.codes = c->requant[*c->codes_in];
+	*c->codes_for = NO_NODE;
+	if (c->e->requant_to && c->e->requant_to[id] != NO_NODE) {
+		const uint32_t next = c->e->requant_to[id];
+
+		*c->codes_in = fr.codes ? 1 - *c->codes_in : 0; /* not the buffer this layer reads */
+		engine_requant_of(c->e, next, c->bits[m->nodes[next].layer].a_bits, c->batch,
+				  c->requant[*c->codes_in], &rq);
+		fr.ep.rq = &rq;
+		*c->codes_for = next;
+	}
 	if (!c->e->ops || fr.layer->kind == FAST_NONE) {
 		run_layer_ref(c, n, &fr, step, y);
 	} else if (n->op == BMX_OP_CONV2D) {
@@ -451,9 +434,9 @@ static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 	case BMX_OP_CONV2D:
 	case BMX_OP_LINEAR:
 		if (c->e->fused[id] == FUSED_RELU_OUT)
-			run_layer(c, n, value_of(c, c->e->model->order[c->pos + 1]), 1);
+			run_layer(c, id, value_of(c, c->e->model->order[c->pos + 1]), 1);
 		else
-			run_layer(c, n, y, 0);
+			run_layer(c, id, y, 0);
 		break;
 	case BMX_OP_ADD:
 		if (c->e->ops && c->e->ops->add)
@@ -515,6 +498,7 @@ static struct run_ctx run_ctx_of(const struct bmx_engine *e, const struct bmx_la
 		.codes = (int16_t *)(base + s.codes),
 		.acc = (int32_t *)(base + s.acc),
 		.decode = (int16_t *)(base + s.decode),
+		.requant = { base + s.requant, base + s.requant + (s.fast - s.requant) / 2 },
 		.fast = base + s.fast,
 		.par = par,
 	};
@@ -537,6 +521,7 @@ int bmx_engine_run_range(const struct bmx_engine *e, const struct bmx_layer_bits
 {
 	const struct bmx_model *m = e->model;
 	struct run_ctx c = run_ctx_of(e, bits, batch, scratch, par);
+	uint32_t codes_for = NO_NODE, codes_in = 0; /* a resumed run quantizes its input itself */
 	int r;
 
 	if (from > to || to > m->node_count)
@@ -544,6 +529,8 @@ int bmx_engine_run_range(const struct bmx_engine *e, const struct bmx_layer_bits
 	r = bmx_engine_check_bits(e, bits, NULL);
 	if (r < 0)
 		return r;
+	c.codes_for = &codes_for;
+	c.codes_in = &codes_in;
 	for (c.pos = from; c.pos < to; c.pos++)
 		run_node(&c, m->order[c.pos], input);
 	return 0;

@@ -7,6 +7,7 @@
 #ifndef BITMIX_BMX_ENGINE_INTERNAL_H
 #define BITMIX_BMX_ENGINE_INTERNAL_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "bmx_engine.h"
@@ -15,6 +16,8 @@
 #define FLOATS_PER_LINE 16u /* 64 bytes */
 
 enum { FUSED_NONE = 0, FUSED_RELU_OUT = 1 /* layer writes its ReLU's value */, FUSED_SKIP = 2 };
+
+#define NO_NODE UINT32_MAX
 
 struct engine_layer {
 	float *m;                          /* [tbn_rows][nbits][out_c]: (s_w * 2^(7-w)) * g */
@@ -28,6 +31,7 @@ struct bmx_engine {
 	struct engine_layer *layers;       /* layer_count */
 	struct fast_layer *fast;           /* layer_count, on a fast path */
 	uint8_t *fused;                    /* node -> FUSED_* */
+	uint32_t *requant_to;              /* node -> the layer node its epilogue quantizes for */
 	uint32_t *node_slot;               /* node -> value slot */
 	uint32_t *last_use;                /* node -> last position that reads it (output: UINT32_MAX) */
 	uint64_t *slot_offset;             /* slot -> offset in floats per sample, 16-aligned */
@@ -37,6 +41,16 @@ struct bmx_engine {
 	uint64_t acc_per_sample;           /* largest quantized-layer output */
 	uint64_t decode_elems;             /* largest layer that is not pre-decoded, or 0 */
 };
+
+/* bmx_engine_fuse.c */
+int engine_plan_fusion(struct bmx_engine *e);
+void engine_shape_of(const struct bmx_model *m, const struct bmx_node *n, uint32_t batch,
+		     struct bmx_conv_shape *s);
+/* The bytes of the buffer the fused requantizations write into (0: none planned). */
+uint64_t engine_requant_bytes(const struct bmx_engine *e, uint32_t batch);
+/* Layer node ID's quantizer at A_BITS and its input's layout at BATCH, in buffer U. */
+void engine_requant_of(const struct bmx_engine *e, uint32_t id, unsigned a_bits, uint32_t batch,
+		       uint8_t *u, struct kern_requant *rq);
 
 static inline uint64_t align_up(uint64_t x, uint64_t a)
 {

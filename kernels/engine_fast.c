@@ -13,6 +13,7 @@
  * were completely written before for_each() was called (its return orders them).
  */
 #include <errno.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "engine_fast.h"
@@ -85,6 +86,32 @@ static struct fast_scratch fast_scratch_layout(const struct bmx_layer_view *v,
 	return s;
 }
 
+/* The unpadded 1x1 convolution whose GEMM reads its quantized input itself as A. */
+static bool input_is_rows(const struct bmx_conv_shape *s, uint32_t kp)
+{
+	return s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
+	       s->pad_top == 0 && s->pad_left == 0 && s->pad_bottom == 0 && s->pad_right == 0 &&
+	       s->in_c == kp;
+}
+
+uint64_t engine_fast_input_layout(const struct fast_layer *fl, const struct kern_ops *ops,
+				  const struct bmx_node *in, const struct bmx_conv_shape *s,
+				  uint32_t batch, struct kern_requant *rq)
+{
+	const uint64_t c = in->out_c;
+	const bool padded = s && (fl->kind == FAST_DEPTHWISE ? ops->direct : !input_is_rows(s, fl->planes.kp));
+	const uint64_t ph = padded ? (uint64_t)in->out_h + s->pad_top + s->pad_bottom : in->out_h;
+	const uint64_t pw = padded ? (uint64_t)in->out_w + s->pad_left + s->pad_right : in->out_w;
+
+	rq->hw = in->out_h * in->out_w;
+	rq->w = in->out_w;
+	rq->pixel = c;
+	rq->line = pw * c;
+	rq->origin = padded ? (s->pad_top * pw + s->pad_left) * c : 0;
+	rq->sample = s ? ph * pw * c : fl->planes.kp;
+	return rq->sample * batch + 64; /* the direct kernels' slack */
+}
+
 uint64_t engine_fast_scratch(const struct bmx_layer_view *v, const struct fast_layer *fl,
 			     uint32_t batch)
 {
@@ -155,8 +182,8 @@ struct prep_job {
 };
 
 /*
- * LINEAR: one GEMM row per sample, quantized straight into place with its K tail zeroed, and
- * its sum of q, for samples [t/tasks, (t+1)/tasks) of m.
+ * LINEAR: one GEMM row per sample, quantized straight into place (x NULL: already there) with
+ * its K tail zeroed, and its sum of q, for samples [t/tasks, (t+1)/tasks) of m.
  */
 static void linear_rows_task(void *arg, unsigned t)
 {
@@ -169,7 +196,9 @@ static void linear_rows_task(void *arg, unsigned t)
 	for (uint32_t n = a; n < b; n++) {
 		uint8_t *row = j->rows + (size_t)n * j->kp;
 
-		fr->ops->quantize(j->x + n * in_sample, in_sample, fr->inv, fr->lo, fr->hi, fr->off, row);
+		if (j->x) /* else the producer's epilogue wrote the codes (kern_requant) */
+			fr->ops->quantize(j->x + n * in_sample, in_sample, fr->inv, fr->lo, fr->hi,
+					  fr->off, row);
 		memset(row + in_sample, 0, j->kp - in_sample);
 	}
 	fr->ops->row_sums(j->rows + (size_t)a * j->kp, j->kp, b - a, fr->layer->planes.k, fr->off,
@@ -187,7 +216,7 @@ static void quantize_task(void *arg, unsigned t)
 /*
  * A convolution's input for im2col or the direct path: quantized rows with the padding around
  * them as q = 0's code, so that every tap of every window is inside (padded rows [t/tasks,
- * (t+1)/tasks) of all).
+ * (t+1)/tasks) of all). X NULL: the rows are there already (kern_requant), only the padding.
  */
 static void quantize_padded_task(void *arg, unsigned t)
 {
@@ -209,9 +238,11 @@ static void quantize_padded_task(void *arg, unsigned t)
 			continue;
 		}
 		memset(dst, off, s->pad_left * c);
-		j->fr->ops->quantize(j->x + ((size_t)n * s->in_h + row - s->pad_top) * s->in_w * c,
-				     s->in_w * c, j->fr->inv, j->fr->lo, j->fr->hi, j->fr->off,
-				     dst + s->pad_left * c);
+		if (j->x)
+			j->fr->ops->quantize(j->x + ((size_t)n * s->in_h + row - s->pad_top) *
+						     s->in_w * c,
+					     s->in_w * c, j->fr->inv, j->fr->lo, j->fr->hi, j->fr->off,
+					     dst + s->pad_left * c);
 		memset(dst + (s->pad_left + s->in_w) * c, off, s->pad_right * c);
 	}
 }
@@ -303,6 +334,7 @@ static void gemm_task(void *arg, unsigned t)
 		}
 		g.sum_q += r0;
 		g.ep.y += r0 * g.ep.ldy;
+		g.ep.row0 += r0;
 		j->ops->gemm(&g, 0, j->n_pad, panel);
 	} else {
 		const uint32_t units = j->n_pad / KERN_PANEL;
@@ -426,16 +458,17 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 	int32_t *sum_q = (int32_t *)(base + lay.sum_q);
 	const uint64_t in_sample = (uint64_t)v->in_h * v->in_w * v->in_c;
 	const uint32_t kp = fl->planes.kp;
-	struct prep_job j = { .fr = fr, .s = s, .x = x, .u = base, .sum_q = sum_q,
+	struct prep_job j = { .fr = fr, .s = s, .x = fr->codes ? NULL : x,
+			      .u = fr->codes ? fr->codes : base, .sum_q = sum_q,
 			      .n_in = in_sample * batch, .kp = kp };
 
 	j.tasks = j.n_in >= PREP_SPLIT_MIN ? threads_of(fr->par) : 1;
 	if (!s) {
-		j.rows = rows;
+		j.rows = fr->codes ? fr->codes : rows;
 		j.m = batch;
 		j.tasks = j.tasks < batch ? j.tasks : batch;
 		run_tasks(fr->par, j.tasks, linear_rows_task, &j);
-		run_gemm(fr, rows, kp, batch, sum_q, base + lay.panels, 1, NULL);
+		run_gemm(fr, j.rows, kp, batch, sum_q, base + lay.panels, 1, NULL);
 		return;
 	}
 	if (fl->kind == FAST_DEPTHWISE) {
@@ -448,17 +481,16 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 
 		if (fr->ops->direct)
 			quantize_padded(fr, s, &j);
-		else
+		else if (j.x)
 			run_tasks(fr->par, j.tasks, quantize_task, &j);
 		d.tasks = d.rows < threads ? (d.rows ? d.rows : 1) : threads;
 		run_tasks(fr->par, d.tasks, dw_task, &d);
 		return;
 	}
 	j.m = batch * s->out_h * s->out_w;
-	if (s->kernel_h == 1 && s->kernel_w == 1 && s->stride_h == 1 && s->stride_w == 1 &&
-	    s->pad_top == 0 && s->pad_left == 0 && s->pad_bottom == 0 && s->pad_right == 0 &&
-	    s->in_c == kp) {
-		run_tasks(fr->par, j.tasks, quantize_task, &j); /* the GEMM's A itself */
+	if (input_is_rows(s, kp)) {
+		if (j.x)
+			run_tasks(fr->par, j.tasks, quantize_task, &j); /* the GEMM's A itself */
 	} else {
 		/*
 		 * A strided 1x1 convolution's rows are single pixels: copying them costs less

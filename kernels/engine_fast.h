@@ -38,7 +38,17 @@ struct fast_run {
 	int32_t lo, hi, off;    /* code range; off = -lo for signed layers, else 0 */
 	struct kern_epilogue ep;
 	const struct bmx_parallel *par;
+	uint8_t *codes; /* or NULL: the input quantized already, laid out as below (no padding) */
 };
+
+/*
+ * Where a layer (FL, shape S, NULL for LINEAR) reads its quantized input, the output of node IN,
+ * at BATCH, for a producer that writes it (kern_requant; u is left to the caller). Returns the
+ * bytes that buffer needs.
+ */
+uint64_t engine_fast_input_layout(const struct fast_layer *fl, const struct kern_ops *ops,
+				  const struct bmx_node *in, const struct bmx_conv_shape *s,
+				  uint32_t batch, struct kern_requant *rq);
 
 /* Run the layer on X (float NHWC, BATCH samples); S is the conv shape or NULL for LINEAR. */
 void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, uint32_t batch,

@@ -61,6 +61,21 @@ void kern_planes_free(struct kern_planes *p);
 int kern_dw_pack(const int8_t *codes, uint32_t c, uint32_t taps, struct kern_dw_weights *d);
 void kern_dw_free(struct kern_dw_weights *d);
 
+/*
+ * Requantization fused into a GEMM's epilogue: each output y is also quantized as the next
+ * layer's input (u = q(y) + off, q as in bmx_ref_quantize with 1/step = INV) and stored where
+ * that layer reads it: output row r (pixel p = r % hw of sample r / hw, at row p / w and column
+ * p % w) and channel o at u[sample * (r / hw) + origin + line * (p / w) + pixel * (p % w) + o].
+ * The next layer's padding and K tails are its own to fill.
+ */
+struct kern_requant {
+	float inv;
+	int32_t lo, hi, off;
+	uint8_t *u;
+	uint32_t hw, w;
+	size_t sample, origin, line, pixel;
+};
+
 /* The fused epilogue shared by every kernel (per output channel arrays, length >= n_pad). */
 struct kern_epilogue {
 	float step;         /* activation step of this layer at its a bits */
@@ -69,6 +84,8 @@ struct kern_epilogue {
 	int relu;           /* 1: y = fmaxf(y, 0) fused */
 	float *y;           /* row r, channel o at y[r * ldy + o] */
 	size_t ldy;
+	const struct kern_requant *rq; /* or NULL; only on a path with kern_ops.requant */
+	uint32_t row0;      /* the layer's row of row 0 (tasks split rows), for rq */
 };
 
 /*
@@ -136,6 +153,8 @@ struct kern_ops {
 	int direct;
 	/* the path reads kern_planes in the blocked order */
 	int planes_blocked;
+	/* the GEMM honours kern_epilogue.rq (depthwise never gets one) */
+	int requant;
 };
 
 extern const struct kern_ops kern_ops_avx512;

@@ -125,9 +125,66 @@ INLINE struct ep16 ep16_of(const struct kern_gemm *g, uint32_t n)
 	};
 }
 
-/* acc from D for channels [n, n + 16) of row R, the TBN affine, ReLU, masked store. */
+/* The codes u = q(x) + off of 16 floats, as bmx_ref_quantize (vcvtps2dq rounds like rintf). */
+INLINE __m512i codes16(__m512 x, float inv, int32_t lo, int32_t hi, int32_t off)
+{
+	__m512 t = _mm512_mul_ps(x, _mm512_set1_ps(inv));
+
+	t = _mm512_max_ps(t, _mm512_set1_ps((float)lo)); /* the second operand for NaN, as fmaxf */
+	t = _mm512_min_ps(t, _mm512_set1_ps((float)hi));
+	return _mm512_add_epi32(_mm512_cvtps_epi32(t), _mm512_set1_epi32(off));
+}
+
+/*
+ * Store 16 codes (int32 lanes 0..255) as bytes at U, lanes outside KEEP untouched: a full
+ * vector packs in a register and stores plainly (the masked narrowing store to memory, vpmovdb
+ * m128{k}, is slow here).
+ */
+INLINE void store_codes16(uint8_t *u, __mmask16 keep, __m512i codes)
+{
+	if (keep == 0xffff)
+		_mm_storeu_si128((__m128i *)(void *)u, _mm512_cvtepi32_epi8(codes));
+	else
+		_mm512_mask_cvtepi32_storeu_epi8(u, keep, codes);
+}
+
+/*
+ * Where the next layer reads the codes of rows [r, r + COUNT) (channel 0; NULL without a fused
+ * requantization): two divisions for the first row, then a walk over the pixels.
+ */
+INLINE void requant_rows(const struct kern_epilogue *ep, uint32_t r, unsigned count,
+			 uint8_t **at)
+{
+	const struct kern_requant *rq = ep->rq;
+	uint32_t s, h, x;
+
+	if (!rq) {
+		for (unsigned i = 0; i < count; i++)
+			at[i] = NULL;
+		return;
+	}
+	r += ep->row0;
+	s = r / rq->hw;
+	h = r % rq->hw / rq->w;
+	x = r % rq->w;
+	for (unsigned i = 0; i < count; i++) {
+		at[i] = rq->u + rq->sample * s + rq->origin + rq->line * h + rq->pixel * x;
+		if (++x == rq->w) {
+			x = 0;
+			if (++h * rq->w == rq->hw) {
+				h = 0;
+				s++;
+			}
+		}
+	}
+}
+
+/*
+ * acc from D for channels [n, n + 16) of row R, the TBN affine, ReLU, masked store, and the
+ * next layer's codes at Q + n when requantization is fused (requant_rows()).
+ */
 INLINE void epilogue_gemm16(const struct kern_gemm *g, const struct ep16 *c, __m512i d, uint32_t r,
-			    uint32_t n)
+			    uint32_t n, uint8_t *q)
 {
 	const struct kern_epilogue *ep = &g->ep;
 	__m512i t = _mm512_sub_epi32(d, c->osb);
@@ -142,6 +199,8 @@ INLINE void epilogue_gemm16(const struct kern_gemm *g, const struct ep16 *c, __m
 	if (ep->relu)
 		y = _mm512_max_ps(y, _mm512_setzero_ps());
 	_mm512_mask_storeu_ps(ep->y + r * ep->ldy + n, c->keep, y);
+	if (q)
+		store_codes16(q + n, c->keep, codes16(y, ep->rq->inv, ep->rq->lo, ep->rq->hi, ep->rq->off));
 }
 
 /*
@@ -189,7 +248,10 @@ INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w
 		const struct ep16 c = ep16_of(g, n);
 
 		a0 = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
-		epilogue_gemm16(g, &c, a0, 0, n);
+		uint8_t *q;
+
+		requant_rows(&g->ep, 0, 1, &q);
+		epilogue_gemm16(g, &c, a0, 0, n, q);
 	}
 }
 
@@ -290,11 +352,11 @@ INLINE void direct_rows_of(const struct kern_gemm *g, uint32_t r0, const uint8_t
 #define TILE_OUT(i)                                                                          \
 	do {                                                                                 \
 		if (r0 + i < g->m) {                                                         \
-			epilogue_gemm16(g, &e0, c##i##0, r0 + i, n);                         \
+			epilogue_gemm16(g, &e0, c##i##0, r0 + i, n, q[i]);                   \
 			if (ng > 1)                                                          \
-				epilogue_gemm16(g, &e1, c##i##1, r0 + i, n + KERN_GROUP);    \
+				epilogue_gemm16(g, &e1, c##i##1, r0 + i, n + KERN_GROUP, q[i]); \
 			if (ng > 2)                                                          \
-				epilogue_gemm16(g, &e2, c##i##2, r0 + i, n + 2 * KERN_GROUP); \
+				epilogue_gemm16(g, &e2, c##i##2, r0 + i, n + 2 * KERN_GROUP, q[i]); \
 		}                                                                            \
 	} while (0)
 
@@ -308,8 +370,10 @@ INLINE void tile(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, ui
 	__m512i c30 = z, c31 = z, c32 = z, c40 = z, c41 = z, c42 = z, c50 = z, c51 = z, c52 = z;
 	__m512i c60 = z, c61 = z, c62 = z, c70 = z, c71 = z, c72 = z;
 	const uint8_t *rp[8];
+	uint8_t *q[8];
 	struct ep16 e0, e1, e2;
 
+	requant_rows(&g->ep, r0, r0 + 8 <= g->m ? 8 : g->m - r0, q);
 	if (!g->direct) {
 		for (uint32_t i = 0; i < 8; i++)
 			rp[i] = g->a + (r0 + i < g->m ? r0 + i : g->m - 1) * g->lda;
@@ -490,18 +554,10 @@ TARGET static void depthwise(const struct kern_depthwise *d, uint32_t r0, uint32
 TARGET static void quantize(const float *x, size_t n, float inv, int32_t lo, int32_t hi,
 			    int32_t off, uint8_t *u)
 {
-	const __m512 vinv = _mm512_set1_ps(inv), vlo = _mm512_set1_ps((float)lo);
-	const __m512 vhi = _mm512_set1_ps((float)hi);
-	const __m512i voff = _mm512_set1_epi32(off);
-
 	for (size_t i = 0; i < n; i += 16) {
 		const __mmask16 keep = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
-		__m512 t = _mm512_mul_ps(_mm512_maskz_loadu_ps(keep, x + i), vinv);
 
-		t = _mm512_max_ps(t, vlo); /* the second operand when t is NaN, as fmaxf */
-		t = _mm512_min_ps(t, vhi);
-		_mm512_mask_cvtepi32_storeu_epi8(u + i, keep,
-						 _mm512_add_epi32(_mm512_cvtps_epi32(t), voff));
+		store_codes16(u + i, keep, codes16(_mm512_maskz_loadu_ps(keep, x + i), inv, lo, hi, off));
 	}
 }
 
@@ -517,5 +573,6 @@ const struct kern_ops kern_ops_avx512 = {
 	.global_avgpool = kern_avx512_global_avgpool,
 	.direct = 1,
 	.planes_blocked = 1,
+	.requant = 1,
 };
 #endif

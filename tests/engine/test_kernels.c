@@ -352,6 +352,51 @@ static void test_pointwise(void **state)
 	each_path(pointwise_cases);
 }
 
+/*
+ * Chains of layers where each one's output (after its ReLU, or not) is the next quantized
+ * layer's only input, so that a path with fused requantization writes the next layer's codes
+ * from the epilogue: into a padded input (3x3, direct or im2col), an unpadded 1x1's rows, a
+ * depthwise input and a LINEAR's rows; signed and unsigned activations.
+ */
+static void requant_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	static const struct layer_desc chain[] = {
+		{ 48, 3, 3, 1, 1, 1, -1, 0 },  /* + ReLU, -> a 1x1's rows */
+		{ 20, 1, 1, 1, 0, 1, -1, 0 },  /* -> padded, read in place (20 % 4 == 0) */
+		{ 32, 3, 3, 1, 1, 1, -1, 1 },  /* + ReLU, -> a depthwise's padded input */
+		{ 32, 3, 3, 1, 1, 32, -1, 0 }, /* depthwise: its own epilogue never requantizes */
+		{ 6, 3, 3, 1, 1, 1, -1, 1 },   /* + ReLU, -> padded, im2col (6 channels) */
+		{ 10, 3, 3, 1, 1, 1, -1, 0 },  /* -> a LINEAR's rows */
+		{ 13, 0, 0, 1, 0, 1, -1, 0 },  /* + ReLU, -> a LINEAR's rows */
+		{ 7, 0, 0, 1, 0, 1, -1, 1 },
+	};
+	struct bmx_writer *w = bmx_writer_new("chain", 6, 48, 8, MASK_ALL);
+	void *file = NULL;
+	size_t size;
+	int x = 0;
+
+	assert_non_null(w);
+	for (size_t i = 0; i < sizeof(chain) / sizeof(chain[0]); i++) {
+		x = add_layer(w, r, x, &chain[i]);
+		if (i % 2 == 0) {
+			struct bmx_node_spec s = { .op = BMX_OP_RELU, .inputs = { x, -1 } };
+
+			x = bmx_writer_add(w, &s);
+		}
+	}
+	assert_true(x >= 0);
+	assert_int_equal(bmx_writer_finish(w, &file, &size), 0);
+	bmx_writer_free(w);
+	compare_paths(file, size, path, r, 0);
+	free(file);
+}
+
+static void test_requant_chains(void **state)
+{
+	(void)state;
+	each_path(requant_cases);
+}
+
 static void grouped_cases(enum bmx_kernels_path path, struct rng *r)
 {
 	static const uint32_t channels[] = { 1, 8, 16, 21, 40 };
@@ -514,6 +559,7 @@ int main(void)
 		cmocka_unit_test(test_linear),
 		cmocka_unit_test(test_conv),
 		cmocka_unit_test(test_pointwise),
+		cmocka_unit_test(test_requant_chains),
 		cmocka_unit_test(test_direct_conv),
 		cmocka_unit_test(test_stem_conv),
 		cmocka_unit_test(test_depthwise_grouped),
