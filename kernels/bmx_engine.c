@@ -418,6 +418,37 @@ static void run_layer(const struct run_ctx *c, uint32_t id, float *y, int relu)
 	}
 }
 
+struct copy_job {
+	float *dst;
+	const float *src;
+	size_t n;
+	unsigned tasks;
+};
+
+static void copy_task(void *arg, unsigned t)
+{
+	const struct copy_job *j = arg;
+	const size_t a = j->n * t / j->tasks / FLOATS_PER_LINE * FLOATS_PER_LINE;
+	const size_t b = t + 1 == j->tasks ? j->n : j->n * (t + 1) / j->tasks / FLOATS_PER_LINE * FLOATS_PER_LINE;
+
+	memcpy(j->dst + a, j->src + a, (b - a) * sizeof(float));
+}
+
+/*
+ * Copy N floats, split over PAR's threads when there are 64 k or more (the helpers would wait
+ * otherwise: a 64 x 1024 batch in and out is half a megabyte).
+ */
+static void copy_floats(const struct bmx_parallel *par, float *dst, const float *src, size_t n)
+{
+	struct copy_job j = { dst, src, n, par && par->for_each ? par->threads : 1 };
+
+	if (j.tasks < 2 || n < 65536) {
+		memcpy(dst, src, n * sizeof(float));
+		return;
+	}
+	par->for_each(par->ctx, j.tasks, copy_task, &j);
+}
+
 static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 {
 	const struct bmx_node *n = &c->e->model->nodes[id];
@@ -429,7 +460,7 @@ static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 	switch (n->op) {
 	case BMX_OP_INPUT:
 	case BMX_OP_FLATTEN:
-		memcpy(y, x, count * sizeof(float));
+		copy_floats(c->par, y, x, count);
 		break;
 	case BMX_OP_CONV2D:
 	case BMX_OP_LINEAR:
@@ -511,7 +542,8 @@ int bmx_engine_run_parallel(const struct bmx_engine *e, const struct bmx_layer_b
 	int r = bmx_engine_run_range(e, bits, batch, input, scratch, 0, e->model->node_count, par);
 
 	if (r == 0)
-		bmx_engine_read_output(e, batch, scratch, output);
+		copy_floats(par, output, bmx_engine_value(e, batch, scratch, e->model->info->output_node),
+			    (size_t)batch * bmx_model_output_size(e->model));
 	return r;
 }
 
