@@ -3,12 +3,13 @@
  * kern_avx512.c — the AVX-512 path (BW, VL, VNNI, GFNI): weights are rebuilt from their
  * bit-planes into signed bytes, 8 steps at a time by a byte transpose and vgf2p8affineqb (the
  * planes in the blocked order of kern.h), else with one masked byte add per plane (a 64-bit
- * plane word is a mask register), laid out as vpdpbusd wants them (16 channels x 4 positions),
- * and multiplied with 4 broadcast activation bytes. GEMV streams the planes (w sequential streams, prefetched);
- * GEMM rebuilds a panel of up to 48 channels once and reuses it over every row in 8 x 48 (or
- * 32, 16) tiles, the rows being im2col rows or, for convolutions, windows read in place from
- * the padded input (kern_direct). Depthwise takes two taps per vpdpwssd on the padded input.
- * Epilogues run on the int32 results in registers. The exact identity is in kern.h.
+ * plane word is a mask register), laid out as vpdpbusd wants them (16 channels x 4
+ * positions), and multiplied with 4 broadcast activation bytes. GEMV streams the planes (w
+ * sequential streams, prefetched); GEMM rebuilds a panel of up to 48 channels once and reuses
+ * it over every row in 8 x 48 (or 32, 16) tiles, the rows being im2col rows or, for
+ * convolutions, windows read in place from the padded input (kern_direct). Depthwise takes two
+ * taps per vpdpwssd on the padded input. Epilogues run on the int32 results in registers and
+ * may also write the next layer's codes (kern_requant). The exact identity is in kern.h.
  *
  * Compiled with function-level target attributes, so the file builds on any x86-64 compiler
  * flags and runs only where bmx_kernels_supported(BMX_KERNELS_AVX512). Memory: activation rows
