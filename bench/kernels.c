@@ -220,7 +220,8 @@ static int parse_opts(int argc, char **argv, struct opts *op)
 			op->threads = (unsigned)atoi(argv[++i]);
 		else if (strcmp(argv[i], "--iters") == 0 && i + 1 < argc)
 			op->iters = (unsigned)atoi(argv[++i]);
-		else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc && op->n_shapes < MAX_SHAPES &&
+		else if (strcmp(argv[i], "--shape") == 0 && i + 1 < argc &&
+			 op->n_shapes < MAX_SHAPES &&
 			 parse_shape(argv[++i], &op->shapes[op->n_shapes]) == 0)
 			op->n_shapes++;
 		else {

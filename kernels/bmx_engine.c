@@ -263,7 +263,7 @@ static struct scratch_layout scratch_layout(const struct bmx_engine *e, uint32_t
 	s.acc = s.codes + align_up(e->codes_per_sample * batch * sizeof(int16_t), 64);
 	s.decode = s.acc + align_up(e->acc_per_sample * batch * sizeof(int32_t), 64);
 	s.requant = s.decode + align_up(e->decode_elems * sizeof(int16_t), 64);
-	/* two buffers: a layer may read its codes from one and write the next layer's to the other */
+	/* two buffers: a layer may read its codes from one, write the next layer's to the other */
 	s.fast = s.requant + 2 * align_up(engine_requant_bytes(e, batch), 64);
 	s.total = s.fast;
 	for (uint32_t l = 0; e->ops && l < e->model->layer_count; l++) {
@@ -400,7 +400,7 @@ static void run_layer(const struct run_ctx *c, uint32_t id, float *y, int relu)
 	if (c->e->requant_to && c->e->requant_to[id] != NO_NODE) {
 		const uint32_t next = c->e->requant_to[id];
 
-		*c->codes_in = fr.codes ? 1 - *c->codes_in : 0; /* not the buffer this layer reads */
+		*c->codes_in = fr.codes ? 1 - *c->codes_in : 0; /* not the one this layer reads */
 		engine_requant_of(c->e, next, c->bits[m->nodes[next].layer].a_bits, c->batch,
 				  c->requant[*c->codes_in], &rq);
 		fr.ep.rq = &rq;
@@ -428,8 +428,9 @@ struct copy_job {
 static void copy_task(void *arg, unsigned t)
 {
 	const struct copy_job *j = arg;
-	const size_t a = j->n * t / j->tasks / FLOATS_PER_LINE * FLOATS_PER_LINE;
-	const size_t b = t + 1 == j->tasks ? j->n : j->n * (t + 1) / j->tasks / FLOATS_PER_LINE * FLOATS_PER_LINE;
+	const size_t line = FLOATS_PER_LINE;
+	const size_t a = j->n * t / j->tasks / line * line;
+	const size_t b = t + 1 == j->tasks ? j->n : j->n * (t + 1) / j->tasks / line * line;
 
 	memcpy(j->dst + a, j->src + a, (b - a) * sizeof(float));
 }
@@ -542,7 +543,8 @@ int bmx_engine_run_parallel(const struct bmx_engine *e, const struct bmx_layer_b
 	int r = bmx_engine_run_range(e, bits, batch, input, scratch, 0, e->model->node_count, par);
 
 	if (r == 0)
-		copy_floats(par, output, bmx_engine_value(e, batch, scratch, e->model->info->output_node),
+		copy_floats(par, output,
+			    bmx_engine_value(e, batch, scratch, e->model->info->output_node),
 			    (size_t)batch * bmx_model_output_size(e->model));
 	return r;
 }

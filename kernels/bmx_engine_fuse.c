@@ -53,7 +53,8 @@ static uint32_t requant_target(const struct bmx_engine *e, const uint32_t *consu
 		const struct bmx_node *c = &m->nodes[m->order[j]];
 
 		if (c->op == BMX_OP_CONV2D || c->op == BMX_OP_LINEAR)
-			return is_fast_layer(e, c) && c->inputs[0] == (int32_t)out ? m->order[j] : NO_NODE;
+			return is_fast_layer(e, c) && c->inputs[0] == (int32_t)out ? m->order[j]
+										   : NO_NODE;
 	}
 	return NO_NODE;
 }

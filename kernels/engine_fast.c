@@ -99,7 +99,8 @@ uint64_t engine_fast_input_layout(const struct fast_layer *fl, const struct kern
 				  uint32_t batch, struct kern_requant *rq)
 {
 	const uint64_t c = in->out_c;
-	const bool padded = s && (fl->kind == FAST_DEPTHWISE ? ops->direct : !input_is_rows(s, fl->planes.kp));
+	const bool padded = s && (fl->kind == FAST_DEPTHWISE ? ops->direct
+							     : !input_is_rows(s, fl->planes.kp));
 	const uint64_t ph = padded ? (uint64_t)in->out_h + s->pad_top + s->pad_bottom : in->out_h;
 	const uint64_t pw = padded ? (uint64_t)in->out_w + s->pad_left + s->pad_right : in->out_w;
 

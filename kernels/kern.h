@@ -56,7 +56,8 @@ struct kern_dw_weights {
 	int8_t *codes;
 };
 
-int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, int blocked, struct kern_planes *p);
+int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, int blocked,
+		     struct kern_planes *p);
 void kern_planes_free(struct kern_planes *p);
 int kern_dw_pack(const int8_t *codes, uint32_t c, uint32_t taps, struct kern_dw_weights *d);
 void kern_dw_free(struct kern_dw_weights *d);
@@ -210,7 +211,8 @@ typedef void kern_pool_pixel_fn(const float *x, size_t line, uint32_t c, uint32_
 				float *y);
 
 static inline __attribute__((always_inline)) void
-kern_maxpool_walk(const struct bmx_conv_shape *s, const float *x, float *y, kern_pool_pixel_fn *pixel)
+kern_maxpool_walk(const struct bmx_conv_shape *s, const float *x, float *y,
+		  kern_pool_pixel_fn *pixel)
 {
 	const uint32_t C = s->in_c;
 	const size_t line = (size_t)s->in_w * C;
@@ -223,8 +225,10 @@ kern_maxpool_walk(const struct bmx_conv_shape *s, const float *x, float *y, kern
 				uint32_t kh0, kh1, kw0, kw1;
 				size_t ih, iw;
 
-				kern_taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h, &kh0, &kh1);
-				kern_taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w, &kw0, &kw1);
+				kern_taps_inside(oh, s->stride_h, s->pad_top, s->kernel_h, s->in_h,
+						 &kh0, &kh1);
+				kern_taps_inside(ow, s->stride_w, s->pad_left, s->kernel_w, s->in_w,
+						 &kw0, &kw1);
 				ih = (size_t)oh * s->stride_h + kh0 - s->pad_top;
 				iw = (size_t)ow * s->stride_w + kw0 - s->pad_left;
 				pixel(xn + ih * line + iw * C, line, C, kh1 - kh0, kw1 - kw0, y);

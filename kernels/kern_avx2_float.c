@@ -163,8 +163,9 @@ INLINE dw_i32 dw_weights(const struct kern_depthwise *d, uint32_t tap, uint32_t 
 	const __m256i k = _mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(const void *)wp));
 	const __m256i v = _mm256_sra_epi32(k, shift);
 
-	return (dw_i32)_mm256_and_si256(_mm256_or_si256(_mm256_slli_epi32(v, 1), _mm256_set1_epi32(1)),
-					keep8(C - c));
+	const __m256i odd = _mm256_or_si256(_mm256_slli_epi32(v, 1), _mm256_set1_epi32(1));
+
+	return (dw_i32)_mm256_and_si256(odd, keep8(C - c));
 }
 
 INLINE __m128i dw_bytes(const uint8_t *at)

@@ -201,7 +201,8 @@ INLINE void epilogue_gemm16(const struct kern_gemm *g, const struct ep16 *c, __m
 		y = _mm512_max_ps(y, _mm512_setzero_ps());
 	_mm512_mask_storeu_ps(ep->y + r * ep->ldy + n, c->keep, y);
 	if (q)
-		store_codes16(q + n, c->keep, codes16(y, ep->rq->inv, ep->rq->lo, ep->rq->hi, ep->rq->off));
+		store_codes16(q + n, c->keep,
+			      codes16(y, ep->rq->inv, ep->rq->lo, ep->rq->hi, ep->rq->off));
 }
 
 /*
@@ -274,7 +275,8 @@ INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, 
 		for (; s + 8 <= steps; s += 8) {
 			__m512i b[8];
 
-			rebuild8(p + s, stride, w, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6], &b[7]);
+			rebuild8(p + s, stride, w, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5], &b[6],
+				 &b[7]);
 			for (unsigned i = 0; i < 8; i++)
 				_mm512_store_si512(out + (s + i) * row, b[i]);
 		}
@@ -558,7 +560,9 @@ TARGET static void quantize(const float *x, size_t n, float inv, int32_t lo, int
 	for (size_t i = 0; i < n; i += 16) {
 		const __mmask16 keep = (__mmask16)(n - i >= 16 ? 0xffff : (1u << (n - i)) - 1);
 
-		store_codes16(u + i, keep, codes16(_mm512_maskz_loadu_ps(keep, x + i), inv, lo, hi, off));
+		const __m512 xi = _mm512_maskz_loadu_ps(keep, x + i);
+
+		store_codes16(u + i, keep, codes16(xi, inv, lo, hi, off));
 	}
 }
 

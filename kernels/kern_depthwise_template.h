@@ -22,7 +22,7 @@
  */
 #define DW_DECODED_MAX 256u /* vectors of constants per chunk of channels */
 
-/* The int16 pairs (v_t, v_t+1) of channels [c, c + DW_LANES); tap T + 1 == taps is a zero weight. */
+/* The int16 pairs (v_t, v_t+1) of channels [c, c + DW_LANES); tap taps is a zero weight. */
 INLINE dw_i32 dw_pair(const struct kern_depthwise *d, uint32_t t, uint32_t c)
 {
 	const dw_i32 v0 = dw_weights(d, t, c);
@@ -69,7 +69,8 @@ INLINE void dw_rows(const struct kern_depthwise *d, uint32_t r0, uint32_t r1, ui
 
 			for (uint32_t kh = 0; kh < s->kernel_h; kh++)
 				for (uint32_t kw = 0; kw < s->kernel_w; kw++, t++) {
-					const __m128i x = dw_bytes(base + kh * line + (size_t)kw * C + c);
+					const uint8_t *at = base + kh * line + (size_t)kw * C + c;
+					const __m128i x = dw_bytes(at);
 
 					if (t & 1)
 						acc = dw_step(acc, held, x,

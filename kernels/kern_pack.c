@@ -73,7 +73,8 @@ static uint64_t lanes8(const int8_t *codes, uint32_t n, uint32_t k, uint32_t g, 
 			memcpy(&half[h], codes + (size_t)(o + h) * k + i, sizeof(half[h]));
 		else
 			for (uint32_t t = 0; i + t < k; t++)
-				half[h] |= (uint32_t)(uint8_t)codes[(size_t)(o + h) * k + i + t] << (8 * t);
+				half[h] |= (uint32_t)(uint8_t)codes[(size_t)(o + h) * k + i + t]
+					   << (8 * t);
 	}
 	return half[0] | (uint64_t)half[1] << 32; /* little-endian: byte p is lane 8q + p */
 }
@@ -83,7 +84,8 @@ static uint64_t lanes8(const int8_t *codes, uint32_t n, uint32_t k, uint32_t g, 
  * byte b holds bit b of the 8 codes, which is plane 7 - b's byte of those lanes (ResNet-18's
  * 11.7 M weights: about 270 ms one bit at a time).
  */
-int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, int blocked, struct kern_planes *p)
+int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, int blocked,
+		     struct kern_planes *p)
 {
 	uint8_t *bytes;
 	size_t plane_bytes;
