@@ -401,7 +401,7 @@ static void run_layer(const struct run_ctx *c, uint32_t id, float *y, int relu)
 		const uint32_t next = c->e->requant_to[id];
 
 		*c->codes_in = fr.codes ? 1 - *c->codes_in : 0; /* not the one this layer reads */
-		engine_requant_of(c->e, next, c->bits[m->nodes[next].layer].a_bits, c->batch,
+		engine_requant_of(c->e, next, c->bits[m->nodes[next].layer].a_bits,
 				  c->requant[*c->codes_in], &rq);
 		fr.ep.rq = &rq;
 		*c->codes_for = next;

@@ -59,6 +59,19 @@ static uint32_t requant_target(const struct bmx_engine *e, const uint32_t *consu
 	return NO_NODE;
 }
 
+/* Where layer node ID reads its quantized input (the same at any batch). */
+static void input_layout(const struct bmx_engine *e, uint32_t id, struct kern_requant *rq)
+{
+	const struct bmx_model *m = e->model;
+	const struct bmx_node *n = &m->nodes[id];
+	struct bmx_conv_shape s;
+
+	if (n->op == BMX_OP_CONV2D)
+		engine_shape_of(m, n, 1, &s);
+	engine_fast_input_layout(&e->fast[n->layer], e->ops, &m->nodes[n->inputs[0]],
+				 n->op == BMX_OP_CONV2D ? &s : NULL, rq);
+}
+
 int engine_plan_fusion(struct bmx_engine *e)
 {
 	const struct bmx_model *m = e->model;
@@ -85,47 +98,34 @@ int engine_plan_fusion(struct bmx_engine *e)
 			e->fused[next] = FUSED_SKIP;
 		}
 	}
-	for (uint32_t i = 0; e->ops && i + 1 < m->node_count; i++)
-		if (is_fast_layer(e, &m->nodes[m->order[i]]))
-			e->requant_to[m->order[i]] = requant_target(e, consumers, i);
+	for (uint32_t i = 0; e->ops && i + 1 < m->node_count; i++) {
+		const uint32_t id = m->order[i];
+		struct kern_requant rq;
+
+		if (!is_fast_layer(e, &m->nodes[id]))
+			continue;
+		e->requant_to[id] = requant_target(e, consumers, i);
+		if (e->requant_to[id] == NO_NODE)
+			continue;
+		input_layout(e, e->requant_to[id], &rq);
+		e->requant_sample = rq.sample > e->requant_sample ? rq.sample : e->requant_sample;
+	}
 	free(consumers);
 	return 0;
 }
 
-/* Where layer node ID reads its quantized input at BATCH; returns the bytes it takes. */
-static uint64_t input_layout(const struct bmx_engine *e, uint32_t id, uint32_t batch,
-			     struct kern_requant *rq)
-{
-	const struct bmx_model *m = e->model;
-	const struct bmx_node *n = &m->nodes[id];
-	struct bmx_conv_shape s;
-
-	if (n->op == BMX_OP_CONV2D)
-		engine_shape_of(m, n, batch, &s);
-	return engine_fast_input_layout(&e->fast[n->layer], e->ops, &m->nodes[n->inputs[0]],
-					n->op == BMX_OP_CONV2D ? &s : NULL, batch, rq);
-}
-
 uint64_t engine_requant_bytes(const struct bmx_engine *e, uint32_t batch)
 {
-	uint64_t most = 0;
-
-	for (uint32_t i = 0; e->requant_to && i < e->model->node_count; i++)
-		if (e->requant_to[i] != NO_NODE) {
-			struct kern_requant rq;
-			const uint64_t b = input_layout(e, e->requant_to[i], batch, &rq);
-
-			most = b > most ? b : most;
-		}
-	return most;
+	/* 64 bytes past the last sample: the direct kernels' slack */
+	return e->requant_sample ? e->requant_sample * batch + 64 : 0;
 }
 
-void engine_requant_of(const struct bmx_engine *e, uint32_t id, unsigned a_bits, uint32_t batch,
-		       uint8_t *u, struct kern_requant *rq)
+void engine_requant_of(const struct bmx_engine *e, uint32_t id, unsigned a_bits, uint8_t *u,
+		       struct kern_requant *rq)
 {
 	const struct bmx_layer_view *v = &e->model->views[e->model->nodes[id].layer];
 
-	input_layout(e, id, batch, rq);
+	input_layout(e, id, rq);
 	rq->u = u;
 	rq->inv = 1.0f / v->a_step[v->bit_index[a_bits]];
 	bmx_ref_act_range(a_bits, v->raw->act_signed, &rq->lo, &rq->hi);

@@ -32,6 +32,7 @@ struct bmx_engine {
 	struct fast_layer *fast;           /* layer_count, on a fast path */
 	uint8_t *fused;                    /* node -> FUSED_* */
 	uint32_t *requant_to;              /* node -> the layer node its epilogue quantizes for */
+	uint64_t requant_sample;           /* bytes per sample of the largest such input */
 	uint32_t *node_slot;               /* node -> value slot */
 	uint32_t *last_use;                /* node -> last position that reads it (output: UINT32_MAX) */
 	uint64_t *slot_offset;             /* slot -> offset in floats per sample, 16-aligned */
@@ -48,9 +49,9 @@ void engine_shape_of(const struct bmx_model *m, const struct bmx_node *n, uint32
 		     struct bmx_conv_shape *s);
 /* The bytes of the buffer the fused requantizations write into (0: none planned). */
 uint64_t engine_requant_bytes(const struct bmx_engine *e, uint32_t batch);
-/* Layer node ID's quantizer at A_BITS and its input's layout at BATCH, in buffer U. */
-void engine_requant_of(const struct bmx_engine *e, uint32_t id, unsigned a_bits, uint32_t batch,
-		       uint8_t *u, struct kern_requant *rq);
+/* Layer node ID's quantizer at A_BITS and its input's layout, in buffer U. */
+void engine_requant_of(const struct bmx_engine *e, uint32_t id, unsigned a_bits, uint8_t *u,
+		       struct kern_requant *rq);
 
 static inline uint64_t align_up(uint64_t x, uint64_t a)
 {

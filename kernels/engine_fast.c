@@ -94,9 +94,9 @@ static bool input_is_rows(const struct bmx_conv_shape *s, uint32_t kp)
 	       s->in_c == kp;
 }
 
-uint64_t engine_fast_input_layout(const struct fast_layer *fl, const struct kern_ops *ops,
-				  const struct bmx_node *in, const struct bmx_conv_shape *s,
-				  uint32_t batch, struct kern_requant *rq)
+void engine_fast_input_layout(const struct fast_layer *fl, const struct kern_ops *ops,
+			      const struct bmx_node *in, const struct bmx_conv_shape *s,
+			      struct kern_requant *rq)
 {
 	const uint64_t c = in->out_c;
 	const bool padded = s && (fl->kind == FAST_DEPTHWISE ? ops->direct
@@ -110,7 +110,6 @@ uint64_t engine_fast_input_layout(const struct fast_layer *fl, const struct kern
 	rq->line = pw * c;
 	rq->origin = padded ? (s->pad_top * pw + s->pad_left) * c : 0;
 	rq->sample = s ? ph * pw * c : fl->planes.kp;
-	return rq->sample * batch + 64; /* the direct kernels' slack */
 }
 
 uint64_t engine_fast_scratch(const struct bmx_layer_view *v, const struct fast_layer *fl,

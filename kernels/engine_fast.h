@@ -43,12 +43,12 @@ struct fast_run {
 
 /*
  * Where a layer (FL, shape S, NULL for LINEAR) reads its quantized input, the output of node IN,
- * at BATCH, for a producer that writes it (kern_requant; u is left to the caller). Returns the
- * bytes that buffer needs.
+ * for a producer that writes it (kern_requant; u and the quantizer are left to the caller). The
+ * buffer needs batch * rq->sample bytes, and 64 more of slack for the direct kernels.
  */
-uint64_t engine_fast_input_layout(const struct fast_layer *fl, const struct kern_ops *ops,
-				  const struct bmx_node *in, const struct bmx_conv_shape *s,
-				  uint32_t batch, struct kern_requant *rq);
+void engine_fast_input_layout(const struct fast_layer *fl, const struct kern_ops *ops,
+			      const struct bmx_node *in, const struct bmx_conv_shape *s,
+			      struct kern_requant *rq);
 
 /* Run the layer on X (float NHWC, BATCH samples); S is the conv shape or NULL for LINEAR. */
 void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, uint32_t batch,
