@@ -450,6 +450,20 @@ static void copy_floats(const struct bmx_parallel *par, float *dst, const float 
 	par->for_each(par->ctx, j.tasks, copy_task, &j);
 }
 
+/* The model output of a finished run out of SCRATCH, the copy split over PAR (or NULL). */
+static void read_output(const struct bmx_engine *e, uint32_t batch, const void *scratch,
+			float *output, const struct bmx_parallel *par)
+{
+	copy_floats(par, output, bmx_engine_value(e, batch, scratch, e->model->info->output_node),
+		    (size_t)batch * bmx_model_output_size(e->model));
+}
+
+void bmx_engine_read_output(const struct bmx_engine *e, uint32_t batch, const void *scratch,
+			    float *output)
+{
+	read_output(e, batch, scratch, output, NULL);
+}
+
 static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 {
 	const struct bmx_node *n = &c->e->model->nodes[id];
@@ -543,9 +557,7 @@ int bmx_engine_run_parallel(const struct bmx_engine *e, const struct bmx_layer_b
 	int r = bmx_engine_run_range(e, bits, batch, input, scratch, 0, e->model->node_count, par);
 
 	if (r == 0)
-		copy_floats(par, output,
-			    bmx_engine_value(e, batch, scratch, e->model->info->output_node),
-			    (size_t)batch * bmx_model_output_size(e->model));
+		read_output(e, batch, scratch, output, par);
 	return r;
 }
 

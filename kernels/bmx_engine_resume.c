@@ -18,15 +18,6 @@ const float *bmx_engine_value(const struct bmx_engine *e, uint32_t batch, const 
 	return (const float *)scratch + e->slot_offset[e->node_slot[node]] * batch;
 }
 
-void bmx_engine_read_output(const struct bmx_engine *e, uint32_t batch, const void *scratch,
-			    float *output)
-{
-	const struct bmx_model *m = e->model;
-
-	memcpy(output, bmx_engine_value(e, batch, scratch, m->info->output_node),
-	       (size_t)batch * bmx_model_output_size(m) * sizeof(float));
-}
-
 uint32_t bmx_engine_first_difference(const struct bmx_engine *e, const struct bmx_layer_bits *a,
 				     const struct bmx_layer_bits *b)
 {
