@@ -13,6 +13,14 @@
 #include "bitmixctl_dbus.h"
 
 /* Print a failed call's message; returns the exit status 1. */
+/* Free a NULL-terminated array of strings, as sd_bus_message_read_strv() gives (or NULL). */
+static void strv_free(char **v)
+{
+	for (size_t i = 0; v && v[i]; i++)
+		free(v[i]);
+	free(v);
+}
+
 static int call_failed(const char *what, const sd_bus_error *error, int r)
 {
 	fprintf(stderr, "bitmixctl: %s: %s\n", what,
@@ -256,9 +264,7 @@ static int ctl_governor_dbus(sd_bus *bus, int argc, char **argv, bool json)
 	}
 	r = 0;
 out:
-	for (int i = 0; available && available[i]; i++)
-		free(available[i]);
-	free(available);
+	strv_free(available);
 	free(gov);
 	free(fallback);
 	sd_bus_error_free(&error);
@@ -350,9 +356,7 @@ static int ctl_bits_dbus(sd_bus *bus, int argc, char **argv, bool json)
 	}
 	r = 0;
 out:
-	for (int i = 0; layers && layers[i]; i++)
-		free(layers[i]);
-	free(layers);
+	strv_free(layers);
 	free(path);
 	return r;
 }
