@@ -45,7 +45,7 @@ def main():
         ck = lambda n: os.path.join(tmp, n)  # noqa: E731
         run(py, f"{TRAIN}/train.py", "fp32", "--out", ck("fp32.pt"), "--epochs", "1", "--subset", "2000", "--threads", "1")
         out = run(py, f"{TRAIN}/train.py", "meta", "--init", ck("fp32.pt"), "--out", ck("meta.pt"),
-                  "--epochs", "1,1,1", "--subset", "2000", "--threads", "1")
+                  "--epochs", "1,1,1", "--subset", "2000", "--recal-batch", "16", "--threads", "1")
         log = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
         last = log[-1]
         check([e.get("stage") for e in log[:-1]] == [1, 2, 3] and last.get("recalibrated")

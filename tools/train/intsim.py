@@ -144,9 +144,19 @@ def _layer(node, lay, x, w_bits, prev_bits):
     return y, acc
 
 
-def run(model, x, bits, keep_acc=False):
+def run(model, x, bits, keep_acc=False, chunk=8):
     """x: float32 N x 1 x 28 x 28 (pixel / 255); bits: per-layer bit-widths (w = a). Returns the
-    float32 logits and, with KEEP_ACC, each layer's accumulators."""
+    float32 logits and, with KEEP_ACC, each layer's accumulators. Images go through in chunks of
+    CHUNK (every op is per image, so the result is the same): float64 convolutions of a few
+    images stay in cache and run twice as fast as one of hundreds."""
+    parts = [_run(model, x[i:i + chunk], bits) for i in range(0, len(x), chunk)]
+    logits = np.concatenate([p[0] for p in parts])
+    if not keep_acc:
+        return logits
+    return logits, [np.concatenate([p[1][k] for p in parts]) for k in range(len(parts[0][1]))]
+
+
+def _run(model, x, bits):
     vals, accs = [x.astype(F32)], []
     for node in model["nodes"]:
         a = vals[node["in"][0]]
@@ -155,8 +165,7 @@ def run(model, x, bits, keep_acc=False):
             lay = model["layers"][node["layer"]]
             prev = model["layers"][lay["prev"]]["bits"].index(bits[lay["prev"]]) if lay["prev"] >= 0 else 0
             y, acc = _layer(node, lay, a, bits[node["layer"]], prev)
-            if keep_acc:
-                accs.append(acc)
+            accs.append(acc)
         elif op == "relu":
             y = np.fmax(a, F32(0))
         elif op == "add":
@@ -172,4 +181,4 @@ def run(model, x, bits, keep_acc=False):
         else:
             raise ValueError(f"intsim: op {op} is not simulated")
         vals.append(y)
-    return (vals[-1], accs) if keep_acc else vals[-1]
+    return vals[-1], accs

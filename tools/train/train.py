@@ -38,7 +38,7 @@ def param_groups(net, wd):
     return [{"params": decay, "weight_decay": wd}, {"params": rest, "weight_decay": 0.0}]
 
 
-def evaluate(net, x, y, bits, batch=1000):
+def evaluate(net, x, y, bits, batch=128):
     net.eval()
     correct, loss = 0, 0.0
     with torch.no_grad():
@@ -150,6 +150,9 @@ def main(argv=None):
     ap.add_argument("--wd", type=float, default=5e-4)
     ap.add_argument("--wd-q", type=float, default=1e-4)
     ap.add_argument("--subset", type=int, default=0, help="train on the first N images (smoke runs)")
+    ap.add_argument("--recal-batch", type=int, default=128,
+                    help="images per configuration when the TBN statistics are re-estimated after "
+                         "training (smoke runs use fewer: every configuration still runs)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
@@ -182,7 +185,7 @@ def main(argv=None):
         for stage, n in zip((1, 2, 3), epochs):
             if n:
                 run_stage(net, args, stage, n, args.lr or 0.01, xs, ys, xv, yv, log, fixed)
-        unused = recalibrate(net, xs, fixed, args.seed)
+        unused = recalibrate(net, xs, fixed, args.seed, batch=args.recal_batch)
         entry = {"recalibrated": True, "unvisited_tbn_rows": unused}
         for b in ([fixed] if fixed else (8, 6, 4, 3, 2)):
             entry[f"val_w{b}"] = evaluate(net, xv, yv, [l[0] if len(l) == 1 else b for l in net.layer_bits()])[0]
