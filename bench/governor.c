@@ -191,7 +191,8 @@ static void simulate(const struct bmx_config *cfg, const struct model_tables *t,
 		now += PERIOD_NS;
 		thermal_sim_advance(&sim, now);
 		gov_policy_observe(p, served, now);
-		gov_core_observe_work(core, work, work, now); /* no other process takes the CPUs */
+		/* No other process takes the CPUs; the cap binds exactly when busy reaches it. */
+		gov_core_observe_work(core, work, work, 0, now);
 		r = (struct sensor_reading){ .time_ns = now, .have = SENSOR_HAVE_TEMP | SENSOR_HAVE_LOAD,
 					     .temp_mc = (int32_t)lround(sim.temp_c * 1000),
 					     .load_permille = (uint32_t)lround(busy / CPUS * 1000) };

@@ -222,7 +222,8 @@ void daemon_governor_tick(struct bmx_daemon *d)
 	if (!d->governor)
 		return;
 	gov_core_set_capacity(d->governor, worker_pool_size(d->pool));
-	gov_core_observe_work(d->governor, d->work_total_ns, worker_pool_occupied_ns(d->pool), now);
+	gov_core_observe_work(d->governor, d->work_total_ns, worker_pool_occupied_ns(d->pool),
+			      worker_pool_throttled_ns(d->pool), now);
 	for (size_t i = 0; i < d->store.count; i++) {
 		struct served_model *m = d->store.models[i];
 

@@ -212,10 +212,11 @@ void gov_core_set_capacity(struct gov_core *core, double cpus);
 double gov_core_capacity(const struct gov_core *core);
 /*
  * WORK_NS_TOTAL: the CPU time the workers spent so far; OCCUPIED_NS_TOTAL: the wall time they
- * spent on requests, which is more when other processes take the CPUs from them.
+ * spent on requests (more when other processes take the CPUs from them); THROTTLED_NS_TOTAL: the
+ * time they waited for the cap with a request at hand.
  */
 void gov_core_observe_work(struct gov_core *core, uint64_t work_ns_total,
-			   uint64_t occupied_ns_total, uint64_t now_ns);
+			   uint64_t occupied_ns_total, uint64_t throttled_ns_total, uint64_t now_ns);
 double gov_core_busy_cpus(const struct gov_core *core);
 bool gov_core_saturated(const struct gov_core *core);
 /* The deepest cap: clients always make some progress (the kernel's idle injection keeps some too). */

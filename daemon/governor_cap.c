@@ -10,8 +10,9 @@
  * token bucket of CPU time in workers.c), and requests wait for their turn beyond it.
  *
  * The core measures what the daemon's work keeps busy (gov_core_observe_work: the CPU time its
- * workers spent in the engine, and the wall time they were occupied by requests) and calls the
- * daemon saturated when every worker is occupied or its CPU time reaches the cap. Governors read that to choose between the devices
+ * workers spent in the engine, the wall time they were occupied by requests, and the time they
+ * were held back by the cap with a request at hand) and calls the daemon saturated when every
+ * worker is occupied, or its CPU time reaches the cap, or the cap makes requests wait. Governors read that to choose between the devices
  * (precision first where it saves energy, the cap where it does not) and set the cap with
  * gov_core_set_work_cap() in their update; the core publishes it through the actuator after the
  * update and resets it when the governor changes.
@@ -22,6 +23,8 @@
 
 /* Busy at or above this share of what the daemon may use: saturated. */
 #define SATURATED_SHARE 0.9
+/* Or requests waited for the cap this share of a worker's time: the cap binds. */
+#define THROTTLED_SHARE 0.1
 
 void gov_core_set_capacity(struct gov_core *c, double cpus)
 {
@@ -34,22 +37,26 @@ double gov_core_capacity(const struct gov_core *c)
 }
 
 void gov_core_observe_work(struct gov_core *c, uint64_t work_ns_total, uint64_t occupied_ns_total,
-			   uint64_t now_ns)
+			   uint64_t throttled_ns_total, uint64_t now_ns)
 {
 	if (c->last_work_obs_ns && now_ns > c->last_work_obs_ns &&
-	    work_ns_total >= c->last_work_ns && occupied_ns_total >= c->last_occupied_ns) {
+	    work_ns_total >= c->last_work_ns && occupied_ns_total >= c->last_occupied_ns &&
+	    throttled_ns_total >= c->last_throttled_ns) {
 		double dt = (double)(now_ns - c->last_work_obs_ns);
 		double busy = (double)(work_ns_total - c->last_work_ns) / dt;
 		double occupied = (double)(occupied_ns_total - c->last_occupied_ns) / dt;
+		double throttled = (double)(throttled_ns_total - c->last_throttled_ns) / dt;
 
 		/* The same exponential average as the policies' rates (about three periods). */
 		c->busy_cpus += 0.35 * (busy - c->busy_cpus);
 		c->occupied_cpus += 0.35 * (occupied - c->occupied_cpus);
 		/* Saturation is judged on the last period alone: an average would lag a cap that moves. */
 		c->saturated = occupied >= SATURATED_SHARE * gov_core_capacity(c) ||
-			       (c->work_cap > 0 && busy >= SATURATED_SHARE * c->work_cap);
+			       (c->work_cap > 0 && (busy >= SATURATED_SHARE * c->work_cap ||
+						    throttled >= THROTTLED_SHARE));
 	}
 	c->last_work_ns = work_ns_total;
+	c->last_throttled_ns = throttled_ns_total;
 	c->last_occupied_ns = occupied_ns_total;
 	c->last_work_obs_ns = now_ns;
 }

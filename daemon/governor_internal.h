@@ -77,7 +77,7 @@ struct gov_core {
 	double capacity_cpus;          /* the workers' CPUs */
 	double busy_cpus, occupied_cpus; /* averaged, for status */
 	bool saturated;                /* over the last period, under the cap in force then */
-	uint64_t last_work_ns, last_occupied_ns, last_work_obs_ns;
+	uint64_t last_work_ns, last_occupied_ns, last_throttled_ns, last_work_obs_ns;
 	double work_cap, next_work_cap; /* published, and asked for by this update; 0 = none */
 	gov_cap_fn cap_fn;
 	void *cap_userdata;

@@ -259,7 +259,7 @@ static void tick_busy(struct fixture *f, double temp_c, double rate, double busy
 	if (busy < 0)
 		busy = rate * gov_policy_cost(f->p) * 1e-9;
 	work += (uint64_t)(busy * 100 * MS);
-	gov_core_observe_work(f->core, work, work, f->now + 100 * MS);
+	gov_core_observe_work(f->core, work, work, 0, f->now + 100 * MS);
 	tick(f, temp_c, 50, rate);
 }
 
