@@ -25,6 +25,8 @@
 #define SATURATED_SHARE 0.9
 /* Or requests waited for the cap this share of a worker's time: the cap binds. */
 #define THROTTLED_SHARE 0.1
+/* Periods without either before a saturated daemon counts as having idle time again. */
+#define UNSATURATED_PERIODS 3
 
 void gov_core_set_capacity(struct gov_core *c, double cpus)
 {
@@ -51,9 +53,13 @@ void gov_core_observe_work(struct gov_core *c, uint64_t work_ns_total, uint64_t 
 		c->busy_cpus += 0.35 * (busy - c->busy_cpus);
 		c->occupied_cpus += 0.35 * (occupied - c->occupied_cpus);
 		/* Saturation is judged on the last period alone: an average would lag a cap that moves. */
-		c->saturated = occupied >= SATURATED_SHARE * gov_core_capacity(c) ||
-			       (c->work_cap > 0 && (busy >= SATURATED_SHARE * c->work_cap ||
-						    throttled >= THROTTLED_SHARE));
+		bool now = occupied >= SATURATED_SHARE * gov_core_capacity(c) ||
+			   (c->work_cap > 0 && (busy >= SATURATED_SHARE * c->work_cap ||
+						throttled >= THROTTLED_SHARE));
+
+		/* Saturated at once; unsaturated only after UNSATURATED_PERIODS calm periods. */
+		c->calm_periods = now ? 0 : c->calm_periods + 1;
+		c->saturated = now || (c->saturated && c->calm_periods < UNSATURATED_PERIODS);
 	}
 	c->last_work_ns = work_ns_total;
 	c->last_throttled_ns = throttled_ns_total;

@@ -76,7 +76,8 @@ struct gov_core {
 	/* The work cap (governor_cap.c). */
 	double capacity_cpus;          /* the workers' CPUs */
 	double busy_cpus, occupied_cpus; /* averaged, for status */
-	bool saturated;                /* over the last period, under the cap in force then */
+	bool saturated;                /* judged per period, under the cap in force then */
+	unsigned calm_periods;         /* periods in a row that were not saturated */
 	uint64_t last_work_ns, last_occupied_ns, last_throttled_ns, last_work_obs_ns;
 	double work_cap, next_work_cap; /* published, and asked for by this update; 0 = none */
 	gov_cap_fn cap_fn;

@@ -47,6 +47,8 @@ struct team {
 
 /* At most this much CPU time is admitted at once after an idle spell under a cap. */
 #define WORK_CAP_BURST_NS 20000000ll
+/* A worker held back by the cap wakes at least this often (its wait is accounted meanwhile). */
+#define WORK_CAP_SLICE_NS 5000000ull
 
 struct work_cap {
 	double cpus;           /* 0: none; under the pool lock */
@@ -169,11 +171,15 @@ static bool cap_admits(struct worker_pool *pool, uint64_t now)
 	return tokens > 0;
 }
 
-/* Under the lock: sleep until the bucket holds tokens again (or anything else wakes us). */
+/*
+ * Under the lock: sleep until the bucket holds tokens again (or anything else wakes us), at most
+ * WORK_CAP_SLICE_NS at a time so that the time spent waiting is accounted as it passes.
+ */
 static void cap_wait(struct worker_pool *pool, uint64_t now)
 {
 	int64_t debt = -__atomic_load_n(&pool->cap.tokens_ns, __ATOMIC_RELAXED);
-	uint64_t until = now + (uint64_t)((double)(debt > 0 ? debt : 0) / pool->cap.cpus) + 1000;
+	uint64_t wait = (uint64_t)((double)(debt > 0 ? debt : 0) / pool->cap.cpus) + 1000;
+	uint64_t until = now + (wait < WORK_CAP_SLICE_NS ? wait : WORK_CAP_SLICE_NS);
 	struct timespec ts = { (time_t)(until / 1000000000ull), (long)(until % 1000000000ull) };
 
 	pthread_cond_timedwait(&pool->wake, &pool->lock, &ts);

