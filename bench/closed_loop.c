@@ -14,8 +14,8 @@
  * samples served, the average bits the governor chose (with the expected accuracy where the
  * model's accuracy table is given), the temperature and the work cap.
  *
- * Where fewer bits cost measurably less (the LINEAR-heavy model: batch-1 GEMVs read w/8 of the
- * weight bytes), power_allocator meets the budget with precision at the full rate; where they do
+ * Where fewer bits cost measurably less (the LINEAR-heavy model, `bmx-gen --arch mlp4096`:
+ * batch-1 GEMVs that read w/8 of its 37 MB of weight bytes), power_allocator meets the budget with precision at the full rate; where they do
  * not (small convolutions on VNNI), it keeps the bits and the work cap cuts the rate.
  *
  * Usage: closed-loop BITMIXD MODEL.bmx[=ACCURACY_TABLE] ... [--seconds S] [--settle S]

@@ -35,8 +35,9 @@ static void usage(FILE *f)
 	      "                               a list of one entry per layer (8,4,w2a4,...),\n"
 	      "                               or overrides L=N,L=wWaA on top of the current bits\n"
 	      "  infer MODEL FILE... [--labels IDX1] [--limit N] [--batch B] [--quiet]\n"
-	      "        [--precision current|cascade|policy|fixed]\n"
-	      "                               classify IDX3 (.gz too) or PGM/PPM images\n"
+	      "        [--precision current|cascade|policy|fixed] [--rate IMAGES_PER_S]\n"
+	      "                               classify IDX3 (.gz too) or PGM/PPM images (--rate:\n"
+	      "                               offered at a steady pace, as a load generator)\n"
 	      "  governor [NAME [KEY=VALUE...]]\n"
 	      "                               the running governor; switch to NAME (with tunables,\n"
 	      "                               D-Bus: governor step_wise states=4)\n"
@@ -165,6 +166,8 @@ struct infer_opts {
 	uint32_t batch;
 	bool quiet;
 	unsigned precision;   /* BITMIX_INFER_* */
+	double rate;          /* images per second to offer (0: as fast as answered) */
+	double start_s;       /* when the first request went */
 	uint64_t bitops;      /* spent, summed over the requests */
 	uint64_t escalated;
 };
@@ -181,6 +184,26 @@ static uint32_t argmax_softmax(const float *x, uint32_t n, float *p)
 		sum += expf(x[i] - max);
 	*p = 1.0f / sum;
 	return best;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* Sleep until monotonic time T (seconds); a request that is late goes at once. */
+static void pace(double t)
+{
+	double now = mono_s();
+
+	if (t > now) {
+		struct timespec ts = { (time_t)(t - now), (long)((t - now - (double)(time_t)(t - now)) * 1e9) };
+
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* Classify the images of one file; counts go to *done and *correct. */
@@ -220,6 +243,8 @@ static int infer_file(struct bitmix *bm, struct bitmix_model *m, const char *pat
 			b = (uint32_t)(o->limit - *done);
 		for (size_t k = 0; k < (size_t)b * in_n; k++)
 			in[k] = (float)set.pixels[(size_t)i * in_n + k] / 255.0f;
+		if (o->rate > 0)
+			pace(o->start_s + (double)*done / o->rate);
 		struct bitmix_result res;
 
 		r = bitmix_infer_precision(m, in, out, b, o->precision, &res);
@@ -256,20 +281,13 @@ static int infer_file(struct bitmix *bm, struct bitmix_model *m, const char *pat
 	return 0;
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "labels", required_argument, NULL, 'l' }, { "limit", required_argument, NULL, 'n' },
 		{ "batch", required_argument, NULL, 'b' }, { "quiet", no_argument, NULL, 'q' },
-		{ "precision", required_argument, NULL, 'p' }, { 0 },
+		{ "precision", required_argument, NULL, 'p' }, { "rate", required_argument, NULL, 'r' },
+		{ 0 },
 	};
 	static const char *const precisions[] = { "current", "cascade", "policy", "fixed" };
 	struct infer_opts o = { .limit = -1, .batch = 1 };
@@ -278,7 +296,7 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 	uint64_t generation = 0;
 	long done = 0, correct = 0;
 	double t0;
-	char err[256];
+	char err[256], *end;
 	int c, r = 0;
 
 	optind = 0; /* 0, not 1: glibc then rescans from scratch, permuting options after the files */
@@ -288,6 +306,14 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 		case 'n': o.limit = strtol(optarg, NULL, 10); break;
 		case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'q': o.quiet = true; break;
+		case 'r':
+			o.rate = strtod(optarg, &end);
+			if (*end || !(o.rate > 0)) {
+				fprintf(stderr, "bitmixctl: --rate %s: expected images per second > 0\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'p':
 			for (o.precision = 0; o.precision < 4; o.precision++)
 				if (strcmp(optarg, precisions[o.precision]) == 0)
@@ -312,7 +338,7 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 		label_set_free(&labels);
 		return die(bm, argv[optind]);
 	}
-	t0 = mono_s();
+	t0 = o.start_s = mono_s();
 	for (int i = optind + 1; i < argc && r == 0; i++)
 		r = infer_file(bm, m, argv[i], &o, o.labels ? &labels : NULL, &done, &correct, &generation);
 	if (r == 0 && done > 0) {

@@ -2,9 +2,9 @@
 /*
  * bmx_arch.c — standard architectures with seeded random weights, for tests, benchmarks and the
  * placeholder model: "tiny" (every op, small), "fmnist" (the residual CNN the Fashion-MNIST model
- * is trained as), "resnet18" (ImageNet ResNet-18 shapes) and "mlp4096" (four LINEAR layers, three
- * of them 4096 x 4096: batch-1 GEMVs whose 50 MB of 8-bit weights come from DRAM, where bits are
- * bytes). The random parameters keep
+ * is trained as), "resnet18" (ImageNet ResNet-18 shapes) and "mlp4096" (Fashion-MNIST-shaped
+ * input through LINEAR layers 784 -> 4096 -> 4096 -> 4096 -> 10: batch-1 GEMVs whose 37 MB of
+ * 8-bit weights come from DRAM, where bits are bytes). The random parameters keep
  * activations in the range the activation steps cover, so that outputs depend on every layer.
  */
 #include <errno.h>
@@ -265,7 +265,7 @@ int bmx_build_arch(const char *arch, uint64_t seed, const char *name, void **out
 		{ "fmnist", 28, 28, 1, build_fmnist },
 		{ "fmnist-adaptive", 28, 28, 1, build_fmnist_adaptive },
 		{ "resnet18", 224, 224, 3, build_resnet18 },
-		{ "mlp4096", 64, 64, 1, build_mlp4096 },
+		{ "mlp4096", 28, 28, 1, build_mlp4096 },
 	};
 
 	for (size_t i = 0; i < sizeof(archs) / sizeof(archs[0]); i++) {
