@@ -367,6 +367,7 @@ int session_handle_governor(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_policy(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_hold(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_release(struct session *s, const struct bitmix_msg_hdr *m);
+int session_handle_cost(struct session *s, const struct bitmix_msg_hdr *m);
 
 /* session_admin.c: administration messages (root or the daemon's own user) */
 int session_handle_reload(struct session *s, const struct bitmix_msg_hdr *m);
