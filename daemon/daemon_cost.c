@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -153,7 +154,12 @@ int served_cost_start(struct served_model *m)
 		 m->cost.estimated);
 	if (measured == rows)
 		return 0;
+	/* Every signal blocked in the thread: models load before main() blocks its own. */
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	r = pthread_create(&m->cost.thread, NULL, measure_thread, m);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (r != 0)
 		return log_error_errno(r, "model %s: starting the cost table's thread", m->name);
 	m->cost.thread_running = true;
