@@ -75,8 +75,9 @@ void cost_table_estimate(struct cost_table *t, const struct bmx_model *model, ch
  * layer at the nearest bits it allows), one warm-up run each, then REPS repetitions in which the
  * bit-widths take turns (in a rotated order each time), each run timed node by node
  * (bmx_engine_run_timed) and each node's time given to its layer (a non-layer node to the last
- * layer before it in the order, or the first layer). A run the scheduler interrupted (the
- * thread's CPU time under 90% of the wall time) is repeated, up to twice per repetition. Rows
+ * layer before it in the order, or the first layer), on the thread's CPU clock when the runs are
+ * long enough for its cost not to matter, else on the wall clock, and then a run the scheduler
+ * interrupted (CPU time under 90% of the wall time) is repeated, up to twice per repetition. Rows
  * are set to the median of the repetitions, marked measured, only if all REPS fitted before
  * DEADLINE_NS (CLOCK_MONOTONIC; 0: none) and *STOP (if not NULL) stayed false.
  * Returns 0, -ETIME (out of time: nothing changed), -ECANCELED (stopped) or -ENOMEM.
