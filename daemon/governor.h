@@ -10,8 +10,11 @@
  * QBitOpt-style allocator (bit_allocator.h), within the limits and holds, and hands changed bits
  * to the actuator (a callback: bitmixd publishes them in the model's control page).
  *
- * Costs are in nanoseconds of engine time per sample, from a table measured when the model
- * loads (or BitOps scaled to time where no measurement exists). Everything here runs on one
+ * Costs are in nanoseconds of engine time per sample, from the daemon's per-layer cost table
+ * (cost_table.h: measured node by node on the kernel path in use, completed in the background,
+ * handed over with gov_policy_set_layer_costs), or from uniform timings (gov_measure_uniform_ns,
+ * the benchmarks); bit-widths that save nothing measurable are pruned (GOV_MIN_SAVING). BitOps
+ * is only the explicit fallback where nothing was measured. Everything here runs on one
  * thread (the daemon's event loop) and takes time as an argument, so tests and the closed-loop
  * benchmark drive it with simulated time.
  */
