@@ -273,6 +273,35 @@ struct bitmix_policy_info {
 int bitmix_get_policy(struct bitmix *bm, const char *model, struct bitmix_policy_info *info);
 
 /*
+ * A model's per-layer cost table (docs/governor.md): for every layer and bit-width it allows, the
+ * engine's time per sample at batch 1 and at the large batch, measured on the daemon's kernel
+ * path or (until the background measurement reaches it) estimated.
+ */
+struct bitmix_cost_layer {
+	char name[32];
+	uint16_t allowed;          /* bit b: the layer allows b bits */
+	uint16_t measured[2];      /* bit b: measured at batch 1 / the large batch (else estimated) */
+	uint16_t pruned;           /* bit b: saves nothing measurable; not lowered to for cost */
+	double ns[2][9];           /* [batch][bits] ns per sample; 0 where not allowed */
+};
+
+struct bitmix_cost_info {
+	char cpu[64], kernels[16], source[16]; /* measured on; "measured" or "cache" */
+	unsigned layer_count, large_batch;
+	unsigned rows, measured[2]; /* (layer, bits) rows, and those measured at each batch */
+	int complete;               /* every row measured at both batches */
+	double complete_s;          /* seconds from load to a complete table, 0 if not (yet) */
+	double batch;               /* the traffic's mean batch the allocator costs at */
+};
+
+/*
+ * The cost table of MODEL: INFO, and the first MAX_LAYERS layers into LAYERS (NULL with 0: the
+ * summary alone). Returns 0 or -errno.
+ */
+int bitmix_get_cost(struct bitmix *bm, const char *model, struct bitmix_cost_info *info,
+		    struct bitmix_cost_layer *layers, unsigned max_layers);
+
+/*
  * QoS holds, aggregated as the kernel's PM QoS aggregates requests: the highest floor on bits
  * and the lowest ceiling on engine time per sample win. A hold lasts until bitmix_release() or
  * until the connection closes. At most 8 per connection.

@@ -52,6 +52,7 @@ enum bitmix_msg_type {
 	BITMIX_MSG_POLICY = 17,     /* struct bitmix_policy_req -> struct bitmix_policy_reply */
 	BITMIX_MSG_HOLD = 18,       /* struct bitmix_hold_req -> struct bitmix_hold_reply */
 	BITMIX_MSG_RELEASE = 19,    /* struct bitmix_hold_req (id set) -> struct bitmix_reply */
+	BITMIX_MSG_COST = 20,       /* struct bitmix_cost_req -> struct bitmix_cost_reply */
 	/* 32..39: sensors */
 	BITMIX_MSG_SENSORS = 32,    /* -> struct bitmix_sensors_reply */
 	/* 40..47: administration (root or the daemon's own user) */
@@ -242,6 +243,42 @@ struct bitmix_policy_reply {
 	double adaptive_ceiling_bitops; /* the same requests at the operating point, on average */
 	double cost_scale;         /* what the power model multiplies the ceiling's cost by */
 };
+
+/*
+ * COST: a model's per-layer cost table (docs/governor.md), BITMIX_COST_PAGE layers per reply
+ * from FIRST on; a client asks again from first + n until layer_count.
+ */
+#define BITMIX_COST_PAGE 24
+struct bitmix_cost_req {
+	struct bitmix_msg_hdr hdr;
+	char model[BITMIX_NAME_MAX];
+	uint32_t first;
+	uint32_t reserved;
+};
+
+struct bitmix_cost_layer_wire {
+	char name[32];
+	uint16_t allowed;      /* bit b: the layer allows b bits */
+	uint16_t measured[2];  /* bit b: that row is measured at batch 1 / the large batch */
+	uint16_t pruned;       /* bit b: the allocator does not lower to b for cost */
+	double ns[2][7];       /* ns per sample at bits 2..8, batch 1 / the large batch; 0 not allowed */
+};
+
+struct bitmix_cost_reply {
+	struct bitmix_reply r;
+	char cpu[64];          /* the CPU the table was measured on */
+	char kernels[16];      /* and the kernel path */
+	char source[16];       /* "measured" (since load) or "cache" */
+	uint32_t layer_count, first, n; /* this reply holds layers [first, first + n) */
+	uint32_t large_batch;
+	uint32_t rows;         /* (layer, bits) rows the model allows */
+	uint32_t measured[2];  /* of them measured at batch 1 / the large batch */
+	uint32_t complete;     /* 1: every row measured at both batches */
+	double complete_s;     /* how long after load the table was complete, 0 if not (yet) */
+	double batch;          /* the traffic's mean batch the allocator takes costs at */
+	struct bitmix_cost_layer_wire layers[BITMIX_COST_PAGE];
+};
+static_assert(sizeof(struct bitmix_cost_reply) <= BITMIX_MSG_MAX, "a COST reply fits a message");
 
 struct bitmix_hold_req {
 	struct bitmix_msg_hdr hdr;

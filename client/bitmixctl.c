@@ -24,10 +24,10 @@ static const char *const fmnist_names[10] = {
 static void usage(FILE *f)
 {
 	fputs("Usage: bitmixctl [--socket PATH | --bus-address ADDRESS] [--json] COMMAND\n"
-	      "status, governor, bits, holds, reload, stats and watch speak D-Bus (the system bus,\n"
-	      "or ADDRESS / $BITMIX_BUS_ADDRESS) and use the socket when bitmixd is not on the bus\n"
-	      "(or --socket is given); --json prints one JSON object (status, governor, bits,\n"
-	      "holds, stats).\n"
+	      "status, governor, bits, holds, reload, stats, cost and watch speak D-Bus (the system\n"
+	      "bus, or ADDRESS / $BITMIX_BUS_ADDRESS) and use the socket when bitmixd is not on the\n"
+	      "bus (or --socket is given); --json prints one JSON object (status, governor, bits,\n"
+	      "holds, stats, cost).\n"
 	      "  status                       the daemon's version, uptime, clients and counters\n"
 	      "  models                       the models served\n"
 	      "  bits MODEL                   the model's per-layer bits and their generation\n"
@@ -42,6 +42,8 @@ static void usage(FILE *f)
 	      "                               the running governor; switch to NAME (with tunables,\n"
 	      "                               D-Bus: governor step_wise states=4)\n"
 	      "  stats MODEL                  the model's policy: time in state, transitions\n"
+	      "  cost MODEL                   its cost table: ns per sample per layer and bit-width\n"
+	      "                               at batch 1 and the large batch, measured or estimated\n"
 	      "  hold MODEL min-bits N|max-latency-us N [SECONDS]\n"
 	      "                               a QoS hold for SECONDS or until interrupted\n"
 	      "  holds [MODEL]                the QoS holds and who holds them (D-Bus)\n"
@@ -419,7 +421,9 @@ int main(int argc, char **argv)
 	const char *cmd = argv[optind];
 	argc -= optind + 1;
 	argv += optind + 1;
-	if (json)
+	if (strcmp(cmd, "cost") == 0)
+		r = ctl_cost(bm, argc, argv, json);
+	else if (json)
 		r = ctl_socket_json(bm, cmd, argc, argv);
 	else if (strcmp(cmd, "status") == 0 && argc == 0)
 		r = cmd_status(bm);

@@ -51,6 +51,13 @@ int ctl_socket_json(struct bitmix *bm, const char *verb, int argc, char **argv);
 int ctl_governor(struct bitmix *bm, int argc, char **argv);
 int ctl_stats(struct bitmix *bm, int argc, char **argv);
 int ctl_hold(struct bitmix *bm, int argc, char **argv);
+/* bitmixctl_cost.c: `cost MODEL` over the socket, and what both planes print. */
+#define CTL_COST_MAX_LAYERS 1024
+int ctl_cost(struct bitmix *bm, int argc, char **argv, bool json);
+void ctl_cost_print(const char *model, const struct bitmix_cost_info *c,
+		    const struct bitmix_cost_layer *layers, bool json);
+/* The line of `status` that says how far a model's cost table is. */
+void ctl_cost_status_line(const struct bitmix_cost_info *c);
 /* bitmixctl_admin.c */
 int ctl_reload(struct bitmix *bm, int argc, char **argv);
 /* The governor's lines of `status`. */

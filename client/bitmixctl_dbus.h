@@ -52,6 +52,11 @@ int ctl_get_bits(sd_bus *bus, const char *path, struct bitmix_layer_bits *bits, 
 int ctl_get_masks(sd_bus *bus, const char *path, uint16_t *masks);
 int ctl_get_stats(sd_bus *bus, const char *path, struct ctl_stats *st);
 
+/* bitmixctl_dbus_cost.c: a model's CostTable (the first MAX_LAYERS layers into LAYERS). */
+int ctl_get_cost(sd_bus *bus, const char *path, struct bitmix_cost_info *info,
+		 struct bitmix_cost_layer *layers, unsigned max_layers);
+int ctl_cost_dbus(sd_bus *bus, int argc, char **argv, bool json);
+
 /* bitmixctl_watch.c */
 int ctl_watch(sd_bus *bus, int argc, char **argv);
 

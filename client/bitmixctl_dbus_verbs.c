@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * bitmixctl_dbus_verbs.c — bitmixctl's admin verbs over D-Bus: status, governor, bits, holds,
- * reload, stats and watch, each with --json (one JSON object on stdout) except watch. The
+ * reload, stats, cost (bitmixctl_dbus_cost.c) and watch, each with --json (one JSON object on stdout) except watch. The
  * daemon checks who may change what; bitmixctl prints the daemon's error message as it is.
  */
 #include <errno.h>
@@ -58,10 +58,11 @@ static int status_model(sd_bus *bus, const char *name, const char *path, bool js
 {
 	struct bitmix_layer_bits bits[CTL_MAX_LAYERS];
 	struct ctl_stats st;
+	struct bitmix_cost_info cost;
 	uint64_t generation = 0;
 	int n = ctl_get_bits(bus, path, bits, &generation), holds = count_holds(bus, path);
 
-	if (n < 0 || ctl_get_stats(bus, path, &st) < 0)
+	if (n < 0 || ctl_get_stats(bus, path, &st) < 0 || ctl_get_cost(bus, path, &cost, NULL, 0) < 0)
 		return 1;
 	if (!json) {
 		printf("    %s: generation %llu, average %.2f bits, %.0f ns/sample, %.1f samples/s, "
@@ -72,6 +73,7 @@ static int status_model(sd_bus *bus, const char *name, const char *path, bool js
 		if (st.adaptive_requests)
 			printf("      precision %s: %llu adaptive request(s), %.4g BitOps/request\n",
 			       st.precision, (unsigned long long)st.adaptive_requests, st.adaptive_bitops);
+		ctl_cost_status_line(&cost);
 		return 0;
 	}
 	printf("%s{\"name\":", first ? "" : ",");
@@ -89,8 +91,8 @@ static int status_model(sd_bus *bus, const char *name, const char *path, bool js
 	printf(",\"adaptive_requests\":%llu,\"adaptive_bitops_per_request\":",
 	       (unsigned long long)st.adaptive_requests);
 	ctl_json_number(stdout, st.adaptive_bitops);
-	printf(",\"samples_completed\":%llu,\"holds\":%d,\"bits\":[",
-	       (unsigned long long)st.samples_completed, holds);
+	printf(",\"samples_completed\":%llu,\"holds\":%d,\"cost_table_complete\":%s,\"bits\":[",
+	       (unsigned long long)st.samples_completed, holds, cost.complete ? "true" : "false");
 	print_bits(stdout, bits, n, true);
 	printf("]}");
 	return 0;
@@ -523,7 +525,7 @@ int ctl_reload_dbus(const char *address)
 bool ctl_dbus_verb(const char *verb)
 {
 	static const char *const verbs[] = { "status", "governor", "bits", "holds", "reload",
-					     "stats", "watch" };
+					     "stats", "cost", "watch" };
 
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strcmp(verb, verbs[i]) == 0)
@@ -551,6 +553,8 @@ int ctl_dbus_run(const char *address, bool json, const char *verb, int argc, cha
 		r = ctl_holds(bus, argc, argv, json);
 	else if (strcmp(verb, "stats") == 0)
 		r = ctl_stats_dbus(bus, argc, argv, json);
+	else if (strcmp(verb, "cost") == 0)
+		r = ctl_cost_dbus(bus, argc, argv, json);
 	else
 		r = ctl_watch(bus, argc, argv);
 	sd_bus_flush_close_unref(bus);

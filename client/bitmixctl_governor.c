@@ -57,6 +57,10 @@ int ctl_status_governor(struct bitmix *bm)
 		if (p.adaptive_requests)
 			printf(", adaptive %.4g BitOps/request", p.adaptive_bitops);
 		printf("\n");
+		struct bitmix_cost_info c;
+
+		if (bitmix_get_cost(bm, infos[i].name, &c, NULL, 0) == 0)
+			ctl_cost_status_line(&c);
 	}
 	return 0;
 }

@@ -123,7 +123,9 @@ static int json_status(struct bitmix *bm)
 	printf(",\"models\":[");
 	for (int i = 0; i < n && i < 64; i++) {
 		struct bitmix_policy_info p;
+		struct bitmix_cost_info c;
 		bool governed = bitmix_get_policy(bm, infos[i].name, &p) == 0;
+		bool costed = bitmix_get_cost(bm, infos[i].name, &c, NULL, 0) == 0;
 
 		printf("%s{\"name\":", i ? "," : "");
 		ctl_json_string(stdout, infos[i].name);
@@ -133,7 +135,8 @@ static int json_status(struct bitmix *bm)
 		ctl_json_number(stdout, governed ? p.cost_ns : NAN);
 		printf(",\"samples_per_second\":");
 		ctl_json_number(stdout, governed ? p.rate : NAN);
-		printf(",\"holds\":%u}", governed ? p.holds : 0);
+		printf(",\"holds\":%u,\"cost_table_complete\":%s}", governed ? p.holds : 0,
+		       costed && c.complete ? "true" : "false");
 	}
 	printf("]}\n");
 	return 0;

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libbitmix_governor.c — the governor's part of libbitmix: query or switch the governor, read a
- * model's policy and statistics, place and release QoS holds.
+ * model's policy and statistics and its per-layer cost table, place and release QoS holds.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -102,4 +102,53 @@ int bitmix_release(struct bitmix *bm, const char *model, uint32_t id)
 	if (copy_name(req.model, sizeof(req.model), model) < 0)
 		return -EINVAL;
 	return bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_RELEASE, &rep, sizeof(rep));
+}
+
+static void cost_layer_from_wire(struct bitmix_cost_layer *l, const struct bitmix_cost_layer_wire *w)
+{
+	memset(l, 0, sizeof(*l));
+	memcpy(l->name, w->name, sizeof(l->name) - 1);
+	l->allowed = w->allowed & 0x1fc;
+	l->measured[0] = w->measured[0] & l->allowed;
+	l->measured[1] = w->measured[1] & l->allowed;
+	l->pruned = w->pruned & l->allowed;
+	for (int bi = 0; bi < 2; bi++)
+		for (int b = 2; b <= 8; b++)
+			l->ns[bi][b] = w->ns[bi][b - 2];
+}
+
+int bitmix_get_cost(struct bitmix *bm, const char *model, struct bitmix_cost_info *info,
+		    struct bitmix_cost_layer *layers, unsigned max_layers)
+{
+	struct bitmix_cost_req req = { 0 };
+	struct bitmix_cost_reply rep;
+	unsigned first = 0;
+	int r;
+
+	if (copy_name(req.model, sizeof(req.model), model) < 0)
+		return -EINVAL;
+	do {
+		req.first = first;
+		r = bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_COST, &rep, sizeof(rep));
+		if (r < 0)
+			return r;
+		if (rep.first != first || rep.n > BITMIX_COST_PAGE || rep.first + rep.n > rep.layer_count)
+			return -EBADMSG;
+		for (unsigned i = 0; i < rep.n && first + i < max_layers; i++)
+			cost_layer_from_wire(&layers[first + i], &rep.layers[i]);
+		first += rep.n;
+	} while (rep.n > 0 && first < rep.layer_count && first < max_layers);
+	memset(info, 0, sizeof(*info));
+	memcpy(info->cpu, rep.cpu, sizeof(info->cpu) - 1);
+	memcpy(info->kernels, rep.kernels, sizeof(info->kernels) - 1);
+	memcpy(info->source, rep.source, sizeof(info->source) - 1);
+	info->layer_count = rep.layer_count;
+	info->large_batch = rep.large_batch;
+	info->rows = rep.rows;
+	info->measured[0] = rep.measured[0];
+	info->measured[1] = rep.measured[1];
+	info->complete = rep.complete != 0;
+	info->complete_s = rep.complete_s;
+	info->batch = rep.batch;
+	return 0;
 }

@@ -22,6 +22,7 @@
 #include "bitmix_proto.h"
 #include "bmx_engine.h"
 #include "config.h"
+#include "cost_cache.h"
 #include "governor.h"
 #include "sensors.h"
 
@@ -54,6 +55,28 @@ struct served_adaptive {
 	struct served_adaptive_window window; /* loop thread: the counters at the last tick */
 };
 
+/*
+ * A served model's per-layer cost table (daemon_cost.c): what fitted the start-up budget (or the
+ * cache) at load, completed by a thread at idle priority that publishes each batch's rows under
+ * LOCK with a new GENERATION; the loop hands them to the policy on its next tick.
+ */
+struct served_cost {
+	pthread_mutex_t lock;
+	bool lock_ready;
+	struct cost_table table;   /* under lock: measured rows and the estimates of the rest */
+	char estimated[200];       /* under lock: how the estimates were made, "" when none */
+	uint64_t complete_ns;      /* under lock: when the last row was measured, 0 = not yet */
+	unsigned generation;       /* atomic: bumped whenever the table changes */
+	unsigned applied;          /* loop thread: the generation the policy has */
+	bool stop;                 /* atomic: the model is being freed, the thread ends */
+	bool thread_running;
+	pthread_t thread;
+	uint64_t start_ns;         /* when the model's measurement began */
+	char source[16];           /* "cache" or "measured" */
+	struct cost_key key;       /* what the table is valid for */
+	char cache_path[512];      /* "" when no cache directory */
+};
+
 /* A model being served: its sealed memfd, the validated view, the engine and the control page. */
 struct served_model {
 	char name[BITMIX_NAME_MAX];
@@ -69,7 +92,11 @@ struct served_model {
 	int refs;                  /* atomic: the store's, each session's open, each job's */
 	struct gov_policy *policy; /* the governor's policy for it while the store serves it */
 	uint64_t samples_completed; /* atomic: samples inferred, for the governor's rate */
-	double uniform_ns[9];      /* measured engine ns/sample at uniform b bits (0: not measured) */
+	double uniform_ns[9];      /* engine ns/sample at uniform b bits: the cost table's sums */
+	struct served_cost cost;   /* per layer and bit-width (daemon_cost.c) */
+	uint64_t requests_admitted, samples_admitted; /* loop thread: for the mean batch */
+	struct { uint64_t requests, samples; } batch_window; /* loop thread: at the last tick */
+	double mean_batch;         /* loop thread: samples per request, averaged over ticks */
 	struct served_adaptive adaptive; /* per-sample precision: default, floor, statistics */
 	uint64_t mtime_ns;         /* of the file when it was read */
 	char fdname[BMX_FDNAME_MAX]; /* its name in systemd's fd store, "" when not stored */
@@ -341,13 +368,22 @@ int session_handle_governor(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_policy(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_hold(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_release(struct session *s, const struct bitmix_msg_hdr *m);
+int session_handle_cost(struct session *s, const struct bitmix_msg_hdr *m);
 
 /* session_admin.c: administration messages (root or the daemon's own user) */
 int session_handle_reload(struct session *s, const struct bitmix_msg_hdr *m);
 
-/* daemon_governor.c */
-/* Measure the model's engine time per sample at each uniform bit-width (the cost table). */
-void served_model_measure(struct served_model *m);
+/* daemon_cost.c: the per-layer cost table of each served model */
+/* At load: the cache, or batch 1 within the start-up budget; a thread for the rest. */
+int served_cost_start(struct served_model *m);
+/* Stop and join the thread, free the table (served_model_free). */
+void served_cost_stop(struct served_model *m);
+/* The table as the policy takes it ([layer_count], free it); marks it handed over. */
+int served_cost_layer_costs(struct served_model *m, struct gov_layer_cost **out);
+/* A copy of the table (OUT zeroed or from an earlier call) and how long it took to complete. */
+int served_cost_snapshot(struct served_model *m, struct cost_table *out, uint64_t *complete_ns);
+/* Loop thread, every governor tick: new rows and the traffic's mean batch to the policy. */
+void served_cost_tick(struct served_model *m);
 
 /* served_adaptive.c: per-sample adaptive precision (docs/adaptive.md). */
 struct bmx_adaptive_result;

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * daemon_governor.c — the daemon's side of the governor: the cost table measured when a model
- * loads, one policy per served model, a decision on every sensor reading, and the actuator that
- * publishes new bits in the model's control page, and the one that caps the workers' work. Loop thread only (the measurement runs before
- * the model is served).
+ * daemon_governor.c — the daemon's side of the governor: one policy per served model (costed by
+ * its per-layer cost table, daemon_cost.c), a decision on every sensor reading, and the actuator
+ * that publishes new bits in the model's control page, and the one that caps the workers' work
+ * (governor_cap.c). Loop thread only.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -13,13 +13,6 @@
 
 #include "daemon.h"
 #include "log.h"
-
-void served_model_measure(struct served_model *m)
-{
-	gov_measure_uniform_ns(m->engine, m->uniform_ns);
-	log_debug("model %s: engine time per sample at 8/4/2 bits: %.0f/%.0f/%.0f ns", m->name,
-		  m->uniform_ns[8], m->uniform_ns[4], m->uniform_ns[2]);
-}
 
 static void publish(void *userdata, const struct bmx_layer_bits *bits)
 {
@@ -38,11 +31,12 @@ static int add_policy(struct bmx_daemon *d, const struct bmx_config *config, str
 	uint64_t *macs = calloc(n, sizeof(*macs));
 	const float **sens = calloc(n, sizeof(*sens));
 	struct bmx_layer_bits *initial = calloc(n, sizeof(*initial));
+	struct gov_layer_cost *costs = NULL;
 	char why[256] = "";
 	int r = -ENOMEM;
 
 	served_adaptive_set_default(m, bmx_config_policy(config, m->name)->precision, config->source_path);
-	if (!names || !masks || !macs || !sens || !initial)
+	if (!names || !masks || !macs || !sens || !initial || served_cost_layer_costs(m, &costs) < 0)
 		goto out;
 	for (uint32_t l = 0; l < n; l++) {
 		names[l] = model->layers[l].name;
@@ -54,6 +48,7 @@ static int add_policy(struct bmx_daemon *d, const struct bmx_config *config, str
 	struct gov_model_desc desc = {
 		.name = m->name, .layer_count = n, .layer_names = names, .bits_mask = masks,
 		.macs = macs, .sensitivity = sens, .uniform_ns = m->uniform_ns, .initial = initial,
+		.layer_costs = costs, .large_batch = m->cost.table.batch[1],
 	};
 	r = gov_core_add_policy(d->governor, &desc, bmx_config_policy(config, m->name), publish, m,
 				now_ns(), &m->policy, why, sizeof(why));
@@ -71,6 +66,7 @@ out:
 	free(macs);
 	free(sens);
 	free(initial);
+	free(costs);
 	return r;
 }
 
@@ -231,6 +227,7 @@ void daemon_governor_tick(struct bmx_daemon *d)
 			gov_policy_observe(m->policy,
 					   __atomic_load_n(&m->samples_completed, __ATOMIC_RELAXED), now);
 			served_adaptive_tick(m);
+			served_cost_tick(m);
 		}
 	}
 	gov_core_update(d->governor, &d->reading);

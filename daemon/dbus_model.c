@@ -2,8 +2,8 @@
 /*
  * dbus_model.c — one object per served model, /org/bitmix/Daemon1/model/<escaped name>,
  * interface org.bitmix.Model1: its operating point (CurrentBits, Generation), what it allows
- * (AvailableBits, LayerNames), its policy (Limits, Holds, Stats) and the methods that change
- * them (SetBits, SetLimits, Hold, Release).
+ * (AvailableBits, LayerNames), its policy (Limits, Holds, Stats), its per-layer cost table
+ * (CostTable) and the methods that change them (SetBits, SetLimits, Hold, Release).
  *
  * The objects are not registered one by one: a fallback vtable under the prefix finds the
  * model from the path on every call, and a node enumerator lists the store, so a model that
@@ -288,6 +288,59 @@ static int prop_stats(sd_bus *bus, const char *path, const char *iface, const ch
 	return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
+/* One layer of CostTable: (name, allowed, measured at batch 1, at the large one, pruned, ns...). */
+static int append_cost_layer(sd_bus_message *reply, const struct served_model *m,
+			     const struct cost_table *t, uint32_t l)
+{
+	const struct cost_layer *c = &t->layers[l];
+	double ns[2][7];
+	int r;
+
+	for (int bi = 0; bi < 2; bi++)
+		for (int b = 2; b <= 8; b++)
+			ns[bi][b - 2] = c->ns[bi][b];
+	r = sd_bus_message_open_container(reply, 'r', "sqqqqadad");
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "sqqqq", m->model->layers[l].name, c->allowed,
+					  c->measured[0], c->measured[1],
+					  m->policy ? gov_policy_pruned(m->policy, l) : 0);
+	for (int bi = 0; r >= 0 && bi < 2; bi++)
+		r = sd_bus_message_append_array(reply, 'd', ns[bi], sizeof(ns[bi]));
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+/* CostTable: (cpu, kernels, source, large batch, seconds to complete, mean batch, complete, layers). */
+static int prop_cost(sd_bus *bus, const char *path, const char *iface, const char *prop,
+		     sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct served_model *m = model_of(userdata, path);
+	struct cost_table t = { 0 };
+	uint64_t complete_ns;
+	int r;
+
+	(void)bus, (void)iface, (void)prop;
+	if (!m)
+		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_MODEL, "no model at %s", path);
+	r = served_cost_snapshot(m, &t, &complete_ns);
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'r', "sssuddba(sqqqqadad)");
+	if (r >= 0)
+		r = sd_bus_message_append(reply, "sssuddb", m->cost.key.cpu, m->cost.key.kernels,
+					  m->cost.source, t.batch[1], (double)complete_ns / 1e9,
+					  m->policy ? gov_policy_batch(m->policy) : 1.0,
+					  (int)cost_table_complete(&t));
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(sqqqqadad)");
+	for (uint32_t l = 0; r >= 0 && l < t.layer_count; l++)
+		r = append_cost_layer(reply, m, &t, l);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	if (r >= 0)
+		r = sd_bus_message_close_container(reply);
+	cost_table_free(&t);
+	return r;
+}
+
 /* The model a method was called on, or an error reply. */
 static struct served_model *method_model(sd_bus_message *m, struct bmx_dbus *b, sd_bus_error *error)
 {
@@ -470,6 +523,8 @@ static const sd_bus_vtable model_vtable[] = {
 	SD_BUS_PROPERTY("Holds", "a(usts)", prop_holds, 0, PROP_CHANGES),
 	/* Changes all the time (time in state): read it, no signal. */
 	SD_BUS_PROPERTY("Stats", "a{sv}", prop_stats, 0, 0),
+	/* Completes in the background (bitmixctl cost polls it): read it, no signal. */
+	SD_BUS_PROPERTY("CostTable", "(sssuddba(sqqqqadad))", prop_cost, 0, 0),
 	SD_BUS_METHOD_WITH_ARGS("SetBits", SD_BUS_ARGS("a(yy)", bits), SD_BUS_RESULT("t", generation),
 				method_set_bits, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("SetLimits", SD_BUS_ARGS("y", min_bits, "y", max_bits, "a(sy)", pinned),

@@ -293,9 +293,10 @@ double gov_policy_average_bits(const struct gov_policy *p)
 	return den > 0 ? num / den : 0;
 }
 
+/* The range of the real points: powersave's cheapest is the cheapest that saves for real. */
 void gov_policy_cost_range(const struct gov_policy *p, double *min_ns, double *max_ns)
 {
-	bit_allocator_cost_range(p->eff, p->n, min_ns, max_ns);
+	bit_allocator_cost_range(p->real, p->n, min_ns, max_ns);
 }
 
 /* The allowed bit nearest to B in MASK, preferring the higher one on a tie. */
@@ -323,12 +324,20 @@ static void decide(struct gov_policy *p, struct bmx_layer_bits *bits, double *co
 		}
 		return;
 	}
-	bit_allocator_cost_range(p->eff, p->n, &lo, &hi);
+	bit_allocator_cost_range(p->real, p->n, &lo, &hi);
 	budget = p->target == GOV_TARGET_LEVEL ? lo + p->level * (hi - lo) : p->budget;
-	if (p->qos_max_latency_ns && budget > (double)p->qos_max_latency_ns)
+	/*
+	 * Only real savings are spent (p->real), unless a latency ceiling cannot be met with them:
+	 * a client's hold, like a limit, may still force bits that save little.
+	 */
+	const struct alloc_layer *layers = p->real;
+	if (p->qos_max_latency_ns && budget > (double)p->qos_max_latency_ns) {
 		budget = (double)p->qos_max_latency_ns;
+		if (budget < lo)
+			layers = p->eff;
+	}
 	/* A hair of slack so that level 1 always affords the richest point despite rounding. */
-	bit_allocator_solve(p->alloc, p->eff, budget * (1 + 1e-12), ALLOC_AUTO, &p->result);
+	bit_allocator_solve(p->alloc, layers, budget * (1 + 1e-12), ALLOC_AUTO, &p->result);
 	for (uint32_t l = 0; l < p->n; l++)
 		bits[l].w_bits = bits[l].a_bits = p->result.bits[l];
 	*cost = p->result.cost;

@@ -10,8 +10,11 @@
  * QBitOpt-style allocator (bit_allocator.h), within the limits and holds, and hands changed bits
  * to the actuator (a callback: bitmixd publishes them in the model's control page).
  *
- * Costs are in nanoseconds of engine time per sample, from a table measured when the model
- * loads (or BitOps scaled to time where no measurement exists). Everything here runs on one
+ * Costs are in nanoseconds of engine time per sample, from the daemon's per-layer cost table
+ * (cost_table.h: measured node by node on the kernel path in use, completed in the background,
+ * handed over with gov_policy_set_layer_costs), or from uniform timings (gov_measure_uniform_ns,
+ * the benchmarks); bit-widths that save nothing measurable are pruned (GOV_MIN_SAVING). BitOps
+ * is only the explicit fallback where nothing was measured. Everything here runs on one
  * thread (the daemon's event loop) and takes time as an argument, so tests and the closed-loop
  * benchmark drive it with simulated time.
  */
@@ -53,6 +56,16 @@ struct governor_ops {
 extern const struct governor_ops governor_performance, governor_powersave, governor_userspace,
 	governor_ondemand, governor_conservative, governor_step_wise, governor_power_allocator;
 
+/*
+ * One layer's measured cost per bit-width (the daemon's cost table, cost_table.h): engine ns per
+ * sample at batch 1 ([0]) and at the large batch ([1]), and the relative standard error of each
+ * (0: exact or unknown). 0 where the layer does not allow those bits.
+ */
+struct gov_layer_cost {
+	double ns[2][9];
+	double rel_error[2][9];
+};
+
 /* What a model contributes to its policy; copied by gov_core_add_policy(). */
 struct gov_model_desc {
 	const char *name;
@@ -63,6 +76,9 @@ struct gov_model_desc {
 	const float *const *sensitivity; /* [layer_count][popcount(mask)], ascending bits; may be NULL */
 	const double *uniform_ns;        /* [9]: measured ns/sample at uniform b bits, 0 = unmeasured */
 	const struct bmx_layer_bits *initial; /* [layer_count] the bits published now */
+	/* [layer_count], or NULL: per-layer measured costs, which then replace uniform_ns. */
+	const struct gov_layer_cost *layer_costs;
+	uint32_t large_batch;            /* the batch of layer_costs' [1] */
 };
 
 /* The actuator: publish BITS (layer_count entries) for the policy's model. */
@@ -160,7 +176,27 @@ double gov_policy_rate(const struct gov_policy *p);
  */
 double gov_policy_cost_scale(const struct gov_policy *p);
 
+/*
+ * A lower bit-width is used for cost only if it saves at least this much (a share of the cost of
+ * the higher bit-width it replaces), or twice the measurement's standard error if that is more.
+ */
+#define GOV_MIN_SAVING 0.03
+
 /* Policies: what the daemon and the control surface use. */
+/*
+ * New per-layer costs (the cost table's rows as they are measured; [layer_count] entries): the
+ * policy re-decides at once and publishes if its bits change. 0 or -EINVAL (no layer costs).
+ */
+int gov_policy_set_layer_costs(struct gov_policy *p, const struct gov_layer_cost *costs);
+/*
+ * The traffic's mean batch (samples per request): the cost the allocator uses is the layer's cost
+ * interpolated between batch 1 and the large batch in log(batch). Re-decides if that moved the
+ * costs by more than 1%.
+ */
+void gov_policy_set_batch(struct gov_policy *p, double mean_batch);
+double gov_policy_batch(const struct gov_policy *p);
+/* Bit-widths the allocator may not lower LAYER to for cost (mask of bits), see GOV_MIN_SAVING. */
+uint16_t gov_policy_pruned(const struct gov_policy *p, uint32_t layer);
 int gov_policy_set_user_bits(struct gov_policy *p, const struct bmx_layer_bits *bits);
 void gov_policy_observe(struct gov_policy *p, uint64_t samples_total, uint64_t now_ns);
 /* The measured cost scale of the traffic (see gov_policy_cost_scale()); clamped to [0.01, 4]. */

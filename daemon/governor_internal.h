@@ -23,6 +23,11 @@ struct gov_policy {
 	uint64_t *macs;
 	struct alloc_layer *base;      /* costs and sensitivities of every bit the model allows */
 	struct alloc_layer *eff;       /* the same with limits and holds applied */
+	struct alloc_layer *real;      /* eff less the bit-widths that save nothing real */
+	struct gov_layer_cost *layer_costs; /* [n] measured, or NULL (costs from uniform_ns) */
+	double (*rel_error)[ALLOC_NB]; /* [n] of base's costs, at the batch in use */
+	uint32_t large_batch;
+	double batch;                  /* the traffic's mean batch the costs are taken at */
 	struct bit_allocator *alloc;
 	struct alloc_result result;
 
@@ -90,7 +95,7 @@ void gov_core_publish_cap(struct gov_core *c);
 
 /* Recompute the target's bits and publish them if they changed. */
 void gov_policy_apply(struct gov_policy *p);
-/* Rebuild p->eff from p->base, the limits and the holds. */
+/* Rebuild p->eff from p->base, the limits and the holds, and p->real from p->eff. */
 void gov_policy_narrow(struct gov_policy *p);
 /* The published bits changed at NOW: account the time in the old state and the transition. */
 void gov_stats_transition(struct gov_policy *p, uint64_t now);

@@ -2,10 +2,12 @@
 /*
  * governor_policy.c — one policy per served model: its cost and sensitivity tables, its limits.
  *
- * Cost of layer l at b bits, in ns of engine time per sample: the model's measured time at
- * uniform b bits (taken when it loads) shared among layers by their MACs. Where a bit-width was
- * not measured, BitOps (MACs x b x b) scaled by the measured time per BitOp, or at a nominal
- * 1 ps per BitOp when nothing was measured. Sensitivity of layer l at b bits: the .bmx's
+ * Cost of layer l at b bits, in ns of engine time per sample: the daemon's per-layer cost table
+ * (cost_table.h: measured node by node at batch 1 and at the large batch), interpolated at the
+ * traffic's mean batch; the bit-widths that save nothing measurable are pruned after the limits
+ * and holds apply (gov_policy_pruned). Without that table (bench/governor): the model's time at
+ * uniform b bits shared among layers by their MACs, or where a bit-width was not measured,
+ * BitOps (MACs x b x b) scaled by the measured time per BitOp, or at a nominal 1 ps per BitOp. Sensitivity of layer l at b bits: the .bmx's
  * (Fisher trace x quantization noise, QBitOpt); a model without them gets the noise term alone
  * (4^-b x MACs share), which still ranks bit-widths and layers sensibly.
  */
@@ -27,11 +29,41 @@ static void policy_free(struct gov_policy *p)
 	free(p->macs);
 	free(p->base);
 	free(p->eff);
+	free(p->real);
+	free(p->layer_costs);
+	free(p->rel_error);
 	free(p->pinned);
 	free(p->user_bits);
 	free(p->bits);
 	free(p->scratch);
 	free(p);
+}
+
+/* The weight of the large batch's cost at the traffic's mean batch: 0 at 1, 1 at large_batch. */
+static double large_weight(const struct gov_policy *p)
+{
+	if (p->large_batch <= 1 || p->batch <= 1)
+		return 0;
+	return fmin(1.0, log(p->batch) / log((double)p->large_batch));
+}
+
+/* base's costs (and their errors) from the measured layer costs at the batch in use. */
+static void costs_at_batch(struct gov_policy *p)
+{
+	const double w = large_weight(p);
+
+	for (uint32_t l = 0; l < p->n; l++) {
+		const struct gov_layer_cost *c = &p->layer_costs[l];
+
+		for (int b = ALLOC_MIN_BITS; b <= ALLOC_MAX_BITS; b++) {
+			if (!(p->base[l].allowed & (1u << b)))
+				continue;
+			p->base[l].cost[b] = (1 - w) * c->ns[0][b] + w * c->ns[1][b];
+			if (!(p->base[l].cost[b] > 0))
+				p->base[l].cost[b] = 1e-3;
+			p->rel_error[l][b] = (1 - w) * c->rel_error[0][b] + w * c->rel_error[1][b];
+		}
+	}
 }
 
 static void fill_tables(struct gov_policy *p, const struct gov_model_desc *d)
@@ -69,6 +101,11 @@ static void fill_tables(struct gov_policy *p, const struct gov_model_desc *d)
 			idx++;
 		}
 	}
+	if (p->layer_costs) {
+		memcpy(p->layer_costs, d->layer_costs, p->n * sizeof(*p->layer_costs));
+		p->large_batch = d->large_batch;
+		costs_at_batch(p);
+	}
 	/* No sensitivities at all: the quantization-noise term alone. */
 	bool any = false;
 	for (uint32_t l = 0; l < p->n && !any; l++)
@@ -77,6 +114,33 @@ static void fill_tables(struct gov_policy *p, const struct gov_model_desc *d)
 	for (uint32_t l = 0; l < p->n && !any; l++)
 		for (int b = ALLOC_MIN_BITS; b <= ALLOC_MAX_BITS; b++)
 			p->base[l].sensitivity[b] = ldexp((double)d->macs[l] / total_macs + 1e-6, -2 * b);
+}
+
+int gov_policy_set_layer_costs(struct gov_policy *p, const struct gov_layer_cost *costs)
+{
+	if (!p->layer_costs)
+		return -EINVAL;
+	memcpy(p->layer_costs, costs, p->n * sizeof(*p->layer_costs));
+	costs_at_batch(p);
+	gov_policy_limits_changed(p);
+	return 0;
+}
+
+void gov_policy_set_batch(struct gov_policy *p, double mean_batch)
+{
+	const double before = large_weight(p);
+
+	p->batch = mean_batch < 1 ? 1 : mean_batch;
+	if (!p->layer_costs || fabs(large_weight(p) - before) < 0.01)
+		return;
+	costs_at_batch(p);
+	gov_policy_narrow(p);
+	gov_policy_apply(p);
+}
+
+double gov_policy_batch(const struct gov_policy *p)
+{
+	return p->batch;
 }
 
 static int resolve_pin(const struct gov_policy *p, const char *layer)
@@ -153,6 +217,45 @@ static uint16_t range_mask(unsigned lo, unsigned hi)
 	return m;
 }
 
+/*
+ * Lower bits B do not save measurably against higher bits K: B's cost is not GOV_MIN_SAVING (or
+ * twice the standard error of the difference, if more) below K's.
+ */
+static bool saves_nothing(const struct gov_policy *p, uint32_t l, int b, int k)
+{
+	const double e = hypot(p->rel_error[l][b], p->rel_error[l][k]);
+	const double margin = fmax(GOV_MIN_SAVING, 2 * e);
+
+	return p->eff[l].cost[b] > p->eff[l].cost[k] * (1 - margin);
+}
+
+/*
+ * Within what the limits and holds leave (eff), a bit-width is pruned when a higher one that is
+ * kept is no less accurate and costs no measurably more: lowering to it would pay accuracy for
+ * no real saving. A limit or hold that leaves only low bits still gets them (they are all eff
+ * has); the highest allowed bit-width is always kept.
+ */
+uint16_t gov_policy_pruned(const struct gov_policy *p, uint32_t l)
+{
+	const struct alloc_layer *a = &p->eff[l];
+	uint16_t kept = 0, pruned = 0;
+
+	for (int b = ALLOC_MAX_BITS; b >= ALLOC_MIN_BITS; b--) {
+		bool dominated = false;
+
+		if (!(a->allowed & (1u << b)))
+			continue;
+		for (int k = b + 1; k <= ALLOC_MAX_BITS && !dominated; k++)
+			dominated = (kept & (1u << k)) && a->sensitivity[k] <= a->sensitivity[b] &&
+				    saves_nothing(p, l, b, k);
+		if (dominated)
+			pruned |= (uint16_t)(1u << b);
+		else
+			kept |= (uint16_t)(1u << b);
+	}
+	return pruned;
+}
+
 void gov_policy_narrow(struct gov_policy *p)
 {
 	unsigned lo = p->min_bits > p->qos_floor ? p->min_bits : p->qos_floor;
@@ -172,6 +275,8 @@ void gov_policy_narrow(struct gov_policy *p)
 				allowed = mask & (uint16_t)(1u << b);
 		p->eff[l] = p->base[l];
 		p->eff[l].allowed = allowed;
+		p->real[l] = p->eff[l];
+		p->real[l].allowed = allowed & (uint16_t)~gov_policy_pruned(p, l);
 	}
 }
 
@@ -215,11 +320,13 @@ static int policy_alloc(struct gov_policy *p, uint32_t n)
 	p->macs = calloc(n, sizeof(*p->macs));
 	p->base = calloc(n, sizeof(*p->base));
 	p->eff = calloc(n, sizeof(*p->eff));
+	p->real = calloc(n, sizeof(*p->real));
+	p->rel_error = calloc(n, sizeof(*p->rel_error));
 	p->user_bits = calloc(n, sizeof(*p->user_bits));
 	p->bits = calloc(n, sizeof(*p->bits));
 	p->scratch = calloc(n, sizeof(*p->scratch));
-	if (!p->layer_names || !p->mask || !p->macs || !p->base || !p->eff || !p->user_bits ||
-	    !p->bits || !p->scratch)
+	if (!p->layer_names || !p->mask || !p->macs || !p->base || !p->eff || !p->real ||
+	    !p->rel_error || !p->user_bits || !p->bits || !p->scratch)
 		return -ENOMEM;
 	/* 512 cost units: ALLOC_AUTO solves up to 16 layers exactly, larger models greedily. */
 	return bit_allocator_new(n, 512, &p->alloc);
@@ -264,6 +371,15 @@ int gov_core_add_policy(struct gov_core *c, const struct gov_model_desc *d,
 		p->mask[l] = d->bits_mask[l];
 		p->macs[l] = d->macs[l];
 		p->bits[l] = d->initial[l];
+	}
+	p->batch = 1;
+	if (d->layer_costs) {
+		p->layer_costs = calloc(p->n, sizeof(*p->layer_costs));
+		if (!p->layer_costs) {
+			policy_free(p);
+			snprintf(why, why_len, "model %s: out of memory", d->name);
+			return -ENOMEM;
+		}
 	}
 	fill_tables(p, d);
 	p->min_bits = 2;

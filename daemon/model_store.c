@@ -111,6 +111,7 @@ static void served_model_free(struct served_model *m)
 {
 	if (!m)
 		return;
+	served_cost_stop(m);
 	if (m->control)
 		munmap(m->control, m->control_size);
 	if (m->control_fd >= 0)
@@ -193,10 +194,11 @@ static int served_model_open(const char *name, const char *path, uint32_t id, un
 		log_error_errno(r, "model %s: creating its control page", name);
 		goto fail;
 	}
-	if (stored && strcmp(stored->kernels, bmx_kernels_name(bmx_engine_path(m->engine))) == 0)
-		memcpy(m->uniform_ns, stored->uniform_ns, sizeof(m->uniform_ns)); /* measured before */
-	else
-		served_model_measure(m);
+	r = served_cost_start(m);
+	if (r < 0) {
+		log_error_errno(r, "model %s: its cost table", name);
+		goto fail;
+	}
 	log_info("model %s: loaded %s%s (%u layers, %llu MACs/sample, %llu bytes, %s kernels) in %.2f ms",
 		 name, path, stored ? " from systemd's fd store" : "", m->model->layer_count, (unsigned long long)m->model->total_macs,
 		 (unsigned long long)m->size, bmx_kernels_name(bmx_engine_path(m->engine)),

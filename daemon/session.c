@@ -292,6 +292,8 @@ static void admit(struct session *s, const struct bitmix_sqe *e, uint32_t runnin
 		return;
 	}
 	*job = j;
+	job->model->requests_admitted++;
+	job->model->samples_admitted += e->batch;
 	session_ref(s);
 	served_model_ref(job->model);
 	if (job->in_region)

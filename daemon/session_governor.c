@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * session_governor.c — the governor's control messages: query or switch the governor, read a
- * model's policy (operating point, limits, holds, statistics), place and release QoS holds.
+ * model's policy (operating point, limits, holds, statistics) and its per-layer cost table, place
+ * and release QoS holds.
  * Every field a client sent is checked here; a hold belongs to the session that placed it.
  */
 #include <errno.h>
@@ -162,5 +163,70 @@ int session_handle_release(struct session *s, const struct bitmix_msg_hdr *m)
 		return reply_error(s, m, r, "RELEASE: hold %u %s", req->id,
 				   r == -EPERM ? "belongs to another client" : "does not exist");
 	reply_init(&rep, m, sizeof(rep));
+	return reply_send(s, &rep, sizeof(rep), NULL, 0);
+}
+
+/* The header of a COST reply: what the table was measured on and how far it is. */
+static void cost_summary(const struct served_model *m, const struct cost_table *t,
+			 uint64_t complete_ns, struct bitmix_cost_reply *rep)
+{
+	uint32_t rows;
+
+	snprintf(rep->cpu, sizeof(rep->cpu), "%.63s", m->cost.key.cpu);
+	snprintf(rep->kernels, sizeof(rep->kernels), "%s", m->cost.key.kernels);
+	snprintf(rep->source, sizeof(rep->source), "%s", m->cost.source);
+	rep->layer_count = t->layer_count;
+	rep->large_batch = t->batch[1];
+	cost_table_count_batch(t, 0, &rep->rows, &rep->measured[0]);
+	cost_table_count_batch(t, 1, &rows, &rep->measured[1]);
+	rep->complete = cost_table_complete(t);
+	rep->complete_s = (double)complete_ns / 1e9;
+	rep->batch = m->policy ? gov_policy_batch(m->policy) : 1;
+}
+
+int session_handle_cost(struct session *s, const struct bitmix_msg_hdr *m)
+{
+	const struct bitmix_cost_req *req = (const void *)m;
+	struct bitmix_cost_reply rep = { 0 };
+	struct cost_table t = { 0 };
+	struct served_model *model;
+	const char *name;
+	uint64_t complete_ns;
+	int r;
+
+	if (m->length != sizeof(*req))
+		return reply_error(s, m, -EBADMSG, "COST: message of %u bytes, expected %zu", m->length,
+				   sizeof(*req));
+	name = wire_name(req->model, sizeof(req->model));
+	if (!name)
+		return reply_error(s, m, -EINVAL, "COST: model name is not NUL-terminated");
+	model = model_store_find(&s->daemon->store, name);
+	if (!model)
+		return reply_error(s, m, -ENOENT, "COST: no model \"%s\"", name);
+	r = served_cost_snapshot(model, &t, &complete_ns);
+	if (r < 0)
+		return reply_error(s, m, r, "COST: out of memory");
+	if (req->first > t.layer_count) {
+		cost_table_free(&t);
+		return reply_error(s, m, -EINVAL, "COST: layer %u is past the model's %u", req->first,
+				   t.layer_count);
+	}
+	reply_init(&rep.r, m, sizeof(rep));
+	cost_summary(model, &t, complete_ns, &rep);
+	rep.first = req->first;
+	for (uint32_t l = req->first; l < t.layer_count && rep.n < BITMIX_COST_PAGE; l++) {
+		struct bitmix_cost_layer_wire *w = &rep.layers[rep.n++];
+		const struct cost_layer *c = &t.layers[l];
+
+		snprintf(w->name, sizeof(w->name), "%s", model->model->layers[l].name);
+		w->allowed = c->allowed;
+		w->measured[0] = c->measured[0];
+		w->measured[1] = c->measured[1];
+		w->pruned = model->policy ? gov_policy_pruned(model->policy, l) : 0;
+		for (int bi = 0; bi < 2; bi++)
+			for (int b = 2; b <= 8; b++)
+				w->ns[bi][b - 2] = c->ns[bi][b];
+	}
+	cost_table_free(&t);
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }

@@ -452,6 +452,7 @@ void session_handle_message(struct session *s, size_t len, struct msghdr *msg)
 	case BITMIX_MSG_SENSORS: r = handle_sensors(s, m); break;
 	case BITMIX_MSG_GOVERNOR: r = session_handle_governor(s, m); break;
 	case BITMIX_MSG_POLICY: r = session_handle_policy(s, m); break;
+	case BITMIX_MSG_COST: r = session_handle_cost(s, m); break;
 	case BITMIX_MSG_HOLD: r = session_handle_hold(s, m); break;
 	case BITMIX_MSG_RELEASE: r = session_handle_release(s, m); break;
 	case BITMIX_MSG_RELOAD: r = session_handle_reload(s, m); break;

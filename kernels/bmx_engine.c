@@ -19,6 +19,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "bmx_engine_internal.h"
 #include "ops_ref.h"
@@ -579,5 +580,35 @@ int bmx_engine_run_range(const struct bmx_engine *e, const struct bmx_layer_bits
 	c.codes_in = &codes_in;
 	for (c.pos = from; c.pos < to; c.pos++)
 		run_node(&c, m->order[c.pos], input);
+	return 0;
+}
+
+static uint64_t clock_ns(int clock)
+{
+	struct timespec ts;
+
+	clock_gettime((clockid_t)clock, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+int bmx_engine_run_timed(const struct bmx_engine *e, const struct bmx_layer_bits *bits,
+			 uint32_t batch, const float *input, void *scratch, int clock, uint64_t *ns)
+{
+	const struct bmx_model *m = e->model;
+	struct run_ctx c = run_ctx_of(e, bits, batch, scratch, NULL);
+	uint32_t codes_for = NO_NODE, codes_in = 0;
+	uint64_t t = clock_ns(clock), t1;
+	int r = bmx_engine_check_bits(e, bits, NULL);
+
+	if (r < 0)
+		return r;
+	c.codes_for = &codes_for;
+	c.codes_in = &codes_in;
+	for (c.pos = 0; c.pos < m->node_count; c.pos++) {
+		run_node(&c, m->order[c.pos], input);
+		t1 = clock_ns(clock);
+		ns[c.pos] = t1 - t;
+		t = t1;
+	}
 	return 0;
 }

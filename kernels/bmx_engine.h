@@ -126,6 +126,17 @@ int bmx_engine_run_range(const struct bmx_engine *engine, const struct bmx_layer
 			 uint32_t batch, const float *input, void *scratch, uint32_t from,
 			 uint32_t to, const struct bmx_parallel *par);
 
+/*
+ * A whole run on the calling thread that reads CLOCK (a clockid_t: CLOCK_MONOTONIC, or
+ * CLOCK_THREAD_CPUTIME_ID, which a preemption does not advance but which costs a system call)
+ * between positions: NS[pos] (node_count entries) receives the nanoseconds position POS of the
+ * order took, fused requantizations and all, exactly as bmx_engine_run() runs them (a run split
+ * with bmx_engine_run_range() quantizes each resumed layer's input again). For the daemon's
+ * per-layer cost table. 0 or -EINVAL.
+ */
+int bmx_engine_run_timed(const struct bmx_engine *engine, const struct bmx_layer_bits *bits,
+			 uint32_t batch, const float *input, void *scratch, int clock, uint64_t *ns);
+
 /* Copy the model output of a finished run out of SCRATCH. */
 void bmx_engine_read_output(const struct bmx_engine *engine, uint32_t batch, const void *scratch,
 			    float *output);

@@ -7,7 +7,8 @@
  * the model, Reload of a broken file naming file:line:column and serving on), BitsChanged and
  * PropertiesChanged after each change and none missed while the governor switches, TripCrossed
  * under a real inference load, holds dropped when their peer leaves the bus, access denied to
- * `nobody`, bitmixctl --json and watch over D-Bus, busctl. It prints the latency of a property
+ * `nobody`, the CostTable (every layer and bit-width, its rows becoming measured), bitmixctl
+ * --json, cost and watch over D-Bus, busctl. It prints the latency of a property
  * Get and of a SetBits round trip.
  * Usage: test_dbus BITMIXD MODEL.bmx BITMIXCTL POLICY.conf
  */
@@ -916,10 +917,79 @@ static void test_trip_crossed_power_allocator(void **state)
 	sd_bus_flush_close_unref(bus);
 }
 
+/* CostTable: rows measured at batch 1 and at the large batch, and whether it is complete. */
+static int read_cost_table(sd_bus *bus, unsigned *rows, unsigned measured[2], int *complete)
+{
+	sd_bus_message *reply = NULL;
+	const char *cpu, *kernels, *source, *name;
+	uint16_t allowed, m0, m1, pruned;
+	uint32_t large;
+	double complete_s, batch;
+	const void *ns;
+	size_t size;
+	int layers = 0;
+
+	*rows = measured[0] = measured[1] = 0;
+	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "CostTable", NULL, &reply,
+					"(sssuddba(sqqqqadad))") >= 0);
+	assert_true(sd_bus_message_enter_container(reply, 'r', "sssuddba(sqqqqadad)") > 0);
+	assert_true(sd_bus_message_read(reply, "sssuddb", &cpu, &kernels, &source, &large,
+					&complete_s, &batch, complete) > 0);
+	assert_true(*cpu && *kernels && strcmp(source, "measured") == 0);
+	assert_int_equal(large, 256);
+	assert_true(sd_bus_message_enter_container(reply, 'a', "(sqqqqadad)") > 0);
+	while (sd_bus_message_enter_container(reply, 'r', "sqqqqadad") > 0) {
+		assert_true(sd_bus_message_read(reply, "sqqqq", &name, &allowed, &m0, &m1, &pruned) > 0);
+		assert_true(allowed != 0 && (pruned & ~allowed) == 0);
+		for (int bi = 0; bi < 2; bi++) {
+			assert_true(sd_bus_message_read_array(reply, 'd', &ns, &size) > 0);
+			assert_int_equal(size, 7 * sizeof(double));
+			for (int b = 2; b <= 8; b++) /* every allowed bit-width has a time, measured or not */
+				assert_true((((const double *)ns)[b - 2] > 0) == !!(allowed & (1u << b)));
+		}
+		*rows += (unsigned)__builtin_popcount(allowed);
+		measured[0] += (unsigned)__builtin_popcount(allowed & m0);
+		measured[1] += (unsigned)__builtin_popcount(allowed & m1);
+		assert_true(sd_bus_message_exit_container(reply) >= 0);
+		layers++;
+	}
+	sd_bus_message_unref(reply);
+	return layers;
+}
+
+/* Every layer and bit-width is there at once; the rows become measured (the wait is a net). */
+static void test_cost_table(void **state)
+{
+	sd_bus *bus = bus_connect();
+	unsigned rows, measured[2];
+	int complete = 0;
+	char cmd[512], out[16384];
+	double t0 = mono();
+
+	(void)state;
+	assert_int_equal(read_cost_table(bus, &rows, measured, &complete), 8);
+	assert_int_equal(rows, 44); /* the bundled model: 6 layers at 2..8 bits, 2 at 8 only */
+	while (!complete && mono() - t0 < 240) {
+		usleep(200000);
+		read_cost_table(bus, &rows, measured, &complete);
+	}
+	assert_true(complete);
+	assert_int_equal(measured[0], rows);
+	assert_int_equal(measured[1], rows);
+	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s --json cost fmnist", bitmixctl_path,
+		 pbus.address);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "\"measured_rows\":[44,44],\"complete\":true"));
+	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s status", bitmixctl_path, pbus.address);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "cost table: complete, 44 rows measured at batch 1 and 256"));
+	sd_bus_flush_close_unref(bus);
+}
+
 static void test_bitmixctl_json(void **state)
 {
 	static const char *const verbs[] = { "status", "governor", "bits fmnist", "holds",
-					     "stats fmnist" };
+					     "stats fmnist", "cost fmnist" };
 	char cmd[512], out[16384];
 	bool python = access("/usr/bin/python3", X_OK) == 0;
 
@@ -1143,6 +1213,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_no_bits_changed_missed),
 		cmocka_unit_test(test_trip_crossed),
 		cmocka_unit_test(test_trip_crossed_power_allocator),
+		cmocka_unit_test(test_cost_table),
 		cmocka_unit_test(test_bitmixctl_json),
 		cmocka_unit_test(test_bitmixctl_watch),
 		cmocka_unit_test(test_bitmixctl_watch_tty),

@@ -193,6 +193,22 @@ long harness_rss_kib(const struct daemon_harness *h)
 	return kib;
 }
 
+void harness_wait_cost_complete(const struct daemon_harness *h, const char *model)
+{
+	struct bitmix_cost_info info = { 0 };
+	struct bitmix *bm;
+
+	assert_int_equal(bitmix_connect(h->socket, &bm), 0);
+	for (int i = 0; i < 6000; i++) { /* 600 s: a net for sanitizers on a busy machine */
+		assert_int_equal(bitmix_get_cost(bm, model, &info, NULL, 0), 0);
+		if (info.complete)
+			break;
+		usleep(100000);
+	}
+	bitmix_close(bm);
+	assert_true(info.complete);
+}
+
 long harness_cpu_ticks(const struct daemon_harness *h)
 {
 	char path[64], buf[1024], *p;

@@ -34,6 +34,12 @@ int harness_start(struct daemon_harness *h, const char *bitmixd, const char *mod
 int harness_start_limited(struct daemon_harness *h, const char *bitmixd, const char *model_path,
 			  const char *extra_yaml, unsigned nofile);
 
+/*
+ * Wait until MODEL's cost table is complete: until then a thread at idle priority measures it,
+ * which a test of the daemon's own CPU time or of its cheapest point must not see (cmocka).
+ */
+void harness_wait_cost_complete(const struct daemon_harness *h, const char *model);
+
 /* The daemon's user+system CPU time so far, in clock ticks, or -errno. */
 long harness_cpu_ticks(const struct daemon_harness *h);
 
