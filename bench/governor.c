@@ -8,7 +8,7 @@
  * that the CPUs can idle. Each 100 ms period the served work (within the governor's work cap)
  * heats the package, the governor reads the temperature and the daemon's busy CPUs and
  * publishes bits and the cap, and they set the next period's work. The same trace runs under power_allocator, step_wise, fixed 8 bits
- * (performance) and fixed 2 bits (powersave), and step_wise once more with its trips moved to
+ * (performance) and fixed 2 bits (userspace), and step_wise once more with its trips moved to
  * the control temperature (control - 5 and control) for a comparison at equal peak temperature; the table shows temperature, average bits and
  * expected accuracy (interpolated in the model's accuracy table by average bits) over time.
  * Engine time per sample is the engine's measured cost table (--cost measured, the default), or,
@@ -31,6 +31,7 @@
 #include "bmx_engine.h"
 #include "bmx_model.h"
 #include "config.h"
+#include "cost_table.h"
 #include "governor.h"
 #include "sensor_simulator.h"
 
@@ -42,6 +43,7 @@
 
 struct run {
 	const char *governor;
+	unsigned fixed_bits; /* userspace at these bits (each layer the nearest it allows), or 0 */
 	const char *label;   /* the table's name for it */
 	bool trips_at_control; /* step_wise with its trips moved to control - 5 and control */
 	double temp[DURATION_S * 10], bits[DURATION_S * 10], acc[DURATION_S * 10], rate[DURATION_S * 10];
@@ -80,7 +82,39 @@ struct model_tables {
 	const float **sens;
 	struct bmx_layer_bits *initial;
 	double uniform_ns[9];
+	struct gov_layer_cost *layer_costs; /* --cost measured: the per-layer cost table */
 };
+
+/*
+ * The per-layer cost table as bitmixd measures it (cost_table.h), at batch 1 (the simulated
+ * clients' cost per sample), complete: into T's layer costs and its uniform 8-bit cost.
+ */
+static int measure_costs(const struct bmx_model *m, struct model_tables *t)
+{
+	struct cost_table table;
+	struct bmx_engine *e;
+	int r;
+
+	if (bmx_engine_new(m, &e) < 0 || cost_table_init(&table, m, 1) < 0)
+		return -ENOMEM;
+	r = cost_measure(&table, e, 0, 9, 0, NULL);
+	bmx_engine_free(e);
+	t->layer_costs = calloc(t->n, sizeof(*t->layer_costs));
+	if (r < 0 || !t->layer_costs) {
+		cost_table_free(&table);
+		return r < 0 ? r : -ENOMEM;
+	}
+	for (uint32_t l = 0; l < t->n; l++)
+		for (int bi = 0; bi < 2; bi++) { /* one batch measured: the same row for both */
+			memcpy(t->layer_costs[l].ns[bi], table.layers[l].ns[0], sizeof(double) * 9);
+			memcpy(t->layer_costs[l].rel_error[bi], table.layers[l].rel_error[0],
+			       sizeof(double) * 9);
+		}
+	for (unsigned b = 2; b <= 8; b++)
+		t->uniform_ns[b] = cost_table_uniform_ns(&table, 0, b);
+	cost_table_free(&table);
+	return 0;
+}
 
 static int load_model(const char *path, const char *cost, struct model_tables *t,
 		      struct bmx_model **out_model)
@@ -111,14 +145,9 @@ static int load_model(const char *path, const char *cost, struct model_tables *t
 	memset(t->uniform_ns, 0, sizeof(t->uniform_ns));
 	/* BitOps-proportional: 8 bits at 100 us per sample, b bits at (b/8)^2 of it. */
 	t->uniform_ns[8] = 100000;
-	if (strcmp(cost, "measured") == 0) {
-		struct bmx_engine *e;
-
-		if (bmx_engine_new(m, &e) < 0)
-			return -ENOMEM;
-		gov_measure_uniform_ns(e, t->uniform_ns);
-		bmx_engine_free(e);
-	}
+	t->layer_costs = NULL;
+	if (strcmp(cost, "measured") == 0 && measure_costs(m, t) < 0)
+		return -ENOMEM;
 	*out_model = m;
 	return 0;
 }
@@ -144,7 +173,8 @@ static struct gov_core *governed(const struct bmx_config *cfg, const struct mode
 	}
 	struct gov_model_desc d = { .name = "m", .layer_count = t->n, .layer_names = t->names,
 				    .bits_mask = t->masks, .macs = t->macs, .sensitivity = t->sens,
-				    .uniform_ns = t->uniform_ns, .initial = t->initial };
+				    .uniform_ns = t->uniform_ns, .initial = t->initial,
+				    .layer_costs = t->layer_costs, .large_batch = 1 };
 	struct bmx_governor_policy_config lim = { .min_bits = 2, .max_bits = 8 };
 	struct gov_core *core;
 	char why[256];
@@ -175,6 +205,14 @@ static void simulate(const struct bmx_config *cfg, const struct model_tables *t,
 				    .temp_mc = (int32_t)lround(sim.temp_c * 1000) };
 	gov_core_update(core, &r);
 	gov_core_set_governor(core, run->governor, now, why, sizeof(why));
+	if (run->fixed_bits) {
+		struct bmx_layer_bits fixed[t->n];
+
+		for (uint32_t l = 0; l < t->n; l++)
+			fixed[l] = (struct bmx_layer_bits){ (uint8_t)run->fixed_bits,
+							    (uint8_t)run->fixed_bits };
+		gov_policy_set_user_bits(p, fixed);
+	}
 	/* The saturating step asks for 1.5x what two CPUs serve at 8 bits, the later one 0.8x. */
 	max_rate = CPUS * 1e9 / t->uniform_ns[8];
 	for (int i = 0; i < DURATION_S * 10; i++) {
@@ -348,7 +386,7 @@ int main(int argc, char **argv)
 		{ .governor = "step_wise", .label = "step_wise" },
 		{ .governor = "step_wise", .label = "step_wise@control", .trips_at_control = true },
 		{ .governor = "performance", .label = "fixed 8 bits" },
-		{ .governor = "powersave", .label = "fixed 2 bits" },
+		{ .governor = "userspace", .label = "fixed 2 bits", .fixed_bits = 2 },
 	};
 	const int n_runs = sizeof(runs) / sizeof(runs[0]);
 	struct bmx_config_error err;
