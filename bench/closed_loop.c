@@ -7,7 +7,7 @@
  * daemon heats with the CPU time its workers really spend. First the most two clients sending
  * back-to-back batch-1 requests get at fixed 8 bits (the capacity); then they offer LOAD_SHARE
  * of it, paced, so that the CPUs can idle, under fixed 8 bits (performance), fixed 2 bits
- * (powersave) and power_allocator. Its control point is set where the machine sustains HALF the
+ * (userspace, every layer at the nearest bits it allows) and power_allocator. Its control point is set where the machine sustains HALF the
  * power fixed 8 bits draws at that load (simulated package: control = ambient + R x (idle +
  * per_cpu x busy_8 / 2)), so that the governor must find half the CPU time somewhere. Each run
  * settles, then the window measures the daemon's CPU time (/proc/PID/stat, every thread), the
@@ -197,6 +197,34 @@ static int measure(const struct bench_daemon *d, const struct model_case *mc, do
 	return 0;
 }
 
+/* Every layer of the model at B bits, or the nearest it allows (userspace must run). */
+static int set_all_bits(const struct bench_daemon *d, const struct model_case *mc, unsigned b)
+{
+	struct bitmix_layer_bits bits[1024];
+	struct bitmix_model *m;
+	struct bitmix *bm;
+	uint32_t n;
+	int r;
+
+	if ((r = bitmix_connect(d->socket, &bm)) < 0)
+		return r;
+	r = bitmix_open_model(bm, mc->name, &m);
+	n = r == 0 ? bitmix_model_get_info(m)->layer_count : 0;
+	for (uint32_t l = 0; l < n && l < 1024; l++) {
+		uint16_t mask = bitmix_model_layer_bits_mask(m, l);
+		unsigned best = 8;
+
+		for (unsigned c = 8; c >= 2; c--)
+			if ((mask & (1u << c)) && abs((int)c - (int)b) <= abs((int)best - (int)b))
+				best = c;
+		bits[l] = (struct bitmix_layer_bits){ (uint8_t)best, (uint8_t)best };
+	}
+	if (r == 0)
+		r = bitmix_set_bits(m, bits, NULL);
+	bitmix_close(bm);
+	return r;
+}
+
 /* One run: a daemon with GOVERNOR (and its control point), LOAD offered, measured. */
 static int run(const char *bitmixd, const struct model_case *mc, const char *governor,
 	       double control_c, double rate, double settle_s, double seconds, struct result *r)
@@ -219,7 +247,9 @@ static int run(const char *bitmixd, const struct model_case *mc, const char *gov
 		fprintf(stderr, "closed-loop: starting bitmixd on %s: %s\n", mc->path, strerror(-ret));
 		return ret;
 	}
-	ret = measure(&d, mc, rate, settle_s, seconds, r);
+	ret = strcmp(governor, "userspace") == 0 ? set_all_bits(&d, mc, 2) : 0;
+	if (ret == 0)
+		ret = measure(&d, mc, rate, settle_s, seconds, r);
 	bench_daemon_stop(&d);
 	if (ret < 0)
 		fprintf(stderr, "closed-loop: %s on %s: %s\n", governor, mc->path, strerror(-ret));
@@ -244,7 +274,7 @@ static int bench_model(const char *bitmixd, const struct model_case *mc, double 
 		       double seconds)
 {
 	struct result cap = { 0 }, rs[3] = { 0 };
-	const char *govs[3] = { "performance", "powersave", "power_allocator" };
+	const char *govs[3] = { "performance", "userspace", "power_allocator" };
 	double rate, control;
 
 	/* The capacity at 8 bits: back-to-back requests from both clients, no thermal limit. */

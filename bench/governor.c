@@ -195,7 +195,7 @@ static void simulate(const struct bmx_config *cfg, const struct model_tables *t,
 	struct thermal_sim sim;
 	struct gov_policy *p;
 	struct gov_core *core = governed(cfg, t, run->governor, run->trips_at_control, &p);
-	uint64_t now = PERIOD_NS, served = 0, work = 0;
+	uint64_t now = PERIOD_NS, served = 0, work = 0, throttled = 0;
 	double demand, max_rate;
 	char why[256];
 
@@ -229,8 +229,10 @@ static void simulate(const struct bmx_config *cfg, const struct model_tables *t,
 		now += PERIOD_NS;
 		thermal_sim_advance(&sim, now);
 		gov_policy_observe(p, served, now);
-		/* No other process takes the CPUs; the cap binds exactly when busy reaches it. */
-		gov_core_observe_work(core, work, work, 0, now);
+		/* No other process takes the CPUs; a worker waits all along when the cap binds. */
+		if (cap > 0 && demand * cost * 1e-9 > fmin(cap, CPUS))
+			throttled += PERIOD_NS;
+		gov_core_observe_work(core, work, work, throttled, now);
 		r = (struct sensor_reading){ .time_ns = now, .have = SENSOR_HAVE_TEMP | SENSOR_HAVE_LOAD,
 					     .temp_mc = (int32_t)lround(sim.temp_c * 1000),
 					     .load_permille = (uint32_t)lround(busy / CPUS * 1000) };

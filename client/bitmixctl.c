@@ -169,7 +169,7 @@ struct infer_opts {
 	bool quiet;
 	unsigned precision;   /* BITMIX_INFER_* */
 	double rate;          /* images per second to offer (0: as fast as answered) */
-	double start_s;       /* when the first request went */
+	double next_s;        /* when the next request is due */
 	uint64_t bitops;      /* spent, summed over the requests */
 	uint64_t escalated;
 };
@@ -196,16 +196,24 @@ static double mono_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Sleep until monotonic time T (seconds); a request that is late goes at once. */
-static void pace(double t)
+/*
+ * --rate: sleep until the next request is due. A request that is late goes at once, but no more
+ * than 0.1 s of backlog is kept: an offered load stays that load, it does not make up for a
+ * daemon that served it slower (its rate then shows in the images/s printed at the end).
+ */
+static void pace(struct infer_opts *o)
 {
 	double now = mono_s();
 
-	if (t > now) {
-		struct timespec ts = { (time_t)(t - now), (long)((t - now - (double)(time_t)(t - now)) * 1e9) };
+	if (o->next_s < now - 0.1)
+		o->next_s = now;
+	if (o->next_s > now) {
+		double d = o->next_s - now;
+		struct timespec ts = { (time_t)d, (long)((d - (double)(time_t)d) * 1e9) };
 
 		nanosleep(&ts, NULL);
 	}
+	o->next_s += (double)o->batch / o->rate;
 }
 
 /* Classify the images of one file; counts go to *done and *correct. */
@@ -246,7 +254,7 @@ static int infer_file(struct bitmix *bm, struct bitmix_model *m, const char *pat
 		for (size_t k = 0; k < (size_t)b * in_n; k++)
 			in[k] = (float)set.pixels[(size_t)i * in_n + k] / 255.0f;
 		if (o->rate > 0)
-			pace(o->start_s + (double)*done / o->rate);
+			pace(o);
 		struct bitmix_result res;
 
 		r = bitmix_infer_precision(m, in, out, b, o->precision, &res);
@@ -340,7 +348,7 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 		label_set_free(&labels);
 		return die(bm, argv[optind]);
 	}
-	t0 = o.start_s = mono_s();
+	t0 = o.next_s = mono_s();
 	for (int i = optind + 1; i < argc && r == 0; i++)
 		r = infer_file(bm, m, argv[i], &o, o.labels ? &labels : NULL, &done, &correct, &generation);
 	if (r == 0 && done > 0) {

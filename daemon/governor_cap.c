@@ -11,9 +11,10 @@
  *
  * The core measures what the daemon's work keeps busy (gov_core_observe_work: the CPU time its
  * workers spent in the engine, the wall time they were occupied by requests, and the time they
- * were held back by the cap with a request at hand) and calls the daemon saturated when every
- * worker is occupied, or its CPU time reaches the cap, or the cap makes requests wait. Governors read that to choose between the devices
- * (precision first where it saves energy, the cap where it does not) and set the cap with
+ * were held back by the cap with a request at hand) and calls the daemon saturated when,
+ * uncapped, every worker is occupied or, capped, the cap makes requests wait. Governors read that
+ * to choose between the devices (precision first where it saves energy, the cap where it does
+ * not) and set the cap with
  * gov_core_set_work_cap() in their update; the core publishes it through the actuator after the
  * update and resets it when the governor changes.
  */
@@ -53,9 +54,12 @@ void gov_core_observe_work(struct gov_core *c, uint64_t work_ns_total, uint64_t 
 		c->busy_cpus += 0.35 * (busy - c->busy_cpus);
 		c->occupied_cpus += 0.35 * (occupied - c->occupied_cpus);
 		/* Saturation is judged on the last period alone: an average would lag a cap that moves. */
-		bool now = occupied >= SATURATED_SHARE * gov_core_capacity(c) ||
-			   (c->work_cap > 0 && (busy >= SATURATED_SHARE * c->work_cap ||
-						throttled >= THROTTLED_SHARE));
+		/*
+		 * Under a cap, the cap is the limit: it binds (requests wait for it) or it does not,
+		 * whether other processes slow the workers down or not. Without one, the workers are.
+		 */
+		bool now = c->work_cap > 0 ? throttled >= THROTTLED_SHARE
+					   : occupied >= SATURATED_SHARE * gov_core_capacity(c);
 
 		/* Saturated at once; unsaturated only after UNSATURATED_PERIODS calm periods. */
 		c->calm_periods = now ? 0 : c->calm_periods + 1;

@@ -16,16 +16,18 @@
  *
  * The budget also caps the daemon's work (the second cooling device, governor_cap.c): at most
  * budget / dynamic_power_w CPUs busy. Precision comes first where it saves energy: while the
- * daemon has idle time, fewer bits mean less CPU time at the same rate, and the cap stays a
- * quarter above the budget as a backstop. Once the daemon is saturated (every worker busy, or
+ * daemon has idle time, fewer bits mean less CPU time at the same rate, and the cap stays half
+ * again above the budget as a backstop (costs measured on a quiet machine read low on a busy
+ * one). Once the daemon is saturated (every worker busy, or
  * the cap making requests wait), fewer bits would only serve more samples at the same power, so
  * every model keeps its richest bits and the cap alone holds the power at the budget. Whether
  * the demand behind a saturated daemon is elastic (clients that ask again as soon as they are
  * answered) or fixed (a rate that fewer bits could serve with idle time left) cannot be read
- * from outside, so while capped the governor probes now and then: for PROBE_PERIODS readings it
- * grants each model the cost that would serve its present rate in PROBE_SHARE of the cap. A
- * fixed demand then leaves the daemon idle time, and precision takes over; an elastic one keeps
- * it saturated, and the richest bits come back.
+ * from outside, so while capped the governor probes now and then: for PROBE_PERIODS readings
+ * every busy model runs at its cheapest real point (the cheapest bits that save measurable time)
+ * under the same cap. A fixed demand that fewer bits can serve then leaves the daemon idle time,
+ * and precision takes over (which raises the bits again as far as the budget allows); an elastic
+ * one keeps it saturated, and the richest bits come back.
  */
 #include <errno.h>
 #include <math.h>
@@ -34,11 +36,13 @@
 #include "governor.h"
 
 /* While precision meets the budget, the cap stays this much above it (a backstop). */
-#define CAP_HEADROOM 1.25
-/* While capped and saturated: a probe of precision every PROBE_EVERY_NS, PROBE_PERIODS long. */
+#define CAP_HEADROOM 1.5
+/*
+ * While capped and saturated: a probe of precision every PROBE_EVERY_NS, PROBE_PERIODS long (one
+ * to drain what the cap held back, then the calm periods the core needs to see idle time).
+ */
 #define PROBE_EVERY_NS 10000000000ull
-#define PROBE_PERIODS 3
-#define PROBE_SHARE 0.75
+#define PROBE_PERIODS 5
 
 struct power_allocator {
 	double err_integral;
@@ -141,27 +145,23 @@ static void note_thresholds(struct gov_core *core, struct power_allocator *pa, d
 	pa->above_control = over;
 }
 
-/*
- * The share of its grant a model may spend: 1, or PROBE_SHARE during a probe of precision, which
- * starts every PROBE_EVERY_NS while the daemon is saturated under a cap.
- */
-static double probe(struct gov_core *core, struct power_allocator *pa, bool saturated)
+/* Whether this reading is part of a probe of precision (every PROBE_EVERY_NS while capped). */
+static bool probe(struct gov_core *core, struct power_allocator *pa, bool saturated)
 {
 	uint64_t now = gov_core_now(core);
 
 	if (pa->probing) {
 		pa->probing--;
-		return PROBE_SHARE;
+		return true;
 	}
-	if (!saturated || gov_core_work_cap(core) <= 0) {
-		pa->next_probe_ns = now + PROBE_EVERY_NS;
-		return 1;
+	if (!saturated || gov_core_work_cap(core) <= 0 || now < pa->next_probe_ns) {
+		if (!saturated || gov_core_work_cap(core) <= 0)
+			pa->next_probe_ns = now + PROBE_EVERY_NS;
+		return false;
 	}
-	if (now < pa->next_probe_ns)
-		return 1;
 	pa->next_probe_ns = now + PROBE_EVERY_NS;
 	pa->probing = PROBE_PERIODS - 1;
-	return PROBE_SHARE;
+	return true;
 }
 
 static void power_allocator_update(struct gov_core *core, const struct sensor_reading *r)
@@ -169,9 +169,9 @@ static void power_allocator_update(struct gov_core *core, const struct sensor_re
 	const struct bmx_governor_config *cfg = gov_core_config(core);
 	struct power_allocator *pa = gov_core_data(core);
 	size_t n = gov_core_policy_count(core);
-	double k_w = cfg->power_allocator.dynamic_power_w, temp, total, budget, share;
+	double k_w = cfg->power_allocator.dynamic_power_w, temp, total, budget;
 	double req[n ? n : 1];
-	bool saturated;
+	bool saturated, probing;
 
 	if (!(r->have & SENSOR_HAVE_TEMP))
 		return;
@@ -187,7 +187,7 @@ static void power_allocator_update(struct gov_core *core, const struct sensor_re
 			gov_policy_set_level(gov_core_policy(core, i), 1);
 		return;
 	}
-		/*
+	/*
 	 * The PID's range: the most the models could draw at their richest points, the most every
 	 * worker could draw, and at least the sustainable power.
 	 */
@@ -195,20 +195,22 @@ static void power_allocator_update(struct gov_core *core, const struct sensor_re
 					  k_w * gov_core_capacity(core)));
 	pa->last_budget_w = budget;
 	saturated = gov_core_saturated(core);
-	share = probe(core, pa, saturated);
-	if (share < 1)
-		saturated = false;
-	gov_core_set_work_cap(core, fmax(budget / k_w * (saturated || share < 1 ? 1.0 : CAP_HEADROOM),
+	probing = probe(core, pa, saturated);
+	gov_core_set_work_cap(core, fmax(budget / k_w * (saturated || probing ? 1.0 : CAP_HEADROOM),
 					 GOV_MIN_WORK_CAP));
 	for (size_t i = 0; i < n; i++) {
 		struct gov_policy *p = gov_core_policy(core, i);
 		double rate = gov_policy_rate(p), granted;
 
-		if (saturated || (total <= budget && share == 1) || req[i] <= 0 || rate <= 0) {
+		if (probing && req[i] > 0 && rate > 0) {
+			gov_policy_set_level(p, 0);
+			continue;
+		}
+		if (saturated || total <= budget || req[i] <= 0 || rate <= 0) {
 			gov_policy_set_level(p, 1);
 			continue;
 		}
-		granted = share * budget * req[i] / fmax(total, budget);
+		granted = budget * req[i] / total;
 		gov_policy_set_budget(p, granted / (k_w * 1e-9 * rate * gov_policy_cost_scale(p)));
 	}
 }

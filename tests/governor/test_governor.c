@@ -254,12 +254,17 @@ static void step_wise_trips_with_hysteresis(void **state)
  */
 static void tick_busy(struct fixture *f, double temp_c, double rate, double busy)
 {
-	static uint64_t work;
+	static uint64_t work, throttled;
+	double cap = gov_core_work_cap(f->core);
 
 	if (busy < 0)
 		busy = rate * gov_policy_cost(f->p) * 1e-9;
+	if (cap > 0 && busy > cap) { /* the cap holds the work back: a worker waits all along */
+		busy = cap;
+		throttled += 100 * MS;
+	}
 	work += (uint64_t)(busy * 100 * MS);
-	gov_core_observe_work(f->core, work, work, 0, f->now + 100 * MS);
+	gov_core_observe_work(f->core, work, work, throttled, f->now + 100 * MS);
 	tick(f, temp_c, 50, rate);
 }
 
