@@ -4,10 +4,12 @@
  * AVX-512 path (kern.h), for x86-64 CPUs without AVX-512, and the same structure (panels rebuilt
  * once per 16/32 channels and run over every row, no panel past the layer's channels, windows
  * read in place from the padded input; depthwise and the float kernels are in kern_avx2_float.c).
- * Plane words are expanded to byte masks with a byte shuffle and compare. At 7 and 8 bits the
- * bytes b are widened to int16 and multiplied with vpmaddwd (vpmaddubsw would saturate: 2 * 255 *
- * 128 > 32767); at 2..6 bits vpmaddubsw multiplies the codes k, which cannot saturate; on
- * AVX-VNNI CPUs vpdpbusd does either in one instruction.
+ * Batch-1 rows (GEMV) never rebuild bytes: they look the planes' nibbles up in tables of sums of
+ * the row's activations (gemv_lut()). For the GEMMs, plane words are expanded to byte masks
+ * with a byte shuffle and compare. At 7 and 8 bits the bytes b are widened to int16 and
+ * multiplied with vpmaddwd (vpmaddubsw would saturate: 2 * 255 * 128 > 32767); at 2..6 bits
+ * vpmaddubsw multiplies the codes k, which cannot saturate; on AVX-VNNI CPUs vpdpbusd does
+ * either in one instruction.
  *
  * Compiled with function-level target attributes. Memory: activation rows are read 4 bytes at a
  * time up to kp (a window's taps hold in_c bytes each, in_c % 4 == 0); panels are 32-byte
@@ -293,7 +295,10 @@ DEFINE(8) /* 2..6 bits: gemm_ubs() below */
  * the indices, 4 vpshufb, 4 unpacks into u16 sums and 4 adds, for 256 one-bit products; the
  * cost per byte is the same at every bit-width, so w bits cost w/8 of 8 (the decode the
  * rebuild paid per plane and byte is gone). Each plane's u16 sums take LUT_CHUNK step pairs
- * (up to 64 x 1020), then are widened, shifted by its weight and added into int32.
+ * (up to 64 x 1020), then are widened, shifted by its weight and added into int32. The tables
+ * hold u - min u over the row (D gains min u * sum b, folded into the epilogue's offset); where
+ * that spans at most 255 / 4 (a layer at up to 6 activation bits) they fit their low bytes and
+ * the high-byte lookups are skipped: 2 vpshufb per 32 bytes instead of 4.
  */
 #define LUT_CHUNK 64u
 /*
@@ -314,8 +319,11 @@ DEFINE(8) /* 2..6 bits: gemm_ubs() below */
 			  LUT_CTL(i, 8), LUT_CTL(i, 9), LUT_CTL(i, 10), LUT_CTL(i, 11),        \
 			  LUT_CTL(i, 12), LUT_CTL(i, 13), LUT_CTL(i, 14), LUT_CTL(i, 15))
 
-/* T_s[0..15] as int16 from the 4 bytes of step S of U (0 past STEPS: the pad step). */
-INLINE __m256i lut_step(const uint8_t *u, uint32_t s, uint32_t steps)
+/*
+ * T_s[0..15] as int16 from the 4 bytes of step S of U less BASE (saturating: the K tail's zeros
+ * stay 0); 0 past STEPS (the pad steps).
+ */
+INLINE __m256i lut_step(const uint8_t *u, uint32_t s, uint32_t steps, __m256i base)
 {
 	int32_t v;
 	__m256i x;
@@ -323,7 +331,7 @@ INLINE __m256i lut_step(const uint8_t *u, uint32_t s, uint32_t steps)
 	if (s >= steps)
 		return _mm256_setzero_si256();
 	memcpy(&v, u + 4 * (size_t)s, sizeof(v));
-	x = _mm256_set1_epi32(v);
+	x = _mm256_subs_epu8(_mm256_set1_epi32(v), base);
 	return _mm256_add_epi16(_mm256_add_epi16(_mm256_shuffle_epi8(x, LUT_CTLS(0)),
 						 _mm256_shuffle_epi8(x, LUT_CTLS(1))),
 				_mm256_add_epi16(_mm256_shuffle_epi8(x, LUT_CTLS(2)),
@@ -331,16 +339,17 @@ INLINE __m256i lut_step(const uint8_t *u, uint32_t s, uint32_t steps)
 }
 
 /*
- * The tables of the row U's STEPS steps and of the pad steps up to PADDED (all 0): step pair t
+ * The tables of the row U's STEPS steps (of u - BASE) and of the pad steps up to PADDED (all 0): step pair t
  * at TAB + 64 t, the low bytes of T_2t and T_2t+1 (one 128-bit lane each), then their high
  * bytes.
  */
-INLINE void lut_tables(const uint8_t *u, uint32_t steps, uint32_t padded, uint8_t *tab)
+INLINE void lut_tables(const uint8_t *u, uint32_t steps, uint32_t padded, uint8_t base,
+			uint8_t *tab)
 {
-	const __m256i lo = _mm256_set1_epi16(0xff);
+	const __m256i lo = _mm256_set1_epi16(0xff), b = _mm256_set1_epi8((char)base);
 
 	for (uint32_t s = 0; s < padded; s += 2, tab += 64) {
-		const __m256i t0 = lut_step(u, s, steps), t1 = lut_step(u, s + 1, steps);
+		const __m256i t0 = lut_step(u, s, steps, b), t1 = lut_step(u, s + 1, steps, b);
 		const __m256i l = _mm256_packus_epi16(_mm256_and_si256(t0, lo), _mm256_and_si256(t1, lo));
 		const __m256i h = _mm256_packus_epi16(_mm256_srli_epi16(t0, 8), _mm256_srli_epi16(t1, 8));
 
@@ -380,17 +389,18 @@ INLINE void lut_interleave(__m256i even, __m256i odd, __m256i *c0, __m256i *c8)
 /*
  * Step pair T of one plane of a panel (P: its 32 bytes per pair) looked up in the tables at TAB:
  * the u16 sums of channels 0, 2, .. 14 into A0, 16, 18, .. 30 into A1, the odd ones into A2, A3
- * (a 128-bit lane per step).
+ * (a 128-bit lane per step). WIDE: the tables' high bytes are not all 0 (else not looked up).
  */
-INLINE void lut_pair(const uint8_t *p, const uint8_t *tab, uint32_t t, __m256i nib, __m256i *a0,
-		     __m256i *a1, __m256i *a2, __m256i *a3)
+INLINE void lut_pair(const uint8_t *p, const uint8_t *tab, uint32_t t, __m256i nib, int wide,
+		     __m256i *a0, __m256i *a1, __m256i *a2, __m256i *a3)
 {
+	const __m256i z = _mm256_setzero_si256();
 	const __m256i x = _mm256_load_si256((const __m256i *)(const void *)(p + 32 * (size_t)t));
 	const __m256i tl = _mm256_load_si256((const __m256i *)(const void *)(tab + 64 * (size_t)t));
-	const __m256i th = _mm256_load_si256((const __m256i *)(const void *)(tab + 64 * (size_t)t + 32));
+	const __m256i th = wide ? _mm256_load_si256((const __m256i *)(const void *)(tab + 64 * (size_t)t + 32)) : z;
 	const __m256i il = _mm256_and_si256(x, nib), ih = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
-	const __m256i l0 = _mm256_shuffle_epi8(tl, il), h0 = _mm256_shuffle_epi8(th, il);
-	const __m256i l1 = _mm256_shuffle_epi8(tl, ih), h1 = _mm256_shuffle_epi8(th, ih);
+	const __m256i l0 = _mm256_shuffle_epi8(tl, il), h0 = wide ? _mm256_shuffle_epi8(th, il) : z;
+	const __m256i l1 = _mm256_shuffle_epi8(tl, ih), h1 = wide ? _mm256_shuffle_epi8(th, ih) : z;
 
 	*a0 = _mm256_add_epi16(*a0, _mm256_unpacklo_epi8(l0, h0));
 	*a1 = _mm256_add_epi16(*a1, _mm256_unpackhi_epi8(l0, h0));
@@ -403,7 +413,7 @@ INLINE void lut_pair(const uint8_t *p, const uint8_t *tab, uint32_t t, __m256i n
  * tables (64 bytes per step pair).
  */
 INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_t *tab,
-		     unsigned w)
+		     unsigned w, uint8_t base, int wide)
 {
 	const struct kern_planes *pl = g->w;
 	const uint32_t steps = pl->kp / KERN_KSTEP, pairs = kern_plane_steps(pl) / 2; /* even */
@@ -411,7 +421,10 @@ INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_
 	const size_t plane_bytes = pl->plane_words * sizeof(uint64_t);
 	const __m256i nib = _mm256_set1_epi8(0x0f);
 
-	lut_tables(g->a, steps, 2 * pairs, tab);
+	struct kern_gemm gb = *g;
+
+	gb.off -= base; /* D = sum (u - base) b + base * sum b */
+	lut_tables(g->a, steps, 2 * pairs, base, tab);
 	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
 		/* the panel's 32 bytes per step pair, at kern_plane_word(pl, n / 16, 0) */
 		const uint8_t *panel = (const uint8_t *)(pl->words + kern_plane_word(pl, n / KERN_GROUP, 0));
@@ -434,8 +447,8 @@ INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_
 					for (uint32_t t = ts; t < te; t += 2) { /* a 64-byte line */
 						_mm_prefetch((const char *)(p + 32 * (size_t)t) + LUT_PREFETCH(w),
 							     _MM_HINT_T0);
-						lut_pair(p, tab, t, nib, &a0, &a1, &a2, &a3);
-						lut_pair(p, tab, t + 1, nib, &a0, &a1, &a2, &a3);
+						lut_pair(p, tab, t, nib, wide, &a0, &a1, &a2, &a3);
+						lut_pair(p, tab, t + 1, nib, wide, &a0, &a1, &a2, &a3);
 					}
 					acc[j][0] = a0;
 					acc[j][1] = a1;
@@ -456,17 +469,54 @@ INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_
 		lut_interleave(lut_fold(d0, d1), lut_fold(d4, d5), &c[0], &c[1]);
 		lut_interleave(lut_fold(d2, d3), lut_fold(d6, d7), &c[2], &c[3]);
 		for (unsigned i = 0; i < 4; i++) {
-			ep8_init(g, n + 8 * i, &e[i], 0);
-			epilogue8(g, &e[i], c[i], 0, n + 8 * i);
+			ep8_init(&gb, n + 8 * i, &e[i], 0);
+			epilogue8(&gb, &e[i], c[i], 0, n + 8 * i);
 		}
 	}
+}
+
+/*
+ * The smallest and largest of the row's first K bytes: where 4 * (largest - smallest) <= 255,
+ * the tables of u - smallest fit their low bytes and the high-byte lookups are skipped (any
+ * layer at up to 6 activation bits, and wider ones whose inputs span less).
+ */
+INLINE void row_range(const uint8_t *u, uint32_t k, uint8_t *lo, uint8_t *hi)
+{
+	__m256i mn = _mm256_set1_epi8((char)0xff), mx = _mm256_setzero_si256();
+	uint8_t l = 0xff, h = 0, b[32];
+	uint32_t i = 0;
+
+	for (; i + 32 <= k; i += 32) {
+		const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(u + i));
+
+		mn = _mm256_min_epu8(mn, v);
+		mx = _mm256_max_epu8(mx, v);
+	}
+	for (; i < k; i++) {
+		l = u[i] < l ? u[i] : l;
+		h = u[i] > h ? u[i] : h;
+	}
+	_mm256_storeu_si256((__m256i *)(void *)b, mn);
+	for (unsigned j = 0; j < 32; j++)
+		l = b[j] < l ? b[j] : l;
+	_mm256_storeu_si256((__m256i *)(void *)b, mx);
+	for (unsigned j = 0; j < 32; j++)
+		h = b[j] > h ? b[j] : h;
+	*lo = l;
+	*hi = h;
 }
 
 #define DEFINE(W)                                                                            \
 	TARGET static void gemv_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,      \
 				     int8_t *scratch)                                           \
 	{                                                                                      \
-		gemv_lut(g, n0, n1, (uint8_t *)scratch, W);                                    \
+		uint8_t lo, hi;                                                                \
+                                                                                               \
+		row_range(g->a, g->w->k, &lo, &hi);                                            \
+		if (4 * (hi - lo) > 255)                                                       \
+			gemv_lut(g, n0, n1, (uint8_t *)scratch, W, lo, 1);                     \
+		else                                                                           \
+			gemv_lut(g, n0, n1, (uint8_t *)scratch, W, lo, 0);                     \
 	}
 FOR_BITS(DEFINE)
 #undef DEFINE
