@@ -22,6 +22,7 @@
 #include "bmx_writer.h"
 
 #define MAX_BATCH 5
+#define BIG_BATCH 16 /* compare_paths() at LOW_BITS: batches 1 and 16 */
 #define MASK_ALL 0x01fc
 #define NBITS 7
 
@@ -106,9 +107,9 @@ static void for_each_reversed(void *ctx, unsigned n, void (*fn)(void *arg, unsig
 	*calls += 1;
 }
 
-static void *scratch_new(const struct bmx_engine *e)
+static void *scratch_new(const struct bmx_engine *e, uint32_t batch)
 {
-	size_t size = (bmx_engine_scratch_size(e, MAX_BATCH) + 63) / 64 * 64;
+	size_t size = (bmx_engine_scratch_size(e, batch) + 63) / 64 * 64;
 	void *p = aligned_alloc(64, size ? size : 64);
 
 	assert_non_null(p);
@@ -121,13 +122,22 @@ static uint8_t supported(const struct bmx_layer_view *v, unsigned b)
 	return (uint8_t)(v->bit_index[b] >= 0 ? b : v->bits[v->nbits - 1]);
 }
 
+/* Which (w, a) compare_paths() runs, and at which batches. */
+enum pairs {
+	ALL_PAIRS = 0, /* every (w, a), a random batch of 1..MAX_BATCH each */
+	DIAGONAL = 1,  /* w == a only */
+	LOW_BITS = 2,  /* w = 2 (the table-lookup GEMM's) and every a, at batch 1 and at 16 */
+};
+
 /*
- * Run MODEL on REF and on PATH at every (w, a) (DIAGONAL: only w == a), uniform over its layers
- * as far as each supports it; the outputs must be equal bit for bit.
+ * Run MODEL on REF and on PATH at the (w, a) of PAIRS, uniform over its layers as far as each
+ * supports it; the outputs must be equal bit for bit.
  */
 static void compare_paths(const void *file, size_t size, enum bmx_kernels_path path, struct rng *r,
-			  int diagonal)
+			  int pairs)
 {
+	const int diagonal = pairs == DIAGONAL;
+	const uint32_t most = pairs == LOW_BITS ? BIG_BATCH : MAX_BATCH;
 	struct bmx_model *m = NULL;
 	struct bmx_engine *ref = NULL, *fast = NULL;
 	struct bmx_error err = { { 0 } };
@@ -143,10 +153,10 @@ static void compare_paths(const void *file, size_t size, enum bmx_kernels_path p
 	assert_int_equal(bmx_engine_new_path(m, BMX_KERNELS_REF, &ref), 0);
 	assert_int_equal(bmx_engine_new_path(m, path, &fast), 0);
 	assert_int_equal(bmx_engine_path(fast), path);
-	s_ref = scratch_new(ref);
-	s_fast = scratch_new(fast);
-	in_n = MAX_BATCH * bmx_model_input_size(m);
-	out_n = MAX_BATCH * bmx_model_output_size(m);
+	s_ref = scratch_new(ref, most);
+	s_fast = scratch_new(fast, most);
+	in_n = most * bmx_model_input_size(m);
+	out_n = most * bmx_model_output_size(m);
 	in = malloc(in_n * sizeof(float));
 	want = malloc(out_n * sizeof(float));
 	got = malloc(out_n * sizeof(float));
@@ -162,29 +172,34 @@ static void compare_paths(const void *file, size_t size, enum bmx_kernels_path p
 	 * and a fused ReLU must keep fmaxf's choice for -0.
 	 */
 	memset(in, 0, bmx_model_input_size(m) * sizeof(float));
-	for (unsigned w = 2; w <= 8; w++)
-		for (unsigned a = diagonal ? w : 2; a <= (diagonal ? w : 8u); a++) {
-			const uint32_t batch = 1 + below(r, MAX_BATCH);
-			const size_t n = batch * bmx_model_output_size(m);
+	for (unsigned w = 2; w <= (pairs == LOW_BITS ? 2u : 8u); w++)
+		for (unsigned a = diagonal ? w : 2; a <= (diagonal ? w : 8u); a++)
+			for (unsigned run = 0; run < (pairs == LOW_BITS ? 2u : 1u); run++) {
+				const uint32_t batch = pairs == LOW_BITS ? (run ? BIG_BATCH : 1)
+									 : 1 + below(r, MAX_BATCH);
+				const size_t n = batch * bmx_model_output_size(m);
 
-			assert_true(m->layer_count <= 64);
-			for (uint32_t l = 0; l < m->layer_count; l++)
-				bits[l] = (struct bmx_layer_bits){ supported(&m->views[l], w),
-								   supported(&m->views[l], a) };
-			assert_int_equal(bmx_engine_run(ref, bits, batch, in, want, s_ref), 0);
+				assert_true(m->layer_count <= 64);
+				for (uint32_t l = 0; l < m->layer_count; l++)
+					bits[l] = (struct bmx_layer_bits){ supported(&m->views[l], w),
+									   supported(&m->views[l], a) };
+				assert_int_equal(bmx_engine_run(ref, bits, batch, in, want, s_ref), 0);
 
-			assert_int_equal(bmx_engine_run(fast, bits, batch, in, got, s_fast), 0);
-			if (memcmp(want, got, n * sizeof(float)) != 0) {
-				for (size_t i = 0; i < n; i++)
-					if (memcmp(&want[i], &got[i], sizeof(float)) != 0)
-						fail_msg("%s w%u a%u batch %u: out[%zu] = %a, reference %a",
-							 bmx_kernels_name(path), w, a, batch, i, (double)got[i],
-							 (double)want[i]);
+				assert_int_equal(bmx_engine_run(fast, bits, batch, in, got, s_fast), 0);
+				if (memcmp(want, got, n * sizeof(float)) != 0) {
+					for (size_t i = 0; i < n; i++)
+						if (memcmp(&want[i], &got[i], sizeof(float)) != 0)
+							fail_msg("%s w%u a%u batch %u: out[%zu] = %a, "
+								 "reference %a",
+								 bmx_kernels_name(path), w, a, batch, i,
+								 (double)got[i], (double)want[i]);
+				}
+				memset(got, 0, n * sizeof(float));
+				assert_int_equal(bmx_engine_run_parallel(fast, bits, batch, in, got,
+									 s_fast, &par),
+						 0);
+				assert_memory_equal(want, got, n * sizeof(float));
 			}
-			memset(got, 0, n * sizeof(float));
-			assert_int_equal(bmx_engine_run_parallel(fast, bits, batch, in, got, s_fast, &par), 0);
-			assert_memory_equal(want, got, n * sizeof(float));
-		}
 	free(in);
 	free(want);
 	free(got);
@@ -197,7 +212,7 @@ static void compare_paths(const void *file, size_t size, enum bmx_kernels_path p
 
 /* A model INPUT(h, w, c) -> layer [-> RELU] [-> layer2 -> RELU]. */
 static void check_model(enum bmx_kernels_path path, struct rng *r, uint32_t h, uint32_t wd,
-			uint32_t c, const struct layer_desc *d, int relu, int second, int diagonal)
+			uint32_t c, const struct layer_desc *d, int relu, int second, int pairs)
 {
 	struct bmx_writer *w = bmx_writer_new("k", h, wd, c, MASK_ALL);
 	void *file = NULL;
@@ -222,7 +237,7 @@ static void check_model(enum bmx_kernels_path path, struct rng *r, uint32_t h, u
 	assert_true(x >= 0);
 	assert_int_equal(bmx_writer_finish(w, &file, &size), 0);
 	bmx_writer_free(w);
-	compare_paths(file, size, path, r, diagonal);
+	compare_paths(file, size, path, r, pairs);
 	free(file);
 }
 
@@ -358,7 +373,7 @@ static void test_pointwise(void **state)
  * from the epilogue: into a padded input (3x3, direct or im2col), an unpadded 1x1's rows, a
  * depthwise input and a LINEAR's rows; signed and unsigned activations.
  */
-static void requant_cases(enum bmx_kernels_path path, struct rng *r)
+static void requant_chain(enum bmx_kernels_path path, struct rng *r, int pairs)
 {
 	static const struct layer_desc chain[] = {
 		{ 48, 3, 3, 1, 1, 1, -1, 0 },  /* + ReLU, -> a 1x1's rows */
@@ -387,8 +402,13 @@ static void requant_cases(enum bmx_kernels_path path, struct rng *r)
 	assert_true(x >= 0);
 	assert_int_equal(bmx_writer_finish(w, &file, &size), 0);
 	bmx_writer_free(w);
-	compare_paths(file, size, path, r, 0);
+	compare_paths(file, size, path, r, pairs);
 	free(file);
+}
+
+static void requant_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	requant_chain(path, r, ALL_PAIRS);
 }
 
 static void test_requant_chains(void **state)
@@ -520,6 +540,46 @@ static void test_pools(void **state)
 	each_path(pool_cases);
 }
 
+/*
+ * The table-lookup GEMM (2-bit weights, activation codes up to 63; kern_avx512_lut.c), forced
+ * onto every layer it serves (BITMIX_LOWBIT=on), at w = 2 and every a (a = 7, 8 and sums past
+ * int16 fall back to the dot kernels), batch 1 (a direct convolution's rows; a LINEAR is GEMV)
+ * and 16: convolutions read in place over in_c = 16, 32, 48, 64 (taps 2x2 to 5x5, strides,
+ * pads, out_c leaving tiles of 1..32 channels and row tiles of 1..10 rows), over in_c % 16 != 0
+ * (im2col rows), 1x1 straight on the input and strided, stems, LINEARs with K = 5 .. 1031, and
+ * a chain whose epilogues requantize for the next layer.
+ */
+static void lowbit_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	static const uint32_t in_c[] = { 16, 32, 48, 64, 48, 20, 64, 1, 3, 16 };
+	static const uint32_t k[] = { 3, 3, 3, 5, 2, 3, 1, 3, 7, 3 };
+	static const uint32_t out_c[] = { 17, 48, 40, 100, 33, 9, 64, 48, 24, 1 };
+	static const uint32_t ks[] = { 5, 130, 1031 };
+
+	for (size_t i = 0; i < sizeof(in_c) / sizeof(in_c[0]); i++) {
+		struct layer_desc d = { out_c[i], k[i], k[i], 1 + (uint32_t)(i % 4 == 1),
+					(uint32_t)i % k[i], 1, -1, (int)(i & 1) };
+		const uint32_t h = k[i] + below(r, 9), wd = k[i] + 1 + below(r, 8);
+
+		check_model(path, r, i == 9 ? k[i] : h, i == 9 ? k[i] + 1 : wd, in_c[i], &d,
+			    i % 3 != 2, i == 1, LOW_BITS);
+	}
+	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++) {
+		struct layer_desc d = { 1 + below(r, 45), 0, 0, 1, 0, 1, -1, (int)(i & 1) };
+
+		check_model(path, r, 1, 1, ks[i], &d, (int)(i != 1), 0, LOW_BITS);
+	}
+	requant_chain(path, r, LOW_BITS);
+}
+
+static void test_lowbit_kernels(void **state)
+{
+	(void)state;
+	assert_int_equal(setenv("BITMIX_LOWBIT", "on", 1), 0);
+	each_path(lowbit_cases);
+	unsetenv("BITMIX_LOWBIT");
+}
+
 static void test_path_names(void **state)
 {
 	enum bmx_kernels_path p;
@@ -566,6 +626,7 @@ int main(void)
 		cmocka_unit_test(test_large_inputs),
 		cmocka_unit_test(test_whole_models),
 		cmocka_unit_test(test_pools),
+		cmocka_unit_test(test_lowbit_kernels),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
