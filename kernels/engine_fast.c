@@ -39,13 +39,15 @@ bool engine_fast_lut_serves(const struct kern_ops *ops, unsigned w, unsigned a)
 
 /*
  * The static rule (docs/kernels.md, "Low-bit kernels"): table lookup where the path serves
- * (w, a) and the layer is a convolution read in place (a kernel larger than 1x1 over a
- * multiple of 16 channels: its tables are per input pixel, shared by the windows) with at
- * least LUT_RULE_MIN_N output channels, the shapes it measured faster on (Zen 5); elsewhere the
- * tables or the tile's fixed costs ate the gain. BITMIX_LOWBIT=on takes table lookup wherever
- * it is served, =off nowhere (to measure one against the other, and to test both).
+ * (w, a), a <= LUT_RULE_MAX_A, and the layer is a convolution read in place (a kernel larger
+ * than 1x1 over a multiple of 16 channels: its tables are per input pixel, shared by the
+ * windows) with at least LUT_RULE_MIN_N output channels, the shapes it measured faster on
+ * (Zen 5); elsewhere the tables, the tile's fixed costs or, from 4 activation bits, the folds
+ * of the byte sums every 4 steps or fewer ate the gain. BITMIX_LOWBIT=on takes table lookup
+ * wherever it is served, =off nowhere (to measure one against the other, and to test both).
  */
 #define LUT_RULE_MIN_N 128u
+#define LUT_RULE_MAX_A 3u
 
 static void choose_kernels(const struct bmx_layer_view *v, const struct kern_ops *ops,
 			   struct fast_layer *fl)
@@ -63,7 +65,7 @@ static void choose_kernels(const struct bmx_layer_view *v, const struct kern_ops
 		return;
 	for (unsigned w = BMX_MIN_BITS; w <= BMX_MAX_BITS; w++)
 		for (unsigned a = BMX_MIN_BITS; a <= BMX_MAX_BITS; a++)
-			if (engine_fast_lut_serves(ops, w, a)) {
+			if (engine_fast_lut_serves(ops, w, a) && (forced || a <= LUT_RULE_MAX_A)) {
 				fl->kernel[w][a] = FAST_KERNEL_LUT;
 				fl->lut_any = true;
 			}
