@@ -380,7 +380,7 @@ static void run_layer(const struct run_ctx *c, uint32_t id, float *y, int relu)
 	const uint32_t wi = (uint32_t)v->bit_index[w];
 	const float step = v->a_step[v->bit_index[a]];
 	struct fast_run fr = {
-		.ops = c->e->ops, .view = v, .layer = &c->e->fast[l], .w_bits = w,
+		.ops = c->e->ops, .view = v, .layer = &c->e->fast[l], .w_bits = w, .a_bits = a,
 		.inv = 1.0f / step, .par = c->par,
 		.ep = { .step = step, .relu = relu, .y = y, .ldy = v->out_c },
 	};

@@ -14,16 +14,61 @@
  */
 #include <errno.h>
 #include <stdbool.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "engine_fast.h"
 #include "ops_ref.h"
 
 #define ROW_BLOCK 8u /* rows per GEMM tile: tasks split rows in multiples of it */
+#define LUT_MIN_ROWS 6u /* below, the table-lookup kernel's tables cost more than they save */
+
+/* Below this many input elements a layer's preparation runs on the calling thread alone. */
+#define PREP_SPLIT_MIN 32768u
 
 static uint64_t round_up(uint64_t x, uint64_t a)
 {
 	return (x + a - 1) / a * a;
+}
+
+bool engine_fast_lut_serves(const struct kern_ops *ops, unsigned w, unsigned a)
+{
+	return ops->gemm_lut && w <= BMX_MAX_BITS && (ops->lut_w_mask >> w & 1) && a >= 1 &&
+	       a <= BMX_MAX_BITS && (1u << a) - 1 <= ops->lut_max_u;
+}
+
+/*
+ * The static rule (docs/kernels.md, "Low-bit kernels"): table lookup where the path serves
+ * (w, a), a <= LUT_RULE_MAX_A, and the layer is a convolution read in place (a kernel larger
+ * than 1x1 over a multiple of 16 channels: its tables are per input pixel, shared by the
+ * windows) with at least LUT_RULE_MIN_N output channels, the shapes it measured faster on
+ * (Zen 5); elsewhere the tables, the tile's fixed costs or, from 4 activation bits, the folds
+ * of the byte sums every 4 steps or fewer ate the gain. BITMIX_LOWBIT=on takes table lookup
+ * wherever it is served, =off nowhere (to measure one against the other, and to test both).
+ */
+#define LUT_RULE_MIN_N 128u
+#define LUT_RULE_MAX_A 3u
+
+static void choose_kernels(const struct bmx_layer_view *v, const struct kern_ops *ops,
+			   struct fast_layer *fl)
+{
+	const char *env = getenv("BITMIX_LOWBIT");
+	const bool forced = env && strcmp(env, "on") == 0;
+	const struct bmx_node *n = v->node;
+	const bool direct = n->op == BMX_OP_CONV2D && n->kernel_h * n->kernel_w > 1 &&
+			    v->in_c % 16 == 0;
+
+	memset(fl->kernel, FAST_KERNEL_DOT, sizeof(fl->kernel));
+	if (env && strcmp(env, "off") == 0)
+		return;
+	if (!forced && !(ops->direct && direct && v->out_c >= LUT_RULE_MIN_N))
+		return;
+	for (unsigned w = BMX_MIN_BITS; w <= BMX_MAX_BITS; w++)
+		for (unsigned a = BMX_MIN_BITS; a <= BMX_MAX_BITS; a++)
+			if (engine_fast_lut_serves(ops, w, a) && (forced || a <= LUT_RULE_MAX_A)) {
+				fl->kernel[w][a] = FAST_KERNEL_LUT;
+				fl->lut_any = true;
+			}
 }
 
 int engine_fast_prepare(const struct bmx_layer_view *v, const struct kern_ops *ops,
@@ -34,6 +79,7 @@ int engine_fast_prepare(const struct bmx_layer_view *v, const struct kern_ops *o
 	memset(fl, 0, sizeof(*fl));
 	if (groups == 1) {
 		fl->kind = FAST_GEMM;
+		choose_kernels(v, ops, fl);
 		return kern_planes_pack(v->weights, v->out_c, v->reduction, ops->plane_order,
 					&fl->planes);
 	}
@@ -52,11 +98,19 @@ void engine_fast_free(struct fast_layer *fl)
 
 /*
  * Byte offsets in the layer's scratch: input bytes (a convolution's with its padding border),
- * GEMM rows (or a direct convolution's per-pixel sums), row sums, task panels.
+ * GEMM rows (or a direct convolution's per-pixel sums), row sums, task panels, and the
+ * table-lookup kernel's activation tables (4 bytes per position of K rounded up to 16 for
+ * every row, or per byte of the padded input).
  */
 struct fast_scratch {
-	uint64_t rows, sum_q, panels, total;
+	uint64_t rows, sum_q, panels, lut, total;
 };
+
+/* K rounded up to the table-lookup kernel's steps of 16 positions. */
+static uint32_t lut_k16(const struct fast_layer *fl)
+{
+	return (fl->planes.k + 15) / 16 * 16;
+}
 
 /* Pixels of BATCH inputs of V with the convolution's padding around each (1x1 for LINEAR). */
 static uint64_t padded_pixels(const struct bmx_layer_view *v, uint32_t batch)
@@ -79,9 +133,15 @@ static struct fast_scratch fast_scratch_layout(const struct bmx_layer_view *v,
 	if (fl->kind == FAST_GEMM) {
 		s.sum_q = s.rows + round_up(rows > pixels * 4 ? rows : pixels * 4, 64);
 		s.panels = s.sum_q + round_up(m * sizeof(int32_t), 64);
-		s.total = s.panels + (uint64_t)KERN_MAX_TASKS * 2 * KERN_PANEL * fl->planes.kp;
+		s.lut = s.panels + (uint64_t)KERN_MAX_TASKS * 2 * KERN_PANEL * fl->planes.kp;
+		s.total = s.lut;
+		if (fl->lut_any) {
+			const uint64_t by_rows = m * lut_k16(fl);
+
+			s.total += 4 * round_up(by_rows > in ? by_rows : in, 64);
+		}
 	} else {
-		s.total = s.sum_q = s.panels = s.rows;
+		s.total = s.sum_q = s.panels = s.lut = s.rows;
 	}
 	return s;
 }
@@ -314,6 +374,8 @@ static void gemm_task(void *arg, unsigned t)
 {
 	const struct gemm_job *j = arg;
 	int8_t *panel = (int8_t *)j->panels + (size_t)t * 2 * KERN_PANEL * j->g.w->kp;
+	void (*const gemm)(const struct kern_gemm *, uint32_t, uint32_t, int8_t *) =
+		j->g.lut ? j->ops->gemm_lut : j->ops->gemm;
 
 	if (j->by_rows) {
 		const uint32_t blocks = (j->g.m + ROW_BLOCK - 1) / ROW_BLOCK;
@@ -335,14 +397,16 @@ static void gemm_task(void *arg, unsigned t)
 		g.sum_q += r0;
 		g.ep.y += r0 * g.ep.ldy;
 		g.ep.row0 += r0;
-		j->ops->gemm(&g, 0, j->n_pad, panel);
+		if (g.lut)
+			g.lut += r0 * g.lut_ld;
+		gemm(&g, 0, j->n_pad, panel);
 	} else {
 		const uint32_t units = j->n_pad / KERN_PANEL;
 		const uint32_t n0 = units * t / j->tasks * KERN_PANEL;
 		const uint32_t n1 = units * (t + 1) / j->tasks * KERN_PANEL;
 
 		if (n0 < n1)
-			j->ops->gemm(&j->g, n0, n1, panel);
+			gemm(&j->g, n0, n1, panel);
 	}
 }
 
@@ -384,12 +448,56 @@ static unsigned threads_of(const struct bmx_parallel *par)
 }
 
 /*
+ * The table-lookup kernel's tables (kern_ops.lut_tables) of M rows (LDA apart, K positions,
+ * tables of K16) from SRC into T, split by rows.
+ */
+struct lut_job {
+	const struct kern_ops *ops;
+	const uint8_t *src;
+	uint8_t *t;
+	size_t lda;
+	uint32_t m, k, k16;
+	unsigned tasks;
+};
+
+static void lut_task(void *arg, unsigned t)
+{
+	const struct lut_job *j = arg;
+	const uint32_t r0 = (uint32_t)((uint64_t)j->m * t / j->tasks);
+	const uint32_t r1 = (uint32_t)((uint64_t)j->m * (t + 1) / j->tasks);
+
+	j->ops->lut_tables(j->src + r0 * j->lda, j->lda, r1 - r0, j->k, j->k16,
+			   j->t + (size_t)r0 * j->k16 * 4);
+}
+
+/*
+ * The tables of M rows of K positions from SRC (LDA apart) into T, 4 K16 bytes per row, for the
+ * table-lookup GEMM G (sets its lut, lut_ld = LD and lut_flush; LD is 0 for a direct
+ * convolution, whose tables are per padded pixel).
+ */
+static void build_tables(const struct fast_run *fr, const uint8_t *src, size_t lda, uint32_t m,
+			 uint32_t k, uint32_t k16, uint8_t *t, size_t ld, struct kern_gemm *g)
+{
+	const unsigned threads = threads_of(fr->par);
+	struct lut_job j = { .ops = fr->ops, .src = src, .t = t, .lda = lda, .m = m, .k = k,
+			     .k16 = k16, .tasks = (uint64_t)m * k16 >= PREP_SPLIT_MIN ? threads : 1 };
+
+	if (j.tasks > m)
+		j.tasks = m ? m : 1;
+	run_tasks(fr->par, j.tasks, lut_task, &j);
+	g->lut = t;
+	g->lut_ld = ld;
+	g->lut_flush = 255u / (4u * (uint32_t)(fr->hi - fr->lo));
+}
+
+/*
  * The GEMM and its epilogue; SUMS_READY: sum_q is filled already. DIRECT: the rows are read in
- * place (ROWS is then the quantized input and LDA 0).
+ * place (ROWS is then the quantized input and LDA 0). LUT (or NULL): the table-lookup kernel
+ * on these tables (kern_gemm.lut, lut_ld, lut_flush).
  */
 static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint32_t m,
 		     int32_t *sum_q, uint8_t *panels, int sums_ready,
-		     const struct kern_direct *direct)
+		     const struct kern_direct *direct, const struct kern_gemm *lut)
 {
 	const struct fast_layer *fl = fr->layer;
 	const uint32_t panels_n = (fl->planes.n + KERN_PANEL - 1) / KERN_PANEL;
@@ -401,6 +509,12 @@ static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint3
 		.panels = panels,
 		.n_pad = fl->planes.n_pad,
 	};
+
+	if (lut) {
+		j.g.lut = lut->lut;
+		j.g.lut_ld = lut->lut_ld;
+		j.g.lut_flush = lut->lut_flush;
+	}
 
 	if (!sums_ready)
 		fr->ops->row_sums(rows, lda, m, fl->planes.k, fr->off, sum_q);
@@ -427,13 +541,14 @@ static void quantize_padded(const struct fast_run *fr, const struct bmx_conv_sha
 /*
  * A convolution without im2col (in_c % 4 == 0, the path reads windows in place from the padded
  * input): per-pixel sums of q (by pixels), each row's sum from its window's pixels (by rows),
- * then the GEMM.
+ * the tables of every padded pixel when LUT_T is set (in_c % 16 == 0), then the GEMM.
  */
 static void run_direct(const struct fast_run *fr, const struct bmx_conv_shape *s,
-		       struct prep_job *j, int32_t *pixel_sums, uint8_t *panels)
+		       struct prep_job *j, int32_t *pixel_sums, uint8_t *panels, uint8_t *lut_t)
 {
 	const struct kern_direct d = { .s = s, .u = j->u };
 	const unsigned tasks = j->tasks;
+	struct kern_gemm lut;
 
 	j->pixel_sums = pixel_sums;
 	j->pixels = s->batch * (s->in_h + s->pad_top + s->pad_bottom) *
@@ -442,11 +557,21 @@ static void run_direct(const struct fast_run *fr, const struct bmx_conv_shape *s
 	run_tasks(fr->par, j->tasks, pixel_sums_task, j);
 	j->tasks = tasks > j->m ? (j->m ? j->m : 1) : tasks;
 	run_tasks(fr->par, j->tasks, direct_sums_task, j);
-	run_gemm(fr, j->u, 0, j->m, j->sum_q, panels, 1, &d);
+	if (lut_t)
+		build_tables(fr, j->u, s->in_c, j->pixels, s->in_c, s->in_c, lut_t, 0, &lut);
+	run_gemm(fr, j->u, 0, j->m, j->sum_q, panels, 1, &d, lut_t ? &lut : NULL);
 }
 
-/* Below this many input elements a layer's preparation runs on the calling thread alone. */
-#define PREP_SPLIT_MIN 32768u
+/*
+ * Whether this run of the layer takes the table-lookup GEMM over M rows: its sums per channel
+ * and lane are int16, exact while |sum k u| <= 2 * (largest code) * K fits.
+ */
+static bool use_lut(const struct fast_run *fr, uint32_t m)
+{
+	return fr->layer->kernel[fr->w_bits][fr->a_bits] == FAST_KERNEL_LUT &&
+	       engine_fast_lut_serves(fr->ops, fr->w_bits, fr->a_bits) && m >= LUT_MIN_ROWS &&
+	       2 * (uint64_t)(fr->hi - fr->lo) * fr->layer->planes.k <= INT16_MAX;
+}
 
 void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, uint32_t batch,
 		     const float *x, void *scratch)
@@ -461,6 +586,8 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 	struct prep_job j = { .fr = fr, .s = s, .x = fr->codes ? NULL : x,
 			      .u = fr->codes ? fr->codes : base, .sum_q = sum_q,
 			      .n_in = in_sample * batch, .kp = kp };
+	struct kern_gemm lut;
+	bool lut_on;
 
 	j.tasks = j.n_in >= PREP_SPLIT_MIN ? threads_of(fr->par) : 1;
 	if (!s) {
@@ -468,7 +595,12 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 		j.m = batch;
 		j.tasks = j.tasks < batch ? j.tasks : batch;
 		run_tasks(fr->par, j.tasks, linear_rows_task, &j);
-		run_gemm(fr, j.rows, kp, batch, sum_q, base + lay.panels, 1, NULL);
+		lut_on = use_lut(fr, batch);
+		if (lut_on)
+			build_tables(fr, j.rows, kp, batch, fl->planes.k, lut_k16(fl), base + lay.lut,
+				     (size_t)lut_k16(fl) * 4, &lut);
+		run_gemm(fr, j.rows, kp, batch, sum_q, base + lay.panels, 1, NULL,
+			 lut_on ? &lut : NULL);
 		return;
 	}
 	if (fl->kind == FAST_DEPTHWISE) {
@@ -488,6 +620,7 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 		return;
 	}
 	j.m = batch * s->out_h * s->out_w;
+	lut_on = use_lut(fr, j.m);
 	if (input_is_rows(s, kp)) {
 		if (j.x)
 			run_tasks(fr->par, j.tasks, quantize_task, &j); /* the GEMM's A itself */
@@ -495,11 +628,14 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 		/*
 		 * A strided 1x1 convolution's rows are single pixels: copying them costs less
 		 * than summing every input pixel for the direct path (1.9 against 2.2 us, the
-		 * bundled model's 14x14x48 one).
+		 * bundled model's 14x14x48 one). The table-lookup kernel reads windows in place
+		 * in steps of 16 channels, else it takes im2col rows too.
 		 */
 		quantize_padded(fr, s, &j);
-		if (fr->ops->direct && s->in_c % KERN_KSTEP == 0 && s->kernel_h * s->kernel_w > 1) {
-			run_direct(fr, s, &j, (int32_t *)(void *)rows, base + lay.panels);
+		if (fr->ops->direct && s->in_c % KERN_KSTEP == 0 && s->kernel_h * s->kernel_w > 1 &&
+		    (!lut_on || s->in_c % 16 == 0)) {
+			run_direct(fr, s, &j, (int32_t *)(void *)rows, base + lay.panels,
+				   lut_on ? base + lay.lut : NULL);
 			return;
 		}
 		j.rows = rows;
@@ -507,5 +643,9 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 	if (j.tasks > j.m)
 		j.tasks = j.m ? j.m : 1;
 	run_tasks(fr->par, j.tasks, rows_task, &j);
-	run_gemm(fr, j.rows ? j.rows : j.u, kp, j.m, sum_q, base + lay.panels, 1, NULL);
+	if (lut_on)
+		build_tables(fr, j.rows ? j.rows : j.u, kp, j.m, fl->planes.k, lut_k16(fl),
+			     base + lay.lut, (size_t)lut_k16(fl) * 4, &lut);
+	run_gemm(fr, j.rows ? j.rows : j.u, kp, j.m, sum_q, base + lay.panels, 1, NULL,
+		 lut_on ? &lut : NULL);
 }

@@ -7,17 +7,34 @@
 #ifndef BITMIX_ENGINE_FAST_H
 #define BITMIX_ENGINE_FAST_H
 
+#include <stdbool.h>
+
 #include "bmx_model.h"
 #include "kern.h"
 #include "ops_ref.h"
 
 enum fast_kind { FAST_NONE = 0, FAST_GEMM, FAST_DEPTHWISE };
 
+/* The GEMM kernels of a path (kern_ops): multiplies on rebuilt bytes, or table lookup. */
+enum fast_gemm_kernel { FAST_KERNEL_DOT = 0, FAST_KERNEL_LUT };
+
 struct fast_layer {
 	enum fast_kind kind; /* FAST_NONE: run on the reference kernels */
 	struct kern_planes planes;
 	struct kern_dw_weights dw;
+	/*
+	 * The GEMM kernel at [w bits][a bits], chosen at creation by engine_fast_prepare()'s
+	 * static rule (what docs/kernels.md measured faster); a measured per-layer cost table
+	 * may overwrite entries, any entry the path serves (engine_fast_lut_serves()) is exact.
+	 * A run still takes the dot kernel for a single row (GEMV: the tables cost more than
+	 * they save) and sends a convolution over in_c % 16 != 0 through im2col rows.
+	 */
+	uint8_t kernel[BMX_MAX_BITS + 1][BMX_MAX_BITS + 1];
+	bool lut_any; /* some entry is FAST_KERNEL_LUT: the scratch holds tables */
 };
+
+/* Whether OPS's table-lookup GEMM computes a GEMM layer at (W, A) bits. */
+bool engine_fast_lut_serves(const struct kern_ops *ops, unsigned w, unsigned a);
 
 /* Pack layer V for the fast paths. Returns 0 or -ENOMEM. */
 int engine_fast_prepare(const struct bmx_layer_view *v, const struct kern_ops *ops,
@@ -33,7 +50,7 @@ struct fast_run {
 	const struct kern_ops *ops;
 	const struct bmx_layer_view *view;
 	const struct fast_layer *layer;
-	unsigned w_bits;
+	unsigned w_bits, a_bits;
 	float inv;              /* 1.0f / activation step */
 	int32_t lo, hi, off;    /* code range; off = -lo for signed layers, else 0 */
 	struct kern_epilogue ep;

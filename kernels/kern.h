@@ -148,6 +148,15 @@ struct kern_gemm {
 	const struct kern_direct *direct;
 	const int32_t *sum_q;
 	struct kern_epilogue ep;
+	/*
+	 * Table lookup (kern_ops.gemm_lut only): the activation tables of kern_ops.lut_tables,
+	 * row r's at lut + r * lut_ld (K rounded up to 16 positions, 4 bytes per position), or,
+	 * with direct, a padded input pixel's at lut + 4 * (its byte offset in direct->u); and
+	 * how many 16-position steps the byte sums may take before they would pass 255.
+	 */
+	const uint8_t *lut;
+	size_t lut_ld;
+	unsigned lut_flush;
 };
 
 /*
@@ -186,9 +195,26 @@ struct kern_ops {
 	enum kern_plane_order plane_order;
 	/* the GEMM honours kern_epilogue.rq (depthwise never gets one) */
 	int requant;
+	/*
+	 * Optional low-bit GEMM by table lookup (T-MAC style, kern_avx512_lut.c): at the weight
+	 * bits in lut_w_mask and activation codes up to lut_max_u, C = A B^T as gemm() computes
+	 * it, from the tables kern_gemm.lut. lut_tables writes them: for each row of M (LDA
+	 * apart) and each group of 4 positions i < K16 (a multiple of 16), the 16 bytes e -> sum
+	 * of u[4g + i] over the bits i of e, at t + (r * K16 + 4 g) * 4, positions >= K read as 0.
+	 */
+	void (*gemm_lut)(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel);
+	void (*lut_tables)(const uint8_t *u, size_t lda, uint32_t m, uint32_t k, uint32_t k16,
+			   uint8_t *t);
+	uint16_t lut_w_mask; /* bit w: gemm_lut serves w weight bits */
+	uint8_t lut_max_u;   /* the largest activation code u its byte tables hold (4 u <= 255) */
 };
 
 extern const struct kern_ops kern_ops_avx512;
+
+/* kern_avx512_lut.c: the AVX-512 path's table-lookup GEMM and its tables */
+void kern_avx512_gemm_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel);
+void kern_avx512_lut_tables(const uint8_t *u, size_t lda, uint32_t m, uint32_t k, uint32_t k16,
+			    uint8_t *t);
 extern const struct kern_ops kern_ops_avx2;
 extern const struct kern_ops kern_ops_avxvnni;
 

@@ -24,6 +24,13 @@
 
 #define MAX_BATCH 16   /* the largest batch a test runs */
 #define RANDOM_BATCH 5 /* random batches are 1..RANDOM_BATCH */
+
+/* Which (w, a) compare_paths() runs, and at which batches. */
+enum pairs {
+	ALL_PAIRS = 0, /* every (w, a), a random batch of 1..RANDOM_BATCH each */
+	DIAGONAL = 1,  /* w == a only */
+	LOW_BITS = 2,  /* w = 2 (the table-lookup GEMM's) and every a, at batch 1 and at 16 */
+};
 #define MASK_ALL 0x01fc
 #define NBITS 7
 
@@ -167,8 +174,8 @@ static void compare_batches(const void *file, size_t size, enum bmx_kernels_path
 	 * and a fused ReLU must keep fmaxf's choice for -0.
 	 */
 	memset(in, 0, bmx_model_input_size(m) * sizeof(float));
-	for (unsigned w = 2; w <= 8; w++)
-		for (unsigned a = diagonal ? w : 2; a <= (diagonal ? w : 8u); a++)
+	for (unsigned w = 2; w <= (diagonal == LOW_BITS ? 2u : 8u); w++)
+		for (unsigned a = diagonal == DIAGONAL ? w : 2; a <= (diagonal == DIAGONAL ? w : 8u); a++)
 			for (size_t b = 0; b < (n_batches ? n_batches : 1); b++) {
 				const uint32_t batch = n_batches ? batches[b] : 1 + below(r, RANDOM_BATCH);
 				const size_t n = batch * bmx_model_output_size(m);
@@ -201,10 +208,16 @@ static void compare_batches(const void *file, size_t size, enum bmx_kernels_path
 	bmx_model_free(m);
 }
 
+/* compare_batches() at the pairs and batches of PAIRS (enum pairs). */
 static void compare_paths(const void *file, size_t size, enum bmx_kernels_path path, struct rng *r,
-			  int diagonal)
+			  int pairs)
 {
-	compare_batches(file, size, path, r, diagonal, NULL, 0);
+	static const uint32_t one_and_16[] = { 1, 16 };
+
+	if (pairs == LOW_BITS)
+		compare_batches(file, size, path, r, pairs, one_and_16, 2);
+	else
+		compare_batches(file, size, path, r, pairs, NULL, 0);
 }
 
 /* A model INPUT(h, w, c) -> layer [-> RELU] [-> layer2 -> RELU], into FILE and SIZE. */
@@ -406,7 +419,7 @@ static void test_pointwise(void **state)
  * from the epilogue: into a padded input (3x3, direct or im2col), an unpadded 1x1's rows, a
  * depthwise input and a LINEAR's rows; signed and unsigned activations.
  */
-static void requant_cases(enum bmx_kernels_path path, struct rng *r)
+static void requant_chain(enum bmx_kernels_path path, struct rng *r, int pairs)
 {
 	static const struct layer_desc chain[] = {
 		{ 48, 3, 3, 1, 1, 1, -1, 0 },  /* + ReLU, -> a 1x1's rows */
@@ -435,8 +448,13 @@ static void requant_cases(enum bmx_kernels_path path, struct rng *r)
 	assert_true(x >= 0);
 	assert_int_equal(bmx_writer_finish(w, &file, &size), 0);
 	bmx_writer_free(w);
-	compare_paths(file, size, path, r, 0);
+	compare_paths(file, size, path, r, pairs);
 	free(file);
+}
+
+static void requant_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	requant_chain(path, r, ALL_PAIRS);
 }
 
 static void test_requant_chains(void **state)
@@ -568,6 +586,47 @@ static void test_pools(void **state)
 	each_path(pool_cases);
 }
 
+/*
+ * The table-lookup GEMM (2-bit weights, activation codes up to 63; kern_avx512_lut.c), forced
+ * onto every layer it serves (BITMIX_LOWBIT=on), at w = 2 and every a (a = 7, 8 and sums past
+ * int16 fall back to the dot kernels), batch 1 (a direct convolution's rows; a LINEAR is GEMV)
+ * and 16: convolutions read in place over in_c = 16, 32, 48, 64 (taps 2x2 to 5x5, strides,
+ * pads, out_c leaving tiles of 1..32 channels and row tiles of 1..10 rows), over in_c % 16 != 0
+ * (im2col rows), 1x1 straight on the input and strided, stems, LINEARs with K = 5 .. 1031, and
+ * a chain whose epilogues requantize for the next layer.
+ */
+static void lowbit_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	static const uint32_t in_c[] = { 16, 32, 48, 64, 48, 20, 64, 1, 3, 16 };
+	static const uint32_t k[] = { 3, 3, 3, 5, 2, 3, 1, 3, 7, 3 };
+	static const uint32_t out_c[] = { 17, 48, 40, 100, 33, 9, 64, 48, 24, 1 };
+	static const uint32_t ks[] = { 5, 130, 1031 };
+
+	for (size_t i = 0; i < sizeof(in_c) / sizeof(in_c[0]); i++) {
+		struct layer_desc d = { out_c[i], k[i], k[i], 1 + (uint32_t)(i % 4 == 1),
+					(uint32_t)i % k[i], 1, -1, (int)(i & 1) };
+		/* Case 1 has a second (random) layer: wide enough for its taps after a stride of 3. */
+		const uint32_t h = k[i] + below(r, 9), wd = k[i] + (i == 1 ? 9 : 1) + below(r, 8);
+
+		check_model(path, r, i == 9 ? k[i] : h, i == 9 ? k[i] + 1 : wd, in_c[i], &d,
+			    i % 3 != 2, i == 1, LOW_BITS);
+	}
+	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++) {
+		struct layer_desc d = { 1 + below(r, 45), 0, 0, 1, 0, 1, -1, (int)(i & 1) };
+
+		check_model(path, r, 1, 1, ks[i], &d, (int)(i != 1), 0, LOW_BITS);
+	}
+	requant_chain(path, r, LOW_BITS);
+}
+
+static void test_lowbit_kernels(void **state)
+{
+	(void)state;
+	assert_int_equal(setenv("BITMIX_LOWBIT", "on", 1), 0);
+	each_path(lowbit_cases);
+	unsetenv("BITMIX_LOWBIT");
+}
+
 static void test_path_names(void **state)
 {
 	enum bmx_kernels_path p;
@@ -609,6 +668,7 @@ int main(void)
 		cmocka_unit_test(test_conv),
 		cmocka_unit_test(test_pointwise),
 		cmocka_unit_test(test_requant_chains),
+		cmocka_unit_test(test_lowbit_kernels),
 		cmocka_unit_test(test_direct_conv),
 		cmocka_unit_test(test_stem_conv),
 		cmocka_unit_test(test_depthwise_grouped),

@@ -3,8 +3,9 @@
  * time_engine.c — how long one inference takes on the engine (the path BITMIX_KERNELS or the
  * CPU picks): builds a standard architecture with bmx_build_arch(), or loads a .bmx file, then
  * times bmx_engine_run() at uniform bits (each layer at the nearest bit-width it supports).
- * Usage: time_engine ARCH|FILE.bmx [ITERATIONS [BITS [BATCH]]]
- *   e.g. time_engine fmnist 1000 8 1; time_engine models/fmnist-resnet.bmx 1000 4 16
+ * Usage: time_engine ARCH|FILE.bmx [ITERATIONS [BITS[,ABITS] [BATCH]]]
+ *   e.g. time_engine fmnist 1000 8 1; time_engine models/fmnist-resnet.bmx 1000 4 16;
+ *        time_engine models/fmnist-resnet.bmx 1000 2,4 1 (2-bit weights, 4-bit activations)
  *        time_engine ARCH|FILE.bmx ITERATIONS BITS BATCH nodes   (then each node alone, too)
  * Also the harness to profile a run under perf or callgrind (the iterations are the only work).
  */
@@ -56,9 +57,10 @@ static void time_nodes(const struct bmx_engine *e, const struct bmx_layer_bits *
 {
 	const struct bmx_model *m = bmx_engine_model(e);
 	double total = 0, *t = calloc(m->node_count, sizeof(double));
+	double *lo = calloc(m->node_count, sizeof(double));
 	double *runs = calloc((size_t)iters, sizeof(double));
 
-	if (!t || !runs)
+	if (!t || !lo || !runs)
 		goto out;
 	for (uint32_t i = 0; i < m->node_count; i++) {
 		for (int k = 0; k < iters; k++) {
@@ -68,23 +70,36 @@ static void time_nodes(const struct bmx_engine *e, const struct bmx_layer_bits *
 			runs[k] = now_s() - t0;
 		}
 		t[i] = quantile(runs, (size_t)iters, 0.5) * 1e3;
+		lo[i] = runs[0] * 1e3; /* sorted by quantile() */
 		total += t[i];
 	}
 	for (uint32_t i = 0; i < m->node_count; i++) {
 		const struct bmx_node *n = &m->nodes[m->order[i]];
 		const struct bmx_node *x = n->n_inputs ? &m->nodes[n->inputs[0]] : n;
 
-		printf("  %2u %-8s %3ux%-3ux%-4u -> %3ux%-3ux%-4u k%ux%u/%u g%-3u %8.4f ms %5.1f%%\n", i,
-		       op_name(n->op), x->out_h, x->out_w, x->out_c, n->out_h, n->out_w, n->out_c,
-		       n->kernel_h, n->kernel_w, n->stride_h, n->groups, t[i], 100 * t[i] / total);
+		printf("  %2u %-8s %3ux%-3ux%-4u -> %3ux%-3ux%-4u k%ux%u/%u g%-3u %8.4f ms %5.1f%% "
+		       "min %8.4f\n", i, op_name(n->op), x->out_h, x->out_w, x->out_c, n->out_h,
+		       n->out_w, n->out_c, n->kernel_h, n->kernel_w, n->stride_h, n->groups, t[i],
+		       100 * t[i] / total, lo[i]);
 	}
 	printf("  sum of node medians %.4f ms\n", total);
 out:
 	free(runs);
+	free(lo);
 	free(t);
 }
 
-static int time_arch(const char *arch, int iters, unsigned b, uint32_t batch, int nodes)
+/* The nearest bit-width layer V supports at or below B, else the lowest above. */
+static uint8_t bits_near(const struct bmx_layer_view *v, unsigned b)
+{
+	b = b < BMX_MIN_BITS ? BMX_MIN_BITS : b > BMX_MAX_BITS ? BMX_MAX_BITS : b;
+	while (b > BMX_MIN_BITS && v->bit_index[b] < 0)
+		b--;
+	return (uint8_t)(v->bit_index[b] < 0 ? v->bits[0] : b);
+}
+
+static int time_arch(const char *arch, int iters, unsigned b, unsigned ab, uint32_t batch,
+		     int nodes)
 {
 	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
 	struct bmx_model *m = NULL;
@@ -93,7 +108,7 @@ static int time_arch(const char *arch, int iters, unsigned b, uint32_t batch, in
 	void *file = NULL, *scratch = NULL;
 	float *in = NULL, *out = NULL;
 	size_t size;
-	double *runs = NULL, sum = 0;
+	double *runs = NULL, sum = 0, med;
 	int r;
 
 	if (strstr(arch, ".bmx")) {
@@ -109,15 +124,9 @@ static int time_arch(const char *arch, int iters, unsigned b, uint32_t batch, in
 		fprintf(stderr, "%s: %s %s\n", arch, strerror(-r), err.msg);
 		goto out;
 	}
-	b = b < BMX_MIN_BITS ? BMX_MIN_BITS : b > BMX_MAX_BITS ? BMX_MAX_BITS : b;
 	for (uint32_t l = 0; l < m->layer_count; l++) {
-		unsigned lb = b; /* the nearest supported at or below B, else the lowest above */
-
-		while (lb > BMX_MIN_BITS && m->views[l].bit_index[lb] < 0)
-			lb--;
-		if (m->views[l].bit_index[lb] < 0)
-			lb = m->views[l].bits[0];
-		bits[l].w_bits = bits[l].a_bits = (uint8_t)lb;
+		bits[l].w_bits = bits_near(&m->views[l], b);
+		bits[l].a_bits = bits_near(&m->views[l], ab);
 	}
 	scratch = aligned_alloc(64, (bmx_engine_scratch_size(e, batch) + 63) / 64 * 64);
 	in = calloc((size_t)batch * bmx_model_input_size(m), sizeof(float));
@@ -140,10 +149,12 @@ static int time_arch(const char *arch, int iters, unsigned b, uint32_t batch, in
 		fprintf(stderr, "%s: run: %s\n", arch, strerror(-r));
 		goto out;
 	}
+	med = quantile(runs, (size_t)iters, 0.5); /* sorts RUNS: runs[0] is the minimum */
 	printf("%s: %u layers, %.1f MMACs/sample, W%uA%u batch %u: %.4f ms per run (mean), median %.4f, "
-	       "p10 %.4f (%d runs), scratch %zu KiB\n", arch, m->layer_count, m->total_macs / 1e6, b, b,
-	       batch, sum * 1e3 / iters, quantile(runs, (size_t)iters, 0.5) * 1e3,
-	       quantile(runs, (size_t)iters, 0.1) * 1e3, iters, bmx_engine_scratch_size(e, batch) >> 10);
+	       "p10 %.4f, min %.4f (%d runs), scratch %zu KiB\n", arch, m->layer_count,
+	       m->total_macs / 1e6, b, ab, batch, sum * 1e3 / iters, med * 1e3,
+	       quantile(runs, (size_t)iters, 0.1) * 1e3, runs[0] * 1e3, iters,
+	       bmx_engine_scratch_size(e, batch) >> 10);
 	if (nodes)
 		time_nodes(e, bits, iters, batch, in, scratch);
 out:
@@ -159,10 +170,14 @@ out:
 
 int main(int argc, char **argv)
 {
+	const char *bits = argc > 3 ? argv[3] : "8", *comma = strchr(bits, ',');
+	const unsigned w = (unsigned)atoi(bits), a = comma ? (unsigned)atoi(comma + 1) : w;
+
 	if (argc < 2) {
-		fprintf(stderr, "usage: %s ARCH|FILE.bmx [ITERATIONS [BITS [BATCH]]]\n", argv[0]);
+		fprintf(stderr, "usage: %s ARCH|FILE.bmx [ITERATIONS [BITS[,ABITS] [BATCH]]]\n",
+			argv[0]);
 		return 2;
 	}
-	return time_arch(argv[1], argc > 2 ? atoi(argv[2]) : 100, argc > 3 ? (unsigned)atoi(argv[3]) : 8,
+	return time_arch(argv[1], argc > 2 ? atoi(argv[2]) : 100, w, a,
 			 argc > 4 ? (uint32_t)atoi(argv[4]) : 1, argc > 5 && strcmp(argv[5], "nodes") == 0);
 }

@@ -1,0 +1,357 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * kern_avx512_lut.c — the AVX-512 path's GEMM for 2-bit weights by table lookup (after T-MAC,
+ * Wei et al., EuroSys 2025), exact: vpdpbusd does 64 products per instruction at any width,
+ * while one vpshufb looks up 64 sums of 4 activations, each selected by 4 bits of one weight
+ * bit-plane, and so does 128 products of 2-bit weights with one byte add to accumulate them.
+ *
+ * Activations: for each group of 4 positions of a row (or of a padded input pixel, for
+ * convolutions read in place), a 16-byte table e -> sum of u[4g + i] over the bits i of e
+ * (kern_avx512_lut_tables()); codes u <= 63, so a table byte is at most 252. Weights: a panel
+ * of 16 or 32 channels is rebuilt from the bit-planes into shuffle indices, [step of 16
+ * positions][8 channels][64 bytes]: byte 16 L + 2 c + j holds, in its low nibble, plane j's
+ * bits of channel c at the 4 positions of group L of the step. One shuffle of a row's 64
+ * table bytes (the step's 4 groups, one per 128-bit lane) by those indices gives 64 partial
+ * sums P_j; byte adds collect them for as many steps as 255 allows (kern_gemm.lut_flush), and
+ * one vpmaddubsw per 8 channels with coefficients (-2, 1) for the planes (the top plane is the
+ * sign: k = -2 b0 + b1) folds them into int16 sums per channel and lane. Then sum u k = the
+ * sum over the 4 lanes, sum q k = sum u k - off sum k, and acc = 2 sum q k + sum q, the
+ * reference's accumulator; the epilogue is kern_avx512_inline.h's. docs/kernels.md ("Low-bit
+ * kernels") has the measurements: about 1.5x vpdpbusd's products per second in the loop, 1.1-
+ * 1.35x for the whole kernel, so the engine takes it only where that pays for the tables.
+ *
+ * Memory: tables and panels 64-byte aligned; a row's tables are read 64 bytes per step up to
+ * K rounded to 16 positions (the tables hold zeros past K), a direct convolution's kernel_w *
+ * in_c / 16 steps per kernel row (the engine sends only in_c % 16 == 0 here). The int16 sums
+ * live in a 2.5 KiB stack block, so that the 20 byte accumulators and the index vectors stay
+ * in registers.
+ */
+#if defined(__x86_64__)
+#include "kern_avx512_inline.h"
+
+/*
+ * Rows per tile: 5 for 4 blocks of 8 channels, 10 for 2 (20 byte accumulators, 4 or 2 index
+ * vectors and a table: no spills; 6 x 4 spilled three accumulators and ran slower).
+ */
+#define LUT_ROWS(nb) ((nb) > 2 ? 5u : 10u)
+#define LUT_MAX_ROWS 10u
+#define LUT_STEP 16u /* positions per step: 4 groups of 4, one per 128-bit lane */
+
+/*
+ * Tables of the 4 groups of 4 positions in U16 (one per 128-bit lane): lane L, byte e gets
+ * the sum of u[4 L + i] over the bits i of e. SEL[i] picks u[4 L + i] where bit i of e is set.
+ */
+INLINE __m512i tables16(__m128i u16, const __m512i sel[4])
+{
+	const __m512i b = _mm512_broadcast_i32x4(u16);
+	const __m512i t01 = _mm512_add_epi8(_mm512_shuffle_epi8(b, sel[0]),
+					    _mm512_shuffle_epi8(b, sel[1]));
+	const __m512i t23 = _mm512_add_epi8(_mm512_shuffle_epi8(b, sel[2]),
+					    _mm512_shuffle_epi8(b, sel[3]));
+
+	return _mm512_add_epi8(t01, t23);
+}
+
+TARGET void kern_avx512_lut_tables(const uint8_t *u, size_t lda, uint32_t m, uint32_t k,
+				   uint32_t k16, uint8_t *t)
+{
+	const __m512i e = _mm512_set_epi32(0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100,
+					   0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100,
+					   0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100,
+					   0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100);
+	const __m512i lane4 = _mm512_set_epi32(0x0c0c0c0c, 0x0c0c0c0c, 0x0c0c0c0c, 0x0c0c0c0c,
+					       0x08080808, 0x08080808, 0x08080808, 0x08080808,
+					       0x04040404, 0x04040404, 0x04040404, 0x04040404, 0, 0,
+					       0, 0);
+	__m512i sel[4];
+
+	for (int i = 0; i < 4; i++) {
+		const __mmask64 bit = _mm512_test_epi8_mask(e, _mm512_set1_epi8((char)(1 << i)));
+
+		sel[i] = _mm512_mask_add_epi8(_mm512_set1_epi8((char)0x80), bit, lane4,
+					      _mm512_set1_epi8((char)i));
+	}
+	for (uint32_t r = 0; r < m; r++) {
+		const uint8_t *row = u + r * lda;
+		uint8_t *out = t + (size_t)r * k16 * 4;
+
+		for (uint32_t p = 0; p < k16; p += LUT_STEP) {
+			const uint32_t left = p < k ? k - p : 0;
+			const __mmask16 keep = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1);
+
+			_mm512_store_si512(out + 4 * p,
+					   tables16(_mm_maskz_loadu_epi8(keep, row + p), sel));
+		}
+	}
+}
+
+/*
+ * The shuffle indices of 8 channels (half H of a 16-channel plain word) for one step, from the
+ * plain words of its 4 groups in plane 0 (W0) and plane 1 (W1): lane L = (W0[L], W1[L]), then
+ * byte 16 L + 2 c + j <- the nibble of channel 8 H + c in plane j's word (byte 4 H + c / 2,
+ * low nibble for even c).
+ */
+INLINE __m512i lut_index(const uint64_t w0[4], const uint64_t w1[4], unsigned h)
+{
+	const __m512i pair = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
+	const __m512i z = _mm512_permutex2var_epi64(
+		_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)w0)), pair,
+		_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)w1)));
+	/* byte 2 c + j of each lane <- lane byte 8 j + 4 h + c / 2 */
+	const __m512i pick = _mm512_add_epi8(
+		_mm512_set1_epi8((char)(4 * h)),
+		_mm512_set_epi32(0x0b030b03, 0x0a020a02, 0x09010901, 0x08000800, 0x0b030b03,
+				 0x0a020a02, 0x09010901, 0x08000800, 0x0b030b03, 0x0a020a02,
+				 0x09010901, 0x08000800, 0x0b030b03, 0x0a020a02, 0x09010901,
+				 0x08000800));
+	const __m512i s = _mm512_shuffle_epi8(z, pick), nib = _mm512_set1_epi8(0x0f);
+
+	return _mm512_mask_blend_epi8(0xccccccccccccccccull, _mm512_and_si512(s, nib),
+				      _mm512_and_si512(_mm512_srli_epi16(s, 4), nib));
+}
+
+/*
+ * Rebuild the 2-bit indices of channels [n, n + 16 NG) for STEPS16 steps into PANEL:
+ * [step][8-channel block of the panel][64 bytes]. The planes' words are rebuilt into signed
+ * bytes as the vpdpbusd kernels do (8 steps at once in the blocked order, else one), whose
+ * sign bits (plane 0) and next bits (plane 1) vpmovb2m turns back into plain words; words past
+ * the layer's K are 0.
+ */
+INLINE void lut_panel(const struct kern_planes *pl, uint32_t n, uint32_t ng, uint32_t steps16,
+		      uint8_t *panel)
+{
+	const uint32_t steps = pl->kp / KERN_KSTEP, blocks = 2 * ng;
+	const size_t stride = pl->plane_words;
+
+	for (uint32_t gi = 0; gi < ng; gi++) {
+		const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP + gi) * steps;
+
+		for (uint32_t s = 0; s < steps16 * 4; s += 8) {
+			uint64_t w0[8], w1[8];
+			__m512i b[8];
+
+			if (s + 8 <= steps) {
+				rebuild8(p + s, stride, 2, &b[0], &b[1], &b[2], &b[3], &b[4], &b[5],
+					 &b[6], &b[7]);
+			} else {
+				for (uint32_t v = 0; v < 8; v++)
+					b[v] = s + v < steps ? rebuild(p + s + v, stride, 2)
+							     : _mm512_setzero_si512();
+			}
+			for (uint32_t v = 0; v < 8; v++) {
+				w0[v] = _cvtmask64_u64(_mm512_movepi8_mask(b[v]));
+				w1[v] = _cvtmask64_u64(_mm512_movepi8_mask(_mm512_add_epi8(b[v], b[v])));
+			}
+			for (uint32_t t = 0; t < 2 && s / 4 + t < steps16; t++)
+				for (unsigned h = 0; h < 2; h++)
+					_mm512_store_si512(panel + ((size_t)(s / 4 + t) * blocks +
+								    2 * gi + h) * 64,
+							   lut_index(w0 + 4 * t, w1 + 4 * t, h));
+		}
+	}
+}
+
+/* Plane 0 counts -2, plane 1 counts 1 (vpmaddubsw on byte pairs: one word per channel). */
+#define COEF_PLANES 0x01fe
+
+/*
+ * STEPS steps of the NR rows' tables (row i's at a_i + o) against the panel at PP, for NB
+ * (2 or 4) blocks of 8 channels: one shuffle and one byte add per row and block, the byte sums
+ * folded into the int16 sums per channel and lane SUMS every FLUSH steps (LUT_FLUSH; exact
+ * while |sum k u| <= 2 * 63 * K fits, which the engine checks: engine_fast_lut_serves()).
+ */
+#define LUT_ROW(i)                                                                           \
+	do {                                                                                 \
+		const __m512i t = _mm512_load_si512(a##i + o);                               \
+		c##i##0 = _mm512_add_epi8(c##i##0, _mm512_shuffle_epi8(t, x0));              \
+		c##i##1 = _mm512_add_epi8(c##i##1, _mm512_shuffle_epi8(t, x1));              \
+		if (nb > 2) {                                                                \
+			c##i##2 = _mm512_add_epi8(c##i##2, _mm512_shuffle_epi8(t, x2));      \
+			c##i##3 = _mm512_add_epi8(c##i##3, _mm512_shuffle_epi8(t, x3));      \
+		}                                                                            \
+	} while (0)
+#define FOLD(i, b)                                                                           \
+	do {                                                                                 \
+		int16_t *s_ = sums + ((i) * 4 + (b)) * 32;                                   \
+		const __m512i v_ = _mm512_maddubs_epi16(c##i##b, coef);                      \
+                                                                                             \
+		_mm512_store_si512(s_, folded ? _mm512_add_epi16(_mm512_load_si512(s_), v_)  \
+					      : v_);                                         \
+		c##i##b = z;                                                                 \
+	} while (0)
+#define FOLD_ROW(i)                                                                          \
+	do {                                                                                 \
+		FOLD(i, 0);                                                                  \
+		FOLD(i, 1);                                                                  \
+		if (nb > 2) {                                                                \
+			FOLD(i, 2);                                                          \
+			FOLD(i, 3);                                                          \
+		}                                                                            \
+	} while (0)
+#define LUT_FLUSH()                                                                          \
+	do {                                                                                 \
+		FOLD_ROW(0);                                                                 \
+		FOLD_ROW(1);                                                                 \
+		FOLD_ROW(2);                                                                 \
+		FOLD_ROW(3);                                                                 \
+		FOLD_ROW(4);                                                                 \
+		if (nr > 5) {                                                                \
+			FOLD_ROW(5);                                                         \
+			FOLD_ROW(6);                                                         \
+			FOLD_ROW(7);                                                         \
+			FOLD_ROW(8);                                                         \
+			FOLD_ROW(9);                                                         \
+		}                                                                            \
+		since = 0;                                                                   \
+		folded = 1;                                                                  \
+	} while (0)
+#define LUT_STEPS(steps_)                                                                    \
+	do {                                                                                 \
+		const uint8_t *const a0 = rp[0], *const a1 = rp[1], *const a2 = rp[2];       \
+		const uint8_t *const a3 = rp[3], *const a4 = rp[4], *const a5 = rp[5];       \
+		const uint8_t *const a6 = rp[6], *const a7 = rp[7], *const a8 = rp[8];       \
+		const uint8_t *const a9 = rp[9];                                             \
+		const uint8_t *const pend = pp + (size_t)(steps_) * nb * 64;                 \
+                                                                                             \
+		for (size_t o = 0; pp < pend; pp += nb * 64, o += 64) {                      \
+			const __m512i x0 = _mm512_load_si512(pp);                            \
+			const __m512i x1 = _mm512_load_si512(pp + 64);                       \
+			const __m512i x2 = nb > 2 ? _mm512_load_si512(pp + 128) : z;         \
+			const __m512i x3 = nb > 2 ? _mm512_load_si512(pp + 192) : z;         \
+                                                                                             \
+			LUT_ROW(0);                                                          \
+			LUT_ROW(1);                                                          \
+			LUT_ROW(2);                                                          \
+			LUT_ROW(3);                                                          \
+			LUT_ROW(4);                                                          \
+			if (nr > 5) {                                                        \
+				LUT_ROW(5);                                                  \
+				LUT_ROW(6);                                                  \
+				LUT_ROW(7);                                                  \
+				LUT_ROW(8);                                                  \
+				LUT_ROW(9);                                                  \
+			}                                                                    \
+			if (++since == flush)                                                \
+				LUT_FLUSH();                                                 \
+		}                                                                            \
+	} while (0)
+
+/*
+ * The sums of 16 channels (two 8-channel blocks at S, a word per channel and lane) added over
+ * their lanes, as int32 in channel order.
+ */
+INLINE __m512i channel_sums16(const int16_t *s)
+{
+	const __m512i a = _mm512_load_si512(s), b = _mm512_load_si512(s + 32);
+	/* lanes (x0 + x2, x1 + x3) of a, then of b */
+	const __m512i h = _mm512_add_epi16(_mm512_shuffle_i32x4(a, b, 0x44),
+					   _mm512_shuffle_i32x4(a, b, 0xee));
+	/* lanes 0, 1: the totals of a and b */
+	const __m512i t = _mm512_add_epi16(_mm512_shuffle_i32x4(h, h, 0x88),
+					   _mm512_shuffle_i32x4(h, h, 0xdd));
+
+	return _mm512_cvtepi16_epi32(_mm512_castsi512_si256(t));
+}
+
+/* Rows [r0, r0 + LUT_ROWS(NB)) times the panel's NB blocks of 8 channels from N, then the epilogue. */
+INLINE void lut_tile(const struct kern_gemm *g, const uint8_t *panel, uint32_t r0, uint32_t n,
+		     const unsigned nb)
+{
+	const __m512i z = _mm512_setzero_si512();
+	const __m512i coef = _mm512_set1_epi16(COEF_PLANES);
+	__m512i c00 = z, c01 = z, c02 = z, c03 = z, c10 = z, c11 = z, c12 = z, c13 = z;
+	__m512i c20 = z, c21 = z, c22 = z, c23 = z, c30 = z, c31 = z, c32 = z, c33 = z;
+	__m512i c40 = z, c41 = z, c42 = z, c43 = z, c50 = z, c51 = z, c52 = z, c53 = z;
+	__m512i c60 = z, c61 = z, c62 = z, c63 = z, c70 = z, c71 = z, c72 = z, c73 = z;
+	__m512i c80 = z, c81 = z, c82 = z, c83 = z, c90 = z, c91 = z, c92 = z, c93 = z;
+	const uint32_t nr = LUT_ROWS(nb);
+	int16_t sums[LUT_MAX_ROWS * 4 * 32] __attribute__((aligned(64)));
+	const unsigned flush = g->lut_flush;
+	const uint8_t *pp = panel, *rp[LUT_MAX_ROWS] = { NULL };
+	const uint32_t rows = r0 + nr <= g->m ? nr : g->m - r0;
+	unsigned since = 0, folded = 0;
+	uint8_t *q[LUT_MAX_ROWS];
+
+	if (!g->direct) {
+		for (uint32_t i = 0; i < nr; i++)
+			rp[i] = g->lut + (r0 + (i < rows ? i : rows - 1)) * g->lut_ld;
+		LUT_STEPS((g->w->k + LUT_STEP - 1) / LUT_STEP);
+	} else {
+		const struct bmx_conv_shape *s = g->direct->s;
+		const size_t line = (size_t)(s->in_w + s->pad_left + s->pad_right) * s->in_c;
+		const uint8_t *first[LUT_MAX_ROWS];
+
+		direct_rows_of(g, r0, nr, first);
+		for (uint32_t i = 0; i < nr; i++)
+			first[i] = g->lut + 4 * (size_t)(first[i] - g->direct->u);
+		/* a kernel row's taps are kernel_w adjacent pixels: one run of steps */
+		for (uint32_t kh = 0; kh < s->kernel_h; kh++) {
+			for (uint32_t i = 0; i < nr; i++)
+				rp[i] = first[i] + 4 * kh * line;
+			LUT_STEPS(s->kernel_w * s->in_c / LUT_STEP);
+		}
+	}
+	LUT_FLUSH();
+	requant_rows(&g->ep, r0, rows, q);
+	for (unsigned h = 0; h < nb / 2; h++) {
+		const uint32_t c = n + 16 * h;
+		const struct ep16 e = ep16_of(g, c);
+		const __m512i sum_k = _mm512_srai_epi32(
+			_mm512_load_si512(g->w->sum_b + g->w_bits * g->w->n_pad + c), 8 - 2);
+		const __m512i off_k = _mm512_mullo_epi32(_mm512_set1_epi32(g->off), sum_k);
+
+		if (!e.keep)
+			continue;
+		for (uint32_t i = 0; i < rows; i++) {
+			__m512i t = _mm512_sub_epi32(channel_sums16(sums + (i * 4 + 2 * h) * 32), off_k);
+
+			t = _mm512_add_epi32(_mm512_add_epi32(t, t), _mm512_set1_epi32(g->sum_q[r0 + i]));
+			epilogue_acc16(g, &e, t, r0 + i, c, q[i]);
+		}
+	}
+}
+#undef LUT_ROW
+#undef FOLD
+#undef FOLD_ROW
+#undef LUT_FLUSH
+#undef LUT_STEPS
+
+TARGET static void lut_tile16(const struct kern_gemm *g, const uint8_t *panel, uint32_t r0,
+			      uint32_t n)
+{
+	lut_tile(g, panel, r0, n, 2);
+}
+
+TARGET static void lut_tile32(const struct kern_gemm *g, const uint8_t *panel, uint32_t r0,
+			      uint32_t n)
+{
+	lut_tile(g, panel, r0, n, 4);
+}
+
+/*
+ * Channels [n0, n1) in panels of 32 (16 for a last 16 or fewer), only as far as the layer has
+ * channels. The panel takes 16 bytes per position of K rounded up to 16, within the task's
+ * 2 * KERN_PANEL * kp bytes.
+ */
+TARGET void kern_avx512_gemm_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1,
+				 int8_t *panel)
+{
+	const struct kern_planes *pl = g->w;
+	const uint32_t end = n1 < pl->n ? n1 : pl->n;
+	const uint32_t steps16 = (pl->k + LUT_STEP - 1) / LUT_STEP;
+	uint8_t *idx = (uint8_t *)panel;
+
+	for (uint32_t n = n0; n < end;) {
+		const uint32_t ng = end - n > KERN_GROUP ? 2 : 1;
+
+		lut_panel(pl, n, ng, steps16, idx);
+		for (uint32_t r = 0; r < g->m; r += LUT_ROWS(2 * ng)) {
+			if (ng == 2)
+				lut_tile32(g, idx, r, n);
+			else
+				lut_tile16(g, idx, r, n);
+		}
+		n += ng * KERN_GROUP;
+	}
+}
+#endif
