@@ -90,12 +90,18 @@ static void check_bitmixctl(const struct daemon_harness *h, const struct bitmix_
 		lines++;
 	assert_int_equal(lines, info->rows + 3); /* two lines of summary, a header, the rows */
 	assert_int_equal(harness_ctl(h, out, sizeof(out), "--json cost fmnist"), 0);
-	snprintf(want, sizeof(want), "\"rows\":%u,\"measured_rows\":[%u,%u],\"complete\":%s",
-		 info->rows, info->measured[0], info->measured[1], info->complete ? "true" : "false");
+	/*
+	 * An incomplete table goes on being measured between INFO and these calls: only a complete
+	 * one has counts that cannot have moved.
+	 */
+	if (info->complete)
+		snprintf(want, sizeof(want), "\"rows\":%u,\"measured_rows\":[%u,%u],\"complete\":true",
+			 info->rows, info->measured[0], info->measured[1]);
+	else
+		snprintf(want, sizeof(want), "\"rows\":%u,\"measured_rows\":[", info->rows);
 	assert_non_null(strstr(out, want));
 	assert_int_equal(harness_ctl(h, out, sizeof(out), "status"), 0);
-	assert_non_null(strstr(out, info->complete ? "cost table: complete" :
-						     "cost table: not complete"));
+	assert_non_null(strstr(out, info->complete ? "cost table: complete" : "cost table: "));
 }
 
 static void test_measured_then_cached(void **state)
