@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cost_cache.h"
 #include "daemon.h"
@@ -124,9 +125,13 @@ static void *measure_thread(void *arg)
 	if (r == 0) {
 		save(m, &t);
 		cost_table_count(&t, &rows, &measured);
+		struct timespec cpu;
+
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
 		log_info("model %s: cost table complete: %u rows measured at batch 1 and %u, %.2f s "
-			 "after load (%s kernels, %s)", m->name, measured, t.batch[1],
-			 (double)(m->cost.complete_ns - m->cost.start_ns) / 1e9, m->cost.key.kernels,
+			 "after load, %.2f s of CPU at idle priority (%s kernels, %s)", m->name,
+			 measured, t.batch[1], (double)(m->cost.complete_ns - m->cost.start_ns) / 1e9,
+			 (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9, m->cost.key.kernels,
 			 m->cost.key.cpu);
 	} else if (r != -ECANCELED) {
 		log_error_errno(r, "model %s: measuring its cost table; the estimates stay", m->name);
