@@ -9,6 +9,7 @@
  */
 #include <immintrin.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -147,7 +148,7 @@ struct bw_job {
 	long long sink[16];
 };
 
-__attribute__((target("avx512f"))) static void bw_task(void *arg, unsigned t)
+__attribute__((target("avx512f"))) static void bw_task_avx512(void *arg, unsigned t)
 {
 	struct bw_job *j = arg;
 	const size_t per = j->bytes / j->tasks / 256 * 256;
@@ -167,6 +168,33 @@ __attribute__((target("avx512f"))) static void bw_task(void *arg, unsigned t)
 	j->sink[t] = _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d)));
 }
 
+/* The same read with 32-byte loads, for CPUs without AVX-512. */
+__attribute__((target("avx2"))) static void bw_task_avx2(void *arg, unsigned t)
+{
+	struct bw_job *j = arg;
+	const size_t per = j->bytes / j->tasks / 256 * 256;
+	const uint8_t *p = j->buf + per * t, *end = p + per;
+	__m256i a = _mm256_setzero_si256(), b = a, c = a, d = a;
+
+	for (; p < end; p += 256) {
+		_mm_prefetch((const char *)p + 2048, _MM_HINT_T0);
+		_mm_prefetch((const char *)p + 2048 + 64, _MM_HINT_T0);
+		_mm_prefetch((const char *)p + 2048 + 128, _MM_HINT_T0);
+		_mm_prefetch((const char *)p + 2048 + 192, _MM_HINT_T0);
+		a = _mm256_add_epi64(a, _mm256_add_epi64(_mm256_load_si256((const __m256i *)(const void *)p),
+							 _mm256_load_si256((const __m256i *)(const void *)(p + 32))));
+		b = _mm256_add_epi64(b, _mm256_add_epi64(_mm256_load_si256((const __m256i *)(const void *)(p + 64)),
+							 _mm256_load_si256((const __m256i *)(const void *)(p + 96))));
+		c = _mm256_add_epi64(c, _mm256_add_epi64(_mm256_load_si256((const __m256i *)(const void *)(p + 128)),
+							 _mm256_load_si256((const __m256i *)(const void *)(p + 160))));
+		d = _mm256_add_epi64(d, _mm256_add_epi64(_mm256_load_si256((const __m256i *)(const void *)(p + 192)),
+							 _mm256_load_si256((const __m256i *)(const void *)(p + 224))));
+	}
+	a = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
+	j->sink[t] = _mm256_extract_epi64(a, 0) + _mm256_extract_epi64(a, 1) + _mm256_extract_epi64(a, 2) +
+		     _mm256_extract_epi64(a, 3);
+}
+
 #define BW_SLICE (16u << 20)
 #define BW_PASSES 3
 
@@ -182,7 +210,11 @@ double bench_read_bandwidth(struct bench_pool *pool, size_t bytes)
 	double *t = calloc(n ? n : 1, sizeof(double)), best;
 	struct bw_job j = { .bytes = BW_SLICE, .tasks = pool->n + 1 };
 
-	if (!buf || !t || !slices || !__builtin_cpu_supports("avx512f")) {
+	void (*task)(void *, unsigned) = __builtin_cpu_supports("avx512f") ? bw_task_avx512
+					 : __builtin_cpu_supports("avx2")  ? bw_task_avx2
+									   : NULL;
+
+	if (!buf || !t || !slices || !task) {
 		free(buf);
 		free(t);
 		return 0;
@@ -193,7 +225,7 @@ double bench_read_bandwidth(struct bench_pool *pool, size_t bytes)
 
 		j.buf = buf + (i % slices) * BW_SLICE;
 		t0 = bench_now();
-		bench_pool_for_each(pool, j.tasks, bw_task, &j);
+		bench_pool_for_each(pool, j.tasks, task, &j);
 		t[i] = bench_now() - t0;
 	}
 	qsort(t, n, sizeof(t[0]), cmp_double);
@@ -205,8 +237,12 @@ double bench_read_bandwidth(struct bench_pool *pool, size_t bytes)
 
 #define PEAK_ITERS 2000000u
 
-/* Twelve independent vpdpbusd chains per step, in assembly so no compiler can merge them. */
-__attribute__((target("avx512f,avx512vnni"))) static void peak_task(void *arg, unsigned t)
+/*
+ * Twelve independent chains of the path's int8 multiply per step, in assembly so no compiler can
+ * merge them: vpdpbusd on zmm (64 multiply-adds), VEX vpdpbusd on ymm (32), or vpmaddubsw on
+ * ymm (32 u8 x s8 products summed in pairs into int16; what AVX2 multiplies bytes with).
+ */
+__attribute__((target("avx512f,avx512vnni"))) static void peak_task_avx512(void *arg, unsigned t)
 {
 	long long *sink = arg;
 	__m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2), s = _mm512_setzero_si512();
@@ -226,19 +262,100 @@ __attribute__((target("avx512f,avx512vnni"))) static void peak_task(void *arg, u
 	sink[t] = _mm512_reduce_add_epi32(s);
 }
 
-double bench_vnni_peak(struct bench_pool *pool)
+__attribute__((target("avx2,avxvnni"))) static void peak_task_avxvnni(void *arg, unsigned t)
+{
+	long long *sink = arg;
+	__m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
+
+	for (unsigned it = 0; it < PEAK_ITERS; it++)
+		__asm__ volatile(
+			"%{vex%} vpdpbusd %1, %0, %%ymm4\n\t%{vex%} vpdpbusd %1, %0, %%ymm5\n\t"
+			"%{vex%} vpdpbusd %1, %0, %%ymm6\n\t%{vex%} vpdpbusd %1, %0, %%ymm7\n\t"
+			"%{vex%} vpdpbusd %1, %0, %%ymm8\n\t%{vex%} vpdpbusd %1, %0, %%ymm9\n\t"
+			"%{vex%} vpdpbusd %1, %0, %%ymm10\n\t%{vex%} vpdpbusd %1, %0, %%ymm11\n\t"
+			"%{vex%} vpdpbusd %1, %0, %%ymm12\n\t%{vex%} vpdpbusd %1, %0, %%ymm13\n\t"
+			"%{vex%} vpdpbusd %1, %0, %%ymm14\n\t%{vex%} vpdpbusd %1, %0, %%ymm15\n\t"
+			:
+			: "x"(a), "x"(b)
+			: "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+			  "xmm13", "xmm14", "xmm15");
+	sink[t] = 0;
+}
+
+__attribute__((target("avx2"))) static void peak_task_avx2(void *arg, unsigned t)
+{
+	long long *sink = arg;
+	__m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
+
+	for (unsigned it = 0; it < PEAK_ITERS; it++)
+		__asm__ volatile(
+			"vpmaddubsw %1, %0, %%ymm4\n\tvpmaddubsw %1, %0, %%ymm5\n\t"
+			"vpmaddubsw %1, %0, %%ymm6\n\tvpmaddubsw %1, %0, %%ymm7\n\t"
+			"vpmaddubsw %1, %0, %%ymm8\n\tvpmaddubsw %1, %0, %%ymm9\n\t"
+			"vpmaddubsw %1, %0, %%ymm10\n\tvpmaddubsw %1, %0, %%ymm11\n\t"
+			"vpmaddubsw %1, %0, %%ymm12\n\tvpmaddubsw %1, %0, %%ymm13\n\t"
+			"vpmaddubsw %1, %0, %%ymm14\n\tvpmaddubsw %1, %0, %%ymm15\n\t"
+			:
+			: "x"(a), "x"(b)
+			: "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
+			  "xmm13", "xmm14", "xmm15");
+	sink[t] = 0;
+}
+
+double bench_int8_peak(struct bench_pool *pool, enum bmx_kernels_path path, const char **how)
 {
 	long long sink[16];
-	double t[5];
+	double t[5], macs;
+	void (*task)(void *, unsigned);
 
-	if (!bmx_kernels_supported(BMX_KERNELS_AVX512))
+	switch (path) {
+	case BMX_KERNELS_AVX512:
+		task = peak_task_avx512;
+		macs = 64;
+		*how = "vpdpbusd zmm";
+		break;
+	case BMX_KERNELS_AVXVNNI:
+		task = peak_task_avxvnni;
+		macs = 32;
+		*how = "vpdpbusd ymm";
+		break;
+	case BMX_KERNELS_AVX2:
+		task = peak_task_avx2;
+		macs = 32;
+		*how = "vpmaddubsw ymm";
+		break;
+	default:
+		*how = "none";
+		return 0;
+	}
+	if (!bmx_kernels_supported(path))
 		return 0;
 	for (int i = 0; i < 5; i++) {
 		double t0 = bench_now();
 
-		bench_pool_for_each(pool, pool->n + 1, peak_task, sink);
+		bench_pool_for_each(pool, pool->n + 1, task, sink);
 		t[i] = bench_now() - t0;
 	}
 	qsort(t, 5, sizeof(t[0]), cmp_double); /* the best of 5, as for the bandwidth */
-	return (double)PEAK_ITERS * 12 * 64 * 2 * (pool->n + 1) / t[0];
+	return (double)PEAK_ITERS * 12 * macs * 2 * (pool->n + 1) / t[0];
+}
+
+void bench_cpu_model(char *buf, size_t size)
+{
+	FILE *f = fopen("/proc/cpuinfo", "r");
+	char line[256];
+
+	snprintf(buf, size, "unknown CPU");
+	while (f && fgets(line, sizeof(line), f))
+		if (strncmp(line, "model name", 10) == 0) {
+			const char *v = strchr(line, ':');
+
+			if (v) {
+				snprintf(buf, size, "%s", v + 1 + (v[1] == ' '));
+				buf[strcspn(buf, "\n")] = 0;
+			}
+			break;
+		}
+	if (f)
+		fclose(f);
 }

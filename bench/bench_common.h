@@ -2,7 +2,8 @@
 /*
  * bench_common.h — what the benchmarks share: a monotonic clock, medians, a small thread pool
  * that offers the engine its parallel-for (struct bmx_parallel), and the two roofline
- * measurements (DRAM read bandwidth, int8 VNNI peak), both taken in the run that uses them.
+ * measurements (DRAM read bandwidth, the kernel path's int8 multiply peak), both taken in the
+ * run that uses them.
  */
 #ifndef BITMIX_BENCH_COMMON_H
 #define BITMIX_BENCH_COMMON_H
@@ -31,8 +32,14 @@ struct bmx_parallel bench_pool_parallel(struct bench_pool *pool);
  * the fastest quarter). */
 double bench_read_bandwidth(struct bench_pool *pool, size_t bytes);
 
-/* vpdpbusd throughput over all pool threads, in int8 ops/s (2 per multiply-add), best of 5; 0 if
- * no VNNI. */
-double bench_vnni_peak(struct bench_pool *pool);
+/*
+ * The int8 multiply throughput of kernel PATH over all pool threads, in ops/s (2 per
+ * multiply-add), best of 5: vpdpbusd on zmm (avx512) or ymm (avxvnni), vpmaddubsw on ymm (avx2);
+ * 0 for ref or a path this CPU lacks. *HOW names the instruction.
+ */
+double bench_int8_peak(struct bench_pool *pool, enum bmx_kernels_path path, const char **how);
+
+/* The CPU's model name from /proc/cpuinfo into BUF. */
+void bench_cpu_model(char *buf, size_t size);
 
 #endif

@@ -3,15 +3,17 @@
  * governor.c — the closed-loop governor benchmark on the simulator, and the governor's own costs.
  *
  * A simulated machine (the RC model of sensors/, with the bundled configuration's parameters)
- * serves one model. Idle for the first 60 s, then a load step: clients ask for more samples per
- * second than two CPUs can serve at 8 bits. Each 100 ms period the served work heats the package,
- * the governor reads the temperature and load and publishes bits, and the bits set the next
- * period's work. The same trace runs under power_allocator, step_wise, fixed 8 bits
- * (performance) and fixed 2 bits (powersave), and step_wise once more with its trips moved to
+ * serves one model. Idle for the first 60 s, then a saturating step: clients ask for 1.5x the
+ * samples per second two CPUs serve at 8 bits; from 330 s an unsaturated load of 0.8x of it, so
+ * that the CPUs can idle. Each 100 ms period the served work (within the governor's work cap)
+ * heats the package, the governor reads the temperature and the daemon's busy CPUs and
+ * publishes bits and the cap, and they set the next period's work. The same trace runs under power_allocator, step_wise, fixed 8 bits
+ * (performance) and fixed 2 bits (userspace), and step_wise once more with its trips moved to
  * the control temperature (control - 5 and control) for a comparison at equal peak temperature; the table shows temperature, average bits and
  * expected accuracy (interpolated in the model's accuracy table by average bits) over time.
- * Engine time per sample is BitOps-proportional (--cost bitops, the default) or the engine's
- * measured table (--cost measured). Then: the allocator's time per decision on a 50-layer model
+ * Engine time per sample is the engine's measured cost table (--cost measured, the default), or,
+ * as a labelled what-if, BitOps-proportional (--cost bitops: 2 bits 1/16 of 8 bits, which no
+ * kernel path delivers). Then: the allocator's time per decision on a 50-layer model
  * and the core's time from a reading to published bits.
  *
  * Usage: governor [--config YAML] [--model BMX] [--cost bitops|measured]
@@ -29,19 +31,23 @@
 #include "bmx_engine.h"
 #include "bmx_model.h"
 #include "config.h"
+#include "cost_table.h"
 #include "governor.h"
 #include "sensor_simulator.h"
 
 #define PERIOD_NS 100000000ull
 #define DURATION_S 600
 #define STEP_AT_S 60
+#define UNSATURATED_AT_S 330
 #define CPUS 2.0
 
 struct run {
 	const char *governor;
+	unsigned fixed_bits; /* userspace at these bits (each layer the nearest it allows), or 0 */
 	const char *label;   /* the table's name for it */
 	bool trips_at_control; /* step_wise with its trips moved to control - 5 and control */
 	double temp[DURATION_S * 10], bits[DURATION_S * 10], acc[DURATION_S * 10], rate[DURATION_S * 10];
+	double cap[DURATION_S * 10], busy[DURATION_S * 10];
 };
 
 static double accuracy_at[9]; /* by uniform bits; interpolated in between */
@@ -76,7 +82,39 @@ struct model_tables {
 	const float **sens;
 	struct bmx_layer_bits *initial;
 	double uniform_ns[9];
+	struct gov_layer_cost *layer_costs; /* --cost measured: the per-layer cost table */
 };
+
+/*
+ * The per-layer cost table as bitmixd measures it (cost_table.h), at batch 1 (the simulated
+ * clients' cost per sample), complete: into T's layer costs and its uniform 8-bit cost.
+ */
+static int measure_costs(const struct bmx_model *m, struct model_tables *t)
+{
+	struct cost_table table;
+	struct bmx_engine *e;
+	int r;
+
+	if (bmx_engine_new(m, &e) < 0 || cost_table_init(&table, m, 1) < 0)
+		return -ENOMEM;
+	r = cost_measure(&table, e, 0, 9, 0, NULL);
+	bmx_engine_free(e);
+	t->layer_costs = calloc(t->n, sizeof(*t->layer_costs));
+	if (r < 0 || !t->layer_costs) {
+		cost_table_free(&table);
+		return r < 0 ? r : -ENOMEM;
+	}
+	for (uint32_t l = 0; l < t->n; l++)
+		for (int bi = 0; bi < 2; bi++) { /* one batch measured: the same row for both */
+			memcpy(t->layer_costs[l].ns[bi], table.layers[l].ns[0], sizeof(double) * 9);
+			memcpy(t->layer_costs[l].rel_error[bi], table.layers[l].rel_error[0],
+			       sizeof(double) * 9);
+		}
+	for (unsigned b = 2; b <= 8; b++)
+		t->uniform_ns[b] = cost_table_uniform_ns(&table, 0, b);
+	cost_table_free(&table);
+	return 0;
+}
 
 static int load_model(const char *path, const char *cost, struct model_tables *t,
 		      struct bmx_model **out_model)
@@ -107,14 +145,9 @@ static int load_model(const char *path, const char *cost, struct model_tables *t
 	memset(t->uniform_ns, 0, sizeof(t->uniform_ns));
 	/* BitOps-proportional: 8 bits at 100 us per sample, b bits at (b/8)^2 of it. */
 	t->uniform_ns[8] = 100000;
-	if (strcmp(cost, "measured") == 0) {
-		struct bmx_engine *e;
-
-		if (bmx_engine_new(m, &e) < 0)
-			return -ENOMEM;
-		gov_measure_uniform_ns(e, t->uniform_ns);
-		bmx_engine_free(e);
-	}
+	t->layer_costs = NULL;
+	if (strcmp(cost, "measured") == 0 && measure_costs(m, t) < 0)
+		return -ENOMEM;
 	*out_model = m;
 	return 0;
 }
@@ -140,7 +173,8 @@ static struct gov_core *governed(const struct bmx_config *cfg, const struct mode
 	}
 	struct gov_model_desc d = { .name = "m", .layer_count = t->n, .layer_names = t->names,
 				    .bits_mask = t->masks, .macs = t->macs, .sensitivity = t->sens,
-				    .uniform_ns = t->uniform_ns, .initial = t->initial };
+				    .uniform_ns = t->uniform_ns, .initial = t->initial,
+				    .layer_costs = t->layer_costs, .large_batch = 1 };
 	struct bmx_governor_policy_config lim = { .min_bits = 2, .max_bits = 8 };
 	struct gov_core *core;
 	char why[256];
@@ -161,28 +195,44 @@ static void simulate(const struct bmx_config *cfg, const struct model_tables *t,
 	struct thermal_sim sim;
 	struct gov_policy *p;
 	struct gov_core *core = governed(cfg, t, run->governor, run->trips_at_control, &p);
-	uint64_t now = PERIOD_NS, served = 0;
+	uint64_t now = PERIOD_NS, served = 0, work = 0, throttled = 0;
 	double demand, max_rate;
 	char why[256];
 
+	gov_core_set_capacity(core, CPUS);
 	thermal_sim_init(&sim, &cfg->sensors.simulator, now);
 	struct sensor_reading r = { .time_ns = now, .have = SENSOR_HAVE_TEMP | SENSOR_HAVE_LOAD,
 				    .temp_mc = (int32_t)lround(sim.temp_c * 1000) };
 	gov_core_update(core, &r);
 	gov_core_set_governor(core, run->governor, now, why, sizeof(why));
-	/* The load step asks for 1.5x what two CPUs serve at 8 bits. */
+	if (run->fixed_bits) {
+		struct bmx_layer_bits fixed[t->n];
+
+		for (uint32_t l = 0; l < t->n; l++)
+			fixed[l] = (struct bmx_layer_bits){ (uint8_t)run->fixed_bits,
+							    (uint8_t)run->fixed_bits };
+		gov_policy_set_user_bits(p, fixed);
+	}
+	/* The saturating step asks for 1.5x what two CPUs serve at 8 bits, the later one 0.8x. */
 	max_rate = CPUS * 1e9 / t->uniform_ns[8];
 	for (int i = 0; i < DURATION_S * 10; i++) {
-		double cost = gov_policy_cost(p), rate, busy;
+		double cost = gov_policy_cost(p), rate, busy, cap = gov_core_work_cap(core);
 
-		demand = i >= STEP_AT_S * 10 ? 1.5 * max_rate : 0;
-		rate = fmin(demand, CPUS * 1e9 / cost);
+		demand = i >= UNSATURATED_AT_S * 10 ? 0.8 * max_rate
+			 : i >= STEP_AT_S * 10	   ? 1.5 * max_rate
+						   : 0;
+		rate = fmin(demand, (cap > 0 ? fmin(cap, CPUS) : CPUS) * 1e9 / cost);
 		busy = rate * cost * 1e-9;
 		served += (uint64_t)(rate * PERIOD_NS * 1e-9);
+		work += (uint64_t)(busy * PERIOD_NS);
 		thermal_sim_add_work(&sim, (uint64_t)(busy * PERIOD_NS));
 		now += PERIOD_NS;
 		thermal_sim_advance(&sim, now);
 		gov_policy_observe(p, served, now);
+		/* No other process takes the CPUs; a worker waits all along when the cap binds. */
+		if (cap > 0 && demand * cost * 1e-9 > fmin(cap, CPUS))
+			throttled += PERIOD_NS;
+		gov_core_observe_work(core, work, work, throttled, now);
 		r = (struct sensor_reading){ .time_ns = now, .have = SENSOR_HAVE_TEMP | SENSOR_HAVE_LOAD,
 					     .temp_mc = (int32_t)lround(sim.temp_c * 1000),
 					     .load_permille = (uint32_t)lround(busy / CPUS * 1000) };
@@ -191,35 +241,65 @@ static void simulate(const struct bmx_config *cfg, const struct model_tables *t,
 		run->bits[i] = gov_policy_average_bits(p);
 		run->acc[i] = expected_accuracy(run->bits[i]);
 		run->rate[i] = rate;
+		run->cap[i] = gov_core_work_cap(core);
+		run->busy[i] = busy;
 	}
 	gov_core_free(core);
 }
 
 struct summary {
-	double peak, over_after_settling, mean_acc, mean_rate;
+	double peak, over_after_settling, mean_acc, mean_rate, mean_busy, mean_cap;
 };
 
-static struct summary summarize(const struct run *run, double control)
+/*
+ * One load phase [FROM_S, TO_S): the peak temperature, the largest excess over the control
+ * temperature once settled (from 30 s after the phase starts or the first crossing, whichever is
+ * later), and the means of expected accuracy, served rate, busy CPUs and the work cap (none
+ * counts as every CPU).
+ */
+static struct summary summarize(const struct run *run, double control, int from_s, int to_s)
 {
 	struct summary s = { .over_after_settling = -INFINITY };
 	int n = 0, first = -1;
 
-	for (int i = 0; i < DURATION_S * 10; i++) {
+	for (int i = from_s * 10; i < to_s * 10; i++) {
 		s.peak = fmax(s.peak, run->temp[i]);
 		if (first < 0 && run->temp[i] >= control)
 			first = i;
-		if (i >= STEP_AT_S * 10) {
-			s.mean_acc += run->acc[i];
-			s.mean_rate += run->rate[i];
-			n++;
-		}
+		s.mean_acc += run->acc[i];
+		s.mean_rate += run->rate[i];
+		s.mean_busy += run->busy[i];
+		s.mean_cap += run->cap[i] > 0 ? run->cap[i] : CPUS;
+		n++;
 	}
-	/* Settled: 30 s after the first crossing of the control temperature. */
-	for (int i = first < 0 ? DURATION_S * 10 : first + 300; i < DURATION_S * 10; i++)
+	first = first < from_s * 10 + 300 ? from_s * 10 + 300 : first;
+	for (int i = first; i < to_s * 10; i++)
 		s.over_after_settling = fmax(s.over_after_settling, run->temp[i] - control);
 	s.mean_acc /= n;
 	s.mean_rate /= n;
+	s.mean_busy /= n;
+	s.mean_cap /= n;
 	return s;
+}
+
+static void print_phase(const struct run *runs, int n_runs, double control, const char *what,
+			int from_s, int to_s)
+{
+	printf("\n%d-%d s, %s\n%-18s %8s %16s %10s %12s %10s %10s %12s\n", from_s, to_s, what,
+	       "governor", "peak C", "settled over C", "accuracy", "samples/s", "busy CPUs",
+	       "work cap", "us CPU/smp");
+	for (int i = 0; i < n_runs; i++) {
+		struct summary s = summarize(&runs[i], control, from_s, to_s);
+		char over[32];
+
+		if (isinf(s.over_after_settling))
+			snprintf(over, sizeof(over), "never reached");
+		else
+			snprintf(over, sizeof(over), "%+.2f", s.over_after_settling);
+		printf("%-18s %8.2f %16s %10.2f %12.0f %10.2f %10.2f %12.2f\n", runs[i].label, s.peak,
+		       over, s.mean_acc, s.mean_rate, s.mean_busy, s.mean_cap,
+		       s.mean_rate > 0 ? s.mean_busy / s.mean_rate * 1e6 : 0);
+	}
 }
 
 static int cmp(const void *x, const void *y)
@@ -302,13 +382,13 @@ int main(int argc, char **argv)
 		{ "json", no_argument, NULL, 'j' },         { 0 },
 	};
 	const char *config = "config/bitmixd.yaml", *model = "models/fmnist-resnet.bmx";
-	const char *cost = "bitops", *acc = "8=100,2=100";
+	const char *cost = "measured", *acc = "8=100,2=100";
 	static struct run runs[] = {
 		{ .governor = "power_allocator", .label = "power_allocator" },
 		{ .governor = "step_wise", .label = "step_wise" },
 		{ .governor = "step_wise", .label = "step_wise@control", .trips_at_control = true },
 		{ .governor = "performance", .label = "fixed 8 bits" },
-		{ .governor = "powersave", .label = "fixed 2 bits" },
+		{ .governor = "userspace", .label = "fixed 2 bits", .fixed_bits = 2 },
 	};
 	const int n_runs = sizeof(runs) / sizeof(runs[0]);
 	struct bmx_config_error err;
@@ -354,14 +434,16 @@ int main(int argc, char **argv)
 		for (int i = 0; i < n_runs; i++)
 			for (int k = 0; k < DURATION_S * 10; k += 5)
 				printf("{\"governor\":\"%s\",\"t_s\":%.1f,\"temp_c\":%.3f,\"avg_bits\":%.3f,"
-				       "\"expected_accuracy\":%.3f,\"rate\":%.1f}\n",
+				       "\"expected_accuracy\":%.3f,\"rate\":%.1f,\"busy_cpus\":%.3f,"
+				       "\"work_cap\":%.3f}\n",
 				       runs[i].label, (k + 1) / 10.0, runs[i].temp[k], runs[i].bits[k],
-				       runs[i].acc[k], runs[i].rate[k]);
+				       runs[i].acc[k], runs[i].rate[k], runs[i].busy[k], runs[i].cap[k]);
 	} else {
-		printf("Closed loop on the simulator (%s, cost %s): idle, then at %d s a load of 1.5x what "
-		       "2 CPUs serve at 8 bits\ncontrol temperature %.1f C; each cell: temperature C / "
-		       "average bits / expected accuracy %%\n\n%6s",
-		       model, cost, STEP_AT_S, control, "t s");
+		printf("Closed loop on the simulator (%s, cost %s%s): idle, then at %d s a load of "
+		       "1.5x what 2 CPUs serve at 8 bits, at %d s 0.8x\ncontrol temperature %.1f C; each "
+		       "cell: temperature C / average bits / expected accuracy %%\n\n%6s",
+		       model, cost, strcmp(cost, "bitops") == 0 ? ", a what-if: no kernel path costs "
+		       "BitOps" : "", STEP_AT_S, UNSATURATED_AT_S, control, "t s");
 		for (int i = 0; i < n_runs; i++)
 			printf(" %24s", runs[i].label);
 		printf("\n");
@@ -372,20 +454,10 @@ int main(int argc, char **argv)
 				       runs[i].acc[k]);
 			printf("\n");
 		}
-		printf("\n%-18s %8s %22s %14s %14s\n", "governor", "peak C", "max over control, settled",
-		       "mean accuracy", "mean samples/s");
-		for (int i = 0; i < n_runs; i++) {
-			struct summary s = summarize(&runs[i], control);
-
-			char over[32];
-
-			if (isinf(s.over_after_settling))
-				snprintf(over, sizeof(over), "never reached");
-			else
-				snprintf(over, sizeof(over), "%.2f", s.over_after_settling);
-			printf("%-18s %8.2f %22s %14.2f %14.0f\n", runs[i].label, s.peak, over,
-			       s.mean_acc, s.mean_rate);
-		}
+		print_phase(runs, n_runs, control, "saturating: 1.5x what 2 CPUs serve at 8 bits",
+			    STEP_AT_S, UNSATURATED_AT_S);
+		print_phase(runs, n_runs, control, "unsaturated: 0.8x what 2 CPUs serve at 8 bits",
+			    UNSATURATED_AT_S, DURATION_S);
 	}
 	costs(&t, cfg, json);
 	bmx_model_free(m);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ipc_bench.h — what the parts of bench/ipc share: the peers (ipc_peers.c) and the daemon the
- * bench starts for itself (ipc_daemon.c).
+ * bench starts for itself (bench_daemon.c).
  */
 #ifndef BITMIX_IPC_BENCH_H
 #define BITMIX_IPC_BENCH_H
@@ -25,17 +25,6 @@ int peer_start(struct peer *p, enum peer_kind kind, size_t max_payload);
 int peer_round_trip(struct peer *p, size_t len);
 void peer_stop(struct peer *p);
 
-struct bench_daemon {
-	char dir[64];
-	char socket[100];
-	pid_t pid;
-};
-
-/* Start BITMIXD serving MODEL with the given ipc: doorbell and spin_us, on a private socket. */
-int bench_daemon_start(struct bench_daemon *d, const char *bitmixd, const char *model,
-		       const char *doorbell, unsigned spin_us);
-void bench_daemon_stop(struct bench_daemon *d);
-
-uint64_t bench_now_ns(void);
+#include "bench_daemon.h"
 
 #endif

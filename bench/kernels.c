@@ -2,8 +2,9 @@
 /*
  * kernels.c — bench/kernels: one LINEAR layer (GEMV at M = 1, GEMM above) on our engine at every
  * weight bit-width, beside oneDNN's int8 u8s8s32 matmul and OpenBLAS fp32 sgemm/sgemv on the
- * same shape, and the roofline bound from a read bandwidth and a VNNI peak measured in the same
- * run. DRAM rows stream their weights from memory: each run uses the next of several copies
+ * same shape, and the roofline bound from a read bandwidth and the kernel path's int8 multiply
+ * peak (vpdpbusd, or vpmaddubsw on AVX2) measured in the same run; the CPU model and the path
+ * (BITMIX_KERNELS or the CPU's best) head the table. DRAM rows stream their weights from memory: each run uses the next of several copies
  * of the weights, together at least 128 MiB (4x this machine's L3), for us and the peers alike.
  * Peers are measured in separate phases (ours, oneDNN, OpenBLAS) so that one library's idle
  * spinning threads do not run during another's measurement.
@@ -163,8 +164,17 @@ static int bench_ours(const struct shape *s, struct bench_pool *pool, unsigned i
 	return r;
 }
 
-static void print_row(const struct opts *op, const struct row *r, double bw, double peak)
+/* What the rows were measured on: the CPU, the kernel path, the roofline's two numbers. */
+struct machine {
+	char cpu[128];
+	enum bmx_kernels_path path;
+	const char *peak_how;
+	double bw, peak;
+};
+
+static void print_row(const struct opts *op, const struct row *r, const struct machine *mc)
 {
+	const double bw = mc->bw, peak = mc->peak;
 	const double macs = (double)r->s.m * r->s.k * r->s.n;
 	const unsigned bits = r->w_bits ? r->w_bits : 8;
 	const double bytes = macs / r->s.m * bits / 8 + (double)r->s.m * (r->s.k + 4.0 * r->s.n);
@@ -177,12 +187,14 @@ static void print_row(const struct opts *op, const struct row *r, double bw, dou
 		printf("{\"m\":%u,\"k\":%u,\"n\":%u,\"from_dram\":%s,\"impl\":\"%s\",\"w_bits\":%u,"
 		       "\"ms\":%.5f,\"onednn_int8_ms\":%.5f,\"openblas_fp32_ms\":%.5f,\"bound_ms\":%.5f,"
 		       "\"bound_bw_ms\":%.5f,\"bound_ops_ms\":%.5f,\"ratio_onednn\":%.3f,"
-		       "\"ratio_bound\":%.3f,\"vnni_peak_fraction\":%.3f,\"read_gbps\":%.2f,"
-		       "\"vnni_peak_tops\":%.3f,\"threads\":%u}\n",
+		       "\"ratio_bound\":%.3f,\"int8_peak_fraction\":%.3f,\"read_gbps\":%.2f,"
+		       "\"int8_peak_tops\":%.3f,\"peak_instr\":\"%s\",\"threads\":%u,"
+		       "\"path\":\"%s\",\"cpu\":\"%s\"}\n",
 		       r->s.m, r->s.k, r->s.n, r->s.from_dram ? "true" : "false", who, bits, t * 1e3,
 		       r->onednn * 1e3, r->openblas * 1e3, bound * 1e3, t_bw * 1e3, t_ops * 1e3,
 		       r->onednn > 0 ? t / r->onednn : 0, bound > 0 ? t / bound : 0,
-		       peak > 0 ? 2 * macs / t / peak : 0, bw / 1e9, peak / 1e12, op->threads);
+		       peak > 0 ? 2 * macs / t / peak : 0, bw / 1e9, peak / 1e12, mc->peak_how,
+		       op->threads, bmx_kernels_name(mc->path), mc->cpu);
 		return;
 	}
 	printf("%5u %5u %5u %-4s %-7s %4u %9.4f %9.4f %9.4f %9.4f %7.2f %7.2f %6.1f%%\n", r->s.m,
@@ -247,7 +259,7 @@ int main(int argc, char **argv)
 	struct row rows[MAX_SHAPES][8];
 	struct opts op;
 	struct bench_pool *pool;
-	double bw, peak;
+	struct machine mc;
 
 	if (parse_opts(argc, argv, &op) < 0)
 		return 2;
@@ -259,8 +271,10 @@ int main(int argc, char **argv)
 	if (!pool)
 		return 1;
 	memset(rows, 0, sizeof(rows));
-	bw = bench_read_bandwidth(pool, 512u << 20);
-	peak = bench_vnni_peak(pool);
+	bench_cpu_model(mc.cpu, sizeof(mc.cpu));
+	mc.path = bmx_kernels_resolve(BMX_KERNELS_AUTO);
+	mc.bw = bench_read_bandwidth(pool, 512u << 20);
+	mc.peak = bench_int8_peak(pool, mc.path, &mc.peak_how);
 	for (size_t i = 0; i < n_shapes; i++)
 		if (bench_ours(&shapes[i], pool, op.quick ? 5 : op.iters, rows[i]) < 0)
 			return 1;
@@ -276,8 +290,12 @@ int main(int argc, char **argv)
 							  op.quick ? 5 : op.iters,
 							  copies_for(&shapes[i], 4.0 * shapes[i].k * shapes[i].n));
 	if (!op.json) {
-		printf("# %u threads; read bandwidth %.1f GB/s, VNNI peak %.3f TOPS (measured now)\n",
-		       op.threads, bw / 1e9, peak / 1e12);
+		const char *env = getenv("BITMIX_KERNELS");
+
+		printf("# %s; kernels: %s (%s)\n", mc.cpu, bmx_kernels_name(mc.path),
+		       env ? "BITMIX_KERNELS" : "the CPU's best");
+		printf("# %u threads; read bandwidth %.1f GB/s, int8 peak %.3f TOPS (%s; measured now)\n",
+		       op.threads, mc.bw / 1e9, mc.peak / 1e12, mc.peak_how);
 		printf("# peers: oneDNN %s, OpenBLAS %s; times are medians of %u runs, in ms\n",
 		       peer_onednn_version(), peer_openblas_version(), op.quick ? 5 : op.iters);
 		printf("%5s %5s %5s %-4s %-7s %4s %9s %9s %9s %9s %7s %7s %7s\n", "M", "K", "N", "wts",
@@ -287,7 +305,7 @@ int main(int argc, char **argv)
 		for (int b = 7; b >= 0; b--) {
 			rows[i][b].onednn = rows[i][7].onednn;
 			rows[i][b].openblas = rows[i][0].openblas;
-			print_row(&op, &rows[i][b], bw, peak);
+			print_row(&op, &rows[i][b], &mc);
 		}
 	return 0;
 }

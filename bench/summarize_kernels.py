@@ -14,9 +14,13 @@ def main():
             if line.startswith("{"):
                 r = json.loads(line)
                 rows.setdefault((r["m"], r["k"], r["n"], r["impl"] == "onednn", -r["w_bits"]), []).append(r)
-    med = lambda rs, key: statistics.median(r[key] for r in rs)  # noqa: E731
-    print(f"# medians of {len(sys.argv) - 1} runs; read bandwidth {med(sum(rows.values(), []), 'read_gbps'):.1f} GB/s, "
-          f"VNNI peak {med(sum(rows.values(), []), 'vnni_peak_tops'):.3f} TOPS (medians of the per-run measurements)")
+    # files from before the int8 peak was measured per path name it vnni_*
+    med = lambda rs, key: statistics.median(r.get(key, r.get(key.replace("int8", "vnni"), 0))  # noqa: E731
+                                            for r in rs)
+    every = sum(rows.values(), [])
+    print(f"# {every[0].get('cpu', '?')}; kernels {every[0].get('path', '?')}; medians of {len(sys.argv) - 1} runs")
+    print(f"# read bandwidth {med(every, 'read_gbps'):.1f} GB/s, int8 peak {med(every, 'int8_peak_tops'):.3f} TOPS "
+          f"({every[0].get('peak_instr', 'vpdpbusd zmm')}; medians of the per-run measurements)")
     print(f"{'M':>4} {'K':>5} {'N':>5} {'impl':<7} {'bits':>4} {'ms':>8} {'onednn':>8} {'openblas':>8} "
           f"{'bound':>8} {'/onednn':>7} {'/bound':>6} {'%peak':>6}")
     for key in sorted(rows):
@@ -25,7 +29,7 @@ def main():
         ms, od = med(rs, "ms"), med(rs, "onednn_int8_ms")
         print(f"{m:>4} {k:>5} {n:>5} {rs[0]['impl']:<7} {rs[0]['w_bits']:>4} {ms:8.4f} {od:8.4f} "
               f"{med(rs, 'openblas_fp32_ms'):8.4f} {med(rs, 'bound_ms'):8.4f} {ms / od if od > 0 else 0:7.2f} "
-              f"{med(rs, 'ratio_bound'):6.2f} {100 * med(rs, 'vnni_peak_fraction'):5.1f}%")
+              f"{med(rs, 'ratio_bound'):6.2f} {100 * med(rs, 'int8_peak_fraction'):5.1f}%")
 
 
 if __name__ == "__main__":

@@ -237,6 +237,12 @@ struct bitmix_governor_info {
 	char available[128];    /* every governor, space separated */
 	char fallback[200];     /* why the configured or requested governor is not running, or "" */
 	unsigned policies;      /* models governed */
+	/* The work cap, the governor's second cooling device (docs/governor.md). */
+	double work_cap_cpus;   /* CPUs the daemon's workers may keep busy; 0 = no cap */
+	double busy_cpus;       /* what they kept busy, averaged over a few periods */
+	double capacity_cpus;   /* the workers */
+	uint64_t capped_ns;     /* time spent under a cap */
+	int saturated;          /* the daemon keeps all it may use busy: fewer bits buy rate, not power */
 };
 
 int bitmix_governor(struct bitmix *bm, const char *set, struct bitmix_governor_info *info);

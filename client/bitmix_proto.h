@@ -205,7 +205,12 @@ struct bitmix_governor_reply {
 	char available[128];                 /* space separated */
 	char fallback[200];                  /* why a governor asked for is not running, or "" */
 	uint32_t policies;
-	uint32_t reserved;
+	uint32_t saturated;                  /* 1: the daemon keeps all it may use busy */
+	/* The second cooling device (docs/governor.md, "The work cap"). */
+	double work_cap_cpus;                /* CPUs the workers may keep busy; 0 = no cap */
+	double busy_cpus;                    /* what they kept busy, averaged over a few periods */
+	double capacity_cpus;                /* the workers */
+	uint64_t capped_ns;                  /* time spent under a cap */
 };
 
 /* A model's policy: its operating point, limits, holds and statistics (as cpufreq_stats). */

@@ -35,8 +35,9 @@ static void usage(FILE *f)
 	      "                               a list of one entry per layer (8,4,w2a4,...),\n"
 	      "                               or overrides L=N,L=wWaA on top of the current bits\n"
 	      "  infer MODEL FILE... [--labels IDX1] [--limit N] [--batch B] [--quiet]\n"
-	      "        [--precision current|cascade|policy|fixed]\n"
-	      "                               classify IDX3 (.gz too) or PGM/PPM images\n"
+	      "        [--precision current|cascade|policy|fixed] [--rate IMAGES_PER_S]\n"
+	      "                               classify IDX3 (.gz too) or PGM/PPM images (--rate:\n"
+	      "                               offered at a steady pace, as a load generator)\n"
 	      "  governor [NAME [KEY=VALUE...]]\n"
 	      "                               the running governor; switch to NAME (with tunables,\n"
 	      "                               D-Bus: governor step_wise states=4)\n"
@@ -167,6 +168,8 @@ struct infer_opts {
 	uint32_t batch;
 	bool quiet;
 	unsigned precision;   /* BITMIX_INFER_* */
+	double rate;          /* images per second to offer (0: as fast as answered) */
+	double next_s;        /* when the next request is due */
 	uint64_t bitops;      /* spent, summed over the requests */
 	uint64_t escalated;
 };
@@ -183,6 +186,34 @@ static uint32_t argmax_softmax(const float *x, uint32_t n, float *p)
 		sum += expf(x[i] - max);
 	*p = 1.0f / sum;
 	return best;
+}
+
+static double mono_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/*
+ * --rate: sleep until the next request is due. A request that is late goes at once, but no more
+ * than 0.1 s of backlog is kept: an offered load stays that load, it does not make up for a
+ * daemon that served it slower (its rate then shows in the images/s printed at the end).
+ */
+static void pace(struct infer_opts *o)
+{
+	double now = mono_s();
+
+	if (o->next_s < now - 0.1)
+		o->next_s = now;
+	if (o->next_s > now) {
+		double d = o->next_s - now;
+		struct timespec ts = { (time_t)d, (long)((d - (double)(time_t)d) * 1e9) };
+
+		nanosleep(&ts, NULL);
+	}
+	o->next_s += (double)o->batch / o->rate;
 }
 
 /* Classify the images of one file; counts go to *done and *correct. */
@@ -222,6 +253,8 @@ static int infer_file(struct bitmix *bm, struct bitmix_model *m, const char *pat
 			b = (uint32_t)(o->limit - *done);
 		for (size_t k = 0; k < (size_t)b * in_n; k++)
 			in[k] = (float)set.pixels[(size_t)i * in_n + k] / 255.0f;
+		if (o->rate > 0)
+			pace(o);
 		struct bitmix_result res;
 
 		r = bitmix_infer_precision(m, in, out, b, o->precision, &res);
@@ -258,20 +291,13 @@ static int infer_file(struct bitmix *bm, struct bitmix_model *m, const char *pat
 	return 0;
 }
 
-static double mono_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "labels", required_argument, NULL, 'l' }, { "limit", required_argument, NULL, 'n' },
 		{ "batch", required_argument, NULL, 'b' }, { "quiet", no_argument, NULL, 'q' },
-		{ "precision", required_argument, NULL, 'p' }, { 0 },
+		{ "precision", required_argument, NULL, 'p' }, { "rate", required_argument, NULL, 'r' },
+		{ 0 },
 	};
 	static const char *const precisions[] = { "current", "cascade", "policy", "fixed" };
 	struct infer_opts o = { .limit = -1, .batch = 1 };
@@ -280,7 +306,7 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 	uint64_t generation = 0;
 	long done = 0, correct = 0;
 	double t0;
-	char err[256];
+	char err[256], *end;
 	int c, r = 0;
 
 	optind = 0; /* 0, not 1: glibc then rescans from scratch, permuting options after the files */
@@ -290,6 +316,14 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 		case 'n': o.limit = strtol(optarg, NULL, 10); break;
 		case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 10); break;
 		case 'q': o.quiet = true; break;
+		case 'r':
+			o.rate = strtod(optarg, &end);
+			if (*end || !(o.rate > 0)) {
+				fprintf(stderr, "bitmixctl: --rate %s: expected images per second > 0\n",
+					optarg);
+				return 2;
+			}
+			break;
 		case 'p':
 			for (o.precision = 0; o.precision < 4; o.precision++)
 				if (strcmp(optarg, precisions[o.precision]) == 0)
@@ -314,7 +348,7 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 		label_set_free(&labels);
 		return die(bm, argv[optind]);
 	}
-	t0 = mono_s();
+	t0 = o.next_s = mono_s();
 	for (int i = optind + 1; i < argc && r == 0; i++)
 		r = infer_file(bm, m, argv[i], &o, o.labels ? &labels : NULL, &done, &correct, &generation);
 	if (r == 0 && done > 0) {

@@ -38,6 +38,7 @@ struct ctl_json_status {
 	double temp_c, power_w, uptime_s;
 	unsigned clients, workers;
 	unsigned long long completed, failed;
+	const struct bitmix_governor_info *cap; /* its work-cap fields */
 };
 void ctl_json_status_head(const struct ctl_json_status *st);
 /* One layer's members of bits' JSON, the same over either plane: "w_bits":W,"a_bits":A,
@@ -61,5 +62,6 @@ void ctl_cost_status_line(const struct bitmix_cost_info *c);
 int ctl_reload(struct bitmix *bm, int argc, char **argv);
 /* The governor's lines of `status`. */
 int ctl_status_governor(struct bitmix *bm);
+void ctl_print_work_cap(const struct bitmix_governor_info *g);
 
 #endif

@@ -79,6 +79,27 @@ int ctl_get_double(sd_bus *bus, const char *path, const char *iface, const char 
 	return r;
 }
 
+int ctl_get_work_cap(sd_bus *bus, struct bitmix_governor_info *g)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	int saturated = 0, r;
+
+	r = sd_bus_get_property(bus, CTL_NAME, CTL_PATH, CTL_IFACE, "WorkCap", &error, &reply,
+				"(dddtb)");
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "(dddtb)", &g->work_cap_cpus, &g->busy_cpus,
+					&g->capacity_cpus, &g->capped_ns, &saturated);
+	if (r < 0)
+		fprintf(stderr, "bitmixctl: reading WorkCap: %s\n",
+			error.message ? error.message : strerror(-r));
+	g->capped_ns *= 1000;
+	g->saturated = saturated;
+	sd_bus_message_unref(reply);
+	sd_bus_error_free(&error);
+	return r < 0 ? r : 0;
+}
+
 char *ctl_model_path(const char *name)
 {
 	char *path = NULL;

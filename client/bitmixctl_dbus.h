@@ -39,6 +39,8 @@ int ctl_bus_open(const char *address, sd_bus **out);
 const char *ctl_bus_name(const char *address);
 
 int ctl_get_string(sd_bus *bus, const char *path, const char *iface, const char *prop, char **out);
+/* The WorkCap property into G's work-cap fields. */
+int ctl_get_work_cap(sd_bus *bus, struct bitmix_governor_info *g);
 int ctl_get_double(sd_bus *bus, const char *path, const char *iface, const char *prop, double *out);
 /* The model object's path for NAME (free it), or NULL. */
 char *ctl_model_path(const char *name);

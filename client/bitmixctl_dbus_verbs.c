@@ -139,6 +139,7 @@ static int ctl_status(sd_bus *bus, const char *address, bool json)
 	char *version = NULL, *gov = NULL, *fallback = NULL, *source = NULL;
 	char *names[CTL_MAX_MODELS], *paths[CTL_MAX_MODELS];
 	struct daemon_counters counters = { 0 };
+	struct bitmix_governor_info cap = { 0 };
 	double temp = NAN, power = NAN;
 	int n, r = 1;
 
@@ -148,7 +149,7 @@ static int ctl_status(sd_bus *bus, const char *address, bool json)
 	    ctl_get_string(bus, CTL_PATH, CTL_IFACE, "SensorSource", &source) < 0 ||
 	    ctl_get_double(bus, CTL_PATH, CTL_IFACE, "Temperature", &temp) < 0 ||
 	    ctl_get_double(bus, CTL_PATH, CTL_IFACE, "Power", &power) < 0 ||
-	    get_counters(bus, &counters) < 0 ||
+	    ctl_get_work_cap(bus, &cap) < 0 || get_counters(bus, &counters) < 0 ||
 	    (n = ctl_list_models(bus, names, paths, CTL_MAX_MODELS)) < 0)
 		goto out;
 	if (json) {
@@ -159,7 +160,7 @@ static int ctl_status(sd_bus *bus, const char *address, bool json)
 			.uptime_s = (double)counters.uptime_usec / 1e6, .clients = counters.clients,
 			.workers = counters.workers,
 			.completed = (unsigned long long)counters.completed,
-			.failed = (unsigned long long)counters.failed });
+			.failed = (unsigned long long)counters.failed, .cap = &cap });
 		printf(",\"models\":[");
 	} else {
 		printf("bitmixd %s on D-Bus (%s)\n", version, ctl_bus_name(address));
@@ -167,6 +168,7 @@ static int ctl_status(sd_bus *bus, const char *address, bool json)
 		printf("  governor:  %s\n", gov);
 		if (*fallback)
 			printf("    %s\n", fallback);
+		ctl_print_work_cap(&cap);
 		printf("  sensors:   %s:", source);
 		if (isfinite(temp))
 			printf(" %.1f C", temp);
@@ -486,6 +488,9 @@ static int ctl_stats_dbus(sd_bus *bus, int argc, char **argv, bool json)
 	printf("transitions: %llu (decisions %llu, last took %.1f us)\n",
 	       (unsigned long long)st.transitions, (unsigned long long)st.decisions,
 	       (double)st.last_decision_ns / 1e3);
+	struct bitmix_governor_info cap = { 0 };
+	if (ctl_get_work_cap(bus, &cap) == 0)
+		ctl_print_work_cap(&cap);
 	printf("time in state (average bits):\n");
 	for (uint32_t s = 0; s < 13; s++)
 		if (st.time_in_state_ns[s] || s == st.state)

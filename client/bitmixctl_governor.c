@@ -19,6 +19,17 @@ static int fail(const struct bitmix *bm, const char *what)
 	return 1;
 }
 
+void ctl_print_work_cap(const struct bitmix_governor_info *g)
+{
+	printf("    work: %.2f of %.0f CPUs busy%s", g->busy_cpus, g->capacity_cpus,
+	       g->saturated ? " (saturated)" : "");
+	if (g->work_cap_cpus > 0)
+		printf(", capped at %.2f CPUs", g->work_cap_cpus);
+	else
+		printf(", no cap");
+	printf(" (%.1f s capped so far)\n", (double)g->capped_ns * 1e-9);
+}
+
 int ctl_status_governor(struct bitmix *bm)
 {
 	struct bitmix_governor_info g;
@@ -28,6 +39,7 @@ int ctl_status_governor(struct bitmix *bm)
 	printf("  governor:  %s (%u model(s))\n", g.name, g.policies);
 	if (g.fallback[0])
 		printf("    %s\n", g.fallback);
+	ctl_print_work_cap(&g);
 	struct bitmix_model_info infos[64];
 	int n = bitmix_list_models(bm, infos, 64);
 
@@ -96,6 +108,9 @@ int ctl_stats(struct bitmix *bm, int argc, char **argv)
 	printf("\ntransitions: %llu (decisions %llu, last took %.1f us)\n",
 	       (unsigned long long)p.transitions, (unsigned long long)p.decisions,
 	       p.last_decision_ns / 1e3);
+	struct bitmix_governor_info g;
+	if (bitmix_governor(bm, NULL, &g) == 0)
+		ctl_print_work_cap(&g);
 	printf("time in state (average bits):\n");
 	for (int s = 0; s < BITMIX_GOV_STATES; s++) {
 		if (!p.time_in_state_ns[s] && s != (int)p.state)

@@ -50,6 +50,12 @@ void ctl_json_status_head(const struct ctl_json_status *st)
 	ctl_json_string(stdout, st->governor);
 	printf(",\"governor_fallback\":");
 	ctl_json_string(stdout, st->fallback);
+	printf(",\"work_cap_cpus\":");
+	ctl_json_number(stdout, st->cap->work_cap_cpus);
+	printf(",\"busy_cpus\":");
+	ctl_json_number(stdout, st->cap->busy_cpus);
+	printf(",\"saturated\":%s,\"capped_s\":%.3f", st->cap->saturated ? "true" : "false",
+	       (double)st->cap->capped_ns * 1e-9);
 	printf(",\"sensor_source\":");
 	ctl_json_string(stdout, st->source);
 	printf(",\"temperature_c\":");
@@ -113,7 +119,7 @@ static int json_status(struct bitmix *bm)
 		.uptime_s = (double)st.uptime_ns / 1e9, .clients = st.clients,
 		.workers = st.workers,
 		.completed = (unsigned long long)st.requests_completed,
-		.failed = (unsigned long long)st.requests_failed });
+		.failed = (unsigned long long)st.requests_failed, .cap = &g });
 	printf(",\"models\":[");
 	for (int i = 0; i < n && i < 64; i++) {
 		struct bitmix_policy_info p;

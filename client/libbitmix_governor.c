@@ -35,6 +35,11 @@ int bitmix_governor(struct bitmix *bm, const char *set, struct bitmix_governor_i
 	memcpy(info->available, rep.available, sizeof(info->available) - 1);
 	memcpy(info->fallback, rep.fallback, sizeof(info->fallback) - 1);
 	info->policies = rep.policies;
+	info->work_cap_cpus = rep.work_cap_cpus;
+	info->busy_cpus = rep.busy_cpus;
+	info->capacity_cpus = rep.capacity_cpus;
+	info->capped_ns = rep.capped_ns;
+	info->saturated = rep.saturated != 0;
 	return 0;
 }
 

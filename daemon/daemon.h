@@ -238,6 +238,7 @@ struct bmx_daemon {
 	uint64_t sensor_samples;
 	uint64_t sensor_events;
 	uint64_t work_ns;                /* atomic: workers' engine CPU time not yet handed over */
+	uint64_t work_total_ns;          /* all of it handed over so far (the governor's busy CPUs) */
 	struct loop_op sensor_timer_op, sensor_event_op;
 	struct __kernel_timespec sensor_period;
 	bool sensor_timer_armed, sensor_event_armed;
@@ -451,6 +452,12 @@ void worker_pool_submit(struct worker_pool *pool, struct job *job);
 /* Let every queued and running job finish, then stop and free the threads. */
 void worker_pool_free(struct worker_pool *pool);
 unsigned worker_pool_size(const struct worker_pool *pool);
+/* The governor's work cap in CPUs (0: none); loop thread. */
+void worker_pool_set_work_cap(struct worker_pool *pool, double cpus);
+/* Wall time workers spent on requests so far (running or preempted by other processes). */
+uint64_t worker_pool_occupied_ns(const struct worker_pool *pool);
+/* Worker time spent waiting for the cap so far. */
+uint64_t worker_pool_throttled_ns(const struct worker_pool *pool);
 
 uint64_t now_ns(void);
 

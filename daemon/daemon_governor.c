@@ -2,7 +2,8 @@
 /*
  * daemon_governor.c — the daemon's side of the governor: one policy per served model (costed by
  * its per-layer cost table, daemon_cost.c), a decision on every sensor reading, and the actuator
- * that publishes new bits in the model's control page. Loop thread only.
+ * that publishes new bits in the model's control page, and the one that caps the workers' work
+ * (governor_cap.c). Loop thread only.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -86,12 +87,27 @@ static void start_governor(struct bmx_daemon *d, const char *name)
 		log_info("governor: %s", name);
 }
 
+/* The actuator of the second cooling device: the workers' token bucket. */
+static void publish_cap(void *userdata, double cpus)
+{
+	struct bmx_daemon *d = userdata;
+
+	if (d->pool)
+		worker_pool_set_work_cap(d->pool, cpus);
+	if (cpus > 0)
+		log_debug("governor: work capped at %.2f CPUs", cpus);
+	else
+		log_debug("governor: work uncapped");
+}
+
 int daemon_governor_start(struct bmx_daemon *d)
 {
 	int r = gov_core_new(&d->config->governor, &d->governor);
 
 	if (r < 0)
 		return log_error_errno(r, "creating the governor");
+	gov_core_set_capacity(d->governor, worker_pool_size(d->pool));
+	gov_core_set_cap_fn(d->governor, publish_cap, d);
 	if (d->reading.have)
 		gov_core_update(d->governor, &d->reading);
 	for (size_t i = 0; i < d->store.count; i++)
@@ -201,6 +217,9 @@ void daemon_governor_tick(struct bmx_daemon *d)
 
 	if (!d->governor)
 		return;
+	gov_core_set_capacity(d->governor, worker_pool_size(d->pool));
+	gov_core_observe_work(d->governor, d->work_total_ns, worker_pool_occupied_ns(d->pool),
+			      worker_pool_throttled_ns(d->pool), now);
 	for (size_t i = 0; i < d->store.count; i++) {
 		struct served_model *m = d->store.models[i];
 

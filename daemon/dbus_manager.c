@@ -61,6 +61,20 @@ static int prop_governor(sd_bus *bus, const char *path, const char *iface, const
 	return sd_bus_message_append(reply, "s", g ? gov_core_fallback_reason(g) : "");
 }
 
+/* WorkCap (dddtb): the cap (0: none), busy and worker CPUs, microseconds capped, saturated. */
+static int prop_work_cap(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			 sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	struct bmx_dbus *b = userdata;
+	struct gov_cap_stats cap = { 0 };
+
+	(void)bus, (void)path, (void)iface, (void)prop, (void)error;
+	if (b->d->governor)
+		gov_core_cap_stats(b->d->governor, now_ns(), &cap);
+	return sd_bus_message_append(reply, "(dddtb)", cap.work_cap_cpus, cap.busy_cpus,
+				     cap.capacity_cpus, cap.capped_ns / 1000, (int)cap.saturated);
+}
+
 static int prop_tunables(sd_bus *bus, const char *path, const char *iface, const char *prop,
 			 sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
@@ -310,6 +324,8 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_PROPERTY("Governor", "s", prop_governor, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("GovernorFallback", "s", prop_governor, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("GovernorTunables", "a{sv}", prop_tunables, 0, PROP_CHANGES),
+	/* The work cap changes with the load: read it, no signal. */
+	SD_BUS_PROPERTY("WorkCap", "(dddtb)", prop_work_cap, 0, 0),
 	SD_BUS_PROPERTY("AvailableGovernors", "as", prop_available, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("SensorSource", "s", prop_sensors, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("Temperature", "d", prop_sensors, 0, PROP_CHANGES),

@@ -123,6 +123,8 @@ int gov_core_set_governor(struct gov_core *c, const char *name, uint64_t now_ns,
 	c->now = now_ns;
 	governor_stop_all(c);
 	c->fallback[0] = 0;
+	c->next_work_cap = 0; /* a new governor starts uncapped */
+	gov_core_publish_cap(c);
 	r = governor_start(c, gov);
 	if (r < 0) {
 		snprintf(c->fallback, sizeof(c->fallback),
@@ -159,10 +161,12 @@ void gov_core_update(struct gov_core *c, const struct sensor_reading *r)
 	c->have_reading = true;
 	if (r->time_ns > c->now)
 		c->now = r->time_ns;
+	c->next_work_cap = c->work_cap; /* kept unless the governor decides otherwise */
 	if (c->gov && c->gov->update)
 		c->gov->update(c, r);
 	for (size_t i = 0; i < c->n; i++)
 		gov_policy_apply(c->policies[i]);
+	gov_core_publish_cap(c);
 }
 
 const struct sensor_reading *gov_core_last_reading(const struct gov_core *c)

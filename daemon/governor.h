@@ -235,6 +235,44 @@ typedef void (*gov_trip_fn)(void *userdata, const char *trip, double temp_c, boo
 void gov_core_set_trip_fn(struct gov_core *core, gov_trip_fn fn, void *userdata);
 void gov_core_trip(struct gov_core *core, const char *trip, double temp_c, bool rising);
 
+/*
+ * The second cooling device (governor_cap.c): a cap on the daemon's work, in CPUs kept busy on
+ * average (0: none). The daemon tells the core how many CPUs its workers can use and, every
+ * period, the CPU time they spent so far; a governor reads whether the daemon is saturated (it
+ * keeps nearly all it may use busy, so cheaper samples only become more samples) and sets the
+ * cap in its update; the core hands a changed cap to the actuator. A governor that never sets
+ * it runs uncapped; switching governors lifts it.
+ */
+typedef void (*gov_cap_fn)(void *userdata, double work_cap_cpus);
+void gov_core_set_capacity(struct gov_core *core, double cpus);
+double gov_core_capacity(const struct gov_core *core);
+/*
+ * WORK_NS_TOTAL: the CPU time the workers spent so far; OCCUPIED_NS_TOTAL: the wall time they
+ * spent on requests (more when other processes take the CPUs from them); THROTTLED_NS_TOTAL: the
+ * time they waited for the cap with a request at hand.
+ */
+void gov_core_observe_work(struct gov_core *core, uint64_t work_ns_total,
+			   uint64_t occupied_ns_total, uint64_t throttled_ns_total, uint64_t now_ns);
+double gov_core_busy_cpus(const struct gov_core *core);
+bool gov_core_saturated(const struct gov_core *core);
+/* The deepest cap: clients always make some progress (the kernel's idle injection keeps some too). */
+#define GOV_MIN_WORK_CAP 0.05
+/* In update(): the cap this decision wants (0 or >= the capacity: none; else at least the min). */
+void gov_core_set_work_cap(struct gov_core *core, double cpus);
+double gov_core_work_cap(const struct gov_core *core);
+/* The actuator; called at once with the current cap, then on every change. */
+void gov_core_set_cap_fn(struct gov_core *core, gov_cap_fn fn, void *userdata);
+
+struct gov_cap_stats {
+	double work_cap_cpus; /* 0: none */
+	double busy_cpus;     /* what the daemon's work kept busy, averaged over a few periods */
+	double capacity_cpus; /* the workers */
+	bool saturated;
+	uint64_t capped_ns;   /* time spent under a cap */
+	uint64_t changes;
+};
+void gov_core_cap_stats(const struct gov_core *core, uint64_t now_ns, struct gov_cap_stats *out);
+
 /* The statistics state of an average bit-width. */
 uint32_t gov_state_of(double average_bits);
 

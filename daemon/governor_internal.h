@@ -77,7 +77,21 @@ struct gov_core {
 	uint32_t next_hold_id;
 	gov_trip_fn trip_fn;
 	void *trip_userdata;
+
+	/* The work cap (governor_cap.c). */
+	double capacity_cpus;          /* the workers' CPUs */
+	double busy_cpus, occupied_cpus; /* averaged, for status */
+	bool saturated;                /* judged per period, under the cap in force then */
+	unsigned calm_periods;         /* periods in a row that were not saturated */
+	uint64_t last_work_ns, last_occupied_ns, last_throttled_ns, last_work_obs_ns;
+	double work_cap, next_work_cap; /* published, and asked for by this update; 0 = none */
+	gov_cap_fn cap_fn;
+	void *cap_userdata;
+	uint64_t cap_since_ns, capped_ns, cap_changes;
 };
+
+/* Hand the cap the governor asked for in this update to the actuator if it changed. */
+void gov_core_publish_cap(struct gov_core *c);
 
 /* Recompute the target's bits and publish them if they changed. */
 void gov_policy_apply(struct gov_policy *p);

@@ -86,6 +86,7 @@ void sensor_loop_on_timer(struct bmx_daemon *d, int res)
 	if (res != -ETIME || d->stopping)
 		goto rearm;
 	work = __atomic_exchange_n(&d->work_ns, 0, __ATOMIC_RELAXED);
+	d->work_total_ns += work;
 	if (work)
 		sensors_add_work(d->sensors, work);
 	r = sensors_sample(d->sensors, now_ns(), &d->reading);

@@ -38,6 +38,7 @@ int session_handle_governor(struct session *s, const struct bitmix_msg_hdr *m)
 	const struct bitmix_governor_req *req = (const void *)m;
 	struct bmx_daemon *d = s->daemon;
 	struct bitmix_governor_reply rep = { 0 };
+	struct gov_cap_stats cap;
 	const char *name;
 	char why[256];
 
@@ -66,6 +67,12 @@ int session_handle_governor(struct session *s, const struct bitmix_msg_hdr *m)
 	snprintf(rep.available, sizeof(rep.available), "%s", gov_available());
 	snprintf(rep.fallback, sizeof(rep.fallback), "%s", gov_core_fallback_reason(d->governor));
 	rep.policies = (uint32_t)gov_core_policy_count(d->governor);
+	gov_core_cap_stats(d->governor, now_ns(), &cap);
+	rep.work_cap_cpus = cap.work_cap_cpus;
+	rep.busy_cpus = cap.busy_cpus;
+	rep.capacity_cpus = cap.capacity_cpus;
+	rep.capped_ns = cap.capped_ns;
+	rep.saturated = cap.saturated;
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 

@@ -11,6 +11,12 @@
  * request publishes one "team" of tasks at a time; idle workers join it before taking new jobs.
  * Tasks are claimed with an atomic counter; the publisher runs tasks too, unpublishes the team
  * under the lock and waits (spinning: tasks are short) until every joined helper has left.
+ *
+ * The governor's work cap (governor_cap.c) is a token bucket of CPU-nanoseconds: it fills at
+ * `cap` CPUs' worth per nanosecond up to WORK_CAP_BURST_NS of them, every nanosecond of engine
+ * CPU time the workers spend drains it (it may go below zero: a request is never cut short), and
+ * a worker starts a queued request only while it holds tokens, else it sleeps until the bucket
+ * refills. Jobs keep their FIFO order, so the cap delays every client alike.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -39,8 +45,22 @@ struct team {
 	unsigned helpers; /* atomic: workers inside the team (joined under the pool lock) */
 };
 
+/* At most this much CPU time is admitted at once after an idle spell under a cap. */
+#define WORK_CAP_BURST_NS 20000000ll
+/* A worker held back by the cap wakes at least this often (its wait is accounted meanwhile). */
+#define WORK_CAP_SLICE_NS 5000000ull
+
+struct work_cap {
+	double cpus;           /* 0: none; under the pool lock */
+	int64_t tokens_ns;     /* atomic; under zero after a request overran */
+	uint64_t refill_ns;    /* when tokens were last added; under the lock */
+	uint64_t throttled_ns; /* atomic: worker time spent waiting for tokens */
+	uint64_t occupied_ns;  /* atomic: wall time workers spent on requests, running or not */
+};
+
 struct worker_pool {
 	struct bmx_daemon *daemon;
+	struct work_cap cap;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	struct job *head, *tail; /* FIFO, under lock */
@@ -64,6 +84,14 @@ static int scratch_reserve(struct worker *w, size_t size)
 	w->scratch = p;
 	w->scratch_size = size;
 	return 0;
+}
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static uint64_t thread_cpu_ns(void)
@@ -117,6 +145,69 @@ static void pool_for_each(void *ctx, unsigned n_tasks, void (*fn)(void *arg, uns
 		bitmix_cpu_relax();
 }
 
+/* Engine CPU time spent: it heats the sensors' simulator (sensor_loop.c) and drains the cap. */
+static void pool_charge(struct worker_pool *pool, uint64_t cpu_ns)
+{
+	__atomic_add_fetch(&pool->daemon->work_ns, cpu_ns, __ATOMIC_RELAXED);
+	__atomic_sub_fetch(&pool->cap.tokens_ns, (int64_t)cpu_ns, __ATOMIC_RELAXED);
+}
+
+/* Under the lock: may a queued request start now? Refills the bucket first. */
+static bool cap_admits(struct worker_pool *pool, uint64_t now)
+{
+	struct work_cap *c = &pool->cap;
+	int64_t tokens, burst;
+
+	if (c->cpus <= 0 || pool->stop)
+		return true;
+	burst = (int64_t)(c->cpus * WORK_CAP_BURST_NS);
+	tokens = __atomic_load_n(&c->tokens_ns, __ATOMIC_RELAXED);
+	if (now > c->refill_ns) {
+		tokens += (int64_t)((double)(now - c->refill_ns) * c->cpus);
+		c->refill_ns = now;
+	}
+	tokens = tokens > burst ? burst : tokens;
+	__atomic_store_n(&c->tokens_ns, tokens, __ATOMIC_RELAXED);
+	return tokens > 0;
+}
+
+/*
+ * Under the lock: sleep until the bucket holds tokens again (or anything else wakes us), at most
+ * WORK_CAP_SLICE_NS at a time so that the time spent waiting is accounted as it passes.
+ */
+static void cap_wait(struct worker_pool *pool, uint64_t now)
+{
+	int64_t debt = -__atomic_load_n(&pool->cap.tokens_ns, __ATOMIC_RELAXED);
+	uint64_t wait = (uint64_t)((double)(debt > 0 ? debt : 0) / pool->cap.cpus) + 1000;
+	uint64_t until = now + (wait < WORK_CAP_SLICE_NS ? wait : WORK_CAP_SLICE_NS);
+	struct timespec ts = { (time_t)(until / 1000000000ull), (long)(until % 1000000000ull) };
+
+	pthread_cond_timedwait(&pool->wake, &pool->lock, &ts);
+	__atomic_add_fetch(&pool->cap.throttled_ns, mono_ns() - now, __ATOMIC_RELAXED);
+}
+
+void worker_pool_set_work_cap(struct worker_pool *pool, double cpus)
+{
+	pthread_mutex_lock(&pool->lock);
+	if (pool->cap.cpus <= 0 && cpus > 0) { /* a new cap starts with an empty bucket */
+		__atomic_store_n(&pool->cap.tokens_ns, 0, __ATOMIC_RELAXED);
+		pool->cap.refill_ns = mono_ns();
+	}
+	pool->cap.cpus = cpus > 0 ? cpus : 0;
+	pthread_cond_broadcast(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+}
+
+uint64_t worker_pool_occupied_ns(const struct worker_pool *pool)
+{
+	return pool ? __atomic_load_n(&pool->cap.occupied_ns, __ATOMIC_RELAXED) : 0;
+}
+
+uint64_t worker_pool_throttled_ns(const struct worker_pool *pool)
+{
+	return pool ? __atomic_load_n(&pool->cap.throttled_ns, __ATOMIC_RELAXED) : 0;
+}
+
 static void job_run(struct worker *w, struct job *job)
 {
 	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
@@ -130,12 +221,12 @@ static void job_run(struct worker *w, struct job *job)
 	generation = served_model_snapshot(m, bits);
 	if (r == 0) {
 		const struct bmx_parallel par = { pool_for_each, w->pool, w->pool->n };
-		uint64_t cpu0 = thread_cpu_ns();
+		uint64_t cpu0 = thread_cpu_ns(), wall0 = mono_ns();
 
 		/* The snapshot is the ceiling: adaptive requests choose at or below it. */
 		r = served_adaptive_run(m, job, bits, w->scratch, &par, w->results);
-		/* The engine's CPU time heats the sensors' simulator (sensor_loop.c hands it over). */
-		__atomic_add_fetch(&d->work_ns, thread_cpu_ns() - cpu0, __ATOMIC_RELAXED);
+		pool_charge(w->pool, thread_cpu_ns() - cpu0);
+		__atomic_add_fetch(&w->pool->cap.occupied_ns, mono_ns() - wall0, __ATOMIC_RELAXED);
 	}
 	__atomic_add_fetch(r == 0 ? &d->requests_completed : &d->requests_failed, 1,
 			   __ATOMIC_RELAXED);
@@ -153,18 +244,32 @@ static void *worker_main(void *arg)
 		struct job *job;
 
 		pthread_mutex_lock(&pool->lock);
-		while (!pool->head && !pool->stop && !team_has_work(pool))
-			pthread_cond_wait(&pool->wake, &pool->lock);
+		for (;;) {
+			uint64_t now;
+
+			if (team_has_work(pool) || (!pool->head && pool->stop))
+				break;
+			if (!pool->head) {
+				pthread_cond_wait(&pool->wake, &pool->lock);
+				continue;
+			}
+			now = mono_ns();
+			if (cap_admits(pool, now))
+				break;
+			cap_wait(pool, now);
+		}
 		if (team_has_work(pool)) {
 			struct team *t = pool->team;
 
-			uint64_t cpu0;
+			uint64_t cpu0, wall0;
 
 			__atomic_add_fetch(&t->helpers, 1, __ATOMIC_RELAXED);
 			pthread_mutex_unlock(&pool->lock);
 			cpu0 = thread_cpu_ns();
+			wall0 = mono_ns();
 			team_work(t);
-			__atomic_add_fetch(&pool->daemon->work_ns, thread_cpu_ns() - cpu0, __ATOMIC_RELAXED);
+			pool_charge(pool, thread_cpu_ns() - cpu0);
+			__atomic_add_fetch(&pool->cap.occupied_ns, mono_ns() - wall0, __ATOMIC_RELAXED);
 			__atomic_sub_fetch(&t->helpers, 1, __ATOMIC_RELEASE);
 			continue;
 		}
@@ -186,13 +291,17 @@ static void *worker_main(void *arg)
 int worker_pool_new(struct bmx_daemon *d, unsigned n_threads, struct worker_pool **out)
 {
 	struct worker_pool *pool = calloc(1, sizeof(*pool) + n_threads * sizeof(struct worker));
+	pthread_condattr_t attr;
 	int r;
 
 	if (!pool)
 		return -ENOMEM;
 	pool->daemon = d;
 	pthread_mutex_init(&pool->lock, NULL);
-	pthread_cond_init(&pool->wake, NULL);
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC); /* the cap's timed waits */
+	pthread_cond_init(&pool->wake, &attr);
+	pthread_condattr_destroy(&attr);
 	for (unsigned i = 0; i < n_threads; i++) {
 		pool->workers[i].pool = pool;
 		r = -pthread_create(&pool->workers[i].thread, NULL, worker_main, &pool->workers[i]);

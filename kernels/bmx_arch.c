@@ -2,7 +2,9 @@
 /*
  * bmx_arch.c — standard architectures with seeded random weights, for tests, benchmarks and the
  * placeholder model: "tiny" (every op, small), "fmnist" (the residual CNN the Fashion-MNIST model
- * is trained as) and "resnet18" (ImageNet ResNet-18 shapes). The random parameters keep
+ * is trained as), "resnet18" (ImageNet ResNet-18 shapes) and "mlp4096" (Fashion-MNIST-shaped
+ * input through LINEAR layers 784 -> 4096 -> 4096 -> 4096 -> 10: batch-1 GEMVs whose 37 MB of
+ * 8-bit weights come from DRAM, where bits are bytes). The random parameters keep
  * activations in the range the activation steps cover, so that outputs depend on every layer.
  */
 #include <errno.h>
@@ -236,6 +238,22 @@ static int build_resnet18(struct arch *a)
 	return bmx_writer_set_output(a->w, x);
 }
 
+static int build_mlp4096(struct arch *a)
+{
+	char name[16];
+	int x = 0, prev = -1;
+
+	for (int i = 0; i < 3; i++) {
+		snprintf(name, sizeof(name), "fc%d", i + 1);
+		TRY(x = add_weighted(a, x, &(struct conv){ 4096, 0, 1, 0, 1, MASK_ALL, prev, i == 0, 0 },
+				     name));
+		prev = layer(a, x);
+		TRY(x = add_op(a, BMX_OP_RELU, x, -1));
+	}
+	TRY(x = add_weighted(a, x, &(struct conv){ 10, 0, 1, 0, 1, MASK_8, prev, 0, 0 }, "out"));
+	return bmx_writer_set_output(a->w, x);
+}
+
 int bmx_build_arch(const char *arch, uint64_t seed, const char *name, void **out, size_t *size)
 {
 	static const struct {
@@ -247,6 +265,7 @@ int bmx_build_arch(const char *arch, uint64_t seed, const char *name, void **out
 		{ "fmnist", 28, 28, 1, build_fmnist },
 		{ "fmnist-adaptive", 28, 28, 1, build_fmnist_adaptive },
 		{ "resnet18", 224, 224, 3, build_resnet18 },
+		{ "mlp4096", 28, 28, 1, build_mlp4096 },
 	};
 
 	for (size_t i = 0; i < sizeof(archs) / sizeof(archs[0]); i++) {

@@ -34,7 +34,7 @@ int engine_fast_prepare(const struct bmx_layer_view *v, const struct kern_ops *o
 	memset(fl, 0, sizeof(*fl));
 	if (groups == 1) {
 		fl->kind = FAST_GEMM;
-		return kern_planes_pack(v->weights, v->out_c, v->reduction, ops->planes_blocked,
+		return kern_planes_pack(v->weights, v->out_c, v->reduction, ops->plane_order,
 					&fl->planes);
 	}
 	if (groups == v->in_c && groups == v->out_c) {

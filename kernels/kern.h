@@ -34,21 +34,51 @@
  * horizontal sum. Reading w bits reads planes 0..w-1: w/8 of the bytes, each plane a
  * sequential stream. Channels n..n_pad and positions k..kp are zero (b = 0 adds nothing).
  *
- * Blocked (a path's kern_ops.planes_blocked, AVX-512): each full block of 8 steps of a group
- * (words 8b..8b+7 of every plane, one 64-byte line) has its bits arranged so that the 8 x 8
+ * Blocked (kern_ops.plane_order KERN_PLANES_BLOCKED, AVX-512): each full block of 8 steps of a
+ * group (words 8b..8b+7 of every plane, one 64-byte line) has its bits arranged so that the 8 x 8
  * byte transpose of in-lane unpacks (bytes, then words, then dwords of the 8 planes' lines)
  * leaves step 8b + V's 64 bytes in vector V, in vpdpbusd order: line byte 16 L + 2 V + e, bit
  * p holds lane 16 L + 8 e + p of step 8b + V. The steps of a group past its last full block
  * (steps % 8 of them) keep the plain layout. Either way a plane holds only its own bit.
+ *
+ * Paired (KERN_PLANES_PAIRED, AVX2 and AVX-VNNI): the plain words, but the two groups of a
+ * panel of 32 channels interleaved step by step, [n_pad / 32][steps rounded up to a multiple
+ * of 4][2] (the pad steps' words are 0), so that each 16 bytes of a plane are the 32 channels'
+ * nibbles at one step: the vpshufb index of a table lookup per 128-bit lane (kern_avx2.c's
+ * GEMV, which takes two step pairs at a time).
  */
+enum kern_plane_order {
+	KERN_PLANES_PLAIN,   /* [n_pad / 16][steps] */
+	KERN_PLANES_BLOCKED, /* full 8-step blocks in the transpose-ready order */
+	KERN_PLANES_PAIRED,  /* [n_pad / 32][steps rounded up to 4][2 groups] */
+};
+
 struct kern_planes {
 	uint32_t n, k;         /* output channels, reduction length */
 	uint32_t n_pad, kp;    /* n rounded up to KERN_PANEL, k rounded up to KERN_KSTEP */
-	size_t plane_words;    /* n_pad / 16 * kp / 4: the distance between planes, in words */
-	uint64_t *words;       /* [8][n_pad / 16][kp / 4], 64-byte aligned */
+	size_t plane_words;    /* the distance between planes, in words (n_pad / 16 * steps) */
+	uint64_t *words;       /* [8][...], 64-byte aligned, in ORDER */
 	int32_t *sum_b;        /* [9][n_pad]: sum over k of b at w bits (rows 0, 1 unused) */
-	int blocked;           /* full 8-step blocks in the transpose-ready order */
+	enum kern_plane_order order;
 };
+
+/* Steps a group's words take in its plane (the paired order pads them to a multiple of 4). */
+static inline uint32_t kern_plane_steps(const struct kern_planes *p)
+{
+	const uint32_t steps = p->kp / KERN_KSTEP;
+
+	return p->order == KERN_PLANES_PAIRED ? (steps + 3) / 4 * 4 : steps;
+}
+
+/* The index of word (group G, step S) in each plane, for the plain and paired orders. */
+static inline size_t kern_plane_word(const struct kern_planes *p, uint32_t g, uint32_t s)
+{
+	const size_t steps = kern_plane_steps(p);
+
+	if (p->order == KERN_PLANES_PAIRED)
+		return (size_t)(g / 2) * 2 * steps + 2 * (size_t)s + g % 2;
+	return (size_t)g * steps + s;
+}
 
 /* Depthwise weights, tap-major: codes[tap][c_pad] (c_pad = channels rounded up to 16). */
 struct kern_dw_weights {
@@ -56,7 +86,7 @@ struct kern_dw_weights {
 	int8_t *codes;
 };
 
-int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, int blocked,
+int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, enum kern_plane_order order,
 		     struct kern_planes *p);
 void kern_planes_free(struct kern_planes *p);
 int kern_dw_pack(const int8_t *codes, uint32_t c, uint32_t taps, struct kern_dw_weights *d);
@@ -152,8 +182,8 @@ struct kern_ops {
 			       float *y);
 	/* gemm takes kern_gemm.direct (convolutions without im2col), depthwise a padded input */
 	int direct;
-	/* the path reads kern_planes in the blocked order */
-	int planes_blocked;
+	/* the order the path reads kern_planes in */
+	enum kern_plane_order plane_order;
 	/* the GEMM honours kern_epilogue.rq (depthwise never gets one) */
 	int requant;
 };

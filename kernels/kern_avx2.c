@@ -4,10 +4,12 @@
  * AVX-512 path (kern.h), for x86-64 CPUs without AVX-512, and the same structure (panels rebuilt
  * once per 16/32 channels and run over every row, no panel past the layer's channels, windows
  * read in place from the padded input; depthwise and the float kernels are in kern_avx2_float.c).
- * Plane words are expanded to byte masks with a byte shuffle and compare. At 7 and 8 bits the
- * bytes b are widened to int16 and multiplied with vpmaddwd (vpmaddubsw would saturate: 2 * 255 *
- * 128 > 32767); at 2..6 bits vpmaddubsw multiplies the codes k, which cannot saturate; on
- * AVX-VNNI CPUs vpdpbusd does either in one instruction.
+ * Batch-1 rows (GEMV) never rebuild bytes: they look the planes' nibbles up in tables of sums of
+ * the row's activations (gemv_lut()). For the GEMMs, plane words are expanded to byte masks
+ * with a byte shuffle and compare. At 7 and 8 bits the bytes b are widened to int16 and
+ * multiplied with vpmaddwd (vpmaddubsw would saturate: 2 * 255 * 128 > 32767); at 2..6 bits
+ * vpmaddubsw multiplies the codes k, which cannot saturate; on AVX-VNNI CPUs vpdpbusd does
+ * either in one instruction.
  *
  * Compiled with function-level target attributes. Memory: activation rows are read 4 bytes at a
  * time up to kp (a window's taps hold in_c bytes each, in_c % 4 == 0); panels are 32-byte
@@ -120,16 +122,18 @@ INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, 
 			  unsigned ng)
 {
 	const uint32_t steps = pl->kp / KERN_KSTEP;
-	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
 
-	for (uint32_t s = 0; s < ng * steps; s++)
-		for (unsigned h = 0; h < 2; h++) {
-			__m256i b = rebuild(p + s, pl->plane_words, w, h);
-			__m256i *out = (__m256i *)(panel + (size_t)s * 64 + h * 32);
+	for (uint32_t gi = 0; gi < ng; gi++)
+		for (uint32_t s = 0; s < steps; s++)
+			for (unsigned h = 0; h < 2; h++) {
+				const uint64_t *p = pl->words + kern_plane_word(pl, n / KERN_GROUP + gi, s);
+				__m256i b = rebuild(p, pl->plane_words, w, h);
+				__m256i *out = (__m256i *)(panel + ((size_t)gi * steps + s) * 64 + h * 32);
 
-			_mm256_store_si256(out, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)));
-			_mm256_store_si256(out + 1, _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)));
-		}
+				_mm256_store_si256(out, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)));
+				_mm256_store_si256(out + 1,
+						   _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)));
+			}
 }
 
 /* The 4 activation bytes at P, widened, in every group of 4 int16 lanes. */
@@ -281,6 +285,254 @@ DEFINE(8) /* 2..6 bits: gemm_ubs() below */
 
 
 /*
+ * GEMV (M = 1) by table lookup on the planes, no byte ever rebuilt. For each reduction step s
+ * (positions 4s..4s+3) a table T_s[m] = sum of the u at the positions whose bit is set in m
+ * (16 entries, 0..1020, stored as a low-byte and a high-byte table for vpshufb) is made once
+ * per call; a plane's nibble for channel o at step s (the paired order's bits 4c..4c+3) is
+ * then the index of sum over those 4 positions of u * bit, and
+ *   D = sum u b = -128 S_0 + sum_{0 < j < w} 2^(7-j) S_j,  S_j = sum_s T_s[nibble of plane j],
+ * exact. Per 32 bytes of a plane (32 channels x 2 steps, a 128-bit lane per step): 3 ops for
+ * the indices, 4 vpshufb, 4 unpacks into u16 sums and 4 adds, for 256 one-bit products; the
+ * cost per byte is the same at every bit-width, so w bits cost w/8 of 8 (the decode the
+ * rebuild paid per plane and byte is gone). Each plane's u16 sums take LUT_CHUNK step pairs
+ * (up to 64 x 1020), then are widened, shifted by its weight and added into int32. The tables
+ * hold u - min u over the row (D gains min u * sum b, folded into the epilogue's offset); where
+ * that spans at most 255 / 4 (a layer at up to 6 activation bits) they fit their low bytes and
+ * the high-byte lookups are skipped: 2 vpshufb per 32 bytes instead of 4.
+ */
+#define LUT_CHUNK 64u
+/*
+ * Step pairs of one plane swept per visit (4 lines of 64 bytes), the planes visited in turn
+ * with their u16 sums kept in memory, so that all w streams advance together as on AVX-512
+ * (a plane swept a whole chunk at a time ran at 8 bits from DRAM 1.18-1.38 ms against
+ * 1.00-1.07: the memory does not follow 8 streams touched in bursts of 2 KiB).
+ */
+#define LUT_STRIP 8u
+/* Bytes ahead each of the W plane streams is prefetched: 4 KiB in flight in all. */
+#define LUT_PREFETCH(w) (4096u / (w))
+
+/* Word m of the control: byte I of a dword if bit I of m is set, else 0 (vpshufb's 0x80). */
+#define LUT_CTL(i, m) ((short)((m) >> (i) & 1 ? 0x8000 | (i) : 0x8080))
+#define LUT_CTLS(i)                                                                          \
+	_mm256_setr_epi16(LUT_CTL(i, 0), LUT_CTL(i, 1), LUT_CTL(i, 2), LUT_CTL(i, 3),          \
+			  LUT_CTL(i, 4), LUT_CTL(i, 5), LUT_CTL(i, 6), LUT_CTL(i, 7),          \
+			  LUT_CTL(i, 8), LUT_CTL(i, 9), LUT_CTL(i, 10), LUT_CTL(i, 11),        \
+			  LUT_CTL(i, 12), LUT_CTL(i, 13), LUT_CTL(i, 14), LUT_CTL(i, 15))
+
+/*
+ * T_s[0..15] as int16 from the 4 bytes of step S of U less BASE (saturating: the K tail's zeros
+ * stay 0); 0 past STEPS (the pad steps).
+ */
+INLINE __m256i lut_step(const uint8_t *u, uint32_t s, uint32_t steps, __m256i base)
+{
+	int32_t v;
+	__m256i x;
+
+	if (s >= steps)
+		return _mm256_setzero_si256();
+	memcpy(&v, u + 4 * (size_t)s, sizeof(v));
+	x = _mm256_subs_epu8(_mm256_set1_epi32(v), base);
+	return _mm256_add_epi16(_mm256_add_epi16(_mm256_shuffle_epi8(x, LUT_CTLS(0)),
+						 _mm256_shuffle_epi8(x, LUT_CTLS(1))),
+				_mm256_add_epi16(_mm256_shuffle_epi8(x, LUT_CTLS(2)),
+						 _mm256_shuffle_epi8(x, LUT_CTLS(3))));
+}
+
+/*
+ * The tables of the row U's STEPS steps (of u - BASE) and of the pad steps up to PADDED (all 0): step pair t
+ * at TAB + 64 t, the low bytes of T_2t and T_2t+1 (one 128-bit lane each), then their high
+ * bytes.
+ */
+INLINE void lut_tables(const uint8_t *u, uint32_t steps, uint32_t padded, uint8_t base,
+			uint8_t *tab)
+{
+	const __m256i lo = _mm256_set1_epi16(0xff), b = _mm256_set1_epi8((char)base);
+
+	for (uint32_t s = 0; s < padded; s += 2, tab += 64) {
+		const __m256i t0 = lut_step(u, s, steps, b), t1 = lut_step(u, s + 1, steps, b);
+		const __m256i l = _mm256_packus_epi16(_mm256_and_si256(t0, lo), _mm256_and_si256(t1, lo));
+		const __m256i h = _mm256_packus_epi16(_mm256_srli_epi16(t0, 8), _mm256_srli_epi16(t1, 8));
+
+		_mm256_store_si256((__m256i *)(void *)tab, _mm256_permute4x64_epi64(l, _MM_SHUFFLE(3, 1, 2, 0)));
+		_mm256_store_si256((__m256i *)(void *)(tab + 32),
+				   _mm256_permute4x64_epi64(h, _MM_SHUFFLE(3, 1, 2, 0)));
+	}
+}
+
+/* D += (SIGN) A's u16 sums << SHIFT, widened: lanes 0..3 into LO, 4..7 into HI. */
+INLINE void lut_flush(__m256i a, __m128i shift, int negate, __m256i *lo, __m256i *hi)
+{
+	const __m256i z = _mm256_setzero_si256();
+	const __m256i l = _mm256_sll_epi32(_mm256_unpacklo_epi16(a, z), shift);
+	const __m256i h = _mm256_sll_epi32(_mm256_unpackhi_epi16(a, z), shift);
+
+	*lo = negate ? _mm256_sub_epi32(*lo, l) : _mm256_add_epi32(*lo, l);
+	*hi = negate ? _mm256_sub_epi32(*hi, h) : _mm256_add_epi32(*hi, h);
+}
+
+/* Lanes 0 and 1 of A (channels in the order of A's low lane) and of B added, A's then B's. */
+INLINE __m256i lut_fold(__m256i a, __m256i b)
+{
+	return _mm256_add_epi32(_mm256_permute2x128_si256(a, b, 0x20),
+				_mm256_permute2x128_si256(a, b, 0x31));
+}
+
+/* Channels 0..7 and 8..15 in order from the even (0, 2, .. 14) and odd ones. */
+INLINE void lut_interleave(__m256i even, __m256i odd, __m256i *c0, __m256i *c8)
+{
+	const __m256i lo = _mm256_unpacklo_epi32(even, odd), hi = _mm256_unpackhi_epi32(even, odd);
+
+	*c0 = _mm256_permute2x128_si256(lo, hi, 0x20);
+	*c8 = _mm256_permute2x128_si256(lo, hi, 0x31);
+}
+
+/*
+ * Step pair T of one plane of a panel (P: its 32 bytes per pair) looked up in the tables at TAB:
+ * the u16 sums of channels 0, 2, .. 14 into A0, 16, 18, .. 30 into A1, the odd ones into A2, A3
+ * (a 128-bit lane per step). WIDE: the tables' high bytes are not all 0 (else not looked up).
+ */
+INLINE void lut_pair(const uint8_t *p, const uint8_t *tab, uint32_t t, __m256i nib, int wide,
+		     __m256i *a0, __m256i *a1, __m256i *a2, __m256i *a3)
+{
+	const __m256i z = _mm256_setzero_si256();
+	const __m256i x = _mm256_load_si256((const __m256i *)(const void *)(p + 32 * (size_t)t));
+	const __m256i tl = _mm256_load_si256((const __m256i *)(const void *)(tab + 64 * (size_t)t));
+	const __m256i th = wide ? _mm256_load_si256((const __m256i *)(const void *)(tab + 64 * (size_t)t + 32)) : z;
+	const __m256i il = _mm256_and_si256(x, nib), ih = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
+	const __m256i l0 = _mm256_shuffle_epi8(tl, il), h0 = wide ? _mm256_shuffle_epi8(th, il) : z;
+	const __m256i l1 = _mm256_shuffle_epi8(tl, ih), h1 = wide ? _mm256_shuffle_epi8(th, ih) : z;
+
+	*a0 = _mm256_add_epi16(*a0, _mm256_unpacklo_epi8(l0, h0));
+	*a1 = _mm256_add_epi16(*a1, _mm256_unpackhi_epi8(l0, h0));
+	*a2 = _mm256_add_epi16(*a2, _mm256_unpacklo_epi8(l1, h1));
+	*a3 = _mm256_add_epi16(*a3, _mm256_unpackhi_epi8(l1, h1));
+}
+
+/*
+ * The panels of channels [n0, n1) against the row g->a; TAB: the caller's scratch for the
+ * tables (64 bytes per step pair).
+ */
+INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_t *tab,
+		     unsigned w, uint8_t base, int wide)
+{
+	const struct kern_planes *pl = g->w;
+	const uint32_t steps = pl->kp / KERN_KSTEP, pairs = kern_plane_steps(pl) / 2; /* even */
+	const uint32_t end = n1 < pl->n ? n1 : pl->n;
+	const size_t plane_bytes = pl->plane_words * sizeof(uint64_t);
+	const __m256i nib = _mm256_set1_epi8(0x0f);
+
+	struct kern_gemm gb = *g;
+
+	gb.off -= base; /* D = sum (u - base) b + base * sum b */
+	lut_tables(g->a, steps, 2 * pairs, base, tab);
+	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
+		/* the panel's 32 bytes per step pair, at kern_plane_word(pl, n / 16, 0) */
+		const uint8_t *panel = (const uint8_t *)(pl->words + kern_plane_word(pl, n / KERN_GROUP, 0));
+		__m256i d0 = _mm256_setzero_si256(), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0;
+		__m256i d6 = d0, d7 = d0, c[4];
+		struct ep8 e[4];
+
+		for (uint32_t t0 = 0; t0 < pairs; t0 += LUT_CHUNK) {
+			const uint32_t t1 = pairs - t0 < LUT_CHUNK ? pairs : t0 + LUT_CHUNK;
+			__m256i acc[8][4];
+
+			memset(acc, 0, sizeof(acc));
+			for (uint32_t ts = t0; ts < t1; ts += LUT_STRIP) {
+				const uint32_t te = t1 - ts < LUT_STRIP ? t1 : ts + LUT_STRIP;
+
+				for (unsigned j = 0; j < w; j++) {
+					const uint8_t *p = panel + j * plane_bytes;
+					__m256i a0 = acc[j][0], a1 = acc[j][1], a2 = acc[j][2], a3 = acc[j][3];
+
+					for (uint32_t t = ts; t < te; t += 2) { /* a 64-byte line */
+						_mm_prefetch((const char *)(p + 32 * (size_t)t) + LUT_PREFETCH(w),
+							     _MM_HINT_T0);
+						lut_pair(p, tab, t, nib, wide, &a0, &a1, &a2, &a3);
+						lut_pair(p, tab, t + 1, nib, wide, &a0, &a1, &a2, &a3);
+					}
+					acc[j][0] = a0;
+					acc[j][1] = a1;
+					acc[j][2] = a2;
+					acc[j][3] = a3;
+				}
+			}
+			for (unsigned j = 0; j < w; j++) {
+				const __m128i shift = _mm_cvtsi32_si128(7 - (int)j);
+
+				/* acc[j]: channels 0, 2, .. 14; 16, 18, .. 30; the odd ones */
+				lut_flush(acc[j][0], shift, j == 0, &d0, &d1);
+				lut_flush(acc[j][1], shift, j == 0, &d2, &d3);
+				lut_flush(acc[j][2], shift, j == 0, &d4, &d5);
+				lut_flush(acc[j][3], shift, j == 0, &d6, &d7);
+			}
+		}
+		lut_interleave(lut_fold(d0, d1), lut_fold(d4, d5), &c[0], &c[1]);
+		lut_interleave(lut_fold(d2, d3), lut_fold(d6, d7), &c[2], &c[3]);
+		for (unsigned i = 0; i < 4; i++) {
+			ep8_init(&gb, n + 8 * i, &e[i], 0);
+			epilogue8(&gb, &e[i], c[i], 0, n + 8 * i);
+		}
+	}
+}
+
+/*
+ * The smallest and largest of the row's first K bytes: where 4 * (largest - smallest) <= 255,
+ * the tables of u - smallest fit their low bytes and the high-byte lookups are skipped (any
+ * layer at up to 6 activation bits, and wider ones whose inputs span less).
+ */
+INLINE void row_range(const uint8_t *u, uint32_t k, uint8_t *lo, uint8_t *hi)
+{
+	__m256i mn = _mm256_set1_epi8((char)0xff), mx = _mm256_setzero_si256();
+	uint8_t l = 0xff, h = 0, b[32];
+	uint32_t i = 0;
+
+	for (; i + 32 <= k; i += 32) {
+		const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(u + i));
+
+		mn = _mm256_min_epu8(mn, v);
+		mx = _mm256_max_epu8(mx, v);
+	}
+	for (; i < k; i++) {
+		l = u[i] < l ? u[i] : l;
+		h = u[i] > h ? u[i] : h;
+	}
+	_mm256_storeu_si256((__m256i *)(void *)b, mn);
+	for (unsigned j = 0; j < 32; j++)
+		l = b[j] < l ? b[j] : l;
+	_mm256_storeu_si256((__m256i *)(void *)b, mx);
+	for (unsigned j = 0; j < 32; j++)
+		h = b[j] > h ? b[j] : h;
+	*lo = l;
+	*hi = h;
+}
+
+#define DEFINE(W)                                                                            \
+	TARGET static void gemv_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,      \
+				     int8_t *scratch)                                           \
+	{                                                                                      \
+		uint8_t lo, hi;                                                                \
+                                                                                               \
+		row_range(g->a, g->w->k, &lo, &hi);                                            \
+		if (4 * (hi - lo) > 255)                                                       \
+			gemv_lut(g, n0, n1, (uint8_t *)scratch, W, lo, 1);                     \
+		else                                                                           \
+			gemv_lut(g, n0, n1, (uint8_t *)scratch, W, lo, 0);                     \
+	}
+FOR_BITS(DEFINE)
+#undef DEFINE
+
+/* Batch-1 LINEAR layers (M = 1, no window read in place) take the table-lookup GEMV. */
+static int is_gemv(const struct kern_gemm *g)
+{
+	return g->m == 1 && !g->direct;
+}
+
+static void (*const gemv_by_bits[9])(const struct kern_gemm *, uint32_t, uint32_t, int8_t *) = {
+	[2] = gemv_w2, [3] = gemv_w3, [4] = gemv_w4, [5] = gemv_w5,
+	[6] = gemv_w6, [7] = gemv_w7, [8] = gemv_w8,
+};
+
+/*
  * The AVX-VNNI variant (kern_ops_avxvnni: Alder Lake and later clients, chosen by CPUID, never
  * assumed): vpdpbusd on ymm multiplies 4 unsigned activation bytes by 4 signed weight bytes
  * per int32 lane and adds them into it, one instruction for what takes vpmovzx, vpmaddwd and
@@ -300,13 +552,13 @@ INLINE void rebuild_panel_bytes(const struct kern_planes *pl, uint32_t n, unsign
 				int8_t *panel, unsigned ng, int k_valued)
 {
 	const uint32_t steps = pl->kp / KERN_KSTEP;
-	const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
 
 	for (uint32_t s = 0; s < ng * steps; s++) {
+		const uint64_t *p = pl->words + kern_plane_word(pl, n / KERN_GROUP + s / steps, s % steps);
 		__m256i *out = (__m256i *)(void *)(panel + (size_t)s * 64);
 
 		for (unsigned h = 0; h < 2; h++) {
-			__m256i b = rebuild(p + s, pl->plane_words, w, h);
+			__m256i b = rebuild(p, pl->plane_words, w, h);
 
 			if (k_valued) /* no byte shifts: words, then drop the bits that crossed bytes */
 				b = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 8 - w),
@@ -399,7 +651,7 @@ static void gemm_any_vnni(const struct kern_gemm *g, uint32_t n0, uint32_t n1, i
 		[6] = gemm_vnni_w6, [7] = gemm_vnni_w7, [8] = gemm_vnni_w8,
 	};
 
-	by_bits[g->w_bits](g, n0, n1, panel);
+	(is_gemv(g) ? gemv_by_bits : by_bits)[g->w_bits](g, n0, n1, panel);
 }
 
 /*
@@ -489,7 +741,7 @@ static void gemm_any(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t
 		[6] = gemm_ubs_w6, [7] = gemm_w7, [8] = gemm_w8,
 	};
 
-	by_bits[g->w_bits](g, n0, n1, panel);
+	(is_gemv(g) ? gemv_by_bits : by_bits)[g->w_bits](g, n0, n1, panel);
 }
 
 const struct kern_ops kern_ops_avx2 = {
@@ -503,6 +755,7 @@ const struct kern_ops kern_ops_avx2 = {
 	.add = kern_avx2_add,
 	.global_avgpool = kern_avx2_global_avgpool,
 	.direct = 1,
+	.plane_order = KERN_PLANES_PAIRED,
 };
 
 /* The same path with the AVX-VNNI GEMM; everything else is AVX2's. */
@@ -517,5 +770,6 @@ const struct kern_ops kern_ops_avxvnni = {
 	.add = kern_avx2_add,
 	.global_avgpool = kern_avx2_global_avgpool,
 	.direct = 1,
+	.plane_order = KERN_PLANES_PAIRED,
 };
 #endif

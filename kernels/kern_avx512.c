@@ -577,7 +577,7 @@ const struct kern_ops kern_ops_avx512 = {
 	.add = kern_avx512_add,
 	.global_avgpool = kern_avx512_global_avgpool,
 	.direct = 1,
-	.planes_blocked = 1,
+	.plane_order = KERN_PLANES_BLOCKED,
 	.requant = 1,
 };
 #endif

@@ -42,17 +42,17 @@ static uint64_t transpose8x8(uint64_t x)
 
 /*
  * Where the 8 lanes 8q..8q+7 of step S of group G live in every plane, as a byte offset from
- * the plane's start (bit p of that byte is lane 8q + p). Plain: word [group][step], byte q.
- * Blocked (see struct kern_planes): a full block of 8 steps is one 64-byte line whose byte
- * 16 L + 2 V + e holds lanes 16 L + 8 e .. + 7 of step 8 b + V.
+ * the plane's start (bit p of that byte is lane 8q + p). Plain and paired: word
+ * kern_plane_word(), byte q. Blocked (see struct kern_planes): a full block of 8 steps is one
+ * 64-byte line whose byte 16 L + 2 V + e holds lanes 16 L + 8 e .. + 7 of step 8 b + V.
  */
 static size_t plane_byte(const struct kern_planes *p, uint32_t g, uint32_t s, unsigned q)
 {
 	const uint32_t steps = p->kp / KERN_KSTEP;
 	const size_t group = (size_t)g * steps * sizeof(uint64_t);
 
-	if (!p->blocked || s >= steps / 8 * 8)
-		return group + (size_t)s * sizeof(uint64_t) + q;
+	if (p->order != KERN_PLANES_BLOCKED || s >= steps / 8 * 8)
+		return kern_plane_word(p, g, s) * sizeof(uint64_t) + q;
 	return group + (size_t)s / 8 * 64 + 16 * (q / 2) + 2 * (s % 8) + q % 2;
 }
 
@@ -84,19 +84,19 @@ static uint64_t lanes8(const int8_t *codes, uint32_t n, uint32_t k, uint32_t g, 
  * byte b holds bit b of the 8 codes, which is plane 7 - b's byte of those lanes (ResNet-18's
  * 11.7 M weights: about 270 ms one bit at a time).
  */
-int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, int blocked,
+int kern_planes_pack(const int8_t *codes, uint32_t n, uint32_t k, enum kern_plane_order order,
 		     struct kern_planes *p)
 {
 	uint8_t *bytes;
 	size_t plane_bytes;
 
 	memset(p, 0, sizeof(*p));
-	p->blocked = blocked;
+	p->order = order;
 	p->n = n;
 	p->k = k;
 	p->n_pad = (n + KERN_PANEL - 1) / KERN_PANEL * KERN_PANEL;
 	p->kp = (k + KERN_KSTEP - 1) / KERN_KSTEP * KERN_KSTEP;
-	p->plane_words = (size_t)p->n_pad / KERN_GROUP * (p->kp / KERN_KSTEP);
+	p->plane_words = (size_t)p->n_pad / KERN_GROUP * kern_plane_steps(p);
 	p->words = zalloc64(8 * p->plane_words * sizeof(uint64_t));
 	p->sum_b = zalloc64(9 * (size_t)p->n_pad * sizeof(int32_t));
 	if (!p->words || !p->sum_b) {

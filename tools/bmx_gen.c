@@ -18,7 +18,7 @@ static const char *op_names[] = { "?", "input", "conv2d", "linear", "add", "maxp
 
 static void usage(FILE *f)
 {
-	fputs("Usage: bmx-gen --arch tiny|fmnist|resnet18 [--seed N] [--name NAME] -o FILE\n"
+	fputs("Usage: bmx-gen --arch tiny|fmnist|resnet18|mlp4096 [--seed N] [--name NAME] -o FILE\n"
 	      "       bmx-gen --info FILE [--time]\n"
 	      "Write a model with random weights, or validate and describe FILE\n"
 	      "(--time: also time load + validation, best of 20).\n",
@@ -111,7 +111,7 @@ int main(int argc, char **argv)
 	r = bmx_build_arch(arch, seed, name ? name : arch, &buf, &size);
 	if (r < 0) {
 		fprintf(stderr, "bmx-gen: cannot build \"%s\": %s\n", arch,
-			r == -EINVAL ? "unknown architecture (tiny, fmnist, resnet18)" : strerror(-r));
+			r == -EINVAL ? "unknown architecture (tiny, fmnist, resnet18, mlp4096)" : strerror(-r));
 		return 1;
 	}
 	char tmp[4096];

@@ -13,12 +13,36 @@
  * bits of least summed sensitivity. An idle model costs nothing and keeps full precision. With
  * adaptive traffic a sample costs gov_policy_cost_scale() of the ceiling's cost (measured), so
  * both the request and the grant are converted with that scale (docs/adaptive.md).
+ *
+ * The budget also caps the daemon's work (the second cooling device, governor_cap.c): at most
+ * budget / dynamic_power_w CPUs busy. Precision comes first where it saves energy: while the
+ * daemon has idle time, fewer bits mean less CPU time at the same rate, and the cap stays half
+ * again above the budget as a backstop (costs measured on a quiet machine read low on a busy
+ * one). Once the daemon is saturated (every worker busy, or
+ * the cap making requests wait), fewer bits would only serve more samples at the same power, so
+ * every model keeps its richest bits and the cap alone holds the power at the budget. Whether
+ * the demand behind a saturated daemon is elastic (clients that ask again as soon as they are
+ * answered) or fixed (a rate that fewer bits could serve with idle time left) cannot be read
+ * from outside, so while capped the governor probes now and then: for PROBE_PERIODS readings
+ * every busy model runs at its cheapest real point (the cheapest bits that save measurable time)
+ * under the same cap. A fixed demand that fewer bits can serve then leaves the daemon idle time,
+ * and precision takes over (which raises the bits again as far as the budget allows); an elastic
+ * one keeps it saturated, and the richest bits come back.
  */
 #include <errno.h>
 #include <math.h>
 #include <stdlib.h>
 
 #include "governor.h"
+
+/* While precision meets the budget, the cap stays this much above it (a backstop). */
+#define CAP_HEADROOM 1.5
+/*
+ * While capped and saturated: a probe of precision every PROBE_EVERY_NS, PROBE_PERIODS long (one
+ * to drain what the cap held back, then the calm periods the core needs to see idle time).
+ */
+#define PROBE_EVERY_NS 10000000000ull
+#define PROBE_PERIODS 5
 
 struct power_allocator {
 	double err_integral;
@@ -28,6 +52,8 @@ struct power_allocator {
 	double k_po, k_pu, k_i, k_d;
 	double last_budget_w; /* for status */
 	bool above_switch_on, above_control; /* for gov_core_trip */
+	uint64_t next_probe_ns;
+	unsigned probing; /* readings left in a probe */
 };
 
 static int power_allocator_init(struct gov_core *core)
@@ -119,12 +145,33 @@ static void note_thresholds(struct gov_core *core, struct power_allocator *pa, d
 	pa->above_control = over;
 }
 
+/* Whether this reading is part of a probe of precision (every PROBE_EVERY_NS while capped). */
+static bool probe(struct gov_core *core, struct power_allocator *pa, bool saturated)
+{
+	uint64_t now = gov_core_now(core);
+
+	if (pa->probing) {
+		pa->probing--;
+		return true;
+	}
+	if (!saturated || gov_core_work_cap(core) <= 0 || now < pa->next_probe_ns) {
+		if (!saturated || gov_core_work_cap(core) <= 0)
+			pa->next_probe_ns = now + PROBE_EVERY_NS;
+		return false;
+	}
+	pa->next_probe_ns = now + PROBE_EVERY_NS;
+	pa->probing = PROBE_PERIODS - 1;
+	return true;
+}
+
 static void power_allocator_update(struct gov_core *core, const struct sensor_reading *r)
 {
 	const struct bmx_governor_config *cfg = gov_core_config(core);
 	struct power_allocator *pa = gov_core_data(core);
 	size_t n = gov_core_policy_count(core);
-	double temp, total, budget, req[n ? n : 1];
+	double k_w = cfg->power_allocator.dynamic_power_w, temp, total, budget;
+	double req[n ? n : 1];
+	bool saturated, probing;
 
 	if (!(r->have & SENSOR_HAVE_TEMP))
 		return;
@@ -135,24 +182,36 @@ static void power_allocator_update(struct gov_core *core, const struct sensor_re
 		pa->err_integral = 0;
 		pa->have_prev = false;
 		pa->last_budget_w = total;
+		gov_core_set_work_cap(core, 0);
 		for (size_t i = 0; i < n; i++)
 			gov_policy_set_level(gov_core_policy(core, i), 1);
 		return;
 	}
-	/* The most the models could draw, and at least the sustainable power: the PID's range. */
-	budget = pid(core, pa, temp, fmax(total, cfg->power_allocator.sustainable_power_w));
+	/*
+	 * The PID's range: the most the models could draw at their richest points, the most every
+	 * worker could draw, and at least the sustainable power.
+	 */
+	budget = pid(core, pa, temp, fmax(fmax(total, cfg->power_allocator.sustainable_power_w),
+					  k_w * gov_core_capacity(core)));
 	pa->last_budget_w = budget;
+	saturated = gov_core_saturated(core);
+	probing = probe(core, pa, saturated);
+	gov_core_set_work_cap(core, fmax(budget / k_w * (saturated || probing ? 1.0 : CAP_HEADROOM),
+					 GOV_MIN_WORK_CAP));
 	for (size_t i = 0; i < n; i++) {
 		struct gov_policy *p = gov_core_policy(core, i);
 		double rate = gov_policy_rate(p), granted;
 
-		if (total <= budget || req[i] <= 0 || rate <= 0) {
+		if (probing && req[i] > 0 && rate > 0) {
+			gov_policy_set_level(p, 0);
+			continue;
+		}
+		if (saturated || total <= budget || req[i] <= 0 || rate <= 0) {
 			gov_policy_set_level(p, 1);
 			continue;
 		}
 		granted = budget * req[i] / total;
-		gov_policy_set_budget(p, granted / (cfg->power_allocator.dynamic_power_w * 1e-9 * rate *
-						    gov_policy_cost_scale(p)));
+		gov_policy_set_budget(p, granted / (k_w * 1e-9 * rate * gov_policy_cost_scale(p)));
 	}
 }
 

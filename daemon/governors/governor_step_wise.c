@@ -6,6 +6,12 @@
  * range. A crossed trip stays crossed until the temperature falls below temp - hysteresis. While
  * a trip is crossed and the temperature is rising the state goes up one step per period; when
  * no trip is crossed and the temperature is not rising it comes down one step per period.
+ *
+ * A second cooling device, the cap on the daemon's work (governor_cap.c), has as many states:
+ * cap state c lets the workers keep capacity x (1 - c / (states + 1)) CPUs busy. Precision steps
+ * first while the daemon has idle time (fewer bits, less CPU time for the same samples); once it
+ * is saturated fewer bits would only serve more samples at the same power, so a step up moves
+ * the cap instead and gives a precision step back. Coming down, the cap lifts first.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -17,6 +23,7 @@
 struct step_wise {
 	bool crossed[BMX_CONFIG_MAX_TRIPS];
 	unsigned state;
+	unsigned cap_state;
 	double prev_temp;
 	bool have_prev;
 };
@@ -46,6 +53,20 @@ static int step_wise_start(struct gov_core *core, struct gov_policy *p)
 
 	gov_policy_set_level(p, 1.0 - (double)sw->state / gov_core_config(core)->step_wise.states);
 	return 0;
+}
+
+/* One step more cooling, up to UPPER on each device: precision first unless SATURATED. */
+static void step_up(struct step_wise *sw, unsigned upper, bool saturated)
+{
+	if (!saturated && sw->state < upper) {
+		sw->state++;
+		return;
+	}
+	if (sw->cap_state < upper) {
+		sw->cap_state++;
+		if (saturated && sw->state > 0)
+			sw->state--; /* the cap holds the power; precision buys nothing here */
+	}
 }
 
 static void step_wise_update(struct gov_core *core, const struct sensor_reading *r)
@@ -80,15 +101,21 @@ static void step_wise_update(struct gov_core *core, const struct sensor_reading 
 	}
 	if (highest >= 0) {
 		upper = (unsigned)((highest + 1) * states / cfg->step_wise.n_trips);
-		if (trend > 0 && sw->state < upper)
-			sw->state++;
+		if (trend > 0)
+			step_up(sw, upper, gov_core_saturated(core));
+		else if (sw->cap_state > upper)
+			sw->cap_state--;
 		else if (sw->state > upper)
 			sw->state--;
+	} else if (trend <= 0 && sw->cap_state > 0) {
+		sw->cap_state--;
 	} else if (trend <= 0 && sw->state > 0) {
 		sw->state--;
 	}
 	for (size_t i = 0; i < gov_core_policy_count(core); i++)
 		gov_policy_set_level(gov_core_policy(core, i), 1.0 - (double)sw->state / states);
+	gov_core_set_work_cap(core, sw->cap_state ? gov_core_capacity(core) *
+				    (1.0 - (double)sw->cap_state / (states + 1)) : 0);
 }
 
 const struct governor_ops governor_step_wise = {

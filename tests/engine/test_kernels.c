@@ -4,8 +4,9 @@
  * the reference engine, bit for bit: random small models of one or two quantized layers (LINEAR,
  * CONV2D with odd sizes, strides, pads and 1x1 shapes, depthwise, grouped), with and without a
  * ReLU after them (the fused epilogue), signed and unsigned activations, inputs with NaN, inf and
- * -0, at every weight bits and activation bits from 2 to 8 and batches from 1 to 5, run
- * sequentially and split over a parallel-for. Also: path names, parsing and the env override.
+ * -0, at every weight bits and activation bits from 2 to 8 and batches from 1 to 5 (LINEAR
+ * layers also at 1 and 16), run sequentially and split over a parallel-for. Also: path names,
+ * parsing and the env override.
  */
 #include <errno.h>
 #include <math.h>
@@ -21,7 +22,8 @@
 #include "bmx_engine.h"
 #include "bmx_writer.h"
 
-#define MAX_BATCH 5
+#define MAX_BATCH 16   /* the largest batch a test runs */
+#define RANDOM_BATCH 5 /* random batches are 1..RANDOM_BATCH */
 #define MASK_ALL 0x01fc
 #define NBITS 7
 
@@ -123,10 +125,11 @@ static uint8_t supported(const struct bmx_layer_view *v, unsigned b)
 
 /*
  * Run MODEL on REF and on PATH at every (w, a) (DIAGONAL: only w == a), uniform over its layers
- * as far as each supports it; the outputs must be equal bit for bit.
+ * as far as each supports it, at each of the N_BATCHES BATCHES (none: one random batch per
+ * pair); the outputs must be equal bit for bit.
  */
-static void compare_paths(const void *file, size_t size, enum bmx_kernels_path path, struct rng *r,
-			  int diagonal)
+static void compare_batches(const void *file, size_t size, enum bmx_kernels_path path,
+			    struct rng *r, int diagonal, const uint32_t *batches, size_t n_batches)
 {
 	struct bmx_model *m = NULL;
 	struct bmx_engine *ref = NULL, *fast = NULL;
@@ -152,10 +155,12 @@ static void compare_paths(const void *file, size_t size, enum bmx_kernels_path p
 	got = malloc(out_n * sizeof(float));
 	assert_true(in && want && got);
 	for (size_t i = 0; i < in_n; i++) {
-		uint32_t pick = below(r, 64);
+		/* samples past RANDOM_BATCH repeat the first ones in reverse, drawing nothing more */
+		const size_t first = RANDOM_BATCH * bmx_model_input_size(m);
+		uint32_t pick = i < first ? below(r, 64) : 64;
 
 		in[i] = pick == 0 ? NAN : pick == 1 ? INFINITY : pick == 2 ? -INFINITY : pick == 3 ? -0.0f
-			: uniform(r, -3.0f, 6.0f);
+			: pick < 64 ? uniform(r, -3.0f, 6.0f) : in[first - 1 - i % first];
 	}
 	/*
 	 * Sample 0 all zeros: acc = 0, so y = 0 * mult + beta is -0 where mult < 0 and beta = -0,
@@ -163,28 +168,29 @@ static void compare_paths(const void *file, size_t size, enum bmx_kernels_path p
 	 */
 	memset(in, 0, bmx_model_input_size(m) * sizeof(float));
 	for (unsigned w = 2; w <= 8; w++)
-		for (unsigned a = diagonal ? w : 2; a <= (diagonal ? w : 8u); a++) {
-			const uint32_t batch = 1 + below(r, MAX_BATCH);
-			const size_t n = batch * bmx_model_output_size(m);
+		for (unsigned a = diagonal ? w : 2; a <= (diagonal ? w : 8u); a++)
+			for (size_t b = 0; b < (n_batches ? n_batches : 1); b++) {
+				const uint32_t batch = n_batches ? batches[b] : 1 + below(r, RANDOM_BATCH);
+				const size_t n = batch * bmx_model_output_size(m);
 
-			assert_true(m->layer_count <= 64);
-			for (uint32_t l = 0; l < m->layer_count; l++)
-				bits[l] = (struct bmx_layer_bits){ supported(&m->views[l], w),
-								   supported(&m->views[l], a) };
-			assert_int_equal(bmx_engine_run(ref, bits, batch, in, want, s_ref), 0);
+				assert_true(m->layer_count <= 64);
+				for (uint32_t l = 0; l < m->layer_count; l++)
+					bits[l] = (struct bmx_layer_bits){ supported(&m->views[l], w),
+									   supported(&m->views[l], a) };
+				assert_int_equal(bmx_engine_run(ref, bits, batch, in, want, s_ref), 0);
 
-			assert_int_equal(bmx_engine_run(fast, bits, batch, in, got, s_fast), 0);
-			if (memcmp(want, got, n * sizeof(float)) != 0) {
-				for (size_t i = 0; i < n; i++)
-					if (memcmp(&want[i], &got[i], sizeof(float)) != 0)
-						fail_msg("%s w%u a%u batch %u: out[%zu] = %a, reference %a",
-							 bmx_kernels_name(path), w, a, batch, i, (double)got[i],
-							 (double)want[i]);
+				assert_int_equal(bmx_engine_run(fast, bits, batch, in, got, s_fast), 0);
+				if (memcmp(want, got, n * sizeof(float)) != 0) {
+					for (size_t i = 0; i < n; i++)
+						if (memcmp(&want[i], &got[i], sizeof(float)) != 0)
+							fail_msg("%s w%u a%u batch %u: out[%zu] = %a, reference %a",
+								 bmx_kernels_name(path), w, a, batch, i, (double)got[i],
+								 (double)want[i]);
+				}
+				memset(got, 0, n * sizeof(float));
+				assert_int_equal(bmx_engine_run_parallel(fast, bits, batch, in, got, s_fast, &par), 0);
+				assert_memory_equal(want, got, n * sizeof(float));
 			}
-			memset(got, 0, n * sizeof(float));
-			assert_int_equal(bmx_engine_run_parallel(fast, bits, batch, in, got, s_fast, &par), 0);
-			assert_memory_equal(want, got, n * sizeof(float));
-		}
 	free(in);
 	free(want);
 	free(got);
@@ -195,13 +201,17 @@ static void compare_paths(const void *file, size_t size, enum bmx_kernels_path p
 	bmx_model_free(m);
 }
 
-/* A model INPUT(h, w, c) -> layer [-> RELU] [-> layer2 -> RELU]. */
-static void check_model(enum bmx_kernels_path path, struct rng *r, uint32_t h, uint32_t wd,
-			uint32_t c, const struct layer_desc *d, int relu, int second, int diagonal)
+static void compare_paths(const void *file, size_t size, enum bmx_kernels_path path, struct rng *r,
+			  int diagonal)
+{
+	compare_batches(file, size, path, r, diagonal, NULL, 0);
+}
+
+/* A model INPUT(h, w, c) -> layer [-> RELU] [-> layer2 -> RELU], into FILE and SIZE. */
+static void build_model(struct rng *r, uint32_t h, uint32_t wd, uint32_t c,
+			const struct layer_desc *d, int relu, int second, void **file, size_t *size)
 {
 	struct bmx_writer *w = bmx_writer_new("k", h, wd, c, MASK_ALL);
-	void *file = NULL;
-	size_t size;
 	int x;
 
 	assert_non_null(w);
@@ -220,8 +230,17 @@ static void check_model(enum bmx_kernels_path path, struct rng *r, uint32_t h, u
 		x = bmx_writer_add(w, &s);
 	}
 	assert_true(x >= 0);
-	assert_int_equal(bmx_writer_finish(w, &file, &size), 0);
+	assert_int_equal(bmx_writer_finish(w, file, size), 0);
 	bmx_writer_free(w);
+}
+
+static void check_model(enum bmx_kernels_path path, struct rng *r, uint32_t h, uint32_t wd,
+			uint32_t c, const struct layer_desc *d, int relu, int second, int diagonal)
+{
+	void *file = NULL;
+	size_t size;
+
+	build_model(r, h, wd, c, d, relu, second, &file, &size);
 	compare_paths(file, size, path, r, diagonal);
 	free(file);
 }
@@ -256,6 +275,35 @@ static void test_linear(void **state)
 {
 	(void)state;
 	each_path(linear_cases);
+}
+
+/*
+ * Batch-1 LINEAR layers (GEMV: on AVX2 and AVX-VNNI by table lookup on the planes) and the same
+ * layers at batch 16 (GEMM), at every (w, a): reductions of odd and even step counts (the
+ * paired plane order's pad step), past one sweep of 64 step pairs (516, 1028, 2052 positions),
+ * channels that leave a partial panel or fill whole ones, signed and unsigned inputs.
+ */
+static void gemv_cases(enum bmx_kernels_path path, struct rng *r)
+{
+	static const uint32_t ks[] = { 4, 8, 28, 64, 132, 516, 1028, 2052, 13 };
+	static const uint32_t ns[] = { 1, 17, 32, 33, 100, 64, 130, 16, 48 };
+	static const uint32_t batches[] = { 1, 16 };
+
+	for (size_t i = 0; i < sizeof(ks) / sizeof(ks[0]); i++) {
+		struct layer_desc d = { ns[i], 0, 0, 1, 0, 1, -1, (int)(i & 1) };
+		void *file = NULL;
+		size_t size;
+
+		build_model(r, 1, 1, ks[i], &d, (int)(i % 3 != 0), i == 5, &file, &size);
+		compare_batches(file, size, path, r, 0, batches, 2);
+		free(file);
+	}
+}
+
+static void test_gemv(void **state)
+{
+	(void)state;
+	each_path(gemv_cases);
 }
 
 static void conv_cases(enum bmx_kernels_path path, struct rng *r)
@@ -557,6 +605,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_path_names),
 		cmocka_unit_test(test_linear),
+		cmocka_unit_test(test_gemv),
 		cmocka_unit_test(test_conv),
 		cmocka_unit_test(test_pointwise),
 		cmocka_unit_test(test_requant_chains),

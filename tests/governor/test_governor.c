@@ -236,10 +236,108 @@ static void step_wise_trips_with_hysteresis(void **state)
 	for (t = 80; t < 86; t += 0.5)
 		tick(f, t, 0, 100);
 	assert_true(avg_bits(f) < at_first);
-	/* Well below every trip it comes back, one step per period, to full precision. */
-	for (int i = 0; i < 10; i++)
+	/* Past its precision steps it moved the cap; the daemon was never saturated. */
+	assert_true(gov_core_work_cap(f->core) > 0);
+	/* Well below every trip it comes back, one step per period: the cap first, then bits. */
+	for (int i = 0; i < 6; i++)
+		tick(f, 50, 0, 100);
+	assert_true(gov_core_work_cap(f->core) == 0);
+	for (int i = 0; i < 6; i++)
 		tick(f, 50, 0, 100);
 	assert_true(avg_bits(f) > 7.9);
+	teardown((void **)&f);
+}
+
+/*
+ * A tick on which the daemon's workers kept BUSY CPUs busy (and occupied); BUSY < 0: what RATE
+ * samples per second cost at the published bits.
+ */
+static void tick_busy(struct fixture *f, double temp_c, double rate, double busy)
+{
+	static uint64_t work, throttled;
+	double cap = gov_core_work_cap(f->core);
+
+	if (busy < 0)
+		busy = rate * gov_policy_cost(f->p) * 1e-9;
+	if (cap > 0 && busy > cap) { /* the cap holds the work back: a worker waits all along */
+		busy = cap;
+		throttled += 100 * MS;
+	}
+	work += (uint64_t)(busy * 100 * MS);
+	gov_core_observe_work(f->core, work, work, throttled, f->now + 100 * MS);
+	tick(f, temp_c, 50, rate);
+}
+
+static double heard_cap = -1;
+
+static void hear_cap(void *userdata, double cpus)
+{
+	(void)userdata;
+	heard_cap = cpus;
+}
+
+/*
+ * The second cooling device. A saturated daemon (every worker busy) turns cheaper samples into
+ * more samples, not less power: power_allocator then keeps full precision and caps the work, and
+ * the actuator hears the cap. With idle time left it lowers precision first and keeps the cap a
+ * backstop above the budget; cooling down lifts the cap. step_wise does the same with its steps.
+ */
+static void saturated_daemon_is_capped_not_lowered(void **state)
+{
+	struct fixture *f;
+
+	(void)state;
+	setup_with((void **)&f, "power_allocator", NULL);
+	gov_core_set_capacity(f->core, 2);
+	gov_core_set_cap_fn(f->core, hear_cap, NULL);
+	assert_true(heard_cap == 0);
+	for (int i = 0; i < 10; i++)
+		tick_busy(f, 50, 2000, 2.0);
+	assert_true(gov_core_saturated(f->core));
+	assert_true(gov_core_work_cap(f->core) == 0); /* below switch-on: nothing to cool */
+	for (int i = 0; i < 20; i++) {
+		tick_busy(f, 80 + i * 0.1, 2000, 2.0);
+		assert_true(avg_bits(f) > 7.9);
+	}
+	double cap = gov_core_work_cap(f->core);
+	assert_true(cap > 0 && cap < 2);
+	assert_true(heard_cap == cap);
+	struct gov_cap_stats st;
+	gov_core_cap_stats(f->core, f->now, &st);
+	assert_true(st.saturated && st.capped_ns > 0 && st.work_cap_cpus == cap);
+	teardown((void **)&f);
+
+	/*
+	 * Over the control temperature with idle time left (8,600 samples/s of ~93 us at 8 bits
+	 * keep 0.8 CPUs busy, and less at fewer bits): precision goes first, the cap stays a
+	 * backstop above the work.
+	 */
+	setup_with((void **)&f, "power_allocator", NULL);
+	gov_core_set_capacity(f->core, 2);
+	for (int i = 0; i < 10; i++)
+		tick_busy(f, 50, 8600, -1);
+	for (int i = 0; i < 5; i++) {
+		tick_busy(f, 80, 8600, -1);
+		assert_false(gov_core_saturated(f->core));
+		assert_true(gov_core_work_cap(f->core) == 0 ||
+			    gov_core_work_cap(f->core) > 8600 * gov_policy_cost(f->p) * 1e-9);
+	}
+	assert_true(avg_bits(f) < 7);
+	/* Cool again: below switch-on the cap goes and full precision returns. */
+	tick_busy(f, 40, 2000, 0.8);
+	assert_true(gov_core_work_cap(f->core) == 0 && avg_bits(f) > 7.9);
+	teardown((void **)&f);
+
+	/* step_wise, saturated: its steps move the cap, never the bits. */
+	setup_with((void **)&f, "step_wise", NULL);
+	gov_core_set_capacity(f->core, 2);
+	for (int i = 0; i < 5; i++)
+		tick_busy(f, 60, 100, 2.0);
+	for (double t = 70; t < 86; t += 0.5) {
+		tick_busy(f, t, 100, 2.0);
+		assert_true(avg_bits(f) > 7.9);
+	}
+	assert_true(gov_core_work_cap(f->core) > 0 && gov_core_work_cap(f->core) < 1.0);
 	teardown((void **)&f);
 }
 
@@ -495,6 +593,7 @@ int main(void)
 		cmocka_unit_test(conservative_steps),
 		cmocka_unit_test(step_wise_trips_with_hysteresis),
 		cmocka_unit_test(power_allocator_cools_a_busy_model),
+		cmocka_unit_test(saturated_daemon_is_capped_not_lowered),
 		cmocka_unit_test(power_allocator_counts_adaptive_cost),
 		cmocka_unit_test(power_allocator_falls_back_without_temperature),
 		cmocka_unit_test(limits_and_pins),

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * ipc_daemon.c — bench/ipc starts its own bitmixd for each doorbell and spin setting, on a
- * private socket in a temporary folder, and stops it afterwards.
+ * bench_daemon.c — a benchmark's own bitmixd (bench/ipc starts one per doorbell and spin
+ * setting, bench/closed-loop one per run), on a private socket in a temporary folder, stopped and
+ * removed afterwards.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,7 +16,7 @@
 #include <unistd.h>
 
 #include "bitmix.h"
-#include "ipc_bench.h"
+#include "bench_daemon.h"
 
 uint64_t bench_now_ns(void)
 {
@@ -27,6 +28,15 @@ uint64_t bench_now_ns(void)
 
 int bench_daemon_start(struct bench_daemon *d, const char *bitmixd, const char *model,
 		       const char *doorbell, unsigned spin_us)
+{
+	char ipc[96];
+
+	snprintf(ipc, sizeof(ipc), "ipc:\n  doorbell: %s\n  spin_us: %u\n", doorbell, spin_us);
+	return bench_daemon_start_yaml(d, bitmixd, "fmnist", model, ipc);
+}
+
+int bench_daemon_start_yaml(struct bench_daemon *d, const char *bitmixd, const char *name,
+			    const char *model, const char *extra_yaml)
 {
 	char config[128], log[128];
 	char *abs = realpath(model, NULL);
@@ -46,8 +56,8 @@ int bench_daemon_start(struct bench_daemon *d, const char *bitmixd, const char *
 		free(abs);
 		return -errno;
 	}
-	fprintf(f, "socket: %s\nworkers: 2\nlog_level: warning\nmodels:\n  fmnist: %s\n"
-		"ipc:\n  doorbell: %s\n  spin_us: %u\n", d->socket, abs, doorbell, spin_us);
+	fprintf(f, "socket: %s\nworkers: 2\nlog_level: warning\nmodels:\n  %s: %s\n%s", d->socket,
+		name, abs, extra_yaml ? extra_yaml : "");
 	fclose(f);
 	free(abs);
 	d->pid = fork();
@@ -61,7 +71,7 @@ int bench_daemon_start(struct bench_daemon *d, const char *bitmixd, const char *
 		execl(bitmixd, "bitmixd", "--config", config, (char *)NULL);
 		_exit(127);
 	}
-	for (int i = 0; i < 500; i++) {
+	for (int i = 0; i < 3000; i++) { /* 30 s: a large model is read and timed first */
 		struct bitmix *bm;
 		int status;
 
