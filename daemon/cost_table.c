@@ -229,7 +229,7 @@ static int timed_run(struct meter *mt, unsigned k, double *out, bool *clean, uin
 		return r;
 	if (wall_ns)
 		*wall_ns = w;
-	*clean = mt->clock == CLOCK_THREAD_CPUTIME_ID || (double)c >= 0.9 * (double)w;
+	*clean = mt->clock == CLOCK_THREAD_CPUTIME_ID || (double)c >= 0.97 * (double)w;
 	for (uint32_t l = 0; out && l < mt->layers; l++)
 		out[l] = 0;
 	for (uint32_t p = 0; out && p < mt->m->node_count; p++)
@@ -334,7 +334,7 @@ int cost_measure(struct cost_table *t, const struct bmx_engine *engine, unsigned
 			 */
 			if (r == 0 && mt.clock == CLOCK_MONOTONIC)
 				r = timed_run(&mt, k, NULL, &clean, NULL);
-			for (int tries = 0; r == 0 && tries < 3; tries++) {
+			for (int tries = 0; r == 0 && tries < 5; tries++) {
 				r = timed_run(&mt, k, out, &clean, NULL);
 				if (clean)
 					break;

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "cost_cache.h"
 #include "daemon.h"
@@ -69,6 +70,33 @@ static bool batch_measured(const struct cost_table *t, unsigned bi)
 	return true;
 }
 
+/*
+ * Batch 1 again, seconds after its first pass: each row keeps the lower of the two medians. A
+ * pass at batch 1 lasts milliseconds, so one burst of a neighbour's work can cover all of its
+ * repetitions; timing noise only ever slows a run, so the faster pass is the truer one.
+ */
+static int measure_batch1_again(struct served_model *m, struct cost_table *t)
+{
+	struct cost_table again = { 0 };
+	int r = cost_table_copy(&again, t);
+
+	for (uint32_t l = 0; r == 0 && l < again.layer_count; l++)
+		again.layers[l].measured[0] = 0;
+	if (r == 0)
+		r = cost_measure(&again, m->engine, 0, REPS_BATCH1, 0, &m->cost.stop);
+	for (uint32_t l = 0; r == 0 && l < t->layer_count; l++) {
+		struct cost_layer *c = &t->layers[l];
+
+		for (unsigned b = 2; b <= 8; b++)
+			if ((c->measured[0] & (1u << b)) && again.layers[l].ns[0][b] < c->ns[0][b]) {
+				c->ns[0][b] = again.layers[l].ns[0][b];
+				c->rel_error[0][b] = again.layers[l].rel_error[0][b];
+			}
+	}
+	cost_table_free(&again);
+	return r;
+}
+
 static void *measure_thread(void *arg)
 {
 	struct served_model *m = arg;
@@ -87,15 +115,23 @@ static void *measure_thread(void *arg)
 		if (batch_measured(&t, bi))
 			continue;
 		r = cost_measure(&t, m->engine, bi, bi ? REPS_LARGE : REPS_BATCH1, 0, &m->cost.stop);
-		if (r == 0)
+		if (r == 0 && bi == 0) /* the large batch waits for batch 1's second pass */
 			r = publish(m, &t);
 	}
+	if (r == 0)
+		r = measure_batch1_again(m, &t);
+	if (r == 0)
+		r = publish(m, &t);
 	if (r == 0) {
 		save(m, &t);
 		cost_table_count(&t, &rows, &measured);
+		struct timespec cpu;
+
+		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
 		log_info("model %s: cost table complete: %u rows measured at batch 1 and %u, %.2f s "
-			 "after load (%s kernels, %s)", m->name, measured, t.batch[1],
-			 (double)(m->cost.complete_ns - m->cost.start_ns) / 1e9, m->cost.key.kernels,
+			 "after load, %.2f s of CPU at idle priority (%s kernels, %s)", m->name,
+			 measured, t.batch[1], (double)(m->cost.complete_ns - m->cost.start_ns) / 1e9,
+			 (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9, m->cost.key.kernels,
 			 m->cost.key.cpu);
 	} else if (r != -ECANCELED) {
 		log_error_errno(r, "model %s: measuring its cost table; the estimates stay", m->name);
