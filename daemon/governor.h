@@ -12,8 +12,8 @@
  *
  * Costs are in nanoseconds of engine time per sample, from the daemon's per-layer cost table
  * (cost_table.h: measured node by node on the kernel path in use, completed in the background,
- * handed over with gov_policy_set_layer_costs), or from uniform timings (gov_measure_uniform_ns,
- * the benchmarks); bit-widths that save nothing measurable are pruned (GOV_MIN_SAVING). BitOps
+ * handed over with gov_policy_set_layer_costs), or from uniform timings (gov_model_desc's
+ * uniform_ns); bit-widths that save nothing measurable are pruned (GOV_MIN_SAVING). BitOps
  * is only the explicit fallback where nothing was measured. Everything here runs on one
  * thread (the daemon's event loop) and takes time as an argument, so tests and the closed-loop
  * benchmark drive it with simulated time.
@@ -107,12 +107,6 @@ struct gov_stats {
 	uint64_t last_decision_ns; /* cost of the last decision, for status */
 };
 
-/*
- * Time ENGINE at every uniform bit-width its model supports (each layer at the nearest bits it
- * allows), about 60 ms at most, into UNIFORM_NS[b] in ns per sample (0: not reached), made
- * non-decreasing in b. What gov_model_desc.uniform_ns expects (governor_cost.c).
- */
-void gov_measure_uniform_ns(const struct bmx_engine *engine, double uniform_ns[9]);
 
 /* The core. */
 int gov_core_new(const struct bmx_governor_config *cfg, struct gov_core **out);
