@@ -359,3 +359,12 @@ void bench_cpu_model(char *buf, size_t size)
 	if (f)
 		fclose(f);
 }
+
+const char *bench_ms_or_na(double seconds, char *buf, size_t size)
+{
+	if (seconds < 0)
+		snprintf(buf, size, "n/a");
+	else
+		snprintf(buf, size, "%.3f", seconds * 1e3);
+	return buf;
+}

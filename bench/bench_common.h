@@ -42,4 +42,7 @@ double bench_int8_peak(struct bench_pool *pool, enum bmx_kernels_path path, cons
 /* The CPU's model name from /proc/cpuinfo into BUF. */
 void bench_cpu_model(char *buf, size_t size);
 
+/* SECONDS as milliseconds ("%.3f") into BUF, or "n/a" when negative (not measured); BUF. */
+const char *bench_ms_or_na(double seconds, char *buf, size_t size);
+
 #endif

@@ -137,16 +137,27 @@ static int time_rounds(struct model_run *r, const struct bmx_parallel *par, unsi
 	return rc;
 }
 
-/* PyTorch's ms per model, from torch_models.py; -1 where unavailable. */
-static void torch_times(unsigned threads, double *fmnist, double *resnet)
+/* PyTorch's int8 backends, in the order of the table's columns. */
+static const char *const torch_backends[] = { "onednn", "fbgemm" };
+#define N_BACKENDS (sizeof(torch_backends) / sizeof(torch_backends[0]))
+
+/*
+ * PyTorch's ms per model (0 fmnist, 1 resnet18) and backend, from torch_models.py; -1 where
+ * unavailable (Debian's python3-torch 1.13 is built without fbgemm: its
+ * torch.backends.quantized.supported_engines lists only qnnpack and onednn).
+ */
+static void torch_times(unsigned threads, double ms[2][N_BACKENDS])
 {
 	const char *dir = getenv("BITMIX_BENCH_DIR");
-	char cmd[512], line[512], arch[32];
+	char cmd[512], line[512], arch[32], backend[32];
+	int any = 0;
 	FILE *p;
 
-	*fmnist = *resnet = -1;
+	for (int a = 0; a < 2; a++)
+		for (size_t b = 0; b < N_BACKENDS; b++)
+			ms[a][b] = -1;
 	if (access("/usr/bin/python3", X_OK) != 0) {
-		fprintf(stderr, "models: /usr/bin/python3 missing: PyTorch column skipped\n");
+		fprintf(stderr, "models: /usr/bin/python3 missing: PyTorch columns skipped\n");
 		return;
 	}
 	snprintf(cmd, sizeof(cmd), "/usr/bin/python3 %s/torch_models.py --threads %u 2>/dev/null",
@@ -155,18 +166,37 @@ static void torch_times(unsigned threads, double *fmnist, double *resnet)
 	if (!p)
 		return;
 	while (fgets(line, sizeof(line), p)) {
-		const char *ms = strstr(line, "\"ms\": ");
+		const char *m = strstr(line, "\"ms\": ");
+		const char *be = strstr(line, "\"backend\": \"");
 		double v;
 
-		if (sscanf(line, "{\"arch\": \"%31[^\"]\"", arch) != 1 || !ms || sscanf(ms + 6, "%lf", &v) != 1)
+		if (sscanf(line, "{\"arch\": \"%31[^\"]\"", arch) != 1 || !m || !be ||
+		    sscanf(be + 12, "%31[^\"]", backend) != 1 || sscanf(m + 6, "%lf", &v) != 1)
 			continue;
-		if (strcmp(arch, "fmnist") == 0)
-			*fmnist = v / 1e3;
-		else if (strcmp(arch, "resnet18") == 0)
-			*resnet = v / 1e3;
+		for (size_t b = 0; b < N_BACKENDS; b++) {
+			if (strcmp(backend, torch_backends[b]) != 0)
+				continue;
+			ms[strcmp(arch, "resnet18") == 0][b] = v / 1e3;
+			any = 1;
+		}
 	}
-	if (pclose(p) != 0 && *fmnist < 0)
-		fprintf(stderr, "models: python3-torch not usable (tools/setup-bench-deps.sh): PyTorch column skipped\n");
+	if (pclose(p) != 0 && !any)
+		fprintf(stderr, "models: python3-torch not usable (tools/setup-bench-deps.sh): PyTorch columns skipped\n");
+	for (size_t b = 0; any && b < N_BACKENDS; b++)
+		if (ms[0][b] < 0)
+			fprintf(stderr, "models: this PyTorch has no '%s' int8 backend: its column is empty\n",
+				torch_backends[b]);
+}
+
+/* The faster of the PyTorch backends that ran, or -1. */
+static double torch_best(const double ms[N_BACKENDS])
+{
+	double best = -1;
+
+	for (size_t b = 0; b < N_BACKENDS; b++)
+		if (ms[b] > 0 && (best < 0 || ms[b] < best))
+			best = ms[b];
+	return best;
 }
 
 int main(int argc, char **argv)
@@ -175,7 +205,8 @@ int main(int argc, char **argv)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 	unsigned threads = cpus > 0 ? (unsigned)cpus : 1, runs = 0;
 	int use_torch = 1, json = 0;
-	double torch_ms[2];
+	double torch_ms[2][N_BACKENDS], best;
+	char cpu[128];
 
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
@@ -193,14 +224,17 @@ int main(int argc, char **argv)
 	}
 	if (threads < 1 || threads > 16)
 		return 2;
-	torch_ms[0] = torch_ms[1] = -1;
+	for (int a = 0; a < 2; a++)
+		for (size_t b = 0; b < N_BACKENDS; b++)
+			torch_ms[a][b] = -1;
 	if (use_torch)
-		torch_times(threads, &torch_ms[0], &torch_ms[1]);
+		torch_times(threads, torch_ms);
+	bench_cpu_model(cpu, sizeof(cpu));
 	sleep(1); /* let OpenMP's idle threads stop spinning */
 	if (!json)
-		printf("%-9s %7s %9s %9s %9s %9s %8s %8s %9s %9s %9s\n", "model", "threads", "W8A8 ms",
-		       "W4A4 ms", "W2A2 ms", "torch ms", "8/torch", "8b/4b", "8b/2b", "alt/fixed",
-		       "new ms");
+		printf("%-9s %7s %9s %9s %9s %9s %9s %8s %8s %9s %9s %9s\n", "model", "threads",
+		       "W8A8 ms", "W4A4 ms", "W2A2 ms", "onednn ms", "fbgemm ms", "8/torch", "8b/4b",
+		       "8b/2b", "alt/fixed", "new ms");
 	for (size_t a = 0; a < 2; a++) {
 		struct bench_pool *pool = bench_pool_new(threads);
 		struct bmx_parallel par;
@@ -208,6 +242,7 @@ int main(int argc, char **argv)
 		unsigned n = runs ? runs : (a == 0 ? 100 : 12); /* rounds of 13 runs */
 		struct timings tm;
 		double t8, t4, t2, alt;
+		char na[2][16];
 
 		if (!pool || model_open(&r, archs[a]) < 0) {
 			fprintf(stderr, "models: %s: cannot build\n", archs[a]);
@@ -220,26 +255,30 @@ int main(int argc, char **argv)
 		t4 = tm.ms[1] / 1e3;
 		t2 = tm.ms[2] / 1e3;
 		alt = (tm.ms[3] + tm.ms[4]) / 2 / 1e3;
+		best = torch_best(torch_ms[a]);
 		if (json)
 			printf("{\"arch\":\"%s\",\"threads\":%u,\"kernels\":\"%s\",\"w8a8_ms\":%.4f,"
 			       "\"w4a4_ms\":%.4f,\"w2a2_ms\":%.4f,\"torch_int8_onednn_ms\":%.4f,"
-			       "\"alternating_8_2_ms\":%.4f,\"fixed_8_2_mean_ms\":%.4f,\"rounds\":%u,"
-			       "\"engine_new_ms\":%.2f}\n",
+			       "\"torch_int8_fbgemm_ms\":%.4f,\"alternating_8_2_ms\":%.4f,"
+			       "\"fixed_8_2_mean_ms\":%.4f,\"rounds\":%u,\"engine_new_ms\":%.2f,"
+			       "\"cpu\":\"%s\"}\n",
 			       archs[a], threads, bmx_kernels_name(bmx_engine_path(r.engine)), t8 * 1e3,
-			       t4 * 1e3, t2 * 1e3, torch_ms[a] * 1e3, alt * 1e3, (t8 + t2) / 2 * 1e3, n,
-			       r.new_ms);
+			       t4 * 1e3, t2 * 1e3, torch_ms[a][0] * 1e3, torch_ms[a][1] * 1e3, alt * 1e3,
+			       (t8 + t2) / 2 * 1e3, n, r.new_ms, cpu);
 		else
-			printf("%-9s %7u %9.3f %9.3f %9.3f %9.3f %8.2f %8.2f %9.2f %9.3f %9.1f\n", archs[a],
-			       threads, t8 * 1e3, t4 * 1e3, t2 * 1e3, torch_ms[a] * 1e3,
-			       torch_ms[a] > 0 ? t8 / torch_ms[a] : 0, t8 / t4, t8 / t2, alt / ((t8 + t2) / 2),
-			       r.new_ms);
+			printf("%-9s %7u %9.3f %9.3f %9.3f %9s %9s %8.2f %8.2f %9.2f %9.3f %9.1f\n",
+			       archs[a], threads, t8 * 1e3, t4 * 1e3, t2 * 1e3,
+			       bench_ms_or_na(torch_ms[a][0], na[0], sizeof(na[0])),
+			       bench_ms_or_na(torch_ms[a][1], na[1], sizeof(na[1])),
+			       best > 0 ? t8 / best : 0, t8 / t4, t8 / t2, alt / ((t8 + t2) / 2), r.new_ms);
 		model_close(&r);
 		bench_pool_free(pool);
 	}
 	if (!json)
-		printf("# kernels %s; medians in ms; alt/fixed = alternating 8/2-bit runs over the mean "
-		       "of fixed 8 and fixed 2 (1.00: switching costs nothing); torch = PyTorch int8, "
-		       "'onednn' backend, FX post-training quantization\n",
-		       bmx_kernels_name(bmx_kernels_resolve(BMX_KERNELS_AUTO)));
+		printf("# %s, kernels %s; medians in ms; alt/fixed = alternating 8/2-bit runs over the "
+		       "mean of fixed 8 and fixed 2 (1.00: switching costs nothing); onednn, fbgemm = "
+		       "PyTorch int8 backends, FX post-training quantization (n/a: not in this "
+		       "PyTorch); 8/torch = W8A8 over the faster of them\n",
+		       cpu, bmx_kernels_name(bmx_kernels_resolve(BMX_KERNELS_AUTO)));
 	return 0;
 }

@@ -5,9 +5,11 @@
 Builds the "fmnist" and "resnet18" architectures of kernels/bmx_arch.c layer for layer (the
 same convolutions, strides, pads, groups, residual adds and pools, random weights), quantizes
 them with FX graph mode post-training quantization (int8 weights and activations, calibrated on
-random inputs) for the 'onednn' backend, and times batch-1 inference with N threads.
-Prints one JSON object per model: {"arch", "backend", "threads", "ms", "runs"}.
-Usage: /usr/bin/python3 bench/torch_models.py [--threads N] [--runs-fmnist N] [--runs-resnet18 N]
+random inputs) for each of PyTorch's x86 int8 backends ('onednn', and 'fbgemm', PyTorch's own
+default on x86), and times batch-1 inference with N threads.
+Prints one JSON object per model and backend: {"arch", "backend", "threads", "ms", "runs"}.
+Usage: /usr/bin/python3 bench/torch_models.py [--threads N] [--backends onednn,fbgemm]
+       [--runs-fmnist N] [--runs-resnet18 N]
 """
 import argparse
 import json
@@ -103,19 +105,22 @@ def time_model(model, shape, runs):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--backend", default="onednn")
+    ap.add_argument("--backends", default="onednn,fbgemm")
     ap.add_argument("--runs-fmnist", type=int, default=200)
     ap.add_argument("--runs-resnet18", type=int, default=20)
     args = ap.parse_args()
     torch.manual_seed(0)
     torch.set_num_threads(args.threads)
+    backends = [b for b in args.backends.split(",")
+                if b in torch.backends.quantized.supported_engines]
     for arch, model, shape, runs in (("fmnist", Fmnist(), (1, 1, 28, 28), args.runs_fmnist),
                                      ("resnet18", Resnet18(), (1, 3, 224, 224), args.runs_resnet18)):
-        q = quantized(model, shape, args.backend)
-        ms = time_model(q, shape, runs) * 1e3
-        print(json.dumps({"arch": arch, "backend": args.backend, "threads": args.threads,
-                          "torch": torch.__version__, "ms": round(ms, 4), "runs": runs}),
-              flush=True)
+        for backend in backends:
+            q = quantized(model, shape, backend)
+            ms = time_model(q, shape, runs) * 1e3
+            print(json.dumps({"arch": arch, "backend": backend, "threads": args.threads,
+                              "torch": torch.__version__, "ms": round(ms, 4), "runs": runs}),
+                  flush=True)
 
 
 if __name__ == "__main__":
