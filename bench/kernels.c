@@ -182,6 +182,7 @@ static void print_row(const struct opts *op, const struct row *r, const struct m
 	const double bound = t_bw > t_ops ? t_bw : t_ops;
 	const double t = r->w_bits ? r->ours : r->onednn;
 	const char *who = r->w_bits ? "bitmix" : "onednn";
+	char peer[2][16];
 
 	if (op->json) {
 		printf("{\"m\":%u,\"k\":%u,\"n\":%u,\"from_dram\":%s,\"impl\":\"%s\",\"w_bits\":%u,"
@@ -197,10 +198,14 @@ static void print_row(const struct opts *op, const struct row *r, const struct m
 		       op->threads, bmx_kernels_name(mc->path), mc->cpu);
 		return;
 	}
-	printf("%5u %5u %5u %-4s %-7s %4u %9.4f %9.4f %9.4f %9.4f %7.2f %7.2f %6.1f%%\n", r->s.m,
-	       r->s.k, r->s.n, r->s.from_dram ? "dram" : "hot", who, bits, t * 1e3, r->onednn * 1e3,
-	       r->openblas * 1e3, bound * 1e3, r->onednn > 0 ? t / r->onednn : 0,
-	       bound > 0 ? t / bound : 0, peak > 0 ? 100 * 2 * macs / t / peak : 0);
+	if (t < 0) /* the oneDNN row, without oneDNN */
+		return;
+	printf("%5u %5u %5u %-4s %-7s %4u %9.4f %9s %9s %9.4f %7.2f %7.2f %6.1f%%\n", r->s.m,
+	       r->s.k, r->s.n, r->s.from_dram ? "dram" : "hot", who, bits, t * 1e3,
+	       bench_ms_or_na(r->onednn, peer[0], sizeof(peer[0])),
+	       bench_ms_or_na(r->openblas, peer[1], sizeof(peer[1])), bound * 1e3,
+	       r->onednn > 0 ? t / r->onednn : 0, bound > 0 ? t / bound : 0,
+	       peak > 0 ? 100 * 2 * macs / t / peak : 0);
 }
 
 /* "M,K,N" or "M,K,N,dram" into S. */

@@ -377,35 +377,59 @@ INLINE __m256i lut_fold(__m256i a, __m256i b)
 				_mm256_permute2x128_si256(a, b, 0x31));
 }
 
-/* Channels 0..7 and 8..15 in order from the even (0, 2, .. 14) and odd ones. */
-INLINE void lut_interleave(__m256i even, __m256i odd, __m256i *c0, __m256i *c8)
+/*
+ * Channels 0..31 in order (8 per C) from V[r], the channels 4i + r (i = 0..7): two 4x4
+ * transposes of dwords, then the 128-bit halves put in place.
+ */
+INLINE void lut_interleave(const __m256i v[4], __m256i c[4])
 {
-	const __m256i lo = _mm256_unpacklo_epi32(even, odd), hi = _mm256_unpackhi_epi32(even, odd);
+	const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpacklo_epi32(v[2], v[3]);
+	const __m256i t2 = _mm256_unpackhi_epi32(v[0], v[1]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+	const __m256i u0 = _mm256_unpacklo_epi64(t0, t1), u1 = _mm256_unpackhi_epi64(t0, t1);
+	const __m256i u2 = _mm256_unpacklo_epi64(t2, t3), u3 = _mm256_unpackhi_epi64(t2, t3);
 
-	*c0 = _mm256_permute2x128_si256(lo, hi, 0x20);
-	*c8 = _mm256_permute2x128_si256(lo, hi, 0x31);
+	c[0] = _mm256_permute2x128_si256(u0, u1, 0x20);
+	c[1] = _mm256_permute2x128_si256(u2, u3, 0x20);
+	c[2] = _mm256_permute2x128_si256(u0, u1, 0x31);
+	c[3] = _mm256_permute2x128_si256(u2, u3, 0x31);
 }
 
 /*
- * Step pair T of one plane of a panel (P: its 32 bytes per pair) looked up in the tables at TAB:
- * the u16 sums of channels 0, 2, .. 14 into A0, 16, 18, .. 30 into A1, the odd ones into A2, A3
- * (a 128-bit lane per step). WIDE: the tables' high bytes are not all 0 (else not looked up).
+ * The sums of one plane over a chunk, kept without widening a lookup's bytes (which took 4
+ * unpacks per 32 bytes, as many shuffle-port operations as the lookups themselves): for the
+ * lookups L of the even (0) and odd (1) nibbles, A = sum of L read as u16 (mod 2^16), B = sum
+ * of L >> 8 (the odd bytes), H = the bytewise sum of the tables' high bytes (each at most 3, so
+ * 64 step pairs fit a byte). Per u16 lane (even byte e, odd byte o):
+ *   E = A - (B << 8) + (H << 8)  = sum T_e,   O = B + (H & 0xff00) = sum T_o   (mod 2^16),
+ * exact because every true sum is at most 64 x 1020 < 2^16.
+ */
+struct lut_acc {
+	__m256i a[2], b[2], h[2];
+};
+
+/*
+ * Step pair T of one plane of a panel (P: its 32 bytes per pair) looked up in the tables at TAB
+ * into ACC (a 128-bit lane per step). WIDE: the tables' high bytes are not all 0 (else not
+ * looked up).
  */
 INLINE void lut_pair(const uint8_t *p, const uint8_t *tab, uint32_t t, __m256i nib, int wide,
-		     __m256i *a0, __m256i *a1, __m256i *a2, __m256i *a3)
+		     struct lut_acc *acc)
 {
-	const __m256i z = _mm256_setzero_si256();
 	const __m256i x = _mm256_load_si256((const __m256i *)(const void *)(p + 32 * (size_t)t));
 	const __m256i tl = _mm256_load_si256((const __m256i *)(const void *)(tab + 64 * (size_t)t));
-	const __m256i th = wide ? _mm256_load_si256((const __m256i *)(const void *)(tab + 64 * (size_t)t + 32)) : z;
 	const __m256i il = _mm256_and_si256(x, nib), ih = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
-	const __m256i l0 = _mm256_shuffle_epi8(tl, il), h0 = wide ? _mm256_shuffle_epi8(th, il) : z;
-	const __m256i l1 = _mm256_shuffle_epi8(tl, ih), h1 = wide ? _mm256_shuffle_epi8(th, ih) : z;
+	const __m256i l0 = _mm256_shuffle_epi8(tl, il), l1 = _mm256_shuffle_epi8(tl, ih);
 
-	*a0 = _mm256_add_epi16(*a0, _mm256_unpacklo_epi8(l0, h0));
-	*a1 = _mm256_add_epi16(*a1, _mm256_unpackhi_epi8(l0, h0));
-	*a2 = _mm256_add_epi16(*a2, _mm256_unpacklo_epi8(l1, h1));
-	*a3 = _mm256_add_epi16(*a3, _mm256_unpackhi_epi8(l1, h1));
+	acc->a[0] = _mm256_add_epi16(acc->a[0], l0);
+	acc->b[0] = _mm256_add_epi16(acc->b[0], _mm256_srli_epi16(l0, 8));
+	acc->a[1] = _mm256_add_epi16(acc->a[1], l1);
+	acc->b[1] = _mm256_add_epi16(acc->b[1], _mm256_srli_epi16(l1, 8));
+	if (wide) {
+		const __m256i th = _mm256_load_si256((const __m256i *)(const void *)(tab + 64 * (size_t)t + 32));
+
+		acc->h[0] = _mm256_add_epi8(acc->h[0], _mm256_shuffle_epi8(th, il));
+		acc->h[1] = _mm256_add_epi8(acc->h[1], _mm256_shuffle_epi8(th, ih));
+	}
 }
 
 /*
@@ -419,7 +443,7 @@ INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_
 	const uint32_t steps = pl->kp / KERN_KSTEP, pairs = kern_plane_steps(pl) / 2; /* even */
 	const uint32_t end = n1 < pl->n ? n1 : pl->n;
 	const size_t plane_bytes = pl->plane_words * sizeof(uint64_t);
-	const __m256i nib = _mm256_set1_epi8(0x0f);
+	const __m256i nib = _mm256_set1_epi8(0x0f), high = _mm256_set1_epi16((short)0xff00);
 
 	struct kern_gemm gb = *g;
 
@@ -428,13 +452,14 @@ INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_
 	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
 		/* the panel's 32 bytes per step pair, at kern_plane_word(pl, n / 16, 0) */
 		const uint8_t *panel = (const uint8_t *)(pl->words + kern_plane_word(pl, n / KERN_GROUP, 0));
-		__m256i d0 = _mm256_setzero_si256(), d1 = d0, d2 = d0, d3 = d0, d4 = d0, d5 = d0;
-		__m256i d6 = d0, d7 = d0, c[4];
+		__m256i d[8], v[4], c[4];
 		struct ep8 e[4];
 
+		for (unsigned i = 0; i < 8; i++)
+			d[i] = _mm256_setzero_si256();
 		for (uint32_t t0 = 0; t0 < pairs; t0 += LUT_CHUNK) {
 			const uint32_t t1 = pairs - t0 < LUT_CHUNK ? pairs : t0 + LUT_CHUNK;
-			__m256i acc[8][4];
+			struct lut_acc acc[8];
 
 			memset(acc, 0, sizeof(acc));
 			for (uint32_t ts = t0; ts < t1; ts += LUT_STRIP) {
@@ -442,32 +467,37 @@ INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_
 
 				for (unsigned j = 0; j < w; j++) {
 					const uint8_t *p = panel + j * plane_bytes;
-					__m256i a0 = acc[j][0], a1 = acc[j][1], a2 = acc[j][2], a3 = acc[j][3];
+					struct lut_acc a = acc[j];
 
 					for (uint32_t t = ts; t < te; t += 2) { /* a 64-byte line */
 						_mm_prefetch((const char *)(p + 32 * (size_t)t) + LUT_PREFETCH(w),
 							     _MM_HINT_T0);
-						lut_pair(p, tab, t, nib, wide, &a0, &a1, &a2, &a3);
-						lut_pair(p, tab, t + 1, nib, wide, &a0, &a1, &a2, &a3);
+						lut_pair(p, tab, t, nib, wide, &a);
+						lut_pair(p, tab, t + 1, nib, wide, &a);
 					}
-					acc[j][0] = a0;
-					acc[j][1] = a1;
-					acc[j][2] = a2;
-					acc[j][3] = a3;
+					acc[j] = a;
 				}
 			}
 			for (unsigned j = 0; j < w; j++) {
 				const __m128i shift = _mm_cvtsi32_si128(7 - (int)j);
 
-				/* acc[j]: channels 0, 2, .. 14; 16, 18, .. 30; the odd ones */
-				lut_flush(acc[j][0], shift, j == 0, &d0, &d1);
-				lut_flush(acc[j][1], shift, j == 0, &d2, &d3);
-				lut_flush(acc[j][2], shift, j == 0, &d4, &d5);
-				lut_flush(acc[j][3], shift, j == 0, &d6, &d7);
+				for (unsigned h = 0; h < 2; h++) {
+					const __m256i a = acc[j].a[h], b = acc[j].b[h], hb = acc[j].h[h];
+					const __m256i even = _mm256_add_epi16(
+						_mm256_sub_epi16(a, _mm256_slli_epi16(b, 8)), _mm256_slli_epi16(hb, 8));
+					const __m256i odd = _mm256_add_epi16(b, _mm256_and_si256(hb, high));
+
+					/* nibble h of byte 2i: channel 4i + h; of byte 2i + 1: 4i + 2 + h */
+					lut_flush(even, shift, j == 0, &d[4 * h], &d[4 * h + 1]);
+					lut_flush(odd, shift, j == 0, &d[4 * h + 2], &d[4 * h + 3]);
+				}
 			}
 		}
-		lut_interleave(lut_fold(d0, d1), lut_fold(d4, d5), &c[0], &c[1]);
-		lut_interleave(lut_fold(d2, d3), lut_fold(d6, d7), &c[2], &c[3]);
+		v[0] = lut_fold(d[0], d[1]);
+		v[1] = lut_fold(d[4], d[5]);
+		v[2] = lut_fold(d[2], d[3]);
+		v[3] = lut_fold(d[6], d[7]);
+		lut_interleave(v, c);
 		for (unsigned i = 0; i < 4; i++) {
 			ep8_init(&gb, n + 8 * i, &e[i], 0);
 			epilogue8(&gb, &e[i], c[i], 0, n + 8 * i);
