@@ -123,8 +123,24 @@ const char *peer_onednn_version(void)
 	static char buf[64];
 	const dnnl_version_t *v = dnnl_version();
 
-	snprintf(buf, sizeof(buf), "%d.%d.%d (%s)", v->major, v->minor, v->patch, v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "threads");
+	const dnnl_cpu_isa_t isa = dnnl_get_effective_cpu_isa();
+
+	snprintf(buf, sizeof(buf), "%d.%d.%d (%s, %s)", v->major, v->minor, v->patch,
+		 v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "threads",
+		 isa == dnnl_cpu_isa_avx2 ? "AVX2" : isa == dnnl_cpu_isa_avx2_vnni ? "AVX2+VNNI" :
+		 isa >= dnnl_cpu_isa_avx512_core_vnni && isa != dnnl_cpu_isa_avx2_vnni ? "AVX-512+VNNI" :
+		 isa >= dnnl_cpu_isa_avx512_core ? "AVX-512" : "pre-AVX2");
 	return buf;
+}
+
+void peer_onednn_limit_isa(const char *path)
+{
+	if (getenv("ONEDNN_MAX_CPU_ISA") || getenv("DNNL_MAX_CPU_ISA"))
+		return;
+	if (strcmp(path, "avx2") == 0)
+		dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx2);
+	else if (strcmp(path, "avxvnni") == 0)
+		dnnl_set_max_cpu_isa(dnnl_cpu_isa_avx2_vnni);
 }
 #else
 double peer_onednn_matmul(uint32_t m, uint32_t k, uint32_t n, unsigned iters, unsigned copies)
@@ -136,6 +152,11 @@ double peer_onednn_matmul(uint32_t m, uint32_t k, uint32_t n, unsigned iters, un
 const char *peer_onednn_version(void)
 {
 	return "missing";
+}
+
+void peer_onednn_limit_isa(const char *path)
+{
+	(void)path;
 }
 #endif
 

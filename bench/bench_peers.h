@@ -15,6 +15,13 @@ double peer_onednn_matmul(uint32_t m, uint32_t k, uint32_t n, unsigned iters, un
 double peer_openblas_sgemm(uint32_t m, uint32_t k, uint32_t n, unsigned threads, unsigned iters,
 			   unsigned copies);
 const char *peer_onednn_version(void);
+/*
+ * Hold oneDNN to the instruction set of bitmix's kernel path PATH ("avx2", "avxvnni"; any
+ * other leaves it the CPU's best) unless ONEDNN_MAX_CPU_ISA says otherwise, so that a path
+ * forced with BITMIX_KERNELS meets the peer a CPU of its kind would run. Before the first
+ * peer_onednn_matmul(). The ISA oneDNN runs is in peer_onednn_version().
+ */
+void peer_onednn_limit_isa(const char *path);
 const char *peer_openblas_version(void);
 
 #endif

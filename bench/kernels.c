@@ -278,6 +278,7 @@ int main(int argc, char **argv)
 	memset(rows, 0, sizeof(rows));
 	bench_cpu_model(mc.cpu, sizeof(mc.cpu));
 	mc.path = bmx_kernels_resolve(BMX_KERNELS_AUTO);
+	peer_onednn_limit_isa(bmx_kernels_name(mc.path));
 	mc.bw = bench_read_bandwidth(pool, 512u << 20);
 	mc.peak = bench_int8_peak(pool, mc.path, &mc.peak_how);
 	for (size_t i = 0; i < n_shapes; i++)
