@@ -38,17 +38,16 @@ bool engine_fast_lut_serves(const struct kern_ops *ops, unsigned w, unsigned a)
 }
 
 /*
- * The static rule (docs/kernels.md, "Low-bit kernels"): table lookup where the path serves
- * (w, a), a <= LUT_RULE_MAX_A, and the layer is a convolution read in place (a kernel larger
- * than 1x1 over a multiple of 16 channels: its tables are per input pixel, shared by the
- * windows) with at least LUT_RULE_MIN_N output channels, the shapes it measured faster on
- * (Zen 5); elsewhere the tables, the tile's fixed costs or, from 4 activation bits, the folds
- * of the byte sums every 4 steps or fewer ate the gain. BITMIX_LOWBIT=on takes table lookup
+ * The static rule (docs/kernels.md, "Low-bit kernels"), each path's own (kern_ops.lut_rule_*):
+ * table lookup where the path serves (w, a), a <= lut_rule_max_a, on layers of at least
+ * lut_rule_min_n output channels and, where lut_rule_direct_only, only on convolutions read in
+ * place (a kernel larger than 1x1 over a multiple of 16 channels: their tables are per input
+ * pixel, shared by the windows). On AVX-512 (Zen 5) that is 3x3 convolutions of 128 channels
+ * and more, elsewhere the tables, the tile's fixed costs or, from 4 activation bits, the folds
+ * of the byte sums every 4 steps or fewer ate the gain over vpdpbusd; on AVX2 table lookup
+ * beats vpmaddubsw on every GEMM of the bundled model. BITMIX_LOWBIT=on takes table lookup
  * wherever it is served, =off nowhere (to measure one against the other, and to test both).
  */
-#define LUT_RULE_MIN_N 128u
-#define LUT_RULE_MAX_A 3u
-
 static void choose_kernels(const struct bmx_layer_view *v, const struct kern_ops *ops,
 			   struct fast_layer *fl)
 {
@@ -61,11 +60,12 @@ static void choose_kernels(const struct bmx_layer_view *v, const struct kern_ops
 	memset(fl->kernel, FAST_KERNEL_DOT, sizeof(fl->kernel));
 	if (env && strcmp(env, "off") == 0)
 		return;
-	if (!forced && !(ops->direct && direct && v->out_c >= LUT_RULE_MIN_N))
+	if (!forced && (v->out_c < ops->lut_rule_min_n ||
+			(ops->lut_rule_direct_only && !(ops->direct && direct))))
 		return;
 	for (unsigned w = BMX_MIN_BITS; w <= BMX_MAX_BITS; w++)
 		for (unsigned a = BMX_MIN_BITS; a <= BMX_MAX_BITS; a++)
-			if (engine_fast_lut_serves(ops, w, a) && (forced || a <= LUT_RULE_MAX_A)) {
+			if (engine_fast_lut_serves(ops, w, a) && (forced || a <= ops->lut_rule_max_a)) {
 				fl->kernel[w][a] = FAST_KERNEL_LUT;
 				fl->lut_any = true;
 			}

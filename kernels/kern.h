@@ -207,6 +207,15 @@ struct kern_ops {
 			   uint8_t *t);
 	uint16_t lut_w_mask; /* bit w: gemm_lut serves w weight bits */
 	uint8_t lut_max_u;   /* the largest activation code u its byte tables hold (4 u <= 255) */
+	/*
+	 * Where the engine's static rule takes gemm_lut (engine_fast.c, choose_kernels(); a
+	 * measured cost table may overrule it): activation bits up to lut_rule_max_a, layers of
+	 * at least lut_rule_min_n output channels, only convolutions read in place when
+	 * lut_rule_direct_only. Each path's values are its own measurements (docs/kernels.md).
+	 */
+	uint16_t lut_rule_min_n;
+	uint8_t lut_rule_max_a;
+	uint8_t lut_rule_direct_only;
 };
 
 extern const struct kern_ops kern_ops_avx512;
@@ -217,6 +226,11 @@ void kern_avx512_lut_tables(const uint8_t *u, size_t lda, uint32_t m, uint32_t k
 			    uint8_t *t);
 extern const struct kern_ops kern_ops_avx2;
 extern const struct kern_ops kern_ops_avxvnni;
+
+/* kern_avx2_lut.c: the AVX2 path's table-lookup GEMM and its tables (the same bytes) */
+void kern_avx2_gemm_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel);
+void kern_avx2_lut_tables(const uint8_t *u, size_t lda, uint32_t m, uint32_t k, uint32_t k16,
+			  uint8_t *t);
 
 /* The portable pieces the paths share (kern_pack.c). */
 void kern_quantize_portable(const float *x, size_t n, float inv, int32_t lo, int32_t hi,

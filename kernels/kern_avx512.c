@@ -386,5 +386,8 @@ const struct kern_ops kern_ops_avx512 = {
 	.lut_tables = kern_avx512_lut_tables,
 	.lut_w_mask = 1u << 2,
 	.lut_max_u = 63,
+	.lut_rule_min_n = 128,
+	.lut_rule_max_a = 3,
+	.lut_rule_direct_only = 1,
 };
 #endif
