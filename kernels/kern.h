@@ -224,6 +224,13 @@ extern const struct kern_ops kern_ops_avx512;
 void kern_avx512_gemm_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel);
 void kern_avx512_lut_tables(const uint8_t *u, size_t lda, uint32_t m, uint32_t k, uint32_t k16,
 			    uint8_t *t);
+/*
+ * The GEMV (g->m == 1, no window) of channels [n0, n1) at W (2..4) weight bits by table lookup;
+ * TAB: 64-byte aligned scratch of 4 bytes per position of kp rounded up to 16. Returns -1 (and
+ * does nothing) where the row's codes span more than 63 or W is not served.
+ */
+int kern_avx512_gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w,
+			 uint8_t *tab);
 extern const struct kern_ops kern_ops_avx2;
 extern const struct kern_ops kern_ops_avxvnni;
 

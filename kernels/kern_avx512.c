@@ -277,15 +277,23 @@ INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *pa
 	}
 }
 
+/*
+ * The GEMV takes table lookup (kern_avx512_lut.c) up to this many weight bits, where its cost
+ * per plane byte beats the rebuild's per weight (docs/kernels.md).
+ */
+#define GEMV_LUT_MAX_W 2u
+
 /* One instance per weight bit-width, so the plane loops unroll. */
 #define FOR_BITS(X) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
 #define DEFINE(W)                                                                            \
 	TARGET static void gemm_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,      \
 				     int8_t *panel)                                             \
 	{                                                                                      \
-		if (g->m == 1 && !g->direct)                                                   \
-			gemv(g, n0, n1, W);                                                    \
-		else                                                                           \
+		if (g->m == 1 && !g->direct) {                                                 \
+			if (W > GEMV_LUT_MAX_W ||                                              \
+			    kern_avx512_gemv_lut(g, n0, n1, W, (uint8_t *)panel) < 0)          \
+				gemv(g, n0, n1, W);                                            \
+		} else                                                                         \
 			gemm(g, n0, n1, panel, W);                                             \
 	}
 FOR_BITS(DEFINE)

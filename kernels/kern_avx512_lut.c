@@ -36,6 +36,8 @@
 #define LUT_ROWS(nb) ((nb) > 2 ? 5u : 10u)
 #define LUT_MAX_ROWS 10u
 #define LUT_STEP 16u /* positions per step: 4 groups of 4, one per 128-bit lane */
+/* Bytes ahead each of the GEMV's W plane streams is prefetched (kern_avx512.c's measure). */
+#define PREFETCH_LUT(w) (8192u / (w))
 
 /*
  * Tables of the 4 groups of 4 positions in U16 (one per 128-bit lane): lane L, byte e gets
@@ -352,6 +354,183 @@ TARGET void kern_avx512_gemm_lut(const struct kern_gemm *g, uint32_t n0, uint32_
 				lut_tile16(g, idx, r, n);
 		}
 		n += ng * KERN_GROUP;
+	}
+}
+/*
+ * GEMV (M = 1) by table lookup on the planes in the blocked order, for few weight bits: the
+ * rebuild of kern_avx512.c's GEMV costs the same per weight at any bit-width (a byte transpose
+ * and vgf2p8affineqb per 8 steps, then vpdpbusd), so at 2 bits it is compute-bound; the lookup
+ * costs per plane byte. A blocked line (8 steps of one plane and 16 channels) holds in byte
+ * 16 L + 2 V + e the nibbles of channels 4 L + 2 e (low) and 4 L + 2 e + 1 (high) at step V
+ * (kern.h), so with the 8 steps' tables in two vectors (128 bytes, step V's at 16 V) the index
+ * 16 V + nibble picks the right table: one vpermi2b per 64 nibbles. The tables hold u - min u
+ * (each entry <= 4 x 63: the caller checks the row's range), the looked-up bytes are summed
+ * as u16 lanes mod 2^16 beside their odd bytes (A += L, B += L >> 8: the even byte's sum is
+ * A - (B << 8), exact while each is below 2^16: LUT_GEMV_CHUNK blocks of at most 252), then
+ * summed over V and the planes combined: D = -128 S_0 + sum_j 2^(7 - j) S_j. Steps past the
+ * last full block keep the plain layout and are looked up one channel at a time.
+ */
+#define LUT_GEMV_CHUNK 128u
+
+/* Channels 4 L + r of R[r] (each lane L: 4 int32 partial sums) summed, in channel order. */
+INLINE __m512i sum4x4(const __m512i r[4])
+{
+	const __m512i t0 = _mm512_unpacklo_epi32(r[0], r[1]), t1 = _mm512_unpackhi_epi32(r[0], r[1]);
+	const __m512i t2 = _mm512_unpacklo_epi32(r[2], r[3]), t3 = _mm512_unpackhi_epi32(r[2], r[3]);
+
+	return _mm512_add_epi32(_mm512_add_epi32(_mm512_unpacklo_epi64(t0, t2),
+						 _mm512_unpackhi_epi64(t0, t2)),
+				_mm512_add_epi32(_mm512_unpacklo_epi64(t1, t3),
+						 _mm512_unpackhi_epi64(t1, t3)));
+}
+
+/* vpermi2b is AVX512_VBMI, which every CPU with the path's GFNI has (Ice Lake, Zen 4 on) */
+#define TARGET_VBMI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,gfni,avx512vbmi")))
+
+TARGET_VBMI static inline __attribute__((always_inline)) void
+gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, const unsigned w, uint8_t lo,
+	 uint8_t *tab)
+{
+	const struct kern_planes *pl = g->w;
+	const uint32_t steps = pl->kp / KERN_KSTEP, blocks = steps / 8;
+	const size_t stride = pl->plane_words;
+	const __m512i nib = _mm512_set1_epi8(0x0f), ones = _mm512_set1_epi16(1);
+	/* byte 16 L + 2 V + e of a line: 16 V, the offset of step V's table */
+	const __m512i vsel = _mm512_set_epi64(0x7070606050504040ll, 0x3030202010100000ll,
+					      0x7070606050504040ll, 0x3030202010100000ll,
+					      0x7070606050504040ll, 0x3030202010100000ll,
+					      0x7070606050504040ll, 0x3030202010100000ll);
+	struct kern_gemm gb = *g;
+	__m512i sel[4];
+
+	for (int i = 0; i < 4; i++) {
+		const __m512i e = _mm512_set_epi32(0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100,
+						   0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100,
+						   0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100,
+						   0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100);
+		const __m512i lane4 = _mm512_set_epi32(0x0c0c0c0c, 0x0c0c0c0c, 0x0c0c0c0c, 0x0c0c0c0c,
+						       0x08080808, 0x08080808, 0x08080808, 0x08080808,
+						       0x04040404, 0x04040404, 0x04040404, 0x04040404,
+						       0, 0, 0, 0);
+		const __mmask64 bit = _mm512_test_epi8_mask(e, _mm512_set1_epi8((char)(1 << i)));
+
+		sel[i] = _mm512_mask_add_epi8(_mm512_set1_epi8((char)0x80), bit, lane4,
+					      _mm512_set1_epi8((char)i));
+	}
+	/* the tables of every step (16 bytes each, 4 per vector) of u - lo; 0 past K */
+	for (uint32_t p = 0; p < steps * KERN_KSTEP; p += 16) {
+		const uint32_t left = p < pl->k ? pl->k - p : 0;
+		const __mmask16 keep = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1);
+		const __m128i u = _mm_maskz_loadu_epi8(keep, g->a + p);
+
+		_mm512_store_si512(tab + 4 * p, tables16(_mm_subs_epu8(u, _mm_set1_epi8((char)lo)), sel));
+	}
+	gb.off -= lo; /* D = sum (u - lo) b + lo * sum b */
+	for (uint32_t n = n0; n < n1; n += KERN_GROUP) {
+		const uint64_t *p = pl->words + (size_t)(n / KERN_GROUP) * steps;
+		__m512i d = _mm512_setzero_si512();
+		int32_t tail[16] = { 0 };
+		uint8_t *q;
+
+		for (uint32_t b0 = 0; b0 < blocks; b0 += LUT_GEMV_CHUNK) {
+			const uint32_t b1 = blocks - b0 < LUT_GEMV_CHUNK ? blocks : b0 + LUT_GEMV_CHUNK;
+			__m512i acc[8][4];
+
+			for (unsigned j = 0; j < w; j++)
+				for (unsigned i = 0; i < 4; i++)
+					acc[j][i] = _mm512_setzero_si512();
+			for (uint32_t b = b0; b < b1; b++) {
+				const __m512i t0 = _mm512_load_si512(tab + 128 * (size_t)b);
+				const __m512i t1 = _mm512_load_si512(tab + 128 * (size_t)b + 64);
+
+				for (unsigned j = 0; j < w; j++) {
+					const uint64_t *line = p + 8 * (size_t)b + j * stride;
+					const __m512i x = _mm512_loadu_si512(line);
+					/* (x & 0x0f) | vsel, and the same of x >> 4 */
+					const __m512i il = _mm512_ternarylogic_epi64(x, nib, vsel, 0xea);
+					const __m512i ih = _mm512_ternarylogic_epi64(_mm512_srli_epi16(x, 4), nib,
+										     vsel, 0xea);
+					const __m512i l = _mm512_permutex2var_epi8(t0, il, t1);
+					const __m512i h = _mm512_permutex2var_epi8(t0, ih, t1);
+
+					_mm_prefetch((const char *)line + PREFETCH_LUT(w), _MM_HINT_T0);
+					acc[j][0] = _mm512_add_epi16(acc[j][0], l);
+					acc[j][1] = _mm512_add_epi16(acc[j][1], _mm512_srli_epi16(l, 8));
+					acc[j][2] = _mm512_add_epi16(acc[j][2], h);
+					acc[j][3] = _mm512_add_epi16(acc[j][3], _mm512_srli_epi16(h, 8));
+				}
+			}
+			for (unsigned j = 0; j < w; j++) {
+				/* u16 lanes (L, V): channels 4 L + 0, 4 L + 2 (low), 4 L + 1, 4 L + 3 */
+				const __m512i r[4] = {
+					_mm512_madd_epi16(_mm512_sub_epi16(acc[j][0], _mm512_slli_epi16(acc[j][1], 8)), ones),
+					_mm512_madd_epi16(_mm512_sub_epi16(acc[j][2], _mm512_slli_epi16(acc[j][3], 8)), ones),
+					_mm512_madd_epi16(acc[j][1], ones),
+					_mm512_madd_epi16(acc[j][3], ones),
+				};
+				const __m512i sj = _mm512_slli_epi32(sum4x4(r), 7 - j);
+
+				d = j ? _mm512_add_epi32(d, sj) : _mm512_sub_epi32(d, sj);
+			}
+		}
+		for (uint32_t s = 8 * blocks; s < steps; s++) /* the plain tail */
+			for (unsigned j = 0; j < w; j++)
+				for (unsigned c = 0; c < 16; c++) {
+					const int32_t v = tab[16 * s + (p[s + j * stride] >> (4 * c) & 15)];
+
+					tail[c] += j ? v << (7 - j) : -(v << 7);
+				}
+		d = _mm512_add_epi32(d, _mm512_loadu_si512(tail));
+		const struct ep16 c = ep16_of(&gb, n);
+
+		requant_rows(&g->ep, 0, 1, &q);
+		epilogue_gemm16(&gb, &c, d, 0, n, q);
+	}
+}
+
+TARGET_VBMI int kern_avx512_gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1,
+				     unsigned w, uint8_t *tab)
+{
+	__m512i mn = _mm512_set1_epi8((char)0xff), mx = _mm512_setzero_si512();
+	uint8_t lo, hi;
+
+	for (uint32_t i = 0; i < g->w->k; i += 64) {
+		const uint32_t left = g->w->k - i;
+		const __mmask64 keep = left >= 64 ? ~0ull : (1ull << left) - 1;
+		const __m512i v = _mm512_maskz_loadu_epi8(keep, g->a + i);
+
+		mn = _mm512_min_epu8(mn, _mm512_mask_mov_epi8(mn, keep, v));
+		mx = _mm512_max_epu8(mx, v);
+	}
+	/* bytewise min and max of the vectors: fold halves down to one byte */
+	mn = _mm512_min_epu8(mn, _mm512_shuffle_i64x2(mn, mn, 0x4e));
+	mx = _mm512_max_epu8(mx, _mm512_shuffle_i64x2(mx, mx, 0x4e));
+	mn = _mm512_min_epu8(mn, _mm512_shuffle_i64x2(mn, mn, 0xb1));
+	mx = _mm512_max_epu8(mx, _mm512_shuffle_i64x2(mx, mx, 0xb1));
+	mn = _mm512_min_epu8(mn, _mm512_bsrli_epi128(mn, 8));
+	mx = _mm512_max_epu8(mx, _mm512_bsrli_epi128(mx, 8));
+	mn = _mm512_min_epu8(mn, _mm512_bsrli_epi128(mn, 4));
+	mx = _mm512_max_epu8(mx, _mm512_bsrli_epi128(mx, 4));
+	mn = _mm512_min_epu8(mn, _mm512_bsrli_epi128(mn, 2));
+	mx = _mm512_max_epu8(mx, _mm512_bsrli_epi128(mx, 2));
+	mn = _mm512_min_epu8(mn, _mm512_bsrli_epi128(mn, 1));
+	mx = _mm512_max_epu8(mx, _mm512_bsrli_epi128(mx, 1));
+	lo = (uint8_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(mn));
+	hi = (uint8_t)_mm_cvtsi128_si32(_mm512_castsi512_si128(mx));
+	if (!__builtin_cpu_supports("avx512vbmi") || g->w->k == 0 || hi - lo > 63)
+		return -1;
+	switch (w) {
+	case 2:
+		gemv_lut(g, n0, n1, 2, lo, tab);
+		return 0;
+	case 3:
+		gemv_lut(g, n0, n1, 3, lo, tab);
+		return 0;
+	case 4:
+		gemv_lut(g, n0, n1, 4, lo, tab);
+		return 0;
+	default:
+		return -1;
 	}
 }
 #endif
