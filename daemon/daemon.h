@@ -69,6 +69,8 @@ struct served_cost {
 	unsigned generation;       /* atomic: bumped whenever the table changes */
 	unsigned applied;          /* loop thread: the generation the policy has */
 	bool stop;                 /* atomic: the model is being freed, the thread ends */
+	bool done;                 /* under lock: the thread has finished its work */
+	bool orphaned;             /* under lock: the model was freed first: the thread frees it */
 	bool thread_running;
 	pthread_t thread;
 	uint64_t start_ns;         /* when the model's measurement began */
@@ -262,6 +264,8 @@ int model_store_load(struct model_store *store, const struct bmx_config *config)
 int served_model_load(const char *name, const char *path, uint32_t id, unsigned kernels,
 		      struct served_model **out);
 void served_model_ref(struct served_model *m);
+/* What served_model_free() leaves to a cost thread that was still running: engine, model, m. */
+void served_model_release(struct served_model *m);
 void served_model_unref(struct served_model *m);
 struct served_model *model_store_find(const struct model_store *store, const char *name);
 struct served_model *model_store_find_id(const struct model_store *store, uint32_t id);
@@ -376,8 +380,14 @@ int session_handle_reload(struct session *s, const struct bitmix_msg_hdr *m);
 /* daemon_cost.c: the per-layer cost table of each served model */
 /* At load: the cache, or batch 1 within the start-up budget; a thread for the rest. */
 int served_cost_start(struct served_model *m);
-/* Stop and join the thread, free the table (served_model_free). */
-void served_cost_stop(struct served_model *m);
+/*
+ * Stop the thread and free the table (served_model_free). A thread still measuring is not
+ * waited for (at idle priority on a busy machine it may not run for seconds, and the loop must
+ * not stall): it is left to end on its own and then free the model with served_model_release();
+ * -EINPROGRESS says so. After served_cost_join_at_exit() it is joined instead.
+ */
+int served_cost_stop(struct served_model *m);
+void served_cost_join_at_exit(void);
 /* The table as the policy takes it ([layer_count], free it); marks it handed over. */
 int served_cost_layer_costs(struct served_model *m, struct gov_layer_cost **out);
 /* A copy of the table (OUT zeroed or from an earlier call) and how long it took to complete. */

@@ -10,7 +10,10 @@
  * Threads: the measuring thread works on its own copy and publishes it under cost.lock with a
  * new generation; the loop thread, on every governor tick, sees the generation change and hands
  * the table to the policy (the governor runs on the loop thread only). served_model_free stops
- * the thread (cost.stop) and joins it, so the thread never outlives the engine it times.
+ * the thread (cost.stop); one that has not finished is not waited for (an idle-priority thread
+ * on a saturated machine may not run for seconds, and the loop must answer the watchdog): it
+ * frees the engine it times and the model itself when it ends, so it never outlives them. At
+ * exit (served_cost_join_at_exit) threads are joined, so none outlives the daemon.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -103,6 +106,7 @@ static void *measure_thread(void *arg)
 	const struct sched_param idle = { 0 };
 	struct cost_table t = { 0 };
 	uint32_t rows, measured;
+	bool orphaned;
 	int r = pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
 
 	if (r != 0)
@@ -137,6 +141,15 @@ static void *measure_thread(void *arg)
 		log_error_errno(r, "model %s: measuring its cost table; the estimates stay", m->name);
 	}
 	cost_table_free(&t);
+	pthread_mutex_lock(&m->cost.lock);
+	m->cost.done = true;
+	orphaned = m->cost.orphaned;
+	pthread_mutex_unlock(&m->cost.lock);
+	if (orphaned) { /* served_model_free() ran meanwhile and left the rest to this thread */
+		m->cost.thread_running = false;
+		served_cost_stop(m);
+		served_model_release(m);
+	}
 	return NULL;
 }
 
@@ -202,10 +215,30 @@ int served_cost_start(struct served_model *m)
 	return 0;
 }
 
-void served_cost_stop(struct served_model *m)
+static bool join_at_exit; /* atomic: the daemon is ending: threads are joined, none outlives it */
+
+void served_cost_join_at_exit(void)
+{
+	__atomic_store_n(&join_at_exit, true, __ATOMIC_RELAXED);
+}
+
+int served_cost_stop(struct served_model *m)
 {
 	if (m->cost.thread_running) {
+		const bool wait = __atomic_load_n(&join_at_exit, __ATOMIC_RELAXED);
+		bool done;
+
 		__atomic_store_n(&m->cost.stop, true, __ATOMIC_RELAXED);
+		pthread_mutex_lock(&m->cost.lock);
+		done = m->cost.done;
+		m->cost.orphaned = !done && !wait;
+		pthread_mutex_unlock(&m->cost.lock);
+		if (!done && !wait) {
+			pthread_detach(m->cost.thread);
+			log_info("model %s: its cost table's thread ends on its own and frees the engine",
+				 m->name);
+			return -EINPROGRESS;
+		}
 		pthread_join(m->cost.thread, NULL);
 		m->cost.thread_running = false;
 	}
@@ -213,6 +246,7 @@ void served_cost_stop(struct served_model *m)
 		pthread_mutex_destroy(&m->cost.lock);
 	m->cost.lock_ready = false;
 	cost_table_free(&m->cost.table);
+	return 0;
 }
 
 int served_cost_layer_costs(struct served_model *m, struct gov_layer_cost **out)

@@ -215,6 +215,7 @@ int main(int argc, char **argv)
 	}
 	bmx_log_set_level(d.config->log_level);
 	r = run(&d, check_only);
+	served_cost_join_at_exit();
 	model_store_clear(&d.store);
 	if (d.signal_fd >= 0)
 		close(d.signal_fd);

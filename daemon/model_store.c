@@ -107,21 +107,28 @@ fail:;
 	return r;
 }
 
+void served_model_release(struct served_model *m)
+{
+	bmx_engine_free(m->engine);
+	bmx_model_free(m->model);
+	free(m->path);
+	free(m);
+}
+
+/* What clients see goes at once; the engine waits for a cost thread still timing it. */
 static void served_model_free(struct served_model *m)
 {
 	if (!m)
 		return;
-	served_cost_stop(m);
 	if (m->control)
 		munmap(m->control, m->control_size);
 	if (m->control_fd >= 0)
 		close(m->control_fd);
-	bmx_engine_free(m->engine);
-	bmx_model_free(m->model);
-	if (m->memfd >= 0)
+	if (m->memfd >= 0) /* the model's mapping stays until bmx_model_free() */
 		close(m->memfd);
-	free(m->path);
-	free(m);
+	if (served_cost_stop(m) == -EINPROGRESS)
+		return;
+	served_model_release(m);
 }
 
 /* A memfd from systemd's fd store is trusted no more than a file: sealed, its size, then loaded. */
