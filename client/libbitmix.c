@@ -90,8 +90,18 @@ static int call_fd(struct bitmix *bm, void *req, size_t len, uint16_t type, void
 
 	*h = (struct bitmix_msg_hdr){ BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, type, (uint32_t)len,
 				      ++bm->seq };
-	if (send_message(bm->fd, req, len, send_fd) != (ssize_t)len)
-		return bitmix_set_error(bm, -errno, "sending to bitmixd: %s", strerror(errno));
+	if (send_message(bm->fd, req, len, send_fd) != (ssize_t)len) {
+		int err = errno;
+
+		/* Refused at connect, the socket may be closed already: the refusal waits unread. */
+		n = err == EPIPE || err == ECONNRESET ? recvmsg(bm->fd, &msg, MSG_DONTWAIT) : -1;
+		if (n >= (ssize_t)sizeof(*r) && r->hdr.magic == BITMIX_MSG_MAGIC && r->hdr.seq == 0 &&
+		    r->status < 0) {
+			r->error[sizeof(r->error) - 1] = 0;
+			return bitmix_set_error(bm, r->status, "%s", r->error);
+		}
+		return bitmix_set_error(bm, -err, "sending to bitmixd: %s", strerror(err));
+	}
 	do
 		n = recvmsg(bm->fd, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
@@ -113,6 +123,13 @@ static int call_fd(struct bitmix *bm, void *req, size_t len, uint16_t type, void
 			else
 				close(fd);
 		}
+	}
+	if ((size_t)n >= sizeof(*r) && r->hdr.magic == BITMIX_MSG_MAGIC && r->hdr.seq == 0 &&
+	    r->status < 0 && (size_t)n == r->hdr.length) {
+		/* A connection refused at connect (a limit): the daemon's reason, then it hangs up. */
+		close_fds(fds, got);
+		r->error[sizeof(r->error) - 1] = 0;
+		return bitmix_set_error(bm, r->status, "%s", r->error);
 	}
 	if ((size_t)n < sizeof(*r) || r->hdr.magic != BITMIX_MSG_MAGIC ||
 	    r->hdr.type != (type | BITMIX_MSG_REPLY) || r->hdr.seq != h->seq ||

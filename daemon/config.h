@@ -43,6 +43,7 @@ struct bmx_config_limits {
 	unsigned regions;              /* per connection: registered memfd regions */
 	uint64_t mapped_bytes;         /* per connection: arena plus regions */
 	unsigned connections_per_uid;
+	unsigned handshake_timeout_ms; /* a connection that says nothing this long is dropped */
 };
 
 #define BMX_CONFIG_GOV_NAME_MAX 24

@@ -32,7 +32,8 @@
 #define BMX_DEFAULT_DATA_SIZE (16u << 20)
 #define BMX_MAX_DATA_SIZE (256u << 20)
 #define BMX_MAX_OPEN_MODELS 64 /* per session */
-#define BMX_MAX_SESSIONS 1024
+#define BMX_MAX_SESSIONS 1024   /* every client; docs/protocol.md, "Connections" */
+#define BMX_ADMIN_RESERVE 16    /* of them, kept for administrators (bmx_config_is_admin) */
 #define BMX_MAX_REGIONS 64     /* per session; limits.regions may lower it */
 #define BMX_FDNAME_MAX 256     /* a model's name in systemd's fd store (model_fdstore.c) */
 #define BMX_MAX_STORED_MODELS 64
@@ -136,6 +137,7 @@ enum loop_op_kind {
 	LOOP_OP_WATCHDOG,       /* half of systemd's WatchdogSec= elapsed: ping (daemon_systemd.c) */
 	LOOP_OP_DBUS_IO,        /* the D-Bus connection is ready for what sd_bus_get_events() asked */
 	LOOP_OP_DBUS_TIMEOUT,   /* sd_bus_get_timeout()'s deadline passed */
+	LOOP_OP_HANDSHAKE,      /* the timeout linked to a connection's first receive */
 };
 
 /* Every io_uring submission's user_data points at one of these. */
@@ -167,7 +169,10 @@ struct session {
 
 	/* Control messages. */
 	struct loop_op recv_op;
-	uint8_t recv_buf[BITMIX_MSG_MAX];
+	struct loop_op handshake_op;  /* limits.handshake_timeout_ms, linked to the first receive */
+	struct __kernel_timespec handshake_timeout;
+	bool greeted;              /* a first message arrived: no deadline any more */
+	uint8_t recv_buf[BITMIX_MSG_MAX] __attribute__((aligned(8))); /* read as message structs */
 	struct iovec recv_iov;
 	struct msghdr recv_msg;
 	union {
@@ -199,7 +204,6 @@ struct session {
 	struct region *regions[BMX_MAX_REGIONS]; /* id - 1 indexes; loop thread only */
 	unsigned n_regions;
 	uint64_t mapped_bytes;     /* arena plus regions */
-	bool refused;              /* over limits.connections_per_uid: say so and hang up */
 
 	struct served_model *open[BMX_MAX_OPEN_MODELS];
 	size_t n_open;
@@ -304,6 +308,8 @@ void test_hooks_on_signal(struct bmx_daemon *d, unsigned signo);
 
 /* session.c */
 int session_new(struct bmx_daemon *d, int fd, struct session **out);
+/* May S join the sessions? 0, or -errno with WHY saying which limit it is over. */
+int session_admit(const struct session *s, char *why, size_t why_size);
 void session_ref(struct session *s);
 void session_unref(struct session *s);
 void session_handle_message(struct session *s, size_t len, struct msghdr *msg);
@@ -362,6 +368,8 @@ void reply_init(struct bitmix_reply *r, const struct bitmix_msg_hdr *req, size_t
 int reply_send(struct session *s, const void *buf, size_t len, const int *fds, int n_fds);
 int reply_error(struct session *s, const struct bitmix_msg_hdr *req, int status, const char *fmt,
 		...) __attribute__((format(printf, 4, 5)));
+/* Refuse a connection before it asked anything: one error reply with seq 0, never blocking. */
+void reply_refusal(int fd, int status, const char *why);
 
 /* session_governor.c: the governor's control messages */
 int session_handle_governor(struct session *s, const struct bitmix_msg_hdr *m);
