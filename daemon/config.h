@@ -145,6 +145,8 @@ struct bmx_config {
 	int log_level;                  /* syslog priority: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
 	struct bmx_config_model *models;
 	size_t n_models;
+	char **model_folders;           /* D-Bus LoadModel by path: only beneath these (absolute) */
+	size_t n_model_folders;
 	uid_t *set_bits_uids;           /* besides root, who may change bits */
 	size_t n_set_bits_uids;
 	gid_t *set_bits_gids;

@@ -138,6 +138,7 @@ enum loop_op_kind {
 	LOOP_OP_DBUS_IO,        /* the D-Bus connection is ready for what sd_bus_get_events() asked */
 	LOOP_OP_DBUS_TIMEOUT,   /* sd_bus_get_timeout()'s deadline passed */
 	LOOP_OP_HANDSHAKE,      /* the timeout linked to a connection's first receive */
+	LOOP_OP_MODEL_LOAD,     /* a D-Bus model load's thread is done, or its 1 s tick (dbus_load.c) */
 };
 
 /* Every io_uring submission's user_data points at one of these. */
@@ -267,6 +268,12 @@ int served_model_load(const char *name, const char *path, uint32_t id, unsigned 
 		      struct served_model **out);
 void served_model_ref(struct served_model *m);
 void served_model_unref(struct served_model *m);
+/* LoadModel (D-Bus): the model in FD (LABEL in messages), its id given by model_store_add. */
+int served_model_load_fd(const char *name, const char *label, int fd, unsigned kernels,
+			 struct served_model **out, char *why, size_t why_size);
+/* Open PATH for a model, never blocking; regular files only (FLAGS: O_NOFOLLOW). fd or -errno. */
+int model_file_open(const char *name, const char *path, int flags);
+int model_fd_check(const char *name, const char *label, int fd);
 struct served_model *model_store_find(const struct model_store *store, const char *name);
 struct served_model *model_store_find_id(const struct model_store *store, uint32_t id);
 /* Is M one of the models the store serves now (not one a reload has let go)? */
@@ -434,6 +441,7 @@ int dbus_open(struct bmx_daemon *d);
 void dbus_after_pass(struct bmx_daemon *d);
 void dbus_on_io(struct bmx_daemon *d, int res);
 void dbus_on_timeout(struct bmx_daemon *d, int res);
+void dbus_on_load(struct bmx_daemon *d, struct loop_op *op, int res);
 void dbus_stop(struct bmx_daemon *d);
 void dbus_close(struct bmx_daemon *d);
 /* Called where bits are published (served_model_set_bits): BitsChanged and CurrentBits. */

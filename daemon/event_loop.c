@@ -337,6 +337,7 @@ static void dispatch(struct bmx_daemon *d, struct loop_op *op, int res)
 	case LOOP_OP_WATCHDOG: daemon_systemd_watchdog_on_timer(d, res); break;
 	case LOOP_OP_DBUS_IO: dbus_on_io(d, res); break;
 	case LOOP_OP_DBUS_TIMEOUT: dbus_on_timeout(d, res); break;
+	case LOOP_OP_MODEL_LOAD: dbus_on_load(d, op, res); break;
 	}
 	if (s)
 		session_unref(s);
