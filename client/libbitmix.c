@@ -422,6 +422,7 @@ int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status)
 	status->uptime_ns = rep.uptime_ns;
 	status->requests_completed = rep.requests_completed;
 	status->requests_failed = rep.requests_failed;
+	status->dropped_on_close = rep.dropped_on_close;
 	status->clients = rep.clients;
 	status->models = rep.models;
 	status->workers = rep.workers;

@@ -18,6 +18,7 @@
 #define BMX_CONFIG_NAME_MAX 48
 #define BMX_CONFIG_MAX_MODELS 64
 #define BMX_CONFIG_MAX_WORKERS 256
+#define BMX_CONFIG_MAX_WEIGHTS 32
 
 struct bmx_config_model {
 	char name[BMX_CONFIG_NAME_MAX]; /* [A-Za-z0-9._-]+ */
@@ -44,6 +45,11 @@ struct bmx_config_limits {
 	uint64_t mapped_bytes;         /* per connection: arena plus regions */
 	unsigned connections_per_uid;
 	unsigned handshake_timeout_ms; /* a connection that says nothing this long is dropped */
+	struct {
+		uid_t uid;
+		unsigned weight;       /* the uid's share of the workers, 1..1000 (default 1) */
+	} weights[BMX_CONFIG_MAX_WEIGHTS];
+	size_t n_weights;
 };
 
 #define BMX_CONFIG_GOV_NAME_MAX 24
@@ -190,6 +196,9 @@ const struct bmx_governor_policy_config *bmx_config_policy(const struct bmx_conf
  */
 bool bmx_config_is_admin(const struct bmx_config *config, uid_t uid, gid_t gid,
 			 const gid_t *groups, size_t n_groups);
+
+/* limits.weights: UID's share of the workers in their deficit round-robin (1 when unlisted). */
+unsigned bmx_config_weight(const struct bmx_config *config, uid_t uid);
 
 /* The model entry called NAME, or NULL. */
 const struct bmx_config_model *bmx_config_find_model(const struct bmx_config *config,

@@ -155,6 +155,15 @@ struct region {
 	uint64_t size;
 };
 
+/* A session's place in the workers' deficit round-robin (workers.c); under the pool's lock. */
+struct session_fair {
+	struct job *head, *tail;   /* queued, in submission order */
+	struct session *next;      /* in the pool's round */
+	int64_t deficit;           /* samples it may still run this round */
+	unsigned weight;           /* limits.weights of its uid, 1 by default */
+	bool active;               /* in the round: has queued jobs */
+};
+
 struct session {
 	struct bmx_daemon *daemon;
 	struct session *next, *prev; /* the daemon's list, loop thread only */
@@ -208,6 +217,7 @@ struct session {
 
 	struct served_model *open[BMX_MAX_OPEN_MODELS];
 	size_t n_open;
+	struct session_fair fair;
 };
 
 struct worker_pool;
@@ -230,6 +240,7 @@ struct bmx_daemon {
 	uint64_t start_ns;
 	uint64_t requests_completed; /* atomic */
 	uint64_t requests_failed;    /* atomic */
+	uint64_t dropped_on_close;   /* queued requests of closed sessions, never run */
 	unsigned pending_ops;        /* io_uring operations not yet completed */
 	bool stopping;
 	int doorbell;                /* enum bitmix_doorbell, chosen at start (doorbell_probe) */
@@ -464,7 +475,10 @@ struct job {
 /* session.c: post the job's CQE, wake the client, drop its references, free it. */
 void job_complete(struct job *job, int status, uint64_t generation);
 int worker_pool_new(struct bmx_daemon *d, unsigned n_threads, struct worker_pool **out);
-void worker_pool_submit(struct worker_pool *pool, struct job *job);
+/* Queue JOB behind its session's others; WEIGHT is the session's share (limits.weights). */
+void worker_pool_submit(struct worker_pool *pool, struct job *job, unsigned weight);
+/* Take a closing session's queued jobs out of the round: the list (->next), to complete. */
+struct job *worker_pool_cancel(struct worker_pool *pool, struct session *s);
 /* Let every queued and running job finish, then stop and free the threads. */
 void worker_pool_free(struct worker_pool *pool);
 unsigned worker_pool_size(const struct worker_pool *pool);

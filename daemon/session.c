@@ -125,6 +125,23 @@ void session_unref(struct session *s)
 		session_free(s);
 }
 
+/* Its requests still queued never run: each completes -ECANCELED (nobody reads it any more). */
+static void drop_queued(struct session *s)
+{
+	struct job *job = worker_pool_cancel(s->daemon->pool, s), *next;
+	unsigned n = 0;
+
+	for (; job; job = next, n++) {
+		next = job->next;
+		__atomic_add_fetch(&s->daemon->requests_failed, 1, __ATOMIC_RELAXED);
+		job_complete(job, -ECANCELED, 0);
+	}
+	if (n) {
+		__atomic_add_fetch(&s->daemon->dropped_on_close, n, __ATOMIC_RELAXED);
+		log_info("client %u: %u queued requests dropped", s->id, n);
+	}
+}
+
 /*
  * Take the session out of service: unlink it, shut the socket so that its pending receive ends,
  * cancel its doorbell read. Memory goes when the last reference (a pending op or job) does.
@@ -147,6 +164,7 @@ void session_close(struct session *s, const char *why)
 	d->n_sessions--;
 	if (d->governor) /* its QoS holds go with it */
 		gov_core_release_owner(d->governor, s->id);
+	drop_queued(s);
 	shutdown(s->fd, SHUT_RDWR);
 	if (s->doorbell_armed)
 		event_loop_cancel(d, &s->doorbell_op);
@@ -328,7 +346,7 @@ static void admit(struct session *s, const struct bitmix_sqe *e, uint32_t runnin
 		__atomic_add_fetch(&job->in_region->refs, 1, __ATOMIC_RELAXED);
 	if (job->out_region)
 		__atomic_add_fetch(&job->out_region->refs, 1, __ATOMIC_RELAXED);
-	worker_pool_submit(s->daemon->pool, job);
+	worker_pool_submit(s->daemon->pool, job, bmx_config_weight(s->daemon->config, s->uid));
 }
 
 /*

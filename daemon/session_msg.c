@@ -331,6 +331,7 @@ static int handle_status(struct session *s, const struct bitmix_msg_hdr *m)
 	rep.uptime_ns = now_ns() - d->start_ns;
 	rep.requests_completed = __atomic_load_n(&d->requests_completed, __ATOMIC_RELAXED);
 	rep.requests_failed = __atomic_load_n(&d->requests_failed, __ATOMIC_RELAXED);
+	rep.dropped_on_close = (uint32_t)__atomic_load_n(&d->dropped_on_close, __ATOMIC_RELAXED);
 	rep.clients = d->n_sessions;
 	rep.models = (uint32_t)d->store.count;
 	rep.workers = worker_pool_size(d->pool);

@@ -654,6 +654,19 @@ static void load_model_safety(sd_bus *bus, const char *model)
 	assert_non_null(strstr(msg, "the descriptor passed is not a regular file"));
 	close(pipefd[0]);
 	close(pipefd[1]);
+	/* bitmixctl load opens the file itself and passes the descriptor. */
+	{
+		char cmd[1024], out[2048];
+
+		snprintf(cmd, sizeof(cmd), "%s --bus-address=%s load byctl %s 2>&1", bitmixctl_path,
+			 pbus.address, model);
+		if (harness_run(cmd, out, sizeof(out)) != 0 || !strstr(out, "loaded byctl from"))
+			fail_msg("%s: %s", cmd, out);
+		snprintf(cmd, sizeof(cmd), "%s --bus-address=%s unload byctl 2>&1", bitmixctl_path,
+			 pbus.address);
+		if (harness_run(cmd, out, sizeof(out)) != 0)
+			fail_msg("%s: %s", cmd, out);
+	}
 	alarm(0);
 }
 
