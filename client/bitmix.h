@@ -198,6 +198,7 @@ struct bitmix_status {
 	uint32_t workers;
 	char kernels[16]; /* the daemon engine's compute path: "ref", "avx2", "avxvnni", "avx512" */
 	char doorbell[16]; /* "futex" (io_uring futex ops) or "eventfd" */
+	uint64_t dropped_on_close; /* requests still queued when their connection closed: never run */
 };
 
 int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status);

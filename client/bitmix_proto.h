@@ -187,7 +187,7 @@ struct bitmix_status_reply {
 	uint32_t clients;
 	uint32_t models;
 	uint32_t workers;
-	uint32_t reserved;
+	uint32_t dropped_on_close; /* queued requests of closed connections, dropped unrun */
 	char kernels[16];   /* the engine's kernel path: "ref", "avx2", "avxvnni", "avx512" */
 	char doorbell[16];   /* "futex" or "eventfd": what bitmixd chose at start */
 };

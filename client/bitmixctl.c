@@ -24,7 +24,7 @@ static const char *const fmnist_names[10] = {
 static void usage(FILE *f)
 {
 	fputs("Usage: bitmixctl [--socket PATH | --bus-address ADDRESS] [--json] COMMAND\n"
-	      "status, governor, bits, holds, reload, stats, cost and watch speak D-Bus (the system\n"
+	      "status, governor, bits, holds, reload, stats, cost, watch, load and unload speak D-Bus (the system\n"
 	      "bus, or ADDRESS / $BITMIX_BUS_ADDRESS) and use the socket when bitmixd is not on the\n"
 	      "bus (or --socket is given); --json prints one JSON object (status, governor, bits,\n"
 	      "holds, stats, cost).\n"
@@ -47,6 +47,9 @@ static void usage(FILE *f)
 	      "  hold MODEL min-bits N|max-latency-us N [SECONDS]\n"
 	      "                               a QoS hold for SECONDS or until interrupted\n"
 	      "  holds [MODEL]                the QoS holds and who holds them (D-Bus)\n"
+	      "  load NAME FILE               serve FILE as NAME until the next reload (D-Bus; the\n"
+	      "                               file is opened by bitmixctl, with your rights)\n"
+	      "  unload NAME                  stop serving NAME (D-Bus)\n"
 	      "  reload                       re-read the configuration; on error say where\n"
 	      "                               (file:line:column) and exit 1, the old one kept\n"
 	      "  watch [MODEL] [--count N] [--interval S]\n"
@@ -386,7 +389,8 @@ static int ctl_over_dbus(const char *socket_path, const char *bus_address, bool 
 		return 1;
 	}
 	/* Not on the system bus: the socket, for what it offers (reload included). */
-	if (strcmp(argv[0], "watch") == 0 || strcmp(argv[0], "holds") == 0) {
+	if (strcmp(argv[0], "watch") == 0 || strcmp(argv[0], "holds") == 0 ||
+	    strcmp(argv[0], "load") == 0 || strcmp(argv[0], "unload") == 0) {
 		fprintf(stderr, "bitmixctl: %s needs the D-Bus API, and no bitmixd is on the system "
 			"bus\n", argv[0]);
 		return 1;

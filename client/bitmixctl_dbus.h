@@ -35,6 +35,9 @@ struct ctl_stats {
 
 /* Connect and find the daemon: 0, -ENOENT when it is not on that bus, or another -errno. */
 int ctl_bus_open(const char *address, sd_bus **out);
+/* bitmixctl_load.c: load NAME FILE (the descriptor, LoadModelFd), unload NAME */
+int ctl_load_dbus(sd_bus *bus, int argc, char **argv);
+int ctl_unload_dbus(sd_bus *bus, int argc, char **argv);
 /* Where ADDRESS leads, for messages: the address, or "the system bus". */
 const char *ctl_bus_name(const char *address);
 

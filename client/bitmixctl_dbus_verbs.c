@@ -525,7 +525,7 @@ int ctl_reload_dbus(const char *address)
 bool ctl_dbus_verb(const char *verb)
 {
 	static const char *const verbs[] = { "status", "governor", "bits", "holds", "reload",
-					     "stats", "cost", "watch" };
+					     "stats", "cost", "watch", "load", "unload" };
 
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strcmp(verb, verbs[i]) == 0)
@@ -555,6 +555,10 @@ int ctl_dbus_run(const char *address, bool json, const char *verb, int argc, cha
 		r = ctl_stats_dbus(bus, argc, argv, json);
 	else if (strcmp(verb, "cost") == 0)
 		r = ctl_cost_dbus(bus, argc, argv, json);
+	else if (strcmp(verb, "load") == 0)
+		r = ctl_load_dbus(bus, argc, argv);
+	else if (strcmp(verb, "unload") == 0)
+		r = ctl_unload_dbus(bus, argc, argv);
 	else
 		r = ctl_watch(bus, argc, argv);
 	sd_bus_flush_close_unref(bus);

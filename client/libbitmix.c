@@ -69,6 +69,19 @@ static ssize_t send_message(int sock, const void *buf, size_t len, int fd)
 }
 
 /*
+ * The daemon closed a connection it refused (a limit) while our request was unread: the kernel
+ * reports ECONNRESET once, ahead of the refusal still queued for us. Read what is queued.
+ */
+static ssize_t recv_after_reset(int sock, struct msghdr *msg)
+{
+	ssize_t n = -1;
+
+	for (int i = 0; i < 2 && n < 0; i++)
+		n = recvmsg(sock, msg, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+	return n;
+}
+
+/*
  * Send REQ (its header filled in here) and receive the reply into REP (REP_MAX bytes), with up
  * to MAX_FDS descriptors into FDS (*n_fds). Returns the reply's status, or -errno for transport
  * and protocol failures; the error text is set either way.
@@ -90,11 +103,26 @@ static int call_fd(struct bitmix *bm, void *req, size_t len, uint16_t type, void
 
 	*h = (struct bitmix_msg_hdr){ BITMIX_MSG_MAGIC, BITMIX_PROTO_VERSION, type, (uint32_t)len,
 				      ++bm->seq };
-	if (send_message(bm->fd, req, len, send_fd) != (ssize_t)len)
-		return bitmix_set_error(bm, -errno, "sending to bitmixd: %s", strerror(errno));
+	if (send_message(bm->fd, req, len, send_fd) != (ssize_t)len) {
+		int err = errno;
+
+		/* Refused at connect, the socket may be closed already: the refusal waits unread. */
+		n = err == EPIPE || err == ECONNRESET ? recv_after_reset(bm->fd, &msg) : -1;
+		if (n >= (ssize_t)sizeof(*r) && r->hdr.magic == BITMIX_MSG_MAGIC && r->hdr.seq == 0 &&
+		    r->status < 0) {
+			r->error[sizeof(r->error) - 1] = 0;
+			return bitmix_set_error(bm, r->status, "%s", r->error);
+		}
+		return bitmix_set_error(bm, -err, "sending to bitmixd: %s", strerror(err));
+	}
 	do
 		n = recvmsg(bm->fd, &msg, MSG_CMSG_CLOEXEC);
 	while (n < 0 && errno == EINTR);
+	if (n < 0 && errno == ECONNRESET) {
+		n = recv_after_reset(bm->fd, &msg);
+		if (n < 0)
+			errno = ECONNRESET;
+	}
 	if (n <= 0)
 		return bitmix_set_error(bm, n == 0 ? -ECONNRESET : -errno, "bitmixd %s",
 				 n == 0 ? "closed the connection" : strerror(errno));
@@ -113,6 +141,13 @@ static int call_fd(struct bitmix *bm, void *req, size_t len, uint16_t type, void
 			else
 				close(fd);
 		}
+	}
+	if ((size_t)n >= sizeof(*r) && r->hdr.magic == BITMIX_MSG_MAGIC && r->hdr.seq == 0 &&
+	    r->status < 0 && (size_t)n == r->hdr.length) {
+		/* A connection refused at connect (a limit): the daemon's reason, then it hangs up. */
+		close_fds(fds, got);
+		r->error[sizeof(r->error) - 1] = 0;
+		return bitmix_set_error(bm, r->status, "%s", r->error);
 	}
 	if ((size_t)n < sizeof(*r) || r->hdr.magic != BITMIX_MSG_MAGIC ||
 	    r->hdr.type != (type | BITMIX_MSG_REPLY) || r->hdr.seq != h->seq ||
@@ -405,6 +440,7 @@ int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status)
 	status->uptime_ns = rep.uptime_ns;
 	status->requests_completed = rep.requests_completed;
 	status->requests_failed = rep.requests_failed;
+	status->dropped_on_close = rep.dropped_on_close;
 	status->clients = rep.clients;
 	status->models = rep.models;
 	status->workers = rep.workers;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <yaml.h>
 
+#include "bitmix-config.h"
 #include "config.h"
 #include "config_parse.h"
 #include "log.h"
@@ -191,6 +192,49 @@ static int parse_models(struct config_parse *p, yaml_node_t *v)
 	return config_for_each_pair(p, v, "models", model_pair, NULL);
 }
 
+static void free_folders(struct bmx_config *c)
+{
+	for (size_t i = 0; i < c->n_model_folders; i++)
+		free(c->model_folders[i]);
+	free(c->model_folders);
+	c->model_folders = NULL;
+	c->n_model_folders = 0;
+}
+
+/* model_folders: absolute folders D-Bus LoadModel may read models from (docs/dbus.md). */
+static int parse_model_folders(struct config_parse *p, yaml_node_t *v)
+{
+	size_t n = (size_t)(v->data.sequence.items.top - v->data.sequence.items.start), i = 0;
+	struct bmx_config *c = p->cfg;
+
+	if (config_expect(p, v, YAML_SEQUENCE_NODE, "model_folders") < 0)
+		return -EINVAL;
+	free_folders(c);
+	c->model_folders = calloc(n ? n : 1, sizeof(char *));
+	if (!c->model_folders)
+		return -ENOMEM;
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++, i++) {
+		yaml_node_t *item = yaml_document_get_node(&p->doc, *it);
+		char ipath[32];
+		size_t len;
+
+		snprintf(ipath, sizeof(ipath), "model_folders[%zu]", i);
+		if (config_expect(p, item, YAML_SCALAR_NODE, ipath) < 0)
+			return -EINVAL;
+		len = strlen(config_scalar(item));
+		if (config_scalar(item)[0] != '/' || strstr(config_scalar(item), "/../") ||
+		    (len >= 3 && strcmp(config_scalar(item) + len - 3, "/..") == 0))
+			return config_fail(p, item, ipath, "\"%s\" is not an absolute path without \"..\"",
+					   config_scalar(item));
+		c->model_folders[i] = strdup(config_scalar(item));
+		if (!c->model_folders[i])
+			return -ENOMEM;
+		c->n_model_folders = i + 1;
+	}
+	return 0;
+}
+
 /* One entry of access.set_bits.users or .groups: a name or a number. */
 int config_resolve_id(struct config_parse *p, yaml_node_t *n, const char *path, bool group,
 		      unsigned *out)
@@ -304,6 +348,8 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 	}
 	if (strcmp(key, "kernels") == 0)
 		return config_parse_kernels(p, v);
+	if (strcmp(key, "model_folders") == 0)
+		return parse_model_folders(p, v);
 	if (strcmp(key, "governor") == 0)
 		return config_parse_governor(p, v);
 	if (strcmp(key, "access") == 0) {
@@ -320,7 +366,7 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 	if (strcmp(key, "dbus") == 0)
 		return config_parse_dbus(p, v);
 	return config_fail(p, k, NULL,
-		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, governor, sensors, access, kernels, ipc, limits, dbus)",
+		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, model_folders, governor, sensors, access, kernels, ipc, limits, dbus)",
 		    key);
 }
 
@@ -360,7 +406,10 @@ static struct bmx_config *config_new_defaults(const char *source)
 	bmx_sensors_config_defaults(&c->sensors);
 	config_ipc_defaults(c);
 	config_limits_defaults(c);
-	if (!c->source_path || !c->socket_path || !c->models) {
+	c->model_folders = calloc(1, sizeof(char *));
+	if (c->model_folders && (c->model_folders[0] = strdup(BITMIX_MODELDIR)))
+		c->n_model_folders = 1;
+	if (!c->source_path || !c->socket_path || !c->models || !c->n_model_folders) {
 		bmx_config_free(c);
 		return NULL;
 	}
@@ -429,6 +478,7 @@ void bmx_config_free(struct bmx_config *c)
 	for (size_t i = 0; i < c->n_models; i++)
 		free(c->models[i].path);
 	free(c->models);
+	free_folders(c);
 	free(c->set_bits_uids);
 	free(c->set_bits_gids);
 	free(c->socket_path);

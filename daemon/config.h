@@ -18,6 +18,7 @@
 #define BMX_CONFIG_NAME_MAX 48
 #define BMX_CONFIG_MAX_MODELS 64
 #define BMX_CONFIG_MAX_WORKERS 256
+#define BMX_CONFIG_MAX_WEIGHTS 32
 
 struct bmx_config_model {
 	char name[BMX_CONFIG_NAME_MAX]; /* [A-Za-z0-9._-]+ */
@@ -43,6 +44,12 @@ struct bmx_config_limits {
 	unsigned regions;              /* per connection: registered memfd regions */
 	uint64_t mapped_bytes;         /* per connection: arena plus regions */
 	unsigned connections_per_uid;
+	unsigned handshake_timeout_ms; /* a connection that says nothing this long is dropped */
+	struct {
+		uid_t uid;
+		unsigned weight;       /* the uid's share of the workers, 1..1000 (default 1) */
+	} weights[BMX_CONFIG_MAX_WEIGHTS];
+	size_t n_weights;
 };
 
 #define BMX_CONFIG_GOV_NAME_MAX 24
@@ -144,6 +151,8 @@ struct bmx_config {
 	int log_level;                  /* syslog priority: LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG */
 	struct bmx_config_model *models;
 	size_t n_models;
+	char **model_folders;           /* D-Bus LoadModel by path: only beneath these (absolute) */
+	size_t n_model_folders;
 	uid_t *set_bits_uids;           /* besides root, who may change bits */
 	size_t n_set_bits_uids;
 	gid_t *set_bits_gids;
@@ -187,6 +196,9 @@ const struct bmx_governor_policy_config *bmx_config_policy(const struct bmx_conf
  */
 bool bmx_config_is_admin(const struct bmx_config *config, uid_t uid, gid_t gid,
 			 const gid_t *groups, size_t n_groups);
+
+/* limits.weights: UID's share of the workers in their deficit round-robin (1 when unlisted). */
+unsigned bmx_config_weight(const struct bmx_config *config, uid_t uid);
 
 /* The model entry called NAME, or NULL. */
 const struct bmx_config_model *bmx_config_find_model(const struct bmx_config *config,

@@ -2,7 +2,8 @@
 /*
  * config_limits.c — the `limits:` block of bitmixd's configuration: what one client may hold
  * (requests in flight, registered regions, mapped bytes) and how many connections one uid may
- * have. A client that asks for more gets an error naming the limit. See config/README.md.
+ * have, and how long a new connection may stay silent. A client that asks for more gets an
+ * error naming the limit. See config/README.md.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@
 #define LIMIT_MAX_REGIONS 64u        /* a connection's region table */
 #define LIMIT_MAX_CONNECTIONS 1024u  /* the daemon's session table */
 #define LIMIT_MAX_BYTES (1ull << 40)
+#define LIMIT_MAX_HANDSHAKE_MS 600000u
 
 void config_limits_defaults(struct bmx_config *cfg)
 {
@@ -23,6 +25,7 @@ void config_limits_defaults(struct bmx_config *cfg)
 		.regions = 16,
 		.mapped_bytes = 1ull << 30,
 		.connections_per_uid = 256,
+		.handshake_timeout_ms = 5000,
 	};
 }
 
@@ -69,6 +72,33 @@ static int parse_count(struct config_parse *p, yaml_node_t *v, const char *path,
 	return 0;
 }
 
+unsigned bmx_config_weight(const struct bmx_config *config, uid_t uid)
+{
+	for (size_t i = 0; i < config->limits.n_weights; i++)
+		if (config->limits.weights[i].uid == uid)
+			return config->limits.weights[i].weight;
+	return 1;
+}
+
+/* limits.weights: {USER or UID: WEIGHT}; a user name is resolved now. */
+static int weight_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
+		       void *u)
+{
+	struct bmx_config_limits *l = &p->cfg->limits;
+	char path[96];
+	unsigned uid;
+
+	(void)u;
+	snprintf(path, sizeof(path), "limits.weights.%.48s", key);
+	if (l->n_weights == BMX_CONFIG_MAX_WEIGHTS)
+		return config_fail(p, k, "limits.weights", "more than %d entries", BMX_CONFIG_MAX_WEIGHTS);
+	if (config_resolve_id(p, k, path, false, &uid) < 0 ||
+	    parse_count(p, v, path, 1000, &l->weights[l->n_weights].weight) < 0)
+		return -EINVAL;
+	l->weights[l->n_weights++].uid = (uid_t)uid;
+	return 0;
+}
+
 static int limits_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
 		       void *u)
 {
@@ -82,6 +112,15 @@ static int limits_pair(struct config_parse *p, const char *key, yaml_node_t *k, 
 	if (strcmp(key, "connections_per_uid") == 0)
 		return parse_count(p, v, "limits.connections_per_uid", LIMIT_MAX_CONNECTIONS,
 				   &l->connections_per_uid);
+	if (strcmp(key, "weights") == 0) {
+		if (config_expect(p, v, YAML_MAPPING_NODE, "limits.weights") < 0)
+			return -EINVAL;
+		l->n_weights = 0; /* a later file's list replaces an earlier one's */
+		return config_for_each_pair(p, v, "limits.weights", weight_pair, NULL);
+	}
+	if (strcmp(key, "handshake_timeout_ms") == 0)
+		return parse_count(p, v, "limits.handshake_timeout_ms", LIMIT_MAX_HANDSHAKE_MS,
+				   &l->handshake_timeout_ms);
 	if (strcmp(key, "mapped_bytes") == 0) {
 		if (config_expect(p, v, YAML_SCALAR_NODE, "limits.mapped_bytes") < 0)
 			return -EINVAL;
@@ -93,7 +132,7 @@ static int limits_pair(struct config_parse *p, const char *key, yaml_node_t *k, 
 	}
 	return config_fail(p, k, "limits",
 			   "unknown key \"%s\" (expected one of: in_flight, regions, mapped_bytes, "
-			   "connections_per_uid)", key);
+			   "connections_per_uid, handshake_timeout_ms, weights)", key);
 }
 
 int config_parse_limits(struct config_parse *p, yaml_node_t *v)

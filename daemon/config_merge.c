@@ -16,12 +16,15 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <libgen.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
 
 #include "bitmix-config.h"
 #include "config.h"
@@ -53,11 +56,71 @@ static int fail(struct config_parse *p, const char *file, const yaml_node_t *nod
 	return -EINVAL;
 }
 
+/*
+ * Walk TEXT's events once before anything is built: stop at the first event nested deeper
+ * than CONFIG_MAX_DEPTH (so 500k "[" cost 33 events, not a quadratic parse) and refuse a
+ * second document, which yaml_parser_load() would silently leave unread.
+ */
+static int config_prescan(const char *name, const unsigned char *text, size_t len,
+			  struct bmx_config_error *err)
+{
+	yaml_parser_t parser;
+	yaml_event_t ev;
+	unsigned depth = 0, documents = 0;
+	int r = 0;
+
+	if (!yaml_parser_initialize(&parser))
+		return -ENOMEM;
+	yaml_parser_set_input_string(&parser, text, len);
+	for (;;) {
+		if (!yaml_parser_parse(&parser, &ev)) {
+			r = -EINVAL;
+			if (err)
+				snprintf(err->msg, sizeof(err->msg), "%s:%zu:%zu: YAML syntax error: %s%s%s",
+					 name, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+					 parser.problem ? parser.problem : "unknown problem",
+					 parser.context ? " " : "", parser.context ? parser.context : "");
+			break;
+		}
+		if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT)
+			depth++;
+		else if (ev.type == YAML_SEQUENCE_END_EVENT || ev.type == YAML_MAPPING_END_EVENT)
+			depth--;
+		if (depth > CONFIG_MAX_DEPTH) {
+			r = -EINVAL;
+			if (err)
+				snprintf(err->msg, sizeof(err->msg),
+					 "%s:%zu:%zu: nested deeper than %d levels (a configuration is "
+					 "a few levels deep)", name, ev.start_mark.line + 1,
+					 ev.start_mark.column + 1, CONFIG_MAX_DEPTH);
+		} else if (ev.type == YAML_DOCUMENT_START_EVENT && ++documents > 1) {
+			r = -EINVAL;
+			if (err)
+				snprintf(err->msg, sizeof(err->msg),
+					 "%s:%zu:%zu: a second YAML document (after \"---\"): a "
+					 "configuration file holds one; put the rest in a conf.d drop-in",
+					 name, ev.start_mark.line + 1, ev.start_mark.column + 1);
+		}
+		if (r < 0 || ev.type == YAML_STREAM_END_EVENT) {
+			yaml_event_delete(&ev);
+			break;
+		}
+		yaml_event_delete(&ev);
+	}
+	yaml_parser_delete(&parser);
+	return r;
+}
+
 int config_read_document(const char *name, const unsigned char *text, size_t len,
 			 yaml_document_t *doc, struct bmx_config_error *err)
 {
 	yaml_parser_t parser;
+	int r;
 
+	memset(doc, 0, sizeof(*doc));
+	r = config_prescan(name, text, len, err);
+	if (r < 0)
+		return r;
 	if (!yaml_parser_initialize(&parser))
 		return -ENOMEM;
 	yaml_parser_set_input_string(&parser, text, len);
@@ -75,24 +138,67 @@ int config_read_document(const char *name, const unsigned char *text, size_t len
 	return 0;
 }
 
+/* "a FIFO", "a character device", ...: what a path that is not a regular file is. */
+const char *config_file_type_name(mode_t mode)
+{
+	switch (mode & S_IFMT) {
+	case S_IFIFO: return "a FIFO";
+	case S_IFCHR: return "a character device";
+	case S_IFBLK: return "a block device";
+	case S_IFDIR: return "a folder";
+	case S_IFSOCK: return "a socket";
+	case S_IFLNK: return "a symbolic link";
+	default: return "not a regular file";
+	}
+}
+
+/*
+ * Open PATH for reading without ever blocking: O_NONBLOCK, so that a FIFO nobody writes to
+ * cannot stall the event loop in open(), then refuse anything but a regular file.
+ */
 static int read_file_document(const char *path, yaml_document_t *doc, struct bmx_config_error *err)
 {
+	struct stat st;
 	char *text;
-	size_t len;
-	FILE *f;
-	int r;
+	ssize_t got;
+	size_t len = 0;
+	int fd, r = 0;
 
-	f = fopen(path, "re");
-	if (!f) {
+	memset(doc, 0, sizeof(*doc));
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
 		r = -errno;
 		if (err)
 			snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %s", path, strerror(-r));
 		return r;
 	}
+	if (fstat(fd, &st) < 0)
+		r = -errno;
+	else if (!S_ISREG(st.st_mode))
+		r = -EINVAL;
+	if (r < 0) {
+		if (err)
+			snprintf(err->msg, sizeof(err->msg), "%s: %s, expected a regular YAML file",
+				 path, r == -EINVAL ? config_file_type_name(st.st_mode) : strerror(-r));
+		close(fd);
+		return r;
+	}
 	text = malloc(CONFIG_MAX_BYTES + 1);
-	len = text ? fread(text, 1, CONFIG_MAX_BYTES + 1, f) : 0;
-	r = !text ? -ENOMEM : ferror(f) ? -EIO : len > CONFIG_MAX_BYTES ? -EFBIG : 0;
-	fclose(f);
+	while (text && len <= CONFIG_MAX_BYTES &&
+	       (got = read(fd, text + len, CONFIG_MAX_BYTES + 1 - len)) != 0) {
+		if (got < 0 && errno == EINTR)
+			continue;
+		if (got < 0) {
+			r = -errno;
+			break;
+		}
+		len += (size_t)got;
+	}
+	close(fd);
+	if (!text)
+		r = -ENOMEM;
+	else if (r == 0 && len > CONFIG_MAX_BYTES)
+		r = -EFBIG;
 	if (r == 0)
 		r = config_read_document(path, (const unsigned char *)text, len, doc, err);
 	else if (err)
@@ -282,12 +388,17 @@ static int scan_dir(const char *dir, char **files, size_t *n)
 	return 0;
 }
 
-/* A drop-in that is empty or /dev/null (a symlink to it) hides its name and adds nothing. */
+/*
+ * A drop-in that is empty or /dev/null (a symlink to it) hides its name and adds nothing. Any
+ * other device, a FIFO or a folder is not masked: reading it says what it is.
+ */
 static bool masked(const char *path)
 {
 	struct stat st;
 
-	return stat(path, &st) == 0 && (S_ISCHR(st.st_mode) || (S_ISREG(st.st_mode) && st.st_size == 0));
+	return stat(path, &st) == 0 &&
+	       ((S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) ||
+		(S_ISREG(st.st_mode) && st.st_size == 0));
 }
 
 int config_dropins(const char *main_path, char ***out, size_t *n_out)

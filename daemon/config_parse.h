@@ -10,6 +10,7 @@
 #define BITMIX_CONFIG_PARSE_H
 
 #include <stdbool.h>
+#include <sys/types.h>
 #include <yaml.h>
 
 #include "config.h"
@@ -30,6 +31,8 @@ struct config_parse {
 int config_read_document(const char *name, const unsigned char *text, size_t len,
 			 yaml_document_t *doc, struct bmx_config_error *err);
 int config_merge_files(struct config_parse *p, const char *main_path);
+/* "a FIFO", "a character device", ...: for errors about paths that are not regular files. */
+const char *config_file_type_name(mode_t mode);
 /* The drop-ins of MAIN_PATH in the order they apply (config/README.md). */
 int config_dropins(const char *main_path, char ***files, size_t *n);
 void config_dropins_free(char **files, size_t n);

@@ -32,7 +32,8 @@
 #define BMX_DEFAULT_DATA_SIZE (16u << 20)
 #define BMX_MAX_DATA_SIZE (256u << 20)
 #define BMX_MAX_OPEN_MODELS 64 /* per session */
-#define BMX_MAX_SESSIONS 1024
+#define BMX_MAX_SESSIONS 1024   /* every client; docs/protocol.md, "Connections" */
+#define BMX_ADMIN_RESERVE 16    /* of them, kept for administrators (bmx_config_is_admin) */
 #define BMX_MAX_REGIONS 64     /* per session; limits.regions may lower it */
 #define BMX_FDNAME_MAX 256     /* a model's name in systemd's fd store (model_fdstore.c) */
 #define BMX_MAX_STORED_MODELS 64
@@ -138,6 +139,8 @@ enum loop_op_kind {
 	LOOP_OP_WATCHDOG,       /* half of systemd's WatchdogSec= elapsed: ping (daemon_systemd.c) */
 	LOOP_OP_DBUS_IO,        /* the D-Bus connection is ready for what sd_bus_get_events() asked */
 	LOOP_OP_DBUS_TIMEOUT,   /* sd_bus_get_timeout()'s deadline passed */
+	LOOP_OP_HANDSHAKE,      /* the timeout linked to a connection's first receive */
+	LOOP_OP_MODEL_LOAD,     /* a D-Bus model load's thread is done, or its 1 s tick (dbus_load.c) */
 };
 
 /* Every io_uring submission's user_data points at one of these. */
@@ -152,6 +155,15 @@ struct region {
 	uint32_t id;               /* >= 1 */
 	uint8_t *base;
 	uint64_t size;
+};
+
+/* A session's place in the workers' deficit round-robin (workers.c); under the pool's lock. */
+struct session_fair {
+	struct job *head, *tail;   /* queued, in submission order */
+	struct session *next;      /* in the pool's round */
+	int64_t deficit;           /* samples it may still run this round */
+	unsigned weight;           /* limits.weights of its uid, 1 by default */
+	bool active;               /* in the round: has queued jobs */
 };
 
 struct session {
@@ -169,7 +181,10 @@ struct session {
 
 	/* Control messages. */
 	struct loop_op recv_op;
-	uint8_t recv_buf[BITMIX_MSG_MAX];
+	struct loop_op handshake_op;  /* limits.handshake_timeout_ms, linked to the first receive */
+	struct __kernel_timespec handshake_timeout;
+	bool greeted;              /* a first message arrived: no deadline any more */
+	uint8_t recv_buf[BITMIX_MSG_MAX] __attribute__((aligned(8))); /* read as message structs */
 	struct iovec recv_iov;
 	struct msghdr recv_msg;
 	union {
@@ -201,10 +216,10 @@ struct session {
 	struct region *regions[BMX_MAX_REGIONS]; /* id - 1 indexes; loop thread only */
 	unsigned n_regions;
 	uint64_t mapped_bytes;     /* arena plus regions */
-	bool refused;              /* over limits.connections_per_uid: say so and hang up */
 
 	struct served_model *open[BMX_MAX_OPEN_MODELS];
 	size_t n_open;
+	struct session_fair fair;
 };
 
 struct worker_pool;
@@ -227,6 +242,7 @@ struct bmx_daemon {
 	uint64_t start_ns;
 	uint64_t requests_completed; /* atomic */
 	uint64_t requests_failed;    /* atomic */
+	uint64_t dropped_on_close;   /* queued requests of closed sessions, never run */
 	unsigned pending_ops;        /* io_uring operations not yet completed */
 	bool stopping;
 	int doorbell;                /* enum bitmix_doorbell, chosen at start (doorbell_probe) */
@@ -267,6 +283,12 @@ void served_model_ref(struct served_model *m);
 /* What served_model_free() leaves to a cost thread that was still running: engine, model, m. */
 void served_model_release(struct served_model *m);
 void served_model_unref(struct served_model *m);
+/* LoadModel (D-Bus): the model in FD (LABEL in messages), its id given by model_store_add. */
+int served_model_load_fd(const char *name, const char *label, int fd, unsigned kernels,
+			 struct served_model **out, char *why, size_t why_size);
+/* Open PATH for a model, never blocking; regular files only (FLAGS: O_NOFOLLOW). fd or -errno. */
+int model_file_open(const char *name, const char *path, int flags);
+int model_fd_check(const char *name, const char *label, int fd);
 struct served_model *model_store_find(const struct model_store *store, const char *name);
 struct served_model *model_store_find_id(const struct model_store *store, uint32_t id);
 /* Is M one of the models the store serves now (not one a reload has let go)? */
@@ -308,6 +330,8 @@ void test_hooks_on_signal(struct bmx_daemon *d, unsigned signo);
 
 /* session.c */
 int session_new(struct bmx_daemon *d, int fd, struct session **out);
+/* May S join the sessions? 0, or -errno with WHY saying which limit it is over. */
+int session_admit(const struct session *s, char *why, size_t why_size);
 void session_ref(struct session *s);
 void session_unref(struct session *s);
 void session_handle_message(struct session *s, size_t len, struct msghdr *msg);
@@ -366,6 +390,8 @@ void reply_init(struct bitmix_reply *r, const struct bitmix_msg_hdr *req, size_t
 int reply_send(struct session *s, const void *buf, size_t len, const int *fds, int n_fds);
 int reply_error(struct session *s, const struct bitmix_msg_hdr *req, int status, const char *fmt,
 		...) __attribute__((format(printf, 4, 5)));
+/* Refuse a connection before it asked anything: one error reply with seq 0, never blocking. */
+void reply_refusal(int fd, int status, const char *why);
 
 /* session_governor.c: the governor's control messages */
 int session_handle_governor(struct session *s, const struct bitmix_msg_hdr *m);
@@ -436,6 +462,7 @@ int dbus_open(struct bmx_daemon *d);
 void dbus_after_pass(struct bmx_daemon *d);
 void dbus_on_io(struct bmx_daemon *d, int res);
 void dbus_on_timeout(struct bmx_daemon *d, int res);
+void dbus_on_load(struct bmx_daemon *d, struct loop_op *op, int res);
 void dbus_stop(struct bmx_daemon *d);
 void dbus_close(struct bmx_daemon *d);
 /* Called where bits are published (served_model_set_bits): BitsChanged and CurrentBits. */
@@ -458,7 +485,10 @@ struct job {
 /* session.c: post the job's CQE, wake the client, drop its references, free it. */
 void job_complete(struct job *job, int status, uint64_t generation);
 int worker_pool_new(struct bmx_daemon *d, unsigned n_threads, struct worker_pool **out);
-void worker_pool_submit(struct worker_pool *pool, struct job *job);
+/* Queue JOB behind its session's others; WEIGHT is the session's share (limits.weights). */
+void worker_pool_submit(struct worker_pool *pool, struct job *job, unsigned weight);
+/* Take a closing session's queued jobs out of the round: the list (->next), to complete. */
+struct job *worker_pool_cancel(struct worker_pool *pool, struct session *s);
 /* Let every queued and running job finish, then stop and free the threads. */
 void worker_pool_free(struct worker_pool *pool);
 unsigned worker_pool_size(const struct worker_pool *pool);

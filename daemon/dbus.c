@@ -15,6 +15,7 @@
  * property is signalled once per change, never per sensor tick that changed nothing.
  */
 #include <errno.h>
+#include <sys/eventfd.h>
 #include <math.h>
 #include <poll.h>
 #include <stdio.h>
@@ -106,7 +107,11 @@ int dbus_open(struct bmx_daemon *d)
 	b->next_owner = DBUS_OWNER_BASE;
 	b->io_op = (struct loop_op){ .kind = LOOP_OP_DBUS_IO };
 	b->timeout_op = (struct loop_op){ .kind = LOOP_OP_DBUS_TIMEOUT };
+	b->load_op = b->load_tick_op = (struct loop_op){ .kind = LOOP_OP_MODEL_LOAD };
+	b->load_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	d->dbus = b;
+	if (b->load_efd < 0)
+		return log_error_errno(errno, "D-Bus: an eventfd for model loads");
 	if (which == BMX_DBUS_AUTO)
 		which = resolve_auto(b);
 	if (which == BMX_DBUS_NONE) {
@@ -262,7 +267,11 @@ void dbus_after_pass(struct bmx_daemon *d)
 {
 	struct bmx_dbus *b = d->dbus;
 
-	if (!b || !b->bus)
+	if (!b)
+		return;
+	if (b->loads)
+		dbus_loads_pass(b);
+	if (!b->bus)
 		return;
 	dbus_sync(b);
 	if (b->need_process) {
@@ -288,6 +297,7 @@ void dbus_stop(struct bmx_daemon *d)
 	if (b->timeout_armed && !b->timeout_cancelling)
 		event_loop_cancel(d, &b->timeout_op);
 	b->io_cancelling = b->timeout_cancelling = true;
+	dbus_loads_stop(b);
 }
 
 void dbus_close(struct bmx_daemon *d)
@@ -299,6 +309,7 @@ void dbus_close(struct bmx_daemon *d)
 	if (d->governor)
 		gov_core_set_trip_fn(d->governor, NULL, NULL);
 	dbus_peers_free(b);
+	dbus_loads_free(b);
 	if (b->bus) {
 		(void)sd_bus_release_name(b->bus, DBUS_NAME);
 		b->bus = sd_bus_flush_close_unref(b->bus);

@@ -85,12 +85,26 @@ struct bmx_dbus {
 
 	struct dbus_peer *peers;
 	uint64_t next_owner;
+	/* Models being loaded in threads (dbus_load.c). */
+	struct model_load *loads;
+	int load_efd;             /* a thread is done */
+	struct loop_op load_op, load_tick_op;
+	bool load_armed, load_tick_armed;
+	struct __kernel_timespec load_tick;
 };
 
 /* dbus_manager.c */
 int dbus_manager_register(struct bmx_dbus *b);
 /* Models a(so), the sorted store. */
 int dbus_append_models(sd_bus_message *reply, const struct bmx_daemon *d);
+
+/* dbus_load.c: LoadModel (a path beneath model_folders) and LoadModelFd, loaded in threads */
+int dbus_method_load_model(sd_bus_message *m, void *userdata, sd_bus_error *error);
+int dbus_method_load_model_fd(sd_bus_message *m, void *userdata, sd_bus_error *error);
+void dbus_loads_pass(struct bmx_dbus *b);
+void dbus_loads_arm(struct bmx_dbus *b);
+void dbus_loads_stop(struct bmx_dbus *b);
+void dbus_loads_free(struct bmx_dbus *b);
 
 /* dbus_tunables.c */
 int dbus_method_set_governor_tunables(sd_bus_message *m, void *userdata, sd_bus_error *error);

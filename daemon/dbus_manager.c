@@ -205,66 +205,6 @@ static int method_get_model(sd_bus_message *m, void *userdata, sd_bus_error *err
 	return path ? sd_bus_reply_method_return(m, "o", path) : -ENOMEM;
 }
 
-/* The loader's own message for PATH, for the error reply (served_model_load only logs it). */
-static void load_failure(const char *path, int r, char *why, size_t size)
-{
-	struct bmx_model *model = NULL;
-	struct bmx_error err = { "" };
-
-	if (bmx_model_load_file(path, &model, &err) < 0 && err.msg[0])
-		snprintf(why, size, "%s is not a valid model: %s", path, err.msg);
-	else
-		snprintf(why, size, "%s could not be loaded: %s", path, strerror(-r));
-	bmx_model_free(model);
-}
-
-static int method_load_model(sd_bus_message *m, void *userdata, sd_bus_error *error)
-{
-	struct bmx_dbus *b = userdata;
-	struct bmx_daemon *d = b->d;
-	struct model_store *store = &d->store;
-	struct served_model *model;
-	const char *name, *file;
-	_cleanup_(freep) char *path = NULL;
-	char why[512];
-	int r;
-
-	r = sd_bus_message_read(m, "ss", &name, &file);
-	if (r < 0)
-		return r;
-	r = dbus_check_admin(b, m, "load models", error);
-	if (r <= 0)
-		return r;
-	if (!bmx_config_name_ok(name))
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "\"%s\" is not a model name (1-%d characters of A-Z a-z 0-9 . _ -)",
-					 name, BMX_CONFIG_NAME_MAX - 1);
-	if (file[0] != '/')
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "\"%s\" is not an absolute path", file);
-	if (model_store_find(store, name))
-		return sd_bus_error_setf(error, SD_BUS_ERROR_FILE_EXISTS,
-					 "a model called \"%s\" is served already (UnloadModel it first)",
-					 name);
-	if (store->count >= BMX_CONFIG_MAX_MODELS)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-					 "%d models are served already", BMX_CONFIG_MAX_MODELS);
-	r = served_model_load(name, file, store->next_id, d->config->kernels, &model);
-	if (r < 0) {
-		load_failure(file, r, why, sizeof(why));
-		return sd_bus_error_setf(error, DBUS_ERROR_LOAD_FAILED, "model %s: %s", name, why);
-	}
-	r = model_store_add(store, model);
-	if (r < 0) {
-		served_model_unref(model);
-		return r;
-	}
-	daemon_governor_add_model(d, model);
-	log_info("model %s: loaded over D-Bus from %s (until the next reload or restart)", name, file);
-	path = dbus_model_path(name);
-	return path ? sd_bus_reply_method_return(m, "o", path) : -ENOMEM;
-}
-
 static int method_unload_model(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct bmx_dbus *b = userdata;
@@ -339,7 +279,10 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_METHOD_WITH_ARGS("GetModel", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", path),
 				method_get_model, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("LoadModel", SD_BUS_ARGS("s", name, "s", path),
-				SD_BUS_RESULT("o", object), method_load_model,
+				SD_BUS_RESULT("o", object), dbus_method_load_model,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("LoadModelFd", SD_BUS_ARGS("s", name, "h", file),
+				SD_BUS_RESULT("o", object), dbus_method_load_model_fd,
 				SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("UnloadModel", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
 				method_unload_model, SD_BUS_VTABLE_UNPRIVILEGED),

@@ -71,10 +71,18 @@ static int arm_signal(struct bmx_daemon *d)
 	return arm(d, sqe, &d->signal_op);
 }
 
+/*
+ * Until a connection's first message, its receive is linked to a timeout of
+ * limits.handshake_timeout_ms: a silent connection is cancelled out of its receive and closed.
+ */
 int event_loop_arm_recv(struct bmx_daemon *d, struct session *s)
 {
-	struct io_uring_sqe *sqe = get_sqe(d);
+	struct io_uring_sqe *sqe;
+	unsigned ms = d->config->limits.handshake_timeout_ms;
 
+	if (!s->greeted && io_uring_sq_space_left(&d->ring) < 2)
+		io_uring_submit(&d->ring); /* a link must not be split between two submissions */
+	sqe = get_sqe(d);
 	if (!sqe)
 		return -EBUSY;
 	s->recv_iov = (struct iovec){ .iov_base = s->recv_buf, .iov_len = sizeof(s->recv_buf) };
@@ -85,7 +93,15 @@ int event_loop_arm_recv(struct bmx_daemon *d, struct session *s)
 		.msg_controllen = sizeof(s->recv_control.buf),
 	};
 	io_uring_prep_recvmsg(sqe, s->fd, &s->recv_msg, MSG_CMSG_CLOEXEC);
-	return arm(d, sqe, &s->recv_op);
+	arm(d, sqe, &s->recv_op);
+	if (s->greeted)
+		return 0;
+	sqe->flags |= IOSQE_IO_LINK;
+	sqe = get_sqe(d); /* there is room: checked above */
+	s->handshake_timeout = (struct __kernel_timespec){ .tv_sec = ms / 1000,
+							   .tv_nsec = (long long)(ms % 1000) * 1000000 };
+	io_uring_prep_link_timeout(sqe, &s->handshake_timeout, 0);
+	return arm(d, sqe, &s->handshake_op);
 }
 
 int event_loop_arm_timeout(struct bmx_daemon *d, struct loop_op *op, struct __kernel_timespec *ts)
@@ -125,6 +141,7 @@ static void accept_backoff(struct bmx_daemon *d)
 
 static void on_accept(struct bmx_daemon *d, int res)
 {
+	char why[200];
 	struct session *s;
 	int r;
 
@@ -140,15 +157,17 @@ static void on_accept(struct bmx_daemon *d, int res)
 			log_warning_errno(res, "accept");
 		goto rearm;
 	}
-	if (d->n_sessions >= BMX_MAX_SESSIONS) {
-		log_warning("refusing a client: %u clients connected already", d->n_sessions);
-		close(res);
-		goto rearm;
-	}
 	r = session_new(d, res, &s);
 	if (r < 0) {
 		log_warning_errno(r, "setting up a client");
 		close(res);
+		goto rearm;
+	}
+	r = session_admit(s, why, sizeof(why));
+	if (r < 0) {
+		log_info("refusing a client (pid %d, uid %u): %s", (int)s->pid, (unsigned)s->uid, why);
+		reply_refusal(s->fd, r, why);
+		session_unref(s);
 		goto rearm;
 	}
 	s->next = d->sessions;
@@ -260,10 +279,18 @@ static void on_recv(struct session *s, int res)
 {
 	if (s->closing)
 		return;
+	if (res == -ECANCELED && !s->greeted) {
+		log_info("client %u (pid %d, uid %u): sent nothing within limits.handshake_timeout_ms "
+			 "(%u ms)", s->id, (int)s->pid, (unsigned)s->uid,
+			 s->daemon->config->limits.handshake_timeout_ms);
+		session_close(s, "disconnected");
+		return;
+	}
 	if (res <= 0) {
 		session_close(s, res == 0 ? "disconnected" : "control socket error: disconnected");
 		return;
 	}
+	s->greeted = true;
 	session_handle_message(s, (size_t)res, &s->recv_msg);
 	if (!s->closing && event_loop_arm_recv(s->daemon, s) < 0)
 		session_close(s, "daemon out of io_uring entries: disconnected");
@@ -299,6 +326,7 @@ static void dispatch(struct bmx_daemon *d, struct loop_op *op, int res)
 	case LOOP_OP_RECV: on_recv(s, res); break;
 	case LOOP_OP_DOORBELL: on_doorbell(s, res); break;
 	case LOOP_OP_CANCEL: break;
+	case LOOP_OP_HANDSHAKE: break; /* -ETIME: the receive ends -ECANCELED (on_recv) */
 	case LOOP_OP_FUTEX_WAKE: break;
 	case LOOP_OP_ACCEPT_BACKOFF:
 		if (!d->stopping)
@@ -309,6 +337,7 @@ static void dispatch(struct bmx_daemon *d, struct loop_op *op, int res)
 	case LOOP_OP_WATCHDOG: daemon_systemd_watchdog_on_timer(d, res); break;
 	case LOOP_OP_DBUS_IO: dbus_on_io(d, res); break;
 	case LOOP_OP_DBUS_TIMEOUT: dbus_on_timeout(d, res); break;
+	case LOOP_OP_MODEL_LOAD: dbus_on_load(d, op, res); break;
 	}
 	if (s)
 		session_unref(s);

@@ -22,15 +22,50 @@
 #include "daemon.h"
 #include "log.h"
 
-static int copy_file_to_memfd(const char *name, const char *path, int *out_fd, uint64_t *out_size,
-			      uint64_t *out_mtime_ns)
+/*
+ * Open PATH to read a model without ever blocking the caller in open(): O_NONBLOCK (a FIFO
+ * nobody writes to opens at once), then only a regular file is accepted. FLAGS adds to
+ * O_RDONLY | O_NONBLOCK | O_CLOEXEC (O_NOFOLLOW for D-Bus LoadModel). Returns the fd or -errno.
+ */
+int model_file_open(const char *name, const char *path, int flags)
+{
+	int fd, r;
+
+	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | flags);
+	if (fd < 0)
+		return log_error_errno(errno, "model %s: cannot open %s", name, path);
+	r = model_fd_check(name, path, fd);
+	if (r < 0) {
+		close(fd);
+		return r;
+	}
+	return fd;
+}
+
+/* FD (a model file, or a descriptor a D-Bus caller passed) must be a regular file. */
+int model_fd_check(const char *name, const char *label, int fd)
+{
+	struct stat st;
+
+	if (fstat(fd, &st) < 0)
+		return log_error_errno(errno, "model %s: %s", name, label);
+	if (!S_ISREG(st.st_mode)) {
+		log_error("model %s: %s is not a regular file", name, label);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Copy the model file SRC_FD (or PATH, opened here when SRC_FD < 0) into a sealed memfd. */
+static int copy_file_to_memfd(const char *name, const char *path, int src_fd, int *out_fd,
+			      uint64_t *out_size, uint64_t *out_mtime_ns)
 {
 	struct stat st;
 	int fd, memfd, r = 0;
 
-	fd = open(path, O_RDONLY | O_CLOEXEC);
+	fd = src_fd >= 0 ? dup(src_fd) : model_file_open(name, path, 0);
 	if (fd < 0)
-		return log_error_errno(errno, "model %s: cannot open %s", name, path);
+		return src_fd >= 0 ? -errno : fd;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
 		r = errno ? -errno : -EINVAL;
 		log_error("model %s: %s is not a regular file", name, path);
@@ -45,7 +80,8 @@ static int copy_file_to_memfd(const char *name, const char *path, int *out_fd, u
 	}
 	for (off_t done = 0; done < st.st_size;) {
 		/* sendfile: copy_file_range refuses to cross into the memfd's filesystem. */
-		ssize_t n = sendfile(memfd, fd, NULL, (size_t)(st.st_size - done));
+		/* At an explicit offset: a caller's descriptor keeps its own file position. */
+		ssize_t n = sendfile(memfd, fd, &done, (size_t)(st.st_size - done));
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
@@ -54,7 +90,6 @@ static int copy_file_to_memfd(const char *name, const char *path, int *out_fd, u
 				log_error("model %s: %s shrank while being read", name, path);
 			goto fail;
 		}
-		done += n;
 	}
 	if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
 		r = log_error_errno(errno, "model %s: sealing its memfd", name);
@@ -151,8 +186,9 @@ static int check_stored_memfd(const char *name, int fd, uint64_t size)
  * Serve NAME from PATH, or from STORED (a memfd a previous bitmixd left in systemd's fd store,
  * which this takes over) when not NULL.
  */
-static int served_model_open(const char *name, const char *path, uint32_t id, unsigned kernels,
-			     const struct stored_model *stored, struct served_model **out)
+static int served_model_open(const char *name, const char *path, int src_fd, uint32_t id,
+			     unsigned kernels, const struct stored_model *stored,
+			     struct served_model **out, char *why, size_t why_size)
 {
 	struct served_model *m;
 	struct bmx_error err;
@@ -183,12 +219,18 @@ static int served_model_open(const char *name, const char *path, uint32_t id, un
 	if (stored)
 		r = check_stored_memfd(name, m->memfd, m->size);
 	else
-		r = copy_file_to_memfd(name, path, &m->memfd, &m->size, &m->mtime_ns);
-	if (r < 0)
+		r = copy_file_to_memfd(name, path, src_fd, &m->memfd, &m->size, &m->mtime_ns);
+	if (r < 0) {
+		if (why)
+			snprintf(why, why_size, "%s could not be read: %s", path,
+				 r == -EINVAL ? "not a regular file" : strerror(-r));
 		goto fail;
+	}
 	r = bmx_model_load_fd(m->memfd, &m->model, &err);
 	if (r < 0) {
 		log_error("model %s: %s is not a valid model: %s", name, path, err.msg);
+		if (why)
+			snprintf(why, why_size, "%s is not a valid model: %s", path, err.msg);
 		goto fail;
 	}
 	r = bmx_engine_new_path(m->model, (enum bmx_kernels_path)kernels, &m->engine);
@@ -220,7 +262,14 @@ fail:
 int served_model_load(const char *name, const char *path, uint32_t id, unsigned kernels,
 		      struct served_model **out)
 {
-	return served_model_open(name, path, id, kernels, NULL, out);
+	return served_model_open(name, path, -1, id, kernels, NULL, out, NULL, 0);
+}
+
+int served_model_load_fd(const char *name, const char *label, int fd, unsigned kernels,
+			 struct served_model **out, char *why, size_t why_size)
+{
+	snprintf(why, why_size, "%s could not be loaded", label);
+	return served_model_open(name, label, fd, 0, kernels, NULL, out, why, why_size);
 }
 
 /* The stored copy if systemd kept one that still stands for PATH, else the file. */
@@ -230,12 +279,12 @@ static int load_model(struct model_store *store, const struct bmx_config_model *
 	struct stored_model stored;
 
 	if (model_fdstore_take(store, cm->name, cm->path, &stored) == 0) {
-		if (served_model_open(cm->name, cm->path, id, kernels, &stored, out) == 0)
+		if (served_model_open(cm->name, cm->path, -1, id, kernels, &stored, out, NULL, 0) == 0)
 			return 0;
 		/* Not a copy to trust: out of the store, and the file read instead. */
 		model_fdstore_remove(stored.fdname);
 	}
-	return served_model_open(cm->name, cm->path, id, kernels, NULL, out);
+	return served_model_open(cm->name, cm->path, -1, id, kernels, NULL, out, NULL, 0);
 }
 
 void served_model_ref(struct served_model *m)
@@ -410,14 +459,18 @@ void model_store_clear(struct model_store *store)
 	store->count = 0;
 }
 
-/* A model loaded at run time (D-Bus LoadModel) joins the store, which takes the reference. */
+/*
+ * A model loaded at run time (D-Bus LoadModel) joins the store, which takes the reference. It
+ * gets its number here, on the loop thread: loads run in threads, side by side with reloads.
+ */
 int model_store_add(struct model_store *store, struct served_model *m)
 {
 	struct served_model **models = realloc(store->models, (store->count + 1) * sizeof(*models));
 
 	if (!models)
 		return -ENOMEM;
-	store->next_id++;
+	m->id = store->next_id++;
+	m->control->model_id = m->id; /* no client has mapped it yet */
 	store->models = models;
 	store->models[store->count++] = m;
 	return 0;

@@ -32,7 +32,6 @@ int session_new(struct bmx_daemon *d, int fd, struct session **out)
 	struct session *s;
 	gid_t groups[256];
 	socklen_t glen = sizeof(groups);
-	unsigned n_same_uid = 0;
 
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
 		return -errno;
@@ -47,10 +46,8 @@ int session_new(struct bmx_daemon *d, int fd, struct session **out)
 	s->refs = 1;
 	s->arena_fd = s->submit_efd = s->complete_efd = -1;
 	s->id = ++d->next_session_id;
-	for (struct session *o = d->sessions; o; o = o->next)
-		n_same_uid += o->uid == cred.uid;
-	s->refused = n_same_uid >= d->config->limits.connections_per_uid;
 	s->recv_op = (struct loop_op){ .kind = LOOP_OP_RECV, .session = s };
+	s->handshake_op = (struct loop_op){ .kind = LOOP_OP_HANDSHAKE, .session = s };
 	s->doorbell_op = (struct loop_op){ .kind = LOOP_OP_DOORBELL, .session = s };
 	pthread_mutex_init(&s->cq_lock, NULL);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0 && glen > 0) {
@@ -62,6 +59,37 @@ int session_new(struct bmx_daemon *d, int fd, struct session **out)
 			s->n_groups = 0;
 	}
 	*out = s;
+	return 0;
+}
+
+/*
+ * A connection counts against its uid from the moment it is accepted, silent or not, and only
+ * administrators may take the last BMX_ADMIN_RESERVE of the BMX_MAX_SESSIONS places: so no user,
+ * however many connections it opens, locks root's `bitmixctl status` out.
+ */
+int session_admit(const struct session *s, char *why, size_t why_size)
+{
+	const struct bmx_daemon *d = s->daemon;
+	const struct bmx_config_limits *lim = &d->config->limits;
+	unsigned n_same_uid = 0;
+
+	for (const struct session *o = d->sessions; o; o = o->next)
+		n_same_uid += o->uid == s->uid;
+	if (n_same_uid >= lim->connections_per_uid) {
+		snprintf(why, why_size, "uid %u has %u connections already (limits.connections_per_uid in %s)",
+			 (unsigned)s->uid, n_same_uid, d->config->source_path);
+		return -EUSERS;
+	}
+	if (d->n_sessions >= BMX_MAX_SESSIONS) {
+		snprintf(why, why_size, "bitmixd serves at most %u connections and has them all",
+			 BMX_MAX_SESSIONS);
+		return -EUSERS;
+	}
+	if (d->n_sessions >= BMX_MAX_SESSIONS - BMX_ADMIN_RESERVE && !session_may_set_bits(s)) {
+		snprintf(why, why_size, "%u connections open; the last %u of bitmixd's %u are kept for "
+			 "administrators", d->n_sessions, BMX_ADMIN_RESERVE, BMX_MAX_SESSIONS);
+		return -EUSERS;
+	}
 	return 0;
 }
 
@@ -97,6 +125,23 @@ void session_unref(struct session *s)
 		session_free(s);
 }
 
+/* Its requests still queued never run: each completes -ECANCELED (nobody reads it any more). */
+static void drop_queued(struct session *s)
+{
+	struct job *job = worker_pool_cancel(s->daemon->pool, s), *next;
+	unsigned n = 0;
+
+	for (; job; job = next, n++) {
+		next = job->next;
+		__atomic_add_fetch(&s->daemon->requests_failed, 1, __ATOMIC_RELAXED);
+		job_complete(job, -ECANCELED, 0);
+	}
+	if (n) {
+		__atomic_add_fetch(&s->daemon->dropped_on_close, n, __ATOMIC_RELAXED);
+		log_info("client %u: %u queued requests dropped", s->id, n);
+	}
+}
+
 /*
  * Take the session out of service: unlink it, shut the socket so that its pending receive ends,
  * cancel its doorbell read. Memory goes when the last reference (a pending op or job) does.
@@ -119,6 +164,7 @@ void session_close(struct session *s, const char *why)
 	d->n_sessions--;
 	if (d->governor) /* its QoS holds go with it */
 		gov_core_release_owner(d->governor, s->id);
+	drop_queued(s);
 	shutdown(s->fd, SHUT_RDWR);
 	if (s->doorbell_armed)
 		event_loop_cancel(d, &s->doorbell_op);
@@ -300,7 +346,7 @@ static void admit(struct session *s, const struct bitmix_sqe *e, uint32_t runnin
 		__atomic_add_fetch(&job->in_region->refs, 1, __ATOMIC_RELAXED);
 	if (job->out_region)
 		__atomic_add_fetch(&job->out_region->refs, 1, __ATOMIC_RELAXED);
-	worker_pool_submit(s->daemon->pool, job);
+	worker_pool_submit(s->daemon->pool, job, bmx_config_weight(s->daemon->config, s->uid));
 }
 
 /*

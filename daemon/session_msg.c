@@ -74,6 +74,22 @@ int reply_error(struct session *s, const struct bitmix_msg_hdr *req, int status,
 	return reply_send(s, &r, sizeof(r), NULL, 0);
 }
 
+/*
+ * The reply a connection over a limit finds waiting when it first reads: seq 0 (it answers no
+ * request of the client's), type HELLO's reply. The socket is new and empty: a send that would
+ * block cannot happen, and if it did the client would only see the connection closed.
+ */
+void reply_refusal(int fd, int status, const char *why)
+{
+	struct bitmix_msg_hdr hello = { .type = BITMIX_MSG_HELLO, .seq = 0 };
+	struct bitmix_reply r = { 0 };
+
+	reply_init(&r, &hello, sizeof(r));
+	r.status = status;
+	snprintf(r.error, sizeof(r.error), "%s", why);
+	(void)send(fd, &r, sizeof(r), MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
 static uint32_t round_pow2(uint32_t v)
 {
 	uint32_t p = 1;
@@ -315,6 +331,7 @@ static int handle_status(struct session *s, const struct bitmix_msg_hdr *m)
 	rep.uptime_ns = now_ns() - d->start_ns;
 	rep.requests_completed = __atomic_load_n(&d->requests_completed, __ATOMIC_RELAXED);
 	rep.requests_failed = __atomic_load_n(&d->requests_failed, __ATOMIC_RELAXED);
+	rep.dropped_on_close = (uint32_t)__atomic_load_n(&d->dropped_on_close, __ATOMIC_RELAXED);
 	rep.clients = d->n_sessions;
 	rep.models = (uint32_t)d->store.count;
 	rep.workers = worker_pool_size(d->pool);
@@ -432,13 +449,6 @@ void session_handle_message(struct session *s, size_t len, struct msghdr *msg)
 		reply_error(s, m, -EPROTONOSUPPORT, "protocol version %u not supported (daemon speaks %u)",
 			    m->version, BITMIX_PROTO_VERSION);
 		session_close(s, "protocol version mismatch: disconnected");
-		return;
-	}
-	if (s->refused) {
-		reply_error(s, m, -EUSERS, "uid %u has %u connections already (limits.connections_per_uid in %s)",
-			    (unsigned)s->uid, s->daemon->config->limits.connections_per_uid,
-			    s->daemon->config->source_path);
-		session_close(s, "over limits.connections_per_uid: disconnected");
 		return;
 	}
 	switch (m->type) {

@@ -2,7 +2,8 @@
 /*
  * workers.c — the threads that run inference requests.
  *
- * The event loop queues checked jobs; a worker takes one, snapshots the model's operating point
+ * The event loop queues checked jobs, one queue per session; a worker takes one, snapshots the
+ * model's operating point
  * from its control page (one consistent generation for the whole request), runs the engine on
  * the client's arena, and posts the completion with that generation. Each worker owns its
  * scratch memory, grown on demand and reused.
@@ -16,7 +17,14 @@
  * `cap` CPUs' worth per nanosecond up to WORK_CAP_BURST_NS of them, every nanosecond of engine
  * CPU time the workers spend drains it (it may go below zero: a request is never cut short), and
  * a worker starts a queued request only while it holds tokens, else it sleeps until the bucket
- * refills. Jobs keep their FIFO order, so the cap delays every client alike.
+ * refills. The cap delays every client alike.
+ *
+ * Fairness: deficit round-robin over the sessions with queued work, weighted by samples. Each
+ * turn a session's deficit grows by its weight (limits.weights) times BMX_MAX_BATCH samples and
+ * it runs jobs while their batches fit, so one client's flood of large batches delays another
+ * client's small request by about one large batch per worker, not by the flood. A session's
+ * own jobs keep their order. When a session closes, its queued jobs are dropped at once
+ * (worker_pool_cancel); jobs already running finish.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -63,7 +71,9 @@ struct worker_pool {
 	struct work_cap cap;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct job *head, *tail; /* FIFO, under lock */
+	struct session *active;  /* sessions with queued jobs, round-robin order, under lock */
+	struct session *active_tail;
+	unsigned queued;         /* jobs queued, under lock */
 	struct team *team;       /* published split work, under lock */
 	bool stop;
 	unsigned n;
@@ -235,6 +245,58 @@ static void job_run(struct worker *w, struct job *job)
 	job_complete(job, r, generation);
 }
 
+static void active_append(struct worker_pool *pool, struct session *s)
+{
+	s->fair.next = NULL;
+	if (pool->active_tail)
+		pool->active_tail->fair.next = s;
+	else
+		pool->active = s;
+	pool->active_tail = s;
+}
+
+static struct session *active_pop(struct worker_pool *pool)
+{
+	struct session *s = pool->active;
+
+	pool->active = s->fair.next;
+	if (!pool->active)
+		pool->active_tail = NULL;
+	s->fair.next = NULL;
+	return s;
+}
+
+/*
+ * Under the lock: the next job by deficit round-robin, or NULL. The head session runs its next
+ * job if its deficit covers the batch; else it gets its quantum and goes to the back. A quantum
+ * covers the largest batch, so the loop ends within one round.
+ */
+static struct job *pool_pick(struct worker_pool *pool)
+{
+	while (pool->active) {
+		struct session *s = pool->active;
+		struct job *job = s->fair.head;
+		int64_t cost = job->sqe.batch ? job->sqe.batch : 1;
+
+		if (s->fair.deficit < cost) {
+			s->fair.deficit += (int64_t)s->fair.weight * BMX_MAX_BATCH;
+			active_append(pool, active_pop(pool));
+			continue;
+		}
+		s->fair.deficit -= cost;
+		s->fair.head = job->next;
+		pool->queued--;
+		if (!s->fair.head) { /* idle: leaves the round, and keeps no credit */
+			s->fair.tail = NULL;
+			s->fair.deficit = 0;
+			s->fair.active = false;
+			active_pop(pool);
+		}
+		return job;
+	}
+	return NULL;
+}
+
 static void *worker_main(void *arg)
 {
 	struct worker *w = arg;
@@ -247,9 +309,9 @@ static void *worker_main(void *arg)
 		for (;;) {
 			uint64_t now;
 
-			if (team_has_work(pool) || (!pool->head && pool->stop))
+			if (team_has_work(pool) || (!pool->queued && pool->stop))
 				break;
-			if (!pool->head) {
+			if (!pool->queued) {
 				pthread_cond_wait(&pool->wake, &pool->lock);
 				continue;
 			}
@@ -273,12 +335,7 @@ static void *worker_main(void *arg)
 			__atomic_sub_fetch(&t->helpers, 1, __ATOMIC_RELEASE);
 			continue;
 		}
-		job = pool->head;
-		if (job) {
-			pool->head = job->next;
-			if (!pool->head)
-				pool->tail = NULL;
-		}
+		job = pool_pick(pool);
 		pthread_mutex_unlock(&pool->lock);
 		if (!job)
 			break; /* stopping and nothing left */
@@ -315,17 +372,52 @@ int worker_pool_new(struct bmx_daemon *d, unsigned n_threads, struct worker_pool
 	return 0;
 }
 
-void worker_pool_submit(struct worker_pool *pool, struct job *job)
+void worker_pool_submit(struct worker_pool *pool, struct job *job, unsigned weight)
 {
+	struct session *s = job->session;
+
 	job->next = NULL;
 	pthread_mutex_lock(&pool->lock);
-	if (pool->tail)
-		pool->tail->next = job;
+	s->fair.weight = weight ? weight : 1;
+	if (s->fair.tail)
+		s->fair.tail->next = job;
 	else
-		pool->head = job;
-	pool->tail = job;
+		s->fair.head = job;
+	s->fair.tail = job;
+	if (!s->fair.active) { /* joins at the back, with its first quantum */
+		s->fair.active = true;
+		s->fair.deficit = (int64_t)s->fair.weight * BMX_MAX_BATCH;
+		active_append(pool, s);
+	}
+	pool->queued++;
 	pthread_cond_signal(&pool->wake);
 	pthread_mutex_unlock(&pool->lock);
+}
+
+/* S is closing: take its queued jobs out of the round; the caller completes them. */
+struct job *worker_pool_cancel(struct worker_pool *pool, struct session *s)
+{
+	struct job *jobs;
+
+	if (!pool)
+		return NULL;
+	pthread_mutex_lock(&pool->lock);
+	jobs = s->fair.head;
+	if (s->fair.active) {
+		for (struct session **p = &pool->active; *p; p = &(*p)->fair.next)
+			if (*p == s) {
+				*p = s->fair.next;
+				break;
+			}
+		pool->active_tail = NULL;
+		for (struct session *o = pool->active; o; o = o->fair.next)
+			pool->active_tail = o;
+		for (struct job *j = jobs; j; j = j->next)
+			pool->queued--;
+	}
+	s->fair = (struct session_fair){ 0 };
+	pthread_mutex_unlock(&pool->lock);
+	return jobs;
 }
 
 void worker_pool_free(struct worker_pool *pool)

@@ -118,7 +118,7 @@ static const struct {
 	const char *want[3];
 } bad[] = {
 	{ "models: {m: /x}\nworker: 3\n",
-	  { "t.yaml:2:1: unknown key \"worker\"", "socket, workers, log_level, models, governor, sensors, access, kernels, ipc, limits, dbus" } },
+	  { "t.yaml:2:1: unknown key \"worker\"", "socket, workers, log_level, models, model_folders, governor, sensors, access, kernels, ipc, limits, dbus" } },
 	{ "models: {m: /x}\nipc:\n  doorbell: pipe\n", { "3:13", "ipc.doorbell", "auto, futex, eventfd" } },
 	{ "models: {m: /x}\nipc:\n  spin_us: -1\n", { "3:12", "ipc.spin_us", "0..1000000" } },
 	{ "models: {m: /x}\nipc:\n  spin: 5\n", { "3:3", "unknown key \"spin\"", "doorbell, spin_us" } },

@@ -2,7 +2,8 @@
 /*
  * test_config_dropins.c — the main file merged with its conf.d/ drop-ins (config/README.md,
  * "Drop-ins"): lexical order, mappings merged key by key, lists and scalars replaced, masking,
- * and errors naming the drop-in's own file:line:column.
+ * and errors naming the drop-in's own file:line:column; and what must never stall a reload: a
+ * FIFO or a device for a file, nesting that only a full parse would measure (issue 21).
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -200,6 +202,74 @@ static void test_policy_location(void **state)
 	bmx_config_free(c);
 }
 
+/* A FIFO nobody writes to, as a drop-in and as the main file: an error, not a hang. */
+static void test_fifo(void **state)
+{
+	struct tree *t = *state;
+	struct bmx_config_error err;
+	struct bmx_config *c;
+	char path[256];
+
+	alarm(120); /* safety net: before the fix, open() waited for a writer forever */
+	snprintf(path, sizeof(path), "%s/conf.d/50-fifo.yaml", t->dir);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	assert_int_equal(bmx_config_load(t->main, &c, &err), -EINVAL);
+	if (!strstr(err.msg, path) || !strstr(err.msg, "a FIFO, expected a regular YAML file"))
+		fail_msg("message \"%s\"", err.msg);
+	assert_int_equal(bmx_config_load(path, &c, &err), -EINVAL);
+	assert_non_null(strstr(err.msg, "a FIFO"));
+	alarm(0);
+}
+
+/* A drop-in that is a device other than /dev/null is named, not read as empty. */
+static void test_device(void **state)
+{
+	struct tree *t = *state;
+	struct bmx_config_error err;
+	struct bmx_config *c;
+	char path[256];
+
+	snprintf(path, sizeof(path), "%s/conf.d/50-zero.yaml", t->dir);
+	assert_int_equal(symlink("/dev/zero", path), 0);
+	assert_int_equal(bmx_config_load(t->main, &c, &err), -EINVAL);
+	if (!strstr(err.msg, path) || !strstr(err.msg, "a character device"))
+		fail_msg("message \"%s\"", err.msg);
+}
+
+/* A second document is an error, not silently ignored. */
+static void test_second_document(void **state)
+{
+	expect_error(*state, "conf.d/50-x.yaml", "log_level: info\n---\nlog_level: loud\n", "2:1:",
+		     "a second YAML document");
+	expect_error(*state, "bitmixd.yaml", "models: {a: /m/a.bmx}\n...\n---\n{}\n", "3:1:",
+		     "a second YAML document");
+}
+
+/*
+ * 50k unclosed "[": the depth limit stops the parse at the 33rd, so the error is the depth,
+ * not the syntax error at the end that a full parse reaches first (after seconds).
+ */
+static void test_deep_nesting(void **state)
+{
+	size_t n = 50000;
+	char *text = malloc(n + 16);
+	struct bmx_config_error err;
+	struct bmx_config *c;
+	int r;
+
+	(void)state;
+	assert_non_null(text);
+	memcpy(text, "models: ", 8);
+	memset(text + 8, '[', n);
+	text[8 + n] = 0;
+	r = bmx_config_load_string("deep.yaml", text, &c, &err);
+	free(text);
+	assert_int_equal(r, -EINVAL);
+	/* The 32nd "[" is the 33rd level (the top-level mapping is the first). */
+	if (!strstr(err.msg, "deep.yaml:1:40: nested deeper than 32 levels"))
+		fail_msg("message \"%s\"", err.msg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -208,6 +278,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_masked, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_errors_name_the_dropin, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_policy_location, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_fifo, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_device, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_second_document, setup, teardown),
+		cmocka_unit_test(test_deep_nesting),
 	};
 
 	return cmocka_run_group_tests_name("config-dropins", tests, NULL, NULL);

@@ -13,6 +13,8 @@
  * Usage: test_dbus BITMIXD MODEL.bmx BITMIXCTL POLICY.conf
  */
 #include <errno.h>
+#include <sys/stat.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <pty.h>
 #include <signal.h>
@@ -604,6 +606,70 @@ static int count_models(sd_bus *bus)
 	return n;
 }
 
+/*
+ * What LoadModel reads (issue 21): nothing outside model_folders, with one answer whether the
+ * file exists or not; no symlink followed; a FIFO refused at once instead of blocking the
+ * daemon; LoadModelFd with a descriptor the caller opened, and only a regular file.
+ */
+static void load_model_safety(sd_bus *bus, const char *model)
+{
+	char fifo[160], link[160], want[200];
+	sd_bus_message *reply = NULL;
+	const char *msg;
+	int fd, pipefd[2];
+
+	alarm(300); /* safety net: before the fix, the FIFO blocked the daemon for good */
+	msg = call_fails(bus, PATH, IFACE, "LoadModel", SD_BUS_ERROR_ACCESS_DENIED, "ss", "x",
+			 "/etc/shadow");
+	assert_non_null(strstr(msg, "/etc/shadow is not beneath a folder of model_folders"));
+	msg = call_fails(bus, PATH, IFACE, "LoadModel", SD_BUS_ERROR_ACCESS_DENIED, "ss", "x",
+			 "/etc/no-such-file");
+	assert_non_null(strstr(msg, "/etc/no-such-file is not beneath a folder of model_folders"));
+	snprintf(link, sizeof(link), "%s/link.bmx", daemon_h.dir);
+	assert_int_equal(symlink(model, link), 0);
+	msg = call_fails(bus, PATH, IFACE, "LoadModel", "org.bitmix.Daemon1.Error.LoadFailed", "ss",
+			 "x", link);
+	assert_non_null(strstr(msg, "a symbolic link (not followed)"));
+	snprintf(link, sizeof(link), "/tmp/../etc/shadow");
+	msg = call_fails(bus, PATH, IFACE, "LoadModel", "org.bitmix.Daemon1.Error.LoadFailed", "ss",
+			 "x", link);
+	assert_non_null(strstr(msg, "leads out of its model folder"));
+	snprintf(fifo, sizeof(fifo), "%s/fifo.bmx", daemon_h.dir);
+	assert_int_equal(mkfifo(fifo, 0644), 0);
+	msg = call_fails(bus, PATH, IFACE, "LoadModel", "org.bitmix.Daemon1.Error.LoadFailed", "ss",
+			 "x", fifo);
+	snprintf(want, sizeof(want), "%s is not a regular file", fifo);
+	assert_non_null(strstr(msg, want));
+	/* The caller's own descriptor: a model loads, a pipe does not. */
+	fd = open(model, O_RDONLY | O_CLOEXEC);
+	assert_true(fd >= 0);
+	call_ok(bus, PATH, IFACE, "LoadModelFd", &reply, "sh", "byfd", fd);
+	sd_bus_message_unref(reply);
+	close(fd);
+	assert_int_equal(count_models(bus), 2);
+	call_ok(bus, PATH, IFACE, "UnloadModel", NULL, "s", "byfd");
+	assert_int_equal(pipe(pipefd), 0);
+	msg = call_fails(bus, PATH, IFACE, "LoadModelFd", "org.bitmix.Daemon1.Error.LoadFailed", "sh",
+			 "x", pipefd[0]);
+	assert_non_null(strstr(msg, "the descriptor passed is not a regular file"));
+	close(pipefd[0]);
+	close(pipefd[1]);
+	/* bitmixctl load opens the file itself and passes the descriptor. */
+	{
+		char cmd[1024], out[2048];
+
+		snprintf(cmd, sizeof(cmd), "%s --bus-address=%s load byctl %s 2>&1", bitmixctl_path,
+			 pbus.address, model);
+		if (harness_run(cmd, out, sizeof(out)) != 0 || !strstr(out, "loaded byctl from"))
+			fail_msg("%s: %s", cmd, out);
+		snprintf(cmd, sizeof(cmd), "%s --bus-address=%s unload byctl 2>&1", bitmixctl_path,
+			 pbus.address);
+		if (harness_run(cmd, out, sizeof(out)) != 0)
+			fail_msg("%s: %s", cmd, out);
+	}
+	alarm(0);
+}
+
 /* LoadModel, a corrupt one refused with the loader's reason, UnloadModel under a client. */
 static void test_load_unload(void **state)
 {
@@ -652,6 +718,7 @@ static void test_load_unload(void **state)
 	assert_int_equal(bitmix_open_model(bm, "fmnist", &m), 0);
 	assert_int_equal(bitmix_infer(m, in, out, 1, NULL), 0);
 	bitmix_close(bm);
+	load_model_safety(bus, abs);
 	free(abs);
 	sd_bus_flush_close_unref(bus);
 }
@@ -1168,7 +1235,16 @@ static int group_setup(void **state)
 		private_bus_stop(&pbus);
 		return -1;
 	}
-	snprintf(extra_yaml, sizeof(extra_yaml), "dbus:\n  address: %s\n%s", pbus.address, machine_yaml);
+	{
+		/* LoadModel reads beneath these only: the model's folder and the harness's in /tmp. */
+		char *abs = realpath(model_path, NULL), *slash = abs ? strrchr(abs, '/') : NULL;
+
+		if (slash)
+			*slash = 0;
+		snprintf(extra_yaml, sizeof(extra_yaml), "dbus:\n  address: %s\nmodel_folders: [%s, /tmp]\n%s",
+			 pbus.address, abs ? abs : "/nonexistent", machine_yaml);
+		free(abs);
+	}
 	if (harness_start(&daemon_h, bitmixd_path, model_path, extra_yaml) < 0 ||
 	    !private_bus_wait_name(&pbus, NAME, 5000)) {
 		fprintf(stderr, "bitmixd did not come up on %s\n", pbus.address);

@@ -259,6 +259,54 @@ static void test_connect_cycles(void **state)
 	assert_daemon_serves(h->socket);
 }
 
+/* The daemon's resident shared memory (RssShmem of /proc/PID/status) in KiB. */
+static long rss_shmem_kib(const struct daemon_harness *h)
+{
+	char path[64], line[256];
+	long kib = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)h->pid);
+	f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "RssShmem: %ld kB", &kib) == 1)
+			break;
+	fclose(f);
+	return kib;
+}
+
+/*
+ * A region registered and never touched costs the daemon no memory: 256 MiB of it, mapped,
+ * stays out of its resident set (issue 21: it was charged 76 MB).
+ */
+static void test_untouched_region_costs_nothing(void **state)
+{
+	const size_t size = 256u << 20;
+	struct daemon_harness *h = *state;
+	long rss0, shm0, rss1, shm1;
+	struct bitmix *bm;
+	int fd, id;
+
+	assert_int_equal(bitmix_connect(h->socket, &bm), 0);
+	fd = harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW);
+	rss0 = harness_rss_kib(h);
+	shm0 = rss_shmem_kib(h);
+	id = bitmix_region_register(bm, fd, NULL, size);
+	if (id < 1)
+		fail_msg("%s", bitmix_strerror(bm));
+	assert_daemon_serves(h->socket);
+	rss1 = harness_rss_kib(h);
+	shm1 = rss_shmem_kib(h);
+	print_message("daemon RSS %ld -> %ld KiB, RssShmem %ld -> %ld KiB, a 256 MiB region "
+		      "registered\n", rss0, rss1, shm0, shm1);
+	assert_true(shm1 - shm0 < 4096);
+	assert_true(rss1 - rss0 < 32768);
+	close(fd);
+	bitmix_close(bm);
+}
+
 /* limits.in_flight: requests beyond it complete at once with -EBUSY; the rest run. */
 static void test_in_flight_limit(void **state)
 {
@@ -308,6 +356,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_ring_overflow),
 		cmocka_unit_test(test_sigkill_mid_request),
 		cmocka_unit_test(test_connect_cycles),
+		cmocka_unit_test(test_untouched_region_costs_nothing),
 	};
 	const struct CMUnitTest alone[] = {
 		cmocka_unit_test(test_in_flight_limit),

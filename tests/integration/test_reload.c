@@ -134,6 +134,35 @@ static void test_unloadable_model_keeps_the_old_set(void **state)
 	remove_dropin(h, "70-model.yaml");
 }
 
+/* A FIFO as a drop-in or as a model's path: a named error, never a daemon stuck in open(). */
+static void test_fifo_is_refused(void **state)
+{
+	struct daemon_harness *h = *state;
+	char why[BITMIX_RELOAD_WHY_MAX], path[256], yaml[400];
+
+	alarm(240); /* safety net: before the fix the reload waited in open() for a writer */
+	snprintf(path, sizeof(path), "%s/conf.d", h->dir);
+	mkdir(path, 0755);
+	snprintf(path, sizeof(path), "%s/conf.d/80-fifo.yaml", h->dir);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	assert_int_equal(reload(h, why, sizeof(why)), -EINVAL);
+	if (!strstr(why, path) || !strstr(why, "a FIFO, expected a regular YAML file"))
+		fail_msg("%s", why);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/model.fifo", h->dir);
+	assert_int_equal(mkfifo(path, 0644), 0);
+	snprintf(yaml, sizeof(yaml), "models:\n  other: %s\n", path);
+	put_dropin(h, "80-model.yaml", yaml);
+	assert_true(reload(h, why, sizeof(why)) < 0);
+	if (!strstr(why, "models.other") || !strstr(why, "could not be loaded"))
+		fail_msg("%s", why);
+	assert_true(harness_log_contains(h, "model.fifo is not a regular file", 2000));
+	governor_is(h, START_GOVERNOR); /* served all along, the old configuration kept */
+	remove_dropin(h, "80-model.yaml");
+	unlink(path);
+	alarm(0);
+}
+
 /*
  * A model moved to a new file: the old copy serves until the new one has loaded, and a client
  * that opened the old one keeps inferring on it after the swap.
@@ -209,6 +238,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(test_good_dropin_applies),
 		cmocka_unit_test(test_policy_checked_before_swap),
 		cmocka_unit_test(test_unloadable_model_keeps_the_old_set),
+		cmocka_unit_test(test_fifo_is_refused),
 		cmocka_unit_test(test_model_replaced_by_reload),
 		cmocka_unit_test(test_bitmixctl_reload),
 		cmocka_unit_test(test_reload_needs_root),
