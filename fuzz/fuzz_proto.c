@@ -21,8 +21,9 @@
  *                   3: the uid of the connection becomes 1000 + the first payload byte (a
  *                      client without rights), or root again for an empty payload.
  *
- * The daemon is a real one minus its event loop and threads (fuzz/proto_stubs.c): a config,
- * the model fuzz/corpus/bmx/tiny-adaptive.bmx (served as "tiny"), the simulated sensors and the governor. Every reply is
+ * The daemon is a real one minus its event loop and threads (fuzz_daemon.c, proto_stubs.c): a
+ * config, fuzz/corpus/bmx/tiny-adaptive.bmx served as "tiny", the simulated sensors and the
+ * governor (userspace at the start of every input). Every reply is
  * read and every descriptor in it closed; the connection is closed at the end of the input, so
  * a leak of a session, region or descriptor shows up in LeakSanitizer or the fd count.
  */
@@ -37,67 +38,21 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "log.h"
+#include "fuzz_daemon.h"
 #include "proto_stubs.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct bmx_daemon daemon_ctx;
-static char dir[64];
+static struct bmx_daemon *daemon_ctx;
 static bool verbose; /* BITMIX_FUZZ_VERBOSE=1: print every reply (for writing seeds) */
-
-static void write_config(const char *path, const char *model)
-{
-	FILE *f = fopen(path, "w");
-
-	if (!f)
-		abort();
-	fprintf(f,
-		"socket: %s/bitmixd.sock\n"
-		"workers: 1\n"
-		"log_level: error\n"
-		"models:\n"
-		"  tiny: %s\n"
-		"sensors:\n"
-		"  source: simulator\n"
-		"governor:\n"
-		"  name: userspace\n",
-		dir, model);
-	fclose(f);
-}
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
-	struct bmx_daemon *d = &daemon_ctx;
-	struct bmx_config_error err;
-	const char *model = getenv("BITMIX_FUZZ_MODEL");
-	char path[128];
-
 	(void)argc;
 	(void)argv;
 	verbose = getenv("BITMIX_FUZZ_VERBOSE") != NULL;
-	bmx_log_set_level(LOG_EMERG);
-	snprintf(dir, sizeof(dir), "/tmp/bmx-fuzz-proto.XXXXXX");
-	if (!mkdtemp(dir))
-		abort();
-	setenv("CACHE_DIRECTORY", dir, 1); /* the cost tables, never a system folder */
-	snprintf(path, sizeof(path), "%s/bitmixd.yaml", dir);
-	write_config(path, model ? model : FUZZ_MODEL_PATH);
-	if (bmx_config_load(path, &d->config, &err) < 0) {
-		fprintf(stderr, "fuzz_proto: %s\n", err.msg);
-		abort();
-	}
-	bmx_log_set_level(LOG_EMERG);
-	d->config_path = strdup(path);
-	d->start_ns = now_ns();
-	d->listen_fd = d->signal_fd = -1;
-	if (model_store_load(&d->store, d->config) < 0 || sensor_loop_open(d) < 0 ||
-	    daemon_governor_start(d) < 0) {
-		fprintf(stderr, "fuzz_proto: cannot set up the daemon (model %s)\n",
-			model ? model : FUZZ_MODEL_PATH);
-		abort();
-	}
+	daemon_ctx = fuzz_daemon_start();
 	return 0;
 }
 
@@ -223,10 +178,11 @@ static void scribble(struct session *s, const uint8_t *p, size_t len)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct bmx_daemon *d = &daemon_ctx;
+	struct bmx_daemon *d = daemon_ctx;
 	struct session *s;
 	int sv[2];
 
+	fuzz_daemon_reset();
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)
 		return 0;
 	/* Replies that do not fit are a client not reading (session_msg.c): let them fit. */
