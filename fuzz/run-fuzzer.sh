@@ -7,9 +7,10 @@ set -euo pipefail
 exe=$1 src=$2 name=$3 seconds=$4
 shift 4
 
+# FUZZ_TAG keeps the suite's short runs apart from long ones (tools/fuzz.sh) running meanwhile.
 corpus=$src/corpus/$name
-work=$PWD/work-$name            # what the fuzzer found beyond the seeds; grows run after run
-artifacts=$PWD/artifacts-$name
+work=$PWD/work-$name${FUZZ_TAG:-}   # what the fuzzer found beyond the seeds; grows run after run
+artifacts=$PWD/artifacts-$name${FUZZ_TAG:-}
 mkdir -p "$work" "$artifacts"
 opts=(-timeout=120 -rss_limit_mb=4096 -artifact_prefix="$artifacts/" -print_final_stats=1)
 [ -f "$src/dict/$name.dict" ] && opts+=(-dict="$src/dict/$name.dict")
