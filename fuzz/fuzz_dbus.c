@@ -17,7 +17,7 @@
  * arguments (a few fixed names and files: fuzzing paths would read FIFOs and devices, and any
  * model without a cached cost table starts a measuring thread), and Reload (event_loop.c is
  * stubbed: fuzz/proto_stubs.c). The daemon behind is the
- * one fuzz_proto.c sets up (fuzz_daemon.c).
+ * one fuzz_proto.c sets up (daemon_fixture.c).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -29,7 +29,7 @@
 #include <unistd.h>
 
 #include "dbus_internal.h"
-#include "fuzz_daemon.h"
+#include "daemon_fixture.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -262,7 +262,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 /*
  * LoadModel's arguments: a few names and fixed files (see the top of this file). A valid model
  * is loaded only as "tiny2" from FUZZ_MODEL2_PATH, whose cost table is in the cache
- * (fuzz_daemon.c): any other would start a measuring thread that unloading waits for.
+ * (daemon_fixture.c): any other would start a measuring thread that unloading waits for.
  */
 static int append_load_args(sd_bus_message *m, struct cursor *c)
 {

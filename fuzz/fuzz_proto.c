@@ -21,7 +21,7 @@
  *                   3: the uid of the connection becomes 1000 + the first payload byte (a
  *                      client without rights), or root again for an empty payload.
  *
- * The daemon is a real one minus its event loop and threads (fuzz_daemon.c, proto_stubs.c): a
+ * The daemon is a real one minus its event loop and threads (daemon_fixture.c, proto_stubs.c): a
  * config, fuzz/corpus/bmx/tiny-adaptive.bmx served as "tiny", the simulated sensors and the
  * governor (userspace at the start of every input). Every reply is
  * read and every descriptor in it closed; the connection is closed at the end of the input, so
@@ -38,7 +38,7 @@
 #include <unistd.h>
 
 #include "daemon.h"
-#include "fuzz_daemon.h"
+#include "daemon_fixture.h"
 #include "proto_stubs.h"
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);

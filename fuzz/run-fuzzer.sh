@@ -4,7 +4,7 @@
 # sanitizer report; the input that caused it lands in BUILD/fuzz/artifacts-NAME/.
 # Usage: run-fuzzer.sh FUZZER SRCDIR NAME SECONDS [libFuzzer options...]
 set -euo pipefail
-exe=$1 src=$2 name=$3 seconds=$4
+exe=$(realpath "$1") src=$2 name=$3 seconds=$4
 shift 4
 
 # FUZZ_TAG keeps the suite's short runs apart from long ones (tools/fuzz.sh) running meanwhile.

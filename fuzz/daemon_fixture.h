@@ -1,11 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_daemon.h — the bitmixd that fuzz_proto and fuzz_dbus talk to (fuzz_daemon.c): a real
+ * daemon_fixture.h — the bitmixd that fuzz_proto and fuzz_dbus talk to (daemon_fixture.c): a real
  * config, model store, sensors and governor, without the event loop and the worker threads
  * (proto_stubs.c stands in for them).
  */
-#ifndef BITMIX_FUZZ_DAEMON_H
-#define BITMIX_FUZZ_DAEMON_H
+#ifndef BITMIX_FUZZ_DAEMON_FIXTURE_H
+#define BITMIX_FUZZ_DAEMON_FIXTURE_H
 
 #include "daemon.h"
 

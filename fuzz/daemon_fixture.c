@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_daemon.c — the bitmixd behind fuzz_proto and fuzz_dbus: what main.c's run() sets up
+ * daemon_fixture.c — the bitmixd behind fuzz_proto and fuzz_dbus: what main.c's run() sets up
  * before the event loop (config, models, sensors, governor), in a private folder, once per
  * process. Between inputs it is put back into the same state, so that an input replays alike.
  */
@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "fuzz_daemon.h"
+#include "daemon_fixture.h"
 #include "log.h"
 
 static struct bmx_daemon daemon_ctx;
