@@ -205,6 +205,29 @@ static int build_fmnist_adaptive(struct arch *a)
 	return r;
 }
 
+/* tiny with both adaptive sections: small enough for the loader's fuzz target (fuzz/). */
+static int build_tiny_adaptive(struct arch *a)
+{
+	static const uint8_t cascade[3 * 3] = { 2, 2, 8, 4, 4, 8, 8, 8, 8 };
+	static const uint8_t policy[3 * 3] = { 8, 2, 8, 8, 4, 8, 8, 8, 8 };
+	static const float thresholds[2] = { 0.5f, 0.6f };
+	float weights[2 * 8], bias[2] = { 0.0f, 0.1f };
+	int r = build_tiny(a);
+
+	for (int i = 0; i < 16; i++)
+		weights[i] = unit(a);
+	if (r == 0)
+		r = bmx_writer_set_cascade(a->w, &(struct bmx_cascade_spec){
+			.n_configs = 3, .confidence = BMX_CONFIDENCE_MAX_PROB, .accuracy_target = 90.0f,
+			.validation_accuracy = 90.5f, .thresholds = thresholds, .bits = cascade });
+	if (r == 0)
+		r = bmx_writer_set_policy(a->w, &(struct bmx_policy_spec){
+			.n_configs = 3, .feature_node = 2, .n_features = 8, .threshold = 0.0f,
+			.accuracy_target = 90.0f, .validation_accuracy = 90.5f, .bits = policy,
+			.weights = weights, .bias = bias });
+	return r;
+}
+
 static int build_resnet18(struct arch *a)
 {
 	static const uint32_t widths[4] = { 64, 128, 256, 512 };
@@ -262,6 +285,7 @@ int bmx_build_arch(const char *arch, uint64_t seed, const char *name, void **out
 		int (*build)(struct arch *a);
 	} archs[] = {
 		{ "tiny", 8, 8, 2, build_tiny },
+		{ "tiny-adaptive", 8, 8, 2, build_tiny_adaptive },
 		{ "fmnist", 28, 28, 1, build_fmnist },
 		{ "fmnist-adaptive", 28, 28, 1, build_fmnist_adaptive },
 		{ "resnet18", 224, 224, 3, build_resnet18 },

@@ -33,11 +33,20 @@ export ASAN_OPTIONS=abort_on_error=0:detect_leaks=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 meson test -C build-test --print-errorlogs --num-processes 2 | tee build-test/meson-test.out || status=$?
 
-# meson's own counts, summed over both runs.
+# The libFuzzer targets (fuzz/README.md), built by clang: each over its corpus (every crash ever
+# found stays there as a regression), then fuzzed for 20 s. Only the targets are built here.
+if [ ! -d build-fuzz ]; then
+	CC=clang meson setup build-fuzz -Dfuzz=true -Dbench=disabled >/dev/null
+fi
+ninja -C build-fuzz $(ls fuzz/fuzz_*.c | sed 's|\.c$||') >/dev/null
+meson test -C build-fuzz --no-rebuild --suite fuzz --print-errorlogs --num-processes 2 |
+	tee build-fuzz/meson-test.out || status=$?
+
+# meson's own counts, summed over the three runs.
 count() {
 	local n total=0 f
 
-	for f in build-clang/meson-test.out build-test/meson-test.out; do
+	for f in build-clang/meson-test.out build-test/meson-test.out build-fuzz/meson-test.out; do
 		n=$(sed -n "s/^$1:[[:space:]]*\([0-9]*\).*/\1/p" "$f" | tail -n 1)
 		[ -n "$n" ] || { echo ""; return; }
 		total=$(( total + n ))
