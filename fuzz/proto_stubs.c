@@ -92,18 +92,25 @@ static bool tensor_inside(const struct session *s, const struct region *ref, con
 	return q >= base && (uint64_t)(q - base) <= size && len <= size - (uint64_t)(q - base);
 }
 
-void worker_pool_submit(struct worker_pool *pool, struct job *job)
+void worker_pool_submit(struct worker_pool *pool, struct job *job, unsigned weight)
 {
 	const struct bmx_model *m = job->model->model;
 	uint64_t in = (uint64_t)job->sqe.batch * bmx_model_input_size(m) * sizeof(float);
 	uint64_t out = (uint64_t)job->sqe.batch * bmx_model_output_size(m) * sizeof(float);
 
-	(void)pool;
+	(void)pool, (void)weight;
 	if (job->sqe.opcode != BITMIX_OP_INFER || !tensor_inside(job->session, job->in_region, job->in, in) ||
 	    !tensor_inside(job->session, job->out_region, job->out, out))
 		abort(); /* admission let through what it promised to refuse */
 	proto_stub_jobs++;
 	job_complete(job, 0, 0);
+}
+
+/* Jobs complete at submission here: none is ever queued to cancel. */
+struct job *worker_pool_cancel(struct worker_pool *pool, struct session *s)
+{
+	(void)pool, (void)s;
+	return NULL;
 }
 
 unsigned worker_pool_size(const struct worker_pool *pool)
