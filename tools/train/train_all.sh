@@ -11,7 +11,9 @@
 # Logs: OUTDIR/NAME.log (appended across resumes). One thread per process: on a shared 2-core
 # machine, two OpenMP threads per process stall at every barrier whenever another process holds
 # a core.
-# Usage: tools/train/train_all.sh OUTDIR     (FP32_EPOCHS, STAGES override the schedule)
+# Usage: tools/train/train_all.sh OUTDIR
+#   FP32_EPOCHS, STAGES override the schedule; TRAIN_ARGS adds train.py options to every run
+#   (a dry run: FP32_EPOCHS=1 STAGES=1,1,1 TRAIN_ARGS="--subset 300 --recal-batch 8").
 set -euo pipefail
 out=${1:?usage: train_all.sh OUTDIR}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -19,6 +21,7 @@ py=/usr/bin/python3
 fp32_epochs=${FP32_EPOCHS:-30}
 stages=${STAGES:-3,10,30}
 kd_candidates="0:1 1:1 0.5:1 1:4 0.5:4"   # alpha:T; alpha 0 is plain cross-entropy (reference)
+read -r -a extra <<< "${TRAIN_ARGS:-}"
 mkdir -p "$out/kd-select"
 
 # run NAME ARGS...: skip a finished run, else run (or resume) it; exit status kept.
@@ -31,7 +34,7 @@ run() {
 	fi
 	echo "train_all: $name: $(date -u +%FT%TZ) train.py $* (log $out/$name.log)"
 	echo "# $(date -u +%FT%TZ) train.py $*" >> "$out/$name.log"
-	$py "$here/train.py" "$@" --out "$out/$name.pt" --threads 1 >> "$out/$name.log" 2>&1
+	$py "$here/train.py" "$@" --out "$out/$name.pt" --threads 1 "${extra[@]}" >> "$out/$name.log" 2>&1
 }
 
 run fp32 fp32 --epochs "$fp32_epochs"
