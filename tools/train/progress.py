@@ -58,8 +58,13 @@ def main():
     ap.add_argument("outdir")
     ap.add_argument("--out")
     a = ap.parse_args()
-    lines = [f"Training directory `{a.outdir}`, read {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} "
-             "(validation split only; `tools/train/progress.py`).", ""]
+    lines = ["# Training progress", "",
+             f"Training directory `{a.outdir}` (outside git; checkpoints survive between sessions, "
+             f"processes do not), read {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by "
+             "`tools/train/progress.py`; validation split only. Resume (or start) with "
+             f"`nice -n 19 tools/train/train_all.sh {a.outdir}`: finished runs are skipped, running ones "
+             "continue from their last epoch's checkpoint. Schedule and per-epoch times: "
+             "`tools/train/README.md`, \"Schedule\".", ""]
     lines += section("float32 (stage 0)", os.path.join(a.outdir, "fp32.pt"))
     kd = os.path.join(a.outdir, "kd.json")
     lines += ["### distillation choice (one epoch of stage 2 per candidate)", ""]
