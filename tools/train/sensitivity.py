@@ -9,7 +9,13 @@ information (mean squared per-sample gradient) at the all-8-bit operating point,
 training images. The check measures, on the validation split, the loss increase of running that
 one layer at b bits with every other layer at 8, and reports Spearman's rank correlation.
 
-  sensitivity.py CKPT --out sens.json [--samples 512]
+With --measure loss the exported sensitivity is the measured validation loss increase itself
+(issue 20's alternative): measured on the first half of the validation split, made positive and
+strictly falling with bits (a layer never gets cheaper in loss by losing bits: the running
+maximum from 8 bits down, then a tiny floor), and checked against the increase measured on the
+second half, so that the rank correlation is not the measurement compared with itself.
+
+  sensitivity.py CKPT --out sens.json [--samples 512] [--measure fisher|loss]
 """
 import argparse
 import json
@@ -76,6 +82,9 @@ def main():
     ap.add_argument("--samples", type=int, default=512, help="training images for the Fisher")
     ap.add_argument("--val", type=int, default=5000, help="validation images for the check")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--measure", choices=("fisher", "loss"), default="fisher",
+                    help="what the exported sensitivity is: the Fisher estimate (default) or the "
+                         "measured validation loss increase (first half; checked on the second)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     net, _ = load_checkpoint(args.checkpoint)
@@ -87,28 +96,44 @@ def main():
     xv, yv = data.load("val")
     xv, yv = xv[:args.val], yv[:args.val]
     base = [lay.bits[-1] for lay in net.layers]
-    _, base_loss = evaluate(net, xv, yv, base)
+    halves = [(xv, yv)] if args.measure == "fisher" else [(xv[:len(xv) // 2], yv[:len(yv) // 2]),
+                                                           (xv[len(xv) // 2:], yv[len(yv) // 2:])]
+    base_loss = [evaluate(net, x, y, base)[1] for x, y in halves]
     layers, pred, meas = {}, [], []
     for li, lay in enumerate(net.layers):
         wt, at = terms[lay.name]
-        sens = [w + a for w, a in zip(wt, at)]
-        dl = []
-        for b in lay.bits:
-            bits = list(base)
-            bits[li] = b
-            dl.append(evaluate(net, xv, yv, bits)[1] - base_loss if b != base[li] else 0.0)
+        dls = []
+        for (x, y), bl in zip(halves, base_loss):
+            dl = []
+            for b in lay.bits:
+                bits = list(base)
+                bits[li] = b
+                dl.append(evaluate(net, x, y, bits)[1] - bl if b != base[li] else 0.0)
+            dls.append(dl)
+        if args.measure == "fisher":
+            sens = [w + a for w, a in zip(wt, at)]
+        else:
+            sens, run = [0.0] * len(lay.bits), 0.0
+            for i in range(len(lay.bits) - 1, -1, -1):  # from the most bits down
+                run = max(dls[0][i], run * (1 + 1e-3), 1e-6)
+                sens[i] = run
+        dl = dls[-1]  # the check's measurement (second half with --measure loss)
+        for b, sv, d in zip(lay.bits, sens, dl):
             if b != base[li]:
-                pred.append(sens[lay.bits.index(b)])
-                meas.append(dl[-1])
+                pred.append(sv)
+                meas.append(d)
         layers[lay.name] = {"bits": list(lay.bits), "sensitivity": sens, "weight_term": wt,
                             "activation_term": at, "measured_loss_increase": dl}
-        print(lay.name, " ".join(f"{b}:{s:.4g}/{d:.4g}" for b, s, d in zip(lay.bits, sens, dl)), flush=True)
+        if args.measure == "loss":
+            layers[lay.name]["measured_loss_increase_first_half"] = dls[0]
+        print(lay.name, " ".join(f"{b}:{sv:.4g}/{d:.4g}" for b, sv, d in zip(lay.bits, sens, dl)), flush=True)
     rho = spearman(np.array(pred), np.array(meas))
     print(f"Spearman rank correlation, sensitivity vs measured loss increase, {len(pred)} "
           f"(layer, bits) pairs below 8 bits: {rho:.3f}")
     with open(args.out, "w") as f:
-        json.dump({"layers": layers, "spearman": rho, "pairs": len(pred), "base_val_loss": base_loss,
-                   "fisher_samples": args.samples, "val_images": len(xv)}, f, indent=1)
+        json.dump({"layers": layers, "spearman": rho, "pairs": len(pred), "base_val_loss": base_loss[-1],
+                   "measure": args.measure, "fisher_samples": args.samples,
+                   "val_images": len(halves[-1][0])}, f, indent=1)
 
 
 if __name__ == "__main__":

@@ -8,11 +8,19 @@
 
 Stage 1 quantizes activations only (one bit-width per iteration), stage 2 weights and
 activations at one bit-width for the whole network per iteration, stage 3 random per-layer
-bit-widths per iteration. README.md gives the choices and why.
+bit-widths per iteration. With --kd-alpha > 0 every quantized iteration (whatever bit-widths it
+sampled) is distilled from the float32 teacher (--teacher, default --init): the loss is
+alpha * T^2 * KL(teacher || student at temperature T) + (1 - alpha) * cross-entropy.
+
+Resumable: every epoch the run's whole state (model, optimizer, scheduler, stage and epoch, RNG
+states, curves) goes to OUT.ckpt (written to a temporary file and renamed, so a kill leaves the
+previous epoch's checkpoint), and a later call with the same arguments resumes from it and
+gives the same result as an uninterrupted run. README.md gives the choices and why.
 """
 import argparse
 import json
 import math
+import os
 import random
 import sys
 import time
@@ -61,15 +69,95 @@ def sample_bits(net, stage, fixed, rng):
     return [b[0] if len(b) == 1 else u for b in allowed], stage == 1, False
 
 
-def run_stage(net, args, stage, epochs, lr, xs, ys, xv, yv, log, fixed=None):
+def save_atomic(obj, path):
+    """torch.save to PATH.tmp, flushed to disk, then renamed over PATH: a kill at any moment
+    leaves either the old file or the new one, never a torn one."""
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        torch.save(obj, f)
+        f.flush()
+        os.fsync(f.fileno())
+    os.replace(tmp, path)
+
+
+def distill_loss(out, yb, t_out, alpha, temp):
+    """alpha * T^2 * KL(softmax(t/T) || softmax(s/T)) + (1 - alpha) * CE(s, y); alpha 0: CE."""
+    hard = F.cross_entropy(out, yb)
+    if t_out is None or alpha == 0:
+        return hard
+    soft = F.kl_div(F.log_softmax(out / temp, 1), F.log_softmax(t_out / temp, 1), reduction="batchmean",
+                    log_target=True) * (temp * temp)
+    return alpha * soft + (1 - alpha) * hard if alpha < 1 else soft
+
+
+class Checkpointer:
+    """OUT.ckpt: the whole training state after every epoch, and the resume point."""
+
+    def __init__(self, args, net, log):
+        self.path = args.out + ".ckpt"
+        self.args, self.net, self.log = args, net, log
+        self.state = None
+        self.segments = []
+        if os.path.exists(self.path):
+            self.state = torch.load(self.path)
+            keep = ("mode", "bits", "width", "lr", "batch", "wd", "wd_q", "subset", "seed", "kd_alpha", "kd_temp")
+            old = self.state["args"]
+            diff = [k for k in keep if old.get(k) != vars(args).get(k)]
+            if diff:
+                sys.exit(f"train: {self.path} was written with other settings ({', '.join(diff)}): "
+                         "remove it or use the same arguments")
+            if old["epochs"] != args.epochs:
+                print(f"train: resuming {self.path} (epochs {old['epochs']}) with --epochs {args.epochs}: "
+                      "the cosine schedule of the running stage changes", file=sys.stderr)
+            net.load_state_dict(self.state["model"])
+            for lay in net.layers:
+                lay.steps_ready = True
+            log[:] = self.state["log"]
+            self.segments = self.state["segments"]
+            torch.set_rng_state(self.state["torch_rng"])
+            print(f"train: resuming from {self.path} at stage {self.state['stage']}, "
+                  f"{self.state['epoch']} epochs done in it", file=sys.stderr)
+        self.segments.append({"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                              "from": [self.state["stage"], self.state["epoch"]] if self.state else [None, 0],
+                              "epochs": 0})
+
+    def done_in(self, stage):
+        """Epochs of STAGE already done (a later stage in the checkpoint: all of them)."""
+        if self.state is None or self.state["stage"] < stage:
+            return 0
+        return self.state["epoch"] if self.state["stage"] == stage else math.inf
+
+    def save(self, stage, epoch, opt, sched, gen, rng):
+        self.segments[-1]["epochs"] += 1
+        self.segments[-1]["to"] = [stage, epoch]
+        self.state = {"args": vars(self.args), "stage": stage, "epoch": epoch, "model": self.net.state_dict(),
+                      "opt": opt.state_dict(), "sched": sched.state_dict(), "gen": gen.get_state(),
+                      "rng": rng.getstate(), "torch_rng": torch.get_rng_state(), "log": self.log,
+                      "segments": self.segments}
+        save_atomic(self.state, self.path)
+
+
+def run_stage(net, args, stage, epochs, lr, xs, ys, xv, yv, log, ckpt, fixed=None, teacher=None):
+    done = ckpt.done_in(stage)
+    if done >= epochs:
+        return
     gen = torch.Generator().manual_seed(args.seed + stage)
     rng = random.Random(args.seed + 100 * stage)
     opt = torch.optim.SGD(param_groups(net, args.wd if stage == 0 else args.wd_q), lr=lr,
                           momentum=0.9, nesterov=True)
     steps = epochs * math.ceil(len(xs) / args.batch)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 * (1 + math.cos(math.pi * s / steps)))
+    if done:
+        st = ckpt.state
+        opt.load_state_dict(st["opt"])
+        sched.load_state_dict(st["sched"])
+        gen.set_state(st["gen"])
+        rng.setstate(st["rng"])
     net.train()
-    for ep in range(epochs):
+    for ep in range(done, epochs):
+        if args.stop_after is not None and ckpt.segments[-1]["epochs"] >= args.stop_after:
+            print(f"train: stopping after {args.stop_after} epochs (--stop-after)", file=sys.stderr)
+            sys.exit(3)
         t0 = time.time()
         perm = torch.randperm(len(xs), generator=gen)
         total = 0.0
@@ -81,7 +169,11 @@ def run_stage(net, args, stage, epochs, lr, xs, ys, xv, yv, log, fixed=None):
             else:
                 bits, fp_w, _ = sample_bits(net, stage, fixed, rng)
                 out = net(xb, bits, fp_weights=fp_w)
-            loss = F.cross_entropy(out, yb)
+            t_out = None
+            if teacher is not None and args.kd_alpha > 0:
+                with torch.no_grad():
+                    t_out = teacher(xb, None)
+            loss = distill_loss(out, yb, t_out, args.kd_alpha, args.kd_temp)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
@@ -95,6 +187,7 @@ def run_stage(net, args, stage, epochs, lr, xs, ys, xv, yv, log, fixed=None):
                 entry[f"val_w{b}"] = evaluate(net, xv, yv, [l[0] if len(l) == 1 else b for l in net.layer_bits()])[0]
         log.append(entry)
         print(json.dumps(entry), flush=True)
+        ckpt.save(stage, ep + 1, opt, sched, gen, rng)
 
 
 def recalibrate(net, xs, fixed, seed, batches=600, batch=128):
@@ -155,6 +248,14 @@ def main(argv=None):
                          "training (smoke runs use fewer: every configuration still runs)")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--teacher", help="float32 checkpoint to distil from (meta, fixed; default: --init)")
+    ap.add_argument("--kd-alpha", type=float, default=0.0,
+                    help="weight of the distillation term (0: plain cross-entropy, 1: soft targets only)")
+    ap.add_argument("--kd-temp", type=float, default=1.0, help="distillation temperature T")
+    ap.add_argument("--no-recal", action="store_true",
+                    help="skip the TBN re-estimation after the last stage (short validation trials)")
+    ap.add_argument("--stop-after", type=int, help="stop (exit 3) after this many epochs in this call "
+                    "(tests of the resume; the checkpoint stays)")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
@@ -167,8 +268,9 @@ def main(argv=None):
     log = []
     if args.mode == "fp32":
         net = build(args.width)
-        run_stage(net, args, 0, epochs[0], args.lr or 0.1, xs, ys, xv, yv, log)
-        meta = {"mode": "fp32", "width": args.width, "mid_bits": list(BITS)}
+        ckpt = Checkpointer(args, net, log)
+        run_stage(net, args, 0, epochs[0], args.lr or 0.1, xs, ys, xv, yv, log, ckpt)
+        meta = {"mode": "fp32", "width": args.width, "mid_bits": list(BITS), "stage_epochs": {"0": epochs[0]}}
     else:
         if args.mode == "fixed" and args.bits not in BITS:
             ap.error(f"--bits: expected one of {BITS}")
@@ -182,18 +284,31 @@ def main(argv=None):
         with torch.no_grad():
             net(xs[:256], [l[-1] for l in net.layer_bits()])
         fixed = args.bits if args.mode == "fixed" else None
+        teacher = None
+        if args.kd_alpha > 0:
+            tk = torch.load(args.teacher or args.init)
+            teacher = build(tk["width"])
+            teacher.load_state_dict(tk["state"])
+            teacher.eval()
+            for p in teacher.parameters():
+                p.requires_grad_(False)
+        ckpt = Checkpointer(args, net, log)
         for stage, n in zip((1, 2, 3), epochs):
             if n:
-                run_stage(net, args, stage, n, args.lr or 0.01, xs, ys, xv, yv, log, fixed)
-        unused = recalibrate(net, xs, fixed, args.seed, batch=args.recal_batch)
-        entry = {"recalibrated": True, "unvisited_tbn_rows": unused}
-        for b in ([fixed] if fixed else (8, 6, 4, 3, 2)):
-            entry[f"val_w{b}"] = evaluate(net, xv, yv, [l[0] if len(l) == 1 else b for l in net.layer_bits()])[0]
-        log.append(entry)
-        print(json.dumps(entry), flush=True)
-        meta = {"mode": args.mode, "width": ck["width"], "mid_bits": list(mid), "fp32_log": ck["log"]}
-    meta.update(state=net.state_dict(), log=log, args=vars(args))
-    torch.save(meta, args.out)
+                run_stage(net, args, stage, n, args.lr or 0.01, xs, ys, xv, yv, log, ckpt, fixed, teacher)
+        if not args.no_recal:
+            unused = recalibrate(net, xs, fixed, args.seed, batch=args.recal_batch)
+            entry = {"recalibrated": True, "unvisited_tbn_rows": unused}
+            for b in ([fixed] if fixed else (8, 6, 4, 3, 2)):
+                entry[f"val_w{b}"] = evaluate(net, xv, yv, [l[0] if len(l) == 1 else b for l in net.layer_bits()])[0]
+            log.append(entry)
+            print(json.dumps(entry), flush=True)
+        meta = {"mode": args.mode, "width": ck["width"], "mid_bits": list(mid), "fp32_log": ck["log"],
+                "stage_epochs": {str(s): n for s, n in zip((1, 2, 3), epochs)},
+                "kd": {"alpha": args.kd_alpha, "temperature": args.kd_temp,
+                       "teacher": args.teacher or args.init} if args.kd_alpha > 0 else None}
+    meta.update(state=net.state_dict(), log=log, args=vars(args), segments=ckpt.segments)
+    save_atomic(meta, args.out)
     print(f"train: wrote {args.out}", file=sys.stderr)
 
 
