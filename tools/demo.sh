@@ -44,8 +44,12 @@ sed -e "s|^socket:.*|socket: $demo/bitmixd.sock|" \
 build/daemon/bitmixd --config "$demo/bitmixd.yaml" 2> "$demo/bitmixd.log" &
 daemon=$!
 loads=()
-cleanup() {
+stop_loads() {
 	for p in "${loads[@]}"; do kill "$p" 2>/dev/null || true; done
+	wait "${loads[@]}" 2>/dev/null || true
+}
+cleanup() {
+	stop_loads
 	kill $daemon 2>/dev/null || true
 }
 trap cleanup EXIT
@@ -83,8 +87,19 @@ ctl infer fmnist "$images" --labels "$labels" --limit "$limit" --batch 16 --quie
 
 echo
 echo "== load: 3 clients classify continuously; the simulated package heats (control 75 C)"
+# Each load loops over bitmixctl (run directly, so that $! is the client itself); on TERM it
+# stops its running client too (else that one would go on through its 10000 images after the
+# load was meant to stop).
 for i in 1 2 3; do
-	(while ctl infer fmnist "$images" --limit 10000 --batch 16 --quiet >/dev/null 2>&1; do :; done) &
+	(
+		trap 'kill $client 2>/dev/null; exit 0' TERM
+		while :; do
+			build/client/bitmixctl --socket "$demo/bitmixd.sock" infer fmnist "$images" \
+				--limit 10000 --batch 16 --quiet >/dev/null 2>&1 &
+			client=$!
+			wait $client || break
+		done
+	) &
 	loads+=($!)
 done
 watch_for 16
@@ -110,8 +125,7 @@ watch_line 0.0
 
 echo
 echo "== load stops: the package cools and full precision returns"
-for p in "${loads[@]}"; do kill "$p" 2>/dev/null || true; done
-wait "${loads[@]}" 2>/dev/null || true
+stop_loads
 loads=()
 watch_for 12
 
