@@ -54,8 +54,8 @@ INLINE __m512i tables16(__m128i u16, const __m512i sel[4])
 	return _mm512_add_epi8(t01, t23);
 }
 
-TARGET void kern_avx512_lut_tables(const uint8_t *u, size_t lda, uint32_t m, uint32_t k,
-				   uint32_t k16, uint8_t *t)
+/* SEL[i] for tables16(): in lane L, byte e picks u[4 L + i] where bit i of e is set, else 0. */
+INLINE void table_selectors(__m512i sel[4])
 {
 	const __m512i e = _mm512_set_epi32(0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100,
 					   0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100,
@@ -65,7 +65,6 @@ TARGET void kern_avx512_lut_tables(const uint8_t *u, size_t lda, uint32_t m, uin
 					       0x08080808, 0x08080808, 0x08080808, 0x08080808,
 					       0x04040404, 0x04040404, 0x04040404, 0x04040404, 0, 0,
 					       0, 0);
-	__m512i sel[4];
 
 	for (int i = 0; i < 4; i++) {
 		const __mmask64 bit = _mm512_test_epi8_mask(e, _mm512_set1_epi8((char)(1 << i)));
@@ -73,6 +72,14 @@ TARGET void kern_avx512_lut_tables(const uint8_t *u, size_t lda, uint32_t m, uin
 		sel[i] = _mm512_mask_add_epi8(_mm512_set1_epi8((char)0x80), bit, lane4,
 					      _mm512_set1_epi8((char)i));
 	}
+}
+
+TARGET void kern_avx512_lut_tables(const uint8_t *u, size_t lda, uint32_t m, uint32_t k,
+				   uint32_t k16, uint8_t *t)
+{
+	__m512i sel[4];
+
+	table_selectors(sel);
 	for (uint32_t r = 0; r < m; r++) {
 		const uint8_t *row = u + r * lda;
 		uint8_t *out = t + (size_t)r * k16 * 4;
@@ -403,20 +410,7 @@ gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, const unsigned w, 
 	struct kern_gemm gb = *g;
 	__m512i sel[4];
 
-	for (int i = 0; i < 4; i++) {
-		const __m512i e = _mm512_set_epi32(0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100,
-						   0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100,
-						   0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100,
-						   0x0f0e0d0c, 0x0b0a0908, 0x07060504, 0x03020100);
-		const __m512i lane4 = _mm512_set_epi32(0x0c0c0c0c, 0x0c0c0c0c, 0x0c0c0c0c, 0x0c0c0c0c,
-						       0x08080808, 0x08080808, 0x08080808, 0x08080808,
-						       0x04040404, 0x04040404, 0x04040404, 0x04040404,
-						       0, 0, 0, 0);
-		const __mmask64 bit = _mm512_test_epi8_mask(e, _mm512_set1_epi8((char)(1 << i)));
-
-		sel[i] = _mm512_mask_add_epi8(_mm512_set1_epi8((char)0x80), bit, lane4,
-					      _mm512_set1_epi8((char)i));
-	}
+	table_selectors(sel);
 	/* the tables of every step (16 bytes each, 4 per vector) of u - lo; 0 past K */
 	for (uint32_t p = 0; p < steps * KERN_KSTEP; p += 16) {
 		const uint32_t left = p < pl->k ? pl->k - p : 0;
