@@ -13,8 +13,10 @@
  *
  * Pass: no wrong output, the daemon alive and exiting 0 (sanitizers report in its exit status),
  * every good reload taken and every bad one refused, descriptors back to where they were with
- * no clients, RSS flat after warm-up (within generous bounds: a leak of one request's memory
- * per request would break them at once, allocator noise does not).
+ * no clients, and RSS with no clients at the end close to the lowest RSS seen under load after
+ * warm-up (within generous bounds: a leak of one request's memory per request would break them
+ * at once, allocator noise does not). Under load RSS swings with the batches in flight (ASan
+ * runs saw 37 to 183 MiB within seconds), so no single sample under load is a baseline.
  *
  * Usage: soak BITMIXD MODEL.bmx MODEL2.bmx [--seconds N] [--clients N]
  */
@@ -409,19 +411,25 @@ static int load_reference(struct reference *ref, const char *path)
 	return r;
 }
 
-/* The daemon's descriptors with no clients: the fewest over a second (closing is asynchronous). */
-static int quiet_fds(struct soak *s)
+/* The daemon's descriptors and RSS with no clients: the fewest over a second (closing and
+ * freeing are asynchronous). */
+static void quiet_counts(struct soak *s, int *fds, long *rss)
 {
-	int best = 1 << 30;
+	long best = -1;
 
+	*fds = 1 << 30;
 	for (int i = 0; i < 20; i++) {
 		int n = harness_fd_count(&s->h);
+		long r = harness_rss_kib(&s->h);
 
-		if (n >= 0 && n < best)
-			best = n;
+		if (n >= 0 && n < *fds)
+			*fds = n;
+		if (r >= 0 && (best < 0 || r < best))
+			best = r;
 		sleep_ms(50);
 	}
-	return best;
+	if (rss)
+		*rss = best;
 }
 
 static void run(struct soak *s, unsigned seconds)
@@ -471,13 +479,13 @@ static void run(struct soak *s, unsigned seconds)
 }
 
 /*
- * Flat: after warm-up, the RSS stays within 25% + 64 MiB of what it was when warm-up ended,
- * and the descriptors with no clients are what they were before the clients came.
+ * Flat: with no clients left, the descriptors are what they were before the clients came, and
+ * the RSS is within 25% + 64 MiB of the lowest RSS seen under load after warm-up.
  */
-static int check_flat(struct soak *s, int fds_start, int fds_end)
+static int check_flat(struct soak *s, int fds_start, int fds_end, long rss_quiet)
 {
 	unsigned warm = s->warm, n = s->n_samples;
-	long rss_warm = n ? s->rss[warm] : 0, rss_end = n ? s->rss[n - 1] : 0, rss_peak = 0;
+	long rss_floor = -1, rss_peak = 0;
 	int fds_peak = 0, bad = 0;
 
 	printf("soak: RSS (KiB) every 10 s:");
@@ -487,31 +495,32 @@ static int check_flat(struct soak *s, int fds_start, int fds_end)
 	for (unsigned i = 0; i < n; i++) {
 		if (s->rss[i] > rss_peak)
 			rss_peak = s->rss[i];
+		if (i >= warm && s->rss[i] >= 0 && (rss_floor < 0 || s->rss[i] < rss_floor))
+			rss_floor = s->rss[i];
 		if (s->fds[i] > fds_peak)
 			fds_peak = s->fds[i];
 	}
 	printf("soak: daemon fds: %d before the clients, %d after them (peak %d under load)\n",
 	       fds_start, fds_end, fds_peak);
-	printf("soak: daemon RSS: %ld KiB at start, %ld KiB after warm-up, %ld KiB at the end "
-	       "(peak %ld KiB)\n", n ? s->rss[0] : 0, rss_warm, rss_end, rss_peak);
+	printf("soak: daemon RSS: %ld KiB at start, lowest %ld KiB under load after warm-up, "
+	       "%ld KiB with no clients at the end (peak %ld KiB)\n", n ? s->rss[0] : 0, rss_floor,
+	       rss_quiet, rss_peak);
 	if (fds_end > fds_start + 2) {
 		fprintf(stderr, "soak: the daemon holds %d descriptors with no clients, %d at start\n",
 			fds_end, fds_start);
 		bad = 1;
 	}
-	if (!warm) {
+	if (!warm || rss_floor < 0) {
 		printf("soak: RSS flatness not checked: the cost tables were still being measured at "
 		       "the end (a busy machine; run longer)\n");
 		return bad;
 	}
 	printf("soak: warm-up ended at %u s\n", warm);
-	for (unsigned i = warm; i < n; i++)
-		if (s->rss[i] > rss_warm + rss_warm / 4 + 65536) {
-			fprintf(stderr, "soak: RSS grew from %ld KiB after warm-up to %ld KiB\n",
-				rss_warm, s->rss[i]);
-			bad = 1;
-			break;
-		}
+	if (rss_quiet < 0 || rss_quiet > rss_floor + rss_floor / 4 + 65536) {
+		fprintf(stderr, "soak: RSS with no clients at the end is %ld KiB, the lowest after "
+			"warm-up was %ld KiB\n", rss_quiet, rss_floor);
+		bad = 1;
+	}
 	return bad;
 }
 
@@ -523,6 +532,7 @@ int main(int argc, char **argv)
 	struct soak *s = calloc(1, sizeof(*s));
 	unsigned seconds = 60;
 	int c, fds_start, fds_end, status;
+	long rss_end;
 	char cache[64], cmd[128];
 
 	s->n_clients = 3;
@@ -571,7 +581,7 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	s->second_loaded = true;
-	fds_start = quiet_fds(s);
+	quiet_counts(s, &fds_start, NULL);
 	run(s, seconds);
 
 	if (s->h.pid > 0) {
@@ -582,8 +592,8 @@ int main(int argc, char **argv)
 		bitmix_close(s->ctl);
 		s->ctl = NULL;
 		sleep_ms(500);
-		fds_end = quiet_fds(s);
-		s->failed |= check_flat(s, fds_start, fds_end);
+		quiet_counts(s, &fds_end, &rss_end);
+		s->failed |= check_flat(s, fds_start, fds_end, rss_end);
 	}
 	if (s->ctl)
 		bitmix_close(s->ctl);
