@@ -164,6 +164,7 @@ struct session_fair {
 	int64_t deficit;           /* samples it may still run this round */
 	unsigned weight;           /* limits.weights of its uid, 1 by default */
 	bool active;               /* in the round: has queued jobs */
+	bool closed;               /* worker_pool_cancel ran: a running slice's rest is dropped */
 };
 
 struct session {
@@ -431,6 +432,8 @@ void served_adaptive_set_floor(void *userdata, uint8_t floor_bits); /* a gov_flo
 const char *served_adaptive_mode_name(unsigned mode);
 size_t served_adaptive_scratch_size(const struct served_model *m, const struct bitmix_sqe *e);
 /* Run JOB at or below CEILING as its precision asks; fills job->adaptive and job->bitops. */
+/* Whether a request of this PRECISION runs at the model's operating point (no per-sample choice). */
+bool served_adaptive_off(const struct served_model *m, uint8_t precision);
 int served_adaptive_run(struct served_model *m, struct job *job, const struct bmx_layer_bits *ceiling,
 			void *scratch, const struct bmx_parallel *par, struct bmx_adaptive_result *results);
 /* Loop thread, every governor tick: the policy's cost scale from the traffic since the last. */
@@ -480,6 +483,15 @@ struct job {
 	float *out;
 	uint32_t adaptive;              /* the CQE's: set by the worker */
 	uint64_t bitops;
+	/*
+	 * A request at the model's operating point runs in slices of WORKER_SLICE samples while
+	 * other requests wait (workers.c): the samples done so far, and the operating point it
+	 * started at (every slice runs at it), allocated at the first slice.
+	 */
+	bool sliceable;                 /* set at submission: at the operating point, batch > 1 */
+	uint32_t done;
+	uint64_t generation;
+	struct bmx_layer_bits *bits;
 	struct job *next;
 };
 /* session.c: post the job's CQE, wake the client, drop its references, free it. */

@@ -63,6 +63,11 @@ void served_adaptive_set_floor(void *userdata, uint8_t floor_bits)
 	__atomic_store_n(&m->adaptive.floor, floor_bits, __ATOMIC_RELAXED);
 }
 
+bool served_adaptive_off(const struct served_model *m, uint8_t precision)
+{
+	return mode_of(m, precision) == BMX_ADAPTIVE_OFF;
+}
+
 size_t served_adaptive_scratch_size(const struct served_model *m, const struct bitmix_sqe *e)
 {
 	if (mode_of(m, e->precision) == BMX_ADAPTIVE_OFF)

@@ -228,6 +228,7 @@ void job_complete(struct job *job, int status, uint64_t generation)
 		region_unref(job->out_region);
 	served_model_unref(job->model);
 	session_unref(s);
+	free(job->bits);
 	free(job);
 }
 

@@ -218,29 +218,76 @@ uint64_t worker_pool_throttled_ns(const struct worker_pool *pool)
 	return pool ? __atomic_load_n(&pool->cap.throttled_ns, __ATOMIC_RELAXED) : 0;
 }
 
+/*
+ * Samples per slice of a request at the operating point: a request waiting behind a large batch
+ * waits for one slice of it per worker, not for the whole batch (docs/protocol.md, "Fairness").
+ */
+#define WORKER_SLICE 16u
+
+static int slice_requeue(struct worker_pool *pool, struct job *job);
+
+/* The next slice of a sliceable request, at the operating point it started at. */
+static int job_slice(struct worker *w, struct job *job, const struct bmx_parallel *par)
+{
+	struct served_model *m = job->model;
+	const uint32_t left = job->sqe.batch - job->done;
+	const uint32_t n = left < WORKER_SLICE ? left : WORKER_SLICE;
+	const uint64_t in = bmx_model_input_size(m->model), out = bmx_model_output_size(m->model);
+	int r;
+
+	if (!job->bits) {
+		job->bits = calloc(m->model->layer_count ? m->model->layer_count : 1, sizeof(*job->bits));
+		if (!job->bits)
+			return -ENOMEM;
+		job->generation = served_model_snapshot(m, job->bits);
+	}
+	r = bmx_engine_run_parallel(m->engine, job->bits, n, job->in + job->done * in,
+				    job->out + job->done * out, w->scratch, par);
+	if (r == 0) {
+		job->done += n;
+		__atomic_add_fetch(&m->samples_completed, n, __ATOMIC_RELAXED);
+	}
+	return r;
+}
+
 static void job_run(struct worker *w, struct job *job)
 {
 	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
 	struct served_model *m = job->model;
 	const struct bitmix_sqe *e = &job->sqe;
 	struct bmx_daemon *d = w->pool->daemon;
-	uint64_t generation;
+	uint64_t generation = 0;
 	int r;
 
-	r = scratch_reserve(w, served_adaptive_scratch_size(m, e));
-	generation = served_model_snapshot(m, bits);
+	r = scratch_reserve(w, job->sliceable ? bmx_engine_scratch_size(m->engine, WORKER_SLICE)
+					      : served_adaptive_scratch_size(m, e));
 	if (r == 0) {
 		const struct bmx_parallel par = { pool_for_each, w->pool, w->pool->n };
 		uint64_t cpu0 = thread_cpu_ns(), wall0 = mono_ns();
 
-		/* The snapshot is the ceiling: adaptive requests choose at or below it. */
-		r = served_adaptive_run(m, job, bits, w->scratch, &par, w->results);
+		if (job->sliceable) {
+			r = job_slice(w, job, &par);
+		} else {
+			/* The snapshot is the ceiling: adaptive requests choose at or below it. */
+			generation = served_model_snapshot(m, bits);
+			r = served_adaptive_run(m, job, bits, w->scratch, &par, w->results);
+		}
 		pool_charge(w->pool, thread_cpu_ns() - cpu0);
 		__atomic_add_fetch(&w->pool->cap.occupied_ns, mono_ns() - wall0, __ATOMIC_RELAXED);
 	}
+	if (job->sliceable) {
+		if (r == 0 && job->done < e->batch) {
+			r = slice_requeue(w->pool, job);
+			if (r == 0)
+				return; /* its next slice after the others' turns */
+		}
+		generation = job->generation;
+		job->adaptive = 0;
+		job->bitops = job->bits ? bmx_bitops(m->model, job->bits, 0) * e->batch : 0;
+	}
 	__atomic_add_fetch(r == 0 ? &d->requests_completed : &d->requests_failed, 1,
 			   __ATOMIC_RELAXED);
-	if (r == 0)
+	if (r == 0 && !job->sliceable)
 		__atomic_add_fetch(&m->samples_completed, e->batch, __ATOMIC_RELAXED);
 	job_complete(job, r, generation);
 }
@@ -266,20 +313,31 @@ static struct session *active_pop(struct worker_pool *pool)
 	return s;
 }
 
+/* What running JOB's next turn costs in the round: a slice, or the whole batch. */
+static int64_t job_cost(const struct job *job)
+{
+	const uint32_t left = job->sqe.batch - job->done;
+
+	if (job->sliceable && left > WORKER_SLICE)
+		return WORKER_SLICE;
+	return left ? left : 1;
+}
+
 /*
  * Under the lock: the next job by deficit round-robin, or NULL. The head session runs its next
- * job if its deficit covers the batch; else it gets its quantum and goes to the back. A quantum
- * covers the largest batch, so the loop ends within one round.
+ * job if its deficit covers the job's turn (a slice, or an unsliced batch); else it gets its
+ * quantum (a slice's worth, times its weight) and goes to the back. Deficits grow every round,
+ * so the loop ends within BMX_MAX_BATCH / WORKER_SLICE rounds.
  */
 static struct job *pool_pick(struct worker_pool *pool)
 {
 	while (pool->active) {
 		struct session *s = pool->active;
 		struct job *job = s->fair.head;
-		int64_t cost = job->sqe.batch ? job->sqe.batch : 1;
+		const int64_t cost = job_cost(job);
 
 		if (s->fair.deficit < cost) {
-			s->fair.deficit += (int64_t)s->fair.weight * BMX_MAX_BATCH;
+			s->fair.deficit += (int64_t)s->fair.weight * WORKER_SLICE;
 			active_append(pool, active_pop(pool));
 			continue;
 		}
@@ -295,6 +353,33 @@ static struct job *pool_pick(struct worker_pool *pool)
 		return job;
 	}
 	return NULL;
+}
+
+/*
+ * A sliced request back at the head of its session's queue, the session at the back of the
+ * round if it had left it; -ECANCELED when the session closed meanwhile (its rest is dropped).
+ */
+static int slice_requeue(struct worker_pool *pool, struct job *job)
+{
+	struct session *s = job->session;
+
+	pthread_mutex_lock(&pool->lock);
+	if (s->fair.closed) {
+		pthread_mutex_unlock(&pool->lock);
+		return -ECANCELED;
+	}
+	job->next = s->fair.head;
+	s->fair.head = job;
+	if (!s->fair.tail)
+		s->fair.tail = job;
+	if (!s->fair.active) {
+		s->fair.active = true;
+		active_append(pool, s);
+	}
+	pool->queued++;
+	pthread_cond_signal(&pool->wake);
+	pthread_mutex_unlock(&pool->lock);
+	return 0;
 }
 
 static void *worker_main(void *arg)
@@ -377,7 +462,14 @@ void worker_pool_submit(struct worker_pool *pool, struct job *job, unsigned weig
 	struct session *s = job->session;
 
 	job->next = NULL;
+	job->sliceable = job->sqe.batch > WORKER_SLICE &&
+			 served_adaptive_off(job->model, job->sqe.precision);
 	pthread_mutex_lock(&pool->lock);
+	if (s->fair.closed) { /* a closing session's request: never queued */
+		pthread_mutex_unlock(&pool->lock);
+		job_complete(job, -ECANCELED, 0);
+		return;
+	}
 	s->fair.weight = weight ? weight : 1;
 	if (s->fair.tail)
 		s->fair.tail->next = job;
@@ -386,7 +478,7 @@ void worker_pool_submit(struct worker_pool *pool, struct job *job, unsigned weig
 	s->fair.tail = job;
 	if (!s->fair.active) { /* joins at the back, with its first quantum */
 		s->fair.active = true;
-		s->fair.deficit = (int64_t)s->fair.weight * BMX_MAX_BATCH;
+		s->fair.deficit = (int64_t)s->fair.weight * WORKER_SLICE;
 		active_append(pool, s);
 	}
 	pool->queued++;
@@ -415,7 +507,7 @@ struct job *worker_pool_cancel(struct worker_pool *pool, struct session *s)
 		for (struct job *j = jobs; j; j = j->next)
 			pool->queued--;
 	}
-	s->fair = (struct session_fair){ 0 };
+	s->fair = (struct session_fair){ .closed = true };
 	pthread_mutex_unlock(&pool->lock);
 	return jobs;
 }
