@@ -46,7 +46,7 @@ struct bench_pool {
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
 	unsigned generation; /* atomic */
-	int stop;            /* atomic */
+	int stop;	     /* atomic */
 	void (*fn)(void *arg, unsigned task);
 	void *arg;
 	unsigned n_tasks, next, done; /* next, done: atomic */
@@ -118,7 +118,8 @@ void bench_pool_free(struct bench_pool *p)
 	free(p);
 }
 
-void bench_pool_for_each(void *ctx, unsigned n_tasks, void (*fn)(void *arg, unsigned task), void *arg)
+void bench_pool_for_each(void *ctx, unsigned n_tasks, void (*fn)(void *arg, unsigned task),
+			 void *arg)
 {
 	struct bench_pool *p = ctx;
 
@@ -165,7 +166,8 @@ __attribute__((target("avx512f"))) static void bw_task_avx512(void *arg, unsigne
 		c = _mm512_add_epi64(c, _mm512_load_si512(p + 128));
 		d = _mm512_add_epi64(d, _mm512_load_si512(p + 192));
 	}
-	j->sink[t] = _mm512_reduce_add_epi64(_mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d)));
+	j->sink[t] = _mm512_reduce_add_epi64(
+		_mm512_add_epi64(_mm512_add_epi64(a, b), _mm512_add_epi64(c, d)));
 }
 
 /* The same read with 32-byte loads, for CPUs without AVX-512. */
@@ -181,18 +183,26 @@ __attribute__((target("avx2"))) static void bw_task_avx2(void *arg, unsigned t)
 		_mm_prefetch((const char *)p + 2048 + 64, _MM_HINT_T0);
 		_mm_prefetch((const char *)p + 2048 + 128, _MM_HINT_T0);
 		_mm_prefetch((const char *)p + 2048 + 192, _MM_HINT_T0);
-		a = _mm256_add_epi64(a, _mm256_add_epi64(_mm256_load_si256((const __m256i *)(const void *)p),
-							 _mm256_load_si256((const __m256i *)(const void *)(p + 32))));
-		b = _mm256_add_epi64(b, _mm256_add_epi64(_mm256_load_si256((const __m256i *)(const void *)(p + 64)),
-							 _mm256_load_si256((const __m256i *)(const void *)(p + 96))));
-		c = _mm256_add_epi64(c, _mm256_add_epi64(_mm256_load_si256((const __m256i *)(const void *)(p + 128)),
-							 _mm256_load_si256((const __m256i *)(const void *)(p + 160))));
-		d = _mm256_add_epi64(d, _mm256_add_epi64(_mm256_load_si256((const __m256i *)(const void *)(p + 192)),
-							 _mm256_load_si256((const __m256i *)(const void *)(p + 224))));
+		a = _mm256_add_epi64(
+			a, _mm256_add_epi64(
+				   _mm256_load_si256((const __m256i *)(const void *)p),
+				   _mm256_load_si256((const __m256i *)(const void *)(p + 32))));
+		b = _mm256_add_epi64(
+			b, _mm256_add_epi64(
+				   _mm256_load_si256((const __m256i *)(const void *)(p + 64)),
+				   _mm256_load_si256((const __m256i *)(const void *)(p + 96))));
+		c = _mm256_add_epi64(
+			c, _mm256_add_epi64(
+				   _mm256_load_si256((const __m256i *)(const void *)(p + 128)),
+				   _mm256_load_si256((const __m256i *)(const void *)(p + 160))));
+		d = _mm256_add_epi64(
+			d, _mm256_add_epi64(
+				   _mm256_load_si256((const __m256i *)(const void *)(p + 192)),
+				   _mm256_load_si256((const __m256i *)(const void *)(p + 224))));
 	}
 	a = _mm256_add_epi64(_mm256_add_epi64(a, b), _mm256_add_epi64(c, d));
-	j->sink[t] = _mm256_extract_epi64(a, 0) + _mm256_extract_epi64(a, 1) + _mm256_extract_epi64(a, 2) +
-		     _mm256_extract_epi64(a, 3);
+	j->sink[t] = _mm256_extract_epi64(a, 0) + _mm256_extract_epi64(a, 1) +
+		     _mm256_extract_epi64(a, 2) + _mm256_extract_epi64(a, 3);
 }
 
 #define BW_SLICE (16u << 20)
@@ -248,17 +258,16 @@ __attribute__((target("avx512f,avx512vnni"))) static void peak_task_avx512(void 
 	__m512i a = _mm512_set1_epi8(3), b = _mm512_set1_epi8(-2), s = _mm512_setzero_si512();
 
 	for (unsigned it = 0; it < PEAK_ITERS; it++)
-		__asm__ volatile(
-			"vpdpbusd %1, %0, %%zmm20\n\tvpdpbusd %1, %0, %%zmm21\n\t"
-			"vpdpbusd %1, %0, %%zmm22\n\tvpdpbusd %1, %0, %%zmm23\n\t"
-			"vpdpbusd %1, %0, %%zmm24\n\tvpdpbusd %1, %0, %%zmm25\n\t"
-			"vpdpbusd %1, %0, %%zmm26\n\tvpdpbusd %1, %0, %%zmm27\n\t"
-			"vpdpbusd %1, %0, %%zmm28\n\tvpdpbusd %1, %0, %%zmm29\n\t"
-			"vpdpbusd %1, %0, %%zmm30\n\tvpdpbusd %1, %0, %%zmm31\n\t"
-			:
-			: "v"(a), "v"(b)
-			: "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26", "xmm27",
-			  "xmm28", "xmm29", "xmm30", "xmm31");
+		__asm__ volatile("vpdpbusd %1, %0, %%zmm20\n\tvpdpbusd %1, %0, %%zmm21\n\t"
+				 "vpdpbusd %1, %0, %%zmm22\n\tvpdpbusd %1, %0, %%zmm23\n\t"
+				 "vpdpbusd %1, %0, %%zmm24\n\tvpdpbusd %1, %0, %%zmm25\n\t"
+				 "vpdpbusd %1, %0, %%zmm26\n\tvpdpbusd %1, %0, %%zmm27\n\t"
+				 "vpdpbusd %1, %0, %%zmm28\n\tvpdpbusd %1, %0, %%zmm29\n\t"
+				 "vpdpbusd %1, %0, %%zmm30\n\tvpdpbusd %1, %0, %%zmm31\n\t"
+				 :
+				 : "v"(a), "v"(b)
+				 : "xmm20", "xmm21", "xmm22", "xmm23", "xmm24", "xmm25", "xmm26",
+				   "xmm27", "xmm28", "xmm29", "xmm30", "xmm31");
 	sink[t] = _mm512_reduce_add_epi32(s);
 }
 
@@ -288,17 +297,16 @@ __attribute__((target("avx2"))) static void peak_task_avx2(void *arg, unsigned t
 	__m256i a = _mm256_set1_epi8(3), b = _mm256_set1_epi8(-2);
 
 	for (unsigned it = 0; it < PEAK_ITERS; it++)
-		__asm__ volatile(
-			"vpmaddubsw %1, %0, %%ymm4\n\tvpmaddubsw %1, %0, %%ymm5\n\t"
-			"vpmaddubsw %1, %0, %%ymm6\n\tvpmaddubsw %1, %0, %%ymm7\n\t"
-			"vpmaddubsw %1, %0, %%ymm8\n\tvpmaddubsw %1, %0, %%ymm9\n\t"
-			"vpmaddubsw %1, %0, %%ymm10\n\tvpmaddubsw %1, %0, %%ymm11\n\t"
-			"vpmaddubsw %1, %0, %%ymm12\n\tvpmaddubsw %1, %0, %%ymm13\n\t"
-			"vpmaddubsw %1, %0, %%ymm14\n\tvpmaddubsw %1, %0, %%ymm15\n\t"
-			:
-			: "x"(a), "x"(b)
-			: "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11", "xmm12",
-			  "xmm13", "xmm14", "xmm15");
+		__asm__ volatile("vpmaddubsw %1, %0, %%ymm4\n\tvpmaddubsw %1, %0, %%ymm5\n\t"
+				 "vpmaddubsw %1, %0, %%ymm6\n\tvpmaddubsw %1, %0, %%ymm7\n\t"
+				 "vpmaddubsw %1, %0, %%ymm8\n\tvpmaddubsw %1, %0, %%ymm9\n\t"
+				 "vpmaddubsw %1, %0, %%ymm10\n\tvpmaddubsw %1, %0, %%ymm11\n\t"
+				 "vpmaddubsw %1, %0, %%ymm12\n\tvpmaddubsw %1, %0, %%ymm13\n\t"
+				 "vpmaddubsw %1, %0, %%ymm14\n\tvpmaddubsw %1, %0, %%ymm15\n\t"
+				 :
+				 : "x"(a), "x"(b)
+				 : "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10", "xmm11",
+				   "xmm12", "xmm13", "xmm14", "xmm15");
 	sink[t] = 0;
 }
 

@@ -25,7 +25,8 @@ double bench_median(double *v, size_t n);
 struct bench_pool;
 struct bench_pool *bench_pool_new(unsigned threads);
 void bench_pool_free(struct bench_pool *pool);
-void bench_pool_for_each(void *pool, unsigned n_tasks, void (*fn)(void *arg, unsigned task), void *arg);
+void bench_pool_for_each(void *pool, unsigned n_tasks, void (*fn)(void *arg, unsigned task),
+			 void *arg);
 struct bmx_parallel bench_pool_parallel(struct bench_pool *pool);
 
 /* Read bandwidth in bytes/s over BYTES of memory, all pool threads reading (16 MiB slices,

@@ -76,7 +76,8 @@ static int dnnl_setup(struct dnnl_run *r, uint32_t m, uint32_t k, uint32_t n)
 
 static void dnnl_run_once(struct dnnl_run *r, unsigned i)
 {
-	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, r->src }, { DNNL_ARG_WEIGHTS, r->wei[i % r->copies] },
+	dnnl_exec_arg_t args[3] = { { DNNL_ARG_SRC, r->src },
+				    { DNNL_ARG_WEIGHTS, r->wei[i % r->copies] },
 				    { DNNL_ARG_DST, r->dst } };
 
 	dnnl_primitive_execute(r->prim, r->stream, 3, args);
@@ -85,7 +86,9 @@ static void dnnl_run_once(struct dnnl_run *r, unsigned i)
 
 double peer_onednn_matmul(uint32_t m, uint32_t k, uint32_t n, unsigned iters, unsigned copies)
 {
-	struct dnnl_run r = { .copies = copies < 1 ? 1 : copies > MAX_COPIES ? MAX_COPIES : copies };
+	struct dnnl_run r = { .copies = copies < 1	      ? 1
+					: copies > MAX_COPIES ? MAX_COPIES
+							      : copies };
 	double *t = calloc(iters, sizeof(double)), med = -1;
 
 	if (!t || dnnl_engine_create(&r.eng, dnnl_cpu, 0) != dnnl_success) {
@@ -127,9 +130,12 @@ const char *peer_onednn_version(void)
 
 	snprintf(buf, sizeof(buf), "%d.%d.%d (%s, %s)", v->major, v->minor, v->patch,
 		 v->cpu_runtime == DNNL_RUNTIME_OMP ? "OpenMP" : "threads",
-		 isa == dnnl_cpu_isa_avx2 ? "AVX2" : isa == dnnl_cpu_isa_avx2_vnni ? "AVX2+VNNI" :
-		 isa >= dnnl_cpu_isa_avx512_core_vnni && isa != dnnl_cpu_isa_avx2_vnni ? "AVX-512+VNNI" :
-		 isa >= dnnl_cpu_isa_avx512_core ? "AVX-512" : "pre-AVX2");
+		 isa == dnnl_cpu_isa_avx2	 ? "AVX2"
+		 : isa == dnnl_cpu_isa_avx2_vnni ? "AVX2+VNNI"
+		 : isa >= dnnl_cpu_isa_avx512_core_vnni && isa != dnnl_cpu_isa_avx2_vnni
+			 ? "AVX-512+VNNI"
+		 : isa >= dnnl_cpu_isa_avx512_core ? "AVX-512"
+						   : "pre-AVX2");
 	return buf;
 }
 
@@ -180,11 +186,11 @@ double peer_openblas_sgemm(uint32_t m, uint32_t k, uint32_t n, unsigned threads,
 			double t0 = bench_now();
 
 			if (m == 1)
-				cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0f, w, (int)k, a, 1,
-					    0.0f, c, 1);
+				cblas_sgemv(CblasRowMajor, CblasNoTrans, (int)n, (int)k, 1.0f, w,
+					    (int)k, a, 1, 0.0f, c, 1);
 			else
-				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n, (int)k, 1.0f,
-					    a, (int)k, w, (int)k, 0.0f, c, (int)n);
+				cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)m, (int)n,
+					    (int)k, 1.0f, a, (int)k, w, (int)k, 0.0f, c, (int)n);
 			t[i] = bench_now() - t0;
 		}
 		med = bench_median(t + copies, iters);

@@ -46,7 +46,7 @@ struct load {
 	const char *socket, *model;
 	double period_s; /* between one client's requests; 0: back to back */
 	uint64_t until_ns;
-	uint64_t served;   /* atomic */
+	uint64_t served; /* atomic */
 	int error;
 };
 
@@ -92,7 +92,8 @@ static void *client_main(void *arg)
 		}
 		__atomic_add_fetch(&l->served, 1, __ATOMIC_RELAXED);
 		next += period;
-		if (bench_now_ns() > next + 100000000ull) /* more than 0.1 s behind: offer no backlog */
+		if (bench_now_ns() >
+		    next + 100000000ull) /* more than 0.1 s behind: offer no backlog */
 			next = bench_now_ns();
 	}
 	bitmix_close(bm);
@@ -143,7 +144,8 @@ static double expected_accuracy(const struct model_case *mc, double bits)
 		return NAN;
 	if (lo >= 8 || hi > 8 || mc->accuracy_at[lo] == 0 || mc->accuracy_at[hi] == 0)
 		return mc->accuracy_at[8];
-	return mc->accuracy_at[lo] + (mc->accuracy_at[hi] - mc->accuracy_at[lo]) * (bits - lo) / (hi - lo);
+	return mc->accuracy_at[lo] +
+	       (mc->accuracy_at[hi] - mc->accuracy_at[lo]) * (bits - lo) / (hi - lo);
 }
 
 /*
@@ -153,7 +155,8 @@ static double expected_accuracy(const struct model_case *mc, double bits)
 static int measure(const struct bench_daemon *d, const struct model_case *mc, double rate,
 		   double settle_s, double seconds, struct result *r)
 {
-	struct load l = { .socket = d->socket, .model = mc->name,
+	struct load l = { .socket = d->socket,
+			  .model = mc->name,
 			  .period_s = rate > 0 ? CLIENTS / rate : 0 };
 	pthread_t threads[CLIENTS];
 	struct bitmix_policy_info pol;
@@ -233,18 +236,20 @@ static int run(const char *bitmixd, const struct model_case *mc, const char *gov
 	char yaml[1024];
 	int ret;
 
-	snprintf(yaml, sizeof(yaml),
-		 "governor:\n  name: %s\n  power_allocator:\n    control_temp_c: %.2f\n"
-		 "    switch_on_temp_c: %.2f\n    sustainable_power_w: %.3f\n"
-		 "    dynamic_power_w: %.1f\n"
-		 "sensors:\n  source: simulator\n  period_ms: 100\n  simulator:\n"
-		 "    ambient_c: %.1f\n    thermal_resistance_c_per_w: %.2f\n"
-		 "    heat_capacity_j_per_c: %.1f\n    idle_power_w: %.1f\n    power_per_cpu_w: %.1f\n",
-		 governor, control_c, control_c - 10, (control_c - AMBIENT_C) / R_C_PER_W - IDLE_W,
-		 PER_CPU_W, AMBIENT_C, R_C_PER_W, C_J_PER_C, IDLE_W, PER_CPU_W);
+	snprintf(
+		yaml, sizeof(yaml),
+		"governor:\n  name: %s\n  power_allocator:\n    control_temp_c: %.2f\n"
+		"    switch_on_temp_c: %.2f\n    sustainable_power_w: %.3f\n"
+		"    dynamic_power_w: %.1f\n"
+		"sensors:\n  source: simulator\n  period_ms: 100\n  simulator:\n"
+		"    ambient_c: %.1f\n    thermal_resistance_c_per_w: %.2f\n"
+		"    heat_capacity_j_per_c: %.1f\n    idle_power_w: %.1f\n    power_per_cpu_w: %.1f\n",
+		governor, control_c, control_c - 10, (control_c - AMBIENT_C) / R_C_PER_W - IDLE_W,
+		PER_CPU_W, AMBIENT_C, R_C_PER_W, C_J_PER_C, IDLE_W, PER_CPU_W);
 	ret = bench_daemon_start_yaml(&d, bitmixd, mc->name, mc->path, yaml);
 	if (ret < 0) {
-		fprintf(stderr, "closed-loop: starting bitmixd on %s: %s\n", mc->path, strerror(-ret));
+		fprintf(stderr, "closed-loop: starting bitmixd on %s: %s\n", mc->path,
+			strerror(-ret));
 		return ret;
 	}
 	ret = strcmp(governor, "userspace") == 0 ? set_all_bits(&d, mc, 2) : 0;
@@ -266,8 +271,8 @@ static void print_row(const struct result *r, double control_c)
 		snprintf(control, sizeof(control), "%.1f", control_c);
 	if (r->cap > 0)
 		snprintf(cap, sizeof(cap), "%.2f", r->cap);
-	printf("  %-22s %10.0f %10.0f %12.1f %10.2f %7.2f %9s %7.1f %8s %9s\n", r->label, r->offered,
-	       r->served, r->cpu_us, r->busy, r->bits, acc, r->temp, control, cap);
+	printf("  %-22s %10.0f %10.0f %12.1f %10.2f %7.2f %9s %7.1f %8s %9s\n", r->label,
+	       r->offered, r->served, r->cpu_us, r->busy, r->bits, acc, r->temp, control, cap);
 }
 
 static int bench_model(const char *bitmixd, const struct model_case *mc, double settle_s,
@@ -285,12 +290,14 @@ static int bench_model(const char *bitmixd, const struct model_case *mc, double 
 	for (int i = 0; i < 3; i++) {
 		if (i == 2) /* power_allocator: the control point sustains half of 8 bits' power */
 			control = AMBIENT_C + R_C_PER_W * (IDLE_W + PER_CPU_W * rs[0].busy / 2);
-		if (run(bitmixd, mc, govs[i], i == 2 ? control : 90, rate, settle_s, seconds, &rs[i]) < 0)
+		if (run(bitmixd, mc, govs[i], i == 2 ? control : 90, rate, settle_s, seconds,
+			&rs[i]) < 0)
 			return 1;
 		rs[i].label = i == 0 ? "fixed 8 bits" : i == 1 ? "fixed 2 bits" : "power_allocator";
 	}
 	printf("\n%s: capacity at 8 bits %.0f samples/s (%d clients, batch 1, %.2f CPUs); offered "
-	       "%.0f%% of it\n", mc->path, cap.served, CLIENTS, cap.busy, LOAD_SHARE * 100);
+	       "%.0f%% of it\n",
+	       mc->path, cap.served, CLIENTS, cap.busy, LOAD_SHARE * 100);
 	printf("  %-22s %10s %10s %12s %10s %7s %9s %7s %8s %9s\n", "run", "offered/s", "served/s",
 	       "CPU us/smp", "busy CPUs", "bits", "accuracy", "temp C", "control", "work cap");
 	for (int i = 0; i < 3; i++)
@@ -330,8 +337,10 @@ int main(int argc, char **argv)
 					double v;
 					int k;
 
-					if (sscanf(s, "%u=%lf%n", &b, &v, &k) != 2 || b < 2 || b > 8) {
-						fprintf(stderr, "closed-loop: %s: expected BITS=ACCURACY,...\n",
+					if (sscanf(s, "%u=%lf%n", &b, &v, &k) != 2 || b < 2 ||
+					    b > 8) {
+						fprintf(stderr,
+							"closed-loop: %s: expected BITS=ACCURACY,...\n",
 							eq + 1);
 						return 2;
 					}
@@ -343,7 +352,8 @@ int main(int argc, char **argv)
 	}
 	if (!bitmixd || !n) {
 		fputs("usage: closed-loop BITMIXD MODEL.bmx[=8=A,6=A,4=A,3=A,2=A] ... [--seconds S] "
-		      "[--settle S]\n", stderr);
+		      "[--settle S]\n",
+		      stderr);
 		return 2;
 	}
 	f = fopen("/proc/cpuinfo", "r");

@@ -46,7 +46,8 @@ struct run {
 	unsigned fixed_bits; /* userspace at these bits (each layer the nearest it allows), or 0 */
 	const char *label;   /* the table's name for it */
 	bool trips_at_control; /* step_wise with its trips moved to control - 5 and control */
-	double temp[DURATION_S * 10], bits[DURATION_S * 10], acc[DURATION_S * 10], rate[DURATION_S * 10];
+	double temp[DURATION_S * 10], bits[DURATION_S * 10], acc[DURATION_S * 10],
+		rate[DURATION_S * 10];
 	double cap[DURATION_S * 10], busy[DURATION_S * 10];
 };
 
@@ -140,7 +141,8 @@ static int load_model(const char *path, const char *cost, struct model_tables *t
 		t->sens[l] = m->views[l].sensitivity;
 		t->initial[l] = (struct bmx_layer_bits){ 8, 8 };
 		if (!(t->masks[l] & 0x100))
-			t->initial[l].w_bits = t->initial[l].a_bits = (uint8_t)(31 - __builtin_clz(t->masks[l]));
+			t->initial[l].w_bits = t->initial[l].a_bits =
+				(uint8_t)(31 - __builtin_clz(t->masks[l]));
 	}
 	memset(t->uniform_ns, 0, sizeof(t->uniform_ns));
 	/* BitOps-proportional: 8 bits at 100 us per sample, b bits at (b/8)^2 of it. */
@@ -167,21 +169,29 @@ static struct gov_core *governed(const struct bmx_config *cfg, const struct mode
 	if (trips_at_control) {
 		double c = gc.power_allocator.control_temp_c;
 
-		gc.step_wise.trips[0] = (struct bmx_config_trip){ .temp_c = c - 5, .hysteresis_c = 2 };
+		gc.step_wise.trips[0] =
+			(struct bmx_config_trip){ .temp_c = c - 5, .hysteresis_c = 2 };
 		gc.step_wise.trips[1] = (struct bmx_config_trip){ .temp_c = c, .hysteresis_c = 2 };
 		gc.step_wise.n_trips = 2;
 	}
-	struct gov_model_desc d = { .name = "m", .layer_count = t->n, .layer_names = t->names,
-				    .bits_mask = t->masks, .macs = t->macs, .sensitivity = t->sens,
-				    .uniform_ns = t->uniform_ns, .initial = t->initial,
-				    .layer_costs = t->layer_costs, .large_batch = 1 };
+	struct gov_model_desc d = { .name = "m",
+				    .layer_count = t->n,
+				    .layer_names = t->names,
+				    .bits_mask = t->masks,
+				    .macs = t->macs,
+				    .sensitivity = t->sens,
+				    .uniform_ns = t->uniform_ns,
+				    .initial = t->initial,
+				    .layer_costs = t->layer_costs,
+				    .large_batch = 1 };
 	struct bmx_governor_policy_config lim = { .min_bits = 2, .max_bits = 8 };
 	struct gov_core *core;
 	char why[256];
 
 	snprintf(gc.name, sizeof(gc.name), "%s", governor);
 	if (gov_core_new(&gc, &core) < 0 ||
-	    gov_core_add_policy(core, &d, &lim, publish, NULL, PERIOD_NS, p, why, sizeof(why)) < 0) {
+	    gov_core_add_policy(core, &d, &lim, publish, NULL, PERIOD_NS, p, why, sizeof(why)) <
+		    0) {
 		fprintf(stderr, "governor: %s\n", why);
 		exit(1);
 	}
@@ -201,7 +211,8 @@ static void simulate(const struct bmx_config *cfg, const struct model_tables *t,
 
 	gov_core_set_capacity(core, CPUS);
 	thermal_sim_init(&sim, &cfg->sensors.simulator, now);
-	struct sensor_reading r = { .time_ns = now, .have = SENSOR_HAVE_TEMP | SENSOR_HAVE_LOAD,
+	struct sensor_reading r = { .time_ns = now,
+				    .have = SENSOR_HAVE_TEMP | SENSOR_HAVE_LOAD,
 				    .temp_mc = (int32_t)lround(sim.temp_c * 1000) };
 	gov_core_update(core, &r);
 	gov_core_set_governor(core, run->governor, now, why, sizeof(why));
@@ -219,8 +230,8 @@ static void simulate(const struct bmx_config *cfg, const struct model_tables *t,
 		double cost = gov_policy_cost(p), rate, busy, cap = gov_core_work_cap(core);
 
 		demand = i >= UNSATURATED_AT_S * 10 ? 0.8 * max_rate
-			 : i >= STEP_AT_S * 10	   ? 1.5 * max_rate
-						   : 0;
+			 : i >= STEP_AT_S * 10	    ? 1.5 * max_rate
+						    : 0;
 		rate = fmin(demand, (cap > 0 ? fmin(cap, CPUS) : CPUS) * 1e9 / cost);
 		busy = rate * cost * 1e-9;
 		served += (uint64_t)(rate * PERIOD_NS * 1e-9);
@@ -233,9 +244,11 @@ static void simulate(const struct bmx_config *cfg, const struct model_tables *t,
 		if (cap > 0 && demand * cost * 1e-9 > fmin(cap, CPUS))
 			throttled += PERIOD_NS;
 		gov_core_observe_work(core, work, work, throttled, now);
-		r = (struct sensor_reading){ .time_ns = now, .have = SENSOR_HAVE_TEMP | SENSOR_HAVE_LOAD,
+		r = (struct sensor_reading){ .time_ns = now,
+					     .have = SENSOR_HAVE_TEMP | SENSOR_HAVE_LOAD,
 					     .temp_mc = (int32_t)lround(sim.temp_c * 1000),
-					     .load_permille = (uint32_t)lround(busy / CPUS * 1000) };
+					     .load_permille =
+						     (uint32_t)lround(busy / CPUS * 1000) };
 		gov_core_update(core, &r);
 		run->temp[i] = sim.temp_c;
 		run->bits[i] = gov_policy_average_bits(p);
@@ -296,8 +309,8 @@ static void print_phase(const struct run *runs, int n_runs, double control, cons
 			snprintf(over, sizeof(over), "never reached");
 		else
 			snprintf(over, sizeof(over), "%+.2f", s.over_after_settling);
-		printf("%-18s %8.2f %16s %10.2f %12.0f %10.2f %10.2f %12.2f\n", runs[i].label, s.peak,
-		       over, s.mean_acc, s.mean_rate, s.mean_busy, s.mean_cap,
+		printf("%-18s %8.2f %16s %10.2f %12.0f %10.2f %10.2f %12.2f\n", runs[i].label,
+		       s.peak, over, s.mean_acc, s.mean_rate, s.mean_busy, s.mean_cap,
 		       s.mean_rate > 0 ? s.mean_busy / s.mean_rate * 1e6 : 0);
 	}
 }
@@ -377,9 +390,12 @@ static void costs(const struct model_tables *t, const struct bmx_config *cfg, bo
 int main(int argc, char **argv)
 {
 	static const struct option options[] = {
-		{ "config", required_argument, NULL, 'c' }, { "model", required_argument, NULL, 'm' },
-		{ "cost", required_argument, NULL, 'k' },   { "accuracy", required_argument, NULL, 'a' },
-		{ "json", no_argument, NULL, 'j' },         { 0 },
+		{ "config", required_argument, NULL, 'c' },
+		{ "model", required_argument, NULL, 'm' },
+		{ "cost", required_argument, NULL, 'k' },
+		{ "accuracy", required_argument, NULL, 'a' },
+		{ "json", no_argument, NULL, 'j' },
+		{ 0 },
 	};
 	const char *config = "config/bitmixd.yaml", *model = "models/fmnist-resnet.bmx";
 	const char *cost = "measured", *acc = "8=100,2=100";
@@ -400,12 +416,23 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "", options, NULL)) != -1) {
 		switch (c) {
-		case 'c': config = optarg; break;
-		case 'm': model = optarg; break;
-		case 'k': cost = optarg; break;
-		case 'a': acc = optarg; break;
-		case 'j': json = true; break;
-		default: return 2;
+		case 'c':
+			config = optarg;
+			break;
+		case 'm':
+			model = optarg;
+			break;
+		case 'k':
+			cost = optarg;
+			break;
+		case 'a':
+			acc = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		default:
+			return 2;
 		}
 	}
 	for (const char *s = acc; *s;) {
@@ -436,22 +463,26 @@ int main(int argc, char **argv)
 				printf("{\"governor\":\"%s\",\"t_s\":%.1f,\"temp_c\":%.3f,\"avg_bits\":%.3f,"
 				       "\"expected_accuracy\":%.3f,\"rate\":%.1f,\"busy_cpus\":%.3f,"
 				       "\"work_cap\":%.3f}\n",
-				       runs[i].label, (k + 1) / 10.0, runs[i].temp[k], runs[i].bits[k],
-				       runs[i].acc[k], runs[i].rate[k], runs[i].busy[k], runs[i].cap[k]);
+				       runs[i].label, (k + 1) / 10.0, runs[i].temp[k],
+				       runs[i].bits[k], runs[i].acc[k], runs[i].rate[k],
+				       runs[i].busy[k], runs[i].cap[k]);
 	} else {
 		printf("Closed loop on the simulator (%s, cost %s%s): idle, then at %d s a load of "
 		       "1.5x what 2 CPUs serve at 8 bits, at %d s 0.8x\ncontrol temperature %.1f C; each "
 		       "cell: temperature C / average bits / expected accuracy %%\n\n%6s",
-		       model, cost, strcmp(cost, "bitops") == 0 ? ", a what-if: no kernel path costs "
-		       "BitOps" : "", STEP_AT_S, UNSATURATED_AT_S, control, "t s");
+		       model, cost,
+		       strcmp(cost, "bitops") == 0 ? ", a what-if: no kernel path costs "
+						     "BitOps"
+						   : "",
+		       STEP_AT_S, UNSATURATED_AT_S, control, "t s");
 		for (int i = 0; i < n_runs; i++)
 			printf(" %24s", runs[i].label);
 		printf("\n");
 		for (int k = 0; k < DURATION_S * 10; k += k < STEP_AT_S * 10 + 200 ? 100 : 500) {
 			printf("%6.0f", (k + 1) / 10.0);
 			for (int i = 0; i < n_runs; i++)
-				printf("    %5.1f / %4.2f / %6.2f", runs[i].temp[k], runs[i].bits[k],
-				       runs[i].acc[k]);
+				printf("    %5.1f / %4.2f / %6.2f", runs[i].temp[k],
+				       runs[i].bits[k], runs[i].acc[k]);
 			printf("\n");
 		}
 		print_phase(runs, n_runs, control, "saturating: 1.5x what 2 CPUs serve at 8 bits",

@@ -78,7 +78,8 @@ static unsigned iterations(const struct options *o, size_t bytes, bool spin)
 }
 
 /* Round trips of one NOP naming BYTES of the arena; samples in ns. */
-static int bitmix_latency(const char *socket, bool spin, size_t bytes, unsigned n, uint64_t *samples)
+static int bitmix_latency(const char *socket, bool spin, size_t bytes, unsigned n,
+			  uint64_t *samples)
 {
 	struct bitmix_completion c;
 	struct bitmix *bm;
@@ -97,8 +98,8 @@ static int bitmix_latency(const char *socket, bool spin, size_t bytes, unsigned 
 	for (unsigned i = 0; i < n + n / 10 && r >= 0; i++) {
 		uint64_t t0 = bench_now_ns();
 
-		if ((r = bitmix_prep_nop(bm, tensor, bytes, i)) < 0 || (r = bitmix_submit(bm)) < 0 ||
-		    (r = bitmix_reap(bm, &c, 1, -1)) < 0)
+		if ((r = bitmix_prep_nop(bm, tensor, bytes, i)) < 0 ||
+		    (r = bitmix_submit(bm)) < 0 || (r = bitmix_reap(bm, &c, 1, -1)) < 0)
 			break;
 		if (c.status < 0)
 			r = c.status;
@@ -143,7 +144,8 @@ static int latency_row(const struct options *o, struct lat_row *row, int kind, c
 		for (unsigned k = 0; k < o->repeat; k++) {
 			double p[3];
 			int r = kind == 0 ? bitmix_latency(socket, spin, sizes[s], n, samples)
-					  : peer_latency(kind == 1 ? PEER_UNIX : PEER_PIPE, sizes[s], n, samples);
+					  : peer_latency(kind == 1 ? PEER_UNIX : PEER_PIPE,
+							 sizes[s], n, samples);
 
 			if (r < 0)
 				return r;
@@ -211,7 +213,8 @@ static int throughput(const struct options *o, const char *socket, unsigned n, d
 
 	pthread_barrier_init(&start, NULL, n + 1);
 	for (unsigned i = 0; i < n; i++) {
-		clients[i] = (struct thr_client){ .socket = socket, .start = &start, .stop = &stop };
+		clients[i] =
+			(struct thr_client){ .socket = socket, .start = &start, .stop = &stop };
 		pthread_create(&threads[i], NULL, throughput_client, &clients[i]);
 	}
 	pthread_barrier_wait(&start);
@@ -271,19 +274,21 @@ static void print_table(const struct options *o, const struct lat_row *rows, siz
 	for (size_t r = 0; r < n_rows; r++) {
 		printf("%-31s", rows[r].name);
 		for (size_t s = 0; s < N_SIZES; s++)
-			printf("| %7.2f %7.2f %8.2f", rows[r].p[s][0], rows[r].p[s][1], rows[r].p[s][2]);
+			printf("| %7.2f %7.2f %8.2f", rows[r].p[s][0], rows[r].p[s][1],
+			       rows[r].p[s][2]);
 		printf("\n");
 	}
 	printf("\ngoals: spin empty p50 %.2f us (<= 1); sleep empty p50 / unix socket %.2fx (<= 1.0);\n"
 	       "       4 MiB / empty p50: spin %.2fx, sleep %.2fx (<= 1.2)\n",
-	       rows[0].p[0][0], rows[1].p[0][0] / rows[3].p[0][0], rows[0].p[3][0] / rows[0].p[0][0],
-	       rows[1].p[3][0] / rows[1].p[0][0]);
+	       rows[0].p[0][0], rows[1].p[0][0] / rows[3].p[0][0],
+	       rows[0].p[3][0] / rows[0].p[0][0], rows[1].p[3][0] / rows[1].p[0][0]);
 	printf("\nthroughput, M empty requests/s (batches of %d) ", BATCH);
 	for (size_t c = 0; c < N_COUNTS; c++)
 		printf("| %3u clients ", client_counts[c]);
 	printf("\n");
 	for (int m = 0; m < 2; m++) {
-		printf("%-46s", m == 0 ? "bitmix futex, daemon spins" : "bitmix futex, daemon sleeps");
+		printf("%-46s",
+		       m == 0 ? "bitmix futex, daemon spins" : "bitmix futex, daemon sleeps");
 		for (size_t c = 0; c < N_COUNTS; c++)
 			printf("| %11.2f ", thr[m][c]);
 		printf("\n");
@@ -299,9 +304,9 @@ static void print_json(const struct options *o, const struct lat_row *rows, size
 	for (size_t r = 0; r < n_rows; r++)
 		for (size_t s = 0; s < N_SIZES; s++)
 			printf("    {\"transport\": \"%s\", \"bytes\": %zu, \"p50\": %.3f, \"p99\": %.3f, "
-			       "\"p99_9\": %.3f}%s\n", rows[r].name, sizes[s], rows[r].p[s][0],
-			       rows[r].p[s][1], rows[r].p[s][2],
-			       r + 1 == n_rows && s + 1 == N_SIZES ? "" : ",");
+			       "\"p99_9\": %.3f}%s\n",
+			       rows[r].name, sizes[s], rows[r].p[s][0], rows[r].p[s][1],
+			       rows[r].p[s][2], r + 1 == n_rows && s + 1 == N_SIZES ? "" : ",");
 	printf("  ],\n  \"throughput_mrps\": [\n");
 	for (int m = 0; m < 2; m++)
 		for (size_t c = 0; c < N_COUNTS; c++)
@@ -346,30 +351,34 @@ static int run_daemon(const struct options *o, const char *doorbell, unsigned sp
 		r = throughput_row(o, d.socket, thr);
 	bench_daemon_stop(&d);
 	if (r < 0)
-		fprintf(stderr, "bench_ipc: %s (doorbell %s, spin %u us): %s\n", row->name, doorbell,
-			spin_us, strerror(-r));
+		fprintf(stderr, "bench_ipc: %s (doorbell %s, spin %u us): %s\n", row->name,
+			doorbell, spin_us, strerror(-r));
 	return r;
 }
 
 int main(int argc, char **argv)
 {
 	struct lat_row rows[5] = {
-		{ .name = "bitmix futex, both spin" },  { .name = "bitmix futex, both sleep" },
-		{ .name = "bitmix eventfd, both sleep" }, { .name = "unix socket (blocking)" },
+		{ .name = "bitmix futex, both spin" },
+		{ .name = "bitmix futex, both sleep" },
+		{ .name = "bitmix eventfd, both sleep" },
+		{ .name = "unix socket (blocking)" },
 		{ .name = "pipe (blocking)" },
 	};
 	double thr[2][N_COUNTS];
 	struct options o;
 
 	if (parse_options(argc, argv, &o) < 0) {
-		fprintf(stderr, "usage: %s BITMIXD MODEL.bmx [--json] [--repeat 1..%d] [--scale F]\n",
+		fprintf(stderr,
+			"usage: %s BITMIXD MODEL.bmx [--json] [--repeat 1..%d] [--scale F]\n",
 			argv[0], MAX_REPEAT);
 		return 2;
 	}
 	if (run_daemon(&o, "futex", 100000, &rows[0], thr[0]) < 0 ||
 	    run_daemon(&o, "futex", 0, &rows[1], thr[1]) < 0 ||
 	    run_daemon(&o, "eventfd", 0, &rows[2], NULL) < 0 ||
-	    latency_row(&o, &rows[3], 1, NULL, false) < 0 || latency_row(&o, &rows[4], 2, NULL, false) < 0)
+	    latency_row(&o, &rows[3], 1, NULL, false) < 0 ||
+	    latency_row(&o, &rows[4], 2, NULL, false) < 0)
 		return 1;
 	if (o.json)
 		print_json(&o, rows, 5, (const double(*)[N_COUNTS])thr);

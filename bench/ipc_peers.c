@@ -122,7 +122,8 @@ int peer_round_trip(struct peer *p, size_t len)
 	if ((size_t)w < sizeof(hdr))
 		return -EIO;
 	if (len && (size_t)w < sizeof(hdr) + len &&
-	    (r = write_full(p->wfd, p->buf + (w - (ssize_t)sizeof(hdr)), sizeof(hdr) + len - (size_t)w)) < 0)
+	    (r = write_full(p->wfd, p->buf + (w - (ssize_t)sizeof(hdr)),
+			    sizeof(hdr) + len - (size_t)w)) < 0)
 		return r;
 	return read_full(p->rfd, reply, sizeof(reply));
 }

@@ -72,9 +72,15 @@ static int linear_model(uint32_t k, uint32_t n, void **file, size_t *size)
 			tbn[i] = (i / n) % 2 ? 0.0f : 1.0f;
 		for (int i = 0; i < 7; i++)
 			steps[i] = 1.0f / (float)((1 << (i + 2)) - 1);
-		struct bmx_node_spec s = { .op = BMX_OP_LINEAR, .inputs = { 0, -1 }, .out_c = n,
-					   .name = "fc", .tbn_prev = -1, .weights = codes,
-					   .w_scale = scale, .a_step = steps, .tbn = tbn };
+		struct bmx_node_spec s = { .op = BMX_OP_LINEAR,
+					   .inputs = { 0, -1 },
+					   .out_c = n,
+					   .name = "fc",
+					   .tbn_prev = -1,
+					   .weights = codes,
+					   .w_scale = scale,
+					   .a_step = steps,
+					   .tbn = tbn };
 		r = bmx_writer_add(w, &s);
 		if (r >= 0)
 			r = bmx_writer_finish(w, file, size);
@@ -118,7 +124,8 @@ static void run_ours(void *arg, unsigned i)
 {
 	struct ours *o = arg;
 
-	bmx_engine_run_parallel(o->e[i % o->copies], &o->bits, o->m, o->in, o->out, o->scratch, &o->par);
+	bmx_engine_run_parallel(o->e[i % o->copies], &o->bits, o->m, o->in, o->out, o->scratch,
+				&o->par);
 }
 
 /* Our engine on shape S at every bit-width into ROWS[0..6]. */
@@ -140,7 +147,8 @@ static int bench_ours(const struct shape *s, struct bench_pool *pool, unsigned i
 	if (r == 0) {
 		o.in = malloc((size_t)s->m * s->k * sizeof(float));
 		o.out = malloc((size_t)s->m * s->n * sizeof(float));
-		o.scratch = aligned_alloc(64, (bmx_engine_scratch_size(o.e[0], s->m) + 63) / 64 * 64);
+		o.scratch =
+			aligned_alloc(64, (bmx_engine_scratch_size(o.e[0], s->m) + 63) / 64 * 64);
 		r = o.in && o.out && o.scratch ? 0 : -ENOMEM;
 	}
 	for (uint32_t i = 0; r == 0 && i < s->m * s->k; i++)
@@ -191,9 +199,9 @@ static void print_row(const struct opts *op, const struct row *r, const struct m
 		       "\"ratio_bound\":%.3f,\"int8_peak_fraction\":%.3f,\"read_gbps\":%.2f,"
 		       "\"int8_peak_tops\":%.3f,\"peak_instr\":\"%s\",\"threads\":%u,"
 		       "\"path\":\"%s\",\"cpu\":\"%s\"}\n",
-		       r->s.m, r->s.k, r->s.n, r->s.from_dram ? "true" : "false", who, bits, t * 1e3,
-		       r->onednn * 1e3, r->openblas * 1e3, bound * 1e3, t_bw * 1e3, t_ops * 1e3,
-		       r->onednn > 0 ? t / r->onednn : 0, bound > 0 ? t / bound : 0,
+		       r->s.m, r->s.k, r->s.n, r->s.from_dram ? "true" : "false", who, bits,
+		       t * 1e3, r->onednn * 1e3, r->openblas * 1e3, bound * 1e3, t_bw * 1e3,
+		       t_ops * 1e3, r->onednn > 0 ? t / r->onednn : 0, bound > 0 ? t / bound : 0,
 		       peak > 0 ? 2 * macs / t / peak : 0, bw / 1e9, peak / 1e12, mc->peak_how,
 		       op->threads, bmx_kernels_name(mc->path), mc->cpu);
 		return;
@@ -242,7 +250,8 @@ static int parse_opts(int argc, char **argv, struct opts *op)
 			 parse_shape(argv[++i], &op->shapes[op->n_shapes]) == 0)
 			op->n_shapes++;
 		else {
-			fprintf(stderr, "usage: %s [--json] [--threads N] [--iters N] [--quick] "
+			fprintf(stderr,
+				"usage: %s [--json] [--threads N] [--iters N] [--quick] "
 				"[--shape M,K,N[,dram]]... (at most %d shapes, each 1..65536)\n",
 				argv[0], MAX_SHAPES);
 			return -EINVAL;
@@ -256,7 +265,7 @@ static int parse_opts(int argc, char **argv, struct opts *op)
 int main(int argc, char **argv)
 {
 	static const struct shape defaults[] = {
-		{ 1, 4096, 4096, 1 }, { 1, 1024, 1024, 0 }, { 64, 1024, 1024, 0 },
+		{ 1, 4096, 4096, 1 },  { 1, 1024, 1024, 0 },   { 64, 1024, 1024, 0 },
 		{ 64, 4096, 4096, 0 }, { 256, 1024, 1024, 0 },
 	};
 	const struct shape *shapes = defaults;
@@ -287,14 +296,14 @@ int main(int argc, char **argv)
 	bench_pool_free(pool);
 	for (size_t i = 0; i < n_shapes; i++) {
 		rows[i][7].s = shapes[i];
-		rows[i][7].onednn = peer_onednn_matmul(shapes[i].m, shapes[i].k, shapes[i].n,
-						       op.quick ? 5 : op.iters,
-						       copies_for(&shapes[i], (double)shapes[i].k * shapes[i].n));
+		rows[i][7].onednn = peer_onednn_matmul(
+			shapes[i].m, shapes[i].k, shapes[i].n, op.quick ? 5 : op.iters,
+			copies_for(&shapes[i], (double)shapes[i].k * shapes[i].n));
 	}
 	for (size_t i = 0; i < n_shapes; i++)
-		rows[i][0].openblas = peer_openblas_sgemm(shapes[i].m, shapes[i].k, shapes[i].n, op.threads,
-							  op.quick ? 5 : op.iters,
-							  copies_for(&shapes[i], 4.0 * shapes[i].k * shapes[i].n));
+		rows[i][0].openblas = peer_openblas_sgemm(
+			shapes[i].m, shapes[i].k, shapes[i].n, op.threads, op.quick ? 5 : op.iters,
+			copies_for(&shapes[i], 4.0 * shapes[i].k * shapes[i].n));
 	if (!op.json) {
 		const char *env = getenv("BITMIX_KERNELS");
 
@@ -304,8 +313,9 @@ int main(int argc, char **argv)
 		       op.threads, mc.bw / 1e9, mc.peak / 1e12, mc.peak_how);
 		printf("# peers: oneDNN %s, OpenBLAS %s; times are medians of %u runs, in ms\n",
 		       peer_onednn_version(), peer_openblas_version(), op.quick ? 5 : op.iters);
-		printf("%5s %5s %5s %-4s %-7s %4s %9s %9s %9s %9s %7s %7s %7s\n", "M", "K", "N", "wts",
-		       "impl", "bits", "time", "onednn", "openblas", "bound", "/onednn", "/bound", "%peak");
+		printf("%5s %5s %5s %-4s %-7s %4s %9s %9s %9s %9s %7s %7s %7s\n", "M", "K", "N",
+		       "wts", "impl", "bits", "time", "onednn", "openblas", "bound", "/onednn",
+		       "/bound", "%peak");
 	}
 	for (size_t i = 0; i < n_shapes; i++)
 		for (int b = 7; b >= 0; b--) {

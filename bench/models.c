@@ -181,10 +181,12 @@ static void torch_times(unsigned threads, double ms[2][N_BACKENDS])
 		}
 	}
 	if (pclose(p) != 0 && !any)
-		fprintf(stderr, "models: python3-torch not usable (tools/setup-bench-deps.sh): PyTorch columns skipped\n");
+		fprintf(stderr,
+			"models: python3-torch not usable (tools/setup-bench-deps.sh): PyTorch columns skipped\n");
 	for (size_t b = 0; any && b < N_BACKENDS; b++)
 		if (ms[0][b] < 0)
-			fprintf(stderr, "models: this PyTorch has no '%s' int8 backend: its column is empty\n",
+			fprintf(stderr,
+				"models: this PyTorch has no '%s' int8 backend: its column is empty\n",
 				torch_backends[b]);
 }
 
@@ -218,7 +220,9 @@ int main(int argc, char **argv)
 		else if (strcmp(argv[i], "--json") == 0)
 			json = 1;
 		else {
-			fprintf(stderr, "usage: %s [--threads N] [--runs ROUNDS] [--no-torch] [--json]\n", argv[0]);
+			fprintf(stderr,
+				"usage: %s [--threads N] [--runs ROUNDS] [--no-torch] [--json]\n",
+				argv[0]);
 			return 2;
 		}
 	}
@@ -233,8 +237,8 @@ int main(int argc, char **argv)
 	sleep(1); /* let OpenMP's idle threads stop spinning */
 	if (!json)
 		printf("%-9s %7s %9s %9s %9s %9s %9s %8s %8s %9s %9s %9s\n", "model", "threads",
-		       "W8A8 ms", "W4A4 ms", "W2A2 ms", "onednn ms", "fbgemm ms", "8/torch", "8b/4b",
-		       "8b/2b", "alt/fixed", "new ms");
+		       "W8A8 ms", "W4A4 ms", "W2A2 ms", "onednn ms", "fbgemm ms", "8/torch",
+		       "8b/4b", "8b/2b", "alt/fixed", "new ms");
 	for (size_t a = 0; a < 2; a++) {
 		struct bench_pool *pool = bench_pool_new(threads);
 		struct bmx_parallel par;
@@ -262,15 +266,17 @@ int main(int argc, char **argv)
 			       "\"torch_int8_fbgemm_ms\":%.4f,\"alternating_8_2_ms\":%.4f,"
 			       "\"fixed_8_2_mean_ms\":%.4f,\"rounds\":%u,\"engine_new_ms\":%.2f,"
 			       "\"cpu\":\"%s\"}\n",
-			       archs[a], threads, bmx_kernels_name(bmx_engine_path(r.engine)), t8 * 1e3,
-			       t4 * 1e3, t2 * 1e3, torch_ms[a][0] * 1e3, torch_ms[a][1] * 1e3, alt * 1e3,
-			       (t8 + t2) / 2 * 1e3, n, r.new_ms, cpu);
+			       archs[a], threads, bmx_kernels_name(bmx_engine_path(r.engine)),
+			       t8 * 1e3, t4 * 1e3, t2 * 1e3, torch_ms[a][0] * 1e3,
+			       torch_ms[a][1] * 1e3, alt * 1e3, (t8 + t2) / 2 * 1e3, n, r.new_ms,
+			       cpu);
 		else
 			printf("%-9s %7u %9.3f %9.3f %9.3f %9s %9s %8.2f %8.2f %9.2f %9.3f %9.1f\n",
 			       archs[a], threads, t8 * 1e3, t4 * 1e3, t2 * 1e3,
 			       bench_ms_or_na(torch_ms[a][0], na[0], sizeof(na[0])),
 			       bench_ms_or_na(torch_ms[a][1], na[1], sizeof(na[1])),
-			       best > 0 ? t8 / best : 0, t8 / t4, t8 / t2, alt / ((t8 + t2) / 2), r.new_ms);
+			       best > 0 ? t8 / best : 0, t8 / t4, t8 / t2, alt / ((t8 + t2) / 2),
+			       r.new_ms);
 		model_close(&r);
 		bench_pool_free(pool);
 	}

@@ -22,7 +22,7 @@ extern "C" {
 
 #define BITMIX_DEFAULT_SOCKET "/run/bitmix/bitmixd.sock"
 
-struct bitmix;       /* a connection */
+struct bitmix;	     /* a connection */
 struct bitmix_model; /* an opened model, owned by its connection */
 
 /* What a model looks like to a client. */
@@ -30,8 +30,8 @@ struct bitmix_model_info {
 	char name[48];
 	uint32_t layer_count;
 	uint32_t input_h, input_w, input_c; /* per sample, float32, NHWC */
-	uint32_t output_size;               /* float32 values per sample (logits or probabilities) */
-	uint16_t bits_mask;                 /* bit b set: b bits (2..8) are available */
+	uint32_t output_size; /* float32 values per sample (logits or probabilities) */
+	uint16_t bits_mask;   /* bit b set: b bits (2..8) are available */
 };
 
 /* One layer's operating point: weight bits and activation bits. */
@@ -118,13 +118,13 @@ int bitmix_infer(struct bitmix_model *model, const float *input, float *output, 
 
 /* What bitmix_reap() returns for each request. */
 struct bitmix_completion {
-	uint64_t user_data;  /* as given to bitmix_prep_*() */
-	int32_t status;      /* 0, or -errno: -EBADF model not open, -EINVAL batch, -EMSGSIZE lengths,
+	uint64_t user_data; /* as given to bitmix_prep_*() */
+	int32_t status; /* 0, or -errno: -EBADF model not open, -EINVAL batch, -EMSGSIZE lengths,
 				-ERANGE offsets, -ENXIO region, -EBUSY limits.in_flight,
 				-EOPNOTSUPP adaptive precision of a model without it */
 	uint64_t generation; /* inference: the operating point's generation it ran at */
 	unsigned mode, configs, escalated; /* inference: as in struct bitmix_result below */
-	uint64_t bitops;     /* inference: BitOps spent on the request */
+	uint64_t bitops;		   /* inference: BitOps spent on the request */
 };
 
 /*
@@ -138,10 +138,10 @@ struct bitmix_completion {
 #define BITMIX_INFER_FIXED 3   /* the operating point, whatever the default */
 struct bitmix_result {
 	uint64_t generation; /* the operating point (the ceiling) the request ran under */
-	unsigned mode;       /* what ran: 0 the operating point, 1 cascade, 2 policy */
+	unsigned mode;	     /* what ran: 0 the operating point, 1 cascade, 2 policy */
 	unsigned configs;    /* bit k set: some sample's output came from configuration k */
 	unsigned escalated;  /* samples that ran more than one configuration */
-	uint64_t bitops;     /* BitOps spent on the whole request (MACs x weight x activation bits) */
+	uint64_t bitops; /* BitOps spent on the whole request (MACs x weight x activation bits) */
 };
 
 /* bitmix_infer() with PRECISION (BITMIX_INFER_*); RESULT may be NULL. */
@@ -157,8 +157,8 @@ int bitmix_prep_infer_precision(struct bitmix_model *model, const float *input, 
  * completion. Nothing reaches bitmixd until bitmix_submit(). -EBUSY when as many requests as the
  * connection allows are outstanding (submitted or queued, and not yet reaped).
  */
-int bitmix_prep_infer(struct bitmix_model *model, const float *input, float *output,
-		      uint32_t batch, uint64_t user_data);
+int bitmix_prep_infer(struct bitmix_model *model, const float *input, float *output, uint32_t batch,
+		      uint64_t user_data);
 
 /*
  * Queue a request that runs nothing: bitmixd checks TENSOR (LENGTH bytes, in the arena or a
@@ -197,7 +197,7 @@ struct bitmix_status {
 	uint32_t models;
 	uint32_t workers;
 	char kernels[16]; /* the daemon engine's compute path: "ref", "avx2", "avxvnni", "avx512" */
-	char doorbell[16]; /* "futex" (io_uring futex ops) or "eventfd" */
+	char doorbell[16];	   /* "futex" (io_uring futex ops) or "eventfd" */
 	uint64_t dropped_on_close; /* requests still queued when their connection closed: never run */
 };
 
@@ -205,16 +205,16 @@ int bitmix_get_status(struct bitmix *bm, struct bitmix_status *status);
 
 /* What the daemon senses, as `bitmixctl status` prints it. */
 struct bitmix_sensors {
-	char source[16];       /* the active source: "bpf", "sysfs" or "simulator" */
-	unsigned have;         /* which fields hold a value: 1 temp, 2 power, 4 load, 8 freq */
+	char source[16]; /* the active source: "bpf", "sysfs" or "simulator" */
+	unsigned have;	 /* which fields hold a value: 1 temp, 2 power, 4 load, 8 freq */
 	double temp_c;
 	double power_w;
-	double load;           /* busy share of all CPUs, 0..1 */
+	double load; /* busy share of all CPUs, 0..1 */
 	unsigned freq_khz;
-	unsigned period_ms;    /* sampling period */
-	double age_s;          /* how old the reading is */
+	unsigned period_ms; /* sampling period */
+	double age_s;	    /* how old the reading is */
 	uint64_t samples, events;
-	char explain[2048];    /* one line per source: why it was or was not chosen */
+	char explain[2048]; /* one line per source: why it was or was not chosen */
 };
 
 int bitmix_get_sensors(struct bitmix *bm, struct bitmix_sensors *sensors);
@@ -234,16 +234,16 @@ int bitmix_reload(struct bitmix *bm, char *why, size_t why_size);
  * leaves performance running and says why in `fallback`.
  */
 struct bitmix_governor_info {
-	char name[24];          /* the governor running now */
-	char available[128];    /* every governor, space separated */
-	char fallback[200];     /* why the configured or requested governor is not running, or "" */
-	unsigned policies;      /* models governed */
+	char name[24];	     /* the governor running now */
+	char available[128]; /* every governor, space separated */
+	char fallback[200];  /* why the configured or requested governor is not running, or "" */
+	unsigned policies;   /* models governed */
 	/* The work cap, the governor's second cooling device (docs/governor.md). */
-	double work_cap_cpus;   /* CPUs the daemon's workers may keep busy; 0 = no cap */
-	double busy_cpus;       /* what they kept busy, averaged over a few periods */
-	double capacity_cpus;   /* the workers */
-	uint64_t capped_ns;     /* time spent under a cap */
-	int saturated;          /* the daemon keeps all it may use busy: fewer bits buy rate, not power */
+	double work_cap_cpus; /* CPUs the daemon's workers may keep busy; 0 = no cap */
+	double busy_cpus;     /* what they kept busy, averaged over a few periods */
+	double capacity_cpus; /* the workers */
+	uint64_t capped_ns;   /* time spent under a cap */
+	int saturated; /* the daemon keeps all it may use busy: fewer bits buy rate, not power */
 };
 
 int bitmix_governor(struct bitmix *bm, const char *set, struct bitmix_governor_info *info);
@@ -252,23 +252,23 @@ int bitmix_governor(struct bitmix *bm, const char *set, struct bitmix_governor_i
 
 /* A model's policy: its operating point, limits, QoS holds and cpufreq-style statistics. */
 struct bitmix_policy_info {
-	double average_bits;    /* MAC-weighted over the layers */
-	double cost_ns;         /* engine time per sample at these bits, from the measured table */
-	double rate;            /* samples per second served */
+	double average_bits; /* MAC-weighted over the layers */
+	double cost_ns;	     /* engine time per sample at these bits, from the measured table */
+	double rate;	     /* samples per second served */
 	unsigned min_bits, max_bits; /* limits */
-	unsigned floor_bits;    /* the highest floor held (0: none) */
-	uint64_t max_latency_ns; /* the lowest latency ceiling held (0: none) */
+	unsigned floor_bits;	     /* the highest floor held (0: none) */
+	uint64_t max_latency_ns;     /* the lowest latency ceiling held (0: none) */
 	unsigned holds;
 	uint64_t transitions, decisions, last_decision_ns;
-	unsigned state;         /* index into time_in_state_ns */
+	unsigned state; /* index into time_in_state_ns */
 	uint64_t time_in_state_ns[BITMIX_GOV_STATES];
 	uint32_t trans_table[BITMIX_GOV_STATES][BITMIX_GOV_STATES];
 	/* Per-sample adaptive precision (docs/adaptive.md). */
-	char precision[16];          /* the default of requests: "fixed", "cascade" or "policy" */
+	char precision[16]; /* the default of requests: "fixed", "cascade" or "policy" */
 	uint64_t adaptive_requests, adaptive_samples, adaptive_escalated;
-	double adaptive_bitops;      /* average BitOps per adaptive request */
+	double adaptive_bitops;		/* average BitOps per adaptive request */
 	double adaptive_ceiling_bitops; /* the same requests at the operating point, on average */
-	double cost_scale;           /* measured cost / the operating point's, used by the power model */
+	double cost_scale; /* measured cost / the operating point's, used by the power model */
 };
 
 int bitmix_get_policy(struct bitmix *bm, const char *model, struct bitmix_policy_info *info);
@@ -280,19 +280,19 @@ int bitmix_get_policy(struct bitmix *bm, const char *model, struct bitmix_policy
  */
 struct bitmix_cost_layer {
 	char name[32];
-	uint16_t allowed;          /* bit b: the layer allows b bits */
-	uint16_t measured[2];      /* bit b: measured at batch 1 / the large batch (else estimated) */
-	uint16_t pruned;           /* bit b: saves nothing measurable; not lowered to for cost */
-	double ns[2][9];           /* [batch][bits] ns per sample; 0 where not allowed */
+	uint16_t allowed;     /* bit b: the layer allows b bits */
+	uint16_t measured[2]; /* bit b: measured at batch 1 / the large batch (else estimated) */
+	uint16_t pruned;      /* bit b: saves nothing measurable; not lowered to for cost */
+	double ns[2][9];      /* [batch][bits] ns per sample; 0 where not allowed */
 };
 
 struct bitmix_cost_info {
 	char cpu[64], kernels[16], source[16]; /* measured on; "measured" or "cache" */
 	unsigned layer_count, large_batch;
 	unsigned rows, measured[2]; /* (layer, bits) rows, and those measured at each batch */
-	int complete;               /* every row measured at both batches */
-	double complete_s;          /* seconds from load to a complete table, 0 if not (yet) */
-	double batch;               /* the traffic's mean batch the allocator costs at */
+	int complete;		    /* every row measured at both batches */
+	double complete_s;	    /* seconds from load to a complete table, 0 if not (yet) */
+	double batch;		    /* the traffic's mean batch the allocator costs at */
 };
 
 /*
@@ -307,7 +307,7 @@ int bitmix_get_cost(struct bitmix *bm, const char *model, struct bitmix_cost_inf
  * and the lowest ceiling on engine time per sample win. A hold lasts until bitmix_release() or
  * until the connection closes. At most 8 per connection.
  */
-#define BITMIX_HOLD_MIN_BITS 1       /* value: 2..8 bits, every layer that allows it */
+#define BITMIX_HOLD_MIN_BITS 1	     /* value: 2..8 bits, every layer that allows it */
 #define BITMIX_HOLD_MAX_LATENCY_NS 2 /* value: ns of engine time per sample */
 
 int bitmix_hold(struct bitmix *bm, const char *model, unsigned kind, uint64_t value, uint32_t *id);

@@ -39,33 +39,36 @@
 #define BITMIX_MAX_LAYERS 1024 /* == BMX_MAX_LAYERS */
 
 enum bitmix_msg_type {
-	BITMIX_MSG_HELLO = 1,       /* -> struct bitmix_hello_reply + fds [arena, submit efd, complete efd] */
+	BITMIX_MSG_HELLO =
+		1, /* -> struct bitmix_hello_reply + fds [arena, submit efd, complete efd] */
 	BITMIX_MSG_LIST_MODELS = 2, /* -> struct bitmix_list_reply */
-	BITMIX_MSG_OPEN_MODEL = 3,  /* struct bitmix_open_req -> struct bitmix_open_reply + fds [control, model] */
-	BITMIX_MSG_SET_BITS = 4,    /* struct bitmix_set_bits_req -> struct bitmix_set_bits_reply */
-	BITMIX_MSG_STATUS = 5,      /* -> struct bitmix_status_reply */
+	BITMIX_MSG_OPEN_MODEL =
+		3, /* struct bitmix_open_req -> struct bitmix_open_reply + fds [control, model] */
+	BITMIX_MSG_SET_BITS = 4, /* struct bitmix_set_bits_req -> struct bitmix_set_bits_reply */
+	BITMIX_MSG_STATUS = 5,	 /* -> struct bitmix_status_reply */
 	/* 6..15: data plane. (16..31 governor, 32..39 sensors.) */
-	BITMIX_MSG_REGISTER_REGION = 6,   /* struct bitmix_region_req + fd [memfd] -> struct bitmix_region_reply */
+	BITMIX_MSG_REGISTER_REGION =
+		6, /* struct bitmix_region_req + fd [memfd] -> struct bitmix_region_reply */
 	BITMIX_MSG_UNREGISTER_REGION = 7, /* struct bitmix_region_req -> struct bitmix_reply */
 	/* 16..31: the governor */
-	BITMIX_MSG_GOVERNOR = 16,   /* struct bitmix_governor_req -> struct bitmix_governor_reply */
-	BITMIX_MSG_POLICY = 17,     /* struct bitmix_policy_req -> struct bitmix_policy_reply */
-	BITMIX_MSG_HOLD = 18,       /* struct bitmix_hold_req -> struct bitmix_hold_reply */
-	BITMIX_MSG_RELEASE = 19,    /* struct bitmix_hold_req (id set) -> struct bitmix_reply */
-	BITMIX_MSG_COST = 20,       /* struct bitmix_cost_req -> struct bitmix_cost_reply */
+	BITMIX_MSG_GOVERNOR = 16, /* struct bitmix_governor_req -> struct bitmix_governor_reply */
+	BITMIX_MSG_POLICY = 17,	  /* struct bitmix_policy_req -> struct bitmix_policy_reply */
+	BITMIX_MSG_HOLD = 18,	  /* struct bitmix_hold_req -> struct bitmix_hold_reply */
+	BITMIX_MSG_RELEASE = 19,  /* struct bitmix_hold_req (id set) -> struct bitmix_reply */
+	BITMIX_MSG_COST = 20,	  /* struct bitmix_cost_req -> struct bitmix_cost_reply */
 	/* 32..39: sensors */
-	BITMIX_MSG_SENSORS = 32,    /* -> struct bitmix_sensors_reply */
+	BITMIX_MSG_SENSORS = 32, /* -> struct bitmix_sensors_reply */
 	/* 40..47: administration (root or the daemon's own user) */
-	BITMIX_MSG_RELOAD = 40,     /* -> struct bitmix_reload_reply, sent when the reload is over */
+	BITMIX_MSG_RELOAD = 40, /* -> struct bitmix_reload_reply, sent when the reload is over */
 };
 #define BITMIX_MSG_REPLY 0x8000u
 
 struct bitmix_msg_hdr {
-	uint32_t magic;   /* BITMIX_MSG_MAGIC */
+	uint32_t magic;	  /* BITMIX_MSG_MAGIC */
 	uint16_t version; /* BITMIX_PROTO_VERSION */
-	uint16_t type;    /* enum bitmix_msg_type, | BITMIX_MSG_REPLY in replies */
+	uint16_t type;	  /* enum bitmix_msg_type, | BITMIX_MSG_REPLY in replies */
 	uint32_t length;  /* bytes of the whole message, header included */
-	uint32_t seq;     /* chosen by the client, echoed in the reply */
+	uint32_t seq;	  /* chosen by the client, echoed in the reply */
 };
 
 /* Every reply starts with this; status is 0 or -errno and error explains a failure. */
@@ -90,23 +93,24 @@ struct bitmix_hello_req {
 	struct bitmix_msg_hdr hdr;
 	uint32_t sq_entries; /* wanted; 0 = default. Rounded to a power of two and capped */
 	uint32_t reserved;
-	uint64_t data_size;  /* wanted tensor area in bytes; 0 = default. Capped */
+	uint64_t data_size; /* wanted tensor area in bytes; 0 = default. Capped */
 };
 
 /* How the two sides wake each other (see the top of this file). */
 enum bitmix_doorbell {
 	BITMIX_DOORBELL_EVENTFD = 1, /* HELLO's reply carries a submit and a completion eventfd */
-	BITMIX_DOORBELL_FUTEX = 2,   /* futexes on sq_tail and cq_tail; the daemon waits through io_uring */
+	BITMIX_DOORBELL_FUTEX =
+		2, /* futexes on sq_tail and cq_tail; the daemon waits through io_uring */
 };
 
 struct bitmix_hello_reply {
 	struct bitmix_reply r;
 	uint32_t client_id;
 	uint32_t sq_entries, cq_entries;
-	uint32_t doorbell;         /* enum bitmix_doorbell: fds [arena] or [arena, submit, complete] */
+	uint32_t doorbell; /* enum bitmix_doorbell: fds [arena] or [arena, submit, complete] */
 	uint64_t arena_size, sq_offset, cq_offset, data_offset, data_size;
-	uint32_t max_in_flight;    /* limits.in_flight: requests admitted and not yet completed */
-	uint32_t max_regions;      /* limits.regions */
+	uint32_t max_in_flight;	   /* limits.in_flight: requests admitted and not yet completed */
+	uint32_t max_regions;	   /* limits.regions */
 	uint64_t max_mapped_bytes; /* limits.mapped_bytes: the arena plus every registered region */
 };
 
@@ -120,7 +124,7 @@ struct bitmix_region_req {
 	struct bitmix_msg_hdr hdr;
 	uint32_t region; /* UNREGISTER only */
 	uint32_t reserved;
-	uint64_t size;   /* REGISTER only */
+	uint64_t size; /* REGISTER only */
 };
 
 struct bitmix_region_reply {
@@ -155,8 +159,8 @@ struct bitmix_open_req {
 struct bitmix_open_reply {
 	struct bitmix_reply r;
 	struct bitmix_model_desc model;
-	uint64_t control_size; /* bytes of the control page memfd (fds[0]) */
-	uint64_t model_size;   /* bytes of the sealed .bmx memfd (fds[1]) */
+	uint64_t control_size;	    /* bytes of the control page memfd (fds[0]) */
+	uint64_t model_size;	    /* bytes of the sealed .bmx memfd (fds[1]) */
 	uint16_t layer_bits_mask[]; /* layer_count entries */
 };
 
@@ -169,7 +173,7 @@ struct bitmix_bits {
 struct bitmix_set_bits_req {
 	struct bitmix_msg_hdr hdr;
 	uint32_t model_id;
-	uint32_t layer_count;      /* must equal the model's */
+	uint32_t layer_count;	   /* must equal the model's */
 	struct bitmix_bits bits[]; /* layer_count entries */
 };
 
@@ -188,8 +192,8 @@ struct bitmix_status_reply {
 	uint32_t models;
 	uint32_t workers;
 	uint32_t dropped_on_close; /* queued requests of closed connections, dropped unrun */
-	char kernels[16];   /* the engine's kernel path: "ref", "avx2", "avxvnni", "avx512" */
-	char doorbell[16];   /* "futex" or "eventfd": what bitmixd chose at start */
+	char kernels[16];  /* the engine's kernel path: "ref", "avx2", "avxvnni", "avx512" */
+	char doorbell[16]; /* "futex" or "eventfd": what bitmixd chose at start */
 };
 
 /* The governor: query (name empty) or switch (name set; needs the set_bits right). */
@@ -202,15 +206,15 @@ struct bitmix_governor_req {
 struct bitmix_governor_reply {
 	struct bitmix_reply r;
 	char name[BITMIX_GOVERNOR_NAME_MAX]; /* the governor running now */
-	char available[128];                 /* space separated */
-	char fallback[200];                  /* why a governor asked for is not running, or "" */
+	char available[128];		     /* space separated */
+	char fallback[200];		     /* why a governor asked for is not running, or "" */
 	uint32_t policies;
-	uint32_t saturated;                  /* 1: the daemon keeps all it may use busy */
+	uint32_t saturated; /* 1: the daemon keeps all it may use busy */
 	/* The second cooling device (docs/governor.md, "The work cap"). */
-	double work_cap_cpus;                /* CPUs the workers may keep busy; 0 = no cap */
-	double busy_cpus;                    /* what they kept busy, averaged over a few periods */
-	double capacity_cpus;                /* the workers */
-	uint64_t capped_ns;                  /* time spent under a cap */
+	double work_cap_cpus; /* CPUs the workers may keep busy; 0 = no cap */
+	double busy_cpus;     /* what they kept busy, averaged over a few periods */
+	double capacity_cpus; /* the workers */
+	uint64_t capped_ns;   /* time spent under a cap */
 };
 
 /* A model's policy: its operating point, limits, holds and statistics (as cpufreq_stats). */
@@ -222,26 +226,26 @@ struct bitmix_policy_req {
 
 struct bitmix_policy_reply {
 	struct bitmix_reply r;
-	double average_bits;       /* MAC-weighted over layers */
-	double cost_ns;            /* engine time per sample at these bits (the cost table) */
-	double rate;               /* samples per second served */
+	double average_bits; /* MAC-weighted over layers */
+	double cost_ns;	     /* engine time per sample at these bits (the cost table) */
+	double rate;	     /* samples per second served */
 	uint8_t min_bits, max_bits, floor_bits, reserved0;
 	uint32_t holds;
-	uint64_t max_latency_ns;   /* the lowest latency ceiling held, 0 = none */
+	uint64_t max_latency_ns; /* the lowest latency ceiling held, 0 = none */
 	uint64_t transitions;
 	uint64_t decisions;
 	uint64_t last_decision_ns; /* how long the last decision took */
-	uint32_t state;            /* index into time_in_state_ns */
+	uint32_t state;		   /* index into time_in_state_ns */
 	uint32_t reserved1;
 	uint64_t time_in_state_ns[BITMIX_GOV_STATES];
 	uint32_t trans_table[BITMIX_GOV_STATES][BITMIX_GOV_STATES];
 	/* Per-sample adaptive precision (docs/adaptive.md): the model's default and its traffic. */
-	char precision[16];        /* "fixed", "cascade" or "policy": what CURRENT requests get */
+	char precision[16]; /* "fixed", "cascade" or "policy": what CURRENT requests get */
 	uint64_t adaptive_requests, adaptive_samples;
-	uint64_t adaptive_escalated; /* samples that ran more than one configuration */
-	double adaptive_bitops;    /* average BitOps per adaptive request */
+	uint64_t adaptive_escalated;	/* samples that ran more than one configuration */
+	double adaptive_bitops;		/* average BitOps per adaptive request */
 	double adaptive_ceiling_bitops; /* the same requests at the operating point, on average */
-	double cost_scale;         /* what the power model multiplies the ceiling's cost by */
+	double cost_scale;		/* what the power model multiplies the ceiling's cost by */
 };
 
 /*
@@ -258,24 +262,24 @@ struct bitmix_cost_req {
 
 struct bitmix_cost_layer_wire {
 	char name[32];
-	uint16_t allowed;      /* bit b: the layer allows b bits */
-	uint16_t measured[2];  /* bit b: that row is measured at batch 1 / the large batch */
-	uint16_t pruned;       /* bit b: the allocator does not lower to b for cost */
-	double ns[2][7];       /* ns per sample at bits 2..8, batch 1 / the large batch; 0 not allowed */
+	uint16_t allowed;     /* bit b: the layer allows b bits */
+	uint16_t measured[2]; /* bit b: that row is measured at batch 1 / the large batch */
+	uint16_t pruned;      /* bit b: the allocator does not lower to b for cost */
+	double ns[2][7]; /* ns per sample at bits 2..8, batch 1 / the large batch; 0 not allowed */
 };
 
 struct bitmix_cost_reply {
 	struct bitmix_reply r;
-	char cpu[64];          /* the CPU the table was measured on */
-	char kernels[16];      /* and the kernel path */
-	char source[16];       /* "measured" (since load) or "cache" */
+	char cpu[64];			/* the CPU the table was measured on */
+	char kernels[16];		/* and the kernel path */
+	char source[16];		/* "measured" (since load) or "cache" */
 	uint32_t layer_count, first, n; /* this reply holds layers [first, first + n) */
 	uint32_t large_batch;
-	uint32_t rows;         /* (layer, bits) rows the model allows */
-	uint32_t measured[2];  /* of them measured at batch 1 / the large batch */
-	uint32_t complete;     /* 1: every row measured at both batches */
-	double complete_s;     /* how long after load the table was complete, 0 if not (yet) */
-	double batch;          /* the traffic's mean batch the allocator takes costs at */
+	uint32_t rows;	      /* (layer, bits) rows the model allows */
+	uint32_t measured[2]; /* of them measured at batch 1 / the large batch */
+	uint32_t complete;    /* 1: every row measured at both batches */
+	double complete_s;    /* how long after load the table was complete, 0 if not (yet) */
+	double batch;	      /* the traffic's mean batch the allocator takes costs at */
 	struct bitmix_cost_layer_wire layers[BITMIX_COST_PAGE];
 };
 static_assert(sizeof(struct bitmix_cost_reply) <= BITMIX_MSG_MAX, "a COST reply fits a message");
@@ -283,8 +287,8 @@ static_assert(sizeof(struct bitmix_cost_reply) <= BITMIX_MSG_MAX, "a COST reply 
 struct bitmix_hold_req {
 	struct bitmix_msg_hdr hdr;
 	char model[BITMIX_NAME_MAX];
-	uint32_t kind;  /* 1: min bits, 2: max latency ns (BITMIX_HOLD_* in bitmix.h) */
-	uint32_t id;    /* the hold to release (RELEASE) */
+	uint32_t kind; /* 1: min bits, 2: max latency ns (BITMIX_HOLD_* in bitmix.h) */
+	uint32_t id;   /* the hold to release (RELEASE) */
 	uint64_t value;
 };
 
@@ -298,14 +302,14 @@ struct bitmix_hold_reply {
 #define BITMIX_SENSORS_EXPLAIN_MAX 2048
 struct bitmix_sensors_reply {
 	struct bitmix_reply r;
-	char source[16];       /* "bpf", "sysfs", "simulator" */
-	uint32_t have;         /* which fields hold a value: 1 temp, 2 power, 4 load, 8 freq */
+	char source[16]; /* "bpf", "sysfs", "simulator" */
+	uint32_t have;	 /* which fields hold a value: 1 temp, 2 power, 4 load, 8 freq */
 	int32_t temp_mc;
 	uint32_t power_mw;
 	uint32_t load_permille;
 	uint32_t freq_khz;
 	uint32_t period_ms;
-	uint64_t age_ns;       /* how old the reading is */
+	uint64_t age_ns; /* how old the reading is */
 	uint64_t samples;
 	uint64_t events;
 	char explain[BITMIX_SENSORS_EXPLAIN_MAX]; /* one line per source, '\n'-separated */
@@ -373,15 +377,16 @@ static inline uint64_t bitmix_control_snapshot(const struct bitmix_control_page 
  */
 enum bitmix_precision {
 	BITMIX_PRECISION_CURRENT = 0, /* the model's default: governor.policies.MODEL.precision */
-	BITMIX_PRECISION_CASCADE = 1, /* the model's confidence cascade (its .bmx CASCADE section) */
-	BITMIX_PRECISION_POLICY = 2,  /* the model's learned policy (its .bmx POLICY section) */
-	BITMIX_PRECISION_FIXED = 3,   /* the operating point, whatever the model's default */
+	BITMIX_PRECISION_CASCADE =
+		1,		     /* the model's confidence cascade (its .bmx CASCADE section) */
+	BITMIX_PRECISION_POLICY = 2, /* the model's learned policy (its .bmx POLICY section) */
+	BITMIX_PRECISION_FIXED = 3,  /* the operating point, whatever the model's default */
 };
 
 /* bitmix_cqe.adaptive: what an INFER request ran (0 and a single run: the operating point). */
-#define BITMIX_CQE_CONFIGS(a) ((a) & 0xffu)          /* bit k: some sample ended at config k */
-#define BITMIX_CQE_MODE(a) (((a) >> 8) & 0xffu)      /* enum bitmix_precision that ran */
-#define BITMIX_CQE_ESCALATED(a) ((a) >> 16)          /* samples escalated (saturates at 65535) */
+#define BITMIX_CQE_CONFIGS(a) ((a)&0xffu)	/* bit k: some sample ended at config k */
+#define BITMIX_CQE_MODE(a) (((a) >> 8) & 0xffu) /* enum bitmix_precision that ran */
+#define BITMIX_CQE_ESCALATED(a) ((a) >> 16)	/* samples escalated (saturates at 65535) */
 
 enum bitmix_op {
 	BITMIX_OP_INFER = 0, /* run the model on the input tensor into the output tensor */
@@ -391,28 +396,28 @@ enum bitmix_op {
 /* Tensors are (region, offset, length): region 0 is the arena's data area, others are memfds
  * the client registered. Offsets are 64-byte aligned and the whole range lies in the region. */
 struct bitmix_sqe {
-	uint64_t user_data;   /* echoed in the CQE */
-	uint8_t opcode;       /* enum bitmix_op */
-	uint8_t precision;    /* enum bitmix_precision */
-	uint8_t flags;        /* zero */
+	uint64_t user_data; /* echoed in the CQE */
+	uint8_t opcode;	    /* enum bitmix_op */
+	uint8_t precision;  /* enum bitmix_precision */
+	uint8_t flags;	    /* zero */
 	uint8_t reserved0;
-	uint32_t model_id;    /* INFER */
-	uint32_t batch;       /* INFER: samples, >= 1 */
+	uint32_t model_id; /* INFER */
+	uint32_t batch;	   /* INFER: samples, >= 1 */
 	uint16_t in_region, out_region;
-	uint64_t in_offset;   /* float32 input */
-	uint64_t in_length;   /* bytes; INFER: == batch * input size * 4 */
-	uint64_t out_offset;  /* float32 output */
-	uint64_t out_length;  /* bytes; INFER: >= batch * output size * 4 */
+	uint64_t in_offset;	/* float32 input */
+	uint64_t in_length;	/* bytes; INFER: == batch * input size * 4 */
+	uint64_t out_offset;	/* float32 output */
+	uint64_t out_length;	/* bytes; INFER: >= batch * output size * 4 */
 	uint64_t precision_arg; /* reserved for precision modes that take an argument; zero */
 };
 static_assert(sizeof(struct bitmix_sqe) == 64, "bitmix_sqe is one cache line");
 
 struct bitmix_cqe {
 	uint64_t user_data;
-	int32_t status;       /* 0 or -errno */
-	uint32_t adaptive;    /* INFER: BITMIX_CQE_CONFIGS/MODE/ESCALATED */
-	uint64_t generation;  /* the control-page generation the whole request ran at (the ceiling) */
-	uint64_t bitops;      /* INFER: BitOps spent on the whole request (MACs x w x a bits) */
+	int32_t status;	     /* 0 or -errno */
+	uint32_t adaptive;   /* INFER: BITMIX_CQE_CONFIGS/MODE/ESCALATED */
+	uint64_t generation; /* the control-page generation the whole request ran at (the ceiling) */
+	uint64_t bitops;     /* INFER: BitOps spent on the whole request (MACs x w x a bits) */
 };
 static_assert(sizeof(struct bitmix_cqe) == 32, "bitmix_cqe is 32 bytes");
 
@@ -430,12 +435,12 @@ struct bitmix_arena_hdr {
 	uint32_t sq_tail;      /* written by the client; the daemon's futex word */
 	uint32_t client_flags; /* written by the client: BITMIX_CLIENT_SLEEPING */
 	uint8_t pad1[BITMIX_CACHELINE - 8];
-	uint32_t sq_head;      /* written by the daemon */
+	uint32_t sq_head; /* written by the daemon */
 	uint8_t pad2[BITMIX_CACHELINE - 4];
 	uint32_t cq_tail;      /* written by the daemon; the client's futex word */
 	uint32_t daemon_flags; /* written by the daemon: BITMIX_DAEMON_SLEEPING */
 	uint8_t pad3[BITMIX_CACHELINE - 8];
-	uint32_t cq_head;      /* written by the client */
+	uint32_t cq_head; /* written by the client */
 	uint8_t pad4[BITMIX_CACHELINE - 4];
 };
 static_assert(sizeof(struct bitmix_arena_hdr) == 5 * BITMIX_CACHELINE, "arena header layout");

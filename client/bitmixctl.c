@@ -18,7 +18,7 @@
 
 static const char *const fmnist_names[10] = {
 	"T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-	"Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+	"Sandal",      "Shirt",	  "Sneaker",  "Bag",   "Ankle boot",
 };
 
 static void usage(FILE *f)
@@ -72,8 +72,8 @@ static int print_sensors(struct bitmix *bm)
 
 	if (bitmix_get_sensors(bm, &se) < 0)
 		return die(bm, "status (sensors)");
-	printf("  sensors:   %s, every %u ms (%llu readings, %llu events)\n", se.source, se.period_ms,
-	       (unsigned long long)se.samples, (unsigned long long)se.events);
+	printf("  sensors:   %s, every %u ms (%llu readings, %llu events)\n", se.source,
+	       se.period_ms, (unsigned long long)se.samples, (unsigned long long)se.events);
 	printf("  reading:  ");
 	if (se.have & 1)
 		printf(" %.1f C", se.temp_c);
@@ -101,9 +101,10 @@ static int cmd_status(struct bitmix *bm)
 	if (bitmix_get_status(bm, &st) < 0)
 		return die(bm, "status");
 	printf("bitmixd %s, up %.1f s\n", st.version, (double)st.uptime_ns / 1e9);
-	printf("  clients:   %u\n  models:    %u\n  workers:   %u\n", st.clients, st.models, st.workers);
-	printf("  requests:  %llu completed, %llu failed\n", (unsigned long long)st.requests_completed,
-	       (unsigned long long)st.requests_failed);
+	printf("  clients:   %u\n  models:    %u\n  workers:   %u\n", st.clients, st.models,
+	       st.workers);
+	printf("  requests:  %llu completed, %llu failed\n",
+	       (unsigned long long)st.requests_completed, (unsigned long long)st.requests_failed);
 	printf("  doorbell:  %s\n", st.doorbell);
 	printf("  kernels:   %s\n", st.kernels);
 	if (ctl_dbus_verb("status")) /* built with D-Bus: say which plane answered */
@@ -154,13 +155,15 @@ static int cmd_bits(struct bitmix *bm, int argc, char **argv)
 			return 1;
 		if (bitmix_set_bits(m, bits, &generation) < 0)
 			return die(bm, "setting bits");
-		printf("%s: new bits at generation %llu\n", argv[0], (unsigned long long)generation);
+		printf("%s: new bits at generation %llu\n", argv[0],
+		       (unsigned long long)generation);
 		return 0;
 	}
 	printf("%s: generation %llu\n", argv[0], (unsigned long long)generation);
 	for (uint32_t i = 0; i < bitmix_model_get_info(m)->layer_count; i++) {
 		ctl_bits_range(bitmix_model_layer_bits_mask(m, i), range, sizeof(range));
-		printf("  layer %2u: w%u a%u  (allowed %s)\n", i, bits[i].w_bits, bits[i].a_bits, range);
+		printf("  layer %2u: w%u a%u  (allowed %s)\n", i, bits[i].w_bits, bits[i].a_bits,
+		       range);
 	}
 	return 0;
 }
@@ -170,10 +173,10 @@ struct infer_opts {
 	long limit;
 	uint32_t batch;
 	bool quiet;
-	unsigned precision;   /* BITMIX_INFER_* */
-	double rate;          /* images per second to offer (0: as fast as answered) */
-	double next_s;        /* when the next request is due */
-	uint64_t bitops;      /* spent, summed over the requests */
+	unsigned precision; /* BITMIX_INFER_* */
+	double rate;	    /* images per second to offer (0: as fast as answered) */
+	double next_s;	    /* when the next request is due */
+	uint64_t bitops;    /* spent, summed over the requests */
 	uint64_t escalated;
 };
 
@@ -221,8 +224,8 @@ static void pace(struct infer_opts *o)
 
 /* Classify the images of one file; counts go to *done and *correct. */
 static int infer_file(struct bitmix *bm, struct bitmix_model *m, const char *path,
-		      struct infer_opts *o,
-		      const struct label_set *labels, long *done, long *correct, uint64_t *generation)
+		      struct infer_opts *o, const struct label_set *labels, long *done,
+		      long *correct, uint64_t *generation)
 {
 	const struct bitmix_model_info *info = bitmix_model_get_info(m);
 	size_t in_n = (size_t)info->input_h * info->input_w * info->input_c;
@@ -236,8 +239,9 @@ static int infer_file(struct bitmix *bm, struct bitmix_model *m, const char *pat
 		return 1;
 	}
 	if (set.h != info->input_h || set.w != info->input_w || set.c != info->input_c) {
-		fprintf(stderr, "bitmixctl: %s: images are %ux%ux%u, model %s takes %ux%ux%u\n", path,
-			set.h, set.w, set.c, info->name, info->input_h, info->input_w, info->input_c);
+		fprintf(stderr, "bitmixctl: %s: images are %ux%ux%u, model %s takes %ux%ux%u\n",
+			path, set.h, set.w, set.c, info->name, info->input_h, info->input_w,
+			info->input_c);
 		image_set_free(&set);
 		return 1;
 	}
@@ -271,7 +275,8 @@ static int infer_file(struct bitmix *bm, struct bitmix_model *m, const char *pat
 		}
 		for (uint32_t s = 0; s < b; s++, i++, (*done)++) {
 			float p;
-			uint32_t cls = argmax_softmax(out + (size_t)s * info->output_size, info->output_size, &p);
+			uint32_t cls = argmax_softmax(out + (size_t)s * info->output_size,
+						      info->output_size, &p);
 			bool has_label = labels && (uint64_t)*done < labels->count;
 
 			if (has_label && labels->labels[*done] == cls)
@@ -297,9 +302,12 @@ static int infer_file(struct bitmix *bm, struct bitmix_model *m, const char *pat
 static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "labels", required_argument, NULL, 'l' }, { "limit", required_argument, NULL, 'n' },
-		{ "batch", required_argument, NULL, 'b' }, { "quiet", no_argument, NULL, 'q' },
-		{ "precision", required_argument, NULL, 'p' }, { "rate", required_argument, NULL, 'r' },
+		{ "labels", required_argument, NULL, 'l' },
+		{ "limit", required_argument, NULL, 'n' },
+		{ "batch", required_argument, NULL, 'b' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "precision", required_argument, NULL, 'p' },
+		{ "rate", required_argument, NULL, 'r' },
 		{ 0 },
 	};
 	static const char *const precisions[] = { "current", "cascade", "policy", "fixed" };
@@ -312,17 +320,27 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 	char err[256], *end;
 	int c, r = 0;
 
-	optind = 0; /* 0, not 1: glibc then rescans from scratch, permuting options after the files */
+	optind =
+		0; /* 0, not 1: glibc then rescans from scratch, permuting options after the files */
 	while ((c = getopt_long(argc, argv, "l:n:b:q", opts, NULL)) != -1) {
 		switch (c) {
-		case 'l': o.labels = optarg; break;
-		case 'n': o.limit = strtol(optarg, NULL, 10); break;
-		case 'b': o.batch = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'q': o.quiet = true; break;
+		case 'l':
+			o.labels = optarg;
+			break;
+		case 'n':
+			o.limit = strtol(optarg, NULL, 10);
+			break;
+		case 'b':
+			o.batch = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'q':
+			o.quiet = true;
+			break;
 		case 'r':
 			o.rate = strtod(optarg, &end);
 			if (*end || !(o.rate > 0)) {
-				fprintf(stderr, "bitmixctl: --rate %s: expected images per second > 0\n",
+				fprintf(stderr,
+					"bitmixctl: --rate %s: expected images per second > 0\n",
 					optarg);
 				return 2;
 			}
@@ -336,7 +354,9 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 				return 2;
 			}
 			break;
-		default: usage(stderr); return 2;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (argc - optind < 2 || o.batch < 1 || o.batch > 256) {
@@ -353,14 +373,16 @@ static int cmd_infer(struct bitmix *bm, int argc, char **argv)
 	}
 	t0 = o.next_s = mono_s();
 	for (int i = optind + 1; i < argc && r == 0; i++)
-		r = infer_file(bm, m, argv[i], &o, o.labels ? &labels : NULL, &done, &correct, &generation);
+		r = infer_file(bm, m, argv[i], &o, o.labels ? &labels : NULL, &done, &correct,
+			       &generation);
 	if (r == 0 && done > 0) {
 		double dt = mono_s() - t0;
 
-		printf("%ld image(s) in %.3f s (%.0f images/s), last at generation %llu\n", done, dt,
-		       (double)done / dt, (unsigned long long)generation);
+		printf("%ld image(s) in %.3f s (%.0f images/s), last at generation %llu\n", done,
+		       dt, (double)done / dt, (unsigned long long)generation);
 		if (o.labels)
-			printf("accuracy: %ld/%ld = %.2f%%\n", correct, done, 100.0 * (double)correct / (double)done);
+			printf("accuracy: %ld/%ld = %.2f%%\n", correct, done,
+			       100.0 * (double)correct / (double)done);
 		printf("BitOps: %.4g per image (precision %s, %llu escalated)\n",
 		       (double)o.bitops / (double)done, precisions[o.precision],
 		       (unsigned long long)o.escalated);
@@ -385,14 +407,17 @@ static int ctl_over_dbus(const char *socket_path, const char *bus_address, bool 
 		return r;
 	if (bus_address) {
 		fprintf(stderr, "bitmixctl: no bitmixd on %s: %s\n", bus_address,
-			r == -ENOENT ? "no bus there, or org.bitmix.Daemon1 has no owner" : strerror(-r));
+			r == -ENOENT ? "no bus there, or org.bitmix.Daemon1 has no owner"
+				     : strerror(-r));
 		return 1;
 	}
 	/* Not on the system bus: the socket, for what it offers (reload included). */
 	if (strcmp(argv[0], "watch") == 0 || strcmp(argv[0], "holds") == 0 ||
 	    strcmp(argv[0], "load") == 0 || strcmp(argv[0], "unload") == 0) {
-		fprintf(stderr, "bitmixctl: %s needs the D-Bus API, and no bitmixd is on the system "
-			"bus\n", argv[0]);
+		fprintf(stderr,
+			"bitmixctl: %s needs the D-Bus API, and no bitmixd is on the system "
+			"bus\n",
+			argv[0]);
 		return 1;
 	}
 	return -1;
@@ -401,8 +426,10 @@ static int ctl_over_dbus(const char *socket_path, const char *bus_address, bool 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' }, { "help", no_argument, NULL, 'h' },
-		{ "bus-address", required_argument, NULL, 'b' }, { "json", no_argument, NULL, 'j' },
+		{ "socket", required_argument, NULL, 's' },
+		{ "help", no_argument, NULL, 'h' },
+		{ "bus-address", required_argument, NULL, 'b' },
+		{ "json", no_argument, NULL, 'j' },
 		{ 0 },
 	};
 	const char *socket_path = NULL, *bus_address = getenv("BITMIX_BUS_ADDRESS");
@@ -412,11 +439,21 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "+s:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 's': socket_path = optarg; break;
-		case 'b': bus_address = optarg; break;
-		case 'j': json = true; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 's':
+			socket_path = optarg;
+			break;
+		case 'b':
+			bus_address = optarg;
+			break;
+		case 'j':
+			json = true;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind >= argc) {

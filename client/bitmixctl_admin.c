@@ -17,7 +17,8 @@ int ctl_reload(struct bitmix *bm, int argc, char **argv)
 		return 2;
 	}
 	if (bitmix_reload(bm, why, sizeof(why)) < 0) {
-		fprintf(stderr, "bitmixctl: reload failed, bitmixd keeps its running configuration: %s\n",
+		fprintf(stderr,
+			"bitmixctl: reload failed, bitmixd keeps its running configuration: %s\n",
 			why);
 		return 1;
 	}

@@ -100,12 +100,14 @@ int ctl_apply_spec(const uint16_t *masks, uint32_t n, const char *spec,
 			tok = eq + 1;
 		}
 		if (layer >= n || parse_bits(tok, &b) < 0) {
-			fprintf(stderr, "bitmixctl: bad entry \"%s\" for layer %u (the model has %u layers)\n",
+			fprintf(stderr,
+				"bitmixctl: bad entry \"%s\" for layer %u (the model has %u layers)\n",
 				tok, layer, n);
 			r = 1;
 		} else if (!allowed(masks[layer], b)) {
 			ctl_bits_range(masks[layer], range, sizeof(range));
-			fprintf(stderr, "bitmixctl: layer %u allows bits %s, not %s\n", layer, range, tok);
+			fprintf(stderr, "bitmixctl: layer %u allows bits %s, not %s\n", layer,
+				range, tok);
 			r = 1;
 		} else {
 			bits[layer] = b;

@@ -21,12 +21,14 @@ void ctl_cost_status_line(const struct bitmix_cost_info *c)
 {
 	if (c->complete)
 		printf("      cost table: complete, %u rows measured at batch 1 and %u (%s kernels, "
-		       "%s; %s%.2f s after load)\n", c->rows, c->large_batch, c->kernels, c->cpu,
+		       "%s; %s%.2f s after load)\n",
+		       c->rows, c->large_batch, c->kernels, c->cpu,
 		       strcmp(c->source, "cache") == 0 ? "from the cache, " : "", c->complete_s);
 	else
 		printf("      cost table: not complete: %u/%u rows measured at batch 1, %u/%u at batch "
-		       "%u, the rest estimated (%s kernels, %s)\n", c->measured[0], c->rows,
-		       c->measured[1], c->rows, c->large_batch, c->kernels, c->cpu);
+		       "%u, the rest estimated (%s kernels, %s)\n",
+		       c->measured[0], c->rows, c->measured[1], c->rows, c->large_batch, c->kernels,
+		       c->cpu);
 }
 
 static const char *state_of(const struct bitmix_cost_layer *l, int bi, int b)
@@ -42,10 +44,10 @@ static void print_text(const char *model, const struct bitmix_cost_info *c,
 	if (c->complete)
 		printf(" %.2f s after load", c->complete_s);
 	printf("\n  %u of %u rows measured at batch 1, %u at batch %u; the allocator costs at the "
-	       "traffic's mean batch, %.1f now\n", c->measured[0], c->rows, c->measured[1],
-	       c->large_batch, c->batch);
-	printf("  %-20s %4s %12s %-9s %9s%3u %-9s\n", "layer", "bits", "ns, batch 1", "",
-	       "batch", c->large_batch, "");
+	       "traffic's mean batch, %.1f now\n",
+	       c->measured[0], c->rows, c->measured[1], c->large_batch, c->batch);
+	printf("  %-20s %4s %12s %-9s %9s%3u %-9s\n", "layer", "bits", "ns, batch 1", "", "batch",
+	       c->large_batch, "");
 	for (unsigned l = 0; l < c->layer_count; l++) {
 		const struct bitmix_cost_layer *y = &layers[l];
 
@@ -71,7 +73,8 @@ static void print_json(const char *model, const struct bitmix_cost_info *c,
 	printf(",\"source\":");
 	ctl_json_string(stdout, c->source);
 	printf(",\"batches\":[1,%u],\"rows\":%u,\"measured_rows\":[%u,%u],\"complete\":%s,"
-	       "\"complete_s\":", c->large_batch, c->rows, c->measured[0], c->measured[1],
+	       "\"complete_s\":",
+	       c->large_batch, c->rows, c->measured[0], c->measured[1],
 	       c->complete ? "true" : "false");
 	ctl_json_number(stdout, c->complete_s);
 	printf(",\"batch\":");

@@ -42,7 +42,8 @@ int ctl_bus_open(const char *address, sd_bus **out)
 	}
 	/* Is the daemon there? NameHasOwner asks the bus driver, without activating anything. */
 	r = sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-			       "org.freedesktop.DBus", "NameHasOwner", &error, &reply, "s", CTL_NAME);
+			       "org.freedesktop.DBus", "NameHasOwner", &error, &reply, "s",
+			       CTL_NAME);
 	if (r >= 0)
 		r = sd_bus_message_read(reply, "b", &has);
 	if (r >= 0 && !has)
@@ -63,7 +64,8 @@ int ctl_get_string(sd_bus *bus, const char *path, const char *iface, const char 
 	int r = sd_bus_get_property_string(bus, CTL_NAME, path, iface, prop, &error, out);
 
 	if (r < 0)
-		fprintf(stderr, "bitmixctl: reading %s: %s\n", prop, error.message ? error.message : strerror(-r));
+		fprintf(stderr, "bitmixctl: reading %s: %s\n", prop,
+			error.message ? error.message : strerror(-r));
 	sd_bus_error_free(&error);
 	return r;
 }
@@ -74,7 +76,8 @@ int ctl_get_double(sd_bus *bus, const char *path, const char *iface, const char 
 	int r = sd_bus_get_property_trivial(bus, CTL_NAME, path, iface, prop, &error, 'd', out);
 
 	if (r < 0)
-		fprintf(stderr, "bitmixctl: reading %s: %s\n", prop, error.message ? error.message : strerror(-r));
+		fprintf(stderr, "bitmixctl: reading %s: %s\n", prop,
+			error.message ? error.message : strerror(-r));
 	sd_bus_error_free(&error);
 	return r;
 }
@@ -151,7 +154,8 @@ void ctl_free_models(char **names, char **paths, int n)
 	}
 }
 
-int ctl_get_bits(sd_bus *bus, const char *path, struct bitmix_layer_bits *bits, uint64_t *generation)
+int ctl_get_bits(sd_bus *bus, const char *path, struct bitmix_layer_bits *bits,
+		 uint64_t *generation)
 {
 	sd_bus_error error = SD_BUS_ERROR_NULL;
 	sd_bus_message *reply = NULL;
@@ -180,7 +184,8 @@ int ctl_get_masks(sd_bus *bus, const char *path, uint16_t *masks)
 	r = get_property(bus, path, CTL_MODEL_IFACE, "AvailableBits", "aay", &reply);
 	if (r >= 0)
 		r = sd_bus_message_enter_container(reply, 'a', "ay");
-	while (r >= 0 && n < CTL_MAX_LAYERS && (r = sd_bus_message_enter_container(reply, 'a', "y")) > 0) {
+	while (r >= 0 && n < CTL_MAX_LAYERS &&
+	       (r = sd_bus_message_enter_container(reply, 'a', "y")) > 0) {
 		masks[n] = 0;
 		while ((r = sd_bus_message_read(reply, "y", &b)) > 0)
 			if (b < 16)
@@ -195,7 +200,11 @@ int ctl_get_masks(sd_bus *bus, const char *path, uint16_t *masks)
 
 static int read_stats_entry(sd_bus_message *m, const char *key, struct ctl_stats *st)
 {
-	static const struct { const char *key; char type; size_t off; } fields[] = {
+	static const struct {
+		const char *key;
+		char type;
+		size_t off;
+	} fields[] = {
 		{ "average_bits", 'd', offsetof(struct ctl_stats, average_bits) },
 		{ "cost_ns", 'd', offsetof(struct ctl_stats, cost_ns) },
 		{ "samples_per_second", 'd', offsetof(struct ctl_stats, samples_per_second) },
@@ -218,7 +227,8 @@ static int read_stats_entry(sd_bus_message *m, const char *key, struct ctl_stats
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		if (strcmp(key, fields[i].key) == 0)
-			return sd_bus_message_read_basic(m, fields[i].type, (char *)st + fields[i].off);
+			return sd_bus_message_read_basic(m, fields[i].type,
+							 (char *)st + fields[i].off);
 	if (strcmp(key, "precision") == 0) {
 		const char *v;
 
@@ -231,7 +241,8 @@ static int read_stats_entry(sd_bus_message *m, const char *key, struct ctl_stats
 		r = sd_bus_message_read_array(m, 't', &array, &size);
 		if (r >= 0)
 			memcpy(st->time_in_state_ns, array,
-			       size < sizeof(st->time_in_state_ns) ? size : sizeof(st->time_in_state_ns));
+			       size < sizeof(st->time_in_state_ns) ? size
+								   : sizeof(st->time_in_state_ns));
 		return r;
 	}
 	if (strcmp(key, "transition_table") == 0) {

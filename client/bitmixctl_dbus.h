@@ -25,12 +25,14 @@ struct ctl_stats {
 	double average_bits, cost_ns, samples_per_second;
 	uint64_t samples_completed, transitions, decisions, last_decision_ns;
 	uint32_t state;
-	char precision[16];        /* the model's default precision: fixed, cascade, policy */
+	char precision[16]; /* the model's default precision: fixed, cascade, policy */
 	uint64_t adaptive_requests, adaptive_samples, adaptive_escalated;
 	double adaptive_bitops, adaptive_ceiling_bitops, cost_scale; /* BitOps per request */
 	uint64_t time_in_state_ns[13];
 	uint32_t n_trans;
-	struct { uint32_t from, to, count; } trans[169];
+	struct {
+		uint32_t from, to, count;
+	} trans[169];
 };
 
 /* Connect and find the daemon: 0, -ENOENT when it is not on that bus, or another -errno. */
@@ -51,7 +53,8 @@ char *ctl_model_path(const char *name);
 int ctl_list_models(sd_bus *bus, char **names, char **paths, int max);
 void ctl_free_models(char **names, char **paths, int n);
 /* CurrentBits (and Generation); returns the layer count or -errno. */
-int ctl_get_bits(sd_bus *bus, const char *path, struct bitmix_layer_bits *bits, uint64_t *generation);
+int ctl_get_bits(sd_bus *bus, const char *path, struct bitmix_layer_bits *bits,
+		 uint64_t *generation);
 int ctl_get_masks(sd_bus *bus, const char *path, uint16_t *masks);
 int ctl_get_stats(sd_bus *bus, const char *path, struct ctl_stats *st);
 

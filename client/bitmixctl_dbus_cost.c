@@ -58,8 +58,9 @@ int ctl_get_cost(sd_bus *bus, const char *path, struct bitmix_cost_info *info,
 	if (r >= 0)
 		r = sd_bus_message_enter_container(reply, 'r', "sssuddba(sqqqqadad)");
 	if (r >= 0)
-		r = sd_bus_message_read(reply, "sssuddb", &cpu, &kernels, &source, &info->large_batch,
-					&info->complete_s, &info->batch, &complete);
+		r = sd_bus_message_read(reply, "sssuddb", &cpu, &kernels, &source,
+					&info->large_batch, &info->complete_s, &info->batch,
+					&complete);
 	if (r >= 0) {
 		snprintf(info->cpu, sizeof(info->cpu), "%s", cpu);
 		snprintf(info->kernels, sizeof(info->kernels), "%s", kernels);
@@ -68,8 +69,8 @@ int ctl_get_cost(sd_bus *bus, const char *path, struct bitmix_cost_info *info,
 		r = sd_bus_message_enter_container(reply, 'a', "(sqqqqadad)");
 	}
 	while (r >= 0) {
-		struct bitmix_cost_layer *l = info->layer_count < max_layers ?
-						      &layers[info->layer_count] : &scratch;
+		struct bitmix_cost_layer *l =
+			info->layer_count < max_layers ? &layers[info->layer_count] : &scratch;
 
 		if (sd_bus_message_at_end(reply, false) > 0)
 			break;

@@ -62,17 +62,20 @@ static int status_model(sd_bus *bus, const char *name, const char *path, bool js
 	uint64_t generation = 0;
 	int n = ctl_get_bits(bus, path, bits, &generation), holds = count_holds(bus, path);
 
-	if (n < 0 || ctl_get_stats(bus, path, &st) < 0 || ctl_get_cost(bus, path, &cost, NULL, 0) < 0)
+	if (n < 0 || ctl_get_stats(bus, path, &st) < 0 ||
+	    ctl_get_cost(bus, path, &cost, NULL, 0) < 0)
 		return 1;
 	if (!json) {
 		printf("    %s: generation %llu, average %.2f bits, %.0f ns/sample, %.1f samples/s, "
-		       "%d hold(s)\n      bits ", name, (unsigned long long)generation, st.average_bits,
-		       st.cost_ns, st.samples_per_second, holds);
+		       "%d hold(s)\n      bits ",
+		       name, (unsigned long long)generation, st.average_bits, st.cost_ns,
+		       st.samples_per_second, holds);
 		print_bits(stdout, bits, n, false);
 		printf("\n");
 		if (st.adaptive_requests)
 			printf("      precision %s: %llu adaptive request(s), %.4g BitOps/request\n",
-			       st.precision, (unsigned long long)st.adaptive_requests, st.adaptive_bitops);
+			       st.precision, (unsigned long long)st.adaptive_requests,
+			       st.adaptive_bitops);
 		ctl_cost_status_line(&cost);
 		return 0;
 	}
@@ -107,7 +110,11 @@ struct daemon_counters {
 
 static int get_counters(sd_bus *bus, struct daemon_counters *c)
 {
-	static const struct { const char *prop; char type; size_t off; } fields[] = {
+	static const struct {
+		const char *prop;
+		char type;
+		size_t off;
+	} fields[] = {
 		{ "UptimeUSec", 't', offsetof(struct daemon_counters, uptime_usec) },
 		{ "RequestsCompleted", 't', offsetof(struct daemon_counters, completed) },
 		{ "RequestsFailed", 't', offsetof(struct daemon_counters, failed) },
@@ -116,8 +123,9 @@ static int get_counters(sd_bus *bus, struct daemon_counters *c)
 	};
 
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
-		if (sd_bus_get_property_trivial(bus, CTL_NAME, CTL_PATH, CTL_IFACE, fields[i].prop, NULL,
-						fields[i].type, (char *)c + fields[i].off) < 0)
+		if (sd_bus_get_property_trivial(bus, CTL_NAME, CTL_PATH, CTL_IFACE, fields[i].prop,
+						NULL, fields[i].type,
+						(char *)c + fields[i].off) < 0)
 			return -EIO;
 	if (ctl_get_string(bus, CTL_PATH, CTL_IFACE, "Doorbell", &c->doorbell) < 0 ||
 	    ctl_get_string(bus, CTL_PATH, CTL_IFACE, "Kernels", &c->kernels) < 0)
@@ -127,8 +135,8 @@ static int get_counters(sd_bus *bus, struct daemon_counters *c)
 
 static void print_counters(const struct daemon_counters *c)
 {
-	printf("  up:        %.1f s\n  clients:   %u\n  workers:   %u\n", (double)c->uptime_usec / 1e6,
-	       c->clients, c->workers);
+	printf("  up:        %.1f s\n  clients:   %u\n  workers:   %u\n",
+	       (double)c->uptime_usec / 1e6, c->clients, c->workers);
 	printf("  requests:  %llu completed, %llu failed\n", (unsigned long long)c->completed,
 	       (unsigned long long)c->failed);
 	printf("  doorbell:  %s\n  kernels:   %s\n", c->doorbell, c->kernels);
@@ -154,13 +162,21 @@ static int ctl_status(sd_bus *bus, const char *address, bool json)
 		goto out;
 	if (json) {
 		ctl_json_status_head(&(struct ctl_json_status){
-			.version = version, .bus = ctl_bus_name(address), .governor = gov,
-			.fallback = fallback, .source = source, .doorbell = counters.doorbell,
-			.kernels = counters.kernels, .temp_c = temp, .power_w = power,
-			.uptime_s = (double)counters.uptime_usec / 1e6, .clients = counters.clients,
+			.version = version,
+			.bus = ctl_bus_name(address),
+			.governor = gov,
+			.fallback = fallback,
+			.source = source,
+			.doorbell = counters.doorbell,
+			.kernels = counters.kernels,
+			.temp_c = temp,
+			.power_w = power,
+			.uptime_s = (double)counters.uptime_usec / 1e6,
+			.clients = counters.clients,
 			.workers = counters.workers,
 			.completed = (unsigned long long)counters.completed,
-			.failed = (unsigned long long)counters.failed, .cap = &cap });
+			.failed = (unsigned long long)counters.failed,
+			.cap = &cap });
 		printf(",\"models\":[");
 	} else {
 		printf("bitmixd %s on D-Bus (%s)\n", version, ctl_bus_name(address));
@@ -199,8 +215,8 @@ static int set_governor(sd_bus *bus, int argc, char **argv, sd_bus_error *error)
 	int r;
 
 	if (argc == 1)
-		return sd_bus_call_method(bus, CTL_NAME, CTL_PATH, CTL_IFACE, "SetGovernor", error, NULL,
-					  "s", argv[0]);
+		return sd_bus_call_method(bus, CTL_NAME, CTL_PATH, CTL_IFACE, "SetGovernor", error,
+					  NULL, "s", argv[0]);
 	r = sd_bus_message_new_method_call(bus, &call, CTL_NAME, CTL_PATH, CTL_IFACE,
 					   "SetGovernorWithTunables");
 	if (r >= 0)
@@ -240,8 +256,8 @@ static int ctl_governor_dbus(sd_bus *bus, int argc, char **argv, bool json)
 			return 1;
 		}
 	}
-	r = sd_bus_get_property_strv(bus, CTL_NAME, CTL_PATH, CTL_IFACE, "AvailableGovernors", &error,
-				     &available);
+	r = sd_bus_get_property_strv(bus, CTL_NAME, CTL_PATH, CTL_IFACE, "AvailableGovernors",
+				     &error, &available);
 	if (r < 0 || ctl_get_string(bus, CTL_PATH, CTL_IFACE, "Governor", &gov) < 0 ||
 	    ctl_get_string(bus, CTL_PATH, CTL_IFACE, "GovernorFallback", &fallback) < 0) {
 		r = r < 0 ? call_failed("governor", &error, r) : 1;
@@ -307,7 +323,8 @@ static int set_bits(sd_bus *bus, const char *model, const char *path, const char
 		return 1;
 	}
 	if (json)
-		printf("{\"model\":\"%s\",\"generation\":%llu}\n", model, (unsigned long long)generation);
+		printf("{\"model\":\"%s\",\"generation\":%llu}\n", model,
+		       (unsigned long long)generation);
 	else
 		printf("%s: new bits at generation %llu\n", model, (unsigned long long)generation);
 	return 0;
@@ -336,7 +353,8 @@ static int ctl_bits_dbus(sd_bus *bus, int argc, char **argv, bool json)
 		goto out;
 	}
 	if (ctl_get_masks(bus, path, masks) != n ||
-	    sd_bus_get_property_strv(bus, CTL_NAME, path, CTL_MODEL_IFACE, "LayerNames", NULL, &layers) < 0)
+	    sd_bus_get_property_strv(bus, CTL_NAME, path, CTL_MODEL_IFACE, "LayerNames", NULL,
+				     &layers) < 0)
 		goto out;
 	if (json) {
 		printf("{\"model\":");
@@ -354,8 +372,8 @@ static int ctl_bits_dbus(sd_bus *bus, int argc, char **argv, bool json)
 		printf("%s: generation %llu\n", argv[0], (unsigned long long)generation);
 		for (int l = 0; l < n; l++) {
 			ctl_bits_range(masks[l], range, sizeof(range));
-			printf("  layer %2d: w%u a%u  (allowed %s)  %s\n", l, bits[l].w_bits, bits[l].a_bits,
-			       range, layers[l] ? layers[l] : "");
+			printf("  layer %2d: w%u a%u  (allowed %s)  %s\n", l, bits[l].w_bits,
+			       bits[l].a_bits, range, layers[l] ? layers[l] : "");
 		}
 	}
 	r = 0;
@@ -374,12 +392,15 @@ static int holds_of(sd_bus *bus, const char *name, const char *path, bool json, 
 	uint32_t id;
 	int r;
 
-	r = sd_bus_get_property(bus, CTL_NAME, path, CTL_MODEL_IFACE, "Holds", NULL, &reply, "a(usts)");
+	r = sd_bus_get_property(bus, CTL_NAME, path, CTL_MODEL_IFACE, "Holds", NULL, &reply,
+				"a(usts)");
 	if (r >= 0)
 		r = sd_bus_message_enter_container(reply, 'a', "(usts)");
-	while (r >= 0 && (r = sd_bus_message_read(reply, "(usts)", &id, &kind, &value, &owner)) > 0) {
+	while (r >= 0 &&
+	       (r = sd_bus_message_read(reply, "(usts)", &id, &kind, &value, &owner)) > 0) {
 		if (!json) {
-			printf("%s: hold %u %s %llu by %s\n", name, id, kind, (unsigned long long)value, owner);
+			printf("%s: hold %u %s %llu by %s\n", name, id, kind,
+			       (unsigned long long)value, owner);
 			continue;
 		}
 		printf("%s{\"model\":", *first ? "" : ",");
@@ -438,8 +459,9 @@ static void print_stats_json(const char *model, const struct ctl_stats *st)
 	printf(",\"precision\":");
 	ctl_json_string(stdout, st->precision);
 	printf(",\"adaptive_requests\":%llu,\"adaptive_samples\":%llu,\"adaptive_escalated\":%llu,"
-	       "\"adaptive_bitops_per_request\":", (unsigned long long)st->adaptive_requests,
-	       (unsigned long long)st->adaptive_samples, (unsigned long long)st->adaptive_escalated);
+	       "\"adaptive_bitops_per_request\":",
+	       (unsigned long long)st->adaptive_requests, (unsigned long long)st->adaptive_samples,
+	       (unsigned long long)st->adaptive_escalated);
 	ctl_json_number(stdout, st->adaptive_bitops);
 	printf(",\"adaptive_ceiling_bitops_per_request\":");
 	ctl_json_number(stdout, st->adaptive_ceiling_bitops);
@@ -448,7 +470,8 @@ static void print_stats_json(const char *model, const struct ctl_stats *st)
 	printf(",\"samples_completed\":%llu,\"transitions\":%llu,\"decisions\":%llu,"
 	       "\"last_decision_ns\":%llu,\"state\":%u,\"time_in_state_ns\":[",
 	       (unsigned long long)st->samples_completed, (unsigned long long)st->transitions,
-	       (unsigned long long)st->decisions, (unsigned long long)st->last_decision_ns, st->state);
+	       (unsigned long long)st->decisions, (unsigned long long)st->last_decision_ns,
+	       st->state);
 	for (int s = 0; s < 13; s++)
 		printf("%s%llu", s ? "," : "", (unsigned long long)st->time_in_state_ns[s]);
 	printf("],\"transition_table\":[");
@@ -477,14 +500,14 @@ static int ctl_stats_dbus(sd_bus *bus, int argc, char **argv, bool json)
 		print_stats_json(argv[0], &st);
 		return 0;
 	}
-	printf("model %s: average %.2f bits, %.0f ns/sample, %.1f samples/s, %llu samples\n", argv[0],
-	       st.average_bits, st.cost_ns, st.samples_per_second,
+	printf("model %s: average %.2f bits, %.0f ns/sample, %.1f samples/s, %llu samples\n",
+	       argv[0], st.average_bits, st.cost_ns, st.samples_per_second,
 	       (unsigned long long)st.samples_completed);
 	printf("precision: %s; adaptive requests %llu (%llu samples, %llu escalated), %.4g "
-	       "BitOps/request (%.4g at the operating point), cost scale %.3f\n", st.precision,
-	       (unsigned long long)st.adaptive_requests, (unsigned long long)st.adaptive_samples,
-	       (unsigned long long)st.adaptive_escalated, st.adaptive_bitops,
-	       st.adaptive_ceiling_bitops, st.cost_scale);
+	       "BitOps/request (%.4g at the operating point), cost scale %.3f\n",
+	       st.precision, (unsigned long long)st.adaptive_requests,
+	       (unsigned long long)st.adaptive_samples, (unsigned long long)st.adaptive_escalated,
+	       st.adaptive_bitops, st.adaptive_ceiling_bitops, st.cost_scale);
 	printf("transitions: %llu (decisions %llu, last took %.1f us)\n",
 	       (unsigned long long)st.transitions, (unsigned long long)st.decisions,
 	       (double)st.last_decision_ns / 1e3);
@@ -494,13 +517,14 @@ static int ctl_stats_dbus(sd_bus *bus, int argc, char **argv, bool json)
 	printf("time in state (average bits):\n");
 	for (uint32_t s = 0; s < 13; s++)
 		if (st.time_in_state_ns[s] || s == st.state)
-			printf("  %4.1f %12.3f s%s\n", 2.0 + s / 2.0, (double)st.time_in_state_ns[s] / 1e9,
+			printf("  %4.1f %12.3f s%s\n", 2.0 + s / 2.0,
+			       (double)st.time_in_state_ns[s] / 1e9,
 			       s == st.state ? "  <- now" : "");
 	if (st.n_trans)
 		printf("transitions (from -> to: count):\n");
 	for (uint32_t i = 0; i < st.n_trans; i++)
-		printf("  %4.1f -> %4.1f: %u\n", 2.0 + st.trans[i].from / 2.0, 2.0 + st.trans[i].to / 2.0,
-		       st.trans[i].count);
+		printf("  %4.1f -> %4.1f: %u\n", 2.0 + st.trans[i].from / 2.0,
+		       2.0 + st.trans[i].to / 2.0, st.trans[i].count);
 	return 0;
 }
 
@@ -524,8 +548,8 @@ int ctl_reload_dbus(const char *address)
 
 bool ctl_dbus_verb(const char *verb)
 {
-	static const char *const verbs[] = { "status", "governor", "bits", "holds", "reload",
-					     "stats", "cost", "watch", "load", "unload" };
+	static const char *const verbs[] = { "status", "governor", "bits",  "holds", "reload",
+					     "stats",  "cost",	   "watch", "load",  "unload" };
 
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strcmp(verb, verbs[i]) == 0)

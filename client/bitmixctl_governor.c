@@ -98,8 +98,8 @@ int ctl_stats(struct bitmix *bm, int argc, char **argv)
 	       p.average_bits, p.cost_ns, p.rate);
 	printf("limits: %u..%u bits", p.min_bits, p.max_bits);
 	if (p.holds)
-		printf("; %u hold(s): floor %u bits, latency ceiling %s%.0f ns", p.holds, p.floor_bits,
-		       p.max_latency_ns ? "" : "none ", (double)p.max_latency_ns);
+		printf("; %u hold(s): floor %u bits, latency ceiling %s%.0f ns", p.holds,
+		       p.floor_bits, p.max_latency_ns ? "" : "none ", (double)p.max_latency_ns);
 	printf("\nprecision: %s; adaptive requests %llu (%llu samples, %llu escalated), "
 	       "%.4g BitOps/request (%.4g at the operating point), cost scale %.3f",
 	       p.precision, (unsigned long long)p.adaptive_requests,

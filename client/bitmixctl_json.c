@@ -63,8 +63,8 @@ void ctl_json_status_head(const struct ctl_json_status *st)
 	printf(",\"power_w\":");
 	ctl_json_number(stdout, st->power_w);
 	printf(",\"uptime_s\":%.3f,\"clients\":%u,\"workers\":%u,\"requests_completed\":%llu,"
-	       "\"requests_failed\":%llu,\"doorbell\":", st->uptime_s, st->clients, st->workers,
-	       st->completed, st->failed);
+	       "\"requests_failed\":%llu,\"doorbell\":",
+	       st->uptime_s, st->clients, st->workers, st->completed, st->failed);
 	ctl_json_string(stdout, st->doorbell);
 	printf(",\"kernels\":");
 	ctl_json_string(stdout, st->kernels);
@@ -112,14 +112,21 @@ static int json_status(struct bitmix *bm)
 	if (bitmix_get_status(bm, &st) < 0 || bitmix_governor(bm, NULL, &g) < 0 ||
 	    bitmix_get_sensors(bm, &se) < 0 || (n = bitmix_list_models(bm, infos, 64)) < 0)
 		return failed(bm, "status");
-	ctl_json_status_head(&(struct ctl_json_status){
-		.version = st.version, .governor = g.name, .fallback = g.fallback,
-		.source = se.source, .doorbell = st.doorbell, .kernels = st.kernels,
-		.temp_c = se.have & 1 ? se.temp_c : NAN, .power_w = se.have & 2 ? se.power_w : NAN,
-		.uptime_s = (double)st.uptime_ns / 1e9, .clients = st.clients,
-		.workers = st.workers,
-		.completed = (unsigned long long)st.requests_completed,
-		.failed = (unsigned long long)st.requests_failed, .cap = &g });
+	ctl_json_status_head(
+		&(struct ctl_json_status){ .version = st.version,
+					   .governor = g.name,
+					   .fallback = g.fallback,
+					   .source = se.source,
+					   .doorbell = st.doorbell,
+					   .kernels = st.kernels,
+					   .temp_c = se.have & 1 ? se.temp_c : NAN,
+					   .power_w = se.have & 2 ? se.power_w : NAN,
+					   .uptime_s = (double)st.uptime_ns / 1e9,
+					   .clients = st.clients,
+					   .workers = st.workers,
+					   .completed = (unsigned long long)st.requests_completed,
+					   .failed = (unsigned long long)st.requests_failed,
+					   .cap = &g });
 	printf(",\"models\":[");
 	for (int i = 0; i < n && i < 64; i++) {
 		struct bitmix_policy_info p;
@@ -209,8 +216,9 @@ static int json_stats(struct bitmix *bm, int argc, char **argv)
 	printf(",\"samples_per_second\":");
 	ctl_json_number(stdout, p.rate);
 	printf(",\"transitions\":%llu,\"decisions\":%llu,\"last_decision_ns\":%llu,\"state\":%u,"
-	       "\"time_in_state_ns\":[", (unsigned long long)p.transitions,
-	       (unsigned long long)p.decisions, (unsigned long long)p.last_decision_ns, p.state);
+	       "\"time_in_state_ns\":[",
+	       (unsigned long long)p.transitions, (unsigned long long)p.decisions,
+	       (unsigned long long)p.last_decision_ns, p.state);
 	for (int s = 0; s < BITMIX_GOV_STATES; s++)
 		printf("%s%llu", s ? "," : "", (unsigned long long)p.time_in_state_ns[s]);
 	printf("],\"transition_table\":[");

@@ -23,9 +23,9 @@
 
 struct watch {
 	sd_bus *bus;
-	const char *only;          /* one model, or NULL for all */
+	const char *only; /* one model, or NULL for all */
 	bool tty;
-	bool changed;              /* a BitsChanged arrived since the last update */
+	bool changed; /* a BitsChanged arrived since the last update */
 	unsigned long updates, max_updates;
 	double interval, start;
 	double last_t[CTL_MAX_MODELS];
@@ -126,11 +126,14 @@ static int update(struct watch *w)
 		char clock[16];
 
 		strftime(clock, sizeof(clock), "%H:%M:%S", localtime(&t));
-		printf("\033[H\033[J" "bitmixd  %s  (q or Ctrl-C quits)\n", clock);
-		printf("temperature %s%.1f C   power %.2f W   governor %s\n", isfinite(temp) ? "" : "n/a ",
-		       temp, power, gov);
+		printf("\033[H\033[J"
+		       "bitmixd  %s  (q or Ctrl-C quits)\n",
+		       clock);
+		printf("temperature %s%.1f C   power %.2f W   governor %s\n",
+		       isfinite(temp) ? "" : "n/a ", temp, power, gov);
 	} else {
-		printf("t=%.3f temp_c=%.1f power_w=%.2f governor=%s", now - w->start, temp, power, gov);
+		printf("t=%.3f temp_c=%.1f power_w=%.2f governor=%s", now - w->start, temp, power,
+		       gov);
 	}
 	for (int i = 0; i < n; i++)
 		if (!w->only || strcmp(w->only, names[i]) == 0)
@@ -146,8 +149,10 @@ static int update(struct watch *w)
 /* Wait for the bus, a key or the next update, whichever comes first. */
 static int wait_events(struct watch *w, double next)
 {
-	struct pollfd fds[2] = { { .fd = sd_bus_get_fd(w->bus), .events = (short)sd_bus_get_events(w->bus) },
-				 { .fd = w->tty && isatty(STDIN_FILENO) ? STDIN_FILENO : -1, .events = POLLIN } };
+	struct pollfd fds[2] = {
+		{ .fd = sd_bus_get_fd(w->bus), .events = (short)sd_bus_get_events(w->bus) },
+		{ .fd = w->tty && isatty(STDIN_FILENO) ? STDIN_FILENO : -1, .events = POLLIN }
+	};
 	double left = next - mono();
 	uint64_t usec;
 	int ms = left > 0 ? (int)(left * 1000) + 1 : 0;
@@ -174,7 +179,8 @@ static int wait_events(struct watch *w, double next)
 static int parse_args(struct watch *w, int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "count", required_argument, NULL, 'n' }, { "interval", required_argument, NULL, 'i' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "interval", required_argument, NULL, 'i' },
 		{ 0 },
 	};
 	char *end;
@@ -193,7 +199,8 @@ static int parse_args(struct watch *w, int argc, char **argv)
 			if (*end || !(w->interval >= 0.05 && w->interval <= 3600))
 				return -EINVAL;
 			break;
-		default: return -EINVAL;
+		default:
+			return -EINVAL;
 		}
 	}
 	if (argc - optind > 1)

@@ -75,7 +75,8 @@ static int read_idx_images(const char *path, uint8_t *buf, size_t len, struct im
 	uint64_t need;
 
 	if (len < 16)
-		return fail(err, es, -EBADMSG, "%s: %zu bytes, too short for an IDX3 header", path, len);
+		return fail(err, es, -EBADMSG, "%s: %zu bytes, too short for an IDX3 header", path,
+			    len);
 	out->count = be32(buf + 4);
 	out->h = be32(buf + 8);
 	out->w = be32(buf + 12);
@@ -85,8 +86,9 @@ static int read_idx_images(const char *path, uint8_t *buf, size_t len, struct im
 			    out->w);
 	need = 16 + (uint64_t)out->count * out->h * out->w;
 	if (need != len)
-		return fail(err, es, -EBADMSG, "%s: header says %u images of %ux%u (%llu bytes), file has %zu",
-			    path, out->count, out->h, out->w, (unsigned long long)need, len);
+		return fail(err, es, -EBADMSG,
+			    "%s: header says %u images of %ux%u (%llu bytes), file has %zu", path,
+			    out->count, out->h, out->w, (unsigned long long)need, len);
 	memmove(buf, buf + 16, len - 16);
 	out->pixels = buf;
 	return 0;
@@ -102,7 +104,8 @@ static int pnm_number(const uint8_t *buf, size_t len, size_t *pos, uint32_t *v)
 		if (buf[*pos] == '#')
 			while (*pos < len && buf[*pos] != '\n')
 				(*pos)++;
-		else if (buf[*pos] == ' ' || buf[*pos] == '\t' || buf[*pos] == '\n' || buf[*pos] == '\r')
+		else if (buf[*pos] == ' ' || buf[*pos] == '\t' || buf[*pos] == '\n' ||
+			 buf[*pos] == '\r')
 			(*pos)++;
 		else
 			break;
@@ -128,14 +131,15 @@ static int read_pnm(const char *path, uint8_t *buf, size_t len, struct image_set
 		return fail(err, es, -EBADMSG, "%s: malformed P%c header", path, buf[1]);
 	pos++; /* the single whitespace before the pixels */
 	if (maxval != 255)
-		return fail(err, es, -EBADMSG, "%s: maxval %u, only 8-bit (255) pictures are read", path,
-			    maxval);
+		return fail(err, es, -EBADMSG, "%s: maxval %u, only 8-bit (255) pictures are read",
+			    path, maxval);
 	if (out->w == 0 || out->h == 0 || out->w > 16384 || out->h > 16384)
-		return fail(err, es, -EBADMSG, "%s: size %ux%u is out of range", path, out->w, out->h);
+		return fail(err, es, -EBADMSG, "%s: size %ux%u is out of range", path, out->w,
+			    out->h);
 	need = (uint64_t)out->w * out->h * out->c;
 	if (len - pos < need)
-		return fail(err, es, -EBADMSG, "%s: %zu pixel bytes, %llu expected", path, len - pos,
-			    (unsigned long long)need);
+		return fail(err, es, -EBADMSG, "%s: %zu pixel bytes, %llu expected", path,
+			    len - pos, (unsigned long long)need);
 	memmove(buf, buf + pos, need);
 	out->count = 1;
 	out->pixels = buf;
@@ -157,7 +161,8 @@ int image_set_read(const char *path, struct image_set *out, char *err, size_t es
 	else if (len >= 2 && buf[0] == 'P' && (buf[1] == '5' || buf[1] == '6'))
 		r = read_pnm(path, buf, len, out, err, es);
 	else
-		r = fail(err, es, -EBADMSG, "%s: neither an IDX3 image file nor a binary PGM/PPM", path);
+		r = fail(err, es, -EBADMSG, "%s: neither an IDX3 image file nor a binary PGM/PPM",
+			 path);
 	if (r < 0) {
 		free(buf);
 		memset(out, 0, sizeof(*out));

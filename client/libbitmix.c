@@ -86,8 +86,8 @@ static ssize_t recv_after_reset(int sock, struct msghdr *msg)
  * to MAX_FDS descriptors into FDS (*n_fds). Returns the reply's status, or -errno for transport
  * and protocol failures; the error text is set either way.
  */
-static int call_fd(struct bitmix *bm, void *req, size_t len, uint16_t type, void *rep, size_t rep_min,
-		   size_t rep_max, int *fds, int max_fds, int *n_fds, int send_fd)
+static int call_fd(struct bitmix *bm, void *req, size_t len, uint16_t type, void *rep,
+		   size_t rep_min, size_t rep_max, int *fds, int max_fds, int *n_fds, int send_fd)
 {
 	struct bitmix_msg_hdr *h = req;
 	struct bitmix_reply *r = rep;
@@ -96,7 +96,9 @@ static int call_fd(struct bitmix *bm, void *req, size_t len, uint16_t type, void
 		uint64_t align;
 	} control;
 	struct iovec iov = { rep, rep_max };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control.buf,
 			      .msg_controllen = sizeof(control.buf) };
 	int got = 0;
 	ssize_t n;
@@ -108,8 +110,8 @@ static int call_fd(struct bitmix *bm, void *req, size_t len, uint16_t type, void
 
 		/* Refused at connect, the socket may be closed already: the refusal waits unread. */
 		n = err == EPIPE || err == ECONNRESET ? recv_after_reset(bm->fd, &msg) : -1;
-		if (n >= (ssize_t)sizeof(*r) && r->hdr.magic == BITMIX_MSG_MAGIC && r->hdr.seq == 0 &&
-		    r->status < 0) {
+		if (n >= (ssize_t)sizeof(*r) && r->hdr.magic == BITMIX_MSG_MAGIC &&
+		    r->hdr.seq == 0 && r->status < 0) {
 			r->error[sizeof(r->error) - 1] = 0;
 			return bitmix_set_error(bm, r->status, "%s", r->error);
 		}
@@ -125,7 +127,7 @@ static int call_fd(struct bitmix *bm, void *req, size_t len, uint16_t type, void
 	}
 	if (n <= 0)
 		return bitmix_set_error(bm, n == 0 ? -ECONNRESET : -errno, "bitmixd %s",
-				 n == 0 ? "closed the connection" : strerror(errno));
+					n == 0 ? "closed the connection" : strerror(errno));
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&msg); c; c = CMSG_NXTHDR(&msg, c)) {
 		size_t k;
 
@@ -188,9 +190,12 @@ static int map_arena(struct bitmix *bm, const struct bitmix_hello_reply *rep, in
 
 	if (rep->sq_entries == 0 || (rep->sq_entries & (rep->sq_entries - 1)) ||
 	    rep->cq_entries == 0 || (rep->cq_entries & (rep->cq_entries - 1)) ||
-	    __builtin_add_overflow(rep->data_offset, rep->data_size, &end) || end > rep->arena_size ||
-	    rep->sq_offset + (uint64_t)rep->sq_entries * sizeof(struct bitmix_sqe) > rep->cq_offset ||
-	    rep->cq_offset + (uint64_t)rep->cq_entries * sizeof(struct bitmix_cqe) > rep->data_offset)
+	    __builtin_add_overflow(rep->data_offset, rep->data_size, &end) ||
+	    end > rep->arena_size ||
+	    rep->sq_offset + (uint64_t)rep->sq_entries * sizeof(struct bitmix_sqe) >
+		    rep->cq_offset ||
+	    rep->cq_offset + (uint64_t)rep->cq_entries * sizeof(struct bitmix_cqe) >
+		    rep->data_offset)
 		return bitmix_set_error(bm, -EPROTO, "bitmixd sent an inconsistent arena geometry");
 	bm->arena = mmap(NULL, rep->arena_size, PROT_READ | PROT_WRITE, MAP_SHARED, arena_fd, 0);
 	if (bm->arena == MAP_FAILED) {
@@ -201,7 +206,8 @@ static int map_arena(struct bitmix *bm, const struct bitmix_hello_reply *rep, in
 	h = bm->hdr = (struct bitmix_arena_hdr *)bm->arena;
 	if (h->magic != BITMIX_ARENA_MAGIC || h->sq_entries != rep->sq_entries ||
 	    h->data_offset != rep->data_offset)
-		return bitmix_set_error(bm, -EPROTO, "the arena's header disagrees with bitmixd's reply");
+		return bitmix_set_error(bm, -EPROTO,
+					"the arena's header disagrees with bitmixd's reply");
 	bm->sq = (struct bitmix_sqe *)(bm->arena + rep->sq_offset);
 	bm->cq = (struct bitmix_cqe *)(bm->arena + rep->cq_offset);
 	bm->data = bm->arena + rep->data_offset;
@@ -229,7 +235,8 @@ int bitmix_connect(const char *socket_path, struct bitmix **out)
 	if (!socket_path)
 		socket_path = BITMIX_DEFAULT_SOCKET;
 	if (strlen(socket_path) >= sizeof(sa.sun_path))
-		return bitmix_set_error(NULL, -ENAMETOOLONG, "socket path %s is too long", socket_path);
+		return bitmix_set_error(NULL, -ENAMETOOLONG, "socket path %s is too long",
+					socket_path);
 	memcpy(sa.sun_path, socket_path, strlen(socket_path) + 1);
 	bm = calloc(1, sizeof(*bm));
 	if (!bm)
@@ -237,17 +244,19 @@ int bitmix_connect(const char *socket_path, struct bitmix **out)
 	bm->submit_efd = bm->complete_efd = -1;
 	bm->fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (bm->fd < 0 || connect(bm->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
-		r = bitmix_set_error(NULL, -errno, "cannot connect to bitmixd at %s: %s", socket_path,
-			      strerror(errno));
+		r = bitmix_set_error(NULL, -errno, "cannot connect to bitmixd at %s: %s",
+				     socket_path, strerror(errno));
 		goto fail;
 	}
-	r = call(bm, &req, sizeof(req), BITMIX_MSG_HELLO, &rep, sizeof(rep), sizeof(rep), fds, 3, &n_fds);
+	r = call(bm, &req, sizeof(req), BITMIX_MSG_HELLO, &rep, sizeof(rep), sizeof(rep), fds, 3,
+		 &n_fds);
 	if (r < 0)
 		goto fail_msg;
 	if (n_fds != (rep.doorbell == BITMIX_DOORBELL_EVENTFD ? 3 : 1) ||
 	    (rep.doorbell != BITMIX_DOORBELL_EVENTFD && rep.doorbell != BITMIX_DOORBELL_FUTEX)) {
 		close_fds(fds, n_fds);
-		r = bitmix_set_error(bm, -EPROTO, "bitmixd's HELLO reply has doorbell %u and %d descriptors",
+		r = bitmix_set_error(bm, -EPROTO,
+				     "bitmixd's HELLO reply has doorbell %u and %d descriptors",
 				     rep.doorbell, n_fds);
 		goto fail_msg;
 	}
@@ -257,7 +266,8 @@ int bitmix_connect(const char *socket_path, struct bitmix **out)
 		bm->complete_efd = fds[2];
 	}
 	bm->spin_ns = BITMIX_DEFAULT_SPIN_NS;
-	bm->max_outstanding = rep.cq_entries < rep.max_in_flight ? rep.cq_entries : rep.max_in_flight;
+	bm->max_outstanding = rep.cq_entries < rep.max_in_flight ? rep.cq_entries
+								 : rep.max_in_flight;
 	r = map_arena(bm, &rep, fds[0]);
 	close(fds[0]);
 	if (r < 0)
@@ -321,8 +331,8 @@ int bitmix_list_models(struct bitmix *bm, struct bitmix_model_info *infos, size_
 	size_t fits;
 	int r;
 
-	r = call(bm, &req, sizeof(req), BITMIX_MSG_LIST_MODELS, buf, sizeof(*rep), sizeof(buf), NULL,
-		 0, NULL);
+	r = call(bm, &req, sizeof(req), BITMIX_MSG_LIST_MODELS, buf, sizeof(*rep), sizeof(buf),
+		 NULL, 0, NULL);
 	if (r < 0)
 		return r;
 	fits = (rep->r.hdr.length - sizeof(*rep)) / sizeof(rep->models[0]);
@@ -342,8 +352,8 @@ int bitmix_open_model(struct bitmix *bm, const char *name, struct bitmix_model *
 	if (strlen(name) >= sizeof(req.name))
 		return bitmix_set_error(bm, -ENAMETOOLONG, "model name \"%s\" is too long", name);
 	memcpy(req.name, name, strlen(name) + 1);
-	r = call(bm, &req, sizeof(req), BITMIX_MSG_OPEN_MODEL, buf, sizeof(*rep), sizeof(buf), fds, 2,
-		 NULL);
+	r = call(bm, &req, sizeof(req), BITMIX_MSG_OPEN_MODEL, buf, sizeof(*rep), sizeof(buf), fds,
+		 2, NULL);
 	if (r < 0)
 		return r;
 	close(fds[1]); /* the model's bytes: not needed to infer */
@@ -390,10 +400,12 @@ uint16_t bitmix_model_layer_bits_mask(const struct bitmix_model *model, uint32_t
 	return layer < model->info.layer_count ? model->layer_masks[layer] : 0;
 }
 
-int bitmix_get_bits(struct bitmix_model *model, struct bitmix_layer_bits *bits, uint64_t *generation)
+int bitmix_get_bits(struct bitmix_model *model, struct bitmix_layer_bits *bits,
+		    uint64_t *generation)
 {
 	static_assert(sizeof(struct bitmix_layer_bits) == sizeof(struct bitmix_bits) &&
-			      offsetof(struct bitmix_layer_bits, a_bits) == offsetof(struct bitmix_bits, a_bits),
+			      offsetof(struct bitmix_layer_bits, a_bits) ==
+				      offsetof(struct bitmix_bits, a_bits),
 		      "public and wire bits share a layout");
 	uint64_t g = bitmix_control_snapshot(model->control, model->info.layer_count,
 					     (struct bitmix_bits *)bits);
@@ -486,10 +498,11 @@ int bitmix_region_register(struct bitmix *bm, int memfd, void *addr, size_t size
 		if (!bm->regions[i].id)
 			slot = &bm->regions[i];
 	if (!slot)
-		return bitmix_set_error(bm, -EMFILE, "this connection has %d regions, libbitmix's most",
+		return bitmix_set_error(bm, -EMFILE,
+					"this connection has %d regions, libbitmix's most",
 					BITMIX_MAX_CLIENT_REGIONS);
-	r = call_fd(bm, &req, sizeof(req), BITMIX_MSG_REGISTER_REGION, &rep, sizeof(rep), sizeof(rep),
-		    NULL, 0, NULL, memfd);
+	r = call_fd(bm, &req, sizeof(req), BITMIX_MSG_REGISTER_REGION, &rep, sizeof(rep),
+		    sizeof(rep), NULL, 0, NULL, memfd);
 	if (r < 0)
 		return r;
 	if (rep.region == 0 || rep.region > UINT16_MAX)

@@ -22,7 +22,8 @@ int bitmix_reload(struct bitmix *bm, char *why, size_t why_size)
 		/* A refused or failed reload: the whole reason when the daemon sent it. */
 		snprintf(why, why_size, "%s",
 			 r < 0 && rep.r.hdr.length == sizeof(rep) ? rep.detail
-			 : r < 0 ? bitmix_strerror(bm) : "");
+			 : r < 0				  ? bitmix_strerror(bm)
+								  : "");
 	}
 	return r;
 }

@@ -104,7 +104,8 @@ int bitmix_release(struct bitmix *bm, const char *model, uint32_t id)
 	return bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_RELEASE, &rep, sizeof(rep));
 }
 
-static void cost_layer_from_wire(struct bitmix_cost_layer *l, const struct bitmix_cost_layer_wire *w)
+static void cost_layer_from_wire(struct bitmix_cost_layer *l,
+				 const struct bitmix_cost_layer_wire *w)
 {
 	memset(l, 0, sizeof(*l));
 	memcpy(l->name, w->name, sizeof(l->name) - 1);
@@ -132,7 +133,8 @@ int bitmix_get_cost(struct bitmix *bm, const char *model, struct bitmix_cost_inf
 		r = bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_COST, &rep, sizeof(rep));
 		if (r < 0)
 			return r;
-		if (rep.first != first || rep.n > BITMIX_COST_PAGE || rep.first + rep.n > rep.layer_count)
+		if (rep.first != first || rep.n > BITMIX_COST_PAGE ||
+		    rep.first + rep.n > rep.layer_count)
 			return -EBADMSG;
 		for (unsigned i = 0; i < rep.n && first + i < max_layers; i++)
 			cost_layer_from_wire(&layers[first + i], &rep.layers[i]);

@@ -54,7 +54,7 @@ struct bitmix {
 	uint32_t sq_tail;      /* prepared; published by bitmix_submit() */
 	uint32_t sq_published; /* the value of hdr->sq_tail */
 	uint32_t cq_head;
-	uint32_t outstanding;  /* prepared and not yet reaped */
+	uint32_t outstanding;	  /* prepared and not yet reaped */
 	uint32_t max_outstanding; /* min(cq_entries, limits.in_flight) */
 	uint64_t spin_ns;
 	uint64_t next_user_data;

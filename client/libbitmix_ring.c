@@ -46,7 +46,7 @@ void *bitmix_tensor_alloc(struct bitmix *bm, size_t size)
 		return bm->data + b->offset;
 	}
 	bitmix_set_error(bm, -ENOMEM, "the arena has no free %zu bytes (it holds %llu)", size,
-		  (unsigned long long)bm->data_size);
+			 (unsigned long long)bm->data_size);
 	return NULL;
 }
 
@@ -102,7 +102,8 @@ static int tensor_ref(const struct bitmix *bm, const void *p, uint64_t len, uint
 
 	if ((uintptr_t)q % 64)
 		return -EINVAL;
-	if (q >= bm->data && len <= bm->data_size && (uint64_t)(q - bm->data) <= bm->data_size - len) {
+	if (q >= bm->data && len <= bm->data_size &&
+	    (uint64_t)(q - bm->data) <= bm->data_size - len) {
 		*region = 0;
 		*offset = (uint64_t)(q - bm->data);
 		return 0;
@@ -110,7 +111,8 @@ static int tensor_ref(const struct bitmix *bm, const void *p, uint64_t len, uint
 	for (unsigned i = 0; i < BITMIX_MAX_CLIENT_REGIONS; i++) {
 		const struct client_region *r = &bm->regions[i];
 
-		if (r->id && q >= r->addr && len <= r->size && (uint64_t)(q - r->addr) <= r->size - len) {
+		if (r->id && q >= r->addr && len <= r->size &&
+		    (uint64_t)(q - r->addr) <= r->size - len) {
 			*region = (uint16_t)r->id;
 			*offset = (uint64_t)(q - r->addr);
 			return 0;
@@ -125,7 +127,8 @@ static struct bitmix_sqe *next_sqe(struct bitmix *bm)
 	struct bitmix_sqe *e;
 
 	if (bm->outstanding >= bm->max_outstanding) {
-		bitmix_set_error(bm, -EBUSY, "%u requests outstanding, the most this connection allows "
+		bitmix_set_error(bm, -EBUSY,
+				 "%u requests outstanding, the most this connection allows "
 				 "(ring size and bitmixd's limits.in_flight): reap some first",
 				 bm->outstanding);
 		return NULL;
@@ -141,8 +144,8 @@ static void sqe_queued(struct bitmix *bm)
 	bm->outstanding++;
 }
 
-int bitmix_prep_infer(struct bitmix_model *model, const float *input, float *output,
-		      uint32_t batch, uint64_t user_data)
+int bitmix_prep_infer(struct bitmix_model *model, const float *input, float *output, uint32_t batch,
+		      uint64_t user_data)
 {
 	return bitmix_prep_infer_precision(model, input, output, batch, BITMIX_PRECISION_CURRENT,
 					   user_data);
@@ -162,22 +165,36 @@ int bitmix_prep_infer_precision(struct bitmix_model *model, const float *input, 
 	if (batch == 0)
 		return bitmix_set_error(bm, -EINVAL, "batch must be at least 1");
 	static_assert(BITMIX_INFER_CASCADE == BITMIX_PRECISION_CASCADE &&
-		      BITMIX_INFER_POLICY == BITMIX_PRECISION_POLICY &&
-		      BITMIX_INFER_FIXED == BITMIX_PRECISION_FIXED, "one numbering");
+			      BITMIX_INFER_POLICY == BITMIX_PRECISION_POLICY &&
+			      BITMIX_INFER_FIXED == BITMIX_PRECISION_FIXED,
+		      "one numbering");
 	if (precision > BITMIX_PRECISION_FIXED)
-		return bitmix_set_error(bm, -EINVAL, "precision %u: expected 0 (current), 1 (cascade), "
-					"2 (policy) or 3 (fixed)", precision);
+		return bitmix_set_error(bm, -EINVAL,
+					"precision %u: expected 0 (current), 1 (cascade), "
+					"2 (policy) or 3 (fixed)",
+					precision);
 	if (tensor_ref(bm, input, in_len, &in_region, &in_off) < 0 ||
 	    tensor_ref(bm, output, out_len, &out_region, &out_off) < 0)
-		return bitmix_set_error(bm, -EINVAL, "input and output must start 64-byte aligned "
-					"in the arena (bitmix_tensor_alloc) or in a registered region, "
-					"large enough for %u sample(s)", batch);
+		return bitmix_set_error(
+			bm, -EINVAL,
+			"input and output must start 64-byte aligned "
+			"in the arena (bitmix_tensor_alloc) or in a registered region, "
+			"large enough for %u sample(s)",
+			batch);
 	if (!(e = next_sqe(bm)))
 		return -EBUSY;
 	*e = (struct bitmix_sqe){
-		.user_data = user_data, .opcode = BITMIX_OP_INFER, .precision = (uint8_t)precision,
-		.model_id = model->id, .batch = batch, .in_region = in_region, .out_region = out_region,
-		.in_offset = in_off, .in_length = in_len, .out_offset = out_off, .out_length = out_len,
+		.user_data = user_data,
+		.opcode = BITMIX_OP_INFER,
+		.precision = (uint8_t)precision,
+		.model_id = model->id,
+		.batch = batch,
+		.in_region = in_region,
+		.out_region = out_region,
+		.in_offset = in_off,
+		.in_length = in_len,
+		.out_offset = out_off,
+		.out_length = out_len,
 	};
 	sqe_queued(bm);
 	return 0;
@@ -190,12 +207,16 @@ int bitmix_prep_nop(struct bitmix *bm, const void *tensor, size_t length, uint64
 	struct bitmix_sqe *e;
 
 	if (length && tensor_ref(bm, tensor, length, &region, &off) < 0)
-		return bitmix_set_error(bm, -EINVAL, "the tensor must start 64-byte aligned in the "
+		return bitmix_set_error(bm, -EINVAL,
+					"the tensor must start 64-byte aligned in the "
 					"arena or in a registered region");
 	if (!(e = next_sqe(bm)))
 		return -EBUSY;
-	*e = (struct bitmix_sqe){ .user_data = user_data, .opcode = BITMIX_OP_NOP,
-				  .in_region = region, .in_offset = off, .in_length = length };
+	*e = (struct bitmix_sqe){ .user_data = user_data,
+				  .opcode = BITMIX_OP_NOP,
+				  .in_region = region,
+				  .in_offset = off,
+				  .in_length = length };
 	sqe_queued(bm);
 	return 0;
 }
@@ -231,9 +252,13 @@ static unsigned take_ready(struct bitmix *bm, struct bitmix_completion *out, uns
 		const struct bitmix_cqe *c = &bm->cq[bm->cq_head & (bm->cq_entries - 1)];
 
 		out[n++] = (struct bitmix_completion){
-			.user_data = c->user_data, .status = c->status, .generation = c->generation,
-			.mode = BITMIX_CQE_MODE(c->adaptive), .configs = BITMIX_CQE_CONFIGS(c->adaptive),
-			.escalated = BITMIX_CQE_ESCALATED(c->adaptive), .bitops = c->bitops,
+			.user_data = c->user_data,
+			.status = c->status,
+			.generation = c->generation,
+			.mode = BITMIX_CQE_MODE(c->adaptive),
+			.configs = BITMIX_CQE_CONFIGS(c->adaptive),
+			.escalated = BITMIX_CQE_ESCALATED(c->adaptive),
+			.bitops = c->bitops,
 		};
 		bm->cq_head++;
 	}
@@ -247,7 +272,8 @@ static unsigned take_ready(struct bitmix *bm, struct bitmix_completion *out, uns
 /* Sleep until cq_tail moves from SEEN, the daemon hangs up (*gone), or DEADLINE (0: never). */
 static int sleep_for_completions(struct bitmix *bm, uint32_t seen, uint64_t deadline, bool *gone)
 {
-	uint64_t now = mono_ns(), left = deadline ? (deadline > now ? deadline - now : 0) : UINT64_MAX;
+	uint64_t now = mono_ns(),
+		 left = deadline ? (deadline > now ? deadline - now : 0) : UINT64_MAX;
 	struct pollfd p[2] = { { .fd = bm->fd, .events = POLLIN | POLLRDHUP },
 			       { .fd = bm->complete_efd, .events = POLLIN } };
 	uint64_t v;
@@ -260,12 +286,14 @@ static int sleep_for_completions(struct bitmix *bm, uint32_t seen, uint64_t dead
 		    errno == EAGAIN || errno == EINTR)
 			return 0; /* woken, or the tail had moved: bitmixd is there */
 		if (errno != ETIMEDOUT)
-			return bitmix_set_error(bm, -errno, "waiting for bitmixd: %s", strerror(errno));
+			return bitmix_set_error(bm, -errno, "waiting for bitmixd: %s",
+						strerror(errno));
 		if (poll(p, 1, 0) > 0 && p[0].revents & (POLLHUP | POLLRDHUP | POLLERR))
 			*gone = true;
 		return 0;
 	}
-	if (poll(p, 2, left == UINT64_MAX ? -1 : (int)((left + 999999) / 1000000)) < 0 && errno != EINTR)
+	if (poll(p, 2, left == UINT64_MAX ? -1 : (int)((left + 999999) / 1000000)) < 0 &&
+	    errno != EINTR)
 		return bitmix_set_error(bm, -errno, "waiting for bitmixd: %s", strerror(errno));
 	if (p[0].revents & (POLLHUP | POLLRDHUP | POLLERR))
 		*gone = true;
@@ -332,9 +360,12 @@ int bitmix_infer_precision(struct bitmix_model *model, const float *input, float
 	int r;
 
 	if (bm->outstanding)
-		return bitmix_set_error(bm, -EBUSY, "bitmix_infer() with %u asynchronous requests "
-					"outstanding: reap them first", bm->outstanding);
-	if ((r = bitmix_prep_infer_precision(model, input, output, batch, precision, user_data)) < 0 ||
+		return bitmix_set_error(bm, -EBUSY,
+					"bitmix_infer() with %u asynchronous requests "
+					"outstanding: reap them first",
+					bm->outstanding);
+	if ((r = bitmix_prep_infer_precision(model, input, output, batch, precision, user_data)) <
+		    0 ||
 	    (r = bitmix_submit(bm)) < 0)
 		return r;
 	do
@@ -343,11 +374,15 @@ int bitmix_infer_precision(struct bitmix_model *model, const float *input, float
 	if (r < 0)
 		return r;
 	if (c.status < 0)
-		return bitmix_set_error(bm, c.status, "bitmixd refused the request: %s", strerror(-c.status));
+		return bitmix_set_error(bm, c.status, "bitmixd refused the request: %s",
+					strerror(-c.status));
 	if (result)
 		*result = (struct bitmix_result){
-			.generation = c.generation, .mode = c.mode, .configs = c.configs,
-			.escalated = c.escalated, .bitops = c.bitops,
+			.generation = c.generation,
+			.mode = c.mode,
+			.configs = c.configs,
+			.escalated = c.escalated,
+			.bitops = c.bitops,
 		};
 	return 0;
 }

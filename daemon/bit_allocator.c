@@ -31,10 +31,10 @@ struct segment {
 struct bit_allocator {
 	size_t n;
 	unsigned units;
-	double *dp_prev, *dp_cur;   /* [units + 1] */
-	uint8_t *choice;            /* [n][units + 1]: bits chosen for layer l at that total */
-	struct segment *segments;   /* [n * ALLOC_NB] */
-	uint8_t *next_rank;         /* [n] */
+	double *dp_prev, *dp_cur; /* [units + 1] */
+	uint8_t *choice;	  /* [n][units + 1]: bits chosen for layer l at that total */
+	struct segment *segments; /* [n * ALLOC_NB] */
+	uint8_t *next_rank;	  /* [n] */
 };
 
 int bit_allocator_new(size_t n_layers, unsigned dp_units, struct bit_allocator **out)
@@ -123,7 +123,8 @@ static bool all_integer(const struct alloc_layer *layers, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
 		for (int b = ALLOC_MIN_BITS; b <= ALLOC_MAX_BITS; b++)
-			if ((layers[i].allowed & (1u << b)) && layers[i].cost[b] != floor(layers[i].cost[b]))
+			if ((layers[i].allowed & (1u << b)) &&
+			    layers[i].cost[b] != floor(layers[i].cost[b]))
 				return false;
 	return true;
 }
@@ -184,7 +185,8 @@ static void solve_exact(struct bit_allocator *a, const struct alloc_layer *layer
 }
 
 /* Push layer L's lower-convex-hull upgrades, starting from its cheapest choice. */
-static size_t hull_segments(const struct alloc_layer *l, uint32_t li, int start, struct segment *seg)
+static size_t hull_segments(const struct alloc_layer *l, uint32_t li, int start,
+			    struct segment *seg)
 {
 	size_t n = 0;
 	int cur = start;
@@ -197,7 +199,8 @@ static size_t hull_segments(const struct alloc_layer *l, uint32_t li, int start,
 		for (int b = ALLOC_MIN_BITS; b <= ALLOC_MAX_BITS; b++) {
 			if (!(l->allowed & (1u << b)) || b == cur)
 				continue;
-			double dc = l->cost[b] - l->cost[cur], ds = l->sensitivity[cur] - l->sensitivity[b];
+			double dc = l->cost[b] - l->cost[cur],
+			       ds = l->sensitivity[cur] - l->sensitivity[b];
 			if (dc <= 0 || ds <= 0)
 				continue;
 			if (ds / dc > best_eff) {
@@ -283,7 +286,8 @@ int bit_allocator_solve(struct bit_allocator *a, const struct alloc_layer *layer
 				if (!(y->allowed & (1u << b)))
 					continue;
 				if (best < 0 || y->sensitivity[b] < y->sensitivity[best] ||
-				    (y->sensitivity[b] == y->sensitivity[best] && y->cost[b] < y->cost[best]))
+				    (y->sensitivity[b] == y->sensitivity[best] &&
+				     y->cost[b] < y->cost[best]))
 					best = b;
 			}
 			out->bits[l] = (uint8_t)best;

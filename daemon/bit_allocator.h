@@ -21,9 +21,9 @@
 
 /* One layer's choices. Only bits set in `allowed` are considered. */
 struct alloc_layer {
-	uint16_t allowed;           /* bit b set: b bits allowed (2..8) */
+	uint16_t allowed;	      /* bit b set: b bits allowed (2..8) */
 	double sensitivity[ALLOC_NB]; /* >= 0; lower is better */
-	double cost[ALLOC_NB];        /* > 0; any unit, the budget's */
+	double cost[ALLOC_NB];	      /* > 0; any unit, the budget's */
 };
 
 enum alloc_method {
@@ -33,10 +33,10 @@ enum alloc_method {
 };
 
 struct alloc_result {
-	uint8_t bits[1024];     /* per layer */
-	double cost;            /* summed cost of the choice */
-	double sensitivity;     /* summed sensitivity of the choice */
-	int feasible;           /* 0: even the cheapest choice exceeds the budget (bits = cheapest) */
+	uint8_t bits[1024]; /* per layer */
+	double cost;	    /* summed cost of the choice */
+	double sensitivity; /* summed sensitivity of the choice */
+	int feasible;	    /* 0: even the cheapest choice exceeds the budget (bits = cheapest) */
 	enum alloc_method method;
 };
 
@@ -52,8 +52,8 @@ void bit_allocator_free(struct bit_allocator *a);
  * optimal for the quantized costs and always within the real budget; with integer costs and a
  * unit of 1 it is exactly optimal.
  */
-int bit_allocator_solve(struct bit_allocator *a, const struct alloc_layer *layers,
-			double budget, enum alloc_method method, struct alloc_result *out);
+int bit_allocator_solve(struct bit_allocator *a, const struct alloc_layer *layers, double budget,
+			enum alloc_method method, struct alloc_result *out);
 
 /* The summed cost of the cheapest and of the most expensive choice. */
 void bit_allocator_cost_range(const struct alloc_layer *layers, size_t n, double *min_cost,

@@ -28,7 +28,8 @@
 
 #define DEFAULT_SOCKET "/run/bitmix/bitmixd.sock"
 
-int config_fail(struct config_parse *p, const yaml_node_t *node, const char *path, const char *fmt, ...)
+int config_fail(struct config_parse *p, const yaml_node_t *node, const char *path, const char *fmt,
+		...)
 {
 	char what[384];
 	va_list ap;
@@ -53,27 +54,35 @@ void config_where(struct config_parse *p, const yaml_node_t *node, char *buf, si
 const char *config_node_type_name(const yaml_node_t *n)
 {
 	switch (n->type) {
-	case YAML_SCALAR_NODE: return "a scalar";
-	case YAML_SEQUENCE_NODE: return "a list";
-	case YAML_MAPPING_NODE: return "a mapping";
-	default: return "nothing";
+	case YAML_SCALAR_NODE:
+		return "a scalar";
+	case YAML_SEQUENCE_NODE:
+		return "a list";
+	case YAML_MAPPING_NODE:
+		return "a mapping";
+	default:
+		return "nothing";
 	}
 }
 
-int config_expect(struct config_parse *p, const yaml_node_t *n, yaml_node_type_t type, const char *path)
+int config_expect(struct config_parse *p, const yaml_node_t *n, yaml_node_type_t type,
+		  const char *path)
 {
-	static const char *names[] = { [YAML_SCALAR_NODE] = "a scalar", [YAML_SEQUENCE_NODE] = "a list",
+	static const char *names[] = { [YAML_SCALAR_NODE] = "a scalar",
+				       [YAML_SEQUENCE_NODE] = "a list",
 				       [YAML_MAPPING_NODE] = "a mapping" };
 
 	if (n->type == type)
 		return 0;
-	return config_fail(p, n, path, "found %s, expected %s", config_node_type_name(n), names[type]);
+	return config_fail(p, n, path, "found %s, expected %s", config_node_type_name(n),
+			   names[type]);
 }
 
 int config_for_each_pair(struct config_parse *p, yaml_node_t *map, const char *path,
 			 config_pair_fn fn, void *userdata)
 {
-	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+	     a++) {
 		yaml_node_t *k = yaml_document_get_node(&p->doc, a->key);
 		yaml_node_t *v = yaml_document_get_node(&p->doc, a->value);
 		int r;
@@ -84,8 +93,10 @@ int config_for_each_pair(struct config_parse *p, yaml_node_t *map, const char *p
 		for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++) {
 			yaml_node_t *k2 = yaml_document_get_node(&p->doc, b->key);
 
-			if (k2->type == YAML_SCALAR_NODE && strcmp(config_scalar(k2), config_scalar(k)) == 0)
-				return config_fail(p, k, path, "duplicate key \"%s\" (first at line %zu)",
+			if (k2->type == YAML_SCALAR_NODE &&
+			    strcmp(config_scalar(k2), config_scalar(k)) == 0)
+				return config_fail(p, k, path,
+						   "duplicate key \"%s\" (first at line %zu)",
 						   config_scalar(k), k2->start_mark.line + 1);
 		}
 		r = fn(p, config_scalar(k), k, v, userdata);
@@ -107,15 +118,16 @@ static int parse_workers(struct config_parse *p, yaml_node_t *v)
 	if (strcmp(s, "auto") == 0) {
 		long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
-		p->cfg->workers = cpus < 1 ? 1 : cpus > BMX_CONFIG_MAX_WORKERS ? BMX_CONFIG_MAX_WORKERS
-									  : (unsigned)cpus;
+		p->cfg->workers = cpus < 1			  ? 1
+				  : cpus > BMX_CONFIG_MAX_WORKERS ? BMX_CONFIG_MAX_WORKERS
+								  : (unsigned)cpus;
 		return 0;
 	}
 	errno = 0;
 	n = strtol(s, &end, 10);
 	if (errno || end == s || *end || n < 1 || n > BMX_CONFIG_MAX_WORKERS)
 		return config_fail(p, v, "workers", "\"%s\" is not a number 1..%d or \"auto\"", s,
-			    BMX_CONFIG_MAX_WORKERS);
+				   BMX_CONFIG_MAX_WORKERS);
 	p->cfg->workers = (unsigned)n;
 	return 0;
 }
@@ -130,8 +142,9 @@ static int parse_socket(struct config_parse *p, yaml_node_t *v)
 	if (s[0] != '/')
 		return config_fail(p, v, "socket", "\"%s\" is not an absolute path", s);
 	if (strlen(s) >= sizeof(((struct sockaddr_un *)0)->sun_path))
-		return config_fail(p, v, "socket", "path is %zu bytes, at most %zu fit a unix socket",
-			    strlen(s), sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
+		return config_fail(p, v, "socket",
+				   "path is %zu bytes, at most %zu fit a unix socket", strlen(s),
+				   sizeof(((struct sockaddr_un *)0)->sun_path) - 1);
 	free(p->cfg->socket_path);
 	p->cfg->socket_path = strdup(s);
 	return p->cfg->socket_path ? 0 : -ENOMEM;
@@ -151,7 +164,8 @@ bool bmx_config_name_ok(const char *s)
 	return true;
 }
 
-static int model_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+static int model_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
+		      void *u)
 {
 	struct bmx_config *c = p->cfg;
 	struct bmx_config_model *m;
@@ -161,8 +175,10 @@ static int model_pair(struct config_parse *p, const char *key, yaml_node_t *k, y
 	(void)u;
 	snprintf(path, sizeof(path), "models.%s", key);
 	if (!bmx_config_name_ok(key))
-		return config_fail(p, k, "models", "\"%s\" is not a model name (1-%d characters of A-Z a-z 0-9 . _ -)",
-			    key, BMX_CONFIG_NAME_MAX - 1);
+		return config_fail(
+			p, k, "models",
+			"\"%s\" is not a model name (1-%d characters of A-Z a-z 0-9 . _ -)", key,
+			BMX_CONFIG_NAME_MAX - 1);
 	if (c->n_models == BMX_CONFIG_MAX_MODELS)
 		return config_fail(p, k, "models", "more than %d models", BMX_CONFIG_MAX_MODELS);
 	if (config_expect(p, v, YAML_SCALAR_NODE, path) < 0)
@@ -188,7 +204,8 @@ static int parse_models(struct config_parse *p, yaml_node_t *v)
 	if (config_expect(p, v, YAML_MAPPING_NODE, "models") < 0)
 		return -EINVAL;
 	if (v->data.mapping.pairs.top == v->data.mapping.pairs.start)
-		return config_fail(p, v, "models", "no models, expected at least one NAME: PATH entry");
+		return config_fail(p, v, "models",
+				   "no models, expected at least one NAME: PATH entry");
 	return config_for_each_pair(p, v, "models", model_pair, NULL);
 }
 
@@ -225,7 +242,8 @@ static int parse_model_folders(struct config_parse *p, yaml_node_t *v)
 		len = strlen(config_scalar(item));
 		if (config_scalar(item)[0] != '/' || strstr(config_scalar(item), "/../") ||
 		    (len >= 3 && strcmp(config_scalar(item) + len - 3, "/..") == 0))
-			return config_fail(p, item, ipath, "\"%s\" is not an absolute path without \"..\"",
+			return config_fail(p, item, ipath,
+					   "\"%s\" is not an absolute path without \"..\"",
 					   config_scalar(item));
 		c->model_folders[i] = strdup(config_scalar(item));
 		if (!c->model_folders[i])
@@ -256,7 +274,8 @@ int config_resolve_id(struct config_parse *p, yaml_node_t *n, const char *path, 
 			*out = g.gr_gid;
 			return 0;
 		}
-		return config_fail(p, n, path, "no group called \"%s\" (expected a group name or gid)", s);
+		return config_fail(p, n, path,
+				   "no group called \"%s\" (expected a group name or gid)", s);
 	}
 	struct passwd pw, *res = NULL;
 
@@ -302,27 +321,32 @@ static int parse_id_list(struct config_parse *p, yaml_node_t *v, const char *pat
 	return 0;
 }
 
-static int set_bits_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+static int set_bits_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
+			 void *u)
 {
 	(void)u;
 	if (strcmp(key, "users") == 0)
 		return parse_id_list(p, v, "access.set_bits.users", false);
 	if (strcmp(key, "groups") == 0)
 		return parse_id_list(p, v, "access.set_bits.groups", true);
-	return config_fail(p, k, "access.set_bits", "unknown key \"%s\" (expected one of: users, groups)", key);
+	return config_fail(p, k, "access.set_bits",
+			   "unknown key \"%s\" (expected one of: users, groups)", key);
 }
 
-static int access_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+static int access_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
+		       void *u)
 {
 	(void)u;
 	if (strcmp(key, "set_bits") != 0)
-		return config_fail(p, k, "access", "unknown key \"%s\" (expected one of: set_bits)", key);
+		return config_fail(p, k, "access", "unknown key \"%s\" (expected one of: set_bits)",
+				   key);
 	if (config_expect(p, v, YAML_MAPPING_NODE, "access.set_bits") < 0)
 		return -EINVAL;
 	return config_for_each_pair(p, v, "access.set_bits", set_bits_pair, NULL);
 }
 
-static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
+		    void *u)
 {
 	bool *seen_models = u;
 
@@ -338,7 +362,8 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 		level = bmx_log_level_from_string(config_scalar(v));
 		if (level < 0)
 			return config_fail(p, v, "log_level",
-				    "\"%s\" is not one of: error, warning, info, debug", config_scalar(v));
+					   "\"%s\" is not one of: error, warning, info, debug",
+					   config_scalar(v));
 		p->cfg->log_level = level;
 		return 0;
 	}
@@ -365,9 +390,10 @@ static int top_pair(struct config_parse *p, const char *key, yaml_node_t *k, yam
 		return config_parse_limits(p, v);
 	if (strcmp(key, "dbus") == 0)
 		return config_parse_dbus(p, v);
-	return config_fail(p, k, NULL,
-		    "unknown key \"%s\" (expected one of: socket, workers, log_level, models, model_folders, governor, sensors, access, kernels, ipc, limits, dbus)",
-		    key);
+	return config_fail(
+		p, k, NULL,
+		"unknown key \"%s\" (expected one of: socket, workers, log_level, models, model_folders, governor, sensors, access, kernels, ipc, limits, dbus)",
+		key);
 }
 
 /* Walk p->doc (one file, or a main file with its drop-ins merged) into p->cfg. */
@@ -379,14 +405,17 @@ static int parse_root(struct config_parse *p)
 
 	root = yaml_document_get_root_node(&p->doc);
 	if (!root)
-		return config_fail(p, NULL, NULL, "the file is empty, expected a mapping with at least \"models\"");
+		return config_fail(
+			p, NULL, NULL,
+			"the file is empty, expected a mapping with at least \"models\"");
 	if (config_expect(p, root, YAML_MAPPING_NODE, "top level") < 0)
 		return -EINVAL;
 	r = config_for_each_pair(p, root, NULL, top_pair, &seen_models);
 	if (r < 0)
 		return r;
 	if (!seen_models)
-		return config_fail(p, root, NULL, "no \"models\" key: name at least one model (NAME: PATH)");
+		return config_fail(p, root, NULL,
+				   "no \"models\" key: name at least one model (NAME: PATH)");
 	return 0;
 }
 
@@ -400,7 +429,9 @@ static struct bmx_config *config_new_defaults(const char *source)
 	c->source_path = strdup(source);
 	c->socket_path = strdup(DEFAULT_SOCKET);
 	c->models = calloc(BMX_CONFIG_MAX_MODELS, sizeof(*c->models));
-	c->workers = cpus < 1 ? 1 : cpus > BMX_CONFIG_MAX_WORKERS ? BMX_CONFIG_MAX_WORKERS : (unsigned)cpus;
+	c->workers = cpus < 1			     ? 1
+		     : cpus > BMX_CONFIG_MAX_WORKERS ? BMX_CONFIG_MAX_WORKERS
+						     : (unsigned)cpus;
 	c->log_level = LOG_INFO;
 	bmx_governor_config_defaults(&c->governor);
 	bmx_sensors_config_defaults(&c->sensors);

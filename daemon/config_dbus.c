@@ -15,8 +15,10 @@
 
 static int parse_bus(struct config_parse *p, yaml_node_t *v, bool *bus_given)
 {
-	static const char *names[] = { [BMX_DBUS_AUTO] = "auto", [BMX_DBUS_SYSTEM] = "system",
-				       [BMX_DBUS_SESSION] = "session", [BMX_DBUS_NONE] = "none",
+	static const char *names[] = { [BMX_DBUS_AUTO] = "auto",
+				       [BMX_DBUS_SYSTEM] = "system",
+				       [BMX_DBUS_SESSION] = "session",
+				       [BMX_DBUS_NONE] = "none",
 				       [BMX_DBUS_ADDRESS] = "address" };
 
 	if (config_expect(p, v, YAML_SCALAR_NODE, "dbus.bus") < 0)
@@ -28,7 +30,8 @@ static int parse_bus(struct config_parse *p, yaml_node_t *v, bool *bus_given)
 			return 0;
 		}
 	}
-	return config_fail(p, v, "dbus.bus", "\"%s\" is not one of: auto, system, session, none, address",
+	return config_fail(p, v, "dbus.bus",
+			   "\"%s\" is not one of: auto, system, session, none, address",
 			   config_scalar(v));
 }
 
@@ -41,9 +44,10 @@ static int parse_address(struct config_parse *p, yaml_node_t *v)
 	s = config_scalar(v);
 	/* A D-Bus address is TRANSPORT:KEY=VALUE,...; sd-bus checks the rest when it connects. */
 	if (!strchr(s, ':') || !strchr(s, '=') || strlen(s) >= sizeof(p->cfg->dbus.address))
-		return config_fail(p, v, "dbus.address",
-				   "\"%s\" is not a D-Bus address such as unix:path=/run/x/bus (at most %zu bytes)",
-				   s, sizeof(p->cfg->dbus.address) - 1);
+		return config_fail(
+			p, v, "dbus.address",
+			"\"%s\" is not a D-Bus address such as unix:path=/run/x/bus (at most %zu bytes)",
+			s, sizeof(p->cfg->dbus.address) - 1);
 	snprintf(p->cfg->dbus.address, sizeof(p->cfg->dbus.address), "%s", s);
 	return 0;
 }
@@ -63,7 +67,8 @@ static int parse_ids(struct config_parse *p, yaml_node_t *v, const char *path, b
 
 		snprintf(ipath, sizeof(ipath), "%s[%zu]", path, n);
 		if (n == BMX_CONFIG_MAX_ADMINS)
-			return config_fail(p, item, path, "more than %d entries", BMX_CONFIG_MAX_ADMINS);
+			return config_fail(p, item, path, "more than %d entries",
+					   BMX_CONFIG_MAX_ADMINS);
 		if (config_expect(p, item, YAML_SCALAR_NODE, ipath) < 0 ||
 		    config_resolve_id(p, item, ipath, group, &id) < 0)
 			return -EINVAL;
@@ -79,7 +84,8 @@ static int parse_ids(struct config_parse *p, yaml_node_t *v, const char *path, b
 	return 0;
 }
 
-static int dbus_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+static int dbus_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
+		     void *u)
 {
 	if (strcmp(key, "bus") == 0)
 		return parse_bus(p, v, u);
@@ -89,9 +95,10 @@ static int dbus_pair(struct config_parse *p, const char *key, yaml_node_t *k, ya
 		return parse_ids(p, v, "dbus.admin_users", false);
 	if (strcmp(key, "admin_groups") == 0)
 		return parse_ids(p, v, "dbus.admin_groups", true);
-	return config_fail(p, k, "dbus",
-			   "unknown key \"%s\" (expected one of: bus, address, admin_users, admin_groups)",
-			   key);
+	return config_fail(
+		p, k, "dbus",
+		"unknown key \"%s\" (expected one of: bus, address, admin_users, admin_groups)",
+		key);
 }
 
 int config_parse_dbus(struct config_parse *p, yaml_node_t *v)

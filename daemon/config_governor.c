@@ -17,8 +17,8 @@
 #include "config_parse.h"
 
 static const char *const governor_names[] = {
-	"performance", "powersave", "userspace", "ondemand", "conservative", "step_wise",
-	"power_allocator",
+	"performance",	"powersave", "userspace",	"ondemand",
+	"conservative", "step_wise", "power_allocator",
 };
 
 void bmx_governor_config_defaults(struct bmx_governor_config *g)
@@ -67,8 +67,8 @@ static int parse_number(struct config_parse *p, yaml_node_t *v, const char *path
 	errno = 0;
 	x = strtod(config_scalar(v), &end);
 	if (errno || end == config_scalar(v) || *end || !isfinite(x) || x < lo || x > hi)
-		return config_fail(p, v, path, "\"%s\" is not a number in %g..%g", config_scalar(v), lo,
-				   hi);
+		return config_fail(p, v, path, "\"%s\" is not a number in %g..%g", config_scalar(v),
+				   lo, hi);
 	*out = x;
 	return 0;
 }
@@ -98,9 +98,9 @@ static int ondemand_pair(struct config_parse *p, const char *key, yaml_node_t *k
 	if (strcmp(key, "sampling_down_factor") == 0)
 		return parse_unsigned(p, v, "governor.ondemand.sampling_down_factor", 1, 100000,
 				      &g->ondemand.sampling_down_factor);
-	return config_fail(p, k, "governor.ondemand",
-			   "unknown key \"%s\" (expected one of: up_threshold, sampling_down_factor)",
-			   key);
+	return config_fail(
+		p, k, "governor.ondemand",
+		"unknown key \"%s\" (expected one of: up_threshold, sampling_down_factor)", key);
 }
 
 static int conservative_pair(struct config_parse *p, const char *key, yaml_node_t *k,
@@ -146,7 +146,8 @@ static int parse_trips(struct config_parse *p, yaml_node_t *v, struct bmx_govern
 
 	if (config_expect(p, v, YAML_SEQUENCE_NODE, "governor.step_wise.trips") < 0)
 		return -EINVAL;
-	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top; it++) {
+	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
+	     it++) {
 		yaml_node_t *item = yaml_document_get_node(&p->doc, *it);
 		struct bmx_config_trip t = { .temp_c = NAN, .hysteresis_c = 2 };
 		int r;
@@ -168,7 +169,8 @@ static int parse_trips(struct config_parse *p, yaml_node_t *v, struct bmx_govern
 		g->step_wise.trips[n++] = t;
 	}
 	if (n == 0)
-		return config_fail(p, v, "governor.step_wise.trips", "name at least one trip point");
+		return config_fail(p, v, "governor.step_wise.trips",
+				   "name at least one trip point");
 	g->step_wise.n_trips = n;
 	return 0;
 }
@@ -181,7 +183,8 @@ static int step_wise_pair(struct config_parse *p, const char *key, yaml_node_t *
 	if (strcmp(key, "trips") == 0)
 		return parse_trips(p, v, g);
 	if (strcmp(key, "states") == 0)
-		return parse_unsigned(p, v, "governor.step_wise.states", 1, 64, &g->step_wise.states);
+		return parse_unsigned(p, v, "governor.step_wise.states", 1, 64,
+				      &g->step_wise.states);
 	return config_fail(p, k, "governor.step_wise",
 			   "unknown key \"%s\" (expected one of: trips, states)", key);
 }
@@ -195,10 +198,16 @@ static int power_allocator_pair(struct config_parse *p, const char *key, yaml_no
 		size_t offset;
 		double lo, hi;
 	} fields[] = {
-#define F(name, lo, hi) { #name, offsetof(struct bmx_governor_config, power_allocator.name), lo, hi }
-		F(control_temp_c, -50, 200),   F(switch_on_temp_c, -50, 200),
-		F(sustainable_power_w, 0.001, 10000), F(k_po, 0, 1e6), F(k_pu, 0, 1e6),
-		F(k_i, 0, 1e6),                F(k_d, 0, 1e6), F(integral_cutoff_c, 0, 200),
+#define F(name, lo, hi) \
+	{ #name, offsetof(struct bmx_governor_config, power_allocator.name), lo, hi }
+		F(control_temp_c, -50, 200),
+		F(switch_on_temp_c, -50, 200),
+		F(sustainable_power_w, 0.001, 10000),
+		F(k_po, 0, 1e6),
+		F(k_pu, 0, 1e6),
+		F(k_i, 0, 1e6),
+		F(k_d, 0, 1e6),
+		F(integral_cutoff_c, 0, 200),
 		F(dynamic_power_w, 0.001, 10000),
 #undef F
 	};
@@ -227,8 +236,8 @@ static int pinned_pair(struct config_parse *p, const char *key, yaml_node_t *k, 
 		return config_fail(p, k, "governor.policies.pinned", "more than %d pinned layers",
 				   BMX_CONFIG_MAX_PINNED);
 	if (strlen(key) >= sizeof(pc->pinned[0].layer))
-		return config_fail(p, k, "governor.policies.pinned", "layer name \"%s\" is too long",
-				   key);
+		return config_fail(p, k, "governor.policies.pinned",
+				   "layer name \"%s\" is too long", key);
 	snprintf(pc->pinned[pc->n_pinned].layer, sizeof(pc->pinned[0].layer), "%s", key);
 	return parse_unsigned(p, v, "governor.policies.pinned", 2, 8,
 			      &pc->pinned[pc->n_pinned++].bits);
@@ -246,9 +255,10 @@ static int parse_precision(struct config_parse *p, yaml_node_t *v, unsigned *out
 			*out = i == 3 ? 1 : i;
 			return 0;
 		}
-	return config_fail(p, v, "governor.policies.precision",
-			   "\"%s\" is not a precision (expected one of: fixed, cascade, policy, adaptive)",
-			   config_scalar(v));
+	return config_fail(
+		p, v, "governor.policies.precision",
+		"\"%s\" is not a precision (expected one of: fixed, cascade, policy, adaptive)",
+		config_scalar(v));
 }
 
 static int policy_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
@@ -267,8 +277,9 @@ static int policy_pair(struct config_parse *p, const char *key, yaml_node_t *k, 
 	}
 	if (strcmp(key, "precision") == 0)
 		return parse_precision(p, v, &pc->precision);
-	return config_fail(p, k, "governor.policies",
-			   "unknown key \"%s\" (expected one of: min_bits, max_bits, pinned, precision)", key);
+	return config_fail(
+		p, k, "governor.policies",
+		"unknown key \"%s\" (expected one of: min_bits, max_bits, pinned, precision)", key);
 }
 
 static int policies_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
@@ -294,8 +305,8 @@ static int policies_pair(struct config_parse *p, const char *key, yaml_node_t *k
 		return r;
 	if (pc->min_bits > pc->max_bits)
 		return config_fail(p, v, "governor.policies",
-				   "model \"%s\": min_bits %u is above max_bits %u", key, pc->min_bits,
-				   pc->max_bits);
+				   "model \"%s\": min_bits %u is above max_bits %u", key,
+				   pc->min_bits, pc->max_bits);
 	g->n_policies++;
 	return 0;
 }
@@ -324,10 +335,8 @@ static int governor_pair(struct config_parse *p, const char *key, yaml_node_t *k
 		const char *key;
 		config_pair_fn fn;
 	} blocks[] = {
-		{ "ondemand", ondemand_pair },
-		{ "conservative", conservative_pair },
-		{ "step_wise", step_wise_pair },
-		{ "power_allocator", power_allocator_pair },
+		{ "ondemand", ondemand_pair },	 { "conservative", conservative_pair },
+		{ "step_wise", step_wise_pair }, { "power_allocator", power_allocator_pair },
 		{ "policies", policies_pair },
 	};
 	char path[64];
@@ -365,6 +374,7 @@ int config_parse_governor(struct config_parse *p, yaml_node_t *v)
 	if (g->power_allocator.switch_on_temp_c > g->power_allocator.control_temp_c)
 		return config_fail(p, v, "governor.power_allocator",
 				   "switch_on_temp_c %g is above control_temp_c %g",
-				   g->power_allocator.switch_on_temp_c, g->power_allocator.control_temp_c);
+				   g->power_allocator.switch_on_temp_c,
+				   g->power_allocator.control_temp_c);
 	return 0;
 }

@@ -20,7 +20,8 @@ void config_ipc_defaults(struct bmx_config *cfg)
 
 static int parse_doorbell(struct config_parse *p, yaml_node_t *v)
 {
-	static const char *names[] = { [BMX_DOORBELL_AUTO] = "auto", [BMX_DOORBELL_FUTEX] = "futex",
+	static const char *names[] = { [BMX_DOORBELL_AUTO] = "auto",
+				       [BMX_DOORBELL_FUTEX] = "futex",
 				       [BMX_DOORBELL_EVENTFD] = "eventfd" };
 
 	if (config_expect(p, v, YAML_SCALAR_NODE, "ipc.doorbell") < 0)
@@ -48,19 +49,22 @@ static int parse_spin(struct config_parse *p, yaml_node_t *v)
 	n = strtoul(s, &end, 10);
 	if (errno || end == s || *end || s[0] == '-' || n > IPC_MAX_SPIN_US)
 		return config_fail(p, v, "ipc.spin_us",
-				   "\"%s\" is not a number of microseconds 0..%u", s, IPC_MAX_SPIN_US);
+				   "\"%s\" is not a number of microseconds 0..%u", s,
+				   IPC_MAX_SPIN_US);
 	p->cfg->ipc.spin_us = (unsigned)n;
 	return 0;
 }
 
-static int ipc_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v, void *u)
+static int ipc_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
+		    void *u)
 {
 	(void)u;
 	if (strcmp(key, "doorbell") == 0)
 		return parse_doorbell(p, v);
 	if (strcmp(key, "spin_us") == 0)
 		return parse_spin(p, v);
-	return config_fail(p, k, "ipc", "unknown key \"%s\" (expected one of: doorbell, spin_us)", key);
+	return config_fail(p, k, "ipc", "unknown key \"%s\" (expected one of: doorbell, spin_us)",
+			   key);
 }
 
 int config_parse_ipc(struct config_parse *p, yaml_node_t *v)

@@ -20,6 +20,7 @@ int config_parse_kernels(struct config_parse *p, yaml_node_t *v)
 			p->cfg->kernels = i;
 			return 0;
 		}
-	return config_fail(p, v, "kernels", "\"%s\" is not one of: auto, ref, avx2, avx512, avxvnni",
+	return config_fail(p, v, "kernels",
+			   "\"%s\" is not one of: auto, ref, avx2, avx512, avxvnni",
 			   config_scalar(v));
 }

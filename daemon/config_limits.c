@@ -12,9 +12,9 @@
 
 #include "config_parse.h"
 
-#define LIMIT_MAX_IN_FLIGHT 1024u    /* the largest ring */
-#define LIMIT_MAX_REGIONS 64u        /* a connection's region table */
-#define LIMIT_MAX_CONNECTIONS 1024u  /* the daemon's session table */
+#define LIMIT_MAX_IN_FLIGHT 1024u   /* the largest ring */
+#define LIMIT_MAX_REGIONS 64u	    /* a connection's region table */
+#define LIMIT_MAX_CONNECTIONS 1024u /* the daemon's session table */
 #define LIMIT_MAX_BYTES (1ull << 40)
 #define LIMIT_MAX_HANDSHAKE_MS 600000u
 
@@ -91,7 +91,8 @@ static int weight_pair(struct config_parse *p, const char *key, yaml_node_t *k, 
 	(void)u;
 	snprintf(path, sizeof(path), "limits.weights.%.48s", key);
 	if (l->n_weights == BMX_CONFIG_MAX_WEIGHTS)
-		return config_fail(p, k, "limits.weights", "more than %d entries", BMX_CONFIG_MAX_WEIGHTS);
+		return config_fail(p, k, "limits.weights", "more than %d entries",
+				   BMX_CONFIG_MAX_WEIGHTS);
 	if (config_resolve_id(p, k, path, false, &uid) < 0 ||
 	    parse_count(p, v, path, 1000, &l->weights[l->n_weights].weight) < 0)
 		return -EINVAL;
@@ -124,15 +125,18 @@ static int limits_pair(struct config_parse *p, const char *key, yaml_node_t *k, 
 	if (strcmp(key, "mapped_bytes") == 0) {
 		if (config_expect(p, v, YAML_SCALAR_NODE, "limits.mapped_bytes") < 0)
 			return -EINVAL;
-		if (parse_size(config_scalar(v), &l->mapped_bytes) < 0 || l->mapped_bytes < (1u << 20))
-			return config_fail(p, v, "limits.mapped_bytes",
-					   "\"%s\" is not a size from 1M to 1T (bytes, or with K, M, G, T)",
-					   config_scalar(v));
+		if (parse_size(config_scalar(v), &l->mapped_bytes) < 0 ||
+		    l->mapped_bytes < (1u << 20))
+			return config_fail(
+				p, v, "limits.mapped_bytes",
+				"\"%s\" is not a size from 1M to 1T (bytes, or with K, M, G, T)",
+				config_scalar(v));
 		return 0;
 	}
 	return config_fail(p, k, "limits",
 			   "unknown key \"%s\" (expected one of: in_flight, regions, mapped_bytes, "
-			   "connections_per_uid, handshake_timeout_ms, weights)", key);
+			   "connections_per_uid, handshake_timeout_ms, weights)",
+			   key);
 }
 
 int config_parse_limits(struct config_parse *p, yaml_node_t *v)

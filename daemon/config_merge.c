@@ -51,8 +51,8 @@ static int fail(struct config_parse *p, const char *file, const yaml_node_t *nod
 {
 	if (p->err)
 		snprintf(p->err->msg, sizeof(p->err->msg), "%s:%zu:%zu: %s", file,
-			 node ? node->start_mark.line + 1 : 1, node ? node->start_mark.column + 1 : 1,
-			 what);
+			 node ? node->start_mark.line + 1 : 1,
+			 node ? node->start_mark.column + 1 : 1, what);
 	return -EINVAL;
 }
 
@@ -76,10 +76,13 @@ static int config_prescan(const char *name, const unsigned char *text, size_t le
 		if (!yaml_parser_parse(&parser, &ev)) {
 			r = -EINVAL;
 			if (err)
-				snprintf(err->msg, sizeof(err->msg), "%s:%zu:%zu: YAML syntax error: %s%s%s",
-					 name, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+				snprintf(err->msg, sizeof(err->msg),
+					 "%s:%zu:%zu: YAML syntax error: %s%s%s", name,
+					 parser.problem_mark.line + 1,
+					 parser.problem_mark.column + 1,
 					 parser.problem ? parser.problem : "unknown problem",
-					 parser.context ? " " : "", parser.context ? parser.context : "");
+					 parser.context ? " " : "",
+					 parser.context ? parser.context : "");
 			break;
 		}
 		if (ev.type == YAML_SEQUENCE_START_EVENT || ev.type == YAML_MAPPING_START_EVENT)
@@ -89,17 +92,20 @@ static int config_prescan(const char *name, const unsigned char *text, size_t le
 		if (depth > CONFIG_MAX_DEPTH) {
 			r = -EINVAL;
 			if (err)
-				snprintf(err->msg, sizeof(err->msg),
-					 "%s:%zu:%zu: nested deeper than %d levels (a configuration is "
-					 "a few levels deep)", name, ev.start_mark.line + 1,
-					 ev.start_mark.column + 1, CONFIG_MAX_DEPTH);
+				snprintf(
+					err->msg, sizeof(err->msg),
+					"%s:%zu:%zu: nested deeper than %d levels (a configuration is "
+					"a few levels deep)",
+					name, ev.start_mark.line + 1, ev.start_mark.column + 1,
+					CONFIG_MAX_DEPTH);
 		} else if (ev.type == YAML_DOCUMENT_START_EVENT && ++documents > 1) {
 			r = -EINVAL;
 			if (err)
-				snprintf(err->msg, sizeof(err->msg),
-					 "%s:%zu:%zu: a second YAML document (after \"---\"): a "
-					 "configuration file holds one; put the rest in a conf.d drop-in",
-					 name, ev.start_mark.line + 1, ev.start_mark.column + 1);
+				snprintf(
+					err->msg, sizeof(err->msg),
+					"%s:%zu:%zu: a second YAML document (after \"---\"): a "
+					"configuration file holds one; put the rest in a conf.d drop-in",
+					name, ev.start_mark.line + 1, ev.start_mark.column + 1);
 		}
 		if (r < 0 || ev.type == YAML_STREAM_END_EVENT) {
 			yaml_event_delete(&ev);
@@ -126,8 +132,9 @@ int config_read_document(const char *name, const unsigned char *text, size_t len
 	yaml_parser_set_input_string(&parser, text, len);
 	if (!yaml_parser_load(&parser, doc)) {
 		if (err)
-			snprintf(err->msg, sizeof(err->msg), "%s:%zu:%zu: YAML syntax error: %s%s%s",
-				 name, parser.problem_mark.line + 1, parser.problem_mark.column + 1,
+			snprintf(err->msg, sizeof(err->msg),
+				 "%s:%zu:%zu: YAML syntax error: %s%s%s", name,
+				 parser.problem_mark.line + 1, parser.problem_mark.column + 1,
 				 parser.problem ? parser.problem : "unknown problem",
 				 parser.context ? " " : "", parser.context ? parser.context : "");
 		yaml_parser_delete(&parser);
@@ -142,13 +149,20 @@ int config_read_document(const char *name, const unsigned char *text, size_t len
 const char *config_file_type_name(mode_t mode)
 {
 	switch (mode & S_IFMT) {
-	case S_IFIFO: return "a FIFO";
-	case S_IFCHR: return "a character device";
-	case S_IFBLK: return "a block device";
-	case S_IFDIR: return "a folder";
-	case S_IFSOCK: return "a socket";
-	case S_IFLNK: return "a symbolic link";
-	default: return "not a regular file";
+	case S_IFIFO:
+		return "a FIFO";
+	case S_IFCHR:
+		return "a character device";
+	case S_IFBLK:
+		return "a block device";
+	case S_IFDIR:
+		return "a folder";
+	case S_IFSOCK:
+		return "a socket";
+	case S_IFLNK:
+		return "a symbolic link";
+	default:
+		return "not a regular file";
 	}
 }
 
@@ -169,7 +183,8 @@ static int read_file_document(const char *path, yaml_document_t *doc, struct bmx
 	if (fd < 0) {
 		r = -errno;
 		if (err)
-			snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %s", path, strerror(-r));
+			snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %s", path,
+				 strerror(-r));
 		return r;
 	}
 	if (fstat(fd, &st) < 0)
@@ -179,7 +194,8 @@ static int read_file_document(const char *path, yaml_document_t *doc, struct bmx
 	if (r < 0) {
 		if (err)
 			snprintf(err->msg, sizeof(err->msg), "%s: %s, expected a regular YAML file",
-				 path, r == -EINVAL ? config_file_type_name(st.st_mode) : strerror(-r));
+				 path,
+				 r == -EINVAL ? config_file_type_name(st.st_mode) : strerror(-r));
 		close(fd);
 		return r;
 	}
@@ -203,7 +219,8 @@ static int read_file_document(const char *path, yaml_document_t *doc, struct bmx
 		r = config_read_document(path, (const unsigned char *)text, len, doc, err);
 	else if (err)
 		snprintf(err->msg, sizeof(err->msg), "%s: %s", path,
-			 r == -EFBIG ? "larger than 1 MiB, not a configuration file" : strerror(-r));
+			 r == -EFBIG ? "larger than 1 MiB, not a configuration file"
+				     : strerror(-r));
 	free(text);
 	return r;
 }
@@ -233,7 +250,8 @@ static int copy_node(struct config_parse *p, yaml_document_t *src, int src_id, c
 	int id = 0;
 
 	if (depth > CONFIG_MAX_DEPTH)
-		return fail(p, file, n, "nested deeper than 32 levels (an alias that contains itself?)");
+		return fail(p, file, n,
+			    "nested deeper than 32 levels (an alias that contains itself?)");
 	if (p->doc.nodes.top - p->doc.nodes.start > CONFIG_MAX_NODES)
 		return fail(p, file, n, "more than 100000 values (aliases repeated too often?)");
 	switch (n->type) {
@@ -283,7 +301,8 @@ static yaml_node_pair_t *find_pair(struct config_parse *p, int map_id, const cha
 {
 	yaml_node_t *map = yaml_document_get_node(&p->doc, map_id);
 
-	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+	     a++) {
 		yaml_node_t *k = yaml_document_get_node(&p->doc, a->key);
 
 		if (k->type == YAML_SCALAR_NODE && strcmp(config_scalar(k), key) == 0)
@@ -298,7 +317,8 @@ static int merge_mapping(struct config_parse *p, int dst_id, yaml_document_t *sr
 {
 	yaml_node_t *map = yaml_document_get_node(src, src_id);
 
-	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top; a++) {
+	for (yaml_node_pair_t *a = map->data.mapping.pairs.start; a < map->data.mapping.pairs.top;
+	     a++) {
 		yaml_node_t *k = yaml_document_get_node(src, a->key);
 		yaml_node_t *v = yaml_document_get_node(src, a->value);
 		yaml_node_pair_t *old;
@@ -310,8 +330,10 @@ static int merge_mapping(struct config_parse *p, int dst_id, yaml_document_t *sr
 		for (yaml_node_pair_t *b = map->data.mapping.pairs.start; b < a; b++) {
 			yaml_node_t *k2 = yaml_document_get_node(src, b->key);
 
-			if (k2->type == YAML_SCALAR_NODE && strcmp(config_scalar(k2), config_scalar(k)) == 0) {
-				snprintf(what, sizeof(what), "duplicate key \"%.64s\" (first at line %zu)",
+			if (k2->type == YAML_SCALAR_NODE &&
+			    strcmp(config_scalar(k2), config_scalar(k)) == 0) {
+				snprintf(what, sizeof(what),
+					 "duplicate key \"%.64s\" (first at line %zu)",
 					 config_scalar(k), k2->start_mark.line + 1);
 				return fail(p, file, k, what);
 			}
@@ -396,9 +418,8 @@ static bool masked(const char *path)
 {
 	struct stat st;
 
-	return stat(path, &st) == 0 &&
-	       ((S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) ||
-		(S_ISREG(st.st_mode) && st.st_size == 0));
+	return stat(path, &st) == 0 && ((S_ISCHR(st.st_mode) && st.st_rdev == makedev(1, 3)) ||
+					(S_ISREG(st.st_mode) && st.st_size == 0));
 }
 
 int config_dropins(const char *main_path, char ***out, size_t *n_out)

@@ -16,12 +16,12 @@
 #include "config.h"
 
 struct config_parse {
-	const char *file;         /* the main file (or a string's name) */
-	char *base_dir; /* relative paths resolve against it */
-	yaml_document_t doc;      /* the main file with its drop-ins merged in (config_merge.c) */
-	const char **node_files;  /* [node id - 1]: the file the node came from; NULL: file */
+	const char *file;	 /* the main file (or a string's name) */
+	char *base_dir;		 /* relative paths resolve against it */
+	yaml_document_t doc;	 /* the main file with its drop-ins merged in (config_merge.c) */
+	const char **node_files; /* [node id - 1]: the file the node came from; NULL: file */
 	size_t n_node_files;
-	char **dropins;           /* the drop-in paths node_files points into */
+	char **dropins; /* the drop-in paths node_files points into */
 	size_t n_dropins;
 	struct bmx_config *cfg;
 	struct bmx_config_error *err;

@@ -56,7 +56,8 @@ static int parse_number(struct config_parse *p, yaml_node_t *v, const char *path
 	return 0;
 }
 
-static int parse_path(struct config_parse *p, yaml_node_t *v, const char *path, char *out, size_t size)
+static int parse_path(struct config_parse *p, yaml_node_t *v, const char *path, char *out,
+		      size_t size)
 {
 	const char *s;
 
@@ -66,7 +67,8 @@ static int parse_path(struct config_parse *p, yaml_node_t *v, const char *path, 
 	if (s[0] != '/')
 		return config_fail(p, v, path, "\"%s\" is not an absolute path", s);
 	if (strlen(s) >= size)
-		return config_fail(p, v, path, "path is %zu bytes, at most %zu allowed", strlen(s), size - 1);
+		return config_fail(p, v, path, "path is %zu bytes, at most %zu allowed", strlen(s),
+				   size - 1);
 	snprintf(out, size, "%s", s);
 	return 0;
 }
@@ -86,15 +88,19 @@ static int simulator_pair(struct config_parse *p, const char *key, yaml_node_t *
 		double lo, hi;
 		bool lo_open;
 	} fields[] = {
-		{ "ambient_c", offsetof(struct bmx_sensors_simulator_config, ambient_c), -50, 150, false },
-		{ "initial_c", offsetof(struct bmx_sensors_simulator_config, initial_c), -50, 200, false },
+		{ "ambient_c", offsetof(struct bmx_sensors_simulator_config, ambient_c), -50, 150,
+		  false },
+		{ "initial_c", offsetof(struct bmx_sensors_simulator_config, initial_c), -50, 200,
+		  false },
 		{ "thermal_resistance_c_per_w",
 		  offsetof(struct bmx_sensors_simulator_config, resistance_c_per_w), 0, 100, true },
 		{ "heat_capacity_j_per_c",
-		  offsetof(struct bmx_sensors_simulator_config, capacitance_j_per_c), 0, 1e6, true },
-		{ "idle_power_w", offsetof(struct bmx_sensors_simulator_config, idle_power_w), 0, 1e4, false },
-		{ "power_per_cpu_w", offsetof(struct bmx_sensors_simulator_config, power_per_cpu_w), 0, 1e4,
-		  false },
+		  offsetof(struct bmx_sensors_simulator_config, capacitance_j_per_c), 0, 1e6,
+		  true },
+		{ "idle_power_w", offsetof(struct bmx_sensors_simulator_config, idle_power_w), 0,
+		  1e4, false },
+		{ "power_per_cpu_w", offsetof(struct bmx_sensors_simulator_config, power_per_cpu_w),
+		  0, 1e4, false },
 	};
 	char path[96];
 
@@ -116,7 +122,8 @@ static int simulator_pair(struct config_parse *p, const char *key, yaml_node_t *
 
 static int parse_source(struct config_parse *p, yaml_node_t *v)
 {
-	static const char *names[] = { [SENSOR_SOURCE_AUTO] = "auto", [SENSOR_SOURCE_BPF] = "bpf",
+	static const char *names[] = { [SENSOR_SOURCE_AUTO] = "auto",
+				       [SENSOR_SOURCE_BPF] = "bpf",
 				       [SENSOR_SOURCE_SYSFS] = "sysfs",
 				       [SENSOR_SOURCE_SIMULATOR] = "simulator" };
 
@@ -127,8 +134,8 @@ static int parse_source(struct config_parse *p, yaml_node_t *v)
 			p->cfg->sensors.source = (int)i;
 			return 0;
 		}
-	return config_fail(p, v, "sensors.source", "\"%s\" is not one of: auto, bpf, sysfs, simulator",
-			   config_scalar(v));
+	return config_fail(p, v, "sensors.source",
+			   "\"%s\" is not one of: auto, bpf, sysfs, simulator", config_scalar(v));
 }
 
 static int sensors_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
@@ -144,13 +151,14 @@ static int sensors_pair(struct config_parse *p, const char *key, yaml_node_t *k,
 		if (parse_number(p, v, "sensors.period_ms", 1, 60000, false, &ms) < 0)
 			return -EINVAL;
 		if (ms != (unsigned)ms)
-			return config_fail(p, v, "sensors.period_ms", "\"%s\" is not a whole number of ms",
-					   config_scalar(v));
+			return config_fail(p, v, "sensors.period_ms",
+					   "\"%s\" is not a whole number of ms", config_scalar(v));
 		sc->period_ms = (unsigned)ms;
 		return 0;
 	}
 	if (strcmp(key, "sysfs_root") == 0)
-		return parse_path(p, v, "sensors.sysfs_root", sc->sysfs_root, sizeof(sc->sysfs_root));
+		return parse_path(p, v, "sensors.sysfs_root", sc->sysfs_root,
+				  sizeof(sc->sysfs_root));
 	if (strcmp(key, "proc_root") == 0)
 		return parse_path(p, v, "sensors.proc_root", sc->proc_root, sizeof(sc->proc_root));
 	if (strcmp(key, "simulator") == 0) {

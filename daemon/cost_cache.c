@@ -34,7 +34,8 @@ void cost_key_of(const struct bmx_model *model, const struct bmx_engine *engine,
 	memset(key, 0, sizeof(*key));
 	key->checksum = model->header->checksum;
 	key->size = model->size;
-	snprintf(key->kernels, sizeof(key->kernels), "%s", bmx_kernels_name(bmx_engine_path(engine)));
+	snprintf(key->kernels, sizeof(key->kernels), "%s",
+		 bmx_kernels_name(bmx_engine_path(engine)));
 	snprintf(key->cpu, sizeof(key->cpu), "unknown");
 	while (f && fgets(line, sizeof(line), f)) {
 		char *colon = strchr(line, ':');
@@ -71,7 +72,8 @@ static int parse_row(struct cost_table *t, const char *line)
 	double ns[2], err[2];
 
 	if (sscanf(line, "row %u %u %u %lf %lf %lf %lf", &l, &b, &measured, &ns[0], &err[0], &ns[1],
-		   &err[1]) != 7 || l >= t->layer_count || b < 2 || b > 8 || measured > 3 ||
+		   &err[1]) != 7 ||
+	    l >= t->layer_count || b < 2 || b > 8 || measured > 3 ||
 	    !(t->layers[l].allowed & (1u << b)))
 		return -EBADMSG;
 	for (unsigned bi = 0; bi < COST_BATCHES; bi++) {
@@ -149,10 +151,12 @@ int cost_cache_read(const char *path, const struct cost_key *key, struct cost_ta
 	fclose(f);
 	if (r == -ESTALE)
 		log_info("cost cache %s: written for another model, CPU, kernel path or batch "
-			 "(line %u); measuring again", path, lineno);
+			 "(line %u); measuring again",
+			 path, lineno);
 	else if (r == -EBADMSG)
 		log_warning("cost cache %s: line %u is not what a cost table of this model has; "
-			    "ignoring the file", path, lineno + 1);
+			    "ignoring the file",
+			    path, lineno + 1);
 	if (r == 0)
 		r = cost_table_copy(t, &in);
 	cost_table_free(&in);
@@ -171,15 +175,17 @@ int cost_cache_write(const char *path, const struct cost_key *key, const struct 
 	if (!f)
 		return -errno;
 	fprintf(f, "%s\nmodel %08" PRIx32 " %" PRIu64 "\ncpu %s\nkernels %s\nlayers %u batch %u\n",
-		MAGIC, key->checksum, key->size, key->cpu, key->kernels, t->layer_count, t->batch[1]);
+		MAGIC, key->checksum, key->size, key->cpu, key->kernels, t->layer_count,
+		t->batch[1]);
 	for (uint32_t l = 0; l < t->layer_count; l++)
 		for (unsigned b = 2; b <= 8; b++) {
 			const struct cost_layer *c = &t->layers[l];
 			unsigned m = (c->measured[0] >> b & 1) | (c->measured[1] >> b & 1) << 1;
 
 			if (m)
-				fprintf(f, "row %u %u %u %.6g %.6g %.6g %.6g\n", l, b, m, c->ns[0][b],
-					c->rel_error[0][b], c->ns[1][b], c->rel_error[1][b]);
+				fprintf(f, "row %u %u %u %.6g %.6g %.6g %.6g\n", l, b, m,
+					c->ns[0][b], c->rel_error[0][b], c->ns[1][b],
+					c->rel_error[1][b]);
 		}
 	fputs("end\n", f);
 	if (fflush(f) != 0 || ferror(f))

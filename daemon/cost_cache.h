@@ -16,10 +16,10 @@
 #include "cost_table.h"
 
 struct cost_key {
-	uint32_t checksum;   /* the .bmx header's CRC-32 */
-	uint64_t size;       /* of the .bmx */
-	char cpu[128];       /* "model name" of the first CPU in /proc/cpuinfo, or "unknown" */
-	char kernels[16];    /* bmx_kernels_name() of the engine's path */
+	uint32_t checksum; /* the .bmx header's CRC-32 */
+	uint64_t size;	   /* of the .bmx */
+	char cpu[128];	   /* "model name" of the first CPU in /proc/cpuinfo, or "unknown" */
+	char kernels[16];  /* bmx_kernels_name() of the engine's path */
 };
 
 /* KEY for MODEL run on ENGINE. */

@@ -80,7 +80,8 @@ void cost_table_count(const struct cost_table *t, uint32_t *rows, uint32_t *meas
 		const struct cost_layer *c = &t->layers[l];
 
 		*rows += (uint32_t)__builtin_popcount(c->allowed);
-		*measured += (uint32_t)__builtin_popcount(c->allowed & c->measured[0] & c->measured[1]);
+		*measured +=
+			(uint32_t)__builtin_popcount(c->allowed & c->measured[0] & c->measured[1]);
 	}
 }
 
@@ -138,13 +139,13 @@ struct meter {
 	const struct bmx_engine *e;
 	const struct bmx_model *m;
 	uint32_t batch, layers;
-	unsigned nb, bits[7];         /* the bit-widths measured */
+	unsigned nb, bits[7];		/* the bit-widths measured */
 	struct bmx_layer_bits *uniform; /* [nb][layers] */
-	uint32_t *layer_of;           /* [node_count]: the layer each position's time goes to */
-	uint64_t *node_ns;            /* [node_count] */
-	double *samples;              /* [nb][reps][layers], ns per run */
-	double *sorted;               /* [reps] */
-	int clock;                    /* what a run's nodes are timed with */
+	uint32_t *layer_of;		/* [node_count]: the layer each position's time goes to */
+	uint64_t *node_ns;		/* [node_count] */
+	double *samples;		/* [nb][reps][layers], ns per run */
+	double *sorted;			/* [reps] */
+	int clock;			/* what a run's nodes are timed with */
 	float *input;
 	void *scratch;
 };
@@ -207,7 +208,8 @@ static int meter_init(struct meter *mt, const struct cost_table *t, const struct
 		return -ENOMEM;
 	}
 	for (size_t i = 0; i < in; i++)
-		mt->input[i] = (float)(i % 251) / 251.0f; /* not zeros: no path may take a shortcut */
+		mt->input[i] =
+			(float)(i % 251) / 251.0f; /* not zeros: no path may take a shortcut */
 	for (unsigned k = 0; k < mt->nb; k++)
 		uniform_bits(m, mt->bits[k], mt->uniform + (size_t)k * mt->layers);
 	attribute_nodes(mt);
@@ -245,8 +247,8 @@ static int cmp_double(const void *a, const void *b)
 }
 
 /* The median of the reps of (K, L) and its relative standard error into the table's row. */
-static void settle_row(struct meter *mt, struct cost_layer *c, unsigned bi, unsigned k,
-		       uint32_t l, unsigned reps)
+static void settle_row(struct meter *mt, struct cost_layer *c, unsigned bi, unsigned k, uint32_t l,
+		       unsigned reps)
 {
 	const unsigned b = mt->bits[k];
 	double med;
@@ -254,10 +256,13 @@ static void settle_row(struct meter *mt, struct cost_layer *c, unsigned bi, unsi
 	for (unsigned r = 0; r < reps; r++)
 		mt->sorted[r] = mt->samples[((size_t)k * reps + r) * mt->layers + l];
 	qsort(mt->sorted, reps, sizeof(double), cmp_double);
-	med = reps % 2 ? mt->sorted[reps / 2] : (mt->sorted[reps / 2 - 1] + mt->sorted[reps / 2]) / 2;
+	med = reps % 2 ? mt->sorted[reps / 2]
+		       : (mt->sorted[reps / 2 - 1] + mt->sorted[reps / 2]) / 2;
 	c->ns[bi][b] = med / mt->batch;
-	c->rel_error[bi][b] = med > 0 ? 0.93 * (mt->sorted[(3 * (reps - 1)) / 4] -
-						mt->sorted[(reps - 1) / 4]) / sqrt(reps) / med : 0;
+	c->rel_error[bi][b] =
+		med > 0 ? 0.93 * (mt->sorted[(3 * (reps - 1)) / 4] - mt->sorted[(reps - 1) / 4]) /
+				  sqrt(reps) / med
+			: 0;
 	c->measured[bi] |= (uint16_t)(1u << b);
 }
 
@@ -283,8 +288,9 @@ static int pick_clock(const struct meter *mt, uint64_t wall_ns)
 			reads[j] = reads[j - 1];
 			reads[j - 1] = x;
 		}
-	return (double)wall_ns >= 100.0 * 2 * mt->m->node_count * (double)reads[4] ?
-		       CLOCK_THREAD_CPUTIME_ID : CLOCK_MONOTONIC;
+	return (double)wall_ns >= 100.0 * 2 * mt->m->node_count * (double)reads[4]
+		       ? CLOCK_THREAD_CPUTIME_ID
+		       : CLOCK_MONOTONIC;
 }
 
 static bool stopped(const bool *stop)
@@ -297,8 +303,8 @@ static bool late(uint64_t deadline_ns)
 	return deadline_ns && cost_clock_ns() > deadline_ns;
 }
 
-int cost_measure(struct cost_table *t, const struct bmx_engine *engine, unsigned bi,
-		 unsigned reps, uint64_t deadline_ns, const bool *stop)
+int cost_measure(struct cost_table *t, const struct bmx_engine *engine, unsigned bi, unsigned reps,
+		 uint64_t deadline_ns, const bool *stop)
 {
 	struct meter mt;
 	uint64_t slowest = 0;
@@ -320,7 +326,8 @@ int cost_measure(struct cost_table *t, const struct bmx_engine *engine, unsigned
 	mt.clock = pick_clock(&mt, slowest);
 	for (unsigned rep = 0; rep < reps && r == 0; rep++) {
 		for (unsigned i = 0; i < mt.nb && r == 0; i++) {
-			unsigned k = (i + rep) % mt.nb; /* take turns, from a different start each time */
+			unsigned k = (i + rep) %
+				     mt.nb; /* take turns, from a different start each time */
 			double *out = mt.samples + ((size_t)k * reps + rep) * mt.layers;
 
 			if (stopped(stop))
@@ -431,7 +438,8 @@ void cost_table_estimate(struct cost_table *t, const struct bmx_model *model, ch
 					c->ns[bi][b] = c->ns[1 - bi][b] * ratio[bi];
 					n_batch++;
 				} else {
-					c->ns[bi][b] = per_bitop * (double)model->layers[l].macs * b * b;
+					c->ns[bi][b] =
+						per_bitop * (double)model->layers[l].macs * b * b;
 					n_bitops++;
 				}
 				if (c->ns[bi][b] <= 0)
@@ -441,8 +449,9 @@ void cost_table_estimate(struct cost_table *t, const struct bmx_model *model, ch
 	if (why && why_len && n_layer + n_batch + n_bitops == 0)
 		why[0] = '\0';
 	else if (why)
-		snprintf(why, why_len,
-			 "estimated: %u row(s) from the layer's measured bit-widths, %u from the other "
-			 "batch, %u by BitOps (%.3g ns per BitOp)",
-			 n_layer, n_batch, n_bitops, per_bitop);
+		snprintf(
+			why, why_len,
+			"estimated: %u row(s) from the layer's measured bit-widths, %u from the other "
+			"batch, %u by BitOps (%.3g ns per BitOp)",
+			n_layer, n_batch, n_bitops, per_bitop);
 }

@@ -25,9 +25,9 @@
 #define COST_NB 9      /* arrays indexed by bits directly (2..8) */
 
 struct cost_layer {
-	uint16_t allowed;              /* bit b: the layer allows b bits */
-	uint16_t measured[COST_BATCHES]; /* bit b: that row was measured (else estimated) */
-	double ns[COST_BATCHES][COST_NB];     /* per sample; 0 where not allowed */
+	uint16_t allowed;		  /* bit b: the layer allows b bits */
+	uint16_t measured[COST_BATCHES];  /* bit b: that row was measured (else estimated) */
+	double ns[COST_BATCHES][COST_NB]; /* per sample; 0 where not allowed */
 	/*
 	 * The median's relative standard error, from the repetitions' interquartile range
 	 * (0.93 IQR / sqrt(reps) / median, as for a normal sample): what tells a real saving from noise.
@@ -37,8 +37,8 @@ struct cost_layer {
 
 struct cost_table {
 	uint32_t layer_count;
-	uint32_t batch[COST_BATCHES];  /* 1 and the large batch */
-	struct cost_layer *layers;     /* [layer_count] */
+	uint32_t batch[COST_BATCHES]; /* 1 and the large batch */
+	struct cost_layer *layers;    /* [layer_count] */
 };
 
 /* A table for MODEL's layers, nothing measured; LARGE_BATCH >= 1. 0 or -ENOMEM. */
@@ -82,8 +82,8 @@ void cost_table_estimate(struct cost_table *t, const struct bmx_model *model, ch
  * DEADLINE_NS (CLOCK_MONOTONIC; 0: none) and *STOP (if not NULL) stayed false.
  * Returns 0, -ETIME (out of time: nothing changed), -ECANCELED (stopped) or -ENOMEM.
  */
-int cost_measure(struct cost_table *t, const struct bmx_engine *engine, unsigned bi,
-		 unsigned reps, uint64_t deadline_ns, const bool *stop);
+int cost_measure(struct cost_table *t, const struct bmx_engine *engine, unsigned bi, unsigned reps,
+		 uint64_t deadline_ns, const bool *stop);
 
 /* The sum over layers of T's batch-BI costs at uniform B bits (each layer at the nearest bits). */
 double cost_table_uniform_ns(const struct cost_table *t, unsigned bi, unsigned b);

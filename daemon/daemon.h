@@ -32,8 +32,8 @@
 #define BMX_DEFAULT_DATA_SIZE (16u << 20)
 #define BMX_MAX_DATA_SIZE (256u << 20)
 #define BMX_MAX_OPEN_MODELS 64 /* per session */
-#define BMX_MAX_SESSIONS 1024   /* every client; docs/protocol.md, "Connections" */
-#define BMX_ADMIN_RESERVE 16    /* of them, kept for administrators (bmx_config_is_admin) */
+#define BMX_MAX_SESSIONS 1024  /* every client; docs/protocol.md, "Connections" */
+#define BMX_ADMIN_RESERVE 16   /* of them, kept for administrators (bmx_config_is_admin) */
 #define BMX_MAX_REGIONS 64     /* per session; limits.regions may lower it */
 #define BMX_FDNAME_MAX 256     /* a model's name in systemd's fd store (model_fdstore.c) */
 #define BMX_MAX_STORED_MODELS 64
@@ -48,11 +48,11 @@ struct served_adaptive_window {
 };
 
 struct served_adaptive {
-	unsigned default_mode;      /* enum bmx_adaptive_mode of BITMIX_PRECISION_CURRENT requests */
-	uint8_t floor;              /* max(QoS floor, policy min_bits), 0 when ungoverned */
+	unsigned default_mode; /* enum bmx_adaptive_mode of BITMIX_PRECISION_CURRENT requests */
+	uint8_t floor;	       /* max(QoS floor, policy min_bits), 0 when ungoverned */
 	uint64_t requests, samples, escalated;
-	uint64_t bitops;            /* spent by adaptive requests */
-	uint64_t ceiling_bitops;    /* what the same samples cost at the operating point */
+	uint64_t bitops;	 /* spent by adaptive requests */
+	uint64_t ceiling_bitops; /* what the same samples cost at the operating point */
 	struct served_adaptive_window window; /* loop thread: the counters at the last tick */
 };
 
@@ -64,20 +64,20 @@ struct served_adaptive {
 struct served_cost {
 	pthread_mutex_t lock;
 	bool lock_ready;
-	struct cost_table table;   /* under lock: measured rows and the estimates of the rest */
-	char estimated[200];       /* under lock: how the estimates were made, "" when none */
-	uint64_t complete_ns;      /* under lock: when the last row was measured, 0 = not yet */
-	unsigned generation;       /* atomic: bumped whenever the table changes */
-	unsigned applied;          /* loop thread: the generation the policy has */
-	bool stop;                 /* atomic: the model is being freed, the thread ends */
-	bool done;                 /* under lock: the thread has finished its work */
-	bool orphaned;             /* under lock: the model was freed first: the thread frees it */
+	struct cost_table table; /* under lock: measured rows and the estimates of the rest */
+	char estimated[200];	 /* under lock: how the estimates were made, "" when none */
+	uint64_t complete_ns;	 /* under lock: when the last row was measured, 0 = not yet */
+	unsigned generation;	 /* atomic: bumped whenever the table changes */
+	unsigned applied;	 /* loop thread: the generation the policy has */
+	bool stop;		 /* atomic: the model is being freed, the thread ends */
+	bool done;		 /* under lock: the thread has finished its work */
+	bool orphaned;		 /* under lock: the model was freed first: the thread frees it */
 	bool thread_running;
 	pthread_t thread;
-	uint64_t start_ns;         /* when the model's measurement began */
-	char source[16];           /* "cache" or "measured" */
-	struct cost_key key;       /* what the table is valid for */
-	char cache_path[512];      /* "" when no cache directory */
+	uint64_t start_ns;    /* when the model's measurement began */
+	char source[16];      /* "cache" or "measured" */
+	struct cost_key key;  /* what the table is valid for */
+	char cache_path[512]; /* "" when no cache directory */
 };
 
 /* A model being served: its sealed memfd, the validated view, the engine and the control page. */
@@ -85,27 +85,29 @@ struct served_model {
 	char name[BITMIX_NAME_MAX];
 	char *path;
 	uint32_t id;
-	int memfd;                 /* the .bmx bytes, sealed against every change */
+	int memfd; /* the .bmx bytes, sealed against every change */
 	uint64_t size;
-	struct bmx_model *model;   /* maps memfd */
+	struct bmx_model *model; /* maps memfd */
 	struct bmx_engine *engine;
-	int control_fd;            /* sealed with F_SEAL_FUTURE_WRITE: clients map it read-only */
+	int control_fd; /* sealed with F_SEAL_FUTURE_WRITE: clients map it read-only */
 	struct bitmix_control_page *control; /* the daemon's writable mapping */
 	uint64_t control_size;
-	int refs;                  /* atomic: the store's, each session's open, each job's */
-	struct gov_policy *policy; /* the governor's policy for it while the store serves it */
+	int refs;		    /* atomic: the store's, each session's open, each job's */
+	struct gov_policy *policy;  /* the governor's policy for it while the store serves it */
 	uint64_t samples_completed; /* atomic: samples inferred, for the governor's rate */
-	double uniform_ns[9];      /* engine ns/sample at uniform b bits: the cost table's sums */
-	struct served_cost cost;   /* per layer and bit-width (daemon_cost.c) */
+	double uniform_ns[9];	    /* engine ns/sample at uniform b bits: the cost table's sums */
+	struct served_cost cost;    /* per layer and bit-width (daemon_cost.c) */
 	uint64_t requests_admitted, samples_admitted; /* loop thread: for the mean batch */
-	struct { uint64_t requests, samples; } batch_window; /* loop thread: at the last tick */
-	double mean_batch;         /* loop thread: samples per request, averaged over ticks */
+	struct {
+		uint64_t requests, samples;
+	} batch_window;			 /* loop thread: at the last tick */
+	double mean_batch;		 /* loop thread: samples per request, averaged over ticks */
 	struct served_adaptive adaptive; /* per-sample precision: default, floor, statistics */
-	uint64_t mtime_ns;         /* of the file when it was read */
-	char fdname[BMX_FDNAME_MAX]; /* its name in systemd's fd store, "" when not stored */
-	bool from_fdstore;         /* served from the memfd a previous bitmixd left in the store */
+	uint64_t mtime_ns;		 /* of the file when it was read */
+	char fdname[BMX_FDNAME_MAX];	 /* its name in systemd's fd store, "" when not stored */
+	bool from_fdstore;	   /* served from the memfd a previous bitmixd left in the store */
 	struct bmx_daemon *daemon; /* set once governed: publications are announced on D-Bus */
-	bool retired;              /* unloaded (D-Bus UnloadModel): new requests get -ENODEV */
+	bool retired;		   /* unloaded (D-Bus UnloadModel): new requests get -ENODEV */
 };
 
 /* A model memfd systemd handed back at start (model_fdstore.c), until a config entry takes it. */
@@ -113,9 +115,9 @@ struct stored_model {
 	char fdname[BMX_FDNAME_MAX];
 	char model[BITMIX_NAME_MAX];
 	uint64_t path_hash, size, mtime_ns;
-	char kernels[16];          /* the compute path its cost table was measured on, "" if none */
-	double uniform_ns[9];      /* that cost table (served_model.uniform_ns) */
-	int fd;                    /* -1 once taken or dropped */
+	char kernels[16];     /* the compute path its cost table was measured on, "" if none */
+	double uniform_ns[9]; /* that cost table (served_model.uniform_ns) */
+	int fd;		      /* -1 once taken or dropped */
 };
 
 struct model_store {
@@ -133,58 +135,58 @@ enum loop_op_kind {
 	LOOP_OP_DOORBELL,
 	LOOP_OP_CANCEL,
 	LOOP_OP_ACCEPT_BACKOFF, /* a pause before accepting again when out of descriptors */
-	LOOP_OP_FUTEX_WAKE,     /* a batched wake of sleeping clients (doorbell.c); nothing to do */
-	LOOP_OP_SENSOR_TIMER,   /* the sensors' sampling period elapsed */
-	LOOP_OP_SENSOR_EVENT,   /* the sensors' event descriptor (the probe's ring buffer) is readable */
-	LOOP_OP_WATCHDOG,       /* half of systemd's WatchdogSec= elapsed: ping (daemon_systemd.c) */
-	LOOP_OP_DBUS_IO,        /* the D-Bus connection is ready for what sd_bus_get_events() asked */
-	LOOP_OP_DBUS_TIMEOUT,   /* sd_bus_get_timeout()'s deadline passed */
-	LOOP_OP_HANDSHAKE,      /* the timeout linked to a connection's first receive */
-	LOOP_OP_MODEL_LOAD,     /* a D-Bus model load's thread is done, or its 1 s tick (dbus_load.c) */
+	LOOP_OP_FUTEX_WAKE,	/* a batched wake of sleeping clients (doorbell.c); nothing to do */
+	LOOP_OP_SENSOR_TIMER,	/* the sensors' sampling period elapsed */
+	LOOP_OP_SENSOR_EVENT, /* the sensors' event descriptor (the probe's ring buffer) is readable */
+	LOOP_OP_WATCHDOG,     /* half of systemd's WatchdogSec= elapsed: ping (daemon_systemd.c) */
+	LOOP_OP_DBUS_IO,      /* the D-Bus connection is ready for what sd_bus_get_events() asked */
+	LOOP_OP_DBUS_TIMEOUT, /* sd_bus_get_timeout()'s deadline passed */
+	LOOP_OP_HANDSHAKE,    /* the timeout linked to a connection's first receive */
+	LOOP_OP_MODEL_LOAD, /* a D-Bus model load's thread is done, or its 1 s tick (dbus_load.c) */
 };
 
 /* Every io_uring submission's user_data points at one of these. */
 struct loop_op {
 	enum loop_op_kind kind;
-	struct session *session;   /* RECV, DOORBELL */
+	struct session *session; /* RECV, DOORBELL */
 };
 
 /* A client memfd registered once and mapped by the daemon (session_region.c). */
 struct region {
-	int refs;                  /* atomic: the session's table, each job that names it */
-	uint32_t id;               /* >= 1 */
+	int refs;    /* atomic: the session's table, each job that names it */
+	uint32_t id; /* >= 1 */
 	uint8_t *base;
 	uint64_t size;
 };
 
 /* A session's place in the workers' deficit round-robin (workers.c); under the pool's lock. */
 struct session_fair {
-	struct job *head, *tail;   /* queued, in submission order */
-	struct session *next;      /* in the pool's round */
-	int64_t deficit;           /* samples it may still run this round */
-	unsigned weight;           /* limits.weights of its uid, 1 by default */
-	bool active;               /* in the round: has queued jobs */
-	bool closed;               /* worker_pool_cancel ran: a running slice's rest is dropped */
+	struct job *head, *tail; /* queued, in submission order */
+	struct session *next;	 /* in the pool's round */
+	int64_t deficit;	 /* samples it may still run this round */
+	unsigned weight;	 /* limits.weights of its uid, 1 by default */
+	bool active;		 /* in the round: has queued jobs */
+	bool closed;		 /* worker_pool_cancel ran: a running slice's rest is dropped */
 };
 
 struct session {
 	struct bmx_daemon *daemon;
 	struct session *next, *prev; /* the daemon's list, loop thread only */
 	uint32_t id;
-	int fd;                    /* control socket */
-	pid_t pid;                 /* SO_PEERCRED */
+	int fd;	   /* control socket */
+	pid_t pid; /* SO_PEERCRED */
 	uid_t uid;
 	gid_t gid;
-	gid_t *groups;             /* SO_PEERGROUPS */
+	gid_t *groups; /* SO_PEERGROUPS */
 	int n_groups;
-	int refs;                  /* atomic: the loop's, each pending io_uring op's, each job's */
+	int refs; /* atomic: the loop's, each pending io_uring op's, each job's */
 	bool closing;
 
 	/* Control messages. */
 	struct loop_op recv_op;
-	struct loop_op handshake_op;  /* limits.handshake_timeout_ms, linked to the first receive */
+	struct loop_op handshake_op; /* limits.handshake_timeout_ms, linked to the first receive */
 	struct __kernel_timespec handshake_timeout;
-	bool greeted;              /* a first message arrived: no deadline any more */
+	bool greeted; /* a first message arrived: no deadline any more */
 	uint8_t recv_buf[BITMIX_MSG_MAX] __attribute__((aligned(8))); /* read as message structs */
 	struct iovec recv_iov;
 	struct msghdr recv_msg;
@@ -204,19 +206,19 @@ struct session {
 	uint8_t *data;
 	uint32_t sq_entries, cq_entries;
 	uint64_t data_size;
-	uint32_t sq_head;          /* private */
-	uint32_t admitted;         /* private: SQEs taken, each owes exactly one CQE */
+	uint32_t sq_head;	      /* private */
+	uint32_t admitted;	      /* private: SQEs taken, each owes exactly one CQE */
 	int submit_efd, complete_efd; /* eventfd doorbells only */
 	struct loop_op doorbell_op;   /* the armed eventfd read or io_uring futex wait */
 	uint64_t doorbell_value;
 	bool doorbell_armed;
-	bool wake_pending;         /* loop thread: posted CQEs, wake the client once per pass */
-	pthread_mutex_t cq_lock;   /* serializes completion writers (workers, loop) */
-	uint32_t cq_tail;          /* private, under cq_lock */
+	bool wake_pending;	 /* loop thread: posted CQEs, wake the client once per pass */
+	pthread_mutex_t cq_lock; /* serializes completion writers (workers, loop) */
+	uint32_t cq_tail;	 /* private, under cq_lock */
 
 	struct region *regions[BMX_MAX_REGIONS]; /* id - 1 indexes; loop thread only */
 	unsigned n_regions;
-	uint64_t mapped_bytes;     /* arena plus regions */
+	uint64_t mapped_bytes; /* arena plus regions */
 
 	struct served_model *open[BMX_MAX_OPEN_MODELS];
 	size_t n_open;
@@ -244,20 +246,20 @@ struct bmx_daemon {
 	uint64_t requests_completed; /* atomic */
 	uint64_t requests_failed;    /* atomic */
 	uint64_t dropped_on_close;   /* queued requests of closed sessions, never run */
-	unsigned pending_ops;        /* io_uring operations not yet completed */
+	unsigned pending_ops;	     /* io_uring operations not yet completed */
 	bool stopping;
-	int doorbell;                /* enum bitmix_doorbell, chosen at start (doorbell_probe) */
-	uint64_t spin_ns;            /* ipc.spin_us */
-	uint64_t last_work_ns;       /* when the loop last took a submission */
+	int doorbell;	       /* enum bitmix_doorbell, chosen at start (doorbell_probe) */
+	uint64_t spin_ns;      /* ipc.spin_us */
+	uint64_t last_work_ns; /* when the loop last took a submission */
 	struct loop_op futex_wake_op;
 
 	/* Sensors (sensor_loop.c): sampled on the loop thread every period. */
 	struct sensors *sensors;
-	struct sensor_reading reading;   /* the latest; the governor acts on it */
+	struct sensor_reading reading; /* the latest; the governor acts on it */
 	uint64_t sensor_samples;
 	uint64_t sensor_events;
-	uint64_t work_ns;                /* atomic: workers' engine CPU time not yet handed over */
-	uint64_t work_total_ns;          /* all of it handed over so far (the governor's busy CPUs) */
+	uint64_t work_ns;	/* atomic: workers' engine CPU time not yet handed over */
+	uint64_t work_total_ns; /* all of it handed over so far (the governor's busy CPUs) */
 	struct loop_op sensor_timer_op, sensor_event_op;
 	struct __kernel_timespec sensor_period;
 	bool sensor_timer_armed, sensor_event_armed;
@@ -266,11 +268,11 @@ struct bmx_daemon {
 	struct gov_core *governor;
 
 	/* systemd (daemon_systemd.c): socket activation and the watchdog. */
-	bool socket_activated;           /* the listener came from systemd: do not unlink it */
+	bool socket_activated; /* the listener came from systemd: do not unlink it */
 	struct loop_op watchdog_op;
 	struct __kernel_timespec watchdog_period;
 	bool watchdog_armed;
-	bool test_hooks;                 /* BITMIXD_TEST_HOOKS=1: test-only triggers (test_hooks.c) */
+	bool test_hooks; /* BITMIXD_TEST_HOOKS=1: test-only triggers (test_hooks.c) */
 
 	/* The D-Bus API (dbus*.c), NULL when not on a bus. */
 	struct bmx_dbus *dbus;
@@ -434,8 +436,9 @@ size_t served_adaptive_scratch_size(const struct served_model *m, const struct b
 /* Run JOB at or below CEILING as its precision asks; fills job->adaptive and job->bitops. */
 /* Whether a request of this PRECISION runs at the model's operating point (no per-sample choice). */
 bool served_adaptive_off(const struct served_model *m, uint8_t precision);
-int served_adaptive_run(struct served_model *m, struct job *job, const struct bmx_layer_bits *ceiling,
-			void *scratch, const struct bmx_parallel *par, struct bmx_adaptive_result *results);
+int served_adaptive_run(struct served_model *m, struct job *job,
+			const struct bmx_layer_bits *ceiling, void *scratch,
+			const struct bmx_parallel *par, struct bmx_adaptive_result *results);
 /* Loop thread, every governor tick: the policy's cost scale from the traffic since the last. */
 void served_adaptive_tick(struct served_model *m);
 /* The adaptive part of a POLICY reply (statistics for bitmixctl status/stats). */
@@ -475,20 +478,20 @@ const char *dbus_where(const struct bmx_daemon *d);
 
 /* workers.c */
 struct job {
-	struct session *session;        /* holds a ref */
-	struct served_model *model;     /* holds a ref */
-	struct bitmix_sqe sqe;          /* private, validated copy */
+	struct session *session;	       /* holds a ref */
+	struct served_model *model;	       /* holds a ref */
+	struct bitmix_sqe sqe;		       /* private, validated copy */
 	struct region *in_region, *out_region; /* hold refs; NULL for the arena's data area */
-	const float *in;                /* resolved from (region, offset) at admission */
+	const float *in;		       /* resolved from (region, offset) at admission */
 	float *out;
-	uint32_t adaptive;              /* the CQE's: set by the worker */
+	uint32_t adaptive; /* the CQE's: set by the worker */
 	uint64_t bitops;
 	/*
 	 * A request at the model's operating point runs in slices of WORKER_SLICE samples while
 	 * other requests wait (workers.c): the samples done so far, and the operating point it
 	 * started at (every slice runs at it), allocated at the first slice.
 	 */
-	bool sliceable;                 /* set at submission: at the operating point, batch > 1 */
+	bool sliceable; /* set at submission: at the operating point, batch > 1 */
 	uint32_t done;
 	uint64_t generation;
 	struct bmx_layer_bits *bits;

@@ -29,8 +29,8 @@
 #include "log.h"
 
 #define STARTUP_BUDGET_NS 60000000ull /* measured before the model is served */
-#define REPS_BATCH1 9                 /* repetitions whose median is a row, batch 1 */
-#define REPS_LARGE 5                  /* the same at the large batch */
+#define REPS_BATCH1 9		      /* repetitions whose median is a row, batch 1 */
+#define REPS_LARGE 5		      /* the same at the large batch */
 
 /* Under cost.lock: estimate what is not measured, bump the generation. */
 static void publish_locked(struct served_model *m)
@@ -91,7 +91,8 @@ static int measure_batch1_again(struct served_model *m, struct cost_table *t)
 		struct cost_layer *c = &t->layers[l];
 
 		for (unsigned b = 2; b <= 8; b++)
-			if ((c->measured[0] & (1u << b)) && again.layers[l].ns[0][b] < c->ns[0][b]) {
+			if ((c->measured[0] & (1u << b)) &&
+			    again.layers[l].ns[0][b] < c->ns[0][b]) {
 				c->ns[0][b] = again.layers[l].ns[0][b];
 				c->rel_error[0][b] = again.layers[l].rel_error[0][b];
 			}
@@ -110,7 +111,8 @@ static void *measure_thread(void *arg)
 	int r = pthread_setschedparam(pthread_self(), SCHED_IDLE, &idle);
 
 	if (r != 0)
-		log_warning_errno(r, "model %s: the cost table's thread at idle priority (SCHED_IDLE)",
+		log_warning_errno(r,
+				  "model %s: the cost table's thread at idle priority (SCHED_IDLE)",
 				  m->name);
 	pthread_mutex_lock(&m->cost.lock);
 	r = cost_table_copy(&t, &m->cost.table);
@@ -118,7 +120,8 @@ static void *measure_thread(void *arg)
 	for (unsigned bi = 0; r == 0 && bi < COST_BATCHES; bi++) {
 		if (batch_measured(&t, bi))
 			continue;
-		r = cost_measure(&t, m->engine, bi, bi ? REPS_LARGE : REPS_BATCH1, 0, &m->cost.stop);
+		r = cost_measure(&t, m->engine, bi, bi ? REPS_LARGE : REPS_BATCH1, 0,
+				 &m->cost.stop);
 		if (r == 0 && bi == 0) /* the large batch waits for batch 1's second pass */
 			r = publish(m, &t);
 	}
@@ -132,13 +135,16 @@ static void *measure_thread(void *arg)
 		struct timespec cpu;
 
 		clock_gettime(CLOCK_THREAD_CPUTIME_ID, &cpu);
-		log_info("model %s: cost table complete: %u rows measured at batch 1 and %u, %.2f s "
-			 "after load, %.2f s of CPU at idle priority (%s kernels, %s)", m->name,
-			 measured, t.batch[1], (double)(m->cost.complete_ns - m->cost.start_ns) / 1e9,
-			 (double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9, m->cost.key.kernels,
-			 m->cost.key.cpu);
+		log_info(
+			"model %s: cost table complete: %u rows measured at batch 1 and %u, %.2f s "
+			"after load, %.2f s of CPU at idle priority (%s kernels, %s)",
+			m->name, measured, t.batch[1],
+			(double)(m->cost.complete_ns - m->cost.start_ns) / 1e9,
+			(double)cpu.tv_sec + (double)cpu.tv_nsec / 1e9, m->cost.key.kernels,
+			m->cost.key.cpu);
 	} else if (r != -ECANCELED) {
-		log_error_errno(r, "model %s: measuring its cost table; the estimates stay", m->name);
+		log_error_errno(r, "model %s: measuring its cost table; the estimates stay",
+				m->name);
 	}
 	cost_table_free(&t);
 	pthread_mutex_lock(&m->cost.lock);
@@ -171,8 +177,8 @@ static void measure_at_load(struct served_model *m)
 				 now_ns() + STARTUP_BUDGET_NS, NULL);
 		if (r < 0)
 			log_info("model %s: batch 1 did not fit the %llu ms start-up budget (%s); "
-				 "measuring it in the background", m->name, STARTUP_BUDGET_NS / 1000000,
-				 strerror(-r));
+				 "measuring it in the background",
+				 m->name, STARTUP_BUDGET_NS / 1000000, strerror(-r));
 	}
 }
 
@@ -198,9 +204,9 @@ int served_cost_start(struct served_model *m)
 	cost_table_count_batch(&m->cost.table, 0, &rows, &small);
 	cost_table_count_batch(&m->cost.table, 1, &rows, &large);
 	log_info("model %s: cost table: %u of %u rows measured at batch 1, %u at batch %u (%s "
-		 "kernels, %s)%s%s", m->name, small, rows, large, m->cost.table.batch[1],
-		 m->cost.key.kernels, m->cost.key.cpu, m->cost.estimated[0] ? "; " : "",
-		 m->cost.estimated);
+		 "kernels, %s)%s%s",
+		 m->name, small, rows, large, m->cost.table.batch[1], m->cost.key.kernels,
+		 m->cost.key.cpu, m->cost.estimated[0] ? "; " : "", m->cost.estimated);
 	if (measured == rows)
 		return 0;
 	/* Every signal blocked in the thread: models load before main() blocks its own. */
@@ -235,8 +241,9 @@ int served_cost_stop(struct served_model *m)
 		pthread_mutex_unlock(&m->cost.lock);
 		if (!done && !wait) {
 			pthread_detach(m->cost.thread);
-			log_info("model %s: its cost table's thread ends on its own and frees the engine",
-				 m->name);
+			log_info(
+				"model %s: its cost table's thread ends on its own and frees the engine",
+				m->name);
 			return -EINPROGRESS;
 		}
 		pthread_join(m->cost.thread, NULL);
@@ -288,9 +295,11 @@ void served_cost_tick(struct served_model *m)
 
 	if (req) {
 		/* An exponential average over about three ticks, as the rate is. */
-		m->mean_batch = m->mean_batch > 0 ? m->mean_batch + ((double)samples / (double)req -
-								      m->mean_batch) / 3
-						  : (double)samples / (double)req;
+		m->mean_batch =
+			m->mean_batch > 0
+				? m->mean_batch +
+					  ((double)samples / (double)req - m->mean_batch) / 3
+				: (double)samples / (double)req;
 		m->batch_window.requests = m->requests_admitted;
 		m->batch_window.samples = m->samples_admitted;
 		gov_policy_set_batch(m->policy, m->mean_batch);

@@ -35,8 +35,10 @@ static int add_policy(struct bmx_daemon *d, const struct bmx_config *config, str
 	char why[256] = "";
 	int r = -ENOMEM;
 
-	served_adaptive_set_default(m, bmx_config_policy(config, m->name)->precision, config->source_path);
-	if (!names || !masks || !macs || !sens || !initial || served_cost_layer_costs(m, &costs) < 0)
+	served_adaptive_set_default(m, bmx_config_policy(config, m->name)->precision,
+				    config->source_path);
+	if (!names || !masks || !macs || !sens || !initial ||
+	    served_cost_layer_costs(m, &costs) < 0)
 		goto out;
 	for (uint32_t l = 0; l < n; l++) {
 		names[l] = model->layers[l].name;
@@ -46,15 +48,23 @@ static int add_policy(struct bmx_daemon *d, const struct bmx_config *config, str
 	}
 	served_model_snapshot(m, initial);
 	struct gov_model_desc desc = {
-		.name = m->name, .layer_count = n, .layer_names = names, .bits_mask = masks,
-		.macs = macs, .sensitivity = sens, .uniform_ns = m->uniform_ns, .initial = initial,
-		.layer_costs = costs, .large_batch = m->cost.table.batch[1],
+		.name = m->name,
+		.layer_count = n,
+		.layer_names = names,
+		.bits_mask = masks,
+		.macs = macs,
+		.sensitivity = sens,
+		.uniform_ns = m->uniform_ns,
+		.initial = initial,
+		.layer_costs = costs,
+		.large_batch = m->cost.table.batch[1],
 	};
 	r = gov_core_add_policy(d->governor, &desc, bmx_config_policy(config, m->name), publish, m,
 				now_ns(), &m->policy, why, sizeof(why));
 	if (r < 0) {
-		log_error("%s: governor.policies: %s; the model runs at its default bits, ungoverned",
-			  config->source_path, why);
+		log_error(
+			"%s: governor.policies: %s; the model runs at its default bits, ungoverned",
+			config->source_path, why);
 		goto out;
 	}
 	served_model_ref(m); /* the policy's */
@@ -117,7 +127,8 @@ int daemon_governor_start(struct bmx_daemon *d)
 }
 
 /* Tunables other than the policies' limits: a change restarts the governor. */
-static bool tunables_changed(const struct bmx_governor_config *a, const struct bmx_governor_config *b)
+static bool tunables_changed(const struct bmx_governor_config *a,
+			     const struct bmx_governor_config *b)
 {
 	return memcmp(a, b, offsetof(struct bmx_governor_config, policies)) != 0;
 }
@@ -175,22 +186,28 @@ int daemon_governor_check(const struct bmx_config *next, struct served_model *co
 			  size_t count, struct bmx_config_error *err)
 {
 	for (size_t i = 0; i < count; i++) {
-		const struct bmx_governor_policy_config *lim = bmx_config_policy(next, models[i]->name);
+		const struct bmx_governor_policy_config *lim =
+			bmx_config_policy(next, models[i]->name);
 		const char *where = lim->where[0] ? lim->where : next->source_path;
 
 		for (size_t k = 0; k < lim->n_pinned; k++) {
 			int l = find_layer(models[i]->model, lim->pinned[k].layer);
 
 			if (l < 0) {
-				snprintf(err->msg, sizeof(err->msg),
-					 "%s: governor.policies.%s.pinned: model %s has no layer \"%s\"",
-					 where, models[i]->name, models[i]->name, lim->pinned[k].layer);
+				snprintf(
+					err->msg, sizeof(err->msg),
+					"%s: governor.policies.%s.pinned: model %s has no layer \"%s\"",
+					where, models[i]->name, models[i]->name,
+					lim->pinned[k].layer);
 				return -EINVAL;
 			}
-			if (!(models[i]->model->layers[l].bits_mask & (1u << lim->pinned[k].bits))) {
-				snprintf(err->msg, sizeof(err->msg),
-					 "%s: governor.policies.%s.pinned: layer \"%s\" was not trained for %u bits",
-					 where, models[i]->name, lim->pinned[k].layer, lim->pinned[k].bits);
+			if (!(models[i]->model->layers[l].bits_mask &
+			      (1u << lim->pinned[k].bits))) {
+				snprintf(
+					err->msg, sizeof(err->msg),
+					"%s: governor.policies.%s.pinned: layer \"%s\" was not trained for %u bits",
+					where, models[i]->name, lim->pinned[k].layer,
+					lim->pinned[k].bits);
 				return -EINVAL;
 			}
 		}
@@ -225,7 +242,8 @@ void daemon_governor_tick(struct bmx_daemon *d)
 
 		if (m->policy) {
 			gov_policy_observe(m->policy,
-					   __atomic_load_n(&m->samples_completed, __ATOMIC_RELAXED), now);
+					   __atomic_load_n(&m->samples_completed, __ATOMIC_RELAXED),
+					   now);
 			served_adaptive_tick(m);
 			served_cost_tick(m);
 		}

@@ -40,7 +40,8 @@ int daemon_systemd_take_fds(struct bmx_daemon *d)
 		if (strncmp(name, FDNAME_MODEL_PREFIX, strlen(FDNAME_MODEL_PREFIX)) == 0) {
 			if (model_fdstore_adopt(&d->store, name, fd) == 0)
 				continue;
-			model_fdstore_remove(name); /* not ours to make sense of: out of the store */
+			model_fdstore_remove(
+				name); /* not ours to make sense of: out of the store */
 		}
 		if (listener < 0 && sd_is_socket_unix(fd, SOCK_SEQPACKET, 1, NULL, 0) > 0) {
 			listener = fd;
@@ -71,12 +72,16 @@ void daemon_systemd_status(struct bmx_daemon *d)
 			governed++;
 		}
 	if (governed)
-		sd_notifyf(0, "STATUS=Serving %zu model(s), %u client(s); governor %s, %.2f average bits",
-			   d->store.count, d->n_sessions,
-			   d->governor ? gov_core_governor(d->governor) : "none", bits / (double)governed);
+		sd_notifyf(
+			0,
+			"STATUS=Serving %zu model(s), %u client(s); governor %s, %.2f average bits",
+			d->store.count, d->n_sessions,
+			d->governor ? gov_core_governor(d->governor) : "none",
+			bits / (double)governed);
 	else
-		sd_notifyf(0, "STATUS=Serving %zu model(s), %u client(s); governor %s", d->store.count,
-			   d->n_sessions, d->governor ? gov_core_governor(d->governor) : "none");
+		sd_notifyf(0, "STATUS=Serving %zu model(s), %u client(s); governor %s",
+			   d->store.count, d->n_sessions,
+			   d->governor ? gov_core_governor(d->governor) : "none");
 }
 
 void daemon_systemd_ready(struct bmx_daemon *d)
@@ -113,8 +118,9 @@ void daemon_systemd_watchdog_start(struct bmx_daemon *d)
 	if (sd_watchdog_enabled(0, &usec) <= 0 || usec == 0)
 		return;
 	usec /= 2;
-	d->watchdog_period = (struct __kernel_timespec){ .tv_sec = (long long)(usec / 1000000),
-							  .tv_nsec = (long long)(usec % 1000000) * 1000 };
+	d->watchdog_period =
+		(struct __kernel_timespec){ .tv_sec = (long long)(usec / 1000000),
+					    .tv_nsec = (long long)(usec % 1000000) * 1000 };
 	d->watchdog_op = (struct loop_op){ .kind = LOOP_OP_WATCHDOG };
 	log_info("watchdog: pinging systemd every %.1f s", (double)usec / 1e6);
 	sd_notify(0, "WATCHDOG=1");

@@ -30,10 +30,14 @@
 static const char *bus_name(enum bmx_dbus_bus bus)
 {
 	switch (bus) {
-	case BMX_DBUS_SYSTEM: return "the system bus";
-	case BMX_DBUS_SESSION: return "the session bus";
-	case BMX_DBUS_ADDRESS: return "a private bus";
-	default: return "no bus";
+	case BMX_DBUS_SYSTEM:
+		return "the system bus";
+	case BMX_DBUS_SESSION:
+		return "the session bus";
+	case BMX_DBUS_ADDRESS:
+		return "a private bus";
+	default:
+		return "no bus";
 	}
 }
 
@@ -47,9 +51,11 @@ static const char *bus_name(enum bmx_dbus_bus bus)
 static enum bmx_dbus_bus resolve_auto(struct bmx_dbus *b)
 {
 	if (geteuid() > SYSTEM_UID_MAX) {
-		snprintf(b->where, sizeof(b->where),
-			 "none (dbus.bus: auto and uid %u is not root nor a system user; set dbus.bus "
-			 "to use a bus)", (unsigned)geteuid());
+		snprintf(
+			b->where, sizeof(b->where),
+			"none (dbus.bus: auto and uid %u is not root nor a system user; set dbus.bus "
+			"to use a bus)",
+			(unsigned)geteuid());
 		return BMX_DBUS_NONE;
 	}
 	if (access("/run/dbus/system_bus_socket", F_OK) < 0 && !getenv("DBUS_SYSTEM_BUS_ADDRESS")) {
@@ -65,9 +71,12 @@ static int connect_bus(struct bmx_dbus *b, enum bmx_dbus_bus which, const char *
 	int r;
 
 	switch (which) {
-	case BMX_DBUS_SYSTEM: return sd_bus_open_system_with_description(&b->bus, "bitmixd");
-	case BMX_DBUS_SESSION: return sd_bus_open_user_with_description(&b->bus, "bitmixd");
-	default: break;
+	case BMX_DBUS_SYSTEM:
+		return sd_bus_open_system_with_description(&b->bus, "bitmixd");
+	case BMX_DBUS_SESSION:
+		return sd_bus_open_user_with_description(&b->bus, "bitmixd");
+	default:
+		break;
 	}
 	r = sd_bus_new(&b->bus);
 	if (r < 0)
@@ -86,8 +95,8 @@ static int connect_bus(struct bmx_dbus *b, enum bmx_dbus_bus which, const char *
 static void on_trip(void *userdata, const char *trip, double temp_c, bool rising)
 {
 	struct bmx_dbus *b = userdata;
-	int r = sd_bus_emit_signal(b->bus, DBUS_PATH, DBUS_IFACE, "TripCrossed", "sds", trip, temp_c,
-				   rising ? "up" : "down");
+	int r = sd_bus_emit_signal(b->bus, DBUS_PATH, DBUS_IFACE, "TripCrossed", "sds", trip,
+				   temp_c, rising ? "up" : "down");
 
 	if (r < 0)
 		log_warning_errno(r, "D-Bus: emitting TripCrossed");
@@ -134,12 +143,15 @@ int dbus_open(struct bmx_daemon *d)
 	}
 	r = sd_bus_request_name(b->bus, DBUS_NAME, 0);
 	if (r < 0) {
-		log_error_errno(r, "D-Bus: taking the name %s on %s (another bitmixd? the policy "
-				   "file org.bitmix.Daemon1.conf installed?)", DBUS_NAME, bus_name(which));
+		log_error_errno(r,
+				"D-Bus: taking the name %s on %s (another bitmixd? the policy "
+				"file org.bitmix.Daemon1.conf installed?)",
+				DBUS_NAME, bus_name(which));
 		/* A bus the admin named is a promise; auto only tried. */
 		if (cfg->bus == BMX_DBUS_AUTO) {
-			snprintf(b->where, sizeof(b->where), "none (the name %s could not be taken on %s: %s)",
-				 DBUS_NAME, bus_name(which), strerror(-r));
+			snprintf(b->where, sizeof(b->where),
+				 "none (the name %s could not be taken on %s: %s)", DBUS_NAME,
+				 bus_name(which), strerror(-r));
 			b->bus = sd_bus_flush_close_unref(b->bus);
 			return 0;
 		}
@@ -251,7 +263,8 @@ static void process(struct bmx_dbus *b)
 		while ((r = sd_bus_process(b->bus, NULL)) > 0)
 			dbus_sync(b);
 		if (r < 0) {
-			log_error_errno(r, "D-Bus: the connection failed; the API is off until restart");
+			log_error_errno(
+				r, "D-Bus: the connection failed; the API is off until restart");
 			snprintf(b->where, sizeof(b->where), "none (the connection failed: %s)",
 				 strerror(-r));
 			b->bus = sd_bus_flush_close_unref(b->bus);

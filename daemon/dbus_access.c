@@ -47,7 +47,8 @@ int dbus_check_admin(struct bmx_dbus *b, sd_bus_message *m, const char *what, sd
 
 	r = sd_bus_query_sender_creds(m, mask, &creds);
 	if (r < 0)
-		return log_warning_errno(r, "D-Bus: credentials of %s", sd_bus_message_get_sender(m));
+		return log_warning_errno(r, "D-Bus: credentials of %s",
+					 sd_bus_message_get_sender(m));
 	if (creds_admit(b, creds, &uid))
 		return 1;
 	if (sd_bus_query_sender_creds(m, mask | SD_BUS_CREDS_AUGMENT, &more) >= 0 &&
@@ -57,7 +58,8 @@ int dbus_check_admin(struct bmx_dbus *b, sd_bus_message *m, const char *what, sd
 		return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
 					 "the bus gives no uid for %s, so it may not %s",
 					 sd_bus_message_get_sender(m), what);
-	log_info("D-Bus: %s (uid %u) may not %s", sd_bus_message_get_sender(m), (unsigned)uid, what);
+	log_info("D-Bus: %s (uid %u) may not %s", sd_bus_message_get_sender(m), (unsigned)uid,
+		 what);
 	return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
 				 "uid %u may not %s (root, bitmixd's own user, access.set_bits or "
 				 "dbus.admin_users/admin_groups in %s may)",

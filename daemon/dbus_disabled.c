@@ -9,16 +9,35 @@
 int dbus_open(struct bmx_daemon *d)
 {
 	if (d->config->dbus.bus != BMX_DBUS_NONE)
-		log_info("D-Bus: none (bitmixd was built without libsystemd: meson -Ddbus=disabled)");
+		log_info(
+			"D-Bus: none (bitmixd was built without libsystemd: meson -Ddbus=disabled)");
 	return 0;
 }
 
-void dbus_after_pass(struct bmx_daemon *d) { (void)d; }
-void dbus_on_io(struct bmx_daemon *d, int res) { (void)d, (void)res; }
-void dbus_on_timeout(struct bmx_daemon *d, int res) { (void)d, (void)res; }
-void dbus_on_load(struct bmx_daemon *d, struct loop_op *op, int res) { (void)d, (void)op, (void)res; }
-void dbus_stop(struct bmx_daemon *d) { (void)d; }
-void dbus_close(struct bmx_daemon *d) { (void)d; }
+void dbus_after_pass(struct bmx_daemon *d)
+{
+	(void)d;
+}
+void dbus_on_io(struct bmx_daemon *d, int res)
+{
+	(void)d, (void)res;
+}
+void dbus_on_timeout(struct bmx_daemon *d, int res)
+{
+	(void)d, (void)res;
+}
+void dbus_on_load(struct bmx_daemon *d, struct loop_op *op, int res)
+{
+	(void)d, (void)op, (void)res;
+}
+void dbus_stop(struct bmx_daemon *d)
+{
+	(void)d;
+}
+void dbus_close(struct bmx_daemon *d)
+{
+	(void)d;
+}
 
 void dbus_bits_changed(struct bmx_daemon *d, struct served_model *m, uint64_t generation)
 {

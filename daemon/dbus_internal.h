@@ -45,8 +45,8 @@ static inline void freep(void *p)
 struct dbus_peer {
 	struct dbus_peer *next;
 	struct bmx_dbus *dbus;
-	char *name;               /* its unique name, ":1.42" */
-	uint64_t owner;           /* the holds' owner id */
+	char *name;	/* its unique name, ":1.42" */
+	uint64_t owner; /* the holds' owner id */
 	sd_bus_track *track;
 };
 
@@ -60,14 +60,14 @@ struct dbus_model_seen {
 struct bmx_dbus {
 	struct bmx_daemon *d;
 	sd_bus *bus;
-	char where[400];          /* "system bus", "unix:path=...", or why there is none */
+	char where[400]; /* "system bus", "unix:path=...", or why there is none */
 
 	/* The bus in the io_uring loop: one poll on its fd, one absolute timeout. */
 	struct loop_op io_op, timeout_op;
 	bool io_armed, io_cancelling;
 	uint32_t io_events;
 	bool timeout_armed, timeout_cancelling;
-	uint64_t timeout_usec;    /* CLOCK_MONOTONIC, of the armed timeout */
+	uint64_t timeout_usec; /* CLOCK_MONOTONIC, of the armed timeout */
 	struct __kernel_timespec timeout_ts;
 	bool need_process;
 
@@ -75,9 +75,9 @@ struct bmx_dbus {
 	bool announced;
 	char governor[BMX_CONFIG_GOV_NAME_MAX];
 	char fallback[200];
-	const char *source;       /* sensors_source_name(): a static string */
+	const char *source; /* sensors_source_name(): a static string */
 	unsigned char tunables[offsetof(struct bmx_governor_config, policies)];
-	long temp_dc, power_cw;   /* the announced 0.1 C and 0.01 W steps */
+	long temp_dc, power_cw; /* the announced 0.1 C and 0.01 W steps */
 	uint32_t have;
 	uint64_t models_sig;
 	struct dbus_model_seen seen[BMX_CONFIG_MAX_MODELS];
@@ -87,7 +87,7 @@ struct bmx_dbus {
 	uint64_t next_owner;
 	/* Models being loaded in threads (dbus_load.c). */
 	struct model_load *loads;
-	int load_efd;             /* a thread is done */
+	int load_efd; /* a thread is done */
 	struct loop_op load_op, load_tick_op;
 	bool load_armed, load_tick_armed;
 	struct __kernel_timespec load_tick;

@@ -31,15 +31,15 @@
 struct model_load {
 	struct model_load *next;
 	struct bmx_dbus *b;
-	sd_bus_message *call;      /* the method call, answered once (answered) */
+	sd_bus_message *call; /* the method call, answered once (answered) */
 	char name[BMX_CONFIG_NAME_MAX];
-	char label[300];           /* the path, or "the descriptor passed" */
-	int fd;                    /* the file; the thread closes it */
+	char label[300]; /* the path, or "the descriptor passed" */
+	int fd;		 /* the file; the thread closes it */
 	unsigned kernels;
 	uint64_t deadline_ns;
 	pthread_t thread;
-	bool done;                 /* atomic: the thread is over, r/model/why are set */
-	bool answered;             /* loop thread */
+	bool done;     /* atomic: the thread is over, r/model/why are set */
+	bool answered; /* loop thread */
 	int r;
 	struct served_model *model;
 	char why[512];
@@ -75,13 +75,15 @@ static int load_precheck(struct bmx_dbus *b, sd_bus_message *m, const char *name
 	if (r <= 0)
 		return r;
 	if (!bmx_config_name_ok(name))
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "\"%s\" is not a model name (1-%d characters of A-Z a-z 0-9 . _ -)",
-					 name, BMX_CONFIG_NAME_MAX - 1);
+		return sd_bus_error_setf(
+			error, SD_BUS_ERROR_INVALID_ARGS,
+			"\"%s\" is not a model name (1-%d characters of A-Z a-z 0-9 . _ -)", name,
+			BMX_CONFIG_NAME_MAX - 1);
 	if (model_store_find(&b->d->store, name) || loading(b, name))
 		return sd_bus_error_setf(error, SD_BUS_ERROR_FILE_EXISTS,
 					 "a model called \"%s\" is served or being loaded already "
-					 "(UnloadModel it first)", name);
+					 "(UnloadModel it first)",
+					 name);
 	if (b->d->store.count >= BMX_CONFIG_MAX_MODELS)
 		return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
 					 "%d models are served already", BMX_CONFIG_MAX_MODELS);
@@ -106,7 +108,9 @@ static int load_start(struct bmx_dbus *b, sd_bus_message *m, const char *name, c
 		close(fd);
 		return -ENOMEM;
 	}
-	*l = (struct model_load){ .b = b, .call = sd_bus_message_ref(m), .fd = fd,
+	*l = (struct model_load){ .b = b,
+				  .call = sd_bus_message_ref(m),
+				  .fd = fd,
 				  .kernels = b->d->config->kernels,
 				  .deadline_ns = now_ns() + BMX_LOAD_TIMEOUT_S * 1000000000ull };
 	snprintf(l->name, sizeof(l->name), "%s", name);
@@ -147,22 +151,27 @@ static int open_beneath(struct bmx_dbus *b, const char *name, const char *file, 
 		dir = open(f, O_PATH | O_DIRECTORY | O_CLOEXEC);
 		if (dir < 0)
 			return sd_bus_error_setf(error, DBUS_ERROR_LOAD_FAILED,
-						 "model %s: model folder %s: %s", name, f, strerror(errno));
+						 "model %s: model folder %s: %s", name, f,
+						 strerror(errno));
 		fd = (int)syscall(SYS_openat2, dir, *rel ? rel : ".", &how, sizeof(how));
 		if (fd < 0) {
 			int e = errno;
 
 			close(dir);
-			return sd_bus_error_setf(error, DBUS_ERROR_LOAD_FAILED, "model %s: %s: %s", name,
-						 file, e == ELOOP ? "a symbolic link (not followed)" :
-						 e == EXDEV ? "leads out of its model folder" : strerror(e));
+			return sd_bus_error_setf(error, DBUS_ERROR_LOAD_FAILED, "model %s: %s: %s",
+						 name, file,
+						 e == ELOOP   ? "a symbolic link (not followed)"
+						 : e == EXDEV ? "leads out of its model folder"
+							      : strerror(e));
 		}
 		close(dir);
 		return fd;
 	}
-	return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-				 "model %s: %s is not beneath a folder of model_folders in %s (or pass "
-				 "the file itself: LoadModelFd)", name, file, c->source_path);
+	return sd_bus_error_setf(
+		error, SD_BUS_ERROR_ACCESS_DENIED,
+		"model %s: %s is not beneath a folder of model_folders in %s (or pass "
+		"the file itself: LoadModelFd)",
+		name, file, c->source_path);
 }
 
 int dbus_method_load_model(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -215,8 +224,10 @@ static void load_finish(struct bmx_dbus *b, struct model_load *l)
 	_cleanup_(freep) char *path = NULL;
 	int r = l->r;
 
-	if (r == 0 && (model_store_find(&d->store, l->name) || d->store.count >= BMX_CONFIG_MAX_MODELS)) {
-		snprintf(l->why, sizeof(l->why), "a model called \"%s\" was loaded meanwhile", l->name);
+	if (r == 0 &&
+	    (model_store_find(&d->store, l->name) || d->store.count >= BMX_CONFIG_MAX_MODELS)) {
+		snprintf(l->why, sizeof(l->why), "a model called \"%s\" was loaded meanwhile",
+			 l->name);
 		r = -EEXIST;
 	}
 	if (r == 0 && (r = model_store_add(&d->store, l->model)) == 0) {
@@ -228,8 +239,9 @@ static void load_finish(struct bmx_dbus *b, struct model_load *l)
 		(void)sd_bus_reply_method_return(l->call, "o", path ? path : DBUS_PATH);
 		return;
 	}
-	(void)sd_bus_reply_method_errorf(l->call, r == -EEXIST ? SD_BUS_ERROR_FILE_EXISTS :
-					 DBUS_ERROR_LOAD_FAILED, "model %s: %s", l->name, l->why);
+	(void)sd_bus_reply_method_errorf(
+		l->call, r == -EEXIST ? SD_BUS_ERROR_FILE_EXISTS : DBUS_ERROR_LOAD_FAILED,
+		"model %s: %s", l->name, l->why);
 }
 
 /* After every loop pass: answer finished loads and overdue ones, free what is over. */
@@ -244,9 +256,10 @@ void dbus_loads_pass(struct bmx_dbus *b)
 			if (done)
 				load_finish(b, l);
 			else
-				(void)sd_bus_reply_method_errorf(l->call, DBUS_ERROR_LOAD_FAILED,
-								 "model %s: loading %s took more than %d s",
-								 l->name, l->label, BMX_LOAD_TIMEOUT_S);
+				(void)sd_bus_reply_method_errorf(
+					l->call, DBUS_ERROR_LOAD_FAILED,
+					"model %s: loading %s took more than %d s", l->name,
+					l->label, BMX_LOAD_TIMEOUT_S);
 			l->answered = true;
 			l->call = sd_bus_message_unref(l->call);
 		}

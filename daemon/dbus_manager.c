@@ -38,15 +38,16 @@ static int prop_daemon(sd_bus *bus, const char *path, const char *iface, const c
 	if (strcmp(prop, "Workers") == 0)
 		return sd_bus_message_append(reply, "u", d->pool ? worker_pool_size(d->pool) : 0);
 	if (strcmp(prop, "RequestsCompleted") == 0)
-		return sd_bus_message_append(reply, "t",
-					     __atomic_load_n(&d->requests_completed, __ATOMIC_RELAXED));
+		return sd_bus_message_append(
+			reply, "t", __atomic_load_n(&d->requests_completed, __ATOMIC_RELAXED));
 	if (strcmp(prop, "RequestsFailed") == 0)
-		return sd_bus_message_append(reply, "t",
-					     __atomic_load_n(&d->requests_failed, __ATOMIC_RELAXED));
+		return sd_bus_message_append(
+			reply, "t", __atomic_load_n(&d->requests_failed, __ATOMIC_RELAXED));
 	if (strcmp(prop, "Doorbell") == 0)
 		return sd_bus_message_append(reply, "s", doorbell_name(d->doorbell));
-	return sd_bus_message_append(reply, "s", bmx_kernels_name(bmx_kernels_resolve(
-							 (enum bmx_kernels_path)d->config->kernels)));
+	return sd_bus_message_append(
+		reply, "s",
+		bmx_kernels_name(bmx_kernels_resolve((enum bmx_kernels_path)d->config->kernels)));
 }
 
 static int prop_governor(sd_bus *bus, const char *path, const char *iface, const char *prop,
@@ -108,20 +109,23 @@ static int prop_sensors(sd_bus *bus, const char *path, const char *iface, const 
 
 	(void)bus, (void)path, (void)iface, (void)error;
 	if (strcmp(prop, "SensorSource") == 0)
-		return sd_bus_message_append(reply, "s", b->d->sensors ?
-					     sensors_source_name(sensors_source(b->d->sensors)) : "none");
+		return sd_bus_message_append(
+			reply, "s",
+			b->d->sensors ? sensors_source_name(sensors_source(b->d->sensors))
+				      : "none");
 	/* NaN: no source gives this reading (D-Bus doubles carry it; bitmixctl shows "n/a"). */
 	if (strcmp(prop, "Temperature") == 0)
-		return sd_bus_message_append(reply, "d", rd->have & SENSOR_HAVE_TEMP ?
-					     dbus_temp_dc(rd) / 10.0 : NAN);
-	return sd_bus_message_append(reply, "d", rd->have & SENSOR_HAVE_POWER ?
-				     dbus_power_cw(rd) / 100.0 : NAN);
+		return sd_bus_message_append(
+			reply, "d", rd->have & SENSOR_HAVE_TEMP ? dbus_temp_dc(rd) / 10.0 : NAN);
+	return sd_bus_message_append(
+		reply, "d", rd->have & SENSOR_HAVE_POWER ? dbus_power_cw(rd) / 100.0 : NAN);
 }
 
 /* Sorted by name so that the property reads the same whatever the store's order. */
 static int by_name(const void *a, const void *b)
 {
-	return strcmp((*(struct served_model *const *)a)->name, (*(struct served_model *const *)b)->name);
+	return strcmp((*(struct served_model *const *)a)->name,
+		      (*(struct served_model *const *)b)->name);
 }
 
 int dbus_append_models(sd_bus_message *reply, const struct bmx_daemon *d)
@@ -166,7 +170,8 @@ int dbus_read_governor(struct bmx_dbus *b, sd_bus_message *m, const char **name,
 		return r;
 	if (!gov_find(*name))
 		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_GOVERNOR,
-					 "no governor \"%s\" (available: %s)", *name, gov_available());
+					 "no governor \"%s\" (available: %s)", *name,
+					 gov_available());
 	return 1;
 }
 
@@ -200,7 +205,8 @@ static int method_get_model(sd_bus_message *m, void *userdata, sd_bus_error *err
 	if (r < 0)
 		return r;
 	if (!model_store_find(&b->d->store, name))
-		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_MODEL, "no model called \"%s\"", name);
+		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_MODEL, "no model called \"%s\"",
+					 name);
 	path = dbus_model_path(name);
 	return path ? sd_bus_reply_method_return(m, "o", path) : -ENOMEM;
 }
@@ -222,7 +228,8 @@ static int method_unload_model(sd_bus_message *m, void *userdata, sd_bus_error *
 		return r;
 	model = model_store_find(store, name);
 	if (!model)
-		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_MODEL, "no model called \"%s\"", name);
+		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_MODEL, "no model called \"%s\"",
+					 name);
 	/* Requests in flight hold their own references and finish; new ones get -ENODEV. */
 	model->retired = true;
 	daemon_governor_remove_model(d, model);
@@ -266,16 +273,17 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_PROPERTY("GovernorTunables", "a{sv}", prop_tunables, 0, PROP_CHANGES),
 	/* The work cap changes with the load: read it, no signal. */
 	SD_BUS_PROPERTY("WorkCap", "(dddtb)", prop_work_cap, 0, 0),
-	SD_BUS_PROPERTY("AvailableGovernors", "as", prop_available, 0, SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("AvailableGovernors", "as", prop_available, 0,
+			SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("SensorSource", "s", prop_sensors, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("Temperature", "d", prop_sensors, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("Power", "d", prop_sensors, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("Models", "a(so)", prop_models, 0, PROP_CHANGES),
 	SD_BUS_METHOD_WITH_ARGS("SetGovernor", SD_BUS_ARGS("s", name), SD_BUS_NO_RESULT,
 				method_set_governor, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("SetGovernorWithTunables", SD_BUS_ARGS("s", name, "a{sv}", tunables),
-				SD_BUS_NO_RESULT, dbus_method_set_governor_tunables,
-				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("SetGovernorWithTunables",
+				SD_BUS_ARGS("s", name, "a{sv}", tunables), SD_BUS_NO_RESULT,
+				dbus_method_set_governor_tunables, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("GetModel", SD_BUS_ARGS("s", name), SD_BUS_RESULT("o", path),
 				method_get_model, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("LoadModel", SD_BUS_ARGS("s", name, "s", path),

@@ -125,8 +125,8 @@ static int prop_get(sd_bus *bus, const char *path, const char *iface, const char
 	if (strcmp(prop, "File") == 0)
 		return sd_bus_message_append(reply, "s", m->path);
 	if (strcmp(prop, "Generation") == 0)
-		return sd_bus_message_append(reply, "t",
-					     __atomic_load_n(&m->control->generation, __ATOMIC_ACQUIRE));
+		return sd_bus_message_append(
+			reply, "t", __atomic_load_n(&m->control->generation, __ATOMIC_ACQUIRE));
 	if (strcmp(prop, "CurrentBits") == 0)
 		return dbus_append_bits(reply, m, NULL);
 	if (strcmp(prop, "LayerNames") == 0) {
@@ -167,7 +167,8 @@ static int prop_limits(sd_bus *bus, const char *path, const char *iface, const c
 		r = sd_bus_message_open_container(reply, 'a', "(sy)");
 	for (uint32_t l = 0; r >= 0 && m->policy && l < gov_policy_layer_count(m->policy); l++)
 		if (gov_policy_pinned(m->policy, l))
-			r = sd_bus_message_append(reply, "(sy)", gov_policy_layer_name(m->policy, l),
+			r = sd_bus_message_append(reply, "(sy)",
+						  gov_policy_layer_name(m->policy, l),
 						  gov_policy_pinned(m->policy, l));
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
@@ -194,7 +195,8 @@ static int prop_holds(sd_bus *bus, const char *path, const char *iface, const ch
 
 		dbus_owner_name(b, holds[i].owner, owner, sizeof(owner));
 		r = sd_bus_message_append(reply, "(usts)", holds[i].id,
-					  holds[i].kind == GOV_HOLD_MIN_BITS ? "min-bits" : "max-latency-ns",
+					  holds[i].kind == GOV_HOLD_MIN_BITS ? "min-bits"
+									     : "max-latency-ns",
 					  holds[i].value, owner);
 	}
 	return r < 0 ? r : sd_bus_message_close_container(reply);
@@ -233,7 +235,8 @@ static int append_tables(sd_bus_message *reply, const struct gov_stats *st)
 	for (uint32_t s = 0; r >= 0 && s < GOV_STATES; s++)
 		for (uint32_t t = 0; r >= 0 && t < GOV_STATES; t++)
 			if (st->trans_table[s][t])
-				r = sd_bus_message_append(reply, "(uuu)", s, t, st->trans_table[s][t]);
+				r = sd_bus_message_append(reply, "(uuu)", s, t,
+							  st->trans_table[s][t]);
 	for (int k = 0; r >= 0 && k < 3; k++)
 		r = sd_bus_message_close_container(reply);
 	return r;
@@ -250,7 +253,8 @@ static int append_adaptive(sd_bus_message *reply, const struct served_model *m)
 	    (r = append_entry(reply, "adaptive_requests", "t", rep.adaptive_requests)) < 0 ||
 	    (r = append_entry(reply, "adaptive_samples", "t", rep.adaptive_samples)) < 0 ||
 	    (r = append_entry(reply, "adaptive_escalated", "t", rep.adaptive_escalated)) < 0 ||
-	    (r = append_entry(reply, "adaptive_bitops_per_request", "d", rep.adaptive_bitops)) < 0 ||
+	    (r = append_entry(reply, "adaptive_bitops_per_request", "d", rep.adaptive_bitops)) <
+		    0 ||
 	    (r = append_entry(reply, "adaptive_ceiling_bitops_per_request", "d",
 			      rep.adaptive_ceiling_bitops)) < 0)
 		return r;
@@ -274,9 +278,11 @@ static int prop_stats(sd_bus *bus, const char *path, const char *iface, const ch
 				 __atomic_load_n(&m->samples_completed, __ATOMIC_RELAXED));
 	if (r >= 0 && m->policy) {
 		gov_policy_stats(m->policy, now_ns(), &st);
-		if ((r = append_entry(reply, "average_bits", "d", gov_policy_average_bits(m->policy))) < 0 ||
+		if ((r = append_entry(reply, "average_bits", "d",
+				      gov_policy_average_bits(m->policy))) < 0 ||
 		    (r = append_entry(reply, "cost_ns", "d", gov_policy_cost(m->policy))) < 0 ||
-		    (r = append_entry(reply, "samples_per_second", "d", gov_policy_rate(m->policy))) < 0 ||
+		    (r = append_entry(reply, "samples_per_second", "d",
+				      gov_policy_rate(m->policy))) < 0 ||
 		    (r = append_entry(reply, "transitions", "t", st.transitions)) < 0 ||
 		    (r = append_entry(reply, "decisions", "t", st.decisions)) < 0 ||
 		    (r = append_entry(reply, "last_decision_ns", "t", st.last_decision_ns)) < 0 ||
@@ -370,7 +376,8 @@ static int method_set_bits(sd_bus_message *m, void *userdata, sd_bus_error *erro
 	while (r >= 0 && (r = sd_bus_message_read(m, "(yy)", &w, &a)) > 0) {
 		if (n == model->model->layer_count)
 			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-						 "more than the %u layers of model %s", n, model->name);
+						 "more than the %u layers of model %s", n,
+						 model->name);
 		bits[n++] = (struct bmx_layer_bits){ w, a };
 	}
 	if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
@@ -382,19 +389,21 @@ static int method_set_bits(sd_bus_message *m, void *userdata, sd_bus_error *erro
 	if (bmx_engine_check_bits(model->engine, bits, &bad) < 0)
 		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
 					 "layer %u (%s) cannot run at w%ua%u", bad,
-					 model->model->layers[bad].name, bits[bad].w_bits, bits[bad].a_bits);
+					 model->model->layers[bad].name, bits[bad].w_bits,
+					 bits[bad].a_bits);
 	if (model->policy) {
 		if (gov_policy_set_user_bits(model->policy, bits) == -EBUSY)
-			return sd_bus_error_setf(error, DBUS_ERROR_GOVERNOR_BUSY,
-						 "the %s governor decides the bits; switch to userspace "
-						 "first (SetGovernor \"userspace\")",
-						 gov_core_governor(b->d->governor));
+			return sd_bus_error_setf(
+				error, DBUS_ERROR_GOVERNOR_BUSY,
+				"the %s governor decides the bits; switch to userspace "
+				"first (SetGovernor \"userspace\")",
+				gov_core_governor(b->d->governor));
 	} else {
 		served_model_set_bits(model, (const struct bitmix_bits *)bits);
 	}
 	log_info("model %s: bits set over D-Bus by %s", model->name, sd_bus_message_get_sender(m));
-	return sd_bus_reply_method_return(m, "t",
-					  __atomic_load_n(&model->control->generation, __ATOMIC_ACQUIRE));
+	return sd_bus_reply_method_return(
+		m, "t", __atomic_load_n(&model->control->generation, __ATOMIC_ACQUIRE));
 }
 
 static int method_set_limits(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -421,7 +430,8 @@ static int method_set_limits(sd_bus_message *m, void *userdata, sd_bus_error *er
 	while (r >= 0 && (r = sd_bus_message_read(m, "(sy)", &layer, &bits)) > 0) {
 		if (lim.n_pinned == BMX_CONFIG_MAX_PINNED)
 			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-						 "more than %d pinned layers", BMX_CONFIG_MAX_PINNED);
+						 "more than %d pinned layers",
+						 BMX_CONFIG_MAX_PINNED);
 		snprintf(lim.pinned[lim.n_pinned].layer, sizeof(lim.pinned[0].layer), "%s", layer);
 		lim.pinned[lim.n_pinned++].bits = bits;
 	}
@@ -460,7 +470,8 @@ static int method_hold(sd_bus_message *m, void *userdata, sd_bus_error *error)
 		kind = GOV_HOLD_MAX_LATENCY_NS;
 	else
 		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "hold kind \"%s\" is not min-bits or max-latency-ns", what);
+					 "hold kind \"%s\" is not min-bits or max-latency-ns",
+					 what);
 	if (!model->policy)
 		return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED,
 					 "model %s is not governed (see the log)", model->name);
@@ -472,8 +483,9 @@ static int method_hold(sd_bus_message *m, void *userdata, sd_bus_error *error)
 					 "this connection holds %d already", DBUS_HOLDS_PER_PEER);
 	r = gov_policy_hold(model->policy, kind, value, owner, &id);
 	if (r == -EINVAL)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s %llu out of range (%s)",
-					 what, (unsigned long long)value,
+		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+					 "%s %llu out of range (%s)", what,
+					 (unsigned long long)value,
 					 kind == GOV_HOLD_MIN_BITS ? "2..8 bits" : "1 ns..1 hour");
 	if (r < 0)
 		return sd_bus_error_set_errnof(error, -r, "hold: %s", strerror(-r));
@@ -503,8 +515,8 @@ static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error
 		return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
 					 "hold %u belongs to another client", id);
 	if (r < 0)
-		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_HOLD,
-					 "model %s has no hold %u", model->name, id);
+		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_HOLD, "model %s has no hold %u",
+					 model->name, id);
 	return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -525,9 +537,11 @@ static const sd_bus_vtable model_vtable[] = {
 	SD_BUS_PROPERTY("Stats", "a{sv}", prop_stats, 0, 0),
 	/* Completes in the background (bitmixctl cost polls it): read it, no signal. */
 	SD_BUS_PROPERTY("CostTable", "(sssuddba(sqqqqadad))", prop_cost, 0, 0),
-	SD_BUS_METHOD_WITH_ARGS("SetBits", SD_BUS_ARGS("a(yy)", bits), SD_BUS_RESULT("t", generation),
-				method_set_bits, SD_BUS_VTABLE_UNPRIVILEGED),
-	SD_BUS_METHOD_WITH_ARGS("SetLimits", SD_BUS_ARGS("y", min_bits, "y", max_bits, "a(sy)", pinned),
+	SD_BUS_METHOD_WITH_ARGS("SetBits", SD_BUS_ARGS("a(yy)", bits),
+				SD_BUS_RESULT("t", generation), method_set_bits,
+				SD_BUS_VTABLE_UNPRIVILEGED),
+	SD_BUS_METHOD_WITH_ARGS("SetLimits",
+				SD_BUS_ARGS("y", min_bits, "y", max_bits, "a(sy)", pinned),
 				SD_BUS_NO_RESULT, method_set_limits, SD_BUS_VTABLE_UNPRIVILEGED),
 	SD_BUS_METHOD_WITH_ARGS("Hold", SD_BUS_ARGS("s", kind, "t", value), SD_BUS_RESULT("u", id),
 				method_hold, SD_BUS_VTABLE_UNPRIVILEGED),

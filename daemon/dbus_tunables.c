@@ -24,16 +24,26 @@ struct tunable {
 	size_t offset;
 };
 
-#define T(gov, key, type) { #gov, #key, type, offsetof(struct bmx_governor_config, gov.key) }
+#define T(gov, key, type)                                                       \
+	{                                                                       \
+#gov, #key, type, offsetof(struct bmx_governor_config, gov.key) \
+	}
 static const struct tunable tunables[] = {
-	T(ondemand, up_threshold, 'u'),         T(ondemand, sampling_down_factor, 'u'),
-	T(conservative, up_threshold, 'u'),     T(conservative, down_threshold, 'u'),
-	T(conservative, freq_step, 'u'),        T(conservative, sampling_down_factor, 'u'),
+	T(ondemand, up_threshold, 'u'),
+	T(ondemand, sampling_down_factor, 'u'),
+	T(conservative, up_threshold, 'u'),
+	T(conservative, down_threshold, 'u'),
+	T(conservative, freq_step, 'u'),
+	T(conservative, sampling_down_factor, 'u'),
 	T(step_wise, states, 'u'),
-	T(power_allocator, control_temp_c, 'd'), T(power_allocator, switch_on_temp_c, 'd'),
-	T(power_allocator, sustainable_power_w, 'd'), T(power_allocator, k_po, 'd'),
-	T(power_allocator, k_pu, 'd'),          T(power_allocator, k_i, 'd'),
-	T(power_allocator, k_d, 'd'),           T(power_allocator, integral_cutoff_c, 'd'),
+	T(power_allocator, control_temp_c, 'd'),
+	T(power_allocator, switch_on_temp_c, 'd'),
+	T(power_allocator, sustainable_power_w, 'd'),
+	T(power_allocator, k_po, 'd'),
+	T(power_allocator, k_pu, 'd'),
+	T(power_allocator, k_i, 'd'),
+	T(power_allocator, k_d, 'd'),
+	T(power_allocator, integral_cutoff_c, 'd'),
 	T(power_allocator, dynamic_power_w, 'd'),
 };
 #undef T
@@ -127,8 +137,17 @@ static int read_value(sd_bus_message *m, char *out, size_t size, sd_bus_error *e
 {
 	const char *contents;
 	char type;
-	union { uint8_t y; int16_t n; uint16_t q; int32_t i; uint32_t u; int64_t x; uint64_t t;
-		double d; const char *s; } v;
+	union {
+		uint8_t y;
+		int16_t n;
+		uint16_t q;
+		int32_t i;
+		uint32_t u;
+		int64_t x;
+		uint64_t t;
+		double d;
+		const char *s;
+	} v;
 	int r = sd_bus_message_peek_type(m, &type, &contents);
 
 	if (r < 0 || (r = sd_bus_message_enter_container(m, 'v', contents)) < 0)
@@ -140,14 +159,30 @@ static int read_value(sd_bus_message *m, char *out, size_t size, sd_bus_error *e
 	if (r < 0)
 		return r;
 	switch (contents[0]) {
-	case 'y': snprintf(out, size, "%u", v.y); break;
-	case 'n': snprintf(out, size, "%d", v.n); break;
-	case 'q': snprintf(out, size, "%u", v.q); break;
-	case 'i': snprintf(out, size, "%d", v.i); break;
-	case 'u': snprintf(out, size, "%u", v.u); break;
-	case 'x': snprintf(out, size, "%lld", (long long)v.x); break;
-	case 't': snprintf(out, size, "%llu", (unsigned long long)v.t); break;
-	case 'd': snprintf(out, size, "%.17g", v.d); break;
+	case 'y':
+		snprintf(out, size, "%u", v.y);
+		break;
+	case 'n':
+		snprintf(out, size, "%d", v.n);
+		break;
+	case 'q':
+		snprintf(out, size, "%u", v.q);
+		break;
+	case 'i':
+		snprintf(out, size, "%d", v.i);
+		break;
+	case 'u':
+		snprintf(out, size, "%u", v.u);
+		break;
+	case 'x':
+		snprintf(out, size, "%lld", (long long)v.x);
+		break;
+	case 't':
+		snprintf(out, size, "%llu", (unsigned long long)v.t);
+		break;
+	case 'd':
+		snprintf(out, size, "%.17g", v.d);
+		break;
 	default:
 		/* One YAML value on one line: a list such as trips, or a number given as text. */
 		if (strpbrk(v.s, "\n\r#") || strlen(v.s) >= size)
@@ -168,9 +203,11 @@ static int read_given(sd_bus_message *m, const char *gov, struct given *given, s
 		if ((r = sd_bus_message_read(m, "s", &key)) < 0)
 			return r;
 		if (!is_tunable(gov, key))
-			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-						 "the %s governor has no tunable \"%s\" (see governor.%s "
-						 "in config/README.md)", gov, key, gov);
+			return sd_bus_error_setf(
+				error, SD_BUS_ERROR_INVALID_ARGS,
+				"the %s governor has no tunable \"%s\" (see governor.%s "
+				"in config/README.md)",
+				gov, key, gov);
 		if (*n == MAX_GIVEN || given_value(given, *n, key))
 			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
 						 "tunable \"%s\" given twice, or too many", key);

@@ -48,15 +48,16 @@ int doorbell_probe(struct bmx_daemon *d)
 	d->spin_ns = (uint64_t)d->config->ipc.spin_us * 1000;
 	if (want == BMX_DOORBELL_FUTEX && !have) {
 		log_error("ipc.doorbell is futex in %s, but this kernel's io_uring has no futex "
-			  "operations (Linux 6.7+): use auto or eventfd", d->config->source_path);
+			  "operations (Linux 6.7+): use auto or eventfd",
+			  d->config->source_path);
 		return -EOPNOTSUPP;
 	}
 	d->doorbell = want == BMX_DOORBELL_EVENTFD || !have ? BITMIX_DOORBELL_EVENTFD
 							    : BITMIX_DOORBELL_FUTEX;
 	log_info("doorbell: %s (%s), spin %u us", doorbell_name(d->doorbell),
 		 want == BMX_DOORBELL_EVENTFD ? "forced by ipc.doorbell"
-		 : have ? "io_uring has futex operations"
-			: "io_uring has no futex operations, falling back",
+		 : have			      ? "io_uring has futex operations"
+					      : "io_uring has no futex operations, falling back",
 		 d->config->ipc.spin_us);
 	d->futex_wake_op = (struct loop_op){ .kind = LOOP_OP_FUTEX_WAKE };
 	return 0;
@@ -83,7 +84,8 @@ int doorbell_arm(struct bmx_daemon *d, struct session *s)
 		prep_futex(sqe, BMX_IORING_OP_FUTEX_WAIT, &s->hdr->sq_tail,
 			   bitmix_load_acquire(&s->hdr->sq_tail));
 	else
-		io_uring_prep_read(sqe, s->submit_efd, &s->doorbell_value, sizeof(s->doorbell_value), 0);
+		io_uring_prep_read(sqe, s->submit_efd, &s->doorbell_value,
+				   sizeof(s->doorbell_value), 0);
 	event_loop_arm(d, sqe, &s->doorbell_op);
 	s->doorbell_armed = true;
 	return 0;
@@ -103,7 +105,8 @@ bool doorbell_spin(struct bmx_daemon *d)
 			worked = true;
 			continue;
 		}
-		if (io_uring_cq_ready(&d->ring) || d->stopping || now_ns() - d->last_work_ns >= d->spin_ns)
+		if (io_uring_cq_ready(&d->ring) || d->stopping ||
+		    now_ns() - d->last_work_ns >= d->spin_ns)
 			return worked;
 		bitmix_cpu_relax();
 	}
@@ -113,7 +116,8 @@ bool doorbell_sleep_prepare(struct bmx_daemon *d)
 {
 	for (struct session *s = d->sessions; s; s = s->next)
 		if (s->has_arena)
-			__atomic_store_n(&s->hdr->daemon_flags, BITMIX_DAEMON_SLEEPING, __ATOMIC_RELAXED);
+			__atomic_store_n(&s->hdr->daemon_flags, BITMIX_DAEMON_SLEEPING,
+					 __ATOMIC_RELAXED);
 	bitmix_smp_mb();
 	if (session_drain_all(d) > 0) {
 		doorbell_awake(d);

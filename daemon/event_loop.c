@@ -98,8 +98,9 @@ int event_loop_arm_recv(struct bmx_daemon *d, struct session *s)
 		return 0;
 	sqe->flags |= IOSQE_IO_LINK;
 	sqe = get_sqe(d); /* there is room: checked above */
-	s->handshake_timeout = (struct __kernel_timespec){ .tv_sec = ms / 1000,
-							   .tv_nsec = (long long)(ms % 1000) * 1000000 };
+	s->handshake_timeout =
+		(struct __kernel_timespec){ .tv_sec = ms / 1000,
+					    .tv_nsec = (long long)(ms % 1000) * 1000000 };
 	io_uring_prep_link_timeout(sqe, &s->handshake_timeout, 0);
 	return arm(d, sqe, &s->handshake_op);
 }
@@ -165,7 +166,8 @@ static void on_accept(struct bmx_daemon *d, int res)
 	}
 	r = session_admit(s, why, sizeof(why));
 	if (r < 0) {
-		log_info("refusing a client (pid %d, uid %u): %s", (int)s->pid, (unsigned)s->uid, why);
+		log_info("refusing a client (pid %d, uid %u): %s", (int)s->pid, (unsigned)s->uid,
+			 why);
 		reply_refusal(s->fd, r, why);
 		session_unref(s);
 		goto rearm;
@@ -280,9 +282,11 @@ static void on_recv(struct session *s, int res)
 	if (s->closing)
 		return;
 	if (res == -ECANCELED && !s->greeted) {
-		log_info("client %u (pid %d, uid %u): sent nothing within limits.handshake_timeout_ms "
-			 "(%u ms)", s->id, (int)s->pid, (unsigned)s->uid,
-			 s->daemon->config->limits.handshake_timeout_ms);
+		log_info(
+			"client %u (pid %d, uid %u): sent nothing within limits.handshake_timeout_ms "
+			"(%u ms)",
+			s->id, (int)s->pid, (unsigned)s->uid,
+			s->daemon->config->limits.handshake_timeout_ms);
 		session_close(s, "disconnected");
 		return;
 	}
@@ -321,23 +325,46 @@ static void dispatch(struct bmx_daemon *d, struct loop_op *op, int res)
 
 	d->pending_ops--;
 	switch (op->kind) {
-	case LOOP_OP_ACCEPT: on_accept(d, res); break;
-	case LOOP_OP_SIGNAL: on_signal(d, res); break;
-	case LOOP_OP_RECV: on_recv(s, res); break;
-	case LOOP_OP_DOORBELL: on_doorbell(s, res); break;
-	case LOOP_OP_CANCEL: break;
-	case LOOP_OP_HANDSHAKE: break; /* -ETIME: the receive ends -ECANCELED (on_recv) */
-	case LOOP_OP_FUTEX_WAKE: break;
+	case LOOP_OP_ACCEPT:
+		on_accept(d, res);
+		break;
+	case LOOP_OP_SIGNAL:
+		on_signal(d, res);
+		break;
+	case LOOP_OP_RECV:
+		on_recv(s, res);
+		break;
+	case LOOP_OP_DOORBELL:
+		on_doorbell(s, res);
+		break;
+	case LOOP_OP_CANCEL:
+		break;
+	case LOOP_OP_HANDSHAKE:
+		break; /* -ETIME: the receive ends -ECANCELED (on_recv) */
+	case LOOP_OP_FUTEX_WAKE:
+		break;
 	case LOOP_OP_ACCEPT_BACKOFF:
 		if (!d->stopping)
 			arm_accept(d);
 		break;
-	case LOOP_OP_SENSOR_TIMER: sensor_loop_on_timer(d, res); break;
-	case LOOP_OP_SENSOR_EVENT: sensor_loop_on_event(d, res); break;
-	case LOOP_OP_WATCHDOG: daemon_systemd_watchdog_on_timer(d, res); break;
-	case LOOP_OP_DBUS_IO: dbus_on_io(d, res); break;
-	case LOOP_OP_DBUS_TIMEOUT: dbus_on_timeout(d, res); break;
-	case LOOP_OP_MODEL_LOAD: dbus_on_load(d, op, res); break;
+	case LOOP_OP_SENSOR_TIMER:
+		sensor_loop_on_timer(d, res);
+		break;
+	case LOOP_OP_SENSOR_EVENT:
+		sensor_loop_on_event(d, res);
+		break;
+	case LOOP_OP_WATCHDOG:
+		daemon_systemd_watchdog_on_timer(d, res);
+		break;
+	case LOOP_OP_DBUS_IO:
+		dbus_on_io(d, res);
+		break;
+	case LOOP_OP_DBUS_TIMEOUT:
+		dbus_on_timeout(d, res);
+		break;
+	case LOOP_OP_MODEL_LOAD:
+		dbus_on_load(d, op, res);
+		break;
 	}
 	if (s)
 		session_unref(s);
@@ -415,7 +442,8 @@ int event_loop_run(struct bmx_daemon *d)
 		r = wait_for_work(d);
 		if (r < 0 && r != -EINTR)
 			return log_error_errno(r, "io_uring_submit_and_wait");
-		io_uring_for_each_cqe(&d->ring, head, cqe) {
+		io_uring_for_each_cqe(&d->ring, head, cqe)
+		{
 			dispatch(d, io_uring_cqe_get_data(cqe), cqe->res);
 			n++;
 		}

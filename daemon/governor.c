@@ -18,9 +18,8 @@
 #include "governor_internal.h"
 
 static const struct governor_ops *const governors[] = {
-	&governor_performance, &governor_powersave,    &governor_userspace,
-	&governor_ondemand,    &governor_conservative, &governor_step_wise,
-	&governor_power_allocator,
+	&governor_performance,	&governor_powersave, &governor_userspace,	&governor_ondemand,
+	&governor_conservative, &governor_step_wise, &governor_power_allocator,
 };
 
 const struct governor_ops *gov_find(const char *name)
@@ -117,7 +116,8 @@ int gov_core_set_governor(struct gov_core *c, const char *name, uint64_t now_ns,
 		why[0] = 0;
 	if (!gov) {
 		if (why)
-			snprintf(why, why_len, "no governor \"%s\" (available: %s)", name, gov_available());
+			snprintf(why, why_len, "no governor \"%s\" (available: %s)", name,
+				 gov_available());
 		return -ENOENT;
 	}
 	c->now = now_ns;
@@ -186,12 +186,30 @@ void gov_core_trip(struct gov_core *c, const char *trip, double temp_c, bool ris
 		c->trip_fn(c->trip_userdata, trip, temp_c, rising);
 }
 
-size_t gov_core_policy_count(const struct gov_core *c) { return c->n; }
-struct gov_policy *gov_core_policy(const struct gov_core *c, size_t i) { return c->policies[i]; }
-void *gov_core_data(const struct gov_core *c) { return c->gov_data; }
-void gov_core_set_data(struct gov_core *c, void *data) { c->gov_data = data; }
-const struct bmx_governor_config *gov_core_config(const struct gov_core *c) { return &c->cfg; }
-uint64_t gov_core_now(const struct gov_core *c) { return c->now; }
+size_t gov_core_policy_count(const struct gov_core *c)
+{
+	return c->n;
+}
+struct gov_policy *gov_core_policy(const struct gov_core *c, size_t i)
+{
+	return c->policies[i];
+}
+void *gov_core_data(const struct gov_core *c)
+{
+	return c->gov_data;
+}
+void gov_core_set_data(struct gov_core *c, void *data)
+{
+	c->gov_data = data;
+}
+const struct bmx_governor_config *gov_core_config(const struct gov_core *c)
+{
+	return &c->cfg;
+}
+uint64_t gov_core_now(const struct gov_core *c)
+{
+	return c->now;
+}
 
 struct gov_policy *gov_core_find_policy(const struct gov_core *c, const char *name)
 {
@@ -201,8 +219,14 @@ struct gov_policy *gov_core_find_policy(const struct gov_core *c, const char *na
 	return NULL;
 }
 
-void *gov_policy_data(const struct gov_policy *p) { return p->gov_data; }
-void gov_policy_set_data(struct gov_policy *p, void *data) { p->gov_data = data; }
+void *gov_policy_data(const struct gov_policy *p)
+{
+	return p->gov_data;
+}
+void gov_policy_set_data(struct gov_policy *p, void *data)
+{
+	p->gov_data = data;
+}
 
 void gov_policy_free_data(struct gov_core *core, struct gov_policy *p)
 {
@@ -210,12 +234,30 @@ void gov_policy_free_data(struct gov_core *core, struct gov_policy *p)
 	free(p->gov_data);
 	p->gov_data = NULL;
 }
-const char *gov_policy_name(const struct gov_policy *p) { return p->name; }
-void *gov_policy_userdata(const struct gov_policy *p) { return p->userdata; }
-const struct bmx_layer_bits *gov_policy_bits(const struct gov_policy *p) { return p->bits; }
-double gov_policy_cost(const struct gov_policy *p) { return p->cost; }
-double gov_policy_rate(const struct gov_policy *p) { return p->rate; }
-uint32_t gov_policy_layer_count(const struct gov_policy *p) { return p->n; }
+const char *gov_policy_name(const struct gov_policy *p)
+{
+	return p->name;
+}
+void *gov_policy_userdata(const struct gov_policy *p)
+{
+	return p->userdata;
+}
+const struct bmx_layer_bits *gov_policy_bits(const struct gov_policy *p)
+{
+	return p->bits;
+}
+double gov_policy_cost(const struct gov_policy *p)
+{
+	return p->cost;
+}
+double gov_policy_rate(const struct gov_policy *p)
+{
+	return p->rate;
+}
+uint32_t gov_policy_layer_count(const struct gov_policy *p)
+{
+	return p->n;
+}
 
 const char *gov_policy_layer_name(const struct gov_policy *p, uint32_t layer)
 {

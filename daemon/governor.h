@@ -44,11 +44,12 @@ struct gov_policy;
  */
 struct governor_ops {
 	const char *name;
-	int (*init)(struct gov_core *core);           /* optional: governor-wide state */
-	void (*exit)(struct gov_core *core);          /* optional */
+	int (*init)(struct gov_core *core);  /* optional: governor-wide state */
+	void (*exit)(struct gov_core *core); /* optional */
 	int (*start)(struct gov_core *core, struct gov_policy *p); /* optional */
 	void (*stop)(struct gov_core *core, struct gov_policy *p); /* optional */
-	void (*limits)(struct gov_core *core, struct gov_policy *p); /* optional: limits/holds changed */
+	void (*limits)(struct gov_core *core,
+		       struct gov_policy *p); /* optional: limits/holds changed */
 	void (*update)(struct gov_core *core, const struct sensor_reading *r);
 };
 
@@ -70,15 +71,16 @@ struct gov_layer_cost {
 struct gov_model_desc {
 	const char *name;
 	uint32_t layer_count;
-	const char *const *layer_names;  /* [layer_count] */
-	const uint16_t *bits_mask;       /* [layer_count] from the .bmx */
-	const uint64_t *macs;            /* [layer_count] per sample */
-	const float *const *sensitivity; /* [layer_count][popcount(mask)], ascending bits; may be NULL */
-	const double *uniform_ns;        /* [9]: measured ns/sample at uniform b bits, 0 = unmeasured */
+	const char *const *layer_names; /* [layer_count] */
+	const uint16_t *bits_mask;	/* [layer_count] from the .bmx */
+	const uint64_t *macs;		/* [layer_count] per sample */
+	const float *const
+		*sensitivity;	  /* [layer_count][popcount(mask)], ascending bits; may be NULL */
+	const double *uniform_ns; /* [9]: measured ns/sample at uniform b bits, 0 = unmeasured */
 	const struct bmx_layer_bits *initial; /* [layer_count] the bits published now */
 	/* [layer_count], or NULL: per-layer measured costs, which then replace uniform_ns. */
 	const struct gov_layer_cost *layer_costs;
-	uint32_t large_batch;            /* the batch of layer_costs' [1] */
+	uint32_t large_batch; /* the batch of layer_costs' [1] */
 };
 
 /* The actuator: publish BITS (layer_count entries) for the policy's model. */
@@ -87,7 +89,7 @@ typedef void (*gov_publish_fn)(void *userdata, const struct bmx_layer_bits *bits
 typedef void (*gov_floor_fn)(void *userdata, uint8_t floor_bits);
 
 enum gov_hold_kind {
-	GOV_HOLD_MIN_BITS = 1,   /* value: a floor on every layer's bits, 2..8 */
+	GOV_HOLD_MIN_BITS = 1,	 /* value: a floor on every layer's bits, 2..8 */
 	GOV_HOLD_MAX_LATENCY_NS, /* value: a ceiling on engine time per sample */
 };
 
@@ -107,13 +109,13 @@ struct gov_stats {
 	uint64_t last_decision_ns; /* cost of the last decision, for status */
 };
 
-
 /* The core. */
 int gov_core_new(const struct bmx_governor_config *cfg, struct gov_core **out);
 void gov_core_free(struct gov_core *core);
 
 /* Replace the tunables (a reload); the governor restarts if its name or tunables changed. */
-int gov_core_configure(struct gov_core *core, const struct bmx_governor_config *cfg, uint64_t now_ns);
+int gov_core_configure(struct gov_core *core, const struct bmx_governor_config *cfg,
+		       uint64_t now_ns);
 
 /*
  * Switch to governor NAME. A governor that fails to start leaves performance running; the
@@ -246,7 +248,8 @@ double gov_core_capacity(const struct gov_core *core);
  * time they waited for the cap with a request at hand.
  */
 void gov_core_observe_work(struct gov_core *core, uint64_t work_ns_total,
-			   uint64_t occupied_ns_total, uint64_t throttled_ns_total, uint64_t now_ns);
+			   uint64_t occupied_ns_total, uint64_t throttled_ns_total,
+			   uint64_t now_ns);
 double gov_core_busy_cpus(const struct gov_core *core);
 bool gov_core_saturated(const struct gov_core *core);
 /* The deepest cap: clients always make some progress (the kernel's idle injection keeps some too). */
@@ -262,7 +265,7 @@ struct gov_cap_stats {
 	double busy_cpus;     /* what the daemon's work kept busy, averaged over a few periods */
 	double capacity_cpus; /* the workers */
 	bool saturated;
-	uint64_t capped_ns;   /* time spent under a cap */
+	uint64_t capped_ns; /* time spent under a cap */
 	uint64_t changes;
 };
 void gov_core_cap_stats(const struct gov_core *core, uint64_t now_ns, struct gov_cap_stats *out);

@@ -88,7 +88,8 @@ bool gov_core_saturated(const struct gov_core *c)
 void gov_core_set_work_cap(struct gov_core *c, double cpus)
 {
 	/* A cap at or above every worker is no cap. */
-	c->next_work_cap = cpus > 0 && cpus < gov_core_capacity(c) ? fmax(cpus, GOV_MIN_WORK_CAP) : 0;
+	c->next_work_cap = cpus > 0 && cpus < gov_core_capacity(c) ? fmax(cpus, GOV_MIN_WORK_CAP)
+								   : 0;
 }
 
 double gov_core_work_cap(const struct gov_core *c)

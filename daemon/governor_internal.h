@@ -17,29 +17,29 @@ enum gov_target {
 struct gov_policy {
 	struct gov_core *core;
 	char name[48];
-	uint32_t n;                    /* layers */
+	uint32_t n; /* layers */
 	char (*layer_names)[32];
-	uint16_t *mask;                /* per layer, from the .bmx */
+	uint16_t *mask; /* per layer, from the .bmx */
 	uint64_t *macs;
-	struct alloc_layer *base;      /* costs and sensitivities of every bit the model allows */
-	struct alloc_layer *eff;       /* the same with limits and holds applied */
-	struct alloc_layer *real;      /* eff less the bit-widths that save nothing real */
+	struct alloc_layer *base; /* costs and sensitivities of every bit the model allows */
+	struct alloc_layer *eff;  /* the same with limits and holds applied */
+	struct alloc_layer *real; /* eff less the bit-widths that save nothing real */
 	struct gov_layer_cost *layer_costs; /* [n] measured, or NULL (costs from uniform_ns) */
-	double (*rel_error)[ALLOC_NB]; /* [n] of base's costs, at the batch in use */
+	double (*rel_error)[ALLOC_NB];	    /* [n] of base's costs, at the batch in use */
 	uint32_t large_batch;
-	double batch;                  /* the traffic's mean batch the costs are taken at */
+	double batch; /* the traffic's mean batch the costs are taken at */
 	struct bit_allocator *alloc;
 	struct alloc_result result;
 
 	/* Limits (from YAML or the control surface). */
 	uint8_t min_bits, max_bits;
-	uint8_t *pinned;               /* per layer, 0 = not pinned */
+	uint8_t *pinned; /* per layer, 0 = not pinned */
 
 	/* QoS holds and their aggregate. */
 	struct gov_hold holds[GOV_MAX_HOLDS];
 	size_t n_holds;
-	uint8_t qos_floor;             /* 0 = none */
-	uint64_t qos_max_latency_ns;   /* 0 = none */
+	uint8_t qos_floor;	     /* 0 = none */
+	uint64_t qos_max_latency_ns; /* 0 = none */
 
 	/* The governor's target. */
 	enum gov_target target;
@@ -52,8 +52,8 @@ struct gov_policy {
 	double cost;
 	gov_publish_fn publish;
 	void *userdata;
-	gov_floor_fn floor_changed;    /* the actuator's, or NULL */
-	double cost_scale;             /* measured cost / ceiling's cost of the traffic (adaptive), 1 */
+	gov_floor_fn floor_changed; /* the actuator's, or NULL */
+	double cost_scale; /* measured cost / ceiling's cost of the traffic (adaptive), 1 */
 
 	/* Observed load. */
 	uint64_t last_samples, last_obs_ns;
@@ -79,10 +79,10 @@ struct gov_core {
 	void *trip_userdata;
 
 	/* The work cap (governor_cap.c). */
-	double capacity_cpus;          /* the workers' CPUs */
+	double capacity_cpus;		 /* the workers' CPUs */
 	double busy_cpus, occupied_cpus; /* averaged, for status */
-	bool saturated;                /* judged per period, under the cap in force then */
-	unsigned calm_periods;         /* periods in a row that were not saturated */
+	bool saturated;			 /* judged per period, under the cap in force then */
+	unsigned calm_periods;		 /* periods in a row that were not saturated */
 	uint64_t last_work_ns, last_occupied_ns, last_throttled_ns, last_work_obs_ns;
 	double work_cap, next_work_cap; /* published, and asked for by this update; 0 = none */
 	gov_cap_fn cap_fn;

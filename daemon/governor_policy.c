@@ -113,7 +113,8 @@ static void fill_tables(struct gov_policy *p, const struct gov_model_desc *d)
 			any |= (p->base[l].allowed & (1u << b)) && p->base[l].sensitivity[b] > 0;
 	for (uint32_t l = 0; l < p->n && !any; l++)
 		for (int b = ALLOC_MIN_BITS; b <= ALLOC_MAX_BITS; b++)
-			p->base[l].sensitivity[b] = ldexp((double)d->macs[l] / total_macs + 1e-6, -2 * b);
+			p->base[l].sensitivity[b] =
+				ldexp((double)d->macs[l] / total_macs + 1e-6, -2 * b);
 }
 
 int gov_policy_set_layer_costs(struct gov_policy *p, const struct gov_layer_cost *costs)
@@ -175,10 +176,11 @@ static int take_limits(struct gov_policy *p, const struct bmx_governor_policy_co
 
 		if (l < 0 || !(p->mask[l] & (1u << lim->pinned[i].bits))) {
 			if (l < 0)
-				snprintf(why, why_len, "model %s has no layer \"%s\" to pin", p->name,
-					 lim->pinned[i].layer);
+				snprintf(why, why_len, "model %s has no layer \"%s\" to pin",
+					 p->name, lim->pinned[i].layer);
 			else
-				snprintf(why, why_len, "model %s: layer \"%s\" was not trained for %u bits",
+				snprintf(why, why_len,
+					 "model %s: layer \"%s\" was not trained for %u bits",
 					 p->name, lim->pinned[i].layer, lim->pinned[i].bits);
 			free(pinned);
 			return -EINVAL;

@@ -32,7 +32,10 @@ int bmx_log_level_from_string(const char *s)
 		const char *name;
 		int level;
 	} levels[] = {
-		{ "error", LOG_ERR }, { "warning", LOG_WARNING }, { "info", LOG_INFO }, { "debug", LOG_DEBUG },
+		{ "error", LOG_ERR },
+		{ "warning", LOG_WARNING },
+		{ "info", LOG_INFO },
+		{ "debug", LOG_DEBUG },
 	};
 
 	for (size_t i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
@@ -44,10 +47,18 @@ int bmx_log_level_from_string(const char *s)
 static const char *level_name(int level)
 {
 	switch (level) {
-	case LOG_EMERG: case LOG_ALERT: case LOG_CRIT: case LOG_ERR: return "error";
-	case LOG_WARNING: return "warning";
-	case LOG_NOTICE: case LOG_INFO: return "info";
-	default: return "debug";
+	case LOG_EMERG:
+	case LOG_ALERT:
+	case LOG_CRIT:
+	case LOG_ERR:
+		return "error";
+	case LOG_WARNING:
+		return "warning";
+	case LOG_NOTICE:
+	case LOG_INFO:
+		return "info";
+	default:
+		return "debug";
 	}
 }
 

@@ -127,7 +127,8 @@ static int run(struct bmx_daemon *d, bool check_only)
 		return r;
 	}
 	if (check_only) {
-		printf("%s: configuration and %zu model(s) are valid\n", d->config_path, d->store.count);
+		printf("%s: configuration and %zu model(s) are valid\n", d->config_path,
+		       d->store.count);
 		return 0;
 	}
 	raise_fd_limit();
@@ -193,11 +194,21 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "c:tVh", options, NULL)) != -1) {
 		switch (c) {
-		case 'c': config_path = optarg; break;
-		case 't': check_only = true; break;
-		case 'V': printf("bitmixd %s\n", BITMIX_VERSION); return 0;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'c':
+			config_path = optarg;
+			break;
+		case 't':
+			check_only = true;
+			break;
+		case 'V':
+			printf("bitmixd %s\n", BITMIX_VERSION);
+			return 0;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind != argc) {

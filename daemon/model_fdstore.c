@@ -47,10 +47,11 @@ static void fdname(char *buf, size_t size, const struct served_model *m)
 	for (int b = 2; b <= 8; b++)
 		c[b] = (uint64_t)(m->uniform_ns[b] + 0.5);
 	snprintf(buf, size,
-		 "model/%s/%016" PRIx64 "/%" PRIu64 "/%" PRIu64 "/%s/%" PRIu64 ".%" PRIu64 ".%" PRIu64
-		 ".%" PRIu64 ".%" PRIu64 ".%" PRIu64 ".%" PRIu64,
+		 "model/%s/%016" PRIx64 "/%" PRIu64 "/%" PRIu64 "/%s/%" PRIu64 ".%" PRIu64
+		 ".%" PRIu64 ".%" PRIu64 ".%" PRIu64 ".%" PRIu64 ".%" PRIu64,
 		 m->name, path_hash(m->path), m->size, m->mtime_ns,
-		 bmx_kernels_name(bmx_engine_path(m->engine)), c[2], c[3], c[4], c[5], c[6], c[7], c[8]);
+		 bmx_kernels_name(bmx_engine_path(m->engine)), c[2], c[3], c[4], c[5], c[6], c[7],
+		 c[8]);
 }
 
 void model_fdstore_remove(const char *name)
@@ -71,9 +72,11 @@ int model_fdstore_adopt(struct model_store *store, const char *name, int fd)
 	if (strlen(name) >= BMX_FDNAME_MAX || store->n_stored == BMX_MAX_STORED_MODELS)
 		return -EINVAL;
 	n = sscanf(name,
-		   "model/%63[A-Za-z0-9._-]/%" SCNx64 "/%" SCNu64 "/%" SCNu64 "/%15[a-z0-9]/%" SCNu64
-		   ".%" SCNu64 ".%" SCNu64 ".%" SCNu64 ".%" SCNu64 ".%" SCNu64 ".%" SCNu64,
-		   model, &hash, &size, &mtime, kernels, &c[2], &c[3], &c[4], &c[5], &c[6], &c[7], &c[8]);
+		   "model/%63[A-Za-z0-9._-]/%" SCNx64 "/%" SCNu64 "/%" SCNu64
+		   "/%15[a-z0-9]/%" SCNu64 ".%" SCNu64 ".%" SCNu64 ".%" SCNu64 ".%" SCNu64
+		   ".%" SCNu64 ".%" SCNu64,
+		   model, &hash, &size, &mtime, kernels, &c[2], &c[3], &c[4], &c[5], &c[6], &c[7],
+		   &c[8]);
 	if (n < 4)
 		return -EINVAL;
 	s = &store->stored[store->n_stored++];
@@ -108,8 +111,10 @@ int model_fdstore_take(struct model_store *store, const char *name, const char *
 			continue;
 		if (stat(path, &st) == 0 &&
 		    ((uint64_t)st.st_size != s->size ||
-		     (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec != s->mtime_ns)) {
-			log_info("model %s: %s changed since it was stored; reading it again", name, path);
+		     (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec !=
+			     s->mtime_ns)) {
+			log_info("model %s: %s changed since it was stored; reading it again", name,
+				 path);
 			model_fdstore_remove(s->fdname);
 			close(s->fd);
 			s->fd = -1;
@@ -130,7 +135,8 @@ void model_fdstore_release_unused(struct model_store *store)
 
 		if (s->fd < 0)
 			continue;
-		log_info("fd store: dropping %s, which the configuration no longer names", s->fdname);
+		log_info("fd store: dropping %s, which the configuration no longer names",
+			 s->fdname);
 		model_fdstore_remove(s->fdname);
 		close(s->fd);
 		s->fd = -1;

@@ -85,13 +85,15 @@ static int copy_file_to_memfd(const char *name, const char *path, int src_fd, in
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			r = n < 0 ? log_error_errno(errno, "model %s: copying %s", name, path) : -EIO;
+			r = n < 0 ? log_error_errno(errno, "model %s: copying %s", name, path)
+				  : -EIO;
 			if (n == 0)
 				log_error("model %s: %s shrank while being read", name, path);
 			goto fail;
 		}
 	}
-	if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+	if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) <
+	    0) {
 		r = log_error_errno(errno, "model %s: sealing its memfd", name);
 		goto fail;
 	}
@@ -123,7 +125,8 @@ static int control_page_create(struct served_model *m)
 	if (p == MAP_FAILED)
 		goto fail;
 	/* Future write mappings are refused; ours, made before the seal, keeps working. */
-	if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0) {
+	if (fcntl(fd, F_ADD_SEALS,
+		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0) {
 		munmap(p, size);
 		goto fail;
 	}
@@ -175,8 +178,9 @@ static int check_stored_memfd(const char *name, int fd, uint64_t size)
 
 	if (seals < 0 || (seals & want) != want || fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) ||
 	    (uint64_t)st.st_size != size) {
-		log_warning("model %s: the memfd in the fd store is not a sealed copy of %llu bytes",
-			    name, (unsigned long long)size);
+		log_warning(
+			"model %s: the memfd in the fd store is not a sealed copy of %llu bytes",
+			name, (unsigned long long)size);
 		return -EBADF;
 	}
 	return 0;
@@ -248,10 +252,11 @@ static int served_model_open(const char *name, const char *path, int src_fd, uin
 		log_error_errno(r, "model %s: its cost table", name);
 		goto fail;
 	}
-	log_info("model %s: loaded %s%s (%u layers, %llu MACs/sample, %llu bytes, %s kernels) in %.2f ms",
-		 name, path, stored ? " from systemd's fd store" : "", m->model->layer_count, (unsigned long long)m->model->total_macs,
-		 (unsigned long long)m->size, bmx_kernels_name(bmx_engine_path(m->engine)),
-		 (double)(now_ns() - t0) / 1e6);
+	log_info(
+		"model %s: loaded %s%s (%u layers, %llu MACs/sample, %llu bytes, %s kernels) in %.2f ms",
+		name, path, stored ? " from systemd's fd store" : "", m->model->layer_count,
+		(unsigned long long)m->model->total_macs, (unsigned long long)m->size,
+		bmx_kernels_name(bmx_engine_path(m->engine)), (double)(now_ns() - t0) / 1e6);
 	*out = m;
 	return 0;
 fail:
@@ -279,7 +284,8 @@ static int load_model(struct model_store *store, const struct bmx_config_model *
 	struct stored_model stored;
 
 	if (model_fdstore_take(store, cm->name, cm->path, &stored) == 0) {
-		if (served_model_open(cm->name, cm->path, -1, id, kernels, &stored, out, NULL, 0) == 0)
+		if (served_model_open(cm->name, cm->path, -1, id, kernels, &stored, out, NULL, 0) ==
+		    0)
 			return 0;
 		/* Not a copy to trust: out of the store, and the file read instead. */
 		model_fdstore_remove(stored.fdname);
@@ -323,9 +329,11 @@ uint64_t served_model_set_bits(struct served_model *m, const struct bitmix_bits 
 uint64_t served_model_snapshot(const struct served_model *m, struct bmx_layer_bits *bits)
 {
 	static_assert(sizeof(struct bmx_layer_bits) == sizeof(struct bitmix_bits) &&
-			      offsetof(struct bmx_layer_bits, a_bits) == offsetof(struct bitmix_bits, a_bits),
+			      offsetof(struct bmx_layer_bits, a_bits) ==
+				      offsetof(struct bitmix_bits, a_bits),
 		      "engine and protocol bits share a layout");
-	return bitmix_control_snapshot(m->control, m->model->layer_count, (struct bitmix_bits *)bits);
+	return bitmix_control_snapshot(m->control, m->model->layer_count,
+				       (struct bitmix_bits *)bits);
 }
 
 struct served_model *model_store_find(const struct model_store *store, const char *name)

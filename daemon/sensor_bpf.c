@@ -29,8 +29,8 @@ struct sensor_bpf {
 	struct sensor_probe *skel;
 	struct ring_buffer *rb;
 	unsigned n_cpus;
-	bool zones_exist;                   /* thermal zones under sysfs: temperature can come */
-	uint64_t prev_ns;                   /* the previous sample, 0 before the first */
+	bool zones_exist; /* thermal zones under sysfs: temperature can come */
+	uint64_t prev_ns; /* the previous sample, 0 before the first */
 	uint64_t prev_busy[PROBE_MAX_CPUS];
 	struct zone_temp zones[BPF_MAX_ZONES];
 	unsigned n_zones;
@@ -126,7 +126,8 @@ int sensor_bpf_open(const struct bmx_sensors_config *cfg, struct sensor_bpf **ou
 	}
 	r = sensor_probe__load(b->skel);
 	if (r < 0) {
-		snprintf(why, why_size, "the kernel refused the probe's programs (%s)%s", strerror(-r),
+		snprintf(why, why_size, "the kernel refused the probe's programs (%s)%s",
+			 strerror(-r),
 			 r == -EPERM ? ": BPF needs root or CAP_BPF+CAP_PERFMON" : "");
 		goto fail;
 	}
@@ -164,7 +165,8 @@ int sensor_bpf_prog_at(const struct sensor_bpf *b, unsigned i, const char **name
 	struct bpf_program *prog;
 	unsigned n = 0;
 
-	bpf_object__for_each_program(prog, b->skel->obj) {
+	bpf_object__for_each_program(prog, b->skel->obj)
+	{
 		if (n++ != i)
 			continue;
 		if (name)
@@ -268,11 +270,12 @@ static int bpf_open(const struct bmx_sensors_config *cfg, void **state, unsigned
 		return r;
 	*state = b;
 	*provides = SENSOR_HAVE_LOAD | SENSOR_HAVE_FREQ | (b->zones_exist ? SENSOR_HAVE_TEMP : 0);
-	snprintf(why, why_size,
-		 "eBPF probe on %u CPUs: load from sched_switch, idle from cpu_idle, frequency from "
-		 "cpu_frequency%s, temperature from thermal_temperature events%s",
-		 b->n_cpus, b->skel->bss->cpus[0].freq_khz ? "" : " (no cpufreq here yet)",
-		 b->zones_exist ? "" : " (no thermal zone here: none will come)");
+	snprintf(
+		why, why_size,
+		"eBPF probe on %u CPUs: load from sched_switch, idle from cpu_idle, frequency from "
+		"cpu_frequency%s, temperature from thermal_temperature events%s",
+		b->n_cpus, b->skel->bss->cpus[0].freq_khz ? "" : " (no cpufreq here yet)",
+		b->zones_exist ? "" : " (no thermal zone here: none will come)");
 	return 0;
 }
 

@@ -38,7 +38,7 @@ int sensor_bpf_consume(struct sensor_bpf *b);
 struct sensor_bpf_stats {
 	uint64_t events;
 	struct probe_event last;
-	uint64_t last_seen_ns;    /* CLOCK_MONOTONIC when the daemon consumed it */
+	uint64_t last_seen_ns;	  /* CLOCK_MONOTONIC when the daemon consumed it */
 	uint64_t last_latency_ns; /* last_seen_ns - last.time_ns */
 };
 void sensor_bpf_stats(const struct sensor_bpf *b, struct sensor_bpf_stats *out);

@@ -15,8 +15,9 @@ static int bpf_disabled_open(const struct bmx_sensors_config *cfg, void **state,
 	(void)cfg;
 	(void)state;
 	(void)provides;
-	snprintf(why, why_size, "bitmixd was built without the eBPF probe (meson -Dbpf=disabled, "
-				"or libbpf, clang, bpftool or /sys/kernel/btf/vmlinux missing when built)");
+	snprintf(why, why_size,
+		 "bitmixd was built without the eBPF probe (meson -Dbpf=disabled, "
+		 "or libbpf, clang, bpftool or /sys/kernel/btf/vmlinux missing when built)");
 	return -EOPNOTSUPP;
 }
 

@@ -30,8 +30,9 @@ static void set_period(struct bmx_daemon *d, const struct bmx_config *config)
 {
 	unsigned ms = config->sensors.period_ms;
 
-	d->sensor_period = (struct __kernel_timespec){ .tv_sec = ms / 1000,
-						       .tv_nsec = (long long)(ms % 1000) * 1000000 };
+	d->sensor_period =
+		(struct __kernel_timespec){ .tv_sec = ms / 1000,
+					    .tv_nsec = (long long)(ms % 1000) * 1000000 };
 }
 
 int sensor_loop_open(struct bmx_daemon *d)

@@ -88,8 +88,8 @@ int perf_energy_open(const char *sysfs_root, struct perf_energy *pe, char *why, 
 	pe->fd = (int)syscall(SYS_perf_event_open, &attr, -1, 0, -1, PERF_FLAG_FD_CLOEXEC);
 	if (pe->fd < 0) {
 		r = -errno;
-		snprintf(why, why_size, "perf power/energy-pkg (type %u, event 0x%" PRIx64 "): %s", pe->type,
-			 pe->config, strerror(-r));
+		snprintf(why, why_size, "perf power/energy-pkg (type %u, event 0x%" PRIx64 "): %s",
+			 pe->type, pe->config, strerror(-r));
 		return r;
 	}
 	return 0;

@@ -11,9 +11,9 @@
 #include <stdint.h>
 
 struct perf_energy {
-	int fd;            /* the perf event, counting on CPU 0's package */
-	uint32_t type;     /* the power PMU's perf type */
-	uint64_t config;   /* energy-pkg's event code */
+	int fd;		 /* the perf event, counting on CPU 0's package */
+	uint32_t type;	 /* the power PMU's perf type */
+	uint64_t config; /* energy-pkg's event code */
 	double joules_per_count;
 };
 
@@ -22,7 +22,8 @@ struct perf_energy {
  * energy-pkg event code and scale. Returns 0 or -errno with WHY naming the file that was missing
  * or malformed.
  */
-int perf_energy_describe(const char *sysfs_root, struct perf_energy *pe, char *why, size_t why_size);
+int perf_energy_describe(const char *sysfs_root, struct perf_energy *pe, char *why,
+			 size_t why_size);
 
 /* Describe, then open the counter. Returns 0 or -errno with WHY saying what failed. */
 int perf_energy_open(const char *sysfs_root, struct perf_energy *pe, char *why, size_t why_size);

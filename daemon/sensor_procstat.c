@@ -20,7 +20,7 @@ struct cpu_jiffies {
 
 struct procstat_source {
 	char path[300];
-	unsigned n_cpus;                           /* highest cpuN seen + 1 */
+	unsigned n_cpus;			   /* highest cpuN seen + 1 */
 	struct cpu_jiffies prev[SENSORS_MAX_CPUS]; /* at the previous sample */
 };
 
@@ -44,8 +44,9 @@ static int procstat_read(const char *path, struct cpu_jiffies *out)
 
 		if (strncmp(line, "cpu", 3) != 0 || line[3] < '0' || line[3] > '9')
 			continue;
-		got = sscanf(line + 3, "%u %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
-				       " %" SCNu64 " %" SCNu64 " %" SCNu64,
+		got = sscanf(line + 3,
+			     "%u %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64 " %" SCNu64
+			     " %" SCNu64 " %" SCNu64 " %" SCNu64,
 			     &cpu, &v[0], &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]);
 		if (got < 5 || cpu >= SENSORS_MAX_CPUS)
 			continue;

@@ -67,7 +67,8 @@ void thermal_sim_advance(struct thermal_sim *sim, uint64_t now_ns)
 	dt_ns = now_ns - sim->now_ns;
 	sim->power_w = thermal_rc_power_w(&sim->params, sim->work_ns, dt_ns);
 	sim->busy_cpus = (double)sim->work_ns / (double)dt_ns;
-	sim->temp_c = thermal_rc_step(&sim->params, sim->temp_c, sim->power_w, (double)dt_ns * 1e-9);
+	sim->temp_c =
+		thermal_rc_step(&sim->params, sim->temp_c, sim->power_w, (double)dt_ns * 1e-9);
 	sim->now_ns = now_ns;
 	sim->work_ns = 0;
 }

@@ -19,8 +19,8 @@
 #include "config.h"
 
 /* The package temperature after DT_S seconds at POWER_W watts, starting from TEMP_C. */
-double thermal_rc_step(const struct bmx_sensors_simulator_config *p, double temp_c,
-		       double power_w, double dt_s);
+double thermal_rc_step(const struct bmx_sensors_simulator_config *p, double temp_c, double power_w,
+		       double dt_s);
 
 /* The temperature the package settles at under POWER_W watts. */
 double thermal_rc_steady_c(const struct bmx_sensors_simulator_config *p, double power_w);
@@ -40,10 +40,10 @@ double thermal_rc_power_w(const struct bmx_sensors_simulator_config *p, uint64_t
 struct thermal_sim {
 	struct bmx_sensors_simulator_config params;
 	double temp_c;
-	double power_w;     /* over the last step */
-	double busy_cpus;   /* the daemon's work over the last step, in CPUs */
-	uint64_t now_ns;    /* the time of the last step */
-	uint64_t work_ns;   /* work added since the last step */
+	double power_w;	  /* over the last step */
+	double busy_cpus; /* the daemon's work over the last step, in CPUs */
+	uint64_t now_ns;  /* the time of the last step */
+	uint64_t work_ns; /* work added since the last step */
 };
 
 void thermal_sim_init(struct thermal_sim *sim, const struct bmx_sensors_simulator_config *params,

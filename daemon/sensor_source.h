@@ -21,8 +21,8 @@ struct sensor_source_ops {
 	 * (enum sensor_have) it fills; WHY says in a few words what it measures. On failure WHY says
 	 * why not (naming the file or call that failed) and the return value is -errno.
 	 */
-	int (*open)(const struct bmx_sensors_config *cfg, void **state, unsigned *provides, char *why,
-		    size_t why_size);
+	int (*open)(const struct bmx_sensors_config *cfg, void **state, unsigned *provides,
+		    char *why, size_t why_size);
 	void (*close)(void *state);
 	/*
 	 * Fill the fields this source has into OUT (cleared by the caller) as of NOW_NS. WORK_NS is

@@ -29,7 +29,7 @@ struct sysfs_source {
 	unsigned n_temps;
 	struct rapl_zone rapl[SYSFS_MAX_ZONES];
 	unsigned n_rapl;
-	struct perf_energy perf;  /* when there is no powercap zone; fd -1 if none */
+	struct perf_energy perf; /* when there is no powercap zone; fd -1 if none */
 	double perf_prev_j;
 	uint64_t prev_ns; /* 0: no energy reading yet */
 };
@@ -63,7 +63,8 @@ static void find_thermal_zones(struct sysfs_source *src, const char *root)
 
 		if (strncmp(e->d_name, "thermal_zone", 12) != 0)
 			continue;
-		if (snprintf(path, SYSFS_PATH_MAX, "%s/%s/temp", dir_path, e->d_name) >= SYSFS_PATH_MAX)
+		if (snprintf(path, SYSFS_PATH_MAX, "%s/%s/temp", dir_path, e->d_name) >=
+		    SYSFS_PATH_MAX)
 			continue;
 		if (read_s64(path, &v) == 0)
 			src->n_temps++;
@@ -89,14 +90,14 @@ static void find_rapl_zones(struct sysfs_source *src, const char *root)
 
 		if (!colon || strchr(colon + 1, ':'))
 			continue;
-		if (snprintf(z->energy_path, SYSFS_PATH_MAX, "%s/%s/energy_uj", dir_path, e->d_name) >=
-		    SYSFS_PATH_MAX)
+		if (snprintf(z->energy_path, SYSFS_PATH_MAX, "%s/%s/energy_uj", dir_path,
+			     e->d_name) >= SYSFS_PATH_MAX)
 			continue;
-		if (snprintf(path, sizeof(path), "%s/%s/max_energy_range_uj", dir_path, e->d_name) >=
-		    (int)sizeof(path))
+		if (snprintf(path, sizeof(path), "%s/%s/max_energy_range_uj", dir_path,
+			     e->d_name) >= (int)sizeof(path))
 			continue;
-		if (read_s64(z->energy_path, &energy) < 0 || read_s64(path, &range) < 0 || range <= 0 ||
-		    energy < 0)
+		if (read_s64(z->energy_path, &energy) < 0 || read_s64(path, &range) < 0 ||
+		    range <= 0 || energy < 0)
 			continue;
 		z->max_range_uj = (uint64_t)range;
 		z->prev_uj = (uint64_t)energy;
@@ -119,7 +120,8 @@ static int sysfs_open(const struct bmx_sensors_config *cfg, void **state, unsign
 	find_thermal_zones(src, cfg->sysfs_root);
 	find_rapl_zones(src, cfg->sysfs_root);
 	src->perf.fd = -1;
-	if (!src->n_rapl && perf_energy_open(cfg->sysfs_root, &src->perf, perf_why, sizeof(perf_why)) == 0)
+	if (!src->n_rapl &&
+	    perf_energy_open(cfg->sysfs_root, &src->perf, perf_why, sizeof(perf_why)) == 0)
 		src->perf_prev_j = perf_energy_read_joules(&src->perf);
 	if (!src->n_temps && !src->n_rapl && src->perf.fd < 0) {
 		snprintf(why, why_size,
@@ -168,7 +170,8 @@ static void sample_perf_power(struct sysfs_source *src, uint64_t now_ns, struct 
 	if (j < 0)
 		return;
 	if (src->prev_ns && now_ns > src->prev_ns && j >= src->perf_prev_j) {
-		out->power_mw = (uint32_t)((j - src->perf_prev_j) * 1e12 / (double)(now_ns - src->prev_ns));
+		out->power_mw =
+			(uint32_t)((j - src->perf_prev_j) * 1e12 / (double)(now_ns - src->prev_ns));
 		out->have |= SENSOR_HAVE_POWER;
 	}
 	src->perf_prev_j = j;

@@ -27,15 +27,15 @@ struct sensor_part {
 	const struct sensor_source_ops *ops;
 	void *state;
 	unsigned provides; /* what the source can measure */
-	unsigned used;     /* what the reading may take from it, when no earlier part had it */
+	unsigned used;	   /* what the reading may take from it, when no earlier part had it */
 };
 
 struct sensors {
 	enum sensor_source_kind kind; /* the primary */
 	struct sensor_part parts[SENSORS_MAX_PARTS];
 	unsigned n_parts;
-	unsigned have;                /* union of the parts' used fields */
-	_Atomic uint64_t work_ns;     /* sensors_add_work() since the last sample */
+	unsigned have;		  /* union of the parts' used fields */
+	_Atomic uint64_t work_ns; /* sensors_add_work() since the last sample */
 	char explain[2048];
 };
 
@@ -56,14 +56,19 @@ const char *sensors_source_name(enum sensor_source_kind kind)
 static const struct sensor_source_ops *kind_ops(enum sensor_source_kind kind)
 {
 	switch (kind) {
-	case SENSOR_SOURCE_BPF: return &sensor_bpf_ops;
-	case SENSOR_SOURCE_SYSFS: return &sensor_sysfs_ops;
-	case SENSOR_SOURCE_SIMULATOR: return &sensor_simulator_ops;
-	default: return NULL;
+	case SENSOR_SOURCE_BPF:
+		return &sensor_bpf_ops;
+	case SENSOR_SOURCE_SYSFS:
+		return &sensor_sysfs_ops;
+	case SENSOR_SOURCE_SIMULATOR:
+		return &sensor_simulator_ops;
+	default:
+		return NULL;
 	}
 }
 
-static void explain_add(struct sensors *s, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void explain_add(struct sensors *s, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
 static void explain_add(struct sensors *s, const char *fmt, ...)
 {
 	size_t len = strlen(s->explain);
@@ -84,7 +89,8 @@ static void have_names(unsigned have, char *buf, size_t size)
 	buf[0] = 0;
 	for (unsigned i = 0; i < 4; i++)
 		if (have & (1u << i))
-			len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? ", " : "", names[i]);
+			len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? ", " : "",
+						names[i]);
 	if (!len)
 		snprintf(buf, size, "nothing");
 }
@@ -109,8 +115,8 @@ static int try_part(struct sensors *s, const struct bmx_sensors_config *cfg,
 	part->ops = ops;
 	part->used = part->provides & want;
 	if (!part->used) {
-		explain_add(s, "%s: opened as %s but measures nothing wanted there (%s); closed\n", ops->name,
-			    role, why);
+		explain_add(s, "%s: opened as %s but measures nothing wanted there (%s); closed\n",
+			    ops->name, role, why);
 		ops->close(part->state);
 		return -ENODATA;
 	}
@@ -125,7 +131,8 @@ static int try_part(struct sensors *s, const struct bmx_sensors_config *cfg,
 static int open_primary(struct sensors *s, const struct bmx_sensors_config *cfg)
 {
 	enum sensor_source_kind k = (enum sensor_source_kind)cfg->source;
-	const unsigned all = SENSOR_HAVE_TEMP | SENSOR_HAVE_POWER | SENSOR_HAVE_LOAD | SENSOR_HAVE_FREQ;
+	const unsigned all = SENSOR_HAVE_TEMP | SENSOR_HAVE_POWER | SENSOR_HAVE_LOAD |
+			     SENSOR_HAVE_FREQ;
 	int r;
 
 	if (k != SENSOR_SOURCE_AUTO) {
@@ -171,8 +178,8 @@ int sensors_open_why(const struct bmx_sensors_config *cfg, struct sensors **out,
 		if (why && why_size) {
 			size_t n = strlen(s->explain);
 
-			snprintf(why, why_size, "%.*s", (int)(n && s->explain[n - 1] == '\n' ? n - 1 : n),
-				 s->explain);
+			snprintf(why, why_size, "%.*s",
+				 (int)(n && s->explain[n - 1] == '\n' ? n - 1 : n), s->explain);
 		}
 		sensors_close(s);
 		return r;
@@ -183,14 +190,16 @@ int sensors_open_why(const struct bmx_sensors_config *cfg, struct sensors **out,
 		try_part(s, cfg, &sensor_sysfs_ops, SENSOR_HAVE_TEMP | SENSOR_HAVE_POWER,
 			 "helper for temperature and power");
 	if (!(s->have & SENSOR_HAVE_TEMP)) {
-		explain_add(s, "no source measures a temperature here: the simulator supplies one\n");
+		explain_add(s,
+			    "no source measures a temperature here: the simulator supplies one\n");
 		try_part(s, cfg, &sensor_simulator_ops, SENSOR_HAVE_TEMP | SENSOR_HAVE_POWER,
 			 "stand-in for the missing temperature");
 	}
 	if (!(s->have & SENSOR_HAVE_LOAD))
 		try_part(s, cfg, &sensor_procstat_ops, SENSOR_HAVE_LOAD, "load helper");
 	if (cfg->source != SENSOR_SOURCE_AUTO)
-		for (enum sensor_source_kind k = SENSOR_SOURCE_BPF; k <= SENSOR_SOURCE_SIMULATOR; k++)
+		for (enum sensor_source_kind k = SENSOR_SOURCE_BPF; k <= SENSOR_SOURCE_SIMULATOR;
+		     k++)
 			if (!has_part(s, kind_ops(k)))
 				explain_add(s, "%s: not tried: the config names source %s\n",
 					    sensors_source_name(k), sensors_source_name(s->kind));
@@ -219,7 +228,8 @@ static void merge(struct sensor_reading *to, const struct sensor_reading *from, 
 	if (used & SENSOR_HAVE_LOAD) {
 		to->load_permille = from->load_permille;
 		to->n_cpus = from->n_cpus;
-		memcpy(to->cpu_load_permille, from->cpu_load_permille, sizeof(to->cpu_load_permille));
+		memcpy(to->cpu_load_permille, from->cpu_load_permille,
+		       sizeof(to->cpu_load_permille));
 	}
 	to->have |= used;
 }

@@ -29,11 +29,11 @@ enum sensor_have {
 /* One reading, taken at time_ns (CLOCK_MONOTONIC). */
 struct sensor_reading {
 	uint64_t time_ns;
-	uint32_t have;              /* enum sensor_have */
-	int32_t temp_mc;            /* hottest zone, millidegrees Celsius */
-	uint32_t power_mw;          /* package power averaged over the last period, milliwatts */
-	uint32_t load_permille;     /* busy share of all CPUs over the last period, 0..1000 */
-	uint32_t freq_khz;          /* mean current CPU frequency */
+	uint32_t have;		/* enum sensor_have */
+	int32_t temp_mc;	/* hottest zone, millidegrees Celsius */
+	uint32_t power_mw;	/* package power averaged over the last period, milliwatts */
+	uint32_t load_permille; /* busy share of all CPUs over the last period, 0..1000 */
+	uint32_t freq_khz;	/* mean current CPU frequency */
 	uint32_t n_cpus;
 	uint16_t cpu_load_permille[SENSORS_MAX_CPUS];
 };

@@ -47,9 +47,11 @@ bool served_adaptive_supported(const struct served_model *m, uint8_t precision)
 int served_adaptive_set_default(struct served_model *m, unsigned mode, const char *source)
 {
 	if (!bmx_adaptive_supported(m->model, (enum bmx_adaptive_mode)mode)) {
-		log_error("%s: governor.policies.%s.precision: %s, but %s has no %s section; requests "
-			  "run at the operating point", source, m->name, served_adaptive_mode_name(mode),
-			  m->path, mode == BMX_ADAPTIVE_POLICY ? "POLICY" : "CASCADE");
+		log_error(
+			"%s: governor.policies.%s.precision: %s, but %s has no %s section; requests "
+			"run at the operating point",
+			source, m->name, served_adaptive_mode_name(mode), m->path,
+			mode == BMX_ADAPTIVE_POLICY ? "POLICY" : "CASCADE");
 		mode = BMX_ADAPTIVE_OFF;
 	}
 	__atomic_store_n(&m->adaptive.default_mode, mode, __ATOMIC_RELAXED);
@@ -75,8 +77,9 @@ size_t served_adaptive_scratch_size(const struct served_model *m, const struct b
 	return bmx_adaptive_scratch_size(m->engine, e->batch);
 }
 
-int served_adaptive_run(struct served_model *m, struct job *job, const struct bmx_layer_bits *ceiling,
-			void *scratch, const struct bmx_parallel *par, struct bmx_adaptive_result *results)
+int served_adaptive_run(struct served_model *m, struct job *job,
+			const struct bmx_layer_bits *ceiling, void *scratch,
+			const struct bmx_parallel *par, struct bmx_adaptive_result *results)
 {
 	const struct bmx_adaptive_request req = {
 		.mode = (enum bmx_adaptive_mode)mode_of(m, job->sqe.precision),
@@ -92,7 +95,8 @@ int served_adaptive_run(struct served_model *m, struct job *job, const struct bm
 	if (req.mode == BMX_ADAPTIVE_OFF) {
 		job->adaptive = 0;
 		job->bitops = at_ceiling * batch;
-		return bmx_engine_run_parallel(m->engine, ceiling, batch, job->in, job->out, scratch, par);
+		return bmx_engine_run_parallel(m->engine, ceiling, batch, job->in, job->out,
+					       scratch, par);
 	}
 	r = bmx_adaptive_run(m->engine, &req, batch, job->in, job->out, scratch, par, results);
 	if (r < 0)
@@ -142,13 +146,15 @@ void policy_reply_adaptive(const struct served_model *m, const struct gov_policy
 	const uint64_t requests = __atomic_load_n(&m->adaptive.requests, __ATOMIC_RELAXED);
 
 	snprintf(rep->precision, sizeof(rep->precision), "%s",
-		 served_adaptive_mode_name(__atomic_load_n(&m->adaptive.default_mode, __ATOMIC_RELAXED)));
+		 served_adaptive_mode_name(
+			 __atomic_load_n(&m->adaptive.default_mode, __ATOMIC_RELAXED)));
 	rep->adaptive_requests = requests;
 	rep->adaptive_samples = __atomic_load_n(&m->adaptive.samples, __ATOMIC_RELAXED);
 	rep->adaptive_escalated = __atomic_load_n(&m->adaptive.escalated, __ATOMIC_RELAXED);
 	if (requests) {
-		rep->adaptive_bitops = (double)__atomic_load_n(&m->adaptive.bitops, __ATOMIC_RELAXED) /
-				       (double)requests;
+		rep->adaptive_bitops =
+			(double)__atomic_load_n(&m->adaptive.bitops, __ATOMIC_RELAXED) /
+			(double)requests;
 		rep->adaptive_ceiling_bitops =
 			(double)__atomic_load_n(&m->adaptive.ceiling_bitops, __ATOMIC_RELAXED) /
 			(double)requests;

@@ -76,7 +76,8 @@ int session_admit(const struct session *s, char *why, size_t why_size)
 	for (const struct session *o = d->sessions; o; o = o->next)
 		n_same_uid += o->uid == s->uid;
 	if (n_same_uid >= lim->connections_per_uid) {
-		snprintf(why, why_size, "uid %u has %u connections already (limits.connections_per_uid in %s)",
+		snprintf(why, why_size,
+			 "uid %u has %u connections already (limits.connections_per_uid in %s)",
 			 (unsigned)s->uid, n_same_uid, d->config->source_path);
 		return -EUSERS;
 	}
@@ -86,8 +87,10 @@ int session_admit(const struct session *s, char *why, size_t why_size)
 		return -EUSERS;
 	}
 	if (d->n_sessions >= BMX_MAX_SESSIONS - BMX_ADMIN_RESERVE && !session_may_set_bits(s)) {
-		snprintf(why, why_size, "%u connections open; the last %u of bitmixd's %u are kept for "
-			 "administrators", d->n_sessions, BMX_ADMIN_RESERVE, BMX_MAX_SESSIONS);
+		snprintf(why, why_size,
+			 "%u connections open; the last %u of bitmixd's %u are kept for "
+			 "administrators",
+			 d->n_sessions, BMX_ADMIN_RESERVE, BMX_MAX_SESSIONS);
 		return -EUSERS;
 	}
 	return 0;
@@ -154,7 +157,8 @@ void session_close(struct session *s, const char *why)
 		return;
 	s->closing = true;
 	if (why)
-		log_info("client %u (pid %d, uid %u): %s", s->id, (int)s->pid, (unsigned)s->uid, why);
+		log_info("client %u (pid %d, uid %u): %s", s->id, (int)s->pid, (unsigned)s->uid,
+			 why);
 	if (s->prev)
 		s->prev->next = s->next;
 	else
@@ -220,7 +224,8 @@ void job_complete(struct job *job, int status, uint64_t generation)
 {
 	struct session *s = job->session;
 
-	session_post_completion(s, job->sqe.user_data, status, generation, job->adaptive, job->bitops);
+	session_post_completion(s, job->sqe.user_data, status, generation, job->adaptive,
+				job->bitops);
 	doorbell_wake_client(s, false);
 	if (job->in_region)
 		region_unref(job->in_region);
@@ -274,11 +279,11 @@ static int sqe_check(const struct session *s, const struct bitmix_sqe *e, struct
 	if (e->opcode == BITMIX_OP_NOP) {
 		if (e->model_id || e->batch)
 			return -EINVAL;
-		if (e->in_length &&
-		    (r = tensor_resolve(s, e->in_region, e->in_offset, e->in_length, &j->in_region, &in)) < 0)
+		if (e->in_length && (r = tensor_resolve(s, e->in_region, e->in_offset, e->in_length,
+							&j->in_region, &in)) < 0)
 			return r;
-		if (e->out_length &&
-		    (r = tensor_resolve(s, e->out_region, e->out_offset, e->out_length, &j->out_region, &out)) < 0)
+		if (e->out_length && (r = tensor_resolve(s, e->out_region, e->out_offset,
+							 e->out_length, &j->out_region, &out)) < 0)
 			return r;
 		return 0;
 	}
@@ -289,7 +294,7 @@ static int sqe_check(const struct session *s, const struct bitmix_sqe *e, struct
 		return -EBADF;
 	if (!served_adaptive_supported(m, e->precision))
 		return -EOPNOTSUPP; /* adaptive asked of a model without the section */
-	if (m->retired) /* unloaded: what was in flight finished, nothing new starts */
+	if (m->retired)		    /* unloaded: what was in flight finished, nothing new starts */
 		return -ENODEV;
 	if (e->batch == 0 || e->batch > BMX_MAX_BATCH)
 		return -EINVAL;
@@ -298,7 +303,8 @@ static int sqe_check(const struct session *s, const struct bitmix_sqe *e, struct
 	if (e->in_length != in_bytes || e->out_length < out_bytes)
 		return -EMSGSIZE;
 	if ((r = tensor_resolve(s, e->in_region, e->in_offset, in_bytes, &j->in_region, &in)) < 0 ||
-	    (r = tensor_resolve(s, e->out_region, e->out_offset, out_bytes, &j->out_region, &out)) < 0)
+	    (r = tensor_resolve(s, e->out_region, e->out_offset, out_bytes, &j->out_region, &out)) <
+		    0)
 		return r;
 	j->model = m;
 	j->in = (const float *)in;
@@ -309,7 +315,8 @@ static int sqe_check(const struct session *s, const struct bitmix_sqe *e, struct
 /* Complete inline (a refusal or a NOP): the loop wakes the client once per drain. */
 static void complete_inline(struct session *s, uint64_t user_data, int status)
 {
-	__atomic_add_fetch(status < 0 ? &s->daemon->requests_failed : &s->daemon->requests_completed,
+	__atomic_add_fetch(status < 0 ? &s->daemon->requests_failed
+				      : &s->daemon->requests_completed,
 			   1, __ATOMIC_RELAXED);
 	post_cqe(s, user_data, status, 0, 0, 0, false);
 	s->wake_pending = true;

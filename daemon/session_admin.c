@@ -26,7 +26,8 @@ int session_handle_reload(struct session *s, const struct bitmix_msg_hdr *m)
 		return reply_error(s, m, -EBADMSG, "RELOAD: message of %u bytes, expected %zu",
 				   m->length, sizeof(*m));
 	if (!may_administer(s))
-		return reply_error(s, m, -EPERM, "reloading bitmixd needs root or uid %u (you are %u)",
+		return reply_error(s, m, -EPERM,
+				   "reloading bitmixd needs root or uid %u (you are %u)",
 				   (unsigned)geteuid(), (unsigned)s->uid);
 	log_info("client %u (pid %d, uid %u) asked for a reload", s->id, (int)s->pid,
 		 (unsigned)s->uid);

@@ -50,12 +50,13 @@ int session_handle_governor(struct session *s, const struct bitmix_msg_hdr *m)
 		return reply_error(s, m, -EINVAL, "GOVERNOR: name is not NUL-terminated");
 	if (*name) {
 		if (!session_may_set_bits(s))
-			return reply_error(s, m, -EPERM,
-					   "uid %u may not change the governor (see access.set_bits in %s)",
-					   (unsigned)s->uid, d->config->source_path);
+			return reply_error(
+				s, m, -EPERM,
+				"uid %u may not change the governor (see access.set_bits in %s)",
+				(unsigned)s->uid, d->config->source_path);
 		if (!gov_find(name))
-			return reply_error(s, m, -ENOENT, "no governor \"%s\" (available: %s)", name,
-					   gov_available());
+			return reply_error(s, m, -ENOENT, "no governor \"%s\" (available: %s)",
+					   name, gov_available());
 		if (gov_core_set_governor(d->governor, name, now_ns(), why, sizeof(why)) < 0)
 			log_warning("governor: %s", why);
 		else
@@ -119,8 +120,8 @@ int session_handle_hold(struct session *s, const struct bitmix_msg_hdr *m)
 	int r = 0;
 
 	if (m->length != sizeof(*req))
-		return reply_error(s, m, -EBADMSG, "HOLD: message of %u bytes, expected %zu", m->length,
-				   sizeof(*req));
+		return reply_error(s, m, -EBADMSG, "HOLD: message of %u bytes, expected %zu",
+				   m->length, sizeof(*req));
 	p = find_policy(s, m, req->model, &r);
 	if (!p)
 		return r;
@@ -128,7 +129,8 @@ int session_handle_hold(struct session *s, const struct bitmix_msg_hdr *m)
 		return reply_error(s, m, -ENOSPC, "HOLD: this connection already holds %d",
 				   HOLDS_PER_SESSION);
 	if (req->kind != GOV_HOLD_MIN_BITS && req->kind != GOV_HOLD_MAX_LATENCY_NS)
-		return reply_error(s, m, -EINVAL, "HOLD: kind %u is not 1 (min bits) or 2 (max latency)",
+		return reply_error(s, m, -EINVAL,
+				   "HOLD: kind %u is not 1 (min bits) or 2 (max latency)",
 				   req->kind);
 	r = gov_policy_hold(p, (enum gov_hold_kind)req->kind, req->value, s->id, &id);
 	if (r == -EINVAL)
@@ -195,8 +197,8 @@ int session_handle_cost(struct session *s, const struct bitmix_msg_hdr *m)
 	int r;
 
 	if (m->length != sizeof(*req))
-		return reply_error(s, m, -EBADMSG, "COST: message of %u bytes, expected %zu", m->length,
-				   sizeof(*req));
+		return reply_error(s, m, -EBADMSG, "COST: message of %u bytes, expected %zu",
+				   m->length, sizeof(*req));
 	name = wire_name(req->model, sizeof(req->model));
 	if (!name)
 		return reply_error(s, m, -EINVAL, "COST: model name is not NUL-terminated");
@@ -208,8 +210,8 @@ int session_handle_cost(struct session *s, const struct bitmix_msg_hdr *m)
 		return reply_error(s, m, r, "COST: out of memory");
 	if (req->first > t.layer_count) {
 		cost_table_free(&t);
-		return reply_error(s, m, -EINVAL, "COST: layer %u is past the model's %u", req->first,
-				   t.layer_count);
+		return reply_error(s, m, -EINVAL, "COST: layer %u is past the model's %u",
+				   req->first, t.layer_count);
 	}
 	reply_init(&rep.r, m, sizeof(rep));
 	cost_summary(model, &t, complete_ns, &rep);

@@ -59,8 +59,8 @@ int reply_send(struct session *s, const void *buf, size_t len, const int *fds, i
 }
 
 /* Send a reply that carries only a status and a message. */
-int reply_error(struct session *s, const struct bitmix_msg_hdr *req, int status,
-		       const char *fmt, ...)
+int reply_error(struct session *s, const struct bitmix_msg_hdr *req, int status, const char *fmt,
+		...)
 {
 	struct bitmix_reply r = { 0 };
 	va_list ap;
@@ -105,7 +105,8 @@ static uint64_t round_up(uint64_t v, uint64_t to)
 }
 
 /* Create the client's arena and doorbells; geometry is decided here and kept privately. */
-static int arena_create(struct session *s, const struct bitmix_hello_req *req, char *why, size_t why_size)
+static int arena_create(struct session *s, const struct bitmix_hello_req *req, char *why,
+			size_t why_size)
 {
 	uint32_t sq = req->sq_entries ? req->sq_entries : BMX_DEFAULT_SQ_ENTRIES;
 	uint64_t data = req->data_size ? req->data_size : BMX_DEFAULT_DATA_SIZE;
@@ -122,7 +123,8 @@ static int arena_create(struct session *s, const struct bitmix_hello_req *req, c
 	uint64_t data_off = cq_off + round_up((uint64_t)sq * sizeof(struct bitmix_cqe), page);
 	s->arena_size = data_off + data;
 	if (s->arena_size > limit) {
-		snprintf(why, why_size, "HELLO: an arena of %llu bytes exceeds limits.mapped_bytes (%llu)",
+		snprintf(why, why_size,
+			 "HELLO: an arena of %llu bytes exceeds limits.mapped_bytes (%llu)",
 			 (unsigned long long)s->arena_size, (unsigned long long)limit);
 		return -ENOSPC;
 	}
@@ -145,9 +147,14 @@ static int arena_create(struct session *s, const struct bitmix_hello_req *req, c
 	s->cq = (struct bitmix_cqe *)(s->arena + cq_off);
 	s->data = s->arena + data_off;
 	*h = (struct bitmix_arena_hdr){
-		.magic = BITMIX_ARENA_MAGIC, .version = BITMIX_PROTO_VERSION,
-		.sq_entries = sq, .cq_entries = sq,
-		.sq_offset = sq_off, .cq_offset = cq_off, .data_offset = data_off, .data_size = data,
+		.magic = BITMIX_ARENA_MAGIC,
+		.version = BITMIX_PROTO_VERSION,
+		.sq_entries = sq,
+		.cq_entries = sq,
+		.sq_offset = sq_off,
+		.cq_offset = cq_off,
+		.data_offset = data_off,
+		.data_size = data,
 	};
 	if (s->daemon->doorbell == BITMIX_DOORBELL_FUTEX)
 		return 0;
@@ -197,7 +204,8 @@ static int handle_hello(struct session *s, const struct bitmix_msg_hdr *m)
 	rep.max_mapped_bytes = lim->mapped_bytes;
 	if (s->daemon->doorbell == BITMIX_DOORBELL_FUTEX)
 		return reply_send(s, &rep, sizeof(rep), &s->arena_fd, 1);
-	return reply_send(s, &rep, sizeof(rep), (int[]){ s->arena_fd, s->submit_efd, s->complete_efd }, 3);
+	return reply_send(s, &rep, sizeof(rep),
+			  (int[]){ s->arena_fd, s->submit_efd, s->complete_efd }, 3);
 }
 
 static void model_desc_fill(struct bitmix_model_desc *d, const struct served_model *m)
@@ -257,7 +265,8 @@ static int handle_open(struct session *s, const struct bitmix_msg_hdr *m)
 		already |= s->open[i] == model;
 	if (!already) {
 		if (s->n_open == BMX_MAX_OPEN_MODELS)
-			return reply_error(s, m, -EMFILE, "too many open models on this connection");
+			return reply_error(s, m, -EMFILE,
+					   "too many open models on this connection");
 		served_model_ref(model);
 		s->open[s->n_open++] = model;
 	}
@@ -289,7 +298,8 @@ static int handle_set_bits(struct session *s, const struct bitmix_msg_hdr *m)
 		if (s->open[i]->id == req->model_id)
 			model = s->open[i];
 	if (!model)
-		return reply_error(s, m, -EBADF, "SET_BITS: model %u is not open on this connection",
+		return reply_error(s, m, -EBADF,
+				   "SET_BITS: model %u is not open on this connection",
 				   req->model_id);
 	if (model->retired)
 		return reply_error(s, m, -ENODEV, "SET_BITS: model %s was unloaded", model->name);
@@ -307,10 +317,11 @@ static int handle_set_bits(struct session *s, const struct bitmix_msg_hdr *m)
 		int r = gov_policy_set_user_bits(model->policy, bits);
 
 		if (r == -EBUSY)
-			return reply_error(s, m, -EBUSY,
-					   "the %s governor decides the bits; switch to userspace first "
-					   "(bitmixctl governor userspace)",
-					   gov_core_governor(s->daemon->governor));
+			return reply_error(
+				s, m, -EBUSY,
+				"the %s governor decides the bits; switch to userspace first "
+				"(bitmixctl governor userspace)",
+				gov_core_governor(s->daemon->governor));
 	} else {
 		served_model_set_bits(model, req->bits);
 	}
@@ -350,7 +361,8 @@ static int handle_sensors(struct session *s, const struct bitmix_msg_hdr *m)
 	reply_init(&rep.r, m, sizeof(rep));
 	if (!d->sensors)
 		return reply_error(s, m, -ENODEV, "no sensors are open");
-	snprintf(rep.source, sizeof(rep.source), "%s", sensors_source_name(sensors_source(d->sensors)));
+	snprintf(rep.source, sizeof(rep.source), "%s",
+		 sensors_source_name(sensors_source(d->sensors)));
 	snprintf(rep.explain, sizeof(rep.explain), "%s", sensors_explain(d->sensors));
 	rep.have = d->reading.have;
 	rep.temp_mc = d->reading.temp_mc;
@@ -369,7 +381,8 @@ static int handle_region(struct session *s, const struct bitmix_msg_hdr *m, int 
 {
 	const struct bitmix_region_req *req = (const void *)m;
 	struct bitmix_region_reply rep = { 0 };
-	const char *name = m->type == BITMIX_MSG_REGISTER_REGION ? "REGISTER_REGION" : "UNREGISTER_REGION";
+	const char *name = m->type == BITMIX_MSG_REGISTER_REGION ? "REGISTER_REGION"
+								 : "UNREGISTER_REGION";
 	char why[BITMIX_ERROR_MAX];
 	uint32_t id = 0;
 	int r;
@@ -394,8 +407,10 @@ static int handle_region(struct session *s, const struct bitmix_msg_hdr *m, int 
 		return reply_send(s, &rep.r, sizeof(rep.r), NULL, 0);
 	}
 	if (fd < 0)
-		return reply_error(s, m, -EBADF, "%s: no descriptor came with the message, expected "
-				   "one sealed memfd", name);
+		return reply_error(s, m, -EBADF,
+				   "%s: no descriptor came with the message, expected "
+				   "one sealed memfd",
+				   name);
 	r = session_register_region(s, fd, req->size, &id, why, sizeof(why));
 	if (r < 0)
 		return reply_error(s, m, r, "%s: %s", name, why);
@@ -446,26 +461,53 @@ void session_handle_message(struct session *s, size_t len, struct msghdr *msg)
 		return;
 	}
 	if (m->version != BITMIX_PROTO_VERSION) {
-		reply_error(s, m, -EPROTONOSUPPORT, "protocol version %u not supported (daemon speaks %u)",
-			    m->version, BITMIX_PROTO_VERSION);
+		reply_error(s, m, -EPROTONOSUPPORT,
+			    "protocol version %u not supported (daemon speaks %u)", m->version,
+			    BITMIX_PROTO_VERSION);
 		session_close(s, "protocol version mismatch: disconnected");
 		return;
 	}
 	switch (m->type) {
-	case BITMIX_MSG_HELLO: r = handle_hello(s, m); break;
-	case BITMIX_MSG_LIST_MODELS: r = handle_list(s, m); break;
-	case BITMIX_MSG_OPEN_MODEL: r = handle_open(s, m); break;
-	case BITMIX_MSG_SET_BITS: r = handle_set_bits(s, m); break;
-	case BITMIX_MSG_STATUS: r = handle_status(s, m); break;
+	case BITMIX_MSG_HELLO:
+		r = handle_hello(s, m);
+		break;
+	case BITMIX_MSG_LIST_MODELS:
+		r = handle_list(s, m);
+		break;
+	case BITMIX_MSG_OPEN_MODEL:
+		r = handle_open(s, m);
+		break;
+	case BITMIX_MSG_SET_BITS:
+		r = handle_set_bits(s, m);
+		break;
+	case BITMIX_MSG_STATUS:
+		r = handle_status(s, m);
+		break;
 	case BITMIX_MSG_REGISTER_REGION:
-	case BITMIX_MSG_UNREGISTER_REGION: r = handle_region(s, m, n_fds ? fds[0] : -1); break;
-	case BITMIX_MSG_SENSORS: r = handle_sensors(s, m); break;
-	case BITMIX_MSG_GOVERNOR: r = session_handle_governor(s, m); break;
-	case BITMIX_MSG_POLICY: r = session_handle_policy(s, m); break;
-	case BITMIX_MSG_COST: r = session_handle_cost(s, m); break;
-	case BITMIX_MSG_HOLD: r = session_handle_hold(s, m); break;
-	case BITMIX_MSG_RELEASE: r = session_handle_release(s, m); break;
-	case BITMIX_MSG_RELOAD: r = session_handle_reload(s, m); break;
+	case BITMIX_MSG_UNREGISTER_REGION:
+		r = handle_region(s, m, n_fds ? fds[0] : -1);
+		break;
+	case BITMIX_MSG_SENSORS:
+		r = handle_sensors(s, m);
+		break;
+	case BITMIX_MSG_GOVERNOR:
+		r = session_handle_governor(s, m);
+		break;
+	case BITMIX_MSG_POLICY:
+		r = session_handle_policy(s, m);
+		break;
+	case BITMIX_MSG_COST:
+		r = session_handle_cost(s, m);
+		break;
+	case BITMIX_MSG_HOLD:
+		r = session_handle_hold(s, m);
+		break;
+	case BITMIX_MSG_RELEASE:
+		r = session_handle_release(s, m);
+		break;
+	case BITMIX_MSG_RELOAD:
+		r = session_handle_reload(s, m);
+		break;
 	default:
 		r = reply_error(s, m, -EOPNOTSUPP, "unknown message type %u", m->type);
 		break;

@@ -70,14 +70,17 @@ static int region_check(const struct session *s, int fd, uint64_t size, char *wh
 		return -EMFILE;
 	}
 	if (what[0] && strncmp(what, "/memfd:", 7) != 0) { /* no /proc: the seals decide alone */
-		snprintf(why, why_size, "the descriptor is not a memfd (it is %s)", what[0] ? what : "unknown");
+		snprintf(why, why_size, "the descriptor is not a memfd (it is %s)",
+			 what[0] ? what : "unknown");
 		return -EINVAL;
 	}
 	/* Seals before size: once sealed, the size we read next cannot change. */
 	seals = fcntl(fd, F_GET_SEALS);
 	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
-		snprintf(why, why_size, "the memfd is not sealed with F_SEAL_SHRINK and F_SEAL_GROW "
-			 "(its seals: %#x)", seals < 0 ? 0 : seals);
+		snprintf(why, why_size,
+			 "the memfd is not sealed with F_SEAL_SHRINK and F_SEAL_GROW "
+			 "(its seals: %#x)",
+			 seals < 0 ? 0 : seals);
 		return -EINVAL;
 	}
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
@@ -90,12 +93,14 @@ static int region_check(const struct session *s, int fd, uint64_t size, char *wh
 		return -EACCES;
 	}
 	if (size == 0 || (uint64_t)st.st_size != size) {
-		snprintf(why, why_size, "the memfd is %lld bytes, the request says %llu (expected equal, > 0)",
+		snprintf(why, why_size,
+			 "the memfd is %lld bytes, the request says %llu (expected equal, > 0)",
 			 (long long)st.st_size, (unsigned long long)size);
 		return -EINVAL;
 	}
 	if (size > lim->mapped_bytes || s->mapped_bytes > lim->mapped_bytes - size) {
-		snprintf(why, why_size, "%llu more bytes would map %llu, limits.mapped_bytes allows %llu",
+		snprintf(why, why_size,
+			 "%llu more bytes would map %llu, limits.mapped_bytes allows %llu",
 			 (unsigned long long)size, (unsigned long long)(s->mapped_bytes + size),
 			 (unsigned long long)lim->mapped_bytes);
 		return -ENOSPC;
@@ -137,7 +142,8 @@ int session_register_region(struct session *s, int fd, uint64_t size, uint32_t *
 	s->n_regions++;
 	s->mapped_bytes += size;
 	*id = r->id;
-	log_debug("client %u: region %u registered, %llu bytes", s->id, r->id, (unsigned long long)size);
+	log_debug("client %u: region %u registered, %llu bytes", s->id, r->id,
+		  (unsigned long long)size);
 out:
 	close(fd);
 	return err;

@@ -24,7 +24,8 @@ void test_hooks_init(struct bmx_daemon *d, sigset_t *signals)
 	d->test_hooks = e && strcmp(e, "1") == 0;
 	if (!d->test_hooks)
 		return;
-	log_warning("BITMIXD_TEST_HOOKS=1: test-only triggers are enabled (SIGUSR2 hangs the loop)");
+	log_warning(
+		"BITMIXD_TEST_HOOKS=1: test-only triggers are enabled (SIGUSR2 hangs the loop)");
 	sigaddset(signals, SIGUSR2);
 }
 

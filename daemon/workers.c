@@ -48,8 +48,8 @@ struct team {
 	void (*fn)(void *arg, unsigned task);
 	void *arg;
 	unsigned n_tasks;
-	unsigned next;    /* atomic: the next task to claim */
-	unsigned done;    /* atomic: tasks finished */
+	unsigned next;	  /* atomic: the next task to claim */
+	unsigned done;	  /* atomic: tasks finished */
 	unsigned helpers; /* atomic: workers inside the team (joined under the pool lock) */
 };
 
@@ -59,7 +59,7 @@ struct team {
 #define WORK_CAP_SLICE_NS 5000000ull
 
 struct work_cap {
-	double cpus;           /* 0: none; under the pool lock */
+	double cpus;	       /* 0: none; under the pool lock */
 	int64_t tokens_ns;     /* atomic; under zero after a request overran */
 	uint64_t refill_ns;    /* when tokens were last added; under the lock */
 	uint64_t throttled_ns; /* atomic: worker time spent waiting for tokens */
@@ -71,10 +71,10 @@ struct worker_pool {
 	struct work_cap cap;
 	pthread_mutex_t lock;
 	pthread_cond_t wake;
-	struct session *active;  /* sessions with queued jobs, round-robin order, under lock */
+	struct session *active; /* sessions with queued jobs, round-robin order, under lock */
 	struct session *active_tail;
-	unsigned queued;         /* jobs queued, under lock */
-	struct team *team;       /* published split work, under lock */
+	unsigned queued;   /* jobs queued, under lock */
+	struct team *team; /* published split work, under lock */
 	bool stop;
 	unsigned n;
 	struct worker workers[];
@@ -127,11 +127,13 @@ static void team_work(struct team *t)
 
 static bool team_has_work(const struct worker_pool *pool)
 {
-	return pool->team && __atomic_load_n(&pool->team->next, __ATOMIC_RELAXED) < pool->team->n_tasks;
+	return pool->team &&
+	       __atomic_load_n(&pool->team->next, __ATOMIC_RELAXED) < pool->team->n_tasks;
 }
 
 /* bmx_parallel.for_each over the pool; if a team is already out, the caller works alone. */
-static void pool_for_each(void *ctx, unsigned n_tasks, void (*fn)(void *arg, unsigned task), void *arg)
+static void pool_for_each(void *ctx, unsigned n_tasks, void (*fn)(void *arg, unsigned task),
+			  void *arg)
 {
 	struct worker_pool *pool = ctx;
 	struct team t = { .fn = fn, .arg = arg, .n_tasks = n_tasks };
@@ -236,7 +238,8 @@ static int job_slice(struct worker *w, struct job *job, const struct bmx_paralle
 	int r;
 
 	if (!job->bits) {
-		job->bits = calloc(m->model->layer_count ? m->model->layer_count : 1, sizeof(*job->bits));
+		job->bits = calloc(m->model->layer_count ? m->model->layer_count : 1,
+				   sizeof(*job->bits));
 		if (!job->bits)
 			return -ENOMEM;
 		job->generation = served_model_snapshot(m, job->bits);
@@ -416,7 +419,8 @@ static void *worker_main(void *arg)
 			wall0 = mono_ns();
 			team_work(t);
 			pool_charge(pool, thread_cpu_ns() - cpu0);
-			__atomic_add_fetch(&pool->cap.occupied_ns, mono_ns() - wall0, __ATOMIC_RELAXED);
+			__atomic_add_fetch(&pool->cap.occupied_ns, mono_ns() - wall0,
+					   __ATOMIC_RELAXED);
 			__atomic_sub_fetch(&t->helpers, 1, __ATOMIC_RELEASE);
 			continue;
 		}

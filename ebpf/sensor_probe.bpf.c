@@ -95,10 +95,12 @@ int on_thermal_temperature(struct bpf_raw_tracepoint_args *ctx)
 	e->cpu = bpf_get_smp_processor_id();
 	/* CO-RE field offsets; bpf_probe_read also takes the test's user-space image. */
 	bpf_probe_read(&e->zone_id, sizeof(e->zone_id), __builtin_preserve_access_index(&tz->id));
-	bpf_probe_read(&e->temp_mc, sizeof(e->temp_mc), __builtin_preserve_access_index(&tz->temperature));
+	bpf_probe_read(&e->temp_mc, sizeof(e->temp_mc),
+		       __builtin_preserve_access_index(&tz->temperature));
 	bpf_probe_read(&e->prev_temp_mc, sizeof(e->prev_temp_mc),
 		       __builtin_preserve_access_index(&tz->last_temperature));
-	bpf_probe_read_str(e->zone_type, sizeof(e->zone_type), __builtin_preserve_access_index(&tz->type));
+	bpf_probe_read_str(e->zone_type, sizeof(e->zone_type),
+			   __builtin_preserve_access_index(&tz->type));
 	bpf_ringbuf_submit(e, 0);
 	return 0;
 }

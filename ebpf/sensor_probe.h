@@ -24,12 +24,12 @@ enum probe_event_kind {
 
 struct probe_event {
 	__u64 time_ns;
-	__u32 kind;                          /* enum probe_event_kind */
+	__u32 kind; /* enum probe_event_kind */
 	__s32 zone_id;
-	__s32 temp_mc;                       /* millidegrees Celsius */
+	__s32 temp_mc; /* millidegrees Celsius */
 	__s32 prev_temp_mc;
 	char zone_type[PROBE_ZONE_TYPE_LEN]; /* e.g. "x86_pkg_temp", "acpitz" */
-	__u32 cpu;                           /* where the update ran */
+	__u32 cpu;			     /* where the update ran */
 };
 
 /*
@@ -40,13 +40,13 @@ struct probe_event {
  * differences; a read that races a switch is off by at most that one update, for one period.
  */
 struct probe_cpu {
-	__u64 busy_ns;        /* time a task other than the idle task ran, up to last_switch_ns */
+	__u64 busy_ns;	      /* time a task other than the idle task ran, up to last_switch_ns */
 	__u64 last_switch_ns; /* the last sched_switch on this CPU */
 	__u64 switches;
-	__u32 running;        /* 1 if a task other than idle runs since last_switch_ns */
-	__u32 freq_khz;       /* the last cpu_frequency event (0: none seen) */
-	__u64 idle_ns;        /* time in cpuidle states, up to idle_since_ns */
-	__u64 idle_since_ns;  /* the last idle entry, 0 while not idle */
+	__u32 running;	     /* 1 if a task other than idle runs since last_switch_ns */
+	__u32 freq_khz;	     /* the last cpu_frequency event (0: none seen) */
+	__u64 idle_ns;	     /* time in cpuidle states, up to idle_since_ns */
+	__u64 idle_since_ns; /* the last idle entry, 0 while not idle */
 	__u64 idle_entries;
 	__u64 freq_changes;
 } __attribute__((aligned(64)));

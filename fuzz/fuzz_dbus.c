@@ -89,13 +89,56 @@ static const struct call calls[] = {
 
 /* Names the daemon knows, so that strings reach past "no such ..." often. */
 static const char *const words[] = {
-	"tiny", "tiny2", "performance", "powersave", "userspace", "ondemand", "conservative",
-	"step_wise", "power_allocator", "min-bits", "max-latency-ns", "up_threshold",
-	"sampling_down_factor", "down_threshold", "freq_step", "states", "trips", "control_temp_c",
-	"switch_on_temp_c", "sustainable_power_w", "k_po", "k_pu", "k_i", "k_d", "integral_cutoff_c",
-	"dynamic_power_w", "temp_c", "hysteresis_c", DBUS_IFACE, DBUS_MODEL_IFACE, "Governor",
-	"CurrentBits", "Limits", "Holds", "Stats", "CostTable", "Models", "GovernorTunables",
-	"conv1", "dw", "fc", "0", "2", "", "-1", "1e9", "nan", "{a: [", "x\ny: 1", "'",
+	"tiny",
+	"tiny2",
+	"performance",
+	"powersave",
+	"userspace",
+	"ondemand",
+	"conservative",
+	"step_wise",
+	"power_allocator",
+	"min-bits",
+	"max-latency-ns",
+	"up_threshold",
+	"sampling_down_factor",
+	"down_threshold",
+	"freq_step",
+	"states",
+	"trips",
+	"control_temp_c",
+	"switch_on_temp_c",
+	"sustainable_power_w",
+	"k_po",
+	"k_pu",
+	"k_i",
+	"k_d",
+	"integral_cutoff_c",
+	"dynamic_power_w",
+	"temp_c",
+	"hysteresis_c",
+	DBUS_IFACE,
+	DBUS_MODEL_IFACE,
+	"Governor",
+	"CurrentBits",
+	"Limits",
+	"Holds",
+	"Stats",
+	"CostTable",
+	"Models",
+	"GovernorTunables",
+	"conv1",
+	"dw",
+	"fc",
+	"0",
+	"2",
+	"",
+	"-1",
+	"1e9",
+	"nan",
+	"{a: [",
+	"x\ny: 1",
+	"'",
 };
 
 static int append_type(sd_bus_message *m, const char **sig, struct cursor *c, unsigned depth);
@@ -109,7 +152,8 @@ static int append_string(sd_bus_message *m, char type, struct cursor *c)
 	if (type == 'o')
 		return sd_bus_message_append_basic(m, 'o', how & 1 ? M : D);
 	if (how < 200)
-		return sd_bus_message_append_basic(m, 's', words[how % (sizeof(words) / sizeof(words[0]))]);
+		return sd_bus_message_append_basic(m, 's',
+						   words[how % (sizeof(words) / sizeof(words[0]))]);
 	size_t n = take(c) % sizeof(buf);
 	take_bytes(c, buf, n);
 	buf[n] = 0;
@@ -131,16 +175,29 @@ static int append_basic(sd_bus_message *m, char type, struct cursor *c)
 	case 's':
 	case 'o':
 		return append_string(m, type, c);
-	case 'y': v.y = take(c); break;
-	case 'b': v.b = take(c) & 1; break;
+	case 'y':
+		v.y = take(c);
+		break;
+	case 'b':
+		v.b = take(c) & 1;
+		break;
 	case 'n':
-	case 'q': take_bytes(c, &v.q, 2); break;
+	case 'q':
+		take_bytes(c, &v.q, 2);
+		break;
 	case 'i':
-	case 'u': take_bytes(c, &v.u, 4); break;
+	case 'u':
+		take_bytes(c, &v.u, 4);
+		break;
 	case 'x':
-	case 't': take_bytes(c, &v.t, 8); break;
-	case 'd': take_bytes(c, &v.d, 8); break;
-	default: return -EINVAL;
+	case 't':
+		take_bytes(c, &v.t, 8);
+		break;
+	case 'd':
+		take_bytes(c, &v.d, 8);
+		break;
+	default:
+		return -EINVAL;
 	}
 	return sd_bus_message_append_basic(m, type, &v);
 }
@@ -206,7 +263,8 @@ static int append_type(sd_bus_message *m, const char **sig, struct cursor *c, un
 	case '{':
 		return append_container(m, 'e', s + 1, len - 2, c, depth);
 	case 'v': {
-		static const char *const kinds[] = { "y", "b", "u", "i", "t", "d", "s", "as", "a(dd)", "n", "q", "x" };
+		static const char *const kinds[] = { "y", "b",	"u",	 "i", "t", "d",
+						     "s", "as", "a(dd)", "n", "q", "x" };
 		const char *k = kinds[take(c) % (sizeof(kinds) / sizeof(kinds[0]))];
 
 		return append_container(m, 'v', k, strlen(k), c, depth);
@@ -267,8 +325,9 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 static int append_load_args(sd_bus_message *m, struct cursor *c)
 {
 	static const char *const names[] = { "tiny2", "tiny", "", "no/such name" };
-	static const char *const paths[] = { FUZZ_MODEL2_PATH, FUZZ_MODEL_PATH, "/nonexistent.bmx",
-					     "/", "relative.bmx", "/dev/null" };
+	static const char *const paths[] = { FUZZ_MODEL2_PATH,	 FUZZ_MODEL_PATH,
+					     "/nonexistent.bmx", "/",
+					     "relative.bmx",	 "/dev/null" };
 	uint8_t k = take(c);
 	const char *name = names[k % 4], *path = paths[(k >> 2) % 6];
 
@@ -285,8 +344,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	while (c.n >= 2) {
 		const struct call *call = &calls[take(&c) % (sizeof(calls) / sizeof(calls[0]))];
 		uint8_t how = take(&c);
-		const char *sig = how < 224 ? call->signature :
-					      calls[how % (sizeof(calls) / sizeof(calls[0]))].signature;
+		const char *sig =
+			how < 224 ? call->signature
+				  : calls[how % (sizeof(calls) / sizeof(calls[0]))].signature;
 		sd_bus_message *m = NULL;
 		int r;
 

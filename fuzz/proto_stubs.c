@@ -99,7 +99,8 @@ void worker_pool_submit(struct worker_pool *pool, struct job *job, unsigned weig
 	uint64_t out = (uint64_t)job->sqe.batch * bmx_model_output_size(m) * sizeof(float);
 
 	(void)pool, (void)weight;
-	if (job->sqe.opcode != BITMIX_OP_INFER || !tensor_inside(job->session, job->in_region, job->in, in) ||
+	if (job->sqe.opcode != BITMIX_OP_INFER ||
+	    !tensor_inside(job->session, job->in_region, job->in, in) ||
 	    !tensor_inside(job->session, job->out_region, job->out, out))
 		abort(); /* admission let through what it promised to refuse */
 	proto_stub_jobs++;

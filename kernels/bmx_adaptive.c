@@ -65,7 +65,8 @@ static uint8_t supported_at_most(const struct bmx_layer_view *v, unsigned b)
 }
 
 /* B clamped to [floor, ceiling] (the ceiling wins a conflict: the governor already honours floors). */
-static uint8_t clamp_bits(const struct bmx_layer_view *v, unsigned b, unsigned floor, unsigned ceiling)
+static uint8_t clamp_bits(const struct bmx_layer_view *v, unsigned b, unsigned floor,
+			  unsigned ceiling)
 {
 	if (b < floor)
 		b = floor;
@@ -85,8 +86,9 @@ void bmx_adaptive_config(const struct bmx_engine *e, const struct bmx_adaptive_r
 		const unsigned top = v->bits[v->nbits - 1];
 		const unsigned cw = req->ceiling ? req->ceiling[l].w_bits : top;
 		const unsigned ca = req->ceiling ? req->ceiling[l].a_bits : top;
-		const unsigned b = req->mode == BMX_ADAPTIVE_OFF ? BMX_MAX_BITS
-								 : cfg[(size_t)k * m->layer_count + l];
+		const unsigned b = req->mode == BMX_ADAPTIVE_OFF
+					   ? BMX_MAX_BITS
+					   : cfg[(size_t)k * m->layer_count + l];
 
 		bits[l].w_bits = clamp_bits(v, b, req->floor, cw);
 		bits[l].a_bits = clamp_bits(v, b, req->floor, ca);
@@ -174,8 +176,8 @@ static int run_subset(struct adaptive_run *a, uint32_t pos, const struct bmx_lay
 	const uint64_t spent = bmx_bitops(a->m, bits, escalation ? pos : 0);
 	int r;
 
-	bmx_engine_restore_live(a->e, pos, (const float *)(a->scratch + a->s.saved), a->batch, idx, n,
-				a->scratch);
+	bmx_engine_restore_live(a->e, pos, (const float *)(a->scratch + a->s.saved), a->batch, idx,
+				n, a->scratch);
 	r = bmx_engine_run_range(a->e, bits, n, NULL, a->scratch, pos, a->m->node_count, a->par);
 	if (r < 0)
 		return r;
@@ -223,14 +225,16 @@ static int run_cascade(struct adaptive_run *a, const struct bmx_adaptive_request
 	if (r < 0)
 		return r;
 	if (pos < a->m->node_count)
-		bmx_engine_save_live(a->e, pos, a->batch, a->scratch, (float *)(a->scratch + a->s.saved));
+		bmx_engine_save_live(a->e, pos, a->batch, a->scratch,
+				     (float *)(a->scratch + a->s.saved));
 	r = bmx_engine_run_range(a->e, cfg[cur], a->batch, input, a->scratch, pos, a->m->node_count,
 				 a->par);
 	if (r < 0)
 		return r;
 	bmx_engine_read_output(a->e, a->batch, a->scratch, a->output);
 	for (uint32_t s = 0; s < a->batch; s++)
-		a->results[s] = (struct bmx_adaptive_result){ (uint8_t)cur, 1, bmx_bitops(a->m, cfg[cur], 0) };
+		a->results[s] = (struct bmx_adaptive_result){ (uint8_t)cur, 1,
+							      bmx_bitops(a->m, cfg[cur], 0) };
 	for (uint32_t s = 0; s < a->batch; s++)
 		idx[n++] = s;
 	while (cur + 1 < K && n > 0) {
@@ -238,7 +242,8 @@ static int run_cascade(struct adaptive_run *a, const struct bmx_adaptive_request
 		uint32_t next = cur + 1, kept = 0;
 
 		for (uint32_t j = 0; j < n; j++)
-			if (bmx_confidence(ci->confidence, a->output + (size_t)idx[j] * a->out_n, a->out_n) < t)
+			if (bmx_confidence(ci->confidence, a->output + (size_t)idx[j] * a->out_n,
+					   a->out_n) < t)
 				idx[kept++] = idx[j];
 		n = kept;
 		while (next + 1 < K && same_bits(L, cfg[next], cfg[next + 1]))
@@ -276,12 +281,13 @@ static int run_policy(struct adaptive_run *a, const struct bmx_adaptive_request 
 
 		bmx_pool_features(value + s * elems, fn->out_h * fn->out_w, fn->out_c, features);
 		k = bmx_policy_choose(a->m, features, t);
-		a->results[s] = (struct bmx_adaptive_result){ (uint8_t)k, 1, bmx_bitops(a->m, cfg[k], 0) };
+		a->results[s] =
+			(struct bmx_adaptive_result){ (uint8_t)k, 1, bmx_bitops(a->m, cfg[k], 0) };
 		uniform &= a->results[s].config == a->results[0].config;
 	}
 	if (uniform) { /* one configuration for the batch: go on in place */
-		r = bmx_engine_run_range(a->e, cfg[a->results[0].config], a->batch, input, a->scratch,
-					 pos, a->m->node_count, a->par);
+		r = bmx_engine_run_range(a->e, cfg[a->results[0].config], a->batch, input,
+					 a->scratch, pos, a->m->node_count, a->par);
 		if (r == 0)
 			bmx_engine_read_output(a->e, a->batch, a->scratch, a->output);
 		return r;
@@ -306,8 +312,14 @@ int bmx_adaptive_run(const struct bmx_engine *e, const struct bmx_adaptive_reque
 	const struct bmx_model *m = bmx_engine_model(e);
 	struct bmx_adaptive_result own[64];
 	struct adaptive_run a = {
-		.e = e, .m = m, .par = par, .scratch = scratch, .s = layout_of(e, batch),
-		.batch = batch, .out_n = (uint32_t)bmx_model_output_size(m), .output = output,
+		.e = e,
+		.m = m,
+		.par = par,
+		.scratch = scratch,
+		.s = layout_of(e, batch),
+		.batch = batch,
+		.out_n = (uint32_t)bmx_model_output_size(m),
+		.output = output,
 		.results = results,
 	};
 	int r;
@@ -335,5 +347,6 @@ int bmx_adaptive_run(const struct bmx_engine *e, const struct bmx_adaptive_reque
 			results[s] = (struct bmx_adaptive_result){ 0, 1, bmx_bitops(m, bits, 0) };
 		return bmx_engine_run_parallel(e, bits, batch, input, output, scratch, par);
 	}
-	return req->mode == BMX_ADAPTIVE_CASCADE ? run_cascade(&a, req, input) : run_policy(&a, req, input);
+	return req->mode == BMX_ADAPTIVE_CASCADE ? run_cascade(&a, req, input)
+						 : run_policy(&a, req, input);
 }

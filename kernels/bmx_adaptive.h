@@ -22,7 +22,7 @@
 #include "bmx_engine.h"
 
 enum bmx_adaptive_mode {
-	BMX_ADAPTIVE_OFF = 0,     /* one run at the ceiling */
+	BMX_ADAPTIVE_OFF = 0,	  /* one run at the ceiling */
 	BMX_ADAPTIVE_CASCADE = 1, /* the model's CASCADE section */
 	BMX_ADAPTIVE_POLICY = 2,  /* the model's POLICY section */
 };
@@ -30,16 +30,16 @@ enum bmx_adaptive_mode {
 struct bmx_adaptive_request {
 	enum bmx_adaptive_mode mode;
 	const struct bmx_layer_bits *ceiling; /* per layer; NULL: every layer's highest bits */
-	uint8_t floor;                        /* no layer below this (when it supports it); 0: none */
-	uint8_t no_reuse;                     /* 1: escalations rerun every layer (for comparison) */
+	uint8_t floor;	  /* no layer below this (when it supports it); 0: none */
+	uint8_t no_reuse; /* 1: escalations rerun every layer (for comparison) */
 	/* Override the file's thresholds (CASCADE: n_configs - 1 of them, POLICY: one), or NULL. */
 	const float *thresholds;
 };
 
 /* What one sample cost. */
 struct bmx_adaptive_result {
-	uint8_t config;  /* the configuration (index in the section) whose output was returned */
-	uint8_t runs;    /* configurations run: 1 + escalations */
+	uint8_t config;	 /* the configuration (index in the section) whose output was returned */
+	uint8_t runs;	 /* configurations run: 1 + escalations */
 	uint64_t bitops; /* MACs x weight bits x activation bits of every layer computed for it */
 };
 
@@ -63,7 +63,8 @@ void bmx_adaptive_config(const struct bmx_engine *engine, const struct bmx_adapt
 			 uint32_t k, struct bmx_layer_bits *bits);
 
 /* BitOps per sample of the layers at execution positions >= FROM at BITS. */
-uint64_t bmx_bitops(const struct bmx_model *model, const struct bmx_layer_bits *bits, uint32_t from);
+uint64_t bmx_bitops(const struct bmx_model *model, const struct bmx_layer_bits *bits,
+		    uint32_t from);
 
 /* The confidence KIND (enum bmx_confidence) of one output row of N values. */
 float bmx_confidence(uint32_t kind, const float *row, uint32_t n);

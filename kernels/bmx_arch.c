@@ -49,13 +49,22 @@ struct conv {
 /* Add a CONV2D (k > 0) or LINEAR (k == 0) node with random parameters; returns the node. */
 static int add_weighted(struct arch *a, int input, const struct conv *cv, const char *name)
 {
-	struct bmx_node_spec s = { .op = cv->k ? BMX_OP_CONV2D : BMX_OP_LINEAR, .inputs = { input, -1 },
-				   .out_c = cv->out_c, .kernel_h = (uint16_t)cv->k, .kernel_w = (uint16_t)cv->k,
-				   .stride_h = (uint16_t)cv->stride, .stride_w = (uint16_t)cv->stride,
-				   .pad_top = (uint16_t)cv->pad, .pad_left = (uint16_t)cv->pad,
-				   .pad_bottom = (uint16_t)cv->pad, .pad_right = (uint16_t)cv->pad,
-				   .groups = cv->groups, .name = name, .bits_mask = cv->mask,
-				   .tbn_prev = cv->tbn_prev, .act_signed = (uint8_t)cv->act_signed };
+	struct bmx_node_spec s = { .op = cv->k ? BMX_OP_CONV2D : BMX_OP_LINEAR,
+				   .inputs = { input, -1 },
+				   .out_c = cv->out_c,
+				   .kernel_h = (uint16_t)cv->k,
+				   .kernel_w = (uint16_t)cv->k,
+				   .stride_h = (uint16_t)cv->stride,
+				   .stride_w = (uint16_t)cv->stride,
+				   .pad_top = (uint16_t)cv->pad,
+				   .pad_left = (uint16_t)cv->pad,
+				   .pad_bottom = (uint16_t)cv->pad,
+				   .pad_right = (uint16_t)cv->pad,
+				   .groups = cv->groups,
+				   .name = name,
+				   .bits_mask = cv->mask,
+				   .tbn_prev = cv->tbn_prev,
+				   .act_signed = (uint8_t)cv->act_signed };
 	uint32_t h, w, c, nb = (uint32_t)__builtin_popcount(cv->mask);
 	uint64_t k, n;
 	int r = -ENOMEM, node;
@@ -63,7 +72,8 @@ static int add_weighted(struct arch *a, int input, const struct conv *cv, const 
 	float *ws = NULL, *as = NULL, *tbn = NULL, *sens = NULL;
 
 	bmx_writer_shape(a->w, input, &h, &w, &c);
-	k = cv->k ? (uint64_t)cv->k * cv->k * (c / (cv->groups ? cv->groups : 1)) : (uint64_t)h * w * c;
+	k = cv->k ? (uint64_t)cv->k * cv->k * (c / (cv->groups ? cv->groups : 1))
+		  : (uint64_t)h * w * c;
 	n = (uint64_t)cv->out_c * k;
 	wt = malloc(n);
 	ws = malloc(cv->out_c * sizeof(float));
@@ -117,17 +127,24 @@ static int add_op(struct arch *a, uint16_t op, int in0, int in1)
 
 static int add_pool(struct arch *a, uint16_t op, int in, uint16_t k, uint16_t stride, uint16_t pad)
 {
-	struct bmx_node_spec s = { .op = op, .inputs = { in, -1 }, .kernel_h = k, .kernel_w = k,
-				   .stride_h = stride, .stride_w = stride, .pad_top = pad,
-				   .pad_left = pad, .pad_bottom = pad, .pad_right = pad };
+	struct bmx_node_spec s = { .op = op,
+				   .inputs = { in, -1 },
+				   .kernel_h = k,
+				   .kernel_w = k,
+				   .stride_h = stride,
+				   .stride_w = stride,
+				   .pad_top = pad,
+				   .pad_left = pad,
+				   .pad_bottom = pad,
+				   .pad_right = pad };
 
 	return bmx_writer_add(a->w, &s);
 }
 
-#define TRY(x)                                                                                     \
-	do {                                                                                       \
-		if ((x) < 0)                                                                       \
-			return -EINVAL;                                                            \
+#define TRY(x)                          \
+	do {                            \
+		if ((x) < 0)            \
+			return -EINVAL; \
 	} while (0)
 
 static int layer(struct arch *a, int node)
@@ -141,13 +158,15 @@ static int build_tiny(struct arch *a)
 
 	TRY(c1 = add_weighted(a, 0, &(struct conv){ 8, 3, 1, 1, 1, MASK_ALL, -1, 1, 0 }, "conv1"));
 	TRY(r1 = add_op(a, BMX_OP_RELU6, c1, -1));
-	TRY(d = add_weighted(a, r1, &(struct conv){ 8, 3, 1, 1, 8, MASK_ALL, layer(a, c1), 0, 0 }, "dw"));
+	TRY(d = add_weighted(a, r1, &(struct conv){ 8, 3, 1, 1, 8, MASK_ALL, layer(a, c1), 0, 0 },
+			     "dw"));
 	TRY(sum = add_op(a, BMX_OP_ADD, d, r1));
 	TRY(x = add_op(a, BMX_OP_RELU, sum, -1));
 	TRY(x = add_pool(a, BMX_OP_MAXPOOL, x, 2, 2, 0));
 	TRY(x = add_pool(a, BMX_OP_AVGPOOL, x, 3, 1, 1));
 	TRY(x = add_op(a, BMX_OP_FLATTEN, x, -1));
-	TRY(x = add_weighted(a, x, &(struct conv){ 5, 0, 1, 0, 1, MASK_ALL, layer(a, d), 0, 1 }, "fc"));
+	TRY(x = add_weighted(a, x, &(struct conv){ 5, 0, 1, 0, 1, MASK_ALL, layer(a, d), 0, 1 },
+			     "fc"));
 	TRY(add_op(a, BMX_OP_SOFTMAX, x, -1));
 	return 0;
 }
@@ -158,21 +177,29 @@ static int build_fmnist(struct arch *a)
 
 	TRY(stem = add_weighted(a, 0, &(struct conv){ 16, 3, 1, 1, 1, MASK_8, -1, 1, 0 }, "stem"));
 	TRY(x = add_op(a, BMX_OP_RELU, stem, -1));
-	TRY(c1 = add_weighted(a, x, &(struct conv){ 16, 3, 1, 1, 1, MASK_ALL, layer(a, stem), 0, 0 }, "block1.conv1"));
+	TRY(c1 = add_weighted(a, x,
+			      &(struct conv){ 16, 3, 1, 1, 1, MASK_ALL, layer(a, stem), 0, 0 },
+			      "block1.conv1"));
 	TRY(c2 = add_op(a, BMX_OP_RELU, c1, -1));
-	TRY(c2 = add_weighted(a, c2, &(struct conv){ 16, 3, 1, 1, 1, MASK_ALL, layer(a, c1), 0, 0 }, "block1.conv2"));
+	TRY(c2 = add_weighted(a, c2, &(struct conv){ 16, 3, 1, 1, 1, MASK_ALL, layer(a, c1), 0, 0 },
+			      "block1.conv2"));
 	TRY(b1 = add_op(a, BMX_OP_ADD, c2, x));
 	TRY(b1 = add_op(a, BMX_OP_RELU, b1, -1));
-	TRY(c3 = add_weighted(a, b1, &(struct conv){ 32, 3, 2, 1, 1, MASK_ALL, layer(a, c2), 0, 0 }, "block2.conv1"));
+	TRY(c3 = add_weighted(a, b1, &(struct conv){ 32, 3, 2, 1, 1, MASK_ALL, layer(a, c2), 0, 0 },
+			      "block2.conv1"));
 	TRY(x = add_op(a, BMX_OP_RELU, c3, -1));
-	TRY(c4 = add_weighted(a, x, &(struct conv){ 32, 3, 1, 1, 32, MASK_ALL, layer(a, c3), 0, 0 }, "block2.dw"));
+	TRY(c4 = add_weighted(a, x, &(struct conv){ 32, 3, 1, 1, 32, MASK_ALL, layer(a, c3), 0, 0 },
+			      "block2.dw"));
 	TRY(x = add_op(a, BMX_OP_RELU, c4, -1));
-	TRY(c5 = add_weighted(a, x, &(struct conv){ 32, 1, 1, 0, 1, MASK_ALL, layer(a, c4), 0, 0 }, "block2.pw"));
-	TRY(sc = add_weighted(a, b1, &(struct conv){ 32, 1, 2, 0, 1, MASK_ALL, layer(a, c2), 0, 0 }, "block2.down"));
+	TRY(c5 = add_weighted(a, x, &(struct conv){ 32, 1, 1, 0, 1, MASK_ALL, layer(a, c4), 0, 0 },
+			      "block2.pw"));
+	TRY(sc = add_weighted(a, b1, &(struct conv){ 32, 1, 2, 0, 1, MASK_ALL, layer(a, c2), 0, 0 },
+			      "block2.down"));
 	TRY(b2 = add_op(a, BMX_OP_ADD, c5, sc));
 	TRY(b2 = add_op(a, BMX_OP_RELU, b2, -1));
 	TRY(x = add_op(a, BMX_OP_GLOBAL_AVGPOOL, b2, -1));
-	TRY(fc = add_weighted(a, x, &(struct conv){ 10, 0, 1, 0, 1, MASK_8, layer(a, c5), 0, 0 }, "fc"));
+	TRY(fc = add_weighted(a, x, &(struct conv){ 10, 0, 1, 0, 1, MASK_8, layer(a, c5), 0, 0 },
+			      "fc"));
 	return bmx_writer_set_output(a->w, fc);
 }
 
@@ -183,10 +210,10 @@ static int build_fmnist(struct arch *a)
  */
 static int build_fmnist_adaptive(struct arch *a)
 {
-	static const uint8_t cascade[3 * 8] = { 8, 3, 2, 2, 2, 2, 2, 8, 8, 3, 4, 4, 4, 4, 4, 8,
-						8, 3, 8, 8, 8, 8, 8, 8 };
-	static const uint8_t policy[3 * 8] = { 8, 2, 2, 2, 2, 2, 2, 8, 8, 4, 4, 4, 4, 4, 4, 8,
-					       8, 8, 8, 8, 8, 8, 8, 8 };
+	static const uint8_t cascade[3 * 8] = { 8, 3, 2, 2, 2, 2, 2, 8, 8, 3, 4, 4,
+						4, 4, 4, 8, 8, 3, 8, 8, 8, 8, 8, 8 };
+	static const uint8_t policy[3 * 8] = { 8, 2, 2, 2, 2, 2, 2, 8, 8, 4, 4, 4,
+					       4, 4, 4, 8, 8, 8, 8, 8, 8, 8, 8, 8 };
 	static const float thresholds[2] = { 0.5f, 0.6f };
 	float weights[2 * 16], bias[2] = { 0.0f, 0.1f };
 	int r = build_fmnist(a);
@@ -194,14 +221,24 @@ static int build_fmnist_adaptive(struct arch *a)
 	for (int i = 0; i < 32; i++)
 		weights[i] = unit(a);
 	if (r == 0)
-		r = bmx_writer_set_cascade(a->w, &(struct bmx_cascade_spec){
-			.n_configs = 3, .confidence = BMX_CONFIDENCE_MAX_PROB, .accuracy_target = 90.0f,
-			.validation_accuracy = 90.5f, .thresholds = thresholds, .bits = cascade });
+		r = bmx_writer_set_cascade(
+			a->w, &(struct bmx_cascade_spec){ .n_configs = 3,
+							  .confidence = BMX_CONFIDENCE_MAX_PROB,
+							  .accuracy_target = 90.0f,
+							  .validation_accuracy = 90.5f,
+							  .thresholds = thresholds,
+							  .bits = cascade });
 	if (r == 0)
-		r = bmx_writer_set_policy(a->w, &(struct bmx_policy_spec){
-			.n_configs = 3, .feature_node = 2, .n_features = 16, .threshold = 0.0f,
-			.accuracy_target = 90.0f, .validation_accuracy = 90.5f, .bits = policy,
-			.weights = weights, .bias = bias });
+		r = bmx_writer_set_policy(a->w,
+					  &(struct bmx_policy_spec){ .n_configs = 3,
+								     .feature_node = 2,
+								     .n_features = 16,
+								     .threshold = 0.0f,
+								     .accuracy_target = 90.0f,
+								     .validation_accuracy = 90.5f,
+								     .bits = policy,
+								     .weights = weights,
+								     .bias = bias });
 	return r;
 }
 
@@ -217,14 +254,24 @@ static int build_tiny_adaptive(struct arch *a)
 	for (int i = 0; i < 16; i++)
 		weights[i] = unit(a);
 	if (r == 0)
-		r = bmx_writer_set_cascade(a->w, &(struct bmx_cascade_spec){
-			.n_configs = 3, .confidence = BMX_CONFIDENCE_MAX_PROB, .accuracy_target = 90.0f,
-			.validation_accuracy = 90.5f, .thresholds = thresholds, .bits = cascade });
+		r = bmx_writer_set_cascade(
+			a->w, &(struct bmx_cascade_spec){ .n_configs = 3,
+							  .confidence = BMX_CONFIDENCE_MAX_PROB,
+							  .accuracy_target = 90.0f,
+							  .validation_accuracy = 90.5f,
+							  .thresholds = thresholds,
+							  .bits = cascade });
 	if (r == 0)
-		r = bmx_writer_set_policy(a->w, &(struct bmx_policy_spec){
-			.n_configs = 3, .feature_node = 2, .n_features = 8, .threshold = 0.0f,
-			.accuracy_target = 90.0f, .validation_accuracy = 90.5f, .bits = policy,
-			.weights = weights, .bias = bias });
+		r = bmx_writer_set_policy(a->w,
+					  &(struct bmx_policy_spec){ .n_configs = 3,
+								     .feature_node = 2,
+								     .n_features = 8,
+								     .threshold = 0.0f,
+								     .accuracy_target = 90.0f,
+								     .validation_accuracy = 90.5f,
+								     .bits = policy,
+								     .weights = weights,
+								     .bias = bias });
 	return r;
 }
 
@@ -244,20 +291,31 @@ static int build_resnet18(struct arch *a)
 			int c1, c2, shortcut = x, in_layer = prev_layer;
 
 			snprintf(name, sizeof(name), "layer%d.%d.conv1", s + 1, b);
-			TRY(c1 = add_weighted(a, x, &(struct conv){ widths[s], 3, stride, 1, 1, MASK_ALL, in_layer, 0, 0 }, name));
+			TRY(c1 = add_weighted(a, x,
+					      &(struct conv){ widths[s], 3, stride, 1, 1, MASK_ALL,
+							      in_layer, 0, 0 },
+					      name));
 			TRY(c2 = add_op(a, BMX_OP_RELU, c1, -1));
 			snprintf(name, sizeof(name), "layer%d.%d.conv2", s + 1, b);
-			TRY(c2 = add_weighted(a, c2, &(struct conv){ widths[s], 3, 1, 1, 1, MASK_ALL, layer(a, c1), 0, 0 }, name));
+			TRY(c2 = add_weighted(a, c2,
+					      &(struct conv){ widths[s], 3, 1, 1, 1, MASK_ALL,
+							      layer(a, c1), 0, 0 },
+					      name));
 			if (stride == 2) {
 				snprintf(name, sizeof(name), "layer%d.%d.down", s + 1, b);
-				TRY(shortcut = add_weighted(a, x, &(struct conv){ widths[s], 1, 2, 0, 1, MASK_ALL, in_layer, 0, 0 }, name));
+				TRY(shortcut =
+					    add_weighted(a, x,
+							 &(struct conv){ widths[s], 1, 2, 0, 1,
+									 MASK_ALL, in_layer, 0, 0 },
+							 name));
 			}
 			TRY(x = add_op(a, BMX_OP_ADD, c2, shortcut));
 			TRY(x = add_op(a, BMX_OP_RELU, x, -1));
 			prev_layer = layer(a, c2);
 		}
 	TRY(x = add_op(a, BMX_OP_GLOBAL_AVGPOOL, x, -1));
-	TRY(x = add_weighted(a, x, &(struct conv){ 1000, 0, 1, 0, 1, MASK_8, prev_layer, 0, 0 }, "fc"));
+	TRY(x = add_weighted(a, x, &(struct conv){ 1000, 0, 1, 0, 1, MASK_8, prev_layer, 0, 0 },
+			     "fc"));
 	return bmx_writer_set_output(a->w, x);
 }
 
@@ -268,7 +326,8 @@ static int build_mlp4096(struct arch *a)
 
 	for (int i = 0; i < 3; i++) {
 		snprintf(name, sizeof(name), "fc%d", i + 1);
-		TRY(x = add_weighted(a, x, &(struct conv){ 4096, 0, 1, 0, 1, MASK_ALL, prev, i == 0, 0 },
+		TRY(x = add_weighted(a, x,
+				     &(struct conv){ 4096, 0, 1, 0, 1, MASK_ALL, prev, i == 0, 0 },
 				     name));
 		prev = layer(a, x);
 		TRY(x = add_op(a, BMX_OP_RELU, x, -1));

@@ -82,7 +82,8 @@ static uint32_t take_slot(struct bmx_engine *e, bool *slot_free, uint64_t need)
 	for (uint32_t s = 0; s < e->n_slots; s++) {
 		if (!slot_free[s])
 			continue;
-		if (e->slot_offset[s] >= need && (fit == UINT32_MAX || e->slot_offset[s] < e->slot_offset[fit]))
+		if (e->slot_offset[s] >= need &&
+		    (fit == UINT32_MAX || e->slot_offset[s] < e->slot_offset[fit]))
 			fit = s;
 		if (big == UINT32_MAX || e->slot_offset[s] > e->slot_offset[big])
 			big = s;
@@ -124,7 +125,8 @@ static int plan_values(struct bmx_engine *e)
 		const uint32_t id = m->order[i];
 		const struct bmx_node *n = &m->nodes[id];
 
-		e->node_slot[id] = take_slot(e, slot_free, align_up(node_elems(n), FLOATS_PER_LINE));
+		e->node_slot[id] =
+			take_slot(e, slot_free, align_up(node_elems(n), FLOATS_PER_LINE));
 		for (uint32_t j = 0; j < n->n_inputs; j++)
 			if (last_use[n->inputs[j]] == i)
 				slot_free[e->node_slot[n->inputs[j]]] = true;
@@ -333,7 +335,8 @@ static float *value_of(const struct run_ctx *c, uint32_t node)
 	return c->values + c->e->slot_offset[c->e->node_slot[node]] * c->batch;
 }
 
-static void conv_shape_of(const struct run_ctx *c, const struct bmx_node *n, struct bmx_conv_shape *s)
+static void conv_shape_of(const struct run_ctx *c, const struct bmx_node *n,
+			  struct bmx_conv_shape *s)
 {
 	engine_shape_of(c->e->model, n, c->batch, s);
 }
@@ -380,8 +383,13 @@ static void run_layer(const struct run_ctx *c, uint32_t id, float *y, int relu)
 	const uint32_t wi = (uint32_t)v->bit_index[w];
 	const float step = v->a_step[v->bit_index[a]];
 	struct fast_run fr = {
-		.ops = c->e->ops, .view = v, .layer = &c->e->fast[l], .w_bits = w, .a_bits = a,
-		.inv = 1.0f / step, .par = c->par,
+		.ops = c->e->ops,
+		.view = v,
+		.layer = &c->e->fast[l],
+		.w_bits = w,
+		.a_bits = a,
+		.inv = 1.0f / step,
+		.par = c->par,
 		.ep = { .step = step, .relu = relu, .y = y, .ldy = v->out_c },
 	};
 	uint32_t p = 0;
@@ -525,14 +533,14 @@ static void run_node(const struct run_ctx *c, uint32_t id, const float *input)
 	}
 }
 
-int bmx_engine_run(const struct bmx_engine *e, const struct bmx_layer_bits *bits,
-		   uint32_t batch, const float *input, float *output, void *scratch)
+int bmx_engine_run(const struct bmx_engine *e, const struct bmx_layer_bits *bits, uint32_t batch,
+		   const float *input, float *output, void *scratch)
 {
 	return bmx_engine_run_parallel(e, bits, batch, input, output, scratch, NULL);
 }
 
 static struct run_ctx run_ctx_of(const struct bmx_engine *e, const struct bmx_layer_bits *bits,
-				  uint32_t batch, void *scratch, const struct bmx_parallel *par)
+				 uint32_t batch, void *scratch, const struct bmx_parallel *par)
 {
 	const struct scratch_layout s = scratch_layout(e, batch);
 	uint8_t *base = scratch;

@@ -33,9 +33,9 @@ struct bmx_engine;
  */
 enum bmx_kernels_path {
 	BMX_KERNELS_AUTO = 0,
-	BMX_KERNELS_REF,    /* the portable reference kernels (ops_ref.h), the oracle */
-	BMX_KERNELS_AVX2,   /* AVX2 (int16 multiply-add) */
-	BMX_KERNELS_AVX512, /* AVX-512 BW/VL + VNNI, GFNI */
+	BMX_KERNELS_REF,     /* the portable reference kernels (ops_ref.h), the oracle */
+	BMX_KERNELS_AVX2,    /* AVX2 (int16 multiply-add) */
+	BMX_KERNELS_AVX512,  /* AVX-512 BW/VL + VNNI, GFNI */
 	BMX_KERNELS_AVXVNNI, /* AVX2 with the VEX-encoded vpdpbusd (AVX-VNNI) in the GEMM */
 };
 
@@ -98,7 +98,8 @@ int bmx_engine_run(const struct bmx_engine *engine, const struct bmx_layer_bits 
  * of one call write disjoint memory. The results do not depend on how tasks are scheduled.
  */
 struct bmx_parallel {
-	void (*for_each)(void *ctx, unsigned n_tasks, void (*fn)(void *arg, unsigned task), void *arg);
+	void (*for_each)(void *ctx, unsigned n_tasks, void (*fn)(void *arg, unsigned task),
+			 void *arg);
 	void *ctx;
 	unsigned threads; /* how many tasks run at once; the engine makes about this many */
 };
@@ -118,7 +119,8 @@ int bmx_engine_run_parallel(const struct bmx_engine *engine, const struct bmx_la
  */
 
 /* The first position whose node computes differently at A than at B, or node_count. */
-uint32_t bmx_engine_first_difference(const struct bmx_engine *engine, const struct bmx_layer_bits *a,
+uint32_t bmx_engine_first_difference(const struct bmx_engine *engine,
+				     const struct bmx_layer_bits *a,
 				     const struct bmx_layer_bits *b);
 
 /* Run positions [FROM, TO) (the values they read must be in SCRATCH); 0 or -EINVAL. */
@@ -135,7 +137,8 @@ int bmx_engine_run_range(const struct bmx_engine *engine, const struct bmx_layer
  * per-layer cost table. 0 or -EINVAL.
  */
 int bmx_engine_run_timed(const struct bmx_engine *engine, const struct bmx_layer_bits *bits,
-			 uint32_t batch, const float *input, void *scratch, int clock, uint64_t *ns);
+			 uint32_t batch, const float *input, void *scratch, int clock,
+			 uint64_t *ns);
 
 /* Copy the model output of a finished run out of SCRATCH. */
 void bmx_engine_read_output(const struct bmx_engine *engine, uint32_t batch, const void *scratch,
@@ -157,6 +160,7 @@ void bmx_engine_save_live(const struct bmx_engine *engine, uint32_t pos, uint32_
 
 /* Put back samples SAMPLES[0..N) of SAVED (saved from SAVED_BATCH) as a batch of N in SCRATCH. */
 void bmx_engine_restore_live(const struct bmx_engine *engine, uint32_t pos, const float *saved,
-			     uint32_t saved_batch, const uint32_t *samples, uint32_t n, void *scratch);
+			     uint32_t saved_batch, const uint32_t *samples, uint32_t n,
+			     void *scratch);
 
 #endif

@@ -19,12 +19,20 @@ void engine_shape_of(const struct bmx_model *m, const struct bmx_node *n, uint32
 
 	*s = (struct bmx_conv_shape){
 		.batch = batch,
-		.in_h = in->out_h, .in_w = in->out_w, .in_c = in->out_c,
-		.out_h = n->out_h, .out_w = n->out_w, .out_c = n->out_c,
-		.kernel_h = n->kernel_h, .kernel_w = n->kernel_w,
-		.stride_h = n->stride_h, .stride_w = n->stride_w,
-		.pad_top = n->pad_top, .pad_left = n->pad_left,
-		.pad_bottom = n->pad_bottom, .pad_right = n->pad_right,
+		.in_h = in->out_h,
+		.in_w = in->out_w,
+		.in_c = in->out_c,
+		.out_h = n->out_h,
+		.out_w = n->out_w,
+		.out_c = n->out_c,
+		.kernel_h = n->kernel_h,
+		.kernel_w = n->kernel_w,
+		.stride_h = n->stride_h,
+		.stride_w = n->stride_w,
+		.pad_top = n->pad_top,
+		.pad_left = n->pad_left,
+		.pad_bottom = n->pad_bottom,
+		.pad_right = n->pad_right,
 		.groups = n->groups ? n->groups : 1,
 	};
 }

@@ -20,27 +20,27 @@ enum { FUSED_NONE = 0, FUSED_RELU_OUT = 1 /* layer writes its ReLU's value */, F
 #define NO_NODE UINT32_MAX
 
 struct engine_layer {
-	float *m;                          /* [tbn_rows][nbits][out_c]: (s_w * 2^(7-w)) * g */
-	int16_t *decoded[BMX_NUM_BITS];    /* [bit index][out_c * reduction], or NULL */
+	float *m;			/* [tbn_rows][nbits][out_c]: (s_w * 2^(7-w)) * g */
+	int16_t *decoded[BMX_NUM_BITS]; /* [bit index][out_c * reduction], or NULL */
 };
 
 struct bmx_engine {
 	const struct bmx_model *model;
 	enum bmx_kernels_path path;
-	const struct kern_ops *ops;        /* NULL on the reference path */
-	struct engine_layer *layers;       /* layer_count */
-	struct fast_layer *fast;           /* layer_count, on a fast path */
-	uint8_t *fused;                    /* node -> FUSED_* */
-	uint32_t *requant_to;              /* node -> the layer node its epilogue quantizes for */
-	uint64_t requant_sample;           /* bytes per sample of the largest such input */
-	uint32_t *node_slot;               /* node -> value slot */
-	uint32_t *last_use;                /* node -> last position that reads it (output: UINT32_MAX) */
-	uint64_t *slot_offset;             /* slot -> offset in floats per sample, 16-aligned */
+	const struct kern_ops *ops;  /* NULL on the reference path */
+	struct engine_layer *layers; /* layer_count */
+	struct fast_layer *fast;     /* layer_count, on a fast path */
+	uint8_t *fused;		     /* node -> FUSED_* */
+	uint32_t *requant_to;	     /* node -> the layer node its epilogue quantizes for */
+	uint64_t requant_sample;     /* bytes per sample of the largest such input */
+	uint32_t *node_slot;	     /* node -> value slot */
+	uint32_t *last_use;	     /* node -> last position that reads it (output: UINT32_MAX) */
+	uint64_t *slot_offset;	     /* slot -> offset in floats per sample, 16-aligned */
 	uint32_t n_slots;
-	uint64_t values_per_sample;        /* floats of all slots, per sample */
-	uint64_t codes_per_sample;         /* largest quantized-layer input */
-	uint64_t acc_per_sample;           /* largest quantized-layer output */
-	uint64_t decode_elems;             /* largest layer that is not pre-decoded, or 0 */
+	uint64_t values_per_sample; /* floats of all slots, per sample */
+	uint64_t codes_per_sample;  /* largest quantized-layer input */
+	uint64_t acc_per_sample;    /* largest quantized-layer output */
+	uint64_t decode_elems;	    /* largest layer that is not pre-decoded, or 0 */
 };
 
 /* bmx_engine_fuse.c */

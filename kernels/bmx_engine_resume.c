@@ -78,7 +78,8 @@ void bmx_engine_save_live(const struct bmx_engine *e, uint32_t pos, uint32_t bat
 }
 
 void bmx_engine_restore_live(const struct bmx_engine *e, uint32_t pos, const float *saved,
-			     uint32_t saved_batch, const uint32_t *samples, uint32_t n, void *scratch)
+			     uint32_t saved_batch, const uint32_t *samples, uint32_t n,
+			     void *scratch)
 {
 	for (uint32_t id = 0; id < e->model->node_count; id++) {
 		const uint64_t elems = node_elems(&e->model->nodes[id]);

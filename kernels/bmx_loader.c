@@ -83,7 +83,8 @@ static int check_header(struct bmx_check *c)
 	const struct bmx_file_header *h = (const void *)c->base;
 
 	if (c->size < sizeof(*h))
-		return bmx_bad(c, "HEADER", 0, "file is %zu bytes, shorter than the 64-byte header", c->size);
+		return bmx_bad(c, "HEADER", 0, "file is %zu bytes, shorter than the 64-byte header",
+			       c->size);
 	if (memcmp(h->magic, BMX_MAGIC, BMX_MAGIC_LEN) != 0)
 		return bmx_bad(c, "HEADER", 0, "magic is not \"BMXMODEL\" (not a .bmx file)");
 	if (h->version_major != BMX_VERSION_MAJOR)
@@ -102,12 +103,15 @@ static int check_header(struct bmx_check *c)
 			       "reserved bytes are not zero");
 	if (h->section_count < 1 || h->section_count > BMX_MAX_SECTIONS)
 		return bmx_bad(c, "HEADER", offsetof(struct bmx_file_header, section_count),
-			       "section_count %u, expected 1..%d", h->section_count, BMX_MAX_SECTIONS);
+			       "section_count %u, expected 1..%d", h->section_count,
+			       BMX_MAX_SECTIONS);
 	if (h->section_table_offset % BMX_ALIGN || h->section_table_offset < sizeof(*h) ||
-	    !in_file(c, h->section_table_offset, (uint64_t)h->section_count * sizeof(struct bmx_section)))
-		return bmx_bad(c, "HEADER", offsetof(struct bmx_file_header, section_table_offset),
-			       "section table at %llu (%u entries) is misaligned or outside the file",
-			       (unsigned long long)h->section_table_offset, h->section_count);
+	    !in_file(c, h->section_table_offset,
+		     (uint64_t)h->section_count * sizeof(struct bmx_section)))
+		return bmx_bad(
+			c, "HEADER", offsetof(struct bmx_file_header, section_table_offset),
+			"section table at %llu (%u entries) is misaligned or outside the file",
+			(unsigned long long)h->section_table_offset, h->section_count);
 	c->header = h;
 	return 0;
 }
@@ -127,7 +131,9 @@ static int cmp_span(const void *a, const void *b)
 
 static const char *section_name(uint32_t type)
 {
-	static const char *names[] = { "?", "MODEL", "NODES", "LAYERS", "DATA", "CASCADE", "POLICY" };
+	static const char *names[] = {
+		"?", "MODEL", "NODES", "LAYERS", "DATA", "CASCADE", "POLICY"
+	};
 
 	return type <= BMX_SECTION_TYPE_MAX_ ? names[type] : "UNKNOWN";
 }
@@ -142,7 +148,8 @@ static int check_sections(struct bmx_check *c)
 	spans[n++] = (struct span){ 0, sizeof(*h), "HEADER", 0 };
 	spans[n++] = (struct span){ h->section_table_offset,
 				    h->section_table_offset + h->section_count * sizeof(*tab),
-				    "section table", offsetof(struct bmx_file_header, section_table_offset) };
+				    "section table",
+				    offsetof(struct bmx_file_header, section_table_offset) };
 	for (uint32_t i = 0; i < h->section_count; i++) {
 		const struct bmx_section *s = &tab[i];
 		uint64_t at = h->section_table_offset + i * sizeof(*s);
@@ -150,21 +157,24 @@ static int check_sections(struct bmx_check *c)
 
 		if (s->offset % BMX_ALIGN)
 			return bmx_bad(c, "SECTIONS", at + offsetof(struct bmx_section, offset),
-				       "section[%u] (%s).offset %llu is not a multiple of %d", i, name,
-				       (unsigned long long)s->offset, BMX_ALIGN);
+				       "section[%u] (%s).offset %llu is not a multiple of %d", i,
+				       name, (unsigned long long)s->offset, BMX_ALIGN);
 		if (!in_file(c, s->offset, s->size))
-			return bmx_bad(c, "SECTIONS", at + offsetof(struct bmx_section, size),
-				       "section[%u] (%s) [%llu, +%llu) runs past the end of the file (%zu bytes)",
-				       i, name, (unsigned long long)s->offset, (unsigned long long)s->size,
-				       c->size);
+			return bmx_bad(
+				c, "SECTIONS", at + offsetof(struct bmx_section, size),
+				"section[%u] (%s) [%llu, +%llu) runs past the end of the file (%zu bytes)",
+				i, name, (unsigned long long)s->offset, (unsigned long long)s->size,
+				c->size);
 		if (s->reserved || (s->flags & ~BMX_SECTION_FLAG_OPTIONAL))
 			return bmx_bad(c, "SECTIONS", at + offsetof(struct bmx_section, flags),
-				       "section[%u] (%s) has unknown flags or reserved bits set", i, name);
+				       "section[%u] (%s) has unknown flags or reserved bits set", i,
+				       name);
 		if (s->type < BMX_SECTION_MODEL || s->type > BMX_SECTION_TYPE_MAX_) {
 			if (!(s->flags & BMX_SECTION_FLAG_OPTIONAL))
-				return bmx_bad(c, "SECTIONS", at + offsetof(struct bmx_section, type),
-					       "section[%u] has unknown type %u and is not optional", i,
-					       s->type);
+				return bmx_bad(
+					c, "SECTIONS", at + offsetof(struct bmx_section, type),
+					"section[%u] has unknown type %u and is not optional", i,
+					s->type);
 		} else if (c->sections[s->type]) {
 			return bmx_bad(c, "SECTIONS", at + offsetof(struct bmx_section, type),
 				       "section[%u]: a second %s section", i, name);
@@ -183,8 +193,9 @@ static int check_sections(struct bmx_check *c)
 	qsort(spans, n, sizeof(spans[0]), cmp_span);
 	for (size_t i = 1; i < n; i++)
 		if (spans[i].start < spans[i - 1].end)
-			return bmx_bad(c, "SECTIONS", spans[i].field, "%s [%llu, %llu) overlaps %s [%llu, %llu)",
-				       spans[i].what, (unsigned long long)spans[i].start,
+			return bmx_bad(c, "SECTIONS", spans[i].field,
+				       "%s [%llu, %llu) overlaps %s [%llu, %llu)", spans[i].what,
+				       (unsigned long long)spans[i].start,
 				       (unsigned long long)spans[i].end, spans[i - 1].what,
 				       (unsigned long long)spans[i - 1].start,
 				       (unsigned long long)spans[i - 1].end);
@@ -196,9 +207,10 @@ static int check_checksum(struct bmx_check *c)
 	uint32_t crc = bmx_file_checksum(c->base, c->size);
 
 	if (crc != c->header->checksum)
-		return bmx_bad(c, "HEADER", offsetof(struct bmx_file_header, checksum),
-			       "checksum 0x%08x does not match the contents (CRC-32 0x%08x): the file is corrupt",
-			       c->header->checksum, crc);
+		return bmx_bad(
+			c, "HEADER", offsetof(struct bmx_file_header, checksum),
+			"checksum 0x%08x does not match the contents (CRC-32 0x%08x): the file is corrupt",
+			c->header->checksum, crc);
 	return 0;
 }
 
@@ -209,8 +221,8 @@ bool bmx_name_ok(const char *s, size_t max)
 	if (!nul || nul == s)
 		return false;
 	for (const char *p = s; p < nul; p++)
-		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9') &&
-		    !strchr("._-", *p))
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') &&
+		    !(*p >= '0' && *p <= '9') && !strchr("._-", *p))
 			return false;
 	return true;
 }
@@ -222,7 +234,9 @@ static int check_info(struct bmx_check *c)
 	uint64_t at = s->offset;
 
 	if (s->size != sizeof(*i))
-		return bmx_bad(c, "MODEL", c->section_at[BMX_SECTION_MODEL] + offsetof(struct bmx_section, size),
+		return bmx_bad(c, "MODEL",
+			       c->section_at[BMX_SECTION_MODEL] +
+				       offsetof(struct bmx_section, size),
 			       "size %llu, expected %zu", (unsigned long long)s->size, sizeof(*i));
 	if (!bmx_name_ok(i->name, sizeof(i->name)))
 		return bmx_bad(c, "MODEL", at, "name is empty, unterminated or not [A-Za-z0-9._-]");
@@ -234,8 +248,8 @@ static int check_info(struct bmx_check *c)
 			       "layer_count %u, at most %d", i->layer_count, BMX_MAX_LAYERS);
 	if (i->input_node >= i->node_count || i->output_node >= i->node_count)
 		return bmx_bad(c, "MODEL", at + offsetof(struct bmx_model_info, input_node),
-			       "input_node %u / output_node %u, expected < node_count %u", i->input_node,
-			       i->output_node, i->node_count);
+			       "input_node %u / output_node %u, expected < node_count %u",
+			       i->input_node, i->output_node, i->node_count);
 	if (i->input_h < 1 || i->input_w < 1 || i->input_c < 1 || i->input_h > BMX_MAX_DIM ||
 	    i->input_w > BMX_MAX_DIM || i->input_c > BMX_MAX_DIM)
 		return bmx_bad(c, "MODEL", at + offsetof(struct bmx_model_info, input_h),
@@ -257,8 +271,9 @@ static int check_all(struct bmx_check *c)
 {
 	int r;
 
-	if ((r = check_header(c)) < 0 || (r = check_sections(c)) < 0 || (r = check_checksum(c)) < 0 ||
-	    (r = check_info(c)) < 0 || (r = bmx_check_graph(c)) < 0 || (r = bmx_check_layers(c)) < 0 ||
+	if ((r = check_header(c)) < 0 || (r = check_sections(c)) < 0 ||
+	    (r = check_checksum(c)) < 0 || (r = check_info(c)) < 0 ||
+	    (r = bmx_check_graph(c)) < 0 || (r = bmx_check_layers(c)) < 0 ||
 	    (r = bmx_check_adaptive(c)) < 0)
 		return r;
 	return 0;
@@ -273,8 +288,8 @@ int bmx_model_load_memory(const void *data, size_t size, struct bmx_model **out,
 	*out = NULL;
 	if ((uintptr_t)data % BMX_ALIGN) {
 		if (err)
-			snprintf(err->msg, sizeof(err->msg), "model data is not %d-byte aligned in memory",
-				 BMX_ALIGN);
+			snprintf(err->msg, sizeof(err->msg),
+				 "model data is not %d-byte aligned in memory", BMX_ALIGN);
 		return -EINVAL;
 	}
 	c.model = calloc(1, sizeof(*c.model));
@@ -312,7 +327,8 @@ int bmx_model_load_fd(int fd, struct bmx_model **out, struct bmx_error *err)
 	if (p == MAP_FAILED) {
 		r = -errno;
 		if (err)
-			snprintf(err->msg, sizeof(err->msg), "cannot map the file: %s", strerror(-r));
+			snprintf(err->msg, sizeof(err->msg), "cannot map the file: %s",
+				 strerror(-r));
 		return r;
 	}
 	r = bmx_model_load_memory(p, (size_t)st.st_size, out, err);

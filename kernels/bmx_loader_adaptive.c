@@ -44,13 +44,15 @@ static int check_configs(struct bmx_check *c, const char *sec, uint64_t at, cons
 			const uint64_t off = at + (uint64_t)k * m->layer_count + l;
 
 			if (b < BMX_MIN_BITS || b > BMX_MAX_BITS || m->views[l].bit_index[b] < 0)
-				return bmx_bad(c, sec, off,
-					       "configuration %u gives layer %u (%s) %u bits, which it does not support",
-					       k, l, m->layers[l].name, b);
+				return bmx_bad(
+					c, sec, off,
+					"configuration %u gives layer %u (%s) %u bits, which it does not support",
+					k, l, m->layers[l].name, b);
 			if (k > 0 && b < bits[(size_t)(k - 1) * m->layer_count + l])
-				return bmx_bad(c, sec, off,
-					       "configuration %u lowers layer %u (%s) below configuration %u",
-					       k, l, m->layers[l].name, k - 1);
+				return bmx_bad(
+					c, sec, off,
+					"configuration %u lowers layer %u (%s) below configuration %u",
+					k, l, m->layers[l].name, k - 1);
 		}
 	return 0;
 }
@@ -79,20 +81,24 @@ static int check_cascade(struct bmx_check *c, const struct bmx_section *s)
 	if ((r = check_common(c, "CASCADE", at, ci->n_configs, ci->layer_count)) < 0)
 		return r;
 	if (s->size != sizeof(*ci) + (uint64_t)ci->n_configs * ci->layer_count)
-		return bmx_bad(c, "CASCADE", at, "size %llu, expected 64 + %u configurations x %u layers",
+		return bmx_bad(c, "CASCADE", at,
+			       "size %llu, expected 64 + %u configurations x %u layers",
 			       (unsigned long long)s->size, ci->n_configs, ci->layer_count);
 	if (ci->confidence != BMX_CONFIDENCE_MAX_PROB && ci->confidence != BMX_CONFIDENCE_MARGIN)
 		return bmx_bad(c, "CASCADE", at + offsetof(struct bmx_cascade_info, confidence),
-			       "confidence %u, expected 1 (max probability) or 2 (margin)", ci->confidence);
+			       "confidence %u, expected 1 (max probability) or 2 (margin)",
+			       ci->confidence);
 	if (!all_finite(&ci->accuracy_target, 2) ||
 	    !all_finite(ci->thresholds, BMX_MAX_ADAPTIVE_CONFIGS - 1))
-		return bmx_bad(c, "CASCADE", at + offsetof(struct bmx_cascade_info, accuracy_target),
+		return bmx_bad(c, "CASCADE",
+			       at + offsetof(struct bmx_cascade_info, accuracy_target),
 			       "a target, accuracy or threshold is not finite");
 	for (uint32_t k = ci->n_configs - 1; k < BMX_MAX_ADAPTIVE_CONFIGS - 1; k++)
 		if (ci->thresholds[k] != 0.0f)
-			return bmx_bad(c, "CASCADE", at + offsetof(struct bmx_cascade_info, thresholds),
-				       "threshold %u is set but there is no configuration %u to escalate to",
-				       k, k + 1);
+			return bmx_bad(
+				c, "CASCADE", at + offsetof(struct bmx_cascade_info, thresholds),
+				"threshold %u is set but there is no configuration %u to escalate to",
+				k, k + 1);
 	if (!zero_bytes(ci->reserved, sizeof(ci->reserved)))
 		return bmx_bad(c, "CASCADE", at + offsetof(struct bmx_cascade_info, reserved),
 			       "reserved bytes are not zero");
@@ -117,10 +123,13 @@ static int check_policy_prefix(struct bmx_check *c, const struct bmx_policy_info
 		if (n->layer < 0)
 			continue;
 		for (uint32_t k = 1; k < pi->n_configs; k++)
-			if (bits[(size_t)k * m->layer_count + (uint32_t)n->layer] != bits[(uint32_t)n->layer])
-				return bmx_bad(c, "POLICY", at + (uint64_t)k * m->layer_count + (uint32_t)n->layer,
-					       "configuration %u changes layer %s, which runs before the features (node %u)",
-					       k, m->layers[n->layer].name, pi->feature_node);
+			if (bits[(size_t)k * m->layer_count + (uint32_t)n->layer] !=
+			    bits[(uint32_t)n->layer])
+				return bmx_bad(
+					c, "POLICY",
+					at + (uint64_t)k * m->layer_count + (uint32_t)n->layer,
+					"configuration %u changes layer %s, which runs before the features (node %u)",
+					k, m->layers[n->layer].name, pi->feature_node);
 	}
 	return 0;
 }
@@ -140,19 +149,22 @@ static int check_policy(struct bmx_check *c, const struct bmx_section *s)
 		return r;
 	if (pi->feature_node >= m->node_count)
 		return bmx_bad(c, "POLICY", at + offsetof(struct bmx_policy_info, feature_node),
-			       "feature_node %u, the model has %u nodes", pi->feature_node, m->node_count);
+			       "feature_node %u, the model has %u nodes", pi->feature_node,
+			       m->node_count);
 	if (m->nodes[pi->feature_node].layer >= 0) /* fused kernels keep only the ReLU'd value */
-		return bmx_bad(c, "POLICY", at + offsetof(struct bmx_policy_info, feature_node),
-			       "feature_node %u is a conv2d/linear; name the activation or pool after it",
-			       pi->feature_node);
+		return bmx_bad(
+			c, "POLICY", at + offsetof(struct bmx_policy_info, feature_node),
+			"feature_node %u is a conv2d/linear; name the activation or pool after it",
+			pi->feature_node);
 	if (pi->n_features != m->nodes[pi->feature_node].out_c || pi->n_features > 4096)
 		return bmx_bad(c, "POLICY", at + offsetof(struct bmx_policy_info, n_features),
-			       "n_features %u, node %u has %u channels (at most 4096)", pi->n_features,
-			       pi->feature_node, m->nodes[pi->feature_node].out_c);
+			       "n_features %u, node %u has %u channels (at most 4096)",
+			       pi->n_features, pi->feature_node, m->nodes[pi->feature_node].out_c);
 	bits_end = (sizeof(*pi) + (uint64_t)pi->n_configs * pi->layer_count + 3) & ~(uint64_t)3;
 	need = bits_end + 4ull * (pi->n_configs - 1) * (pi->n_features + 1);
 	if (s->size != need)
-		return bmx_bad(c, "POLICY", at, "size %llu, expected %llu for %u configurations and %u features",
+		return bmx_bad(c, "POLICY", at,
+			       "size %llu, expected %llu for %u configurations and %u features",
 			       (unsigned long long)s->size, (unsigned long long)need, pi->n_configs,
 			       pi->n_features);
 	if (!all_finite(&pi->threshold, 3))
@@ -169,11 +181,13 @@ static int check_policy(struct bmx_check *c, const struct bmx_section *s)
 		return r;
 	if (!all_finite((const float *)(c->base + at + bits_end),
 			(size_t)(pi->n_configs - 1) * (pi->n_features + 1)))
-		return bmx_bad(c, "POLICY", at + bits_end, "a predictor weight or bias is not finite");
+		return bmx_bad(c, "POLICY", at + bits_end,
+			       "a predictor weight or bias is not finite");
 	c->model->policy = pi;
 	c->model->policy_bits = (const uint8_t *)(pi + 1);
 	c->model->policy_weights = (const float *)(c->base + at + bits_end);
-	c->model->policy_bias = c->model->policy_weights + (size_t)(pi->n_configs - 1) * pi->n_features;
+	c->model->policy_bias =
+		c->model->policy_weights + (size_t)(pi->n_configs - 1) * pi->n_features;
 	return 0;
 }
 

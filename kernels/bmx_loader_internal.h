@@ -19,7 +19,8 @@ struct bmx_check {
 	struct bmx_model *model;
 	const struct bmx_file_header *header;
 	const struct bmx_section *sections[BMX_SECTION_TYPE_MAX_ + 1];
-	uint64_t section_at[BMX_SECTION_TYPE_MAX_ + 1]; /* file offset of each section's table entry */
+	uint64_t section_at[BMX_SECTION_TYPE_MAX_ +
+			    1]; /* file offset of each section's table entry */
 	const struct bmx_model_info *info;
 };
 

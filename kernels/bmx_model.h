@@ -24,18 +24,19 @@ struct bmx_error {
 struct bmx_layer_view {
 	const struct bmx_layer *raw;
 	const struct bmx_node *node;
-	uint32_t in_h, in_w, in_c;    /* input shape per sample (LINEAR: 1, 1, K) */
+	uint32_t in_h, in_w, in_c; /* input shape per sample (LINEAR: 1, 1, K) */
 	uint32_t out_h, out_w, out_c;
-	uint32_t reduction;           /* kernel_h*kernel_w*in_c/groups: weights per output */
-	const int8_t *weights;        /* out_c * reduction codes, OHWI */
-	const float *w_scale;         /* [out_c] */
-	const float *a_step;          /* [nbits] */
-	const float *tbn;             /* [tbn_rows][nbits][2][out_c] */
-	const float *sensitivity;     /* [nbits] */
-	uint32_t tbn_rows;            /* nbits of layer tbn_prev, or 1 */
-	uint8_t nbits;                /* popcount(bits_mask) */
-	uint8_t bits[BMX_NUM_BITS];   /* the supported bit-widths, ascending */
-	int8_t bit_index[BMX_MAX_BITS + 1]; /* bits -> index into the arrays above, -1 if unsupported */
+	uint32_t reduction;	    /* kernel_h*kernel_w*in_c/groups: weights per output */
+	const int8_t *weights;	    /* out_c * reduction codes, OHWI */
+	const float *w_scale;	    /* [out_c] */
+	const float *a_step;	    /* [nbits] */
+	const float *tbn;	    /* [tbn_rows][nbits][2][out_c] */
+	const float *sensitivity;   /* [nbits] */
+	uint32_t tbn_rows;	    /* nbits of layer tbn_prev, or 1 */
+	uint8_t nbits;		    /* popcount(bits_mask) */
+	uint8_t bits[BMX_NUM_BITS]; /* the supported bit-widths, ascending */
+	int8_t bit_index[BMX_MAX_BITS +
+			 1]; /* bits -> index into the arrays above, -1 if unsupported */
 };
 
 struct bmx_model {
@@ -49,18 +50,18 @@ struct bmx_model {
 	uint64_t data_size;
 	uint32_t node_count;
 	uint32_t layer_count;
-	uint32_t *order;               /* node_count node indices in an execution (topological) order */
-	struct bmx_layer_view *views;  /* layer_count */
-	uint64_t total_macs;           /* per sample */
+	uint32_t *order; /* node_count node indices in an execution (topological) order */
+	struct bmx_layer_view *views; /* layer_count */
+	uint64_t total_macs;	      /* per sample */
 	/* The optional adaptive-precision sections (bmx_format.h), NULL when absent. */
 	const struct bmx_cascade_info *cascade;
-	const uint8_t *cascade_bits;   /* [n_configs][layer_count] */
+	const uint8_t *cascade_bits; /* [n_configs][layer_count] */
 	const struct bmx_policy_info *policy;
-	const uint8_t *policy_bits;    /* [n_configs][layer_count] */
-	const float *policy_weights;   /* [n_configs - 1][n_features] */
-	const float *policy_bias;      /* [n_configs - 1] */
-	uint32_t *position;            /* node -> its index in order[] */
-	int mapped;                    /* 1 if bmx_model_free() must munmap base */
+	const uint8_t *policy_bits;  /* [n_configs][layer_count] */
+	const float *policy_weights; /* [n_configs - 1][n_features] */
+	const float *policy_bias;    /* [n_configs - 1] */
+	uint32_t *position;	     /* node -> its index in order[] */
+	int mapped;		     /* 1 if bmx_model_free() must munmap base */
 };
 
 /*

@@ -149,11 +149,14 @@ int bmx_writer_add(struct bmx_writer *w, const struct bmx_node_spec *s)
 		in2 = &w->nodes[s->inputs[1]];
 	if (s->op == BMX_OP_CONV2D || s->op == BMX_OP_MAXPOOL || s->op == BMX_OP_AVGPOOL) {
 		n.kernel_h = s->kernel_h, n.kernel_w = s->kernel_w;
-		n.stride_h = s->stride_h ? s->stride_h : 1, n.stride_w = s->stride_w ? s->stride_w : 1;
+		n.stride_h = s->stride_h ? s->stride_h : 1,
+		n.stride_w = s->stride_w ? s->stride_w : 1;
 		n.pad_top = s->pad_top, n.pad_left = s->pad_left;
 		n.pad_bottom = s->pad_bottom, n.pad_right = s->pad_right;
-		n.out_h = bmx_ref_out_dim(in->out_h, n.kernel_h, n.stride_h, n.pad_top, n.pad_bottom);
-		n.out_w = bmx_ref_out_dim(in->out_w, n.kernel_w, n.stride_w, n.pad_left, n.pad_right);
+		n.out_h =
+			bmx_ref_out_dim(in->out_h, n.kernel_h, n.stride_h, n.pad_top, n.pad_bottom);
+		n.out_w =
+			bmx_ref_out_dim(in->out_w, n.kernel_w, n.stride_w, n.pad_left, n.pad_right);
 		n.out_c = in->out_c;
 		if (!n.out_h || !n.out_w)
 			return -EINVAL;
@@ -198,7 +201,8 @@ int bmx_writer_add(struct bmx_writer *w, const struct bmx_node_spec *s)
 	}
 	if ((r = grow((void **)&w->nodes, &w->cap_nodes, w->n_nodes, sizeof(*w->nodes))) < 0)
 		return r;
-	if ((s->op == BMX_OP_CONV2D || s->op == BMX_OP_LINEAR) && (r = add_layer(w, &n, s, reduction)) < 0)
+	if ((s->op == BMX_OP_CONV2D || s->op == BMX_OP_LINEAR) &&
+	    (r = add_layer(w, &n, s, reduction)) < 0)
 		return r;
 	w->nodes[w->n_nodes] = n;
 	return (int)w->n_nodes++;
@@ -267,8 +271,11 @@ static int set_extra(struct bmx_writer *w, int i, const void *head, size_t head_
 int bmx_writer_set_cascade(struct bmx_writer *w, const struct bmx_cascade_spec *s)
 {
 	struct bmx_cascade_info ci = {
-		.n_configs = s->n_configs, .layer_count = w->n_layers, .confidence = s->confidence,
-		.accuracy_target = s->accuracy_target, .validation_accuracy = s->validation_accuracy,
+		.n_configs = s->n_configs,
+		.layer_count = w->n_layers,
+		.confidence = s->confidence,
+		.accuracy_target = s->accuracy_target,
+		.validation_accuracy = s->validation_accuracy,
 	};
 
 	if (s->n_configs < 2 || s->n_configs > BMX_MAX_ADAPTIVE_CONFIGS)
@@ -280,9 +287,13 @@ int bmx_writer_set_cascade(struct bmx_writer *w, const struct bmx_cascade_spec *
 int bmx_writer_set_policy(struct bmx_writer *w, const struct bmx_policy_spec *s)
 {
 	struct bmx_policy_info pi = {
-		.n_configs = s->n_configs, .layer_count = w->n_layers, .feature_node = s->feature_node,
-		.n_features = s->n_features, .threshold = s->threshold,
-		.accuracy_target = s->accuracy_target, .validation_accuracy = s->validation_accuracy,
+		.n_configs = s->n_configs,
+		.layer_count = w->n_layers,
+		.feature_node = s->feature_node,
+		.n_features = s->n_features,
+		.threshold = s->threshold,
+		.accuracy_target = s->accuracy_target,
+		.validation_accuracy = s->validation_accuracy,
 	};
 	size_t bits = ((size_t)s->n_configs * w->n_layers + 3) & ~(size_t)3;
 	size_t nw = (size_t)(s->n_configs - 1) * s->n_features, nb = s->n_configs - 1;
@@ -337,15 +348,19 @@ int bmx_writer_finish(struct bmx_writer *w, void **out, size_t *size)
 	h->section_table_offset = 64;
 	h->section_count = 4 + n_extra;
 	tab = (void *)(f + 64);
-	tab[0] = (struct bmx_section){ BMX_SECTION_MODEL, 0, model_off, sizeof(struct bmx_model_info), 0 };
-	tab[1] = (struct bmx_section){ BMX_SECTION_NODES, 0, nodes_off, (uint64_t)w->n_nodes * sizeof(struct bmx_node), 0 };
-	tab[2] = (struct bmx_section){ BMX_SECTION_LAYERS, 0, layers_off, (uint64_t)w->n_layers * sizeof(struct bmx_layer), 0 };
+	tab[0] = (struct bmx_section){ BMX_SECTION_MODEL, 0, model_off,
+				       sizeof(struct bmx_model_info), 0 };
+	tab[1] = (struct bmx_section){ BMX_SECTION_NODES, 0, nodes_off,
+				       (uint64_t)w->n_nodes * sizeof(struct bmx_node), 0 };
+	tab[2] = (struct bmx_section){ BMX_SECTION_LAYERS, 0, layers_off,
+				       (uint64_t)w->n_layers * sizeof(struct bmx_layer), 0 };
 	tab[3] = (struct bmx_section){ BMX_SECTION_DATA, 0, data_off, align64(data_size), 0 };
 	for (int i = 0, t = 4; i < 2; i++) {
 		if (!w->extra[i])
 			continue;
 		tab[t++] = (struct bmx_section){ i == 0 ? BMX_SECTION_CASCADE : BMX_SECTION_POLICY,
-						 BMX_SECTION_FLAG_OPTIONAL, extra_off, w->extra_size[i], 0 };
+						 BMX_SECTION_FLAG_OPTIONAL, extra_off,
+						 w->extra_size[i], 0 };
 		memcpy(f + extra_off, w->extra[i], w->extra_size[i]);
 		extra_off += align64(w->extra_size[i]);
 	}
@@ -353,7 +368,8 @@ int bmx_writer_finish(struct bmx_writer *w, void **out, size_t *size)
 	w->info.layer_count = w->n_layers;
 	w->info.input_node = 0;
 	w->info.output_node = output;
-	w->info.output_size = w->nodes[output].out_h * w->nodes[output].out_w * w->nodes[output].out_c;
+	w->info.output_size =
+		w->nodes[output].out_h * w->nodes[output].out_w * w->nodes[output].out_c;
 	memcpy(f + model_off, &w->info, sizeof(w->info));
 	memcpy(f + nodes_off, w->nodes, (size_t)w->n_nodes * sizeof(struct bmx_node));
 	data_size = 0;
@@ -365,7 +381,8 @@ int bmx_writer_finish(struct bmx_writer *w, void **out, size_t *size)
 		for (int k = 0; k < 5; k++) {
 			data_size = align64(data_size);
 			*arrays[k] = (struct bmx_array){ data_size, w->layers[i].sizes[k] };
-			memcpy(f + data_off + data_size, w->layers[i].arrays[k], w->layers[i].sizes[k]);
+			memcpy(f + data_off + data_size, w->layers[i].arrays[k],
+			       w->layers[i].sizes[k]);
 			data_size += w->layers[i].sizes[k];
 		}
 		memcpy(f + layers_off + (uint64_t)i * sizeof(raw), &raw, sizeof(raw));

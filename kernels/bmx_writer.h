@@ -18,22 +18,22 @@ struct bmx_writer;
 
 /* One node to add. Fields that do not apply to the op are ignored. */
 struct bmx_node_spec {
-	uint16_t op;              /* enum bmx_op */
-	int32_t inputs[2];        /* node indices returned by bmx_writer_add() */
-	uint32_t out_c;           /* CONV2D, LINEAR */
+	uint16_t op;	   /* enum bmx_op */
+	int32_t inputs[2]; /* node indices returned by bmx_writer_add() */
+	uint32_t out_c;	   /* CONV2D, LINEAR */
 	uint16_t kernel_h, kernel_w, stride_h, stride_w;
 	uint16_t pad_top, pad_left, pad_bottom, pad_right;
-	uint32_t groups;          /* CONV2D; 0 means 1 */
+	uint32_t groups; /* CONV2D; 0 means 1 */
 	/* CONV2D and LINEAR only: */
 	const char *name;
-	uint16_t bits_mask;       /* 0: the model's */
-	int32_t tbn_prev;         /* a layer index (bmx_writer_layer_of()), or -1 */
+	uint16_t bits_mask;			/* 0: the model's */
+	int32_t tbn_prev;			/* a layer index (bmx_writer_layer_of()), or -1 */
 	uint8_t default_w_bits, default_a_bits; /* 0: the highest supported */
 	uint8_t act_signed;
-	const int8_t *weights;    /* out_c * reduction codes, OHWI; copied */
-	const float *w_scale;     /* [out_c]; copied */
-	const float *a_step;      /* [nbits]; copied */
-	const float *tbn;         /* [P][nbits][2][out_c]; copied */
+	const int8_t *weights;	  /* out_c * reduction codes, OHWI; copied */
+	const float *w_scale;	  /* [out_c]; copied */
+	const float *a_step;	  /* [nbits]; copied */
+	const float *tbn;	  /* [P][nbits][2][out_c]; copied */
 	const float *sensitivity; /* [nbits]; copied; NULL: zeros */
 };
 
@@ -59,20 +59,20 @@ int bmx_writer_set_output(struct bmx_writer *w, int node);
 
 /* The optional adaptive-precision sections (bmx_format.h; every array is copied). */
 struct bmx_cascade_spec {
-	uint32_t n_configs;       /* 2..BMX_MAX_ADAPTIVE_CONFIGS */
-	uint32_t confidence;      /* enum bmx_confidence */
+	uint32_t n_configs;  /* 2..BMX_MAX_ADAPTIVE_CONFIGS */
+	uint32_t confidence; /* enum bmx_confidence */
 	float accuracy_target, validation_accuracy;
-	const float *thresholds;  /* [n_configs - 1] */
-	const uint8_t *bits;      /* [n_configs][layer count] */
+	const float *thresholds; /* [n_configs - 1] */
+	const uint8_t *bits;	 /* [n_configs][layer count] */
 };
 
 struct bmx_policy_spec {
 	uint32_t n_configs;
 	uint32_t feature_node, n_features;
 	float threshold, accuracy_target, validation_accuracy;
-	const uint8_t *bits;      /* [n_configs][layer count] */
-	const float *weights;     /* [n_configs - 1][n_features] */
-	const float *bias;        /* [n_configs - 1] */
+	const uint8_t *bits;  /* [n_configs][layer count] */
+	const float *weights; /* [n_configs - 1][n_features] */
+	const float *bias;    /* [n_configs - 1] */
 };
 
 /* Add (or replace) the CASCADE / POLICY section, after every layer is added. 0 or -errno. */

@@ -20,7 +20,7 @@
 #include "engine_fast.h"
 #include "ops_ref.h"
 
-#define ROW_BLOCK 8u /* rows per GEMM tile: tasks split rows in multiples of it */
+#define ROW_BLOCK 8u	/* rows per GEMM tile: tasks split rows in multiples of it */
 #define LUT_MIN_ROWS 6u /* below, the table-lookup kernel's tables cost more than they save */
 
 /* Below this many input elements a layer's preparation runs on the calling thread alone. */
@@ -65,7 +65,8 @@ static void choose_kernels(const struct bmx_layer_view *v, const struct kern_ops
 		return;
 	for (unsigned w = BMX_MIN_BITS; w <= BMX_MAX_BITS; w++)
 		for (unsigned a = BMX_MIN_BITS; a <= BMX_MAX_BITS; a++)
-			if (engine_fast_lut_serves(ops, w, a) && (forced || a <= ops->lut_rule_max_a)) {
+			if (engine_fast_lut_serves(ops, w, a) &&
+			    (forced || a <= ops->lut_rule_max_a)) {
 				fl->kernel[w][a] = FAST_KERNEL_LUT;
 				fl->lut_any = true;
 			}
@@ -159,8 +160,8 @@ void engine_fast_input_layout(const struct fast_layer *fl, const struct kern_ops
 			      struct kern_requant *rq)
 {
 	const uint64_t c = in->out_c;
-	const bool padded = s && (fl->kind == FAST_DEPTHWISE ? ops->direct
-							     : !input_is_rows(s, fl->planes.kp));
+	const bool padded =
+		s && (fl->kind == FAST_DEPTHWISE ? ops->direct : !input_is_rows(s, fl->planes.kp));
 	const uint64_t ph = padded ? (uint64_t)in->out_h + s->pad_top + s->pad_bottom : in->out_h;
 	const uint64_t pw = padded ? (uint64_t)in->out_w + s->pad_left + s->pad_right : in->out_w;
 
@@ -270,7 +271,8 @@ static void quantize_task(void *arg, unsigned t)
 	const struct prep_job *j = arg;
 	const size_t a = j->n_in * t / j->tasks, b = j->n_in * (t + 1) / j->tasks;
 
-	j->fr->ops->quantize(j->x + a, b - a, j->fr->inv, j->fr->lo, j->fr->hi, j->fr->off, j->u + a);
+	j->fr->ops->quantize(j->x + a, b - a, j->fr->inv, j->fr->lo, j->fr->hi, j->fr->off,
+			     j->u + a);
 }
 
 /*
@@ -300,9 +302,9 @@ static void quantize_padded_task(void *arg, unsigned t)
 		memset(dst, off, s->pad_left * c);
 		if (j->x)
 			j->fr->ops->quantize(j->x + ((size_t)n * s->in_h + row - s->pad_top) *
-						     s->in_w * c,
-					     s->in_w * c, j->fr->inv, j->fr->lo, j->fr->hi, j->fr->off,
-					     dst + s->pad_left * c);
+							     s->in_w * c,
+					     s->in_w * c, j->fr->inv, j->fr->lo, j->fr->hi,
+					     j->fr->off, dst + s->pad_left * c);
 		memset(dst + (s->pad_left + s->in_w) * c, off, s->pad_right * c);
 	}
 }
@@ -365,9 +367,9 @@ struct gemm_job {
 	const struct kern_ops *ops;
 	struct kern_gemm g;
 	uint8_t *panels;
-	uint32_t n_pad;  /* channels rounded up to KERN_PANEL */
+	uint32_t n_pad; /* channels rounded up to KERN_PANEL */
 	uint32_t tasks;
-	int by_rows;     /* split rows, not channels */
+	int by_rows; /* split rows, not channels */
 };
 
 static void gemm_task(void *arg, unsigned t)
@@ -479,8 +481,14 @@ static void build_tables(const struct fast_run *fr, const uint8_t *src, size_t l
 			 uint32_t k, uint32_t k16, uint8_t *t, size_t ld, struct kern_gemm *g)
 {
 	const unsigned threads = threads_of(fr->par);
-	struct lut_job j = { .ops = fr->ops, .src = src, .t = t, .lda = lda, .m = m, .k = k,
-			     .k16 = k16, .tasks = (uint64_t)m * k16 >= PREP_SPLIT_MIN ? threads : 1 };
+	struct lut_job j = { .ops = fr->ops,
+			     .src = src,
+			     .t = t,
+			     .lda = lda,
+			     .m = m,
+			     .k = k,
+			     .k16 = k16,
+			     .tasks = (uint64_t)m * k16 >= PREP_SPLIT_MIN ? threads : 1 };
 
 	if (j.tasks > m)
 		j.tasks = m ? m : 1;
@@ -504,8 +512,15 @@ static void run_gemm(const struct fast_run *fr, uint8_t *rows, size_t lda, uint3
 	const unsigned threads = threads_of(fr->par);
 	struct gemm_job j = {
 		.ops = fr->ops,
-		.g = { .w = &fl->planes, .w_bits = fr->w_bits, .off = fr->off, .m = m, .a = rows,
-		       .lda = lda, .direct = direct, .sum_q = sum_q, .ep = fr->ep },
+		.g = { .w = &fl->planes,
+		       .w_bits = fr->w_bits,
+		       .off = fr->off,
+		       .m = m,
+		       .a = rows,
+		       .lda = lda,
+		       .direct = direct,
+		       .sum_q = sum_q,
+		       .ep = fr->ep },
 		.panels = panels,
 		.n_pad = fl->planes.n_pad,
 	};
@@ -532,8 +547,9 @@ static void quantize_padded(const struct fast_run *fr, const struct bmx_conv_sha
 			    struct prep_job *j)
 {
 	const uint32_t lines = s->batch * (s->in_h + s->pad_top + s->pad_bottom);
-	struct prep_job pj = { .fr = fr, .s = s, .x = j->x, .u = j->u,
-			       .tasks = j->tasks > lines ? lines : j->tasks };
+	struct prep_job pj = {
+		.fr = fr, .s = s, .x = j->x, .u = j->u, .tasks = j->tasks > lines ? lines : j->tasks
+	};
 
 	run_tasks(fr->par, pj.tasks, quantize_padded_task, &pj);
 }
@@ -583,9 +599,13 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 	int32_t *sum_q = (int32_t *)(base + lay.sum_q);
 	const uint64_t in_sample = (uint64_t)v->in_h * v->in_w * v->in_c;
 	const uint32_t kp = fl->planes.kp;
-	struct prep_job j = { .fr = fr, .s = s, .x = fr->codes ? NULL : x,
-			      .u = fr->codes ? fr->codes : base, .sum_q = sum_q,
-			      .n_in = in_sample * batch, .kp = kp };
+	struct prep_job j = { .fr = fr,
+			      .s = s,
+			      .x = fr->codes ? NULL : x,
+			      .u = fr->codes ? fr->codes : base,
+			      .sum_q = sum_q,
+			      .n_in = in_sample * batch,
+			      .kp = kp };
 	struct kern_gemm lut;
 	bool lut_on;
 
@@ -597,8 +617,8 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 		run_tasks(fr->par, j.tasks, linear_rows_task, &j);
 		lut_on = use_lut(fr, batch);
 		if (lut_on)
-			build_tables(fr, j.rows, kp, batch, fl->planes.k, lut_k16(fl), base + lay.lut,
-				     (size_t)lut_k16(fl) * 4, &lut);
+			build_tables(fr, j.rows, kp, batch, fl->planes.k, lut_k16(fl),
+				     base + lay.lut, (size_t)lut_k16(fl) * 4, &lut);
 		run_gemm(fr, j.rows, kp, batch, sum_q, base + lay.panels, 1, NULL,
 			 lut_on ? &lut : NULL);
 		return;
@@ -607,7 +627,12 @@ void engine_fast_run(const struct fast_run *fr, const struct bmx_conv_shape *s, 
 		const unsigned threads = threads_of(fr->par);
 		struct dw_job d = {
 			.ops = fr->ops,
-			.d = { .w = &fl->dw, .s = s, .w_bits = fr->w_bits, .off = fr->off, .u = j.u, .ep = fr->ep },
+			.d = { .w = &fl->dw,
+			       .s = s,
+			       .w_bits = fr->w_bits,
+			       .off = fr->off,
+			       .u = j.u,
+			       .ep = fr->ep },
 			.rows = batch * s->out_h * s->out_w,
 		};
 

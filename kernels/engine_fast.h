@@ -51,8 +51,8 @@ struct fast_run {
 	const struct bmx_layer_view *view;
 	const struct fast_layer *layer;
 	unsigned w_bits, a_bits;
-	float inv;              /* 1.0f / activation step */
-	int32_t lo, hi, off;    /* code range; off = -lo for signed layers, else 0 */
+	float inv;	     /* 1.0f / activation step */
+	int32_t lo, hi, off; /* code range; off = -lo for signed layers, else 0 */
 	struct kern_epilogue ep;
 	const struct bmx_parallel *par;
 	uint8_t *codes; /* or NULL: the input quantized already, laid out as below (no padding) */

@@ -20,9 +20,9 @@
 #include "bmx_engine.h"
 #include "ops_ref.h"
 
-#define KERN_KSTEP 4u   /* reduction positions per plane word and channel (vpdpbusd's 4) */
-#define KERN_GROUP 16u  /* output channels per plane word: 16 x 4 = 64 bits, one zmm of bytes */
-#define KERN_PANEL 32u  /* output channels whose weights one task rebuilds at a time */
+#define KERN_KSTEP 4u  /* reduction positions per plane word and channel (vpdpbusd's 4) */
+#define KERN_GROUP 16u /* output channels per plane word: 16 x 4 = 64 bits, one zmm of bytes */
+#define KERN_PANEL 32u /* output channels whose weights one task rebuilds at a time */
 #define KERN_MAX_TASKS 16u
 
 /*
@@ -54,11 +54,11 @@ enum kern_plane_order {
 };
 
 struct kern_planes {
-	uint32_t n, k;         /* output channels, reduction length */
-	uint32_t n_pad, kp;    /* n rounded up to KERN_PANEL, k rounded up to KERN_KSTEP */
-	size_t plane_words;    /* the distance between planes, in words (n_pad / 16 * steps) */
-	uint64_t *words;       /* [8][...], 64-byte aligned, in ORDER */
-	int32_t *sum_b;        /* [9][n_pad]: sum over k of b at w bits (rows 0, 1 unused) */
+	uint32_t n, k;	    /* output channels, reduction length */
+	uint32_t n_pad, kp; /* n rounded up to KERN_PANEL, k rounded up to KERN_KSTEP */
+	size_t plane_words; /* the distance between planes, in words (n_pad / 16 * steps) */
+	uint64_t *words;    /* [8][...], 64-byte aligned, in ORDER */
+	int32_t *sum_b;	    /* [9][n_pad]: sum over k of b at w bits (rows 0, 1 unused) */
 	enum kern_plane_order order;
 };
 
@@ -109,14 +109,14 @@ struct kern_requant {
 
 /* The fused epilogue shared by every kernel (per output channel arrays, length >= n_pad). */
 struct kern_epilogue {
-	float step;         /* activation step of this layer at its a bits */
-	const float *m;     /* folded TBN * weight scale for (tbn row, w) */
+	float step;	/* activation step of this layer at its a bits */
+	const float *m; /* folded TBN * weight scale for (tbn row, w) */
 	const float *beta;
-	int relu;           /* 1: y = fmaxf(y, 0) fused */
-	float *y;           /* row r, channel o at y[r * ldy + o] */
+	int relu; /* 1: y = fmaxf(y, 0) fused */
+	float *y; /* row r, channel o at y[r * ldy + o] */
 	size_t ldy;
 	const struct kern_requant *rq; /* or NULL; only on a path with kern_ops.requant */
-	uint32_t row0;      /* the layer's row of row 0 (tasks split rows), for rq */
+	uint32_t row0;		       /* the layer's row of row 0 (tasks split rows), for rq */
 };
 
 /*
@@ -128,8 +128,8 @@ struct kern_epilogue {
  */
 struct kern_direct {
 	const struct bmx_conv_shape *s;
-	const uint8_t *u;       /* the padded quantized input */
-	uint32_t row0;          /* the output pixel of row 0 (tasks split rows) */
+	const uint8_t *u; /* the padded quantized input */
+	uint32_t row0;	  /* the output pixel of row 0 (tasks split rows) */
 };
 
 /*
@@ -249,8 +249,8 @@ void kern_row_sums_portable(const uint8_t *rows, size_t lda, uint32_t m, uint32_
 void kern_avx512_relu(const float *x, size_t n, float *y);
 void kern_avx512_maxpool(const struct bmx_conv_shape *s, const float *x, float *y);
 void kern_avx512_add(const float *a, const float *b, size_t n, float *y);
-void kern_avx512_global_avgpool(uint32_t batch, uint32_t h, uint32_t w, uint32_t c,
-				const float *x, float *y);
+void kern_avx512_global_avgpool(uint32_t batch, uint32_t h, uint32_t w, uint32_t c, const float *x,
+				float *y);
 void kern_avx512_row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
 			  int32_t *sum_q);
 
@@ -287,9 +287,9 @@ static inline void kern_taps_inside(uint32_t out, uint32_t stride, uint32_t pad,
 typedef void kern_pool_pixel_fn(const float *x, size_t line, uint32_t c, uint32_t kh, uint32_t kw,
 				float *y);
 
-static inline __attribute__((always_inline)) void
-kern_maxpool_walk(const struct bmx_conv_shape *s, const float *x, float *y,
-		  kern_pool_pixel_fn *pixel)
+static inline __attribute__((always_inline)) void kern_maxpool_walk(const struct bmx_conv_shape *s,
+								    const float *x, float *y,
+								    kern_pool_pixel_fn *pixel)
 {
 	const uint32_t C = s->in_c;
 	const size_t line = (size_t)s->in_w * C;

@@ -22,8 +22,8 @@
 /* 0xff in byte i where bit i of M is set. */
 INLINE __m256i bits_to_bytes(uint32_t m)
 {
-	const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1,
-					      2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
+	const __m256i pick = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2,
+					      2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3);
 	const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
 	__m256i v = _mm256_shuffle_epi8(_mm256_set1_epi32((int)m), pick);
 
@@ -37,8 +37,9 @@ INLINE __m256i rebuild(const uint64_t *p, size_t stride, unsigned w, unsigned ha
 				     _mm256_set1_epi8((char)0x80));
 
 	for (unsigned j = 1; j < w; j++)
-		b = _mm256_or_si256(b, _mm256_and_si256(bits_to_bytes((uint32_t)(p[j * stride] >> (32 * half))),
-							_mm256_set1_epi8((char)(0x80 >> j))));
+		b = _mm256_or_si256(
+			b, _mm256_and_si256(bits_to_bytes((uint32_t)(p[j * stride] >> (32 * half))),
+					    _mm256_set1_epi8((char)(0x80 >> j))));
 	return b;
 }
 
@@ -57,13 +58,17 @@ INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, 
 	for (uint32_t gi = 0; gi < ng; gi++)
 		for (uint32_t s = 0; s < steps; s++)
 			for (unsigned h = 0; h < 2; h++) {
-				const uint64_t *p = pl->words + kern_plane_word(pl, n / KERN_GROUP + gi, s);
+				const uint64_t *p =
+					pl->words + kern_plane_word(pl, n / KERN_GROUP + gi, s);
 				__m256i b = rebuild(p, pl->plane_words, w, h);
-				__m256i *out = (__m256i *)(panel + ((size_t)gi * steps + s) * 64 + h * 32);
+				__m256i *out =
+					(__m256i *)(panel + ((size_t)gi * steps + s) * 64 + h * 32);
 
-				_mm256_store_si256(out, _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)));
-				_mm256_store_si256(out + 1,
-						   _mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)));
+				_mm256_store_si256(out,
+						   _mm256_cvtepi8_epi16(_mm256_castsi256_si128(b)));
+				_mm256_store_si256(
+					out + 1,
+					_mm256_cvtepi8_epi16(_mm256_extracti128_si256(b, 1)));
 			}
 }
 
@@ -81,32 +86,34 @@ INLINE __m256i bcast4(const uint8_t *p)
  * tap by tap (in_c / 4 steps each, from the tap's offset in the padded input, TAP) for a window
  * read in place.
  */
-#define FOR_STEPS(g, STEP)                                                                   \
-	do {                                                                                 \
-		if (!(g)->direct) {                                                          \
-			const size_t tap = 0;                                                \
-			for (uint32_t j = 0; j < (g)->w->kp / KERN_KSTEP; j++)               \
-				STEP(j, j);                                                  \
-		} else {                                                                     \
-			const struct bmx_conv_shape *s_ = (g)->direct->s;                    \
-			const uint32_t cs = s_->in_c / KERN_KSTEP;                           \
-			const size_t line = (size_t)(s_->in_w + s_->pad_left + s_->pad_right) * s_->in_c; \
-			uint32_t s0 = 0;                                                     \
-			for (uint32_t kh = 0; kh < s_->kernel_h; kh++)                       \
-				for (uint32_t kw = 0; kw < s_->kernel_w; kw++, s0 += cs) {   \
+#define FOR_STEPS(g, STEP)                                                                    \
+	do {                                                                                  \
+		if (!(g)->direct) {                                                           \
+			const size_t tap = 0;                                                 \
+			for (uint32_t j = 0; j < (g)->w->kp / KERN_KSTEP; j++)                \
+				STEP(j, j);                                                   \
+		} else {                                                                      \
+			const struct bmx_conv_shape *s_ = (g)->direct->s;                     \
+			const uint32_t cs = s_->in_c / KERN_KSTEP;                            \
+			const size_t line =                                                   \
+				(size_t)(s_->in_w + s_->pad_left + s_->pad_right) * s_->in_c; \
+			uint32_t s0 = 0;                                                      \
+			for (uint32_t kh = 0; kh < s_->kernel_h; kh++)                        \
+				for (uint32_t kw = 0; kw < s_->kernel_w; kw++, s0 += cs) {    \
 					const size_t tap = kh * line + (size_t)kw * s_->in_c; \
-					for (uint32_t j = 0; j < cs; j++)                    \
-						STEP(s0 + j, j);                             \
-				}                                                            \
-		}                                                                            \
+					for (uint32_t j = 0; j < cs; j++)                     \
+						STEP(s0 + j, j);                              \
+				}                                                             \
+		}                                                                             \
 	} while (0)
 
 #define MADD_STEP(at, j)                                                                     \
 	do {                                                                                 \
-		const __m256i *w = (const __m256i *)(const void *)(panel + (size_t)(at) * 64); \
-		const __m256i x = bcast4(rp[0] + tap + 4 * (j)), y = bcast4(rp[1] + tap + 4 * (j)); \
-		const __m256i w0 = _mm256_load_si256(w), w1 = _mm256_load_si256(w + 1);    \
-		const __m256i w2 = _mm256_load_si256(w + 2), w3 = _mm256_load_si256(w + 3); \
+		const __m256i *w = (const __m256i *)(const void *)(panel + (size_t)(at)*64); \
+		const __m256i x = bcast4(rp[0] + tap + 4 * (j)),                             \
+			      y = bcast4(rp[1] + tap + 4 * (j));                             \
+		const __m256i w0 = _mm256_load_si256(w), w1 = _mm256_load_si256(w + 1);      \
+		const __m256i w2 = _mm256_load_si256(w + 2), w3 = _mm256_load_si256(w + 3);  \
                                                                                              \
 		a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(x, w0));                         \
 		a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(x, w1));                         \
@@ -143,26 +150,26 @@ INLINE void tile2x16(const struct kern_gemm *g, const uint8_t *const rp[2], cons
  * 32 + 32 with a quarter of the multiplies on padding). K_VALUED: the epilogue's constants for
  * k-valued panels. A macro, so that each tile inlines into its own target's function.
  */
-#define PANEL_LOOP(g, n0, n1, panel, group, ROWS, K_VALUED, REBUILD, TILE)                   \
-	do {                                                                                 \
-		const uint32_t end_ = (n1) < (g)->w->n ? (n1) : (g)->w->n;                   \
-		struct ep8 e_[4];                                                            \
-                                                                                             \
-		for (uint32_t n_ = (n0); n_ < end_; n_ += KERN_PANEL) {                      \
-			const unsigned ng_ = end_ - n_ > KERN_GROUP ? 2 : 1;                 \
-                                                                                             \
-			REBUILD(n_, ng_);                                                    \
-			for (unsigned i_ = 0; i_ < 2 * ng_; i_++)                            \
-				ep8_init((g), n_ + 8 * i_, &e_[i_], (K_VALUED));             \
-			for (uint32_t r_ = 0; r_ < (g)->m; r_ += (ROWS)) {                   \
-				const uint8_t *rp_[ROWS];                                    \
-                                                                                             \
-				rows_of((g), r_, (ROWS), rp_);                               \
-				TILE(rp_, (panel), r_, n_, e_);                              \
-				if (ng_ > 1)                                                 \
+#define PANEL_LOOP(g, n0, n1, panel, group, ROWS, K_VALUED, REBUILD, TILE)                         \
+	do {                                                                                       \
+		const uint32_t end_ = (n1) < (g)->w->n ? (n1) : (g)->w->n;                         \
+		struct ep8 e_[4];                                                                  \
+                                                                                                   \
+		for (uint32_t n_ = (n0); n_ < end_; n_ += KERN_PANEL) {                            \
+			const unsigned ng_ = end_ - n_ > KERN_GROUP ? 2 : 1;                       \
+                                                                                                   \
+			REBUILD(n_, ng_);                                                          \
+			for (unsigned i_ = 0; i_ < 2 * ng_; i_++)                                  \
+				ep8_init((g), n_ + 8 * i_, &e_[i_], (K_VALUED));                   \
+			for (uint32_t r_ = 0; r_ < (g)->m; r_ += (ROWS)) {                         \
+				const uint8_t *rp_[ROWS];                                          \
+                                                                                                   \
+				rows_of((g), r_, (ROWS), rp_);                                     \
+				TILE(rp_, (panel), r_, n_, e_);                                    \
+				if (ng_ > 1)                                                       \
 					TILE(rp_, (panel) + (group), r_, n_ + KERN_GROUP, e_ + 2); \
-			}                                                                    \
-		}                                                                            \
+			}                                                                          \
+		}                                                                                  \
 	} while (0)
 
 INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
@@ -178,16 +185,15 @@ INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *pa
 }
 
 #define FOR_BITS(X) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
-#define DEFINE(W)                                                                            \
-	TARGET static void gemm_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,      \
-				     int8_t *panel)                                             \
-	{                                                                                      \
-		gemm(g, n0, n1, panel, W);                                                     \
+#define DEFINE(W)                                                                         \
+	TARGET static void gemm_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1, \
+				     int8_t *panel)                                       \
+	{                                                                                 \
+		gemm(g, n0, n1, panel, W);                                                \
 	}
 DEFINE(7)
 DEFINE(8) /* 2..6 bits: gemm_ubs() below */
 #undef DEFINE
-
 
 /*
  * GEMV (M = 1) by table lookup on the planes, no byte ever rebuilt. For each reduction step s
@@ -217,11 +223,11 @@ DEFINE(8) /* 2..6 bits: gemm_ubs() below */
 #define LUT_PREFETCH(w) (4096u / (w))
 
 /* Word m of the control: byte I of a dword if bit I of m is set, else 0 (vpshufb's 0x80). */
-#define LUT_CTL(i, m) ((short)((m) >> (i) & 1 ? 0x8000 | (i) : 0x8080))
-#define LUT_CTLS(i)                                                                          \
-	_mm256_setr_epi16(LUT_CTL(i, 0), LUT_CTL(i, 1), LUT_CTL(i, 2), LUT_CTL(i, 3),          \
-			  LUT_CTL(i, 4), LUT_CTL(i, 5), LUT_CTL(i, 6), LUT_CTL(i, 7),          \
-			  LUT_CTL(i, 8), LUT_CTL(i, 9), LUT_CTL(i, 10), LUT_CTL(i, 11),        \
+#define LUT_CTL(i, m) ((short)((m) >> (i)&1 ? 0x8000 | (i) : 0x8080))
+#define LUT_CTLS(i)                                                                     \
+	_mm256_setr_epi16(LUT_CTL(i, 0), LUT_CTL(i, 1), LUT_CTL(i, 2), LUT_CTL(i, 3),   \
+			  LUT_CTL(i, 4), LUT_CTL(i, 5), LUT_CTL(i, 6), LUT_CTL(i, 7),   \
+			  LUT_CTL(i, 8), LUT_CTL(i, 9), LUT_CTL(i, 10), LUT_CTL(i, 11), \
 			  LUT_CTL(i, 12), LUT_CTL(i, 13), LUT_CTL(i, 14), LUT_CTL(i, 15))
 
 /*
@@ -249,16 +255,19 @@ INLINE __m256i lut_step(const uint8_t *u, uint32_t s, uint32_t steps, __m256i ba
  * bytes.
  */
 INLINE void lut_tables(const uint8_t *u, uint32_t steps, uint32_t padded, uint8_t base,
-			uint8_t *tab)
+		       uint8_t *tab)
 {
 	const __m256i lo = _mm256_set1_epi16(0xff), b = _mm256_set1_epi8((char)base);
 
 	for (uint32_t s = 0; s < padded; s += 2, tab += 64) {
 		const __m256i t0 = lut_step(u, s, steps, b), t1 = lut_step(u, s + 1, steps, b);
-		const __m256i l = _mm256_packus_epi16(_mm256_and_si256(t0, lo), _mm256_and_si256(t1, lo));
-		const __m256i h = _mm256_packus_epi16(_mm256_srli_epi16(t0, 8), _mm256_srli_epi16(t1, 8));
+		const __m256i l =
+			_mm256_packus_epi16(_mm256_and_si256(t0, lo), _mm256_and_si256(t1, lo));
+		const __m256i h =
+			_mm256_packus_epi16(_mm256_srli_epi16(t0, 8), _mm256_srli_epi16(t1, 8));
 
-		_mm256_store_si256((__m256i *)(void *)tab, _mm256_permute4x64_epi64(l, _MM_SHUFFLE(3, 1, 2, 0)));
+		_mm256_store_si256((__m256i *)(void *)tab,
+				   _mm256_permute4x64_epi64(l, _MM_SHUFFLE(3, 1, 2, 0)));
 		_mm256_store_si256((__m256i *)(void *)(tab + 32),
 				   _mm256_permute4x64_epi64(h, _MM_SHUFFLE(3, 1, 2, 0)));
 	}
@@ -288,8 +297,10 @@ INLINE __m256i lut_fold(__m256i a, __m256i b)
  */
 INLINE void lut_interleave(const __m256i v[4], __m256i c[4])
 {
-	const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]), t1 = _mm256_unpacklo_epi32(v[2], v[3]);
-	const __m256i t2 = _mm256_unpackhi_epi32(v[0], v[1]), t3 = _mm256_unpackhi_epi32(v[2], v[3]);
+	const __m256i t0 = _mm256_unpacklo_epi32(v[0], v[1]),
+		      t1 = _mm256_unpacklo_epi32(v[2], v[3]);
+	const __m256i t2 = _mm256_unpackhi_epi32(v[0], v[1]),
+		      t3 = _mm256_unpackhi_epi32(v[2], v[3]);
 	const __m256i u0 = _mm256_unpacklo_epi64(t0, t1), u1 = _mm256_unpackhi_epi64(t0, t1);
 	const __m256i u2 = _mm256_unpacklo_epi64(t2, t3), u3 = _mm256_unpackhi_epi64(t2, t3);
 
@@ -322,7 +333,8 @@ INLINE void lut_pair(const uint8_t *p, const uint8_t *tab, uint32_t t, __m256i n
 {
 	const __m256i x = _mm256_load_si256((const __m256i *)(const void *)(p + 32 * (size_t)t));
 	const __m256i tl = _mm256_load_si256((const __m256i *)(const void *)(tab + 64 * (size_t)t));
-	const __m256i il = _mm256_and_si256(x, nib), ih = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
+	const __m256i il = _mm256_and_si256(x, nib),
+		      ih = _mm256_and_si256(_mm256_srli_epi16(x, 4), nib);
 	const __m256i l0 = _mm256_shuffle_epi8(tl, il), l1 = _mm256_shuffle_epi8(tl, ih);
 
 	acc->a[0] = _mm256_add_epi16(acc->a[0], l0);
@@ -330,7 +342,8 @@ INLINE void lut_pair(const uint8_t *p, const uint8_t *tab, uint32_t t, __m256i n
 	acc->a[1] = _mm256_add_epi16(acc->a[1], l1);
 	acc->b[1] = _mm256_add_epi16(acc->b[1], _mm256_srli_epi16(l1, 8));
 	if (wide) {
-		const __m256i th = _mm256_load_si256((const __m256i *)(const void *)(tab + 64 * (size_t)t + 32));
+		const __m256i th = _mm256_load_si256(
+			(const __m256i *)(const void *)(tab + 64 * (size_t)t + 32));
 
 		acc->h[0] = _mm256_add_epi8(acc->h[0], _mm256_shuffle_epi8(th, il));
 		acc->h[1] = _mm256_add_epi8(acc->h[1], _mm256_shuffle_epi8(th, ih));
@@ -341,8 +354,8 @@ INLINE void lut_pair(const uint8_t *p, const uint8_t *tab, uint32_t t, __m256i n
  * The panels of channels [n0, n1) against the row g->a; TAB: the caller's scratch for the
  * tables (64 bytes per step pair).
  */
-INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_t *tab,
-		     unsigned w, uint8_t base, int wide)
+INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_t *tab, unsigned w,
+		     uint8_t base, int wide)
 {
 	const struct kern_planes *pl = g->w;
 	const uint32_t steps = pl->kp / KERN_KSTEP, pairs = kern_plane_steps(pl) / 2; /* even */
@@ -356,7 +369,8 @@ INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_
 	lut_tables(g->a, steps, 2 * pairs, base, tab);
 	for (uint32_t n = n0; n < end; n += KERN_PANEL) {
 		/* the panel's 32 bytes per step pair, at kern_plane_word(pl, n / 16, 0) */
-		const uint8_t *panel = (const uint8_t *)(pl->words + kern_plane_word(pl, n / KERN_GROUP, 0));
+		const uint8_t *panel =
+			(const uint8_t *)(pl->words + kern_plane_word(pl, n / KERN_GROUP, 0));
 		__m256i d[8], v[4], c[4];
 		struct ep8 e[4];
 
@@ -375,7 +389,8 @@ INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_
 					struct lut_acc a = acc[j];
 
 					for (uint32_t t = ts; t < te; t += 2) { /* a 64-byte line */
-						_mm_prefetch((const char *)(p + 32 * (size_t)t) + LUT_PREFETCH(w),
+						_mm_prefetch((const char *)(p + 32 * (size_t)t) +
+								     LUT_PREFETCH(w),
 							     _MM_HINT_T0);
 						lut_pair(p, tab, t, nib, wide, &a);
 						lut_pair(p, tab, t + 1, nib, wide, &a);
@@ -387,10 +402,13 @@ INLINE void gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, uint8_
 				const __m128i shift = _mm_cvtsi32_si128(7 - (int)j);
 
 				for (unsigned h = 0; h < 2; h++) {
-					const __m256i a = acc[j].a[h], b = acc[j].b[h], hb = acc[j].h[h];
+					const __m256i a = acc[j].a[h], b = acc[j].b[h],
+						      hb = acc[j].h[h];
 					const __m256i even = _mm256_add_epi16(
-						_mm256_sub_epi16(a, _mm256_slli_epi16(b, 8)), _mm256_slli_epi16(hb, 8));
-					const __m256i odd = _mm256_add_epi16(b, _mm256_and_si256(hb, high));
+						_mm256_sub_epi16(a, _mm256_slli_epi16(b, 8)),
+						_mm256_slli_epi16(hb, 8));
+					const __m256i odd =
+						_mm256_add_epi16(b, _mm256_and_si256(hb, high));
 
 					/* nibble h of byte 2i: channel 4i + h; of byte 2i + 1: 4i + 2 + h */
 					lut_flush(even, shift, j == 0, &d[4 * h], &d[4 * h + 1]);
@@ -441,17 +459,17 @@ INLINE void row_range(const uint8_t *u, uint32_t k, uint8_t *lo, uint8_t *hi)
 	*hi = h;
 }
 
-#define DEFINE(W)                                                                            \
-	TARGET static void gemv_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,      \
-				     int8_t *scratch)                                           \
-	{                                                                                      \
-		uint8_t lo, hi;                                                                \
-                                                                                               \
-		row_range(g->a, g->w->k, &lo, &hi);                                            \
-		if (4 * (hi - lo) > 255)                                                       \
-			gemv_lut(g, n0, n1, (uint8_t *)scratch, W, lo, 1);                     \
-		else                                                                           \
-			gemv_lut(g, n0, n1, (uint8_t *)scratch, W, lo, 0);                     \
+#define DEFINE(W)                                                                         \
+	TARGET static void gemv_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1, \
+				     int8_t *scratch)                                     \
+	{                                                                                 \
+		uint8_t lo, hi;                                                           \
+                                                                                          \
+		row_range(g->a, g->w->k, &lo, &hi);                                       \
+		if (4 * (hi - lo) > 255)                                                  \
+			gemv_lut(g, n0, n1, (uint8_t *)scratch, W, lo, 1);                \
+		else                                                                      \
+			gemv_lut(g, n0, n1, (uint8_t *)scratch, W, lo, 0);                \
 	}
 FOR_BITS(DEFINE)
 #undef DEFINE
@@ -483,23 +501,26 @@ static void (*const gemv_by_bits[9])(const struct kern_gemm *, uint32_t, uint32_
  * Rebuild NG groups of channels from N into PANEL as bytes: [group][step][64 bytes], the
  * signed bytes b, or K_VALUED the codes k = b >> (8 - w) themselves.
  */
-INLINE void rebuild_panel_bytes(const struct kern_planes *pl, uint32_t n, unsigned w,
-				int8_t *panel, unsigned ng, int k_valued)
+INLINE void rebuild_panel_bytes(const struct kern_planes *pl, uint32_t n, unsigned w, int8_t *panel,
+				unsigned ng, int k_valued)
 {
 	const uint32_t steps = pl->kp / KERN_KSTEP;
 
 	for (uint32_t s = 0; s < ng * steps; s++) {
-		const uint64_t *p = pl->words + kern_plane_word(pl, n / KERN_GROUP + s / steps, s % steps);
+		const uint64_t *p =
+			pl->words + kern_plane_word(pl, n / KERN_GROUP + s / steps, s % steps);
 		__m256i *out = (__m256i *)(void *)(panel + (size_t)s * 64);
 
 		for (unsigned h = 0; h < 2; h++) {
 			__m256i b = rebuild(p, pl->plane_words, w, h);
 
 			if (k_valued) /* no byte shifts: words, then drop the bits that crossed bytes */
-				b = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(b, 8 - w),
-								     _mm256_set1_epi8((char)(0xff >> (8 - w)))),
-						    _mm256_and_si256(_mm256_cmpgt_epi8(_mm256_setzero_si256(), b),
-								     _mm256_set1_epi8((char)(0xff << w))));
+				b = _mm256_or_si256(
+					_mm256_and_si256(_mm256_srli_epi16(b, 8 - w),
+							 _mm256_set1_epi8((char)(0xff >> (8 - w)))),
+					_mm256_and_si256(_mm256_cmpgt_epi8(_mm256_setzero_si256(),
+									   b),
+							 _mm256_set1_epi8((char)(0xff << w))));
 			_mm256_store_si256(out + h, b);
 		}
 	}
@@ -514,30 +535,30 @@ INLINE __m256i bcast4_bytes(const uint8_t *p)
 	return _mm256_set1_epi32(v);
 }
 
-#define VNNI_ROW(i)                                                                          \
-	do {                                                                                 \
-		const __m256i x = bcast4_bytes(rp[i] + tap + 4 * (j));                       \
-		a##i = _mm256_dpbusd_avx_epi32(a##i, x, w0);                                 \
-		b##i = _mm256_dpbusd_avx_epi32(b##i, x, w1);                                 \
+#define VNNI_ROW(i)                                                    \
+	do {                                                           \
+		const __m256i x = bcast4_bytes(rp[i] + tap + 4 * (j)); \
+		a##i = _mm256_dpbusd_avx_epi32(a##i, x, w0);           \
+		b##i = _mm256_dpbusd_avx_epi32(b##i, x, w1);           \
 	} while (0)
-#define VNNI_OUT(i)                                                                          \
-	do {                                                                                 \
-		if (r0 + i < g->m) {                                                         \
-			epilogue8(g, e, a##i, r0 + i, n);                                    \
-			epilogue8(g, e + 1, b##i, r0 + i, n + 8);                            \
-		}                                                                            \
+#define VNNI_OUT(i)                                               \
+	do {                                                      \
+		if (r0 + i < g->m) {                              \
+			epilogue8(g, e, a##i, r0 + i, n);         \
+			epilogue8(g, e + 1, b##i, r0 + i, n + 8); \
+		}                                                 \
 	} while (0)
 
-#define VNNI_STEP(at, j)                                                                     \
-	do {                                                                                 \
-		const int8_t *w_ = panel + (size_t)(at) * 64;                                \
-		const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)w_);     \
+#define VNNI_STEP(at, j)                                                                        \
+	do {                                                                                    \
+		const int8_t *w_ = panel + (size_t)(at)*64;                                     \
+		const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)w_);        \
 		const __m256i w1 = _mm256_load_si256((const __m256i *)(const void *)(w_ + 32)); \
-                                                                                             \
-		VNNI_ROW(0);                                                                 \
-		VNNI_ROW(1);                                                                 \
-		VNNI_ROW(2);                                                                 \
-		VNNI_ROW(3);                                                                 \
+                                                                                                \
+		VNNI_ROW(0);                                                                    \
+		VNNI_ROW(1);                                                                    \
+		VNNI_ROW(2);                                                                    \
+		VNNI_ROW(3);                                                                    \
 	} while (0)
 
 /* Rows [r0, r0 + 4) (past m: the last row again, not stored) times 16 channels from N. */
@@ -570,11 +591,11 @@ INLINE_VNNI void gemm_vnni(const struct kern_gemm *g, uint32_t n0, uint32_t n1, 
 #undef TILE
 }
 
-#define DEFINE(W)                                                                            \
-	TARGET_VNNI static void gemm_vnni_w##W(const struct kern_gemm *g, uint32_t n0,         \
-					       uint32_t n1, int8_t *panel)                      \
-	{                                                                                      \
-		gemm_vnni(g, n0, n1, panel, W);                                                \
+#define DEFINE(W)                                                                      \
+	TARGET_VNNI static void gemm_vnni_w##W(const struct kern_gemm *g, uint32_t n0, \
+					       uint32_t n1, int8_t *panel)             \
+	{                                                                              \
+		gemm_vnni(g, n0, n1, panel, W);                                        \
 	}
 FOR_BITS(DEFINE)
 #undef DEFINE
@@ -597,37 +618,36 @@ static void gemm_any_vnni(const struct kern_gemm *g, uint32_t n0, uint32_t n1, i
  * vpaddw instead of vpmovzx, two vpmaddwd and two vpaddd. Byte panels as AVX-VNNI's, with k,
  * and the epilogue's k-valued identity (ep8_init). 7 and 8 bits stay on vpmaddwd above.
  */
-#define UBS_LIMIT(w) (32640u / (2u * 255u << ((w) - 1)))
+#define UBS_LIMIT(w) (32640u / (2u * 255u << ((w)-1)))
 
-#define UBS_FLUSH()                                                                          \
-	do {                                                                                 \
-		a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(h0, ones));                      \
-		a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(h1, ones));                      \
-		b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(h2, ones));                      \
-		b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(h3, ones));                      \
-		h0 = h1 = h2 = h3 = z;                                                       \
-		held = 0;                                                                    \
+#define UBS_FLUSH()                                                     \
+	do {                                                            \
+		a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(h0, ones)); \
+		a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(h1, ones)); \
+		b0 = _mm256_add_epi32(b0, _mm256_madd_epi16(h2, ones)); \
+		b1 = _mm256_add_epi32(b1, _mm256_madd_epi16(h3, ones)); \
+		h0 = h1 = h2 = h3 = z;                                  \
+		held = 0;                                               \
 	} while (0)
-#define UBS_STEP(at, j)                                                                      \
-	do {                                                                                 \
-		const int8_t *w_ = panel + (size_t)(at) * 64;                                \
-		const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)w_);     \
+#define UBS_STEP(at, j)                                                                         \
+	do {                                                                                    \
+		const int8_t *w_ = panel + (size_t)(at)*64;                                     \
+		const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)w_);        \
 		const __m256i w1 = _mm256_load_si256((const __m256i *)(const void *)(w_ + 32)); \
-		const __m256i x = bcast4_bytes(rp[0] + tap + 4 * (j));                       \
-		const __m256i y = bcast4_bytes(rp[1] + tap + 4 * (j));                       \
-                                                                                             \
-		h0 = _mm256_add_epi16(h0, _mm256_maddubs_epi16(x, w0));                      \
-		h1 = _mm256_add_epi16(h1, _mm256_maddubs_epi16(x, w1));                      \
-		h2 = _mm256_add_epi16(h2, _mm256_maddubs_epi16(y, w0));                      \
-		h3 = _mm256_add_epi16(h3, _mm256_maddubs_epi16(y, w1));                      \
-		if (++held == limit)                                                         \
-			UBS_FLUSH();                                                         \
+		const __m256i x = bcast4_bytes(rp[0] + tap + 4 * (j));                          \
+		const __m256i y = bcast4_bytes(rp[1] + tap + 4 * (j));                          \
+                                                                                                \
+		h0 = _mm256_add_epi16(h0, _mm256_maddubs_epi16(x, w0));                         \
+		h1 = _mm256_add_epi16(h1, _mm256_maddubs_epi16(x, w1));                         \
+		h2 = _mm256_add_epi16(h2, _mm256_maddubs_epi16(y, w0));                         \
+		h3 = _mm256_add_epi16(h3, _mm256_maddubs_epi16(y, w1));                         \
+		if (++held == limit)                                                            \
+			UBS_FLUSH();                                                            \
 	} while (0)
 
 /* Rows [r0, r0 + 2) times 16 channels from N on a k-valued byte panel. */
-INLINE void tile2x16_ubs(const struct kern_gemm *g, const uint8_t *const rp[2],
-			 const int8_t *panel, uint32_t r0, uint32_t n, const struct ep8 *e,
-			 unsigned w)
+INLINE void tile2x16_ubs(const struct kern_gemm *g, const uint8_t *const rp[2], const int8_t *panel,
+			 uint32_t r0, uint32_t n, const struct ep8 *e, unsigned w)
 {
 	const __m256i z = _mm256_setzero_si256(), ones = _mm256_set1_epi16(1);
 	const unsigned limit = UBS_LIMIT(w);
@@ -647,8 +667,7 @@ INLINE void tile2x16_ubs(const struct kern_gemm *g, const uint8_t *const rp[2],
 #undef UBS_STEP
 #undef UBS_FLUSH
 
-INLINE void gemm_ubs(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel,
-		     unsigned w)
+INLINE void gemm_ubs(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel, unsigned w)
 {
 	const size_t group = (size_t)g->w->kp / KERN_KSTEP * 64; /* bytes per panel group */
 
@@ -660,11 +679,11 @@ INLINE void gemm_ubs(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t
 }
 
 #define FOR_LOW_BITS(X) X(2) X(3) X(4) X(5) X(6)
-#define DEFINE(W)                                                                            \
-	TARGET static void gemm_ubs_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,  \
-					 int8_t *panel)                                         \
-	{                                                                                      \
-		gemm_ubs(g, n0, n1, panel, W);                                                 \
+#define DEFINE(W)                                                                             \
+	TARGET static void gemm_ubs_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1, \
+					 int8_t *panel)                                       \
+	{                                                                                     \
+		gemm_ubs(g, n0, n1, panel, W);                                                \
 	}
 FOR_LOW_BITS(DEFINE)
 #undef DEFINE
@@ -673,7 +692,7 @@ static void gemm_any(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t
 {
 	static void (*const by_bits[9])(const struct kern_gemm *, uint32_t, uint32_t, int8_t *) = {
 		[2] = gemm_ubs_w2, [3] = gemm_ubs_w3, [4] = gemm_ubs_w4, [5] = gemm_ubs_w5,
-		[6] = gemm_ubs_w6, [7] = gemm_w7, [8] = gemm_w8,
+		[6] = gemm_ubs_w6, [7] = gemm_w7,     [8] = gemm_w8,
 	};
 
 	(is_gemv(g) ? gemv_by_bits : by_bits)[g->w_bits](g, n0, n1, panel);

@@ -81,13 +81,14 @@ TARGET void kern_avx2_relu(const float *x, size_t n, float *y)
 		const __m256i keep = keep8(n - i);
 
 		_mm256_maskstore_ps(y + i, keep,
-				    _mm256_max_ps(_mm256_maskload_ps(x + i, keep), _mm256_setzero_ps()));
+				    _mm256_max_ps(_mm256_maskload_ps(x + i, keep),
+						  _mm256_setzero_ps()));
 	}
 }
 
 /* One output pixel: taps kh x kw, whose first is at X (C floats per pixel). */
-TARGET static void maxpool_pixel(const float *x, size_t line, uint32_t C, uint32_t kh,
-				 uint32_t kw, float *y)
+TARGET static void maxpool_pixel(const float *x, size_t line, uint32_t C, uint32_t kh, uint32_t kw,
+				 float *y)
 {
 	for (uint32_t c = 0; c < C; c += 8) {
 		const __m256i keep = keep8(C - c);
@@ -95,7 +96,8 @@ TARGET static void maxpool_pixel(const float *x, size_t line, uint32_t C, uint32
 
 		for (uint32_t i = 0; i < kh; i++)
 			for (uint32_t j = 0; j < kw; j++)
-				acc = _mm256_max_ps(_mm256_maskload_ps(x + i * line + j * C + c, keep), acc);
+				acc = _mm256_max_ps(
+					_mm256_maskload_ps(x + i * line + j * C + c, keep), acc);
 		_mm256_maskstore_ps(y + c, keep, acc);
 	}
 }
@@ -110,8 +112,9 @@ TARGET void kern_avx2_add(const float *a, const float *b, size_t n, float *y)
 	for (size_t i = 0; i < n; i += 8) {
 		const __m256i keep = keep8(n - i);
 
-		_mm256_maskstore_ps(y + i, keep, _mm256_add_ps(_mm256_maskload_ps(a + i, keep),
-							       _mm256_maskload_ps(b + i, keep)));
+		_mm256_maskstore_ps(y + i, keep,
+				    _mm256_add_ps(_mm256_maskload_ps(a + i, keep),
+						  _mm256_maskload_ps(b + i, keep)));
 	}
 }
 
@@ -138,7 +141,8 @@ INLINE void epilogue_dw8(const struct kern_epilogue *ep, __m256i acc, uint32_t r
 {
 	const uint32_t left = channels - c < 8 ? channels - c : 8;
 	const __m256i keep = keep8(left);
-	const __m256 mult = _mm256_mul_ps(_mm256_set1_ps(ep->step), _mm256_maskload_ps(ep->m + c, keep));
+	const __m256 mult =
+		_mm256_mul_ps(_mm256_set1_ps(ep->step), _mm256_maskload_ps(ep->m + c, keep));
 	__m256 v = _mm256_mul_ps(_mm256_cvtepi32_ps(acc), mult);
 
 	v = _mm256_add_ps(v, _mm256_maskload_ps(ep->beta + c, keep));
@@ -193,8 +197,8 @@ TARGET void kern_avx2_depthwise(const struct kern_depthwise *d, uint32_t r0, uin
 	dw_run(d, r0, r1);
 }
 
-TARGET void kern_avx2_row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k,
-			       int32_t off, int32_t *sum_q)
+TARGET void kern_avx2_row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint32_t k, int32_t off,
+			       int32_t *sum_q)
 {
 	for (uint32_t r = 0; r < m; r++) {
 		const uint8_t *row = rows + r * lda;
@@ -204,7 +208,8 @@ TARGET void kern_avx2_row_sums(const uint8_t *rows, size_t lda, uint32_t m, uint
 		uint32_t i = 0;
 
 		for (; i + 32 <= k; i += 32) {
-			const __m256i v = _mm256_loadu_si256((const __m256i *)(const void *)(row + i));
+			const __m256i v =
+				_mm256_loadu_si256((const __m256i *)(const void *)(row + i));
 
 			acc = _mm256_add_epi64(acc, _mm256_sad_epu8(v, _mm256_setzero_si256()));
 		}

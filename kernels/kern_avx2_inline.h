@@ -33,8 +33,8 @@ INLINE __m256i keep8(uint32_t left)
 struct ep8 {
 	__m256i osb, keep;
 	__m256 mult, beta;
-	__m128i shift;  /* 8 - w for D = sum u b; 0 for D = sum u k (K_VALUED) */
-	uint32_t left;  /* real channels, 0..8 */
+	__m128i shift; /* 8 - w for D = sum u b; 0 for D = sum u k (K_VALUED) */
+	uint32_t left; /* real channels, 0..8 */
 };
 
 /*
@@ -94,12 +94,14 @@ INLINE void rows_of(const struct kern_gemm *g, uint32_t r0, unsigned count, cons
 
 		if (s) {
 			const uint32_t per_sample = s->out_h * s->out_w, r = g->direct->row0 + ri;
-			const uint32_t n = r / per_sample, oh = r % per_sample / s->out_w, ow = r % s->out_w;
+			const uint32_t n = r / per_sample, oh = r % per_sample / s->out_w,
+				       ow = r % s->out_w;
 			const size_t ph = s->in_h + s->pad_top + s->pad_bottom;
 			const size_t pw = s->in_w + s->pad_left + s->pad_right;
 
 			first[i] = g->direct->u + ((n * ph + (size_t)oh * s->stride_h) * pw +
-						   (size_t)ow * s->stride_w) * s->in_c;
+						   (size_t)ow * s->stride_w) *
+							  s->in_c;
 		} else {
 			first[i] = g->a + ri * g->lda;
 		}

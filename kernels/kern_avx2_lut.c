@@ -40,8 +40,8 @@ INLINE __m256i table_select(unsigned h, unsigned i)
 	return _mm256_loadu_si256((const __m256i *)(const void *)b);
 }
 
-TARGET void kern_avx2_lut_tables(const uint8_t *u, size_t lda, uint32_t m, uint32_t k,
-				 uint32_t k16, uint8_t *t)
+TARGET void kern_avx2_lut_tables(const uint8_t *u, size_t lda, uint32_t m, uint32_t k, uint32_t k16,
+				 uint8_t *t)
 {
 	__m256i sel[2][4];
 
@@ -58,16 +58,20 @@ TARGET void kern_avx2_lut_tables(const uint8_t *u, size_t lda, uint32_t m, uint3
 			__m256i b;
 
 			if (left >= 16) {
-				b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)(row + p)));
+				b = _mm256_broadcastsi128_si256(
+					_mm_loadu_si128((const __m128i *)(const void *)(row + p)));
 			} else {
 				memcpy(tail, row + p, left);
-				b = _mm256_broadcastsi128_si256(_mm_loadu_si128((const __m128i *)(const void *)tail));
+				b = _mm256_broadcastsi128_si256(
+					_mm_loadu_si128((const __m128i *)(const void *)tail));
 			}
 			for (unsigned h = 0; h < 2; h++) {
-				const __m256i t01 = _mm256_add_epi8(_mm256_shuffle_epi8(b, sel[h][0]),
-								    _mm256_shuffle_epi8(b, sel[h][1]));
-				const __m256i t23 = _mm256_add_epi8(_mm256_shuffle_epi8(b, sel[h][2]),
-								    _mm256_shuffle_epi8(b, sel[h][3]));
+				const __m256i t01 =
+					_mm256_add_epi8(_mm256_shuffle_epi8(b, sel[h][0]),
+							_mm256_shuffle_epi8(b, sel[h][1]));
+				const __m256i t23 =
+					_mm256_add_epi8(_mm256_shuffle_epi8(b, sel[h][2]),
+							_mm256_shuffle_epi8(b, sel[h][3]));
 
 				_mm256_store_si256((__m256i *)(void *)(out + 4 * p + 32 * h),
 						   _mm256_add_epi8(t01, t23));
@@ -86,10 +90,10 @@ INLINE __m256i lut_index(const uint64_t w0[2], const uint64_t w1[2], unsigned h)
 {
 	const __m256i z = _mm256_set_epi64x((long long)w1[1], (long long)w0[1], (long long)w1[0],
 					    (long long)w0[0]);
-	const __m256i pick = _mm256_add_epi8(
-		_mm256_set1_epi8((char)(4 * h)),
-		_mm256_set_epi32(0x0b030b03, 0x0a020a02, 0x09010901, 0x08000800, 0x0b030b03,
-				 0x0a020a02, 0x09010901, 0x08000800));
+	const __m256i pick =
+		_mm256_add_epi8(_mm256_set1_epi8((char)(4 * h)),
+				_mm256_set_epi32(0x0b030b03, 0x0a020a02, 0x09010901, 0x08000800,
+						 0x0b030b03, 0x0a020a02, 0x09010901, 0x08000800));
 	const __m256i odd_c = _mm256_set1_epi32((int)0xffff0000);
 	const __m256i s = _mm256_shuffle_epi8(z, pick), nib = _mm256_set1_epi8(0x0f);
 
@@ -118,7 +122,9 @@ INLINE void lut_panel(const struct kern_planes *pl, uint32_t g, uint32_t steps16
 		}
 		for (unsigned h = 0; h < 2; h++)
 			for (unsigned q = 0; q < 2; q++)
-				_mm256_store_si256((__m256i *)(void *)(panel + ((size_t)t * 2 + h) * 64 + 32 * q),
+				_mm256_store_si256((__m256i *)(void *)(panel +
+								       ((size_t)t * 2 + h) * 64 +
+								       32 * q),
 						   lut_index(w0 + 2 * q, w1 + 2 * q, h));
 	}
 }
@@ -130,56 +136,60 @@ INLINE void lut_panel(const struct kern_planes *pl, uint32_t g, uint32_t steps16
  * The byte sums of the tile, folded into SUMS ([row][block][16 words]) and cleared. ADD: add to
  * SUMS, else store.
  */
-#define LUT_FOLD(i, b)                                                                       \
-	do {                                                                                 \
-		__m256i *s_ = (__m256i *)(void *)(sums + ((i) * 2 + (b)) * 16);             \
-		const __m256i v_ = _mm256_maddubs_epi16(c##i##b, coef);                      \
-                                                                                             \
+#define LUT_FOLD(i, b)                                                                             \
+	do {                                                                                       \
+		__m256i *s_ = (__m256i *)(void *)(sums + ((i)*2 + (b)) * 16);                      \
+		const __m256i v_ = _mm256_maddubs_epi16(c##i##b, coef);                            \
+                                                                                                   \
 		_mm256_store_si256(s_, folded ? _mm256_add_epi16(_mm256_load_si256(s_), v_) : v_); \
-		c##i##b = z;                                                                 \
+		c##i##b = z;                                                                       \
 	} while (0)
-#define LUT_FLUSH()                                                                          \
-	do {                                                                                 \
-		LUT_FOLD(0, 0);                                                              \
-		LUT_FOLD(0, 1);                                                              \
-		LUT_FOLD(1, 0);                                                              \
-		LUT_FOLD(1, 1);                                                              \
-		LUT_FOLD(2, 0);                                                              \
-		LUT_FOLD(2, 1);                                                              \
-		LUT_FOLD(3, 0);                                                              \
-		LUT_FOLD(3, 1);                                                              \
-		since = 0;                                                                   \
-		folded = 1;                                                                  \
+#define LUT_FLUSH()             \
+	do {                    \
+		LUT_FOLD(0, 0); \
+		LUT_FOLD(0, 1); \
+		LUT_FOLD(1, 0); \
+		LUT_FOLD(1, 1); \
+		LUT_FOLD(2, 0); \
+		LUT_FOLD(2, 1); \
+		LUT_FOLD(3, 0); \
+		LUT_FOLD(3, 1); \
+		since = 0;      \
+		folded = 1;     \
 	} while (0)
-#define LUT_ROW(i)                                                                           \
-	do {                                                                                 \
-		const __m256i ta = _mm256_load_si256((const __m256i *)(const void *)(a##i + o)); \
-		const __m256i tb = _mm256_load_si256((const __m256i *)(const void *)(a##i + o + 32)); \
-                                                                                             \
-		c##i##0 = _mm256_add_epi8(c##i##0, _mm256_add_epi8(_mm256_shuffle_epi8(ta, x00), \
+#define LUT_ROW(i)                                                                                 \
+	do {                                                                                       \
+		const __m256i ta = _mm256_load_si256((const __m256i *)(const void *)(a##i + o));   \
+		const __m256i tb =                                                                 \
+			_mm256_load_si256((const __m256i *)(const void *)(a##i + o + 32));         \
+                                                                                                   \
+		c##i##0 = _mm256_add_epi8(c##i##0, _mm256_add_epi8(_mm256_shuffle_epi8(ta, x00),   \
 								   _mm256_shuffle_epi8(tb, x01))); \
-		c##i##1 = _mm256_add_epi8(c##i##1, _mm256_add_epi8(_mm256_shuffle_epi8(ta, x10), \
+		c##i##1 = _mm256_add_epi8(c##i##1, _mm256_add_epi8(_mm256_shuffle_epi8(ta, x10),   \
 								   _mm256_shuffle_epi8(tb, x11))); \
 	} while (0)
-#define LUT_STEPS(steps_)                                                                    \
-	do {                                                                                 \
-		const uint8_t *const a0 = rp[0], *const a1 = rp[1], *const a2 = rp[2];       \
-		const uint8_t *const a3 = rp[3];                                             \
-		const uint8_t *const pend = pp + (size_t)(steps_) * 128;                     \
-                                                                                             \
-		for (size_t o = 0; pp < pend; pp += 128, o += 64) {                          \
+#define LUT_STEPS(steps_)                                                                         \
+	do {                                                                                      \
+		const uint8_t *const a0 = rp[0], *const a1 = rp[1], *const a2 = rp[2];            \
+		const uint8_t *const a3 = rp[3];                                                  \
+		const uint8_t *const pend = pp + (size_t)(steps_)*128;                            \
+                                                                                                  \
+		for (size_t o = 0; pp < pend; pp += 128, o += 64) {                               \
 			const __m256i x00 = _mm256_load_si256((const __m256i *)(const void *)pp); \
-			const __m256i x01 = _mm256_load_si256((const __m256i *)(const void *)(pp + 32)); \
-			const __m256i x10 = _mm256_load_si256((const __m256i *)(const void *)(pp + 64)); \
-			const __m256i x11 = _mm256_load_si256((const __m256i *)(const void *)(pp + 96)); \
-                                                                                             \
-			LUT_ROW(0);                                                          \
-			LUT_ROW(1);                                                          \
-			LUT_ROW(2);                                                          \
-			LUT_ROW(3);                                                          \
-			if (++since == flush)                                                \
-				LUT_FLUSH();                                                 \
-		}                                                                            \
+			const __m256i x01 =                                                       \
+				_mm256_load_si256((const __m256i *)(const void *)(pp + 32));      \
+			const __m256i x10 =                                                       \
+				_mm256_load_si256((const __m256i *)(const void *)(pp + 64));      \
+			const __m256i x11 =                                                       \
+				_mm256_load_si256((const __m256i *)(const void *)(pp + 96));      \
+                                                                                                  \
+			LUT_ROW(0);                                                               \
+			LUT_ROW(1);                                                               \
+			LUT_ROW(2);                                                               \
+			LUT_ROW(3);                                                               \
+			if (++since == flush)                                                     \
+				LUT_FLUSH();                                                      \
+		}                                                                                 \
 	} while (0)
 
 /* Rows [r0, r0 + LUT_ROWS) times the 16 channels of the panel from N, then the epilogue. */
@@ -216,7 +226,8 @@ TARGET static void lut_tile(const struct kern_gemm *g, const uint8_t *panel, uin
 	LUT_FLUSH();
 	for (uint32_t i = 0; i < rows; i++)
 		for (unsigned h = 0; h < 2; h++) {
-			const __m256i v = _mm256_load_si256((const __m256i *)(const void *)(sums + (i * 2 + h) * 16));
+			const __m256i v = _mm256_load_si256(
+				(const __m256i *)(const void *)(sums + (i * 2 + h) * 16));
 			const __m128i t = _mm_add_epi16(_mm256_castsi256_si128(v),
 							_mm256_extracti128_si256(v, 1));
 

@@ -48,7 +48,8 @@ INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w
 			__m512i b0, b1, b2, b3, b4, b5, b6, b7;
 
 			for (unsigned j = 0; j < w; j++) /* 64 bytes of each plane per iteration */
-				_mm_prefetch((const char *)(p + s + j * stride) + PREFETCH_BYTES(w), _MM_HINT_T0);
+				_mm_prefetch((const char *)(p + s + j * stride) + PREFETCH_BYTES(w),
+					     _MM_HINT_T0);
 			rebuild8(p + s, stride, w, &b0, &b1, &b2, &b3, &b4, &b5, &b6, &b7);
 			a0 = _mm512_dpbusd_epi32(a0, bcast4(a), b0);
 			a1 = _mm512_dpbusd_epi32(a1, bcast4(a + 4), b1);
@@ -62,14 +63,21 @@ INLINE void gemv(const struct kern_gemm *g, uint32_t n0, uint32_t n1, unsigned w
 		for (; s + 4 <= steps; s += 4) {
 			if (((uintptr_t)(p + s) & 63) < 32)
 				for (unsigned j = 0; j < w; j++)
-					_mm_prefetch((const char *)(p + s + j * stride) + PREFETCH_BYTES(w), _MM_HINT_T0);
-			a0 = _mm512_dpbusd_epi32(a0, bcast4(g->a + 4 * s), rebuild(p + s, stride, w));
-			a1 = _mm512_dpbusd_epi32(a1, bcast4(g->a + 4 * s + 4), rebuild(p + s + 1, stride, w));
-			a2 = _mm512_dpbusd_epi32(a2, bcast4(g->a + 4 * s + 8), rebuild(p + s + 2, stride, w));
-			a3 = _mm512_dpbusd_epi32(a3, bcast4(g->a + 4 * s + 12), rebuild(p + s + 3, stride, w));
+					_mm_prefetch((const char *)(p + s + j * stride) +
+							     PREFETCH_BYTES(w),
+						     _MM_HINT_T0);
+			a0 = _mm512_dpbusd_epi32(a0, bcast4(g->a + 4 * s),
+						 rebuild(p + s, stride, w));
+			a1 = _mm512_dpbusd_epi32(a1, bcast4(g->a + 4 * s + 4),
+						 rebuild(p + s + 1, stride, w));
+			a2 = _mm512_dpbusd_epi32(a2, bcast4(g->a + 4 * s + 8),
+						 rebuild(p + s + 2, stride, w));
+			a3 = _mm512_dpbusd_epi32(a3, bcast4(g->a + 4 * s + 12),
+						 rebuild(p + s + 3, stride, w));
 		}
 		for (; s < steps; s++)
-			a0 = _mm512_dpbusd_epi32(a0, bcast4(g->a + 4 * s), rebuild(p + s, stride, w));
+			a0 = _mm512_dpbusd_epi32(a0, bcast4(g->a + 4 * s),
+						 rebuild(p + s, stride, w));
 		const struct ep16 c = ep16_of(g, n);
 
 		a0 = _mm512_add_epi32(_mm512_add_epi32(a0, a1), _mm512_add_epi32(a2, a3));
@@ -119,51 +127,52 @@ INLINE void rebuild_panel(const struct kern_planes *pl, uint32_t n, unsigned w, 
  * keep some of them in vector registers). Each step also prefetches one line of [PF, PF_END),
  * the next panel's words in one plane (gemm()).
  */
-#define TILE_ROW(i)                                                                          \
-	do {                                                                                 \
-		const __m512i a = bcast4(a##i + o);                                          \
-		c##i##0 = _mm512_dpbusd_epi32(c##i##0, a, b0);                               \
-		if (ng > 1)                                                                  \
-			c##i##1 = _mm512_dpbusd_epi32(c##i##1, a, b1);                       \
-		if (ng > 2)                                                                  \
-			c##i##2 = _mm512_dpbusd_epi32(c##i##2, a, b2);                       \
+#define TILE_ROW(i)                                                    \
+	do {                                                           \
+		const __m512i a = bcast4(a##i + o);                    \
+		c##i##0 = _mm512_dpbusd_epi32(c##i##0, a, b0);         \
+		if (ng > 1)                                            \
+			c##i##1 = _mm512_dpbusd_epi32(c##i##1, a, b1); \
+		if (ng > 2)                                            \
+			c##i##2 = _mm512_dpbusd_epi32(c##i##2, a, b2); \
 	} while (0)
-#define TILE_STEPS(s0, steps_)                                                               \
-	do {                                                                                 \
-		const int8_t *pp = panel + (size_t)(s0) * ng * 64;                           \
-		const int8_t *const pend = pp + (size_t)(steps_) * ng * 64;                  \
-		const uint8_t *const a0 = rp[0], *const a1 = rp[1], *const a2 = rp[2];       \
-		const uint8_t *const a3 = rp[3], *const a4 = rp[4], *const a5 = rp[5];       \
-		const uint8_t *const a6 = rp[6], *const a7 = rp[7];                          \
-                                                                                             \
-		for (size_t o = 0; pp < pend; pp += ng * 64, o += 4) {                       \
-			if (pf < pf_end) {                                                   \
-				_mm_prefetch(pf, _MM_HINT_T0);                               \
-				pf += 64;                                                    \
-			}                                                                    \
-			const __m512i b0 = _mm512_load_si512(pp);                            \
-			const __m512i b1 = ng > 1 ? _mm512_load_si512(pp + 64) : z;          \
-			const __m512i b2 = ng > 2 ? _mm512_load_si512(pp + 128) : z;         \
-                                                                                             \
-			TILE_ROW(0);                                                         \
-			TILE_ROW(1);                                                         \
-			TILE_ROW(2);                                                         \
-			TILE_ROW(3);                                                         \
-			TILE_ROW(4);                                                         \
-			TILE_ROW(5);                                                         \
-			TILE_ROW(6);                                                         \
-			TILE_ROW(7);                                                         \
-		}                                                                            \
+#define TILE_STEPS(s0, steps_)                                                         \
+	do {                                                                           \
+		const int8_t *pp = panel + (size_t)(s0)*ng * 64;                       \
+		const int8_t *const pend = pp + (size_t)(steps_)*ng * 64;              \
+		const uint8_t *const a0 = rp[0], *const a1 = rp[1], *const a2 = rp[2]; \
+		const uint8_t *const a3 = rp[3], *const a4 = rp[4], *const a5 = rp[5]; \
+		const uint8_t *const a6 = rp[6], *const a7 = rp[7];                    \
+                                                                                       \
+		for (size_t o = 0; pp < pend; pp += ng * 64, o += 4) {                 \
+			if (pf < pf_end) {                                             \
+				_mm_prefetch(pf, _MM_HINT_T0);                         \
+				pf += 64;                                              \
+			}                                                              \
+			const __m512i b0 = _mm512_load_si512(pp);                      \
+			const __m512i b1 = ng > 1 ? _mm512_load_si512(pp + 64) : z;    \
+			const __m512i b2 = ng > 2 ? _mm512_load_si512(pp + 128) : z;   \
+                                                                                       \
+			TILE_ROW(0);                                                   \
+			TILE_ROW(1);                                                   \
+			TILE_ROW(2);                                                   \
+			TILE_ROW(3);                                                   \
+			TILE_ROW(4);                                                   \
+			TILE_ROW(5);                                                   \
+			TILE_ROW(6);                                                   \
+			TILE_ROW(7);                                                   \
+		}                                                                      \
 	} while (0)
-#define TILE_OUT(i)                                                                          \
-	do {                                                                                 \
-		if (r0 + i < g->m) {                                                         \
-			epilogue_gemm16(g, &e0, c##i##0, r0 + i, n, q[i]);                   \
-			if (ng > 1)                                                          \
+#define TILE_OUT(i)                                                                             \
+	do {                                                                                    \
+		if (r0 + i < g->m) {                                                            \
+			epilogue_gemm16(g, &e0, c##i##0, r0 + i, n, q[i]);                      \
+			if (ng > 1)                                                             \
 				epilogue_gemm16(g, &e1, c##i##1, r0 + i, n + KERN_GROUP, q[i]); \
-			if (ng > 2)                                                          \
-				epilogue_gemm16(g, &e2, c##i##2, r0 + i, n + 2 * KERN_GROUP, q[i]); \
-		}                                                                            \
+			if (ng > 2)                                                             \
+				epilogue_gemm16(g, &e2, c##i##2, r0 + i, n + 2 * KERN_GROUP,    \
+						q[i]);                                          \
+		}                                                                               \
 	} while (0)
 
 /* Rows [r0, r0 + 8) times the panel's NG groups of channels from N; prefetches [PF, PF_END). */
@@ -218,20 +227,20 @@ INLINE void tile(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, ui
 #undef TILE_STEPS
 #undef TILE_OUT
 
-TARGET static void tile8x16(const struct kern_gemm *g, const int8_t *panel, uint32_t r0,
-			     uint32_t n, const char *pf, const char *pf_end)
+TARGET static void tile8x16(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n,
+			    const char *pf, const char *pf_end)
 {
 	tile(g, panel, r0, n, 1, pf, pf_end);
 }
 
-TARGET static void tile8x32(const struct kern_gemm *g, const int8_t *panel, uint32_t r0,
-			     uint32_t n, const char *pf, const char *pf_end)
+TARGET static void tile8x32(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n,
+			    const char *pf, const char *pf_end)
 {
 	tile(g, panel, r0, n, 2, pf, pf_end);
 }
 
-TARGET static void tile8x48(const struct kern_gemm *g, const int8_t *panel, uint32_t r0,
-			     uint32_t n, const char *pf, const char *pf_end)
+TARGET static void tile8x48(const struct kern_gemm *g, const int8_t *panel, uint32_t r0, uint32_t n,
+			    const char *pf, const char *pf_end)
 {
 	tile(g, panel, r0, n, 3, pf, pf_end);
 }
@@ -285,16 +294,16 @@ INLINE void gemm(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *pa
 
 /* One instance per weight bit-width, so the plane loops unroll. */
 #define FOR_BITS(X) X(2) X(3) X(4) X(5) X(6) X(7) X(8)
-#define DEFINE(W)                                                                            \
-	TARGET static void gemm_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1,      \
-				     int8_t *panel)                                             \
-	{                                                                                      \
-		if (g->m == 1 && !g->direct) {                                                 \
-			if (W > GEMV_LUT_MAX_W ||                                              \
-			    kern_avx512_gemv_lut(g, n0, n1, W, (uint8_t *)panel) < 0)          \
-				gemv(g, n0, n1, W);                                            \
-		} else                                                                         \
-			gemm(g, n0, n1, panel, W);                                             \
+#define DEFINE(W)                                                                         \
+	TARGET static void gemm_w##W(const struct kern_gemm *g, uint32_t n0, uint32_t n1, \
+				     int8_t *panel)                                       \
+	{                                                                                 \
+		if (g->m == 1 && !g->direct) {                                            \
+			if (W > GEMV_LUT_MAX_W ||                                         \
+			    kern_avx512_gemv_lut(g, n0, n1, W, (uint8_t *)panel) < 0)     \
+				gemv(g, n0, n1, W);                                       \
+		} else                                                                    \
+			gemm(g, n0, n1, panel, W);                                        \
 	}
 FOR_BITS(DEFINE)
 #undef DEFINE
@@ -315,7 +324,8 @@ INLINE void epilogue16(const struct kern_epilogue *ep, __m512i acc, uint32_t r, 
 {
 	const uint32_t left = channels - c;
 	const __mmask16 keep = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1);
-	__m512 mult = _mm512_mul_ps(_mm512_set1_ps(ep->step), _mm512_maskz_loadu_ps(keep, ep->m + c));
+	__m512 mult =
+		_mm512_mul_ps(_mm512_set1_ps(ep->step), _mm512_maskz_loadu_ps(keep, ep->m + c));
 	__m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), mult);
 
 	y = _mm512_add_ps(y, _mm512_maskz_loadu_ps(keep, ep->beta + c));

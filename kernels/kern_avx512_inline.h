@@ -136,8 +136,7 @@ INLINE void store_codes16(uint8_t *u, __mmask16 keep, __m512i codes)
  * Where the next layer reads the codes of rows [r, r + COUNT) (channel 0; NULL without a fused
  * requantization): two divisions for the first row, then a walk over the pixels.
  */
-INLINE void requant_rows(const struct kern_epilogue *ep, uint32_t r, unsigned count,
-			 uint8_t **at)
+INLINE void requant_rows(const struct kern_epilogue *ep, uint32_t r, unsigned count, uint8_t **at)
 {
 	const struct kern_requant *rq = ep->rq;
 	uint32_t s, h, x;
@@ -168,8 +167,8 @@ INLINE void requant_rows(const struct kern_epilogue *ep, uint32_t r, unsigned co
  * affine, ReLU, masked store, and the next layer's codes at Q + n when requantization is fused
  * (requant_rows()).
  */
-INLINE void epilogue_acc16(const struct kern_gemm *g, const struct ep16 *c, __m512i acc,
-			   uint32_t r, uint32_t n, uint8_t *q)
+INLINE void epilogue_acc16(const struct kern_gemm *g, const struct ep16 *c, __m512i acc, uint32_t r,
+			   uint32_t n, uint8_t *q)
 {
 	const struct kern_epilogue *ep = &g->ep;
 	__m512 y = _mm512_mul_ps(_mm512_cvtepi32_ps(acc), c->mult);
@@ -213,8 +212,9 @@ INLINE void direct_rows_of(const struct kern_gemm *g, uint32_t r0, uint32_t coun
 
 	for (uint32_t i = 0; i < count; i++) {
 		if (r0 + i < g->m)
-			at = g->direct->u + ((n * ph + (size_t)oh * s->stride_h) * pw +
-					     (size_t)ow * s->stride_w) * s->in_c;
+			at = g->direct->u +
+			     ((n * ph + (size_t)oh * s->stride_h) * pw + (size_t)ow * s->stride_w) *
+				     s->in_c;
 		first[i] = at;
 		if (++ow == s->out_w) {
 			ow = 0;

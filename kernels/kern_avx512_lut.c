@@ -46,10 +46,10 @@
 INLINE __m512i tables16(__m128i u16, const __m512i sel[4])
 {
 	const __m512i b = _mm512_broadcast_i32x4(u16);
-	const __m512i t01 = _mm512_add_epi8(_mm512_shuffle_epi8(b, sel[0]),
-					    _mm512_shuffle_epi8(b, sel[1]));
-	const __m512i t23 = _mm512_add_epi8(_mm512_shuffle_epi8(b, sel[2]),
-					    _mm512_shuffle_epi8(b, sel[3]));
+	const __m512i t01 =
+		_mm512_add_epi8(_mm512_shuffle_epi8(b, sel[0]), _mm512_shuffle_epi8(b, sel[1]));
+	const __m512i t23 =
+		_mm512_add_epi8(_mm512_shuffle_epi8(b, sel[2]), _mm512_shuffle_epi8(b, sel[3]));
 
 	return _mm512_add_epi8(t01, t23);
 }
@@ -107,12 +107,12 @@ INLINE __m512i lut_index(const uint64_t w0[4], const uint64_t w1[4], unsigned h)
 		_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)w0)), pair,
 		_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)(const void *)w1)));
 	/* byte 2 c + j of each lane <- lane byte 8 j + 4 h + c / 2 */
-	const __m512i pick = _mm512_add_epi8(
-		_mm512_set1_epi8((char)(4 * h)),
-		_mm512_set_epi32(0x0b030b03, 0x0a020a02, 0x09010901, 0x08000800, 0x0b030b03,
-				 0x0a020a02, 0x09010901, 0x08000800, 0x0b030b03, 0x0a020a02,
-				 0x09010901, 0x08000800, 0x0b030b03, 0x0a020a02, 0x09010901,
-				 0x08000800));
+	const __m512i pick =
+		_mm512_add_epi8(_mm512_set1_epi8((char)(4 * h)),
+				_mm512_set_epi32(0x0b030b03, 0x0a020a02, 0x09010901, 0x08000800,
+						 0x0b030b03, 0x0a020a02, 0x09010901, 0x08000800,
+						 0x0b030b03, 0x0a020a02, 0x09010901, 0x08000800,
+						 0x0b030b03, 0x0a020a02, 0x09010901, 0x08000800));
 	const __m512i s = _mm512_shuffle_epi8(z, pick), nib = _mm512_set1_epi8(0x0f);
 
 	return _mm512_mask_blend_epi8(0xccccccccccccccccull, _mm512_and_si512(s, nib),
@@ -149,12 +149,14 @@ INLINE void lut_panel(const struct kern_planes *pl, uint32_t n, uint32_t ng, uin
 			}
 			for (uint32_t v = 0; v < 8; v++) {
 				w0[v] = _cvtmask64_u64(_mm512_movepi8_mask(b[v]));
-				w1[v] = _cvtmask64_u64(_mm512_movepi8_mask(_mm512_add_epi8(b[v], b[v])));
+				w1[v] = _cvtmask64_u64(
+					_mm512_movepi8_mask(_mm512_add_epi8(b[v], b[v])));
 			}
 			for (uint32_t t = 0; t < 2 && s / 4 + t < steps16; t++)
 				for (unsigned h = 0; h < 2; h++)
 					_mm512_store_si512(panel + ((size_t)(s / 4 + t) * blocks +
-								    2 * gi + h) * 64,
+								    2 * gi + h) *
+									   64,
 							   lut_index(w0 + 4 * t, w1 + 4 * t, h));
 		}
 	}
@@ -169,80 +171,79 @@ INLINE void lut_panel(const struct kern_planes *pl, uint32_t n, uint32_t ng, uin
  * folded into the int16 sums per channel and lane SUMS every FLUSH steps (LUT_FLUSH; exact
  * while |sum k u| <= 2 * 63 * K fits, which the engine checks: engine_fast_lut_serves()).
  */
-#define LUT_ROW(i)                                                                           \
-	do {                                                                                 \
-		const __m512i t = _mm512_load_si512(a##i + o);                               \
-		c##i##0 = _mm512_add_epi8(c##i##0, _mm512_shuffle_epi8(t, x0));              \
-		c##i##1 = _mm512_add_epi8(c##i##1, _mm512_shuffle_epi8(t, x1));              \
-		if (nb > 2) {                                                                \
-			c##i##2 = _mm512_add_epi8(c##i##2, _mm512_shuffle_epi8(t, x2));      \
-			c##i##3 = _mm512_add_epi8(c##i##3, _mm512_shuffle_epi8(t, x3));      \
-		}                                                                            \
+#define LUT_ROW(i)                                                                      \
+	do {                                                                            \
+		const __m512i t = _mm512_load_si512(a##i + o);                          \
+		c##i##0 = _mm512_add_epi8(c##i##0, _mm512_shuffle_epi8(t, x0));         \
+		c##i##1 = _mm512_add_epi8(c##i##1, _mm512_shuffle_epi8(t, x1));         \
+		if (nb > 2) {                                                           \
+			c##i##2 = _mm512_add_epi8(c##i##2, _mm512_shuffle_epi8(t, x2)); \
+			c##i##3 = _mm512_add_epi8(c##i##3, _mm512_shuffle_epi8(t, x3)); \
+		}                                                                       \
 	} while (0)
-#define FOLD(i, b)                                                                           \
-	do {                                                                                 \
-		int16_t *s_ = sums + ((i) * 4 + (b)) * 32;                                   \
-		const __m512i v_ = _mm512_maddubs_epi16(c##i##b, coef);                      \
-                                                                                             \
-		_mm512_store_si512(s_, folded ? _mm512_add_epi16(_mm512_load_si512(s_), v_)  \
-					      : v_);                                         \
-		c##i##b = z;                                                                 \
+#define FOLD(i, b)                                                                                 \
+	do {                                                                                       \
+		int16_t *s_ = sums + ((i)*4 + (b)) * 32;                                           \
+		const __m512i v_ = _mm512_maddubs_epi16(c##i##b, coef);                            \
+                                                                                                   \
+		_mm512_store_si512(s_, folded ? _mm512_add_epi16(_mm512_load_si512(s_), v_) : v_); \
+		c##i##b = z;                                                                       \
 	} while (0)
-#define FOLD_ROW(i)                                                                          \
-	do {                                                                                 \
-		FOLD(i, 0);                                                                  \
-		FOLD(i, 1);                                                                  \
-		if (nb > 2) {                                                                \
-			FOLD(i, 2);                                                          \
-			FOLD(i, 3);                                                          \
-		}                                                                            \
+#define FOLD_ROW(i)                 \
+	do {                        \
+		FOLD(i, 0);         \
+		FOLD(i, 1);         \
+		if (nb > 2) {       \
+			FOLD(i, 2); \
+			FOLD(i, 3); \
+		}                   \
 	} while (0)
-#define LUT_FLUSH()                                                                          \
-	do {                                                                                 \
-		FOLD_ROW(0);                                                                 \
-		FOLD_ROW(1);                                                                 \
-		FOLD_ROW(2);                                                                 \
-		FOLD_ROW(3);                                                                 \
-		FOLD_ROW(4);                                                                 \
-		if (nr > 5) {                                                                \
-			FOLD_ROW(5);                                                         \
-			FOLD_ROW(6);                                                         \
-			FOLD_ROW(7);                                                         \
-			FOLD_ROW(8);                                                         \
-			FOLD_ROW(9);                                                         \
-		}                                                                            \
-		since = 0;                                                                   \
-		folded = 1;                                                                  \
+#define LUT_FLUSH()                  \
+	do {                         \
+		FOLD_ROW(0);         \
+		FOLD_ROW(1);         \
+		FOLD_ROW(2);         \
+		FOLD_ROW(3);         \
+		FOLD_ROW(4);         \
+		if (nr > 5) {        \
+			FOLD_ROW(5); \
+			FOLD_ROW(6); \
+			FOLD_ROW(7); \
+			FOLD_ROW(8); \
+			FOLD_ROW(9); \
+		}                    \
+		since = 0;           \
+		folded = 1;          \
 	} while (0)
-#define LUT_STEPS(steps_)                                                                    \
-	do {                                                                                 \
-		const uint8_t *const a0 = rp[0], *const a1 = rp[1], *const a2 = rp[2];       \
-		const uint8_t *const a3 = rp[3], *const a4 = rp[4], *const a5 = rp[5];       \
-		const uint8_t *const a6 = rp[6], *const a7 = rp[7], *const a8 = rp[8];       \
-		const uint8_t *const a9 = rp[9];                                             \
-		const uint8_t *const pend = pp + (size_t)(steps_) * nb * 64;                 \
-                                                                                             \
-		for (size_t o = 0; pp < pend; pp += nb * 64, o += 64) {                      \
-			const __m512i x0 = _mm512_load_si512(pp);                            \
-			const __m512i x1 = _mm512_load_si512(pp + 64);                       \
-			const __m512i x2 = nb > 2 ? _mm512_load_si512(pp + 128) : z;         \
-			const __m512i x3 = nb > 2 ? _mm512_load_si512(pp + 192) : z;         \
-                                                                                             \
-			LUT_ROW(0);                                                          \
-			LUT_ROW(1);                                                          \
-			LUT_ROW(2);                                                          \
-			LUT_ROW(3);                                                          \
-			LUT_ROW(4);                                                          \
-			if (nr > 5) {                                                        \
-				LUT_ROW(5);                                                  \
-				LUT_ROW(6);                                                  \
-				LUT_ROW(7);                                                  \
-				LUT_ROW(8);                                                  \
-				LUT_ROW(9);                                                  \
-			}                                                                    \
-			if (++since == flush)                                                \
-				LUT_FLUSH();                                                 \
-		}                                                                            \
+#define LUT_STEPS(steps_)                                                              \
+	do {                                                                           \
+		const uint8_t *const a0 = rp[0], *const a1 = rp[1], *const a2 = rp[2]; \
+		const uint8_t *const a3 = rp[3], *const a4 = rp[4], *const a5 = rp[5]; \
+		const uint8_t *const a6 = rp[6], *const a7 = rp[7], *const a8 = rp[8]; \
+		const uint8_t *const a9 = rp[9];                                       \
+		const uint8_t *const pend = pp + (size_t)(steps_)*nb * 64;             \
+                                                                                       \
+		for (size_t o = 0; pp < pend; pp += nb * 64, o += 64) {                \
+			const __m512i x0 = _mm512_load_si512(pp);                      \
+			const __m512i x1 = _mm512_load_si512(pp + 64);                 \
+			const __m512i x2 = nb > 2 ? _mm512_load_si512(pp + 128) : z;   \
+			const __m512i x3 = nb > 2 ? _mm512_load_si512(pp + 192) : z;   \
+                                                                                       \
+			LUT_ROW(0);                                                    \
+			LUT_ROW(1);                                                    \
+			LUT_ROW(2);                                                    \
+			LUT_ROW(3);                                                    \
+			LUT_ROW(4);                                                    \
+			if (nr > 5) {                                                  \
+				LUT_ROW(5);                                            \
+				LUT_ROW(6);                                            \
+				LUT_ROW(7);                                            \
+				LUT_ROW(8);                                            \
+				LUT_ROW(9);                                            \
+			}                                                              \
+			if (++since == flush)                                          \
+				LUT_FLUSH();                                           \
+		}                                                                      \
 	} while (0)
 
 /*
@@ -312,9 +313,11 @@ INLINE void lut_tile(const struct kern_gemm *g, const uint8_t *panel, uint32_t r
 		if (!e.keep)
 			continue;
 		for (uint32_t i = 0; i < rows; i++) {
-			__m512i t = _mm512_sub_epi32(channel_sums16(sums + (i * 4 + 2 * h) * 32), off_k);
+			__m512i t = _mm512_sub_epi32(channel_sums16(sums + (i * 4 + 2 * h) * 32),
+						     off_k);
 
-			t = _mm512_add_epi32(_mm512_add_epi32(t, t), _mm512_set1_epi32(g->sum_q[r0 + i]));
+			t = _mm512_add_epi32(_mm512_add_epi32(t, t),
+					     _mm512_set1_epi32(g->sum_q[r0 + i]));
 			epilogue_acc16(g, &e, t, r0 + i, c, q[i]);
 		}
 	}
@@ -342,8 +345,7 @@ TARGET static void lut_tile32(const struct kern_gemm *g, const uint8_t *panel, u
  * channels. The panel takes 16 bytes per position of K rounded up to 16, within the task's
  * 2 * KERN_PANEL * kp bytes.
  */
-TARGET void kern_avx512_gemm_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1,
-				 int8_t *panel)
+TARGET void kern_avx512_gemm_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, int8_t *panel)
 {
 	const struct kern_planes *pl = g->w;
 	const uint32_t end = n1 < pl->n ? n1 : pl->n;
@@ -382,21 +384,24 @@ TARGET void kern_avx512_gemm_lut(const struct kern_gemm *g, uint32_t n0, uint32_
 /* Channels 4 L + r of R[r] (each lane L: 4 int32 partial sums) summed, in channel order. */
 INLINE __m512i sum4x4(const __m512i r[4])
 {
-	const __m512i t0 = _mm512_unpacklo_epi32(r[0], r[1]), t1 = _mm512_unpackhi_epi32(r[0], r[1]);
-	const __m512i t2 = _mm512_unpacklo_epi32(r[2], r[3]), t3 = _mm512_unpackhi_epi32(r[2], r[3]);
+	const __m512i t0 = _mm512_unpacklo_epi32(r[0], r[1]),
+		      t1 = _mm512_unpackhi_epi32(r[0], r[1]);
+	const __m512i t2 = _mm512_unpacklo_epi32(r[2], r[3]),
+		      t3 = _mm512_unpackhi_epi32(r[2], r[3]);
 
-	return _mm512_add_epi32(_mm512_add_epi32(_mm512_unpacklo_epi64(t0, t2),
-						 _mm512_unpackhi_epi64(t0, t2)),
-				_mm512_add_epi32(_mm512_unpacklo_epi64(t1, t3),
-						 _mm512_unpackhi_epi64(t1, t3)));
+	return _mm512_add_epi32(
+		_mm512_add_epi32(_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2)),
+		_mm512_add_epi32(_mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)));
 }
 
 /* vpermi2b is AVX512_VBMI, which every CPU with the path's GFNI has (Ice Lake, Zen 4 on) */
-#define TARGET_VBMI __attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,gfni,avx512vbmi")))
+#define TARGET_VBMI \
+	__attribute__((target("avx2,fma,avx512f,avx512bw,avx512vl,avx512vnni,gfni,avx512vbmi")))
 
-TARGET_VBMI static inline __attribute__((always_inline)) void
-gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, const unsigned w, uint8_t lo,
-	 uint8_t *tab)
+TARGET_VBMI static inline __attribute__((always_inline)) void gemv_lut(const struct kern_gemm *g,
+								       uint32_t n0, uint32_t n1,
+								       const unsigned w, uint8_t lo,
+								       uint8_t *tab)
 {
 	const struct kern_planes *pl = g->w;
 	const uint32_t steps = pl->kp / KERN_KSTEP, blocks = steps / 8;
@@ -417,7 +422,8 @@ gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, const unsigned w, 
 		const __mmask16 keep = (__mmask16)(left >= 16 ? 0xffff : (1u << left) - 1);
 		const __m128i u = _mm_maskz_loadu_epi8(keep, g->a + p);
 
-		_mm512_store_si512(tab + 4 * p, tables16(_mm_subs_epu8(u, _mm_set1_epi8((char)lo)), sel));
+		_mm512_store_si512(tab + 4 * p,
+				   tables16(_mm_subs_epu8(u, _mm_set1_epi8((char)lo)), sel));
 	}
 	gb.off -= lo; /* D = sum (u - lo) b + lo * sum b */
 	for (uint32_t n = n0; n < n1; n += KERN_GROUP) {
@@ -427,7 +433,8 @@ gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, const unsigned w, 
 		uint8_t *q;
 
 		for (uint32_t b0 = 0; b0 < blocks; b0 += LUT_GEMV_CHUNK) {
-			const uint32_t b1 = blocks - b0 < LUT_GEMV_CHUNK ? blocks : b0 + LUT_GEMV_CHUNK;
+			const uint32_t b1 = blocks - b0 < LUT_GEMV_CHUNK ? blocks
+									 : b0 + LUT_GEMV_CHUNK;
 			__m512i acc[8][4];
 
 			for (unsigned j = 0; j < w; j++)
@@ -441,24 +448,34 @@ gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, const unsigned w, 
 					const uint64_t *line = p + 8 * (size_t)b + j * stride;
 					const __m512i x = _mm512_loadu_si512(line);
 					/* (x & 0x0f) | vsel, and the same of x >> 4 */
-					const __m512i il = _mm512_ternarylogic_epi64(x, nib, vsel, 0xea);
-					const __m512i ih = _mm512_ternarylogic_epi64(_mm512_srli_epi16(x, 4), nib,
-										     vsel, 0xea);
+					const __m512i il =
+						_mm512_ternarylogic_epi64(x, nib, vsel, 0xea);
+					const __m512i ih = _mm512_ternarylogic_epi64(
+						_mm512_srli_epi16(x, 4), nib, vsel, 0xea);
 					const __m512i l = _mm512_permutex2var_epi8(t0, il, t1);
 					const __m512i h = _mm512_permutex2var_epi8(t0, ih, t1);
 
-					_mm_prefetch((const char *)line + PREFETCH_LUT(w), _MM_HINT_T0);
+					_mm_prefetch((const char *)line + PREFETCH_LUT(w),
+						     _MM_HINT_T0);
 					acc[j][0] = _mm512_add_epi16(acc[j][0], l);
-					acc[j][1] = _mm512_add_epi16(acc[j][1], _mm512_srli_epi16(l, 8));
+					acc[j][1] = _mm512_add_epi16(acc[j][1],
+								     _mm512_srli_epi16(l, 8));
 					acc[j][2] = _mm512_add_epi16(acc[j][2], h);
-					acc[j][3] = _mm512_add_epi16(acc[j][3], _mm512_srli_epi16(h, 8));
+					acc[j][3] = _mm512_add_epi16(acc[j][3],
+								     _mm512_srli_epi16(h, 8));
 				}
 			}
 			for (unsigned j = 0; j < w; j++) {
 				/* u16 lanes (L, V): channels 4 L + 0, 4 L + 2 (low), 4 L + 1, 4 L + 3 */
 				const __m512i r[4] = {
-					_mm512_madd_epi16(_mm512_sub_epi16(acc[j][0], _mm512_slli_epi16(acc[j][1], 8)), ones),
-					_mm512_madd_epi16(_mm512_sub_epi16(acc[j][2], _mm512_slli_epi16(acc[j][3], 8)), ones),
+					_mm512_madd_epi16(
+						_mm512_sub_epi16(acc[j][0],
+								 _mm512_slli_epi16(acc[j][1], 8)),
+						ones),
+					_mm512_madd_epi16(
+						_mm512_sub_epi16(acc[j][2],
+								 _mm512_slli_epi16(acc[j][3], 8)),
+						ones),
 					_mm512_madd_epi16(acc[j][1], ones),
 					_mm512_madd_epi16(acc[j][3], ones),
 				};
@@ -470,7 +487,8 @@ gemv_lut(const struct kern_gemm *g, uint32_t n0, uint32_t n1, const unsigned w, 
 		for (uint32_t s = 8 * blocks; s < steps; s++) /* the plain tail */
 			for (unsigned j = 0; j < w; j++)
 				for (unsigned c = 0; c < 16; c++) {
-					const int32_t v = tab[16 * s + (p[s + j * stride] >> (4 * c) & 15)];
+					const int32_t v =
+						tab[16 * s + (p[s + j * stride] >> (4 * c) & 15)];
 
 					tail[c] += j ? v << (7 - j) : -(v << 7);
 				}

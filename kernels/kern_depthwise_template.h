@@ -74,7 +74,8 @@ INLINE void dw_rows(const struct kern_depthwise *d, uint32_t r0, uint32_t r1, ui
 
 					if (t & 1)
 						acc = dw_step(acc, held, x,
-							      dw_w(d, dec, t / 2, g, g - g0, g1 - g0));
+							      dw_w(d, dec, t / 2, g, g - g0,
+								   g1 - g0));
 					else
 						held = x;
 				}

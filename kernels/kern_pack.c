@@ -185,10 +185,8 @@ void kern_row_sums_portable(const uint8_t *rows, size_t lda, uint32_t m, uint32_
 }
 
 static const char *const path_names[] = {
-	[BMX_KERNELS_AUTO] = "auto",
-	[BMX_KERNELS_REF] = "ref",
-	[BMX_KERNELS_AVX2] = "avx2",
-	[BMX_KERNELS_AVX512] = "avx512",
+	[BMX_KERNELS_AUTO] = "auto",	   [BMX_KERNELS_REF] = "ref",
+	[BMX_KERNELS_AVX2] = "avx2",	   [BMX_KERNELS_AVX512] = "avx512",
 	[BMX_KERNELS_AVXVNNI] = "avxvnni",
 };
 

@@ -43,7 +43,8 @@ void bmx_ref_quantize(const float *x, size_t n, float step, int32_t lo, int32_t 
 	}
 }
 
-uint32_t bmx_ref_out_dim(uint32_t in, uint32_t kernel, uint32_t stride, uint32_t pad0, uint32_t pad1)
+uint32_t bmx_ref_out_dim(uint32_t in, uint32_t kernel, uint32_t stride, uint32_t pad0,
+			 uint32_t pad1)
 {
 	uint64_t span = (uint64_t)in + pad0 + pad1;
 
@@ -104,7 +105,9 @@ static void conv2d_acc_pixel(const struct bmx_conv_shape *s, const int16_t *q, c
 			for (uint32_t kw = kw0; kw < kw1; kw++) {
 				size_t pix = (size_t)(ih0 + kh) * s->in_w + (size_t)(iw0 + kw);
 				const int16_t *qp = q + pix * s->in_c + (size_t)g * cin_g;
-				const int16_t *vp = v + (((size_t)o * s->kernel_h + kh) * s->kernel_w + kw) * cin_g;
+				const int16_t *vp =
+					v +
+					(((size_t)o * s->kernel_h + kh) * s->kernel_w + kw) * cin_g;
 
 				sum += dot_i16(vp, qp, cin_g);
 			}
@@ -141,8 +144,8 @@ void bmx_ref_linear_acc(uint32_t batch, uint32_t k, uint32_t n_out, const int16_
 	}
 }
 
-void bmx_ref_tbn_epilogue(const int32_t *acc, size_t n_pix, uint32_t c, float step,
-			  const float *m, const float *beta, float *y)
+void bmx_ref_tbn_epilogue(const int32_t *acc, size_t n_pix, uint32_t c, float step, const float *m,
+			  const float *beta, float *y)
 {
 	for (size_t p = 0; p < n_pix; p++) {
 		for (uint32_t o = 0; o < c; o++) {
@@ -174,7 +177,10 @@ static void pool_pixel(const struct bmx_conv_shape *s, const float *x, uint32_t 
 				float val;
 
 				if (average) {
-					val = inside ? x[((size_t)ih * s->in_w + (size_t)iw) * s->in_c + c] : 0.0f;
+					val = inside ? x[((size_t)ih * s->in_w + (size_t)iw) *
+								 s->in_c +
+							 c]
+						     : 0.0f;
 					acc = acc + val;
 				} else if (inside) {
 					val = x[((size_t)ih * s->in_w + (size_t)iw) * s->in_c + c];

@@ -45,7 +45,8 @@ struct bmx_conv_shape {
 };
 
 /* (in + pad0 + pad1 - kernel) / stride + 1, or 0 if the kernel does not fit. */
-uint32_t bmx_ref_out_dim(uint32_t in, uint32_t kernel, uint32_t stride, uint32_t pad0, uint32_t pad1);
+uint32_t bmx_ref_out_dim(uint32_t in, uint32_t kernel, uint32_t stride, uint32_t pad0,
+			 uint32_t pad1);
 
 /* Fill out_h and out_w of S from the input size, kernel, stride and pads. */
 void bmx_ref_conv_shape_finish(struct bmx_conv_shape *s);
@@ -65,8 +66,8 @@ void bmx_ref_linear_acc(uint32_t batch, uint32_t k, uint32_t n_out, const int16_
  * The TBN epilogue over N_PIX positions of C channels: mult = step * m[o],
  * y = (float)acc * mult, y = y + beta[o].
  */
-void bmx_ref_tbn_epilogue(const int32_t *acc, size_t n_pix, uint32_t c, float step,
-			  const float *m, const float *beta, float *y);
+void bmx_ref_tbn_epilogue(const int32_t *acc, size_t n_pix, uint32_t c, float step, const float *m,
+			  const float *beta, float *y);
 
 /* Pools over S (in_c == out_c, groups ignored). Max: padding is -inf. Avg: padding is 0. */
 void bmx_ref_maxpool(const struct bmx_conv_shape *s, const float *x, float *y);

@@ -36,7 +36,9 @@ int bits_spec_parse(const char *prog, const struct bmx_model *m, const char *spe
 	}
 	return 0;
 bad:
-	fprintf(stderr, "%s: bits %s: expected one bit-width 2..8 or %u comma-separated "
-		"bit-widths each supported by its layer\n", prog, spec, m->layer_count);
+	fprintf(stderr,
+		"%s: bits %s: expected one bit-width 2..8 or %u comma-separated "
+		"bit-widths each supported by its layer\n",
+		prog, spec, m->layer_count);
 	return -EINVAL;
 }

@@ -29,7 +29,7 @@
 struct data {
 	const struct bmx_model *m;
 	struct bmx_engine *e;
-	float *inputs;  /* count * input size */
+	float *inputs; /* count * input size */
 	uint8_t *labels;
 	uint32_t count;
 };
@@ -48,7 +48,8 @@ static int load_data(struct data *d, const char *images, const char *labels, uin
 		return -EINVAL;
 	}
 	if ((uint64_t)is.h * is.w * is.c != in_n || is.count != ls.count || first >= is.count) {
-		fprintf(stderr, "bmx-adapt: %s: shape, label count or --first does not fit the model\n",
+		fprintf(stderr,
+			"bmx-adapt: %s: shape, label count or --first does not fit the model\n",
 			images);
 		return -EINVAL;
 	}
@@ -56,7 +57,8 @@ static int load_data(struct data *d, const char *images, const char *labels, uin
 	d->inputs = malloc((uint64_t)d->count * in_n * sizeof(float));
 	d->labels = malloc(d->count);
 	for (uint64_t k = 0; d->inputs && k < (uint64_t)d->count * in_n; k++)
-		d->inputs[k] = (float)is.pixels[(uint64_t)first * in_n + k] / 255.0f; /* as bitmixctl */
+		d->inputs[k] =
+			(float)is.pixels[(uint64_t)first * in_n + k] / 255.0f; /* as bitmixctl */
 	if (d->labels)
 		memcpy(d->labels, ls.labels + first, d->count);
 	image_set_free(&is);
@@ -117,10 +119,12 @@ static int write_meta(const struct data *d, char **specs, unsigned n, const char
 			fprintf(f, "%s%u", l ? ", " : "", bits[s][l].w_bits);
 		fprintf(f, "], \"bitops_from\": [");
 		for (uint32_t p = 0; p <= d->m->node_count; p++)
-			fprintf(f, "%s%llu", p ? ", " : "", (unsigned long long)bmx_bitops(d->m, bits[s], p));
+			fprintf(f, "%s%llu", p ? ", " : "",
+				(unsigned long long)bmx_bitops(d->m, bits[s], p));
 		fprintf(f, "], \"first_difference\": [");
 		for (unsigned t = 0; t < n; t++)
-			fprintf(f, "%s%u", t ? ", " : "", bmx_engine_first_difference(d->e, bits[s], bits[t]));
+			fprintf(f, "%s%u", t ? ", " : "",
+				bmx_engine_first_difference(d->e, bits[s], bits[t]));
 		fprintf(f, "]}");
 	}
 	fprintf(f, "]}\n");
@@ -138,7 +142,8 @@ static int dump(struct data *d, char **specs, unsigned n_specs, int feature_node
 	const uint32_t out_n = (uint32_t)bmx_model_output_size(d->m);
 	const uint64_t in_n = bmx_model_input_size(d->m);
 	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
-	void *scratch = aligned_alloc(64, (bmx_engine_scratch_size(d->e, BATCH) + 63) & ~(size_t)63);
+	void *scratch =
+		aligned_alloc(64, (bmx_engine_scratch_size(d->e, BATCH) + 63) & ~(size_t)63);
 	float *out = malloc((size_t)n_specs * d->count * out_n * sizeof(float)), *feat = NULL;
 	const struct bmx_node *fn = feature_node >= 0 ? &d->m->nodes[feature_node] : NULL;
 	int r = scratch && out ? 0 : -ENOMEM;
@@ -175,9 +180,11 @@ static int dump(struct data *d, char **specs, unsigned n_specs, int feature_node
 	if (r == 0)
 		r = write_file(dir, "labels.u8", d->labels, d->count);
 	if (r == 0)
-		r = write_file(dir, "outputs.f32", out, (size_t)n_specs * d->count * out_n * sizeof(float));
+		r = write_file(dir, "outputs.f32", out,
+			       (size_t)n_specs * d->count * out_n * sizeof(float));
 	if (r == 0 && feat)
-		r = write_file(dir, "features.f32", feat, (size_t)d->count * fn->out_c * sizeof(float));
+		r = write_file(dir, "features.f32", feat,
+			       (size_t)d->count * fn->out_c * sizeof(float));
 	if (r == 0)
 		r = write_meta(d, specs, n_specs, dir);
 	if (r == 0) {
@@ -186,7 +193,8 @@ static int dump(struct data *d, char **specs, unsigned n_specs, int feature_node
 			uint32_t correct = 0;
 
 			for (uint32_t i = 0; i < d->count; i++)
-				correct += argmax(out + ((size_t)s * d->count + i) * out_n, out_n) == d->labels[i];
+				correct += argmax(out + ((size_t)s * d->count + i) * out_n,
+						  out_n) == d->labels[i];
 			printf("config %-20s %.2f%%\n", specs[s], 100.0 * correct / d->count);
 		}
 	}
@@ -271,8 +279,10 @@ static int parse_setting(const struct bmx_model *m, const char *text, struct set
 		r = -EINVAL;
 	}
 	if (r < 0)
-		fprintf(stderr, "bmx-adapt: setting %s: expected uniform:B, bits:B,.., alloc:FRACTION, "
-			"cascade[:T,..] or policy[:T]\n", text);
+		fprintf(stderr,
+			"bmx-adapt: setting %s: expected uniform:B, bits:B,.., alloc:FRACTION, "
+			"cascade[:T,..] or policy[:T]\n",
+			text);
 	return r;
 }
 
@@ -302,7 +312,8 @@ static int run_pass(const struct data *d, const struct setting *s, uint32_t batc
 	memset(p, 0, sizeof(*p));
 	for (uint32_t i = 0; i < d->count; i += batch) {
 		uint32_t n = d->count - i < batch ? d->count - i : batch;
-		int r = bmx_adaptive_run(d->e, &s->req, n, d->inputs + i * in_n, out, scratch, NULL, res);
+		int r = bmx_adaptive_run(d->e, &s->req, n, d->inputs + i * in_n, out, scratch, NULL,
+					 res);
 
 		if (r < 0)
 			return r;
@@ -370,10 +381,10 @@ static int eval(struct data *d, char **texts, unsigned n)
 			r = -EPROTO;
 			break;
 		}
-		printf("%s\t%.2f\t%.0f\t%.2f\t%.1f\t%.1f\t%.2f\t", s.name, 100.0 * b1.correct / d->count,
-		       b1.bitops / d->count, 100.0 * b1.bitops / d->count / full,
-		       1e6 * b1.seconds / d->count, 1e6 * b16.seconds / d->count,
-		       100.0 * b1.escalated / d->count);
+		printf("%s\t%.2f\t%.0f\t%.2f\t%.1f\t%.1f\t%.2f\t", s.name,
+		       100.0 * b1.correct / d->count, b1.bitops / d->count,
+		       100.0 * b1.bitops / d->count / full, 1e6 * b1.seconds / d->count,
+		       1e6 * b16.seconds / d->count, 100.0 * b1.escalated / d->count);
 		if (s.req.mode == BMX_ADAPTIVE_OFF)
 			for (uint32_t l = 0; l < d->m->layer_count; l++)
 				printf("%s%u", l ? "," : "", s.ceiling[l].w_bits);
@@ -394,16 +405,21 @@ static void usage(FILE *f)
 	      "       bmx-adapt eval MODEL IMAGES LABELS SETTING... [--first I] [--count N] [--kernels PATH]\n"
 	      "SPEC: one bit-width 2..8 for every layer, or one per layer (8,4,2,...).\n"
 	      "SETTING: uniform:SPEC, alloc:FRACTION (of uniform 8's BitOps), cascade[:T,...],\n"
-	      "policy[:T]; a +noreuse suffix reruns every layer on escalation. One thread.\n", f);
+	      "policy[:T]; a +noreuse suffix reruns every layer on escalation. One thread.\n",
+	      f);
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "out", required_argument, NULL, 'o' }, { "config", required_argument, NULL, 'c' },
-		{ "feature-node", required_argument, NULL, 'f' }, { "first", required_argument, NULL, 'F' },
-		{ "count", required_argument, NULL, 'n' }, { "kernels", required_argument, NULL, 'k' },
-		{ "help", no_argument, NULL, 'h' }, { 0 },
+		{ "out", required_argument, NULL, 'o' },
+		{ "config", required_argument, NULL, 'c' },
+		{ "feature-node", required_argument, NULL, 'f' },
+		{ "first", required_argument, NULL, 'F' },
+		{ "count", required_argument, NULL, 'n' },
+		{ "kernels", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	enum bmx_kernels_path path = BMX_KERNELS_AUTO;
 	const char *dir = NULL;
@@ -417,21 +433,33 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "o:c:f:F:n:k:h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'o': dir = optarg; break;
+		case 'o':
+			dir = optarg;
+			break;
 		case 'c':
 			if (n_specs == MAX_CONFIGS)
 				return usage(stderr), 2;
 			specs[n_specs++] = optarg;
 			break;
-		case 'f': feature_node = atoi(optarg); break;
-		case 'F': first = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 'n': count = (uint32_t)strtoul(optarg, NULL, 10); break;
+		case 'f':
+			feature_node = atoi(optarg);
+			break;
+		case 'F':
+			first = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 'n':
+			count = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
 		case 'k':
 			if (bmx_kernels_parse(optarg, &path) < 0)
 				return usage(stderr), 2;
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind + 4 > argc || (strcmp(argv[optind], "dump") == 0 && (!dir || !n_specs)) ||
@@ -442,8 +470,8 @@ int main(int argc, char **argv)
 		return 1;
 	}
 	if (feature_node >= (int)m->node_count) {
-		fprintf(stderr, "bmx-adapt: --feature-node %d: the model has %u nodes\n", feature_node,
-			m->node_count);
+		fprintf(stderr, "bmx-adapt: --feature-node %d: the model has %u nodes\n",
+			feature_node, m->node_count);
 		bmx_model_free(m);
 		return 2;
 	}

@@ -23,11 +23,11 @@
 struct eval {
 	struct bmx_engine *engine;
 	const struct bmx_model *model;
-	float *inputs;        /* count * input_size */
+	float *inputs; /* count * input_size */
 	const uint8_t *labels;
 	uint32_t count;
 	unsigned threads;
-	float *logits;        /* count * output_size, or NULL */
+	float *logits; /* count * output_size, or NULL */
 };
 
 struct job {
@@ -61,7 +61,8 @@ static void *run_job(void *arg)
 					best = k;
 			j->correct += best == ev->labels[i + s];
 			if (ev->logits)
-				memcpy(ev->logits + (uint64_t)(i + s) * out_n, row, out_n * sizeof(float));
+				memcpy(ev->logits + (uint64_t)(i + s) * out_n, row,
+				       out_n * sizeof(float));
 		}
 	}
 	free(scratch);
@@ -80,7 +81,9 @@ static double accuracy(const struct eval *ev, const struct bmx_layer_bits *bits)
 	for (unsigned t = 0; t < ev->threads; t++) {
 		uint32_t first = t * per < ev->count ? t * per : ev->count;
 
-		jobs[t] = (struct job){ ev, bits, first, first + per < ev->count ? first + per : ev->count, 0, 0 };
+		jobs[t] = (struct job){ ev,    bits,
+					first, first + per < ev->count ? first + per : ev->count,
+					0,     0 };
 		if (pthread_create(&tid[t], NULL, run_job, &jobs[t]) != 0)
 			run_job(&jobs[t]), tid[t] = 0;
 	}
@@ -124,7 +127,8 @@ static int random_configs(const struct eval *ev, unsigned n, uint64_t seed)
 		char spec[4];
 
 		snprintf(spec, sizeof(spec), "%u", b);
-		if (bits_spec_parse("bmx-eval", m, spec, bits) < 0 || (uni[b] = accuracy(ev, bits)) < 0)
+		if (bits_spec_parse("bmx-eval", m, spec, bits) < 0 ||
+		    (uni[b] = accuracy(ev, bits)) < 0)
 			return -EINVAL;
 	}
 	for (unsigned c = 0; c < n; c++) {
@@ -143,7 +147,8 @@ static int random_configs(const struct eval *ev, unsigned n, uint64_t seed)
 			return -EINVAL;
 		printf("random %3u  ", c);
 		print_bits(stdout, m, bits);
-		printf("  %.2f%%  (uniform %u: %.2f%%, %+.2f)\n", acc, low, uni[low], acc - uni[low]);
+		printf("  %.2f%%  (uniform %u: %.2f%%, %+.2f)\n", acc, low, uni[low],
+		       acc - uni[low]);
 		fflush(stdout);
 		sum += acc;
 		if (acc < lo)
@@ -154,10 +159,12 @@ static int random_configs(const struct eval *ev, unsigned n, uint64_t seed)
 			margin = acc - uni[low];
 		below += acc < uni[low] - 0.3;
 	}
-	printf("random configurations: %u, min %.2f%%, mean %.2f%%, max %.2f%%, worst ", n, lo, sum / n, hi);
+	printf("random configurations: %u, min %.2f%%, mean %.2f%%, max %.2f%%, worst ", n, lo,
+	       sum / n, hi);
 	print_bits(stdout, m, worst);
 	printf("\nagainst the uniform configuration at their lowest bit-width: worst margin %+.2f, "
-	       "%u of %u more than 0.3 below\n", margin, below, n);
+	       "%u of %u more than 0.3 below\n",
+	       margin, below, n);
 	return 0;
 }
 
@@ -168,7 +175,8 @@ static int load_images(const char *images, const char *labels, uint32_t limit, s
 	char err[256];
 	uint64_t in_n = bmx_model_input_size(ev->model);
 
-	if (image_set_read(images, &is, err, sizeof(err)) < 0 || label_set_read(labels, ls, err, sizeof(err)) < 0) {
+	if (image_set_read(images, &is, err, sizeof(err)) < 0 ||
+	    label_set_read(labels, ls, err, sizeof(err)) < 0) {
 		fprintf(stderr, "bmx-eval: %s\n", err);
 		return -EINVAL;
 	}
@@ -176,8 +184,8 @@ static int load_images(const char *images, const char *labels, uint32_t limit, s
 	if (limit && limit < ev->count)
 		ev->count = limit;
 	if ((uint64_t)is.h * is.w * is.c != in_n) {
-		fprintf(stderr, "bmx-eval: %s: %ux%ux%u images, the model takes %llu values\n", images,
-			is.h, is.w, is.c, (unsigned long long)in_n);
+		fprintf(stderr, "bmx-eval: %s: %ux%ux%u images, the model takes %llu values\n",
+			images, is.h, is.w, is.c, (unsigned long long)in_n);
 		image_set_free(&is);
 		return -EINVAL;
 	}
@@ -249,10 +257,15 @@ static int run(const struct options *o, struct eval *ev)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "bits", required_argument, NULL, 'b' }, { "random", required_argument, NULL, 'r' },
-		{ "seed", required_argument, NULL, 's' }, { "limit", required_argument, NULL, 'l' },
-		{ "threads", required_argument, NULL, 't' }, { "logits", required_argument, NULL, 'L' },
-		{ "kernels", required_argument, NULL, 'k' }, { "help", no_argument, NULL, 'h' }, { 0 },
+		{ "bits", required_argument, NULL, 'b' },
+		{ "random", required_argument, NULL, 'r' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "limit", required_argument, NULL, 'l' },
+		{ "threads", required_argument, NULL, 't' },
+		{ "logits", required_argument, NULL, 'L' },
+		{ "kernels", required_argument, NULL, 'k' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	struct options o = { .threads = 2, .seed = 1, .path = BMX_KERNELS_AUTO };
 	struct eval ev = { 0 };
@@ -270,19 +283,35 @@ int main(int argc, char **argv)
 			}
 			o.specs[o.n_specs++] = optarg;
 			break;
-		case 'r': o.random = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 's': o.seed = strtoull(optarg, NULL, 0); break;
-		case 'l': o.limit = (uint32_t)strtoul(optarg, NULL, 10); break;
-		case 't': o.threads = (unsigned)strtoul(optarg, NULL, 10); break;
-		case 'L': o.logits = optarg; break;
+		case 'r':
+			o.random = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 's':
+			o.seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'l':
+			o.limit = (uint32_t)strtoul(optarg, NULL, 10);
+			break;
+		case 't':
+			o.threads = (unsigned)strtoul(optarg, NULL, 10);
+			break;
+		case 'L':
+			o.logits = optarg;
+			break;
 		case 'k':
 			if (bmx_kernels_parse(optarg, &o.path) < 0) {
-				fprintf(stderr, "bmx-eval: --kernels %s: expected auto, ref, avx2 or avx512\n", optarg);
+				fprintf(stderr,
+					"bmx-eval: --kernels %s: expected auto, ref, avx2 or avx512\n",
+					optarg);
 				return 2;
 			}
 			break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (optind + 3 != argc || o.threads < 1 || o.threads > MAX_THREADS) {
@@ -299,7 +328,8 @@ int main(int argc, char **argv)
 	if (r == 0)
 		r = load_images(argv[optind + 1], argv[optind + 2], o.limit, &ev, &ls);
 	if (r == 0) {
-		printf("# %s, kernels %s\n", argv[optind], bmx_kernels_name(bmx_engine_path(ev.engine)));
+		printf("# %s, kernels %s\n", argv[optind],
+		       bmx_kernels_name(bmx_engine_path(ev.engine)));
 		r = run(&o, &ev);
 	}
 	free(ev.inputs);

@@ -13,8 +13,9 @@
 #include "bmx_model.h"
 #include "bmx_writer.h"
 
-static const char *op_names[] = { "?", "input", "conv2d", "linear", "add", "maxpool", "avgpool",
-				  "global_avgpool", "relu", "relu6", "flatten", "softmax" };
+static const char *op_names[] = { "?",	  "input",   "conv2d",	"linear",
+				  "add",  "maxpool", "avgpool", "global_avgpool",
+				  "relu", "relu6",   "flatten", "softmax" };
 
 static void usage(FILE *f)
 {
@@ -46,12 +47,14 @@ static int info(const char *path, int time_it)
 	printf("%s: model \"%s\", %zu bytes, input %ux%ux%u, %u outputs, %u nodes, %u layers, "
 	       "%llu MACs/sample\n",
 	       path, m->info->name, m->size, m->info->input_h, m->info->input_w, m->info->input_c,
-	       m->info->output_size, m->node_count, m->layer_count, (unsigned long long)m->total_macs);
+	       m->info->output_size, m->node_count, m->layer_count,
+	       (unsigned long long)m->total_macs);
 	for (uint32_t i = 0; i < m->layer_count; i++) {
 		const struct bmx_layer_view *v = &m->views[i];
 
 		printf("  layer %2u %-18s %-6s %3ux%-3ux%4u -> %3ux%-3ux%4u  bits", i, v->raw->name,
-		       op_names[v->node->op], v->in_h, v->in_w, v->in_c, v->out_h, v->out_w, v->out_c);
+		       op_names[v->node->op], v->in_h, v->in_w, v->in_c, v->out_h, v->out_w,
+		       v->out_c);
 		for (int b = 0; b < v->nbits; b++)
 			printf(" %u", v->bits[b]);
 		printf("  MACs %llu  tbn_prev %d  sensitivity", (unsigned long long)v->raw->macs,
@@ -78,10 +81,14 @@ static int info(const char *path, int time_it)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "arch", required_argument, NULL, 'a' }, { "seed", required_argument, NULL, 's' },
-		{ "name", required_argument, NULL, 'n' }, { "output", required_argument, NULL, 'o' },
-		{ "info", required_argument, NULL, 'i' }, { "time", no_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' }, { 0 },
+		{ "arch", required_argument, NULL, 'a' },
+		{ "seed", required_argument, NULL, 's' },
+		{ "name", required_argument, NULL, 'n' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "info", required_argument, NULL, 'i' },
+		{ "time", no_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
 	};
 	const char *arch = NULL, *name = NULL, *out = NULL, *info_path = NULL;
 	unsigned long long seed = 1;
@@ -92,14 +99,30 @@ int main(int argc, char **argv)
 
 	while ((c = getopt_long(argc, argv, "a:s:n:o:i:th", opts, NULL)) != -1) {
 		switch (c) {
-		case 'a': arch = optarg; break;
-		case 's': seed = strtoull(optarg, NULL, 0); break;
-		case 'n': name = optarg; break;
-		case 'o': out = optarg; break;
-		case 'i': info_path = optarg; break;
-		case 't': time_it = 1; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'a':
+			arch = optarg;
+			break;
+		case 's':
+			seed = strtoull(optarg, NULL, 0);
+			break;
+		case 'n':
+			name = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'i':
+			info_path = optarg;
+			break;
+		case 't':
+			time_it = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
 		}
 	}
 	if (info_path)
@@ -111,7 +134,8 @@ int main(int argc, char **argv)
 	r = bmx_build_arch(arch, seed, name ? name : arch, &buf, &size);
 	if (r < 0) {
 		fprintf(stderr, "bmx-gen: cannot build \"%s\": %s\n", arch,
-			r == -EINVAL ? "unknown architecture (tiny, fmnist, resnet18, mlp4096)" : strerror(-r));
+			r == -EINVAL ? "unknown architecture (tiny, fmnist, resnet18, mlp4096)"
+				     : strerror(-r));
 		return 1;
 	}
 	char tmp[4096];

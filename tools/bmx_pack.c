@@ -42,9 +42,9 @@ struct pack {
 	int n_nodes; /* including the input */
 };
 
-static const char *const op_names[] = { NULL, "input", "conv2d", "linear", "add", "maxpool",
-					 "avgpool", "global_avgpool", "relu", "relu6", "flatten",
-					 "softmax" };
+static const char *const op_names[] = { NULL,	"input",   "conv2d",  "linear",
+					"add",	"maxpool", "avgpool", "global_avgpool",
+					"relu", "relu6",   "flatten", "softmax" };
 
 static int fail(const struct pack *p, const char *what)
 {
@@ -90,7 +90,9 @@ static int node_key(struct pack *p, struct bmx_node_spec *s, const char *key, co
 		if (*end == ',')
 			b = strtol(end + 1, &end, 10);
 		if (*end || a < 0 || a >= p->n_nodes || b >= p->n_nodes)
-			return fail(p, "in: expected one or two earlier node numbers, as in=3 or in=6,3");
+			return fail(
+				p,
+				"in: expected one or two earlier node numbers, as in=3 or in=6,3");
 		s->inputs[0] = (int32_t)a;
 		s->inputs[1] = (int32_t)b;
 		return 0;
@@ -116,8 +118,9 @@ static int node_key(struct pack *p, struct bmx_node_spec *s, const char *key, co
 	else if (strcmp(key, "default_a") == 0 && !(r = parse_uint(val, 8, &u)))
 		s->default_a_bits = (uint8_t)u;
 	else if (!r)
-		return fail(p, "unknown key (expected in, out_c, k, stride, pad, groups, name, mask, "
-			       "tbn_prev, signed, default_w, default_a)");
+		return fail(p,
+			    "unknown key (expected in, out_c, k, stride, pad, groups, name, mask, "
+			    "tbn_prev, signed, default_w, default_a)");
 	return r ? fail(p, "value out of range or not a number") : 0;
 }
 
@@ -267,7 +270,8 @@ static int pack(struct pack *p, const char *manifest, const char *out, const cha
 	if (r >= 0 && !p->w)
 		r = fail(p, "no \"model\" line");
 	if (r >= 0 && fgetc(p->blob) != EOF) {
-		fprintf(stderr, "bmx-pack: %s: bytes left after the last layer's arrays\n", p->blob_path);
+		fprintf(stderr, "bmx-pack: %s: bytes left after the last layer's arrays\n",
+			p->blob_path);
 		r = -EINVAL;
 	}
 	if (r >= 0 && p->output >= 0)

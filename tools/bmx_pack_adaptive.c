@@ -101,17 +101,21 @@ static int spec_line(struct adaptive_spec *s, char *line, uint32_t layers)
 	if (strspn(line, " \t") == strlen(line))
 		return 0;
 	if (!s->header++)
-		return sscanf(line, "bmx-adaptive %u", &u) == 1 && u == 1 ? 0 :
-		       bad(s, "expected the first line \"bmx-adaptive 1\"");
+		return sscanf(line, "bmx-adaptive %u", &u) == 1 && u == 1
+			       ? 0
+			       : bad(s, "expected the first line \"bmx-adaptive 1\"");
 	if (strncmp(line, "cascade ", 8) == 0) {
 		const char *t = strstr(line, "thresholds=");
 
 		s->section = 1, s->have[0] = 1;
-		if (sscanf(strstr(line, "confidence=") ? strstr(line, "confidence=") : "", "confidence=%u", &u) != 1 ||
+		if (sscanf(strstr(line, "confidence=") ? strstr(line, "confidence=") : "",
+			   "confidence=%u", &u) != 1 ||
 		    key_float(line, "target=", &s->cascade.accuracy_target) < 0 ||
 		    key_float(line, "accuracy=", &s->cascade.validation_accuracy) < 0 || !t ||
 		    floats(t + 11, ",", s->thresholds, BMX_MAX_ADAPTIVE_CONFIGS - 1) < 1)
-			return bad(s, "cascade: expected confidence=N target=F accuracy=F thresholds=F[,F..]");
+			return bad(
+				s,
+				"cascade: expected confidence=N target=F accuracy=F thresholds=F[,F..]");
 		s->cascade.confidence = u;
 		return 0;
 	}
@@ -123,7 +127,9 @@ static int spec_line(struct adaptive_spec *s, char *line, uint32_t layers)
 		    key_float(line, "threshold=", &s->policy.threshold) < 0 ||
 		    key_float(line, "target=", &s->policy.accuracy_target) < 0 ||
 		    key_float(line, "accuracy=", &s->policy.validation_accuracy) < 0)
-			return bad(s, "policy: expected feature_node=N threshold=F target=F accuracy=F");
+			return bad(
+				s,
+				"policy: expected feature_node=N threshold=F target=F accuracy=F");
 		return 0;
 	}
 	if (strncmp(line, "config ", 7) == 0 && s->section)
@@ -136,7 +142,9 @@ static int spec_line(struct adaptive_spec *s, char *line, uint32_t layers)
 		s->weights = w;
 		n = floats(line + 8, " \t", w + (size_t)4096 * s->n_weight_rows, 4096);
 		if (n < 1 || (s->n_weight_rows && (uint32_t)n != s->policy.n_features))
-			return bad(s, "weights: expected the same number (1..4096) of floats on every line");
+			return bad(
+				s,
+				"weights: expected the same number (1..4096) of floats on every line");
 		s->policy.n_features = (uint32_t)n;
 		s->n_weight_rows++;
 		return 0;
@@ -173,19 +181,24 @@ int pack_adaptive(struct bmx_writer *w, uint32_t layers, const char *path)
 		s.cascade.bits = s.bits[0];
 		r = bmx_writer_set_cascade(w, &s.cascade);
 		if (r < 0)
-			fprintf(stderr, "bmx-pack: %s: the cascade needs 2..%d configurations\n", path,
-				BMX_MAX_ADAPTIVE_CONFIGS);
+			fprintf(stderr, "bmx-pack: %s: the cascade needs 2..%d configurations\n",
+				path, BMX_MAX_ADAPTIVE_CONFIGS);
 	}
 	if (r >= 0 && s.have[1]) {
-		if (s.n_weight_rows + 1 != s.policy.n_configs || s.n_bias + 1 != s.policy.n_configs) {
-			fprintf(stderr, "bmx-pack: %s: the policy needs one weights line and one bias per "
-				"configuration but the last\n", path);
+		if (s.n_weight_rows + 1 != s.policy.n_configs ||
+		    s.n_bias + 1 != s.policy.n_configs) {
+			fprintf(stderr,
+				"bmx-pack: %s: the policy needs one weights line and one bias per "
+				"configuration but the last\n",
+				path);
 			r = -EINVAL;
 		}
-		packed = r >= 0 ? malloc(sizeof(float) * s.policy.n_features * (s.n_weight_rows + 1)) : NULL;
+		packed =
+			r >= 0 ? malloc(sizeof(float) * s.policy.n_features * (s.n_weight_rows + 1))
+			       : NULL;
 		for (uint32_t k = 0; packed && k < s.n_weight_rows; k++)
-			memcpy(packed + (size_t)k * s.policy.n_features, s.weights + (size_t)k * 4096,
-			       sizeof(float) * s.policy.n_features);
+			memcpy(packed + (size_t)k * s.policy.n_features,
+			       s.weights + (size_t)k * 4096, sizeof(float) * s.policy.n_features);
 		s.policy.bits = s.bits[1];
 		s.policy.weights = packed;
 		s.policy.bias = s.bias;

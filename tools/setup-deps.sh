@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
 	build-essential clang meson ninja-build pkg-config
 	libclang-rt-14-dev   # libFuzzer (fuzz/): clang-14 only recommends it
+	clang-format-14      # tools/format.sh: the house style, checked by the suite
 	liburing-dev libyaml-dev libcmocka-dev zlib1g-dev libsystemd-dev libbpf-dev bpftool
 	debootstrap   # tests/systemd: a Debian rootfs to boot systemd in
 	dbus-daemon systemd

@@ -183,14 +183,16 @@ static void table_probe_cost(struct sensor_bpf *b, struct zone_image *z, double 
 	       "BPF_STATS_RUN_TIME), %.1f s of a pipe ping-pong between CPU 0 and 1 "
 	       "plus %u thermal events run with BPF_PROG_TEST_RUN\n\n",
 	       seconds, thermal_runs);
-	printf("| program | hook | events | events/s | ns per event | CPU share of %ld CPUs |\n", cpus);
+	printf("| program | hook | events | events/s | ns per event | CPU share of %ld CPUs |\n",
+	       cpus);
 	printf("| --- | --- | ---: | ---: | ---: | ---: |\n");
 	for (unsigned i = 0; i < n; i++) {
-		uint64_t runs = after[i].runs - before[i].runs, ns = after[i].run_ns - before[i].run_ns;
-		const char *hook = strstr(after[i].name, "thermal") ? "raw_tp/thermal_temperature"
-				   : strstr(after[i].name, "switch")  ? "tp_btf/sched_switch"
-				   : strstr(after[i].name, "idle")    ? "tp_btf/cpu_idle"
-								      : "tp_btf/cpu_frequency";
+		uint64_t runs = after[i].runs - before[i].runs,
+			 ns = after[i].run_ns - before[i].run_ns;
+		const char *hook = strstr(after[i].name, "thermal")  ? "raw_tp/thermal_temperature"
+				   : strstr(after[i].name, "switch") ? "tp_btf/sched_switch"
+				   : strstr(after[i].name, "idle")   ? "tp_btf/cpu_idle"
+								     : "tp_btf/cpu_frequency";
 
 		char per_event[32] = "n/a";
 
@@ -217,8 +219,11 @@ static void write_file(const char *path, const char *text)
 static void make_fake_sysfs(char *root)
 {
 	char p[512];
-	const char *dirs[] = { "class", "class/thermal", "class/thermal/thermal_zone0",
-			       "class/thermal/thermal_zone1", "class/powercap",
+	const char *dirs[] = { "class",
+			       "class/thermal",
+			       "class/thermal/thermal_zone0",
+			       "class/thermal/thermal_zone1",
+			       "class/powercap",
 			       "class/powercap/intel-rapl:0" };
 
 	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
@@ -235,8 +240,9 @@ static void make_fake_sysfs(char *root)
 	write_file(p, "262143328850\n");
 }
 
-static double ns_per_sample(const struct sensor_source_ops *ops, const struct bmx_sensors_config *cfg,
-			    unsigned iters, char *why, size_t why_size)
+static double ns_per_sample(const struct sensor_source_ops *ops,
+			    const struct bmx_sensors_config *cfg, unsigned iters, char *why,
+			    size_t why_size)
 {
 	struct sensor_reading r;
 	unsigned provides;
@@ -267,7 +273,8 @@ static void table_sample_cost(void)
 	} rows[] = {
 		{ "bpf", &sensor_bpf_ops, "probe counters from the mapped .bss, all CPUs", 200000 },
 		{ "procstat", &sensor_procstat_ops, "read and parse /proc/stat", 20000 },
-		{ "sysfs", &sensor_sysfs_ops, "2 zones + 1 RAPL package, fake tree on tmpfs", 20000 },
+		{ "sysfs", &sensor_sysfs_ops, "2 zones + 1 RAPL package, fake tree on tmpfs",
+		  20000 },
 		{ "simulator", &sensor_simulator_ops, "one RC step (exp) from the work", 2000000 },
 	};
 
@@ -283,9 +290,11 @@ static void table_sample_cost(void)
 		double ns = ns_per_sample(rows[i].ops, &cfg, rows[i].iters, why, sizeof(why));
 
 		if (ns < 0)
-			printf("| %s | %s | - | not available: %s |\n", rows[i].name, rows[i].what, why);
+			printf("| %s | %s | - | not available: %s |\n", rows[i].name, rows[i].what,
+			       why);
 		else
-			printf("| %s | %s | %u | %.0f |\n", rows[i].name, rows[i].what, rows[i].iters, ns);
+			printf("| %s | %s | %u | %.0f |\n", rows[i].name, rows[i].what,
+			       rows[i].iters, ns);
 	}
 	char cmd[600];
 
@@ -338,7 +347,8 @@ static int wait_one(struct latency_run *l, enum wait_mode mode, struct io_uring 
 		break;
 	}
 	case WAIT_EPOLL:
-		epoll_wait(epfd, &ev, 1, 1000); /* the ring's own epoll set, as ring_buffer__poll() */
+		epoll_wait(epfd, &ev, 1,
+			   1000); /* the ring's own epoll set, as ring_buffer__poll() */
 		break;
 	case WAIT_SPIN:
 		break;
@@ -378,8 +388,8 @@ static void latency_row(struct sensor_bpf *b, struct zone_image *z, enum wait_mo
 	pthread_join(t, NULL);
 	qsort(lat, recorded, sizeof(*lat), cmp_u64);
 	printf("| %s | %u | %.1f | %.1f | %.1f | %.1f | %u |\n", name, got, lat[recorded / 2] / 1e3,
-	       lat[recorded * 9 / 10] / 1e3, lat[recorded * 99 / 100] / 1e3, lat[recorded - 1] / 1e3,
-	       batched);
+	       lat[recorded * 9 / 10] / 1e3, lat[recorded * 99 / 100] / 1e3,
+	       lat[recorded - 1] / 1e3, batched);
 	io_uring_queue_exit(&ring);
 	free(lat);
 }
@@ -407,7 +417,8 @@ int main(int argc, char **argv)
 	}
 	r = sensor_bpf_open(&cfg, &b, why, sizeof(why));
 	if (r < 0 || zone_image_make(&z) < 0) {
-		fprintf(stderr, "bench_sensors: %s\n", r < 0 ? why : "no thermal_zone_device in BTF");
+		fprintf(stderr, "bench_sensors: %s\n",
+			r < 0 ? why : "no thermal_zone_device in BTF");
 		return 1;
 	}
 	printf("bench_sensors: %ld CPUs, kernel event -> user space over the probe's BPF ring buffer\n",

@@ -50,7 +50,7 @@ struct power_allocator {
 	uint64_t prev_ns;
 	bool have_prev;
 	double k_po, k_pu, k_i, k_d;
-	double last_budget_w; /* for status */
+	double last_budget_w;		     /* for status */
 	bool above_switch_on, above_control; /* for gov_core_trip */
 	uint64_t next_probe_ns;
 	unsigned probing; /* readings left in a probe */
@@ -70,7 +70,8 @@ static int power_allocator_init(struct gov_core *core)
 	if (!pa)
 		return -ENOMEM;
 	if (span <= 0)
-		span = cfg->power_allocator.control_temp_c > 0 ? cfg->power_allocator.control_temp_c : 1;
+		span = cfg->power_allocator.control_temp_c > 0 ? cfg->power_allocator.control_temp_c
+							       : 1;
 	pa->k_po = cfg->power_allocator.k_po > 0 ? cfg->power_allocator.k_po : sp / span;
 	pa->k_pu = cfg->power_allocator.k_pu > 0 ? cfg->power_allocator.k_pu : 2 * sp / span;
 	pa->k_i = cfg->power_allocator.k_i > 0 ? cfg->power_allocator.k_i : pa->k_pu / 10;
@@ -191,8 +192,9 @@ static void power_allocator_update(struct gov_core *core, const struct sensor_re
 	 * The PID's range: the most the models could draw at their richest points, the most every
 	 * worker could draw, and at least the sustainable power.
 	 */
-	budget = pid(core, pa, temp, fmax(fmax(total, cfg->power_allocator.sustainable_power_w),
-					  k_w * gov_core_capacity(core)));
+	budget = pid(core, pa, temp,
+		     fmax(fmax(total, cfg->power_allocator.sustainable_power_w),
+			  k_w * gov_core_capacity(core)));
 	pa->last_budget_w = budget;
 	saturated = gov_core_saturated(core);
 	probing = probe(core, pa, saturated);

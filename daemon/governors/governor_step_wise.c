@@ -114,8 +114,10 @@ static void step_wise_update(struct gov_core *core, const struct sensor_reading 
 	}
 	for (size_t i = 0; i < gov_core_policy_count(core); i++)
 		gov_policy_set_level(gov_core_policy(core, i), 1.0 - (double)sw->state / states);
-	gov_core_set_work_cap(core, sw->cap_state ? gov_core_capacity(core) *
-				    (1.0 - (double)sw->cap_state / (states + 1)) : 0);
+	gov_core_set_work_cap(core, sw->cap_state
+					    ? gov_core_capacity(core) *
+						      (1.0 - (double)sw->cap_state / (states + 1))
+					    : 0);
 }
 
 const struct governor_ops governor_step_wise = {

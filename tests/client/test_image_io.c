@@ -75,15 +75,18 @@ static void test_idx_images(void **state)
 		image_set_free(&set);
 	}
 	/* Truncated: the header promises more than the file holds. */
-	assert_int_equal(image_set_read(write_file("t", b, len - 1, 0), &set, err, sizeof(err)), -EBADMSG);
+	assert_int_equal(image_set_read(write_file("t", b, len - 1, 0), &set, err, sizeof(err)),
+			 -EBADMSG);
 	assert_non_null(strstr(err, "header says 3 images of 28x28"));
 	/* Absurd dimensions. */
 	((uint32_t *)b)[2] = __builtin_bswap32(100000);
-	assert_int_equal(image_set_read(write_file("a", b, len, 0), &set, err, sizeof(err)), -EBADMSG);
+	assert_int_equal(image_set_read(write_file("a", b, len, 0), &set, err, sizeof(err)),
+			 -EBADMSG);
 	assert_non_null(strstr(err, "out of range"));
 	/* Not an image file at all. */
-	assert_int_equal(image_set_read(write_file("x", "hello world, not an image", 25, 0), &set, err,
-					sizeof(err)), -EBADMSG);
+	assert_int_equal(image_set_read(write_file("x", "hello world, not an image", 25, 0), &set,
+					err, sizeof(err)),
+			 -EBADMSG);
 	assert_non_null(strstr(err, "neither an IDX3 image file nor a binary PGM/PPM"));
 	assert_true(image_set_read("/nonexistent/x", &set, err, sizeof(err)) < 0);
 	assert_non_null(strstr(err, "/nonexistent/x"));
@@ -97,16 +100,21 @@ static void test_idx_labels(void **state)
 	char err[256];
 
 	(void)state;
-	assert_int_equal(label_set_read(write_file("l.gz", b, sizeof(b), 1), &labels, err, sizeof(err)), 0);
+	assert_int_equal(
+		label_set_read(write_file("l.gz", b, sizeof(b), 1), &labels, err, sizeof(err)), 0);
 	assert_int_equal(labels.count, 5);
 	assert_int_equal(labels.labels[0], 9);
 	assert_int_equal(labels.labels[4], 6);
 	label_set_free(&labels);
 	b[7] = 6; /* claims one more label than it holds */
-	assert_int_equal(label_set_read(write_file("l2", b, sizeof(b), 0), &labels, err, sizeof(err)), -EBADMSG);
+	assert_int_equal(label_set_read(write_file("l2", b, sizeof(b), 0), &labels, err,
+					sizeof(err)),
+			 -EBADMSG);
 	assert_non_null(strstr(err, "header says 6 labels, file holds 5"));
 	b[3] = 3; /* an image magic */
-	assert_int_equal(label_set_read(write_file("l3", b, sizeof(b), 0), &labels, err, sizeof(err)), -EBADMSG);
+	assert_int_equal(label_set_read(write_file("l3", b, sizeof(b), 0), &labels, err,
+					sizeof(err)),
+			 -EBADMSG);
 	assert_non_null(strstr(err, "not an IDX1 label file"));
 }
 
@@ -121,7 +129,9 @@ static void test_pnm(void **state)
 	memcpy(pgm, pgm_head, sizeof(pgm_head) - 1);
 	for (int i = 0; i < 8; i++)
 		pgm[sizeof(pgm_head) - 1 + i] = (uint8_t)(10 * i);
-	assert_int_equal(image_set_read(write_file("p.pgm", pgm, sizeof(pgm), 0), &set, err, sizeof(err)), 0);
+	assert_int_equal(image_set_read(write_file("p.pgm", pgm, sizeof(pgm), 0), &set, err,
+					sizeof(err)),
+			 0);
 	assert_int_equal(set.count, 1);
 	assert_int_equal(set.w, 4);
 	assert_int_equal(set.h, 2);
@@ -129,13 +139,19 @@ static void test_pnm(void **state)
 	assert_int_equal(set.pixels[7], 70);
 	image_set_free(&set);
 	/* Short of pixels. */
-	assert_int_equal(image_set_read(write_file("s.pgm", pgm, sizeof(pgm) - 3, 0), &set, err, sizeof(err)), -EBADMSG);
+	assert_int_equal(image_set_read(write_file("s.pgm", pgm, sizeof(pgm) - 3, 0), &set, err,
+					sizeof(err)),
+			 -EBADMSG);
 	assert_non_null(strstr(err, "5 pixel bytes, 8 expected"));
 	/* 16-bit maxval is refused. */
-	assert_int_equal(image_set_read(write_file("m.pgm", "P5 1 1 65535\n\0\0", 15, 0), &set, err, sizeof(err)), -EBADMSG);
+	assert_int_equal(image_set_read(write_file("m.pgm", "P5 1 1 65535\n\0\0", 15, 0), &set, err,
+					sizeof(err)),
+			 -EBADMSG);
 	assert_non_null(strstr(err, "maxval 65535"));
 	/* A PPM has three channels. */
-	assert_int_equal(image_set_read(write_file("c.ppm", "P6 1 1 255\nabc", 14, 0), &set, err, sizeof(err)), 0);
+	assert_int_equal(image_set_read(write_file("c.ppm", "P6 1 1 255\nabc", 14, 0), &set, err,
+					sizeof(err)),
+			 0);
 	assert_int_equal(set.c, 3);
 	assert_memory_equal(set.pixels, "abc", 3);
 	image_set_free(&set);

@@ -68,11 +68,14 @@ static void test_defaults(void **state)
 	assert_int_equal(c->n_set_bits_uids, 0);
 	assert_int_equal(c->kernels, 0); /* auto */
 	bmx_config_free(c);
-	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x.bmx}\nkernels: avx2\n", &c, &err), 0);
+	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x.bmx}\nkernels: avx2\n",
+						&c, &err),
+			 0);
 	assert_int_equal(c->kernels, 2);
 	bmx_config_free(c);
 	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x.bmx}\nkernels: avxvnni\n",
-						&c, &err), 0);
+						&c, &err),
+			 0);
 	assert_int_equal(c->kernels, 4); /* BMX_KERNELS_AVXVNNI */
 	bmx_config_free(c);
 }
@@ -118,18 +121,23 @@ static const struct {
 	const char *want[3];
 } bad[] = {
 	{ "models: {m: /x}\nworker: 3\n",
-	  { "t.yaml:2:1: unknown key \"worker\"", "socket, workers, log_level, models, model_folders, governor, sensors, access, kernels, ipc, limits, dbus" } },
-	{ "models: {m: /x}\nipc:\n  doorbell: pipe\n", { "3:13", "ipc.doorbell", "auto, futex, eventfd" } },
+	  { "t.yaml:2:1: unknown key \"worker\"",
+	    "socket, workers, log_level, models, model_folders, governor, sensors, access, kernels, ipc, limits, dbus" } },
+	{ "models: {m: /x}\nipc:\n  doorbell: pipe\n",
+	  { "3:13", "ipc.doorbell", "auto, futex, eventfd" } },
 	{ "models: {m: /x}\nipc:\n  spin_us: -1\n", { "3:12", "ipc.spin_us", "0..1000000" } },
-	{ "models: {m: /x}\nipc:\n  spin: 5\n", { "3:3", "unknown key \"spin\"", "doorbell, spin_us" } },
+	{ "models: {m: /x}\nipc:\n  spin: 5\n",
+	  { "3:3", "unknown key \"spin\"", "doorbell, spin_us" } },
 	{ "models: {m: /x}\nlimits:\n  in_flight: 0\n", { "3:14", "limits.in_flight", "1..1024" } },
 	{ "models: {m: /x}\nlimits:\n  regions: 65\n", { "3:12", "limits.regions", "1..64" } },
-	{ "models: {m: /x}\nlimits:\n  mapped_bytes: 12X\n", { "3:17", "limits.mapped_bytes", "1M to 1T" } },
+	{ "models: {m: /x}\nlimits:\n  mapped_bytes: 12X\n",
+	  { "3:17", "limits.mapped_bytes", "1M to 1T" } },
 	{ "models: {m: /x}\nlimits:\n  mapped_bytes: 4K\n", { "limits.mapped_bytes", "1M to 1T" } },
 	{ "models: {m: /x}\nlimits:\n  connections: 4\n",
 	  { "3:3", "unknown key \"connections\"", "connections_per_uid" } },
 	{ "models: {m: /x}\nlimits: 5\n", { "2:9", "limits", "expected a mapping" } },
-	{ "models: {m: /x}\nworkers: many\n", { "t.yaml:2:10:", "workers: \"many\" is not a number 1..256" } },
+	{ "models: {m: /x}\nworkers: many\n",
+	  { "t.yaml:2:10:", "workers: \"many\" is not a number 1..256" } },
 	{ "models: {m: /x}\nworkers: 0\n", { "2:10", "workers" } },
 	{ "models: {m: /x}\nworkers: 99999999999999999999\n", { "2:10", "not a number" } },
 	{ "models: {m: /x}\nlog_level: verbose\n",
@@ -148,23 +156,30 @@ static const struct {
 	  { "4:13", "access.set_bits.users[0]", "no user called \"no-such-user-here\"" } },
 	{ "models: {m: /x}\naccess:\n  set_bits:\n    groups: [root, no-such-group-x]\n",
 	  { "4:20", "access.set_bits.groups[1]", "no group called" } },
-	{ "models: {m: /x}\naccess:\n  set_bit: {}\n", { "3:3", "unknown key \"set_bit\"", "set_bits" } },
-	{ "models: {m: /x}\naccess:\n  set_bits:\n    user: []\n", { "4:5", "expected one of: users, groups" } },
-	{ "models: {m: /x}\naccess:\n  set_bits:\n    users: root\n", { "4:12", "found a scalar, expected a list" } },
+	{ "models: {m: /x}\naccess:\n  set_bit: {}\n",
+	  { "3:3", "unknown key \"set_bit\"", "set_bits" } },
+	{ "models: {m: /x}\naccess:\n  set_bits:\n    user: []\n",
+	  { "4:5", "expected one of: users, groups" } },
+	{ "models: {m: /x}\naccess:\n  set_bits:\n    users: root\n",
+	  { "4:12", "found a scalar, expected a list" } },
 	{ "models: {m: /x\n", { "YAML syntax error" } },
 	{ "models:\n  m: /x\n   bad indent: 1\n", { "YAML syntax error", "t.yaml:3:" } },
 	{ "", { "the file is empty" } },
-	{ "models: {m: /x}\nkernels: sse\n", { "2:10", "kernels", "not one of: auto, ref, avx2, avx512" } },
+	{ "models: {m: /x}\nkernels: sse\n",
+	  { "2:10", "kernels", "not one of: auto, ref, avx2, avx512" } },
 	{ "models: {m: /x}\nkernels: [ref]\n", { "2:10", "kernels", "expected a scalar" } },
 	{ "- a\n- b\n", { "top level", "found a list, expected a mapping" } },
-	{ "models: {m: /x}\ndbus:\n  bus: kernel\n", { "3:8", "dbus.bus", "auto, system, session, none, address" } },
-	{ "models: {m: /x}\ndbus:\n  address: /run/bus\n", { "3:12", "dbus.address", "not a D-Bus address" } },
+	{ "models: {m: /x}\ndbus:\n  bus: kernel\n",
+	  { "3:8", "dbus.bus", "auto, system, session, none, address" } },
+	{ "models: {m: /x}\ndbus:\n  address: /run/bus\n",
+	  { "3:12", "dbus.address", "not a D-Bus address" } },
 	{ "models: {m: /x}\ndbus:\n  bus: system\n  address: unix:path=/x\n",
 	  { "3:3", "address is set but bus is not \"address\"" } },
 	{ "models: {m: /x}\ndbus:\n  bus: address\n", { "dbus", "no address is given" } },
 	{ "models: {m: /x}\ndbus:\n  admin_users: [nosuchuser-xyz]\n",
 	  { "3:17", "dbus.admin_users[0]", "no user called \"nosuchuser-xyz\"" } },
-	{ "models: {m: /x}\ndbus:\n  admin_groups: wheel\n", { "3:17", "dbus.admin_groups", "expected a list" } },
+	{ "models: {m: /x}\ndbus:\n  admin_groups: wheel\n",
+	  { "3:17", "dbus.admin_groups", "expected a list" } },
 	{ "models: {m: /x}\ndbus:\n  admins: []\n",
 	  { "3:3", "unknown key \"admins\"", "bus, address, admin_users, admin_groups" } },
 };
@@ -183,21 +198,26 @@ static void test_dbus_block(void **state)
 	assert_false(bmx_config_is_admin(c, 54321, 54321, NULL, 0));
 	assert_true(bmx_config_is_admin(c, geteuid(), 54321, NULL, 0)); /* the daemon's own user */
 	bmx_config_free(c);
-	assert_int_equal(bmx_config_load_string("t.yaml",
-		"models: {m: /x}\ndbus:\n  address: unix:path=/tmp/b\n  admin_users: [root, 1000]\n"
-		"  admin_groups: [root, 4242]\naccess:\n  set_bits:\n    users: [2000]\n", &c, &err), 0);
+	assert_int_equal(
+		bmx_config_load_string(
+			"t.yaml",
+			"models: {m: /x}\ndbus:\n  address: unix:path=/tmp/b\n  admin_users: [root, 1000]\n"
+			"  admin_groups: [root, 4242]\naccess:\n  set_bits:\n    users: [2000]\n",
+			&c, &err),
+		0);
 	assert_int_equal(c->dbus.bus, BMX_DBUS_ADDRESS);
 	assert_string_equal(c->dbus.address, "unix:path=/tmp/b");
 	assert_int_equal(c->dbus.n_admin_uids, 2);
 	assert_int_equal(c->dbus.admin_uids[1], 1000);
-	assert_true(bmx_config_is_admin(c, 1000, 1000, NULL, 0));       /* dbus.admin_users */
-	assert_true(bmx_config_is_admin(c, 2000, 2000, NULL, 0));       /* access.set_bits.users */
-	assert_true(bmx_config_is_admin(c, 54321, 4242, NULL, 0));     /* primary group */
-	assert_true(bmx_config_is_admin(c, 54321, 54321, groups, 2));  /* supplementary group 0 */
+	assert_true(bmx_config_is_admin(c, 1000, 1000, NULL, 0));     /* dbus.admin_users */
+	assert_true(bmx_config_is_admin(c, 2000, 2000, NULL, 0));     /* access.set_bits.users */
+	assert_true(bmx_config_is_admin(c, 54321, 4242, NULL, 0));    /* primary group */
+	assert_true(bmx_config_is_admin(c, 54321, 54321, groups, 2)); /* supplementary group 0 */
 	assert_false(bmx_config_is_admin(c, 54321, 54321, groups, 1));
 	bmx_config_free(c);
-	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x}\ndbus: {bus: none}\n", &c,
-						&err), 0);
+	assert_int_equal(bmx_config_load_string("t.yaml", "models: {m: /x}\ndbus: {bus: none}\n",
+						&c, &err),
+			 0);
 	assert_int_equal(c->dbus.bus, BMX_DBUS_NONE);
 	bmx_config_free(c);
 }
@@ -215,9 +235,13 @@ static void test_ipc_and_limits(void **state)
 	assert_int_equal(c->limits.in_flight, 1024);
 	assert_int_equal(c->limits.mapped_bytes, 1ull << 30);
 	bmx_config_free(c);
-	assert_int_equal(bmx_config_load_string("t.yaml",
-		"models: {m: /x}\nipc:\n  doorbell: eventfd\n  spin_us: 0\nlimits:\n  in_flight: 8\n"
-		"  regions: 3\n  mapped_bytes: 2GiB\n  connections_per_uid: 5\n", &c, &err), 0);
+	assert_int_equal(
+		bmx_config_load_string(
+			"t.yaml",
+			"models: {m: /x}\nipc:\n  doorbell: eventfd\n  spin_us: 0\nlimits:\n  in_flight: 8\n"
+			"  regions: 3\n  mapped_bytes: 2GiB\n  connections_per_uid: 5\n",
+			&c, &err),
+		0);
 	assert_int_equal(c->ipc.doorbell, BMX_DOORBELL_EVENTFD);
 	assert_int_equal(c->ipc.spin_us, 0);
 	assert_int_equal(c->limits.in_flight, 8);
@@ -239,7 +263,8 @@ static void test_bad_configs(void **state)
 		assert_null(c);
 		for (int k = 0; k < 3 && bad[i].want[k]; k++)
 			if (!strstr(err.msg, bad[i].want[k]))
-				fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, err.msg, bad[i].want[k]);
+				fail_msg("case %zu: message \"%s\" lacks \"%s\"", i, err.msg,
+					 bad[i].want[k]);
 	}
 }
 
@@ -274,10 +299,10 @@ static void test_log_helpers(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_full_config),    cmocka_unit_test(test_defaults),
+		cmocka_unit_test(test_full_config),	 cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_relative_to_file), cmocka_unit_test(test_missing_file),
-		cmocka_unit_test(test_bad_configs),    cmocka_unit_test(test_bundled_config),
-		cmocka_unit_test(test_ipc_and_limits), cmocka_unit_test(test_dbus_block),
+		cmocka_unit_test(test_bad_configs),	 cmocka_unit_test(test_bundled_config),
+		cmocka_unit_test(test_ipc_and_limits),	 cmocka_unit_test(test_dbus_block),
 		cmocka_unit_test(test_log_helpers),
 	};
 

@@ -163,13 +163,14 @@ static void test_errors_name_the_dropin(void **state)
 {
 	struct tree *t = *state;
 
-	expect_error(t, "conf.d/50-x.yaml", "# a comment\nlog_level: loud\n", "2:12:",
-		     "log_level: \"loud\" is not one of");
-	expect_error(t, "conf.d/50-x.yaml", "governor:\n  power_allocator:\n    k_i: -1\n", "3:10:",
-		     "k_i");
-	expect_error(t, "conf.d/50-x.yaml", "governor:\n  nmae: x\n", "2:3:", "unknown key \"nmae\"");
-	expect_error(t, "conf.d/50-x.yaml", "log_level: info\nlog_level: debug\n", "2:1:",
-		     "duplicate key \"log_level\"");
+	expect_error(t, "conf.d/50-x.yaml", "# a comment\nlog_level: loud\n",
+		     "2:12:", "log_level: \"loud\" is not one of");
+	expect_error(t, "conf.d/50-x.yaml", "governor:\n  power_allocator:\n    k_i: -1\n",
+		     "3:10:", "k_i");
+	expect_error(t, "conf.d/50-x.yaml", "governor:\n  nmae: x\n",
+		     "2:3:", "unknown key \"nmae\"");
+	expect_error(t, "conf.d/50-x.yaml", "log_level: info\nlog_level: debug\n",
+		     "2:1:", "duplicate key \"log_level\"");
 	expect_error(t, "conf.d/50-x.yaml", "- a list\n", "1:1:", "a drop-in must be a mapping");
 	expect_error(t, "conf.d/50-x.yaml", "models: {a: [1\n", "", "YAML syntax error");
 	expect_error(t, "conf.d/50-x.yaml", "governor: &g\n  step_wise: {trips: *g}\n", "",
@@ -239,10 +240,10 @@ static void test_device(void **state)
 /* A second document is an error, not silently ignored. */
 static void test_second_document(void **state)
 {
-	expect_error(*state, "conf.d/50-x.yaml", "log_level: info\n---\nlog_level: loud\n", "2:1:",
-		     "a second YAML document");
-	expect_error(*state, "bitmixd.yaml", "models: {a: /m/a.bmx}\n...\n---\n{}\n", "3:1:",
-		     "a second YAML document");
+	expect_error(*state, "conf.d/50-x.yaml", "log_level: info\n---\nlog_level: loud\n",
+		     "2:1:", "a second YAML document");
+	expect_error(*state, "bitmixd.yaml", "models: {a: /m/a.bmx}\n...\n---\n{}\n",
+		     "3:1:", "a second YAML document");
 }
 
 /*

@@ -72,8 +72,8 @@ int private_bus_start(struct private_bus *b, const char *policy)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (null >= 0)
 			dup2(null, STDOUT_FILENO);
-		execl("/usr/bin/dbus-daemon", "dbus-daemon", "--nofork", "--nopidfile", "--nosyslog",
-		      "--config-file", config, (char *)NULL);
+		execl("/usr/bin/dbus-daemon", "dbus-daemon", "--nofork", "--nopidfile",
+		      "--nosyslog", "--config-file", config, (char *)NULL);
 		_exit(127);
 	}
 	for (int i = 0; i < 500; i++) {
@@ -127,7 +127,8 @@ bool private_bus_wait_name(const struct private_bus *b, const char *name, int ti
 		int has = 0;
 
 		if (sd_bus_call_method(bus, "org.freedesktop.DBus", "/org/freedesktop/DBus",
-				       "org.freedesktop.DBus", "NameHasOwner", NULL, &reply, "s", name) >= 0 &&
+				       "org.freedesktop.DBus", "NameHasOwner", NULL, &reply, "s",
+				       name) >= 0 &&
 		    sd_bus_message_read(reply, "b", &has) >= 0)
 			found = has;
 		sd_bus_message_unref(reply);

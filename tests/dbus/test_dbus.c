@@ -49,8 +49,7 @@ static struct daemon_harness daemon_h;
 static char extra_yaml[1024];
 
 /* A hot simulated machine (tau 0.6 s, idle 32.5 C) and a step_wise trip that work crosses. */
-static const char machine_yaml[] =
-	HARNESS_HOT_MACHINE_YAML
+static const char machine_yaml[] = HARNESS_HOT_MACHINE_YAML
 	"governor:\n"
 	"  name: userspace\n"
 	"  step_wise:\n"
@@ -153,8 +152,8 @@ static uint64_t set_uniform_bits(sd_bus *bus, uint8_t b)
 	sd_bus_message *reply = NULL;
 	uint64_t g = 0;
 
-	call_ok(bus, MPATH, MIFACE, "SetBits", &reply, "a(yy)", 8, 8, 8, b, b, b, b, b, b, b, b, b, b,
-		b, b, 8, 8);
+	call_ok(bus, MPATH, MIFACE, "SetBits", &reply, "a(yy)", 8, 8, 8, b, b, b, b, b, b, b, b, b,
+		b, b, b, 8, 8);
 	assert_true(sd_bus_message_read(reply, "t", &g) > 0);
 	sd_bus_message_unref(reply);
 	return g;
@@ -163,14 +162,14 @@ static uint64_t set_uniform_bits(sd_bus *bus, uint8_t b)
 /* What the signal callbacks saw. */
 struct seen {
 	unsigned bits_changed, model_props, manager_props, trips_up, trips_down;
-	unsigned limits_changed, holds_changed; /* PropertiesChanged naming Limits, Holds */
+	unsigned limits_changed, holds_changed;	 /* PropertiesChanged naming Limits, Holds */
 	unsigned objects_added, objects_removed; /* the object manager's InterfacesAdded/Removed */
 	unsigned switch_on_up, switch_on_down, control_up; /* power_allocator's thresholds */
 	uint64_t last_generation;
 	uint8_t last_bits[16][2];
 	unsigned n_last_bits;
-	bool gaps;                /* a BitsChanged generation skipped a publication */
-	char changed[256];        /* names in the last PropertiesChanged */
+	bool gaps;	   /* a BitsChanged generation skipped a publication */
+	char changed[256]; /* names in the last PropertiesChanged */
 };
 
 static int on_bits_changed(sd_bus_message *m, void *userdata, sd_bus_error *error)
@@ -265,8 +264,10 @@ static void subscribe(sd_bus *bus, struct seen *s)
 					"InterfacesAdded", on_object, s) >= 0);
 	assert_true(sd_bus_match_signal(bus, NULL, NAME, PATH, "org.freedesktop.DBus.ObjectManager",
 					"InterfacesRemoved", on_object, s) >= 0);
-	assert_true(sd_bus_match_signal(bus, NULL, NAME, PATH, IFACE, "BitsChanged", on_bits_changed, s) >= 0);
-	assert_true(sd_bus_match_signal(bus, NULL, NAME, PATH, IFACE, "TripCrossed", on_trip, s) >= 0);
+	assert_true(sd_bus_match_signal(bus, NULL, NAME, PATH, IFACE, "BitsChanged",
+					on_bits_changed, s) >= 0);
+	assert_true(sd_bus_match_signal(bus, NULL, NAME, PATH, IFACE, "TripCrossed", on_trip, s) >=
+		    0);
 	assert_true(sd_bus_match_signal(bus, NULL, NAME, MPATH, "org.freedesktop.DBus.Properties",
 					"PropertiesChanged", on_props_changed, s) >= 0);
 	assert_true(sd_bus_match_signal(bus, NULL, NAME, PATH, "org.freedesktop.DBus.Properties",
@@ -301,18 +302,22 @@ static void test_manager_properties(void **state)
 	assert_string_prop(bus, PATH, IFACE, "Governor", "userspace");
 	assert_string_prop(bus, PATH, IFACE, "GovernorFallback", "");
 	assert_string_prop(bus, PATH, IFACE, "SensorSource", "simulator");
-	assert_true(sd_bus_get_property_strv(bus, NAME, PATH, IFACE, "AvailableGovernors", NULL, &govs) >= 0);
+	assert_true(sd_bus_get_property_strv(bus, NAME, PATH, IFACE, "AvailableGovernors", NULL,
+					     &govs) >= 0);
 	for (int i = 0; govs[i]; i++) {
 		has_pa |= strcmp(govs[i], "power_allocator") == 0;
 		free(govs[i]);
 	}
 	free(govs);
 	assert_true(has_pa);
-	assert_true(sd_bus_get_property_trivial(bus, NAME, PATH, IFACE, "Temperature", NULL, 'd', &t) >= 0);
-	assert_true(sd_bus_get_property_trivial(bus, NAME, PATH, IFACE, "Power", NULL, 'd', &p) >= 0);
+	assert_true(sd_bus_get_property_trivial(bus, NAME, PATH, IFACE, "Temperature", NULL, 'd',
+						&t) >= 0);
+	assert_true(sd_bus_get_property_trivial(bus, NAME, PATH, IFACE, "Power", NULL, 'd', &p) >=
+		    0);
 	assert_true(t > 20 && t < 120);
 	assert_true(p > 0 && p < 100);
-	assert_true(sd_bus_get_property(bus, NAME, PATH, IFACE, "Models", NULL, &reply, "a(so)") >= 0);
+	assert_true(sd_bus_get_property(bus, NAME, PATH, IFACE, "Models", NULL, &reply, "a(so)") >=
+		    0);
 	assert_true(sd_bus_message_read(reply, "a(so)", 1, &name, &path) > 0);
 	assert_string_equal(name, "fmnist");
 	assert_string_equal(path, MPATH);
@@ -335,40 +340,48 @@ static void test_model_properties(void **state)
 	file = get_string(bus, MPATH, MIFACE, "File");
 	assert_non_null(strstr(file, ".bmx"));
 	free(file);
-	assert_true(sd_bus_get_property_strv(bus, NAME, MPATH, MIFACE, "LayerNames", NULL, &layers) >= 0);
+	assert_true(sd_bus_get_property_strv(bus, NAME, MPATH, MIFACE, "LayerNames", NULL,
+					     &layers) >= 0);
 	for (; layers[n]; n++)
 		free(layers[n]);
 	free(layers);
 	assert_int_equal(n, 8);
-	assert_true(sd_bus_get_property_trivial(bus, NAME, MPATH, MIFACE, "Generation", NULL, 't', &g) >= 0);
+	assert_true(sd_bus_get_property_trivial(bus, NAME, MPATH, MIFACE, "Generation", NULL, 't',
+						&g) >= 0);
 	assert_int_equal(g % 2, 0);
-	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "CurrentBits", NULL, &reply, "a(yy)") >= 0);
+	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "CurrentBits", NULL, &reply,
+					"a(yy)") >= 0);
 	assert_true(sd_bus_message_enter_container(reply, 'a', "(yy)") >= 0);
 	for (n = 0; sd_bus_message_skip(reply, "(yy)") > 0;)
 		n++;
 	assert_int_equal(n, 8);
 	reply = sd_bus_message_unref(reply);
-	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "AvailableBits", NULL, &reply, "aay") >= 0);
+	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "AvailableBits", NULL, &reply,
+					"aay") >= 0);
 	assert_true(sd_bus_message_enter_container(reply, 'a', "ay") >= 0);
 	for (n = 0; sd_bus_message_skip(reply, "ay") > 0;)
 		n++;
 	assert_int_equal(n, 8);
 	reply = sd_bus_message_unref(reply);
-	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Limits", NULL, &reply, "(yya(sy))") >= 0);
+	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Limits", NULL, &reply,
+					"(yya(sy))") >= 0);
 	assert_true(sd_bus_message_read(reply, "(yya(sy))", &lo, &hi, 0) > 0);
 	assert_int_equal(lo, 2);
 	assert_int_equal(hi, 8);
 	reply = sd_bus_message_unref(reply);
-	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Holds", NULL, &reply, "a(usts)") >= 0);
+	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Holds", NULL, &reply,
+					"a(usts)") >= 0);
 	assert_true(sd_bus_message_enter_container(reply, 'a', "(usts)") >= 0);
 	assert_int_equal(sd_bus_message_skip(reply, "(usts)"), 0);
 	reply = sd_bus_message_unref(reply);
-	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Stats", NULL, &reply, "a{sv}") >= 0);
+	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Stats", NULL, &reply, "a{sv}") >=
+		    0);
 	assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") >= 0);
 	while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
 		assert_true(sd_bus_message_read(reply, "s", &key) > 0);
 		keys += strcmp(key, "samples_completed") == 0 || strcmp(key, "average_bits") == 0 ||
-			strcmp(key, "time_in_state_ns") == 0 || strcmp(key, "transition_table") == 0;
+			strcmp(key, "time_in_state_ns") == 0 ||
+			strcmp(key, "transition_table") == 0;
 		assert_true(sd_bus_message_skip(reply, "v") >= 0);
 		assert_true(sd_bus_message_exit_container(reply) >= 0);
 	}
@@ -384,7 +397,8 @@ static void read_adaptive_stats(sd_bus *bus, uint64_t *requests, double *bitops,
 	const char *key;
 
 	*requests = 0, *bitops = *ceiling = -1;
-	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Stats", NULL, &reply, "a{sv}") >= 0);
+	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Stats", NULL, &reply, "a{sv}") >=
+		    0);
 	assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") >= 0);
 	while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
 		assert_true(sd_bus_message_read(reply, "s", &key) > 0);
@@ -456,10 +470,12 @@ static void test_set_bits_and_signals(void **state)
 	pump(bus, 0.3, NULL, 0);
 	assert_int_equal(s.bits_changed, 0);
 	/* Wrong layer count, a width a layer does not allow. */
-	call_fails(bus, MPATH, MIFACE, "SetBits", SD_BUS_ERROR_INVALID_ARGS, "a(yy)", 2, 8, 8, 8, 8);
-	assert_non_null(strstr(call_fails(bus, MPATH, MIFACE, "SetBits", SD_BUS_ERROR_INVALID_ARGS,
-					  "a(yy)", 8, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 8, 8),
-			       "cannot run at"));
+	call_fails(bus, MPATH, MIFACE, "SetBits", SD_BUS_ERROR_INVALID_ARGS, "a(yy)", 2, 8, 8, 8,
+		   8);
+	assert_non_null(
+		strstr(call_fails(bus, MPATH, MIFACE, "SetBits", SD_BUS_ERROR_INVALID_ARGS, "a(yy)",
+				  8, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 8, 8),
+		       "cannot run at"));
 	sd_bus_flush_close_unref(bus);
 }
 
@@ -471,15 +487,15 @@ static void test_governor(void **state)
 
 	(void)state;
 	subscribe(bus, &s);
-	msg = call_fails(bus, PATH, IFACE, "SetGovernor", "org.bitmix.Daemon1.Error.NoSuchGovernor", "s",
-			 "turbo");
+	msg = call_fails(bus, PATH, IFACE, "SetGovernor", "org.bitmix.Daemon1.Error.NoSuchGovernor",
+			 "s", "turbo");
 	assert_non_null(strstr(msg, "available: performance"));
 	call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s", "performance");
 	pump(bus, 5, &s.manager_props, 1);
 	assert_string_prop(bus, PATH, IFACE, "Governor", "performance");
 	/* The socket's EBUSY, said the D-Bus way. */
-	msg = call_fails(bus, MPATH, MIFACE, "SetBits", "org.bitmix.Daemon1.Error.GovernorBusy", "a(yy)",
-			 8, 8, 8, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 8, 8);
+	msg = call_fails(bus, MPATH, MIFACE, "SetBits", "org.bitmix.Daemon1.Error.GovernorBusy",
+			 "a(yy)", 8, 8, 8, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 4, 8, 8);
 	assert_non_null(strstr(msg, "switch to userspace"));
 	call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s", "userspace");
 	assert_string_prop(bus, PATH, IFACE, "Governor", "userspace");
@@ -508,10 +524,11 @@ static void test_governor_tunables(void **state)
 			 "sa{sv}", "step_wise", 1, "trips", "s", "[{temp: 50}, {temp: 40}]");
 	printf("bad trips: %s\n", msg);
 	assert_string_prop(bus, PATH, IFACE, "Governor", "userspace");
-	call_ok(bus, PATH, IFACE, "SetGovernorWithTunables", NULL, "sa{sv}", "step_wise", 2, "states",
-		"u", 3, "trips", "s", "[{temp: 38, hysteresis: 2}]");
+	call_ok(bus, PATH, IFACE, "SetGovernorWithTunables", NULL, "sa{sv}", "step_wise", 2,
+		"states", "u", 3, "trips", "s", "[{temp: 38, hysteresis: 2}]");
 	assert_string_prop(bus, PATH, IFACE, "Governor", "step_wise");
-	assert_true(sd_bus_get_property(bus, NAME, PATH, IFACE, "GovernorTunables", NULL, &reply, "a{sv}") >= 0);
+	assert_true(sd_bus_get_property(bus, NAME, PATH, IFACE, "GovernorTunables", NULL, &reply,
+					"a{sv}") >= 0);
 	assert_true(sd_bus_message_enter_container(reply, 'a', "{sv}") >= 0);
 	while (sd_bus_message_enter_container(reply, 'e', "sv") > 0) {
 		assert_true(sd_bus_message_read(reply, "s", &key) > 0);
@@ -540,14 +557,18 @@ static void test_limits(void **state)
 
 	(void)state;
 	subscribe(bus, &s);
-	assert_non_null(strstr(call_fails(bus, MPATH, MIFACE, "SetLimits", SD_BUS_ERROR_INVALID_ARGS,
-					  "yya(sy)", 3, 9, 0), "not within 2..8"));
-	assert_non_null(strstr(call_fails(bus, MPATH, MIFACE, "SetLimits", SD_BUS_ERROR_INVALID_ARGS,
-					  "yya(sy)", 2, 8, 1, "nosuchlayer", 4), "no layer"));
+	assert_non_null(strstr(call_fails(bus, MPATH, MIFACE, "SetLimits",
+					  SD_BUS_ERROR_INVALID_ARGS, "yya(sy)", 3, 9, 0),
+			       "not within 2..8"));
+	assert_non_null(
+		strstr(call_fails(bus, MPATH, MIFACE, "SetLimits", SD_BUS_ERROR_INVALID_ARGS,
+				  "yya(sy)", 2, 8, 1, "nosuchlayer", 4),
+		       "no layer"));
 	call_ok(bus, MPATH, MIFACE, "SetLimits", NULL, "yya(sy)", 3, 6, 1, "block2.dw", 2);
 	pump(bus, 5, &s.limits_changed, 1);
 	assert_int_equal(s.limits_changed, 1);
-	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Limits", NULL, &reply, "(yya(sy))") >= 0);
+	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Limits", NULL, &reply,
+					"(yya(sy))") >= 0);
 	assert_true(sd_bus_message_enter_container(reply, 'r', "yya(sy)") >= 0);
 	assert_true(sd_bus_message_read(reply, "yy", &lo, &hi) > 0);
 	assert_true(sd_bus_message_read(reply, "a(sy)", 1, &layer, &bits) > 0);
@@ -567,9 +588,12 @@ static void test_unknown_model(void **state)
 	char *s = NULL;
 
 	(void)state;
-	call_fails(bus, PATH, IFACE, "GetModel", "org.bitmix.Daemon1.Error.NoSuchModel", "s", "nope");
-	call_fails(bus, PATH, IFACE, "UnloadModel", "org.bitmix.Daemon1.Error.NoSuchModel", "s", "nope");
-	assert_true(sd_bus_get_property_string(bus, NAME, PATH "/model/nope", MIFACE, "Name", &error, &s) < 0);
+	call_fails(bus, PATH, IFACE, "GetModel", "org.bitmix.Daemon1.Error.NoSuchModel", "s",
+		   "nope");
+	call_fails(bus, PATH, IFACE, "UnloadModel", "org.bitmix.Daemon1.Error.NoSuchModel", "s",
+		   "nope");
+	assert_true(sd_bus_get_property_string(bus, NAME, PATH "/model/nope", MIFACE, "Name",
+					       &error, &s) < 0);
 	sd_bus_error_free(&error);
 	sd_bus_flush_close_unref(bus);
 }
@@ -598,7 +622,8 @@ static int count_models(sd_bus *bus)
 	sd_bus_message *reply = NULL;
 	int n = 0;
 
-	assert_true(sd_bus_get_property(bus, NAME, PATH, IFACE, "Models", NULL, &reply, "a(so)") >= 0);
+	assert_true(sd_bus_get_property(bus, NAME, PATH, IFACE, "Models", NULL, &reply, "a(so)") >=
+		    0);
 	assert_true(sd_bus_message_enter_container(reply, 'a', "(so)") >= 0);
 	while (sd_bus_message_skip(reply, "(so)") > 0)
 		n++;
@@ -649,8 +674,8 @@ static void load_model_safety(sd_bus *bus, const char *model)
 	assert_int_equal(count_models(bus), 2);
 	call_ok(bus, PATH, IFACE, "UnloadModel", NULL, "s", "byfd");
 	assert_int_equal(pipe(pipefd), 0);
-	msg = call_fails(bus, PATH, IFACE, "LoadModelFd", "org.bitmix.Daemon1.Error.LoadFailed", "sh",
-			 "x", pipefd[0]);
+	msg = call_fails(bus, PATH, IFACE, "LoadModelFd", "org.bitmix.Daemon1.Error.LoadFailed",
+			 "sh", "x", pipefd[0]);
 	assert_non_null(strstr(msg, "the descriptor passed is not a regular file"));
 	close(pipefd[0]);
 	close(pipefd[1]);
@@ -753,7 +778,8 @@ static unsigned count_holds(sd_bus *bus, char *owner, size_t size)
 	uint32_t id;
 	unsigned n = 0;
 
-	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Holds", NULL, &reply, "a(usts)") >= 0);
+	assert_true(sd_bus_get_property(bus, NAME, MPATH, MIFACE, "Holds", NULL, &reply,
+					"a(usts)") >= 0);
 	assert_true(sd_bus_message_enter_container(reply, 'a', "(usts)") >= 0);
 	while (sd_bus_message_read(reply, "(usts)", &id, &kind, &value, &who) > 0) {
 		if (owner)
@@ -819,7 +845,8 @@ static int as_nobody(void *arg)
 	if (sd_bus_get_property_string(bus, NAME, PATH, IFACE, "Governor", &error, &gov) < 0)
 		return 12;
 	free(gov);
-	if (sd_bus_call_method(bus, NAME, PATH, IFACE, "SetGovernor", &error, NULL, "s", "powersave") >= 0)
+	if (sd_bus_call_method(bus, NAME, PATH, IFACE, "SetGovernor", &error, NULL, "s",
+			       "powersave") >= 0)
 		return 13;
 	if (!sd_bus_error_has_name(&error, SD_BUS_ERROR_ACCESS_DENIED) ||
 	    !strstr(error.message, "uid 65534 may not change the governor"))
@@ -855,7 +882,8 @@ static int nobody_as_admin(void *arg)
 	if (sd_bus_new(&bus) < 0 || sd_bus_set_address(bus, pbus.address) < 0 ||
 	    sd_bus_set_bus_client(bus, 1) < 0 || sd_bus_start(bus) < 0)
 		return 11;
-	if (sd_bus_call_method(bus, NAME, PATH, IFACE, "SetGovernor", &error, NULL, "s", "powersave") < 0)
+	if (sd_bus_call_method(bus, NAME, PATH, IFACE, "SetGovernor", &error, NULL, "s",
+			       "powersave") < 0)
 		return 12;
 	sd_bus_flush_close_unref(bus);
 	if (bitmix_connect(daemon_h.socket, &bm) < 0)
@@ -874,8 +902,8 @@ static void test_admin_users(void **state)
 	(void)state;
 	if (geteuid() != 0)
 		skip();
-	snprintf(yaml, sizeof(yaml), "dbus:\n  address: %s\n  admin_users: [65534]\n%s", pbus.address,
-		 machine_yaml);
+	snprintf(yaml, sizeof(yaml), "dbus:\n  address: %s\n  admin_users: [65534]\n%s",
+		 pbus.address, machine_yaml);
 	assert_int_equal(harness_write_config(&daemon_h, model_path, yaml), 0);
 	call_ok(bus, PATH, IFACE, "Reload", NULL, NULL);
 	harness_run_as_nobody(nobody_as_admin, NULL);
@@ -901,16 +929,20 @@ static void test_no_bits_changed_missed(void **state)
 	(void)state;
 	set_uniform_bits(bus, 4);
 	subscribe(bus, &s);
-	assert_true(sd_bus_get_property_trivial(bus, NAME, MPATH, MIFACE, "Generation", NULL, 't', &g0) >= 0);
+	assert_true(sd_bus_get_property_trivial(bus, NAME, MPATH, MIFACE, "Generation", NULL, 't',
+						&g0) >= 0);
 	for (unsigned i = 0; i < switches; i++) {
-		call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s", i % 2 ? "userspace" : "performance");
+		call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s",
+			i % 2 ? "userspace" : "performance");
 		sd_bus_process(bus, NULL);
 	}
 	call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s", "userspace");
-	assert_true(sd_bus_get_property_trivial(bus, NAME, MPATH, MIFACE, "Generation", NULL, 't', &g1) >= 0);
+	assert_true(sd_bus_get_property_trivial(bus, NAME, MPATH, MIFACE, "Generation", NULL, 't',
+						&g1) >= 0);
 	pump(bus, 10, &s.bits_changed, (unsigned)((g1 - g0) / 2));
-	printf("%u governor switches: %llu publications, %u BitsChanged, generations %s\n", switches,
-	       (unsigned long long)((g1 - g0) / 2), s.bits_changed, s.gaps ? "with gaps" : "contiguous");
+	printf("%u governor switches: %llu publications, %u BitsChanged, generations %s\n",
+	       switches, (unsigned long long)((g1 - g0) / 2), s.bits_changed,
+	       s.gaps ? "with gaps" : "contiguous");
 	assert_int_equal(g1 - g0, 2 * switches);
 	assert_int_equal(s.bits_changed, (g1 - g0) / 2);
 	assert_false(s.gaps);
@@ -928,7 +960,8 @@ static void test_trip_crossed(void **state)
 
 	(void)state;
 	subscribe(bus, &s);
-	assert_true(sd_bus_get_property_trivial(bus, NAME, MPATH, MIFACE, "Generation", NULL, 't', &g0) >= 0);
+	assert_true(sd_bus_get_property_trivial(bus, NAME, MPATH, MIFACE, "Generation", NULL, 't',
+						&g0) >= 0);
 	call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s", "step_wise");
 	harness_load_start(&l, daemon_h.socket);
 	pump(bus, 30, &s.trips_up, 1);
@@ -939,10 +972,12 @@ static void test_trip_crossed(void **state)
 	assert_int_equal(s.trips_down, 1);
 	call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s", "userspace");
 	/* step_wise moved the bits as it heated and cooled: every publication was announced. */
-	assert_true(sd_bus_get_property_trivial(bus, NAME, MPATH, MIFACE, "Generation", NULL, 't', &g1) >= 0);
+	assert_true(sd_bus_get_property_trivial(bus, NAME, MPATH, MIFACE, "Generation", NULL, 't',
+						&g1) >= 0);
 	pump(bus, 5, &s.bits_changed, (unsigned)((g1 - g0) / 2));
 	printf("step_wise under load: %llu publications, %u BitsChanged, generations %s\n",
-	       (unsigned long long)((g1 - g0) / 2), s.bits_changed, s.gaps ? "with gaps" : "contiguous");
+	       (unsigned long long)((g1 - g0) / 2), s.bits_changed,
+	       s.gaps ? "with gaps" : "contiguous");
 	assert_int_equal(s.bits_changed, (g1 - g0) / 2);
 	assert_false(s.gaps);
 	sd_bus_flush_close_unref(bus);
@@ -954,7 +989,8 @@ static void wait_cooler(sd_bus *bus, double c, double seconds)
 	double t = 1000;
 
 	for (double end = mono() + seconds; mono() < end; usleep(100000)) {
-		assert_true(sd_bus_get_property_trivial(bus, NAME, PATH, IFACE, "Temperature", NULL, 'd', &t) >= 0);
+		assert_true(sd_bus_get_property_trivial(bus, NAME, PATH, IFACE, "Temperature", NULL,
+							'd', &t) >= 0);
 		if (t < c)
 			return;
 	}
@@ -1006,13 +1042,16 @@ static int read_cost_table(sd_bus *bus, unsigned *rows, unsigned measured[2], in
 	assert_int_equal(large, 256);
 	assert_true(sd_bus_message_enter_container(reply, 'a', "(sqqqqadad)") > 0);
 	while (sd_bus_message_enter_container(reply, 'r', "sqqqqadad") > 0) {
-		assert_true(sd_bus_message_read(reply, "sqqqq", &name, &allowed, &m0, &m1, &pruned) > 0);
+		assert_true(sd_bus_message_read(reply, "sqqqq", &name, &allowed, &m0, &m1,
+						&pruned) > 0);
 		assert_true(allowed != 0 && (pruned & ~allowed) == 0);
 		for (int bi = 0; bi < 2; bi++) {
 			assert_true(sd_bus_message_read_array(reply, 'd', &ns, &size) > 0);
 			assert_int_equal(size, 7 * sizeof(double));
-			for (int b = 2; b <= 8; b++) /* every allowed bit-width has a time, measured or not */
-				assert_true((((const double *)ns)[b - 2] > 0) == !!(allowed & (1u << b)));
+			for (int b = 2; b <= 8;
+			     b++) /* every allowed bit-width has a time, measured or not */
+				assert_true((((const double *)ns)[b - 2] > 0) ==
+					    !!(allowed & (1u << b)));
 		}
 		*rows += (unsigned)__builtin_popcount(allowed);
 		measured[0] += (unsigned)__builtin_popcount(allowed & m0);
@@ -1055,8 +1094,8 @@ static void test_cost_table(void **state)
 
 static void test_bitmixctl_json(void **state)
 {
-	static const char *const verbs[] = { "status", "governor", "bits fmnist", "holds",
-					     "stats fmnist", "cost fmnist" };
+	static const char *const verbs[] = { "status", "governor",     "bits fmnist",
+					     "holds",  "stats fmnist", "cost fmnist" };
 	char cmd[512], out[16384];
 	bool python = access("/usr/bin/python3", X_OK) == 0;
 
@@ -1071,23 +1110,27 @@ static void test_bitmixctl_json(void **state)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++) {
 		if (strcmp(verbs[i], "holds") == 0)
 			continue; /* D-Bus only */
-		snprintf(cmd, sizeof(cmd), "%s --socket %s --json %s%s", bitmixctl_path, daemon_h.socket,
-			 verbs[i], python ? " | /usr/bin/python3 -m json.tool" : "");
+		snprintf(cmd, sizeof(cmd), "%s --socket %s --json %s%s", bitmixctl_path,
+			 daemon_h.socket, verbs[i],
+			 python ? " | /usr/bin/python3 -m json.tool" : "");
 		assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 		assert_true(out[0] == '{');
 	}
 	snprintf(cmd, sizeof(cmd), "%s --socket %s --json status", bitmixctl_path, daemon_h.socket);
 	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"bus\":null"));
-	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s --json status", bitmixctl_path, pbus.address);
+	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s --json status", bitmixctl_path,
+		 pbus.address);
 	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "\"governor\":\"userspace\""));
 	assert_non_null(strstr(out, "\"name\":\"fmnist\""));
 	/* Setting over D-Bus, errors as the daemon words them. */
-	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s bits fmnist 6", bitmixctl_path, pbus.address);
+	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s bits fmnist 6", bitmixctl_path,
+		 pbus.address);
 	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "new bits at generation"));
-	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s governor turbo 2>&1", bitmixctl_path, pbus.address);
+	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s governor turbo 2>&1", bitmixctl_path,
+		 pbus.address);
 	assert_int_equal(harness_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "no governor \"turbo\""));
 	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s reload", bitmixctl_path, pbus.address);
@@ -1100,7 +1143,8 @@ static void test_bitmixctl_watch(void **state)
 	int lines = 0;
 
 	(void)state;
-	snprintf(cmd, sizeof(cmd), "timeout 20 %s --bus-address=%s watch fmnist --count 3 --interval 0.2",
+	snprintf(cmd, sizeof(cmd),
+		 "timeout 20 %s --bus-address=%s watch fmnist --count 3 --interval 0.2",
 		 bitmixctl_path, pbus.address);
 	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	printf("%s", out);
@@ -1176,12 +1220,15 @@ static void test_busctl(void **state)
 	snprintf(cmd, sizeof(cmd), "busctl --address=%s tree " NAME, pbus.address);
 	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	assert_non_null(strstr(out, MPATH));
-	snprintf(cmd, sizeof(cmd), "busctl --address=%s get-property " NAME " " PATH " " IFACE " Governor",
+	snprintf(cmd, sizeof(cmd),
+		 "busctl --address=%s get-property " NAME " " PATH " " IFACE " Governor",
 		 pbus.address);
 	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	assert_string_equal(out, "s \"userspace\"\n");
-	snprintf(cmd, sizeof(cmd), "busctl --address=%s call " NAME " " MPATH " " MIFACE
-		 " SetBits 'a(yy)' 8 8 8 5 5 5 5 5 5 5 5 5 5 5 5 8 8", pbus.address);
+	snprintf(cmd, sizeof(cmd),
+		 "busctl --address=%s call " NAME " " MPATH " " MIFACE
+		 " SetBits 'a(yy)' 8 8 8 5 5 5 5 5 5 5 5 5 5 5 5 8 8",
+		 pbus.address);
 	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 	assert_true(strncmp(out, "t ", 2) == 0);
 }
@@ -1205,7 +1252,8 @@ static void test_latency(void **state)
 		char *s = NULL;
 		double t0 = mono();
 
-		assert_true(sd_bus_get_property_string(bus, NAME, PATH, IFACE, "Governor", NULL, &s) >= 0);
+		assert_true(sd_bus_get_property_string(bus, NAME, PATH, IFACE, "Governor", NULL,
+						       &s) >= 0);
 		get_us[i] = (mono() - t0) * 1e6;
 		free(s);
 	}
@@ -1218,8 +1266,8 @@ static void test_latency(void **state)
 	qsort(get_us, N, sizeof(double), by_double);
 	qsort(set_us, N, sizeof(double), by_double);
 	printf("latency over D-Bus, %d calls each: Get(Governor) p50 %.0f us p99 %.0f us; "
-	       "SetBits p50 %.0f us p99 %.0f us\n", N, get_us[N / 2], get_us[N * 99 / 100],
-	       set_us[N / 2], set_us[N * 99 / 100]);
+	       "SetBits p50 %.0f us p99 %.0f us\n",
+	       N, get_us[N / 2], get_us[N * 99 / 100], set_us[N / 2], set_us[N * 99 / 100]);
 	assert_true(get_us[N / 2] < 100000);
 	sd_bus_flush_close_unref(bus);
 }
@@ -1241,8 +1289,9 @@ static int group_setup(void **state)
 
 		if (slash)
 			*slash = 0;
-		snprintf(extra_yaml, sizeof(extra_yaml), "dbus:\n  address: %s\nmodel_folders: [%s, /tmp]\n%s",
-			 pbus.address, abs ? abs : "/nonexistent", machine_yaml);
+		snprintf(extra_yaml, sizeof(extra_yaml),
+			 "dbus:\n  address: %s\nmodel_folders: [%s, /tmp]\n%s", pbus.address,
+			 abs ? abs : "/nonexistent", machine_yaml);
 		free(abs);
 	}
 	if (harness_start(&daemon_h, bitmixd_path, model_path, extra_yaml) < 0 ||

@@ -26,10 +26,21 @@ static size_t elems(const struct bmx_node *n)
 static struct dshape window_of(const struct bmx_node *in, const struct bmx_node *n)
 {
 	return (struct dshape){
-		.batch = 1, .in_h = in->out_h, .in_w = in->out_w, .in_c = in->out_c,
-		.out_h = n->out_h, .out_w = n->out_w, .out_c = n->out_c,
-		.kh = n->kernel_h, .kw = n->kernel_w, .sh = n->stride_h, .sw = n->stride_w,
-		.pt = n->pad_top, .pl = n->pad_left, .pb = n->pad_bottom, .pr = n->pad_right,
+		.batch = 1,
+		.in_h = in->out_h,
+		.in_w = in->out_w,
+		.in_c = in->out_c,
+		.out_h = n->out_h,
+		.out_w = n->out_w,
+		.out_c = n->out_c,
+		.kh = n->kernel_h,
+		.kw = n->kernel_w,
+		.sh = n->stride_h,
+		.sw = n->stride_w,
+		.pt = n->pad_top,
+		.pl = n->pad_left,
+		.pb = n->pad_bottom,
+		.pr = n->pad_right,
 		.groups = n->groups ? n->groups : 1,
 	};
 }
@@ -70,7 +81,8 @@ static int run_layer(const struct bmx_model *m, const struct bmx_layer_bits *bit
 	for (size_t i = 0; i < red * v->out_c; i++)
 		wt[i] = dref_weight_real(v->weights[i], fp ? 8 : w, v->w_scale[i / red]);
 	if (n->op == BMX_OP_LINEAR)
-		s = (struct dshape){ 1, 1, 1, (uint32_t)n_in, 1, 1, v->out_c, 1, 1, 1, 1, 0, 0, 0, 0, 1 };
+		s = (struct dshape){ 1, 1, 1, (uint32_t)n_in, 1, 1, v->out_c, 1, 1, 1, 1, 0, 0,
+				     0, 0, 1 };
 	dref_conv(&s, xq, wt, y);
 
 	if (raw->tbn_prev >= 0)

@@ -76,43 +76,58 @@ void dref_conv(const struct dshape *s, const double *x, const double *wt, double
 	uint32_t cig = s->in_c / s->groups, cog = s->out_c / s->groups;
 
 	for (uint32_t n = 0; n < s->batch; n++)
-	for (uint32_t oh = 0; oh < s->out_h; oh++)
-	for (uint32_t ow = 0; ow < s->out_w; ow++)
-	for (uint32_t o = 0; o < s->out_c; o++) {
-		double sum = 0;
+		for (uint32_t oh = 0; oh < s->out_h; oh++)
+			for (uint32_t ow = 0; ow < s->out_w; ow++)
+				for (uint32_t o = 0; o < s->out_c; o++) {
+					double sum = 0;
 
-		for (uint32_t i = 0; i < s->kh; i++)
-		for (uint32_t j = 0; j < s->kw; j++)
-		for (uint32_t ic = 0; ic < cig; ic++) {
-			int64_t h = (int64_t)oh * s->sh + i - s->pt, w = (int64_t)ow * s->sw + j - s->pl;
+					for (uint32_t i = 0; i < s->kh; i++)
+						for (uint32_t j = 0; j < s->kw; j++)
+							for (uint32_t ic = 0; ic < cig; ic++) {
+								int64_t h = (int64_t)oh * s->sh +
+									    i - s->pt,
+									w = (int64_t)ow * s->sw +
+									    j - s->pl;
 
-			if (!inside(h, s->in_h) || !inside(w, s->in_w))
-				continue;
-			sum += wt[((size_t)o * s->kh * s->kw + i * s->kw + j) * cig + ic] *
-			       x[in_index(s, n, h, w, (o / cog) * cig + ic)];
-		}
-		*y++ = sum;
-	}
+								if (!inside(h, s->in_h) ||
+								    !inside(w, s->in_w))
+									continue;
+								sum += wt[((size_t)o * s->kh * s->kw +
+									   i * s->kw + j) *
+										  cig +
+									  ic] *
+								       x[in_index(s, n, h, w,
+										  (o / cog) * cig +
+											  ic)];
+							}
+					*y++ = sum;
+				}
 }
 
 static void pool(const struct dshape *s, const double *x, double *y, int average)
 {
 	for (uint32_t n = 0; n < s->batch; n++)
-	for (uint32_t oh = 0; oh < s->out_h; oh++)
-	for (uint32_t ow = 0; ow < s->out_w; ow++)
-	for (uint32_t c = 0; c < s->in_c; c++) {
-		double acc = average ? 0 : -INFINITY;
+		for (uint32_t oh = 0; oh < s->out_h; oh++)
+			for (uint32_t ow = 0; ow < s->out_w; ow++)
+				for (uint32_t c = 0; c < s->in_c; c++) {
+					double acc = average ? 0 : -INFINITY;
 
-		for (uint32_t i = 0; i < s->kh; i++)
-		for (uint32_t j = 0; j < s->kw; j++) {
-			int64_t h = (int64_t)oh * s->sh + i - s->pt, w = (int64_t)ow * s->sw + j - s->pl;
+					for (uint32_t i = 0; i < s->kh; i++)
+						for (uint32_t j = 0; j < s->kw; j++) {
+							int64_t h = (int64_t)oh * s->sh + i - s->pt,
+								w = (int64_t)ow * s->sw + j - s->pl;
 
-			if (!inside(h, s->in_h) || !inside(w, s->in_w))
-				continue;
-			acc = average ? acc + x[in_index(s, n, h, w, c)] : fmax(acc, x[in_index(s, n, h, w, c)]);
-		}
-		*y++ = average ? acc / (s->kh * s->kw) : acc;
-	}
+							if (!inside(h, s->in_h) ||
+							    !inside(w, s->in_w))
+								continue;
+							acc = average ? acc + x[in_index(s, n, h, w,
+											 c)]
+								      : fmax(acc,
+									     x[in_index(s, n, h, w,
+											c)]);
+						}
+					*y++ = average ? acc / (s->kh * s->kw) : acc;
+				}
 }
 
 void dref_maxpool(const struct dshape *s, const double *x, double *y)

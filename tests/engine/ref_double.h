@@ -16,7 +16,7 @@ struct rng {
 };
 
 uint64_t rng_next(struct rng *r);
-double rng_unit(struct rng *r);                   /* [0, 1) */
+double rng_unit(struct rng *r);				/* [0, 1) */
 int32_t rng_int(struct rng *r, int32_t lo, int32_t hi); /* [lo, hi] */
 
 /* Window geometry: batch, input, output, kernel, stride, pads (top, left, bottom, right), groups. */

@@ -133,8 +133,8 @@ static void check_identical(const struct bmx_engine *e, const struct fixture *f,
 		bmx_adaptive_config(e, req, res[j].config, bits);
 		assert_int_equal(bmx_engine_run(e, bits, 1, f->input + j * 28 * 28, ref, s), 0);
 		if (memcmp(ref, out + j * 10, sizeof(ref)) != 0)
-			fail_msg("sample %u (config %u, %u runs): output differs from a whole run", j,
-				 res[j].config, res[j].runs);
+			fail_msg("sample %u (config %u, %u runs): output differs from a whole run",
+				 j, res[j].config, res[j].runs);
 	}
 	free(s);
 }
@@ -177,7 +177,9 @@ static void cascade_case(int bundled, enum bmx_kernels_path path)
 	assert_results_equal(res, again, BATCH);
 	assert_memory_equal(f.out, out2, sizeof(out2));
 	for (uint32_t j = 0; j < BATCH; j++) {
-		assert_int_equal(bmx_adaptive_run(e, &req, 1, f.input + j * 28 * 28, out2, s, NULL, &one[j]), 0);
+		assert_int_equal(bmx_adaptive_run(e, &req, 1, f.input + j * 28 * 28, out2, s, NULL,
+						  &one[j]),
+				 0);
 		assert_memory_equal(out2, f.out + j * 10, 10 * sizeof(float));
 	}
 	assert_results_equal(res, one, BATCH);
@@ -224,14 +226,19 @@ static void policy_case(int bundled, enum bmx_kernels_path path)
 			void *one_s = scratch_for(bmx_engine_scratch_size(e, 1));
 
 			/* The choice is the documented rule on the features of this sample alone. */
-			assert_int_equal(bmx_engine_run_range(e, c0, 1, f.input + j * 28 * 28, one_s, 0,
-							      f.m->position[f.m->policy->feature_node] + 1, NULL), 0);
+			assert_int_equal(
+				bmx_engine_run_range(e, c0, 1, f.input + j * 28 * 28, one_s, 0,
+						     f.m->position[f.m->policy->feature_node] + 1,
+						     NULL),
+				0);
 			bmx_pool_features(bmx_engine_value(e, 1, one_s, f.m->policy->feature_node),
 					  fn->out_h * fn->out_w, fn->out_c, features);
 			assert_int_equal(res[j].config, bmx_policy_choose(f.m, features, t));
 			assert_int_equal(res[j].runs, 1);
 			free(one_s);
-			assert_int_equal(bmx_adaptive_run(e, &req, 1, f.input + j * 28 * 28, out1, s, NULL, &one), 0);
+			assert_int_equal(bmx_adaptive_run(e, &req, 1, f.input + j * 28 * 28, out1,
+							  s, NULL, &one),
+					 0);
 			assert_results_equal(&one, &res[j], 1);
 			assert_memory_equal(out1, f.out + j * 10, sizeof(out1));
 		}
@@ -263,7 +270,8 @@ static void limits_case(int bundled)
 	for (int it = 0; it < 40; it++) {
 		struct bmx_adaptive_request req = {
 			.mode = it % 2 ? BMX_ADAPTIVE_POLICY : BMX_ADAPTIVE_CASCADE,
-			.ceiling = ceiling, .floor = (uint8_t)(it % 3 ? 2 + rng(&seed) % 7 : 0),
+			.ceiling = ceiling,
+			.floor = (uint8_t)(it % 3 ? 2 + rng(&seed) % 7 : 0),
 		};
 		const float low[2] = { 2.0f, 2.0f }, zero[2] = { -1e30f, -1e30f };
 
@@ -286,7 +294,8 @@ static void limits_case(int bundled)
 				for (uint32_t l = 0; l < f.m->layer_count; l++) {
 					assert_true(bits[l].w_bits <= ceiling[l].w_bits);
 					assert_true(bits[l].a_bits <= ceiling[l].a_bits);
-					if (f.m->views[l].bit_index[req.floor < 2 ? 2 : req.floor] >= 0 &&
+					if (f.m->views[l].bit_index[req.floor < 2 ? 2 : req.floor] >=
+						    0 &&
 					    req.floor <= ceiling[l].w_bits)
 						assert_true(bits[l].w_bits >= req.floor);
 				}
@@ -311,12 +320,36 @@ static void each_path(void (*fn)(int, enum bmx_kernels_path), int bundled)
 	}
 }
 
-static void test_cascade_seeded(void **state) { (void)state; each_path(cascade_case, 0); }
-static void test_cascade_bundled(void **state) { (void)state; each_path(cascade_case, 1); }
-static void test_policy_seeded(void **state) { (void)state; each_path(policy_case, 0); }
-static void test_policy_bundled(void **state) { (void)state; each_path(policy_case, 1); }
-static void test_limits_seeded(void **state) { (void)state; limits_case(0); }
-static void test_limits_bundled(void **state) { (void)state; limits_case(1); }
+static void test_cascade_seeded(void **state)
+{
+	(void)state;
+	each_path(cascade_case, 0);
+}
+static void test_cascade_bundled(void **state)
+{
+	(void)state;
+	each_path(cascade_case, 1);
+}
+static void test_policy_seeded(void **state)
+{
+	(void)state;
+	each_path(policy_case, 0);
+}
+static void test_policy_bundled(void **state)
+{
+	(void)state;
+	each_path(policy_case, 1);
+}
+static void test_limits_seeded(void **state)
+{
+	(void)state;
+	limits_case(0);
+}
+static void test_limits_bundled(void **state)
+{
+	(void)state;
+	limits_case(1);
+}
 
 /* A model without the sections refuses adaptive requests and still runs OFF. */
 static void test_unsupported(void **state)
@@ -352,12 +385,9 @@ static void test_unsupported(void **state)
 int main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_cascade_seeded),
-		cmocka_unit_test(test_cascade_bundled),
-		cmocka_unit_test(test_policy_seeded),
-		cmocka_unit_test(test_policy_bundled),
-		cmocka_unit_test(test_limits_seeded),
-		cmocka_unit_test(test_limits_bundled),
+		cmocka_unit_test(test_cascade_seeded), cmocka_unit_test(test_cascade_bundled),
+		cmocka_unit_test(test_policy_seeded),  cmocka_unit_test(test_policy_bundled),
+		cmocka_unit_test(test_limits_seeded),  cmocka_unit_test(test_limits_bundled),
 		cmocka_unit_test(test_unsupported),
 	};
 

@@ -40,10 +40,10 @@ struct fixture {
 	struct bmx_model *model;
 	struct bmx_engine *engine;
 	uint32_t in_size, out_size, layers;
-	void *scratch;     /* for MAX_BATCH */
-	float *input;      /* MAX_BATCH samples */
-	float *output;     /* MAX_BATCH samples */
-	double *want;      /* one sample */
+	void *scratch; /* for MAX_BATCH */
+	float *input;  /* MAX_BATCH samples */
+	float *output; /* MAX_BATCH samples */
+	double *want;  /* one sample */
 };
 
 static void *scratch_new(const struct bmx_engine *e, uint32_t batch)
@@ -106,7 +106,8 @@ static int fixture_teardown(void **state)
 static void random_input(struct fixture *f, uint32_t batch, struct rng *r)
 {
 	for (size_t i = 0; i < (size_t)batch * f->in_size; i++)
-		f->input[i] = (float)(rng_unit(r) * 1.75 - 0.25); /* beyond [0, 1]: clamping matters */
+		f->input[i] =
+			(float)(rng_unit(r) * 1.75 - 0.25); /* beyond [0, 1]: clamping matters */
 }
 
 static unsigned random_bit(uint16_t mask, struct rng *r)
@@ -204,28 +205,33 @@ static void test_vs_double(void **state)
 		if (iter < 2)
 			uniform_bits(f, bits, iter ? 8 : 2);
 		random_input(f, batch, &r);
-		assert_int_equal(bmx_engine_run(f->engine, bits, batch, f->input, f->output, f->scratch), 0);
+		assert_int_equal(
+			bmx_engine_run(f->engine, bits, batch, f->input, f->output, f->scratch), 0);
 		for (uint32_t s = 0; s < batch; s++, samples++) {
 			const float *x = f->input + (size_t)s * f->in_size;
 			double err;
 
-			assert_int_equal(graph_double_run(f->model, bits, 0, x, f->want, &ambiguous), 0);
+			assert_int_equal(
+				graph_double_run(f->model, bits, 0, x, f->want, &ambiguous), 0);
 			err = sample_error(f, s);
 			if (ambiguous) {
 				ambiguous_samples++;
 				worst_ambiguous = fmax(worst_ambiguous, err);
 				if (err > AMBIGUOUS_TOL)
-					fail_msg("sample %u (%u ambiguous codes): error %.3g", samples, ambiguous, err);
+					fail_msg("sample %u (%u ambiguous codes): error %.3g",
+						 samples, ambiguous, err);
 				continue;
 			}
 			if (err > GRAPH_TOL)
-				fail_msg("sample %u: relative error %.3g > %.3g", samples, err, GRAPH_TOL);
+				fail_msg("sample %u: relative error %.3g > %.3g", samples, err,
+					 GRAPH_TOL);
 			check_argmax(f, s, GRAPH_TOL);
 			worst = fmax(worst, err);
 		}
 	}
-	print_message("%u samples: worst relative error %.3g; %u with rounding-boundary codes, worst %.3g\n",
-		      samples, worst, ambiguous_samples, worst_ambiguous);
+	print_message(
+		"%u samples: worst relative error %.3g; %u with rounding-boundary codes, worst %.3g\n",
+		samples, worst, ambiguous_samples, worst_ambiguous);
 	assert_true((samples - ambiguous_samples) * 4 >= samples);
 }
 
@@ -258,7 +264,8 @@ static void expect_refused(struct fixture *f, const struct bmx_layer_bits *bits,
 	memcpy(before, f->output, n);
 	assert_int_equal(bmx_engine_check_bits(f->engine, bits, &bad), -EINVAL);
 	assert_int_equal(bad, layer);
-	assert_int_equal(bmx_engine_run(f->engine, bits, 1, f->input, f->output, f->scratch), -EINVAL);
+	assert_int_equal(bmx_engine_run(f->engine, bits, 1, f->input, f->output, f->scratch),
+			 -EINVAL);
 	assert_memory_equal(f->output, before, n);
 	free(before);
 }
@@ -292,7 +299,8 @@ static void test_bad_bits(void **state)
 		}
 	}
 	if (!tested_mask_hole)
-		print_message("note: every layer supports all of 2..8; no in-range hole to refuse\n");
+		print_message(
+			"note: every layer supports all of 2..8; no in-range hole to refuse\n");
 }
 
 /* Same input and bits: bit-identical outputs across runs and batch sizes. */
@@ -307,16 +315,22 @@ static void test_deterministic(void **state)
 	assert_non_null(first);
 	random_bits(f, bits, &r);
 	random_input(f, MAX_BATCH, &r);
-	assert_int_equal(bmx_engine_run(f->engine, bits, MAX_BATCH, f->input, first, f->scratch), 0);
+	assert_int_equal(bmx_engine_run(f->engine, bits, MAX_BATCH, f->input, first, f->scratch),
+			 0);
 	for (int i = 0; i < 5; i++) {
 		memset(f->scratch, i * 37, bmx_engine_scratch_size(f->engine, MAX_BATCH));
-		assert_int_equal(bmx_engine_run(f->engine, bits, MAX_BATCH, f->input, f->output, f->scratch), 0);
+		assert_int_equal(bmx_engine_run(f->engine, bits, MAX_BATCH, f->input, f->output,
+						f->scratch),
+				 0);
 		assert_memory_equal(first, f->output, n * sizeof(float));
 	}
 	for (uint32_t s = 0; s < MAX_BATCH; s++) {
-		assert_int_equal(bmx_engine_run(f->engine, bits, 1, f->input + (size_t)s * f->in_size,
-						f->output, f->scratch), 0);
-		assert_memory_equal(first + (size_t)s * f->out_size, f->output, f->out_size * sizeof(float));
+		assert_int_equal(bmx_engine_run(f->engine, bits, 1,
+						f->input + (size_t)s * f->in_size, f->output,
+						f->scratch),
+				 0);
+		assert_memory_equal(first + (size_t)s * f->out_size, f->output,
+				    f->out_size * sizeof(float));
 	}
 	free(first);
 }
@@ -396,12 +410,14 @@ static void test_bits_are_used(void **state)
 		if (low == w)
 			continue;
 		bits[l].w_bits = low;
-		assert_int_equal(bmx_engine_run(f->engine, bits, 1, f->input, f->output, f->scratch), 0);
+		assert_int_equal(
+			bmx_engine_run(f->engine, bits, 1, f->input, f->output, f->scratch), 0);
 		if (max_abs_diff(base, f->output, f->out_size) == 0)
 			fail_msg("layer %u: w_bits %u -> %u did not change the output", l, w, low);
 		bits[l].w_bits = w;
 		bits[l].a_bits = low;
-		assert_int_equal(bmx_engine_run(f->engine, bits, 1, f->input, f->output, f->scratch), 0);
+		assert_int_equal(
+			bmx_engine_run(f->engine, bits, 1, f->input, f->output, f->scratch), 0);
 		if (max_abs_diff(base, f->output, f->out_size) == 0)
 			fail_msg("layer %u: a_bits %u -> %u did not change the output", l, a, low);
 		bits[l].a_bits = a;
@@ -419,7 +435,8 @@ static double error_vs_fp(struct fixture *f, unsigned b, int samples)
 	uniform_bits(f, bits, b);
 	for (int s = 0; s < samples; s++) {
 		random_input(f, 1, &r);
-		assert_int_equal(bmx_engine_run(f->engine, bits, 1, f->input, f->output, f->scratch), 0);
+		assert_int_equal(
+			bmx_engine_run(f->engine, bits, 1, f->input, f->output, f->scratch), 0);
 		assert_int_equal(graph_double_run(f->model, bits, 1, f->input, f->want, NULL), 0);
 		for (uint32_t i = 0; i < f->out_size; i++)
 			sum += fabs(f->output[i] - f->want[i]);
@@ -432,7 +449,8 @@ static void test_precision_order(void **state)
 	struct fixture *f = *state;
 	double e8 = error_vs_fp(f, 8, 16), e4 = error_vs_fp(f, 4, 16), e2 = error_vs_fp(f, 2, 16);
 
-	print_message("mean |y - fp| per sample: 8 bits %.4g, 4 bits %.4g, 2 bits %.4g\n", e8, e4, e2);
+	print_message("mean |y - fp| per sample: 8 bits %.4g, 4 bits %.4g, 2 bits %.4g\n", e8, e4,
+		      e2);
 	assert_true(e8 < e2);
 	assert_true(e8 < e4);
 }
@@ -440,12 +458,9 @@ static void test_precision_order(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_default_bits),
-		cmocka_unit_test(test_vs_double),
-		cmocka_unit_test(test_bad_bits),
-		cmocka_unit_test(test_deterministic),
-		cmocka_unit_test(test_threads),
-		cmocka_unit_test(test_bits_are_used),
+		cmocka_unit_test(test_default_bits),	cmocka_unit_test(test_vs_double),
+		cmocka_unit_test(test_bad_bits),	cmocka_unit_test(test_deterministic),
+		cmocka_unit_test(test_threads),		cmocka_unit_test(test_bits_are_used),
 		cmocka_unit_test(test_precision_order),
 	};
 	int failed = 0;

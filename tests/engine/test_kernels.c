@@ -67,12 +67,21 @@ static int add_layer(struct bmx_writer *w, struct rng *r, int input, const struc
 {
 	uint32_t h, wd, c, prev_nbits = d->tbn_prev >= 0 ? NBITS : 1;
 	struct bmx_node_spec s = {
-		.op = d->kh ? BMX_OP_CONV2D : BMX_OP_LINEAR, .inputs = { input, -1 },
-		.out_c = d->out_c, .kernel_h = (uint16_t)d->kh, .kernel_w = (uint16_t)d->kw,
-		.stride_h = (uint16_t)d->stride, .stride_w = (uint16_t)(d->stride + (d->kw > 1)),
-		.pad_top = (uint16_t)d->pad, .pad_left = (uint16_t)(d->pad ? d->pad - 1 : 0),
-		.pad_bottom = (uint16_t)(d->pad + 1 < d->kh ? d->pad + 1 : d->pad), .pad_right = (uint16_t)d->pad,
-		.groups = d->groups, .name = "l", .bits_mask = MASK_ALL, .tbn_prev = d->tbn_prev,
+		.op = d->kh ? BMX_OP_CONV2D : BMX_OP_LINEAR,
+		.inputs = { input, -1 },
+		.out_c = d->out_c,
+		.kernel_h = (uint16_t)d->kh,
+		.kernel_w = (uint16_t)d->kw,
+		.stride_h = (uint16_t)d->stride,
+		.stride_w = (uint16_t)(d->stride + (d->kw > 1)),
+		.pad_top = (uint16_t)d->pad,
+		.pad_left = (uint16_t)(d->pad ? d->pad - 1 : 0),
+		.pad_bottom = (uint16_t)(d->pad + 1 < d->kh ? d->pad + 1 : d->pad),
+		.pad_right = (uint16_t)d->pad,
+		.groups = d->groups,
+		.name = "l",
+		.bits_mask = MASK_ALL,
+		.tbn_prev = d->tbn_prev,
 		.act_signed = (uint8_t)d->act_signed,
 	};
 	int8_t *wt;
@@ -87,7 +96,8 @@ static int add_layer(struct bmx_writer *w, struct rng *r, int input, const struc
 	tbn = malloc(sizeof(float) * prev_nbits * NBITS * 2 * d->out_c);
 	assert_true(wt && tbn && d->out_c <= 512);
 	for (size_t i = 0; i < n; i++)
-		wt[i] = (int8_t)(below(r, 8) == 0 ? (below(r, 2) ? 127 : -128) : (int)below(r, 256) - 128);
+		wt[i] = (int8_t)(below(r, 8) == 0 ? (below(r, 2) ? 127 : -128)
+						  : (int)below(r, 256) - 128);
 	for (uint32_t o = 0; o < d->out_c; o++)
 		ws[o] = uniform(r, 0.5f, 1.5f) / (64.0f * sqrtf((float)k));
 	for (uint32_t i = 0; i < NBITS; i++)
@@ -106,7 +116,8 @@ static int add_layer(struct bmx_writer *w, struct rng *r, int input, const struc
 }
 
 /* A parallel-for that runs the tasks in reverse order on the calling thread. */
-static void for_each_reversed(void *ctx, unsigned n, void (*fn)(void *arg, unsigned task), void *arg)
+static void for_each_reversed(void *ctx, unsigned n, void (*fn)(void *arg, unsigned task),
+			      void *arg)
 {
 	unsigned *calls = ctx;
 
@@ -166,8 +177,12 @@ static void compare_batches(const void *file, size_t size, enum bmx_kernels_path
 		const size_t first = RANDOM_BATCH * bmx_model_input_size(m);
 		uint32_t pick = i < first ? below(r, 64) : 64;
 
-		in[i] = pick == 0 ? NAN : pick == 1 ? INFINITY : pick == 2 ? -INFINITY : pick == 3 ? -0.0f
-			: pick < 64 ? uniform(r, -3.0f, 6.0f) : in[first - 1 - i % first];
+		in[i] = pick == 0   ? NAN
+			: pick == 1 ? INFINITY
+			: pick == 2 ? -INFINITY
+			: pick == 3 ? -0.0f
+			: pick < 64 ? uniform(r, -3.0f, 6.0f)
+				    : in[first - 1 - i % first];
 	}
 	/*
 	 * Sample 0 all zeros: acc = 0, so y = 0 * mult + beta is -0 where mult < 0 and beta = -0,
@@ -175,27 +190,36 @@ static void compare_batches(const void *file, size_t size, enum bmx_kernels_path
 	 */
 	memset(in, 0, bmx_model_input_size(m) * sizeof(float));
 	for (unsigned w = 2; w <= (diagonal == LOW_BITS ? 2u : 8u); w++)
-		for (unsigned a = diagonal == DIAGONAL ? w : 2; a <= (diagonal == DIAGONAL ? w : 8u); a++)
+		for (unsigned a = diagonal == DIAGONAL ? w : 2;
+		     a <= (diagonal == DIAGONAL ? w : 8u); a++)
 			for (size_t b = 0; b < (n_batches ? n_batches : 1); b++) {
-				const uint32_t batch = n_batches ? batches[b] : 1 + below(r, RANDOM_BATCH);
+				const uint32_t batch = n_batches ? batches[b]
+								 : 1 + below(r, RANDOM_BATCH);
 				const size_t n = batch * bmx_model_output_size(m);
 
 				assert_true(m->layer_count <= 64);
 				for (uint32_t l = 0; l < m->layer_count; l++)
-					bits[l] = (struct bmx_layer_bits){ supported(&m->views[l], w),
-									   supported(&m->views[l], a) };
-				assert_int_equal(bmx_engine_run(ref, bits, batch, in, want, s_ref), 0);
+					bits[l] = (struct bmx_layer_bits){
+						supported(&m->views[l], w),
+						supported(&m->views[l], a)
+					};
+				assert_int_equal(bmx_engine_run(ref, bits, batch, in, want, s_ref),
+						 0);
 
-				assert_int_equal(bmx_engine_run(fast, bits, batch, in, got, s_fast), 0);
+				assert_int_equal(bmx_engine_run(fast, bits, batch, in, got, s_fast),
+						 0);
 				if (memcmp(want, got, n * sizeof(float)) != 0) {
 					for (size_t i = 0; i < n; i++)
 						if (memcmp(&want[i], &got[i], sizeof(float)) != 0)
-							fail_msg("%s w%u a%u batch %u: out[%zu] = %a, reference %a",
-								 bmx_kernels_name(path), w, a, batch, i, (double)got[i],
-								 (double)want[i]);
+							fail_msg(
+								"%s w%u a%u batch %u: out[%zu] = %a, reference %a",
+								bmx_kernels_name(path), w, a, batch,
+								i, (double)got[i], (double)want[i]);
 				}
 				memset(got, 0, n * sizeof(float));
-				assert_int_equal(bmx_engine_run_parallel(fast, bits, batch, in, got, s_fast, &par), 0);
+				assert_int_equal(bmx_engine_run_parallel(fast, bits, batch, in, got,
+									 s_fast, &par),
+						 0);
 				assert_memory_equal(want, got, n * sizeof(float));
 			}
 	free(in);
@@ -266,7 +290,8 @@ static void each_path(void (*fn)(enum bmx_kernels_path path, struct rng *r))
 
 	for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
 		if (!bmx_kernels_supported(paths[i])) {
-			print_message("skipping %s: not supported by this CPU\n", bmx_kernels_name(paths[i]));
+			print_message("skipping %s: not supported by this CPU\n",
+				      bmx_kernels_name(paths[i]));
 			continue;
 		}
 		fn(paths[i], &r);
@@ -323,8 +348,8 @@ static void conv_cases(enum bmx_kernels_path path, struct rng *r)
 {
 	for (int i = 0; i < 10; i++) {
 		const uint32_t k = 1 + 2 * below(r, 2) + (i == 9 ? 4 : 0);
-		struct layer_desc d = { 1 + below(r, 40), k, k, 1 + below(r, 2), below(r, k / 2 + 1), 1, -1,
-					i & 1 };
+		struct layer_desc d = { 1 + below(r, 40),    k, k,  1 + below(r, 2),
+					below(r, k / 2 + 1), 1, -1, i & 1 };
 		const uint32_t h = k + below(r, 8), wd = k + 1 + below(r, 7);
 
 		check_model(path, r, h, wd, 1 + below(r, 70), &d, i % 3 != 0, i == 2 || i == 7, 0);
@@ -352,8 +377,8 @@ static void direct_cases(enum bmx_kernels_path path, struct rng *r)
 
 	for (size_t i = 0; i < sizeof(in_c) / sizeof(in_c[0]); i++) {
 		const uint32_t k = 1 + (uint32_t)i % 5;
-		struct layer_desc d = { out_c[i], k, k, 1 + (uint32_t)(i % 3 == 1), (uint32_t)i % k,
-					1, -1, (int)(i & 1) };
+		struct layer_desc d = { out_c[i],	 k, k,	1 + (uint32_t)(i % 3 == 1),
+					(uint32_t)i % k, 1, -1, (int)(i & 1) };
 		const uint32_t h = i == 6 ? 1 : k + below(r, 9), wd = k + 1 + below(r, 8);
 
 		if (i == 6) /* one input row: every tap row but the middle one is outside */
@@ -374,8 +399,8 @@ static void stem_cases(enum bmx_kernels_path path, struct rng *r)
 
 	for (size_t i = 0; i < sizeof(in_c) / sizeof(in_c[0]); i++) {
 		const uint32_t kmin = kh[i] < kw[i] ? kh[i] : kw[i];
-		struct layer_desc d = { out_c[i], kh[i], kw[i], 1 + (uint32_t)(i == 1), (uint32_t)i % kmin,
-					1, -1, (int)(i & 1) };
+		struct layer_desc d = { out_c[i],	    kh[i], kw[i], 1 + (uint32_t)(i == 1),
+					(uint32_t)i % kmin, 1,	   -1,	  (int)(i & 1) };
 
 		check_model(path, r, kh[i] + 3 + below(r, 8), kw[i] + 2 + below(r, 8), in_c[i], &d,
 			    i != 2, i == 0, 0);
@@ -469,7 +494,8 @@ static void grouped_cases(enum bmx_kernels_path path, struct rng *r)
 
 	for (size_t i = 0; i < sizeof(channels) / sizeof(channels[0]); i++) {
 		const uint32_t c = channels[i], k = 1 + 2 * below(r, 2);
-		struct layer_desc d = { c, k, k, 1 + below(r, 2), below(r, k / 2 + 1), c, -1, (int)(i & 1) };
+		struct layer_desc d = { c, k,  k,	    1 + below(r, 2), below(r, k / 2 + 1),
+					c, -1, (int)(i & 1) };
 
 		check_model(path, r, 4 + below(r, 6), 5 + below(r, 5), c, &d, (int)(i & 1), 0, 0);
 	}
@@ -477,7 +503,8 @@ static void grouped_cases(enum bmx_kernels_path path, struct rng *r)
 	 * 5x5 taps over 320 channels: the AVX-512 path's constants in two chunks of channels;
 	 * 23x23 taps: too many weight pairs to decode once, rebuilt at every use.
 	 */
-	struct layer_desc big = { 320, 5, 5, 1, 2, 320, -1, 1 }, wide = { 16, 23, 23, 1, 11, 16, -1, 0 };
+	struct layer_desc big = { 320, 5, 5, 1, 2, 320, -1, 1 },
+			  wide = { 16, 23, 23, 1, 11, 16, -1, 0 };
 
 	check_model(path, r, 6, 7, 320, &big, 1, 0, 1);
 	check_model(path, r, 24, 25, 16, &wide, 1, 0, 1);
@@ -546,12 +573,19 @@ static void pool_cases(enum bmx_kernels_path path, struct rng *r)
 
 	for (size_t i = 0; i < sizeof(k) / sizeof(k[0]); i++) {
 		struct bmx_writer *w = bmx_writer_new("p", 9, 11, 20, MASK_ALL);
-		struct layer_desc conv = { 20, 3, 3, 1, 1, 1, -1, 0 }, fc = { 7, 0, 0, 1, 0, 1, -1, 0 };
-		struct bmx_node_spec pool = { .op = BMX_OP_MAXPOOL, .kernel_h = k[i], .kernel_w = k[i],
-					      .stride_h = 2, .stride_w = 2, .pad_top = pad[i],
-					      .pad_left = pad[i], .pad_bottom = pad[i],
+		struct layer_desc conv = { 20, 3, 3, 1, 1, 1, -1, 0 },
+				  fc = { 7, 0, 0, 1, 0, 1, -1, 0 };
+		struct bmx_node_spec pool = { .op = BMX_OP_MAXPOOL,
+					      .kernel_h = k[i],
+					      .kernel_w = k[i],
+					      .stride_h = 2,
+					      .stride_w = 2,
+					      .pad_top = pad[i],
+					      .pad_left = pad[i],
+					      .pad_bottom = pad[i],
 					      .pad_right = pad[i] };
-		struct bmx_node_spec add = { .op = BMX_OP_ADD }, gap = { .op = BMX_OP_GLOBAL_AVGPOOL };
+		struct bmx_node_spec add = { .op = BMX_OP_ADD },
+				     gap = { .op = BMX_OP_GLOBAL_AVGPOOL };
 		void *file = NULL;
 		size_t size;
 		int x, p;
@@ -603,8 +637,8 @@ static void lowbit_cases(enum bmx_kernels_path path, struct rng *r)
 	static const uint32_t ks[] = { 5, 130, 1031 };
 
 	for (size_t i = 0; i < sizeof(in_c) / sizeof(in_c[0]); i++) {
-		struct layer_desc d = { out_c[i], k[i], k[i], 1 + (uint32_t)(i % 4 == 1),
-					(uint32_t)i % k[i], 1, -1, (int)(i & 1) };
+		struct layer_desc d = { out_c[i],	    k[i], k[i], 1 + (uint32_t)(i % 4 == 1),
+					(uint32_t)i % k[i], 1,	  -1,	(int)(i & 1) };
 		/* Case 1 has a second (random) layer: wide enough for its taps after a stride of 3. */
 		const uint32_t h = k[i] + below(r, 9), wd = k[i] + (i == 1 ? 9 : 1) + below(r, 8);
 
@@ -642,15 +676,16 @@ static void test_path_names(void **state)
 	assert_int_equal(p, BMX_KERNELS_AVXVNNI);
 	/* AVX-VNNI without AVX-512 is the second choice, plain AVX2 the third */
 	assert_int_equal(bmx_kernels_resolve(BMX_KERNELS_AVXVNNI),
-			 bmx_kernels_supported(BMX_KERNELS_AVXVNNI) ? BMX_KERNELS_AVXVNNI :
-			 bmx_kernels_supported(BMX_KERNELS_AVX2)    ? BMX_KERNELS_AVX2 :
-								      BMX_KERNELS_REF);
+			 bmx_kernels_supported(BMX_KERNELS_AVXVNNI) ? BMX_KERNELS_AVXVNNI
+			 : bmx_kernels_supported(BMX_KERNELS_AVX2)  ? BMX_KERNELS_AVX2
+								    : BMX_KERNELS_REF);
 	assert_int_equal(bmx_kernels_resolve(BMX_KERNELS_REF), BMX_KERNELS_REF);
 	assert_int_equal(setenv("BITMIX_KERNELS", "ref", 1), 0);
 	assert_int_equal(bmx_kernels_resolve(BMX_KERNELS_AUTO), BMX_KERNELS_REF);
 	assert_int_equal(setenv("BITMIX_KERNELS", "avx2", 1), 0);
 	assert_int_equal(bmx_kernels_resolve(BMX_KERNELS_AUTO),
-			 bmx_kernels_supported(BMX_KERNELS_AVX2) ? BMX_KERNELS_AVX2 : BMX_KERNELS_REF);
+			 bmx_kernels_supported(BMX_KERNELS_AVX2) ? BMX_KERNELS_AVX2
+								 : BMX_KERNELS_REF);
 	/* An explicit request wins over the environment. */
 	assert_int_equal(bmx_kernels_resolve(BMX_KERNELS_REF), BMX_KERNELS_REF);
 	assert_int_equal(unsetenv("BITMIX_KERNELS"), 0);
@@ -662,18 +697,12 @@ static void test_path_names(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_path_names),
-		cmocka_unit_test(test_linear),
-		cmocka_unit_test(test_gemv),
-		cmocka_unit_test(test_conv),
-		cmocka_unit_test(test_pointwise),
-		cmocka_unit_test(test_requant_chains),
-		cmocka_unit_test(test_lowbit_kernels),
-		cmocka_unit_test(test_direct_conv),
-		cmocka_unit_test(test_stem_conv),
-		cmocka_unit_test(test_depthwise_grouped),
-		cmocka_unit_test(test_large_inputs),
-		cmocka_unit_test(test_whole_models),
+		cmocka_unit_test(test_path_names),     cmocka_unit_test(test_linear),
+		cmocka_unit_test(test_gemv),	       cmocka_unit_test(test_conv),
+		cmocka_unit_test(test_pointwise),      cmocka_unit_test(test_requant_chains),
+		cmocka_unit_test(test_lowbit_kernels), cmocka_unit_test(test_direct_conv),
+		cmocka_unit_test(test_stem_conv),      cmocka_unit_test(test_depthwise_grouped),
+		cmocka_unit_test(test_large_inputs),   cmocka_unit_test(test_whole_models),
 		cmocka_unit_test(test_pools),
 	};
 

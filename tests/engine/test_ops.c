@@ -37,7 +37,8 @@ static void assert_close(const float *got, const double *want, size_t n, double 
 		scale = fmax(scale, fabs(want[i]));
 	for (size_t i = 0; i < n; i++) {
 		if (fabs(got[i] - want[i]) > REL_TOL * scale)
-			fail_msg("element %zu: got %.9g, want %.9g (scale %.3g)", i, got[i], want[i], scale);
+			fail_msg("element %zu: got %.9g, want %.9g (scale %.3g)", i, got[i],
+				 want[i], scale);
 	}
 }
 
@@ -106,8 +107,8 @@ static void test_quantize(void **state)
 /* Exact halves round to even: with a power-of-two step x * (1/step) is exact. */
 static void test_quantize_half_even(void **state)
 {
-	const float x[] = { 0.5f * 0.25f, 1.5f * 0.25f, 2.5f * 0.25f, -0.5f * 0.25f, -1.5f * 0.25f,
-			    -2.5f * 0.25f, 254.5f * 0.25f };
+	const float x[] = { 0.5f * 0.25f,  1.5f * 0.25f,  2.5f * 0.25f,	 -0.5f * 0.25f,
+			    -1.5f * 0.25f, -2.5f * 0.25f, 254.5f * 0.25f };
 	const int16_t want[] = { 0, 2, 2, 0, -2, -2, 254 };
 	int16_t q[7];
 
@@ -157,8 +158,19 @@ static void case_alloc(struct layer_case *c, const struct dshape *s, struct rng 
 
 static void case_free(struct layer_case *c)
 {
-	free(c->x); free(c->q); free(c->xd); free(c->codes); free(c->v); free(c->wd);
-	free(c->s_w); free(c->g); free(c->beta); free(c->m); free(c->acc); free(c->y); free(c->yd);
+	free(c->x);
+	free(c->q);
+	free(c->xd);
+	free(c->codes);
+	free(c->v);
+	free(c->wd);
+	free(c->s_w);
+	free(c->g);
+	free(c->beta);
+	free(c->m);
+	free(c->acc);
+	free(c->y);
+	free(c->yd);
 }
 
 /* Random input near code multiples; quantize it with ops_ref and check the codes. */
@@ -169,7 +181,8 @@ static void case_quantize(struct layer_case *c, unsigned a, int act_signed, stru
 	c->step = (float)(0.02 + 0.3 * rng_unit(r));
 	dref_act_range(a, act_signed, &lo, &hi);
 	for (size_t i = 0; i < c->n_in; i++)
-		c->x[i] = (float)((rng_int(r, lo - 1, hi + 1) + (rng_unit(r) - 0.5) * 0.5) * c->step);
+		c->x[i] =
+			(float)((rng_int(r, lo - 1, hi + 1) + (rng_unit(r) - 0.5) * 0.5) * c->step);
 	bmx_ref_quantize(c->x, c->n_in, c->step, lo, hi, c->q);
 	for (size_t i = 0; i < c->n_in; i++)
 		assert_int_equal(c->q[i], dref_code(c->x[i], c->step, lo, hi));
@@ -208,13 +221,24 @@ static void fold(struct layer_case *c, uint32_t oc, unsigned w)
 		c->m[o] = (c->s_w[o] * ldexpf(1.0f, 7 - (int)w)) * c->g[o];
 }
 
-static void check_conv(const struct dshape *s, unsigned w, unsigned a, int act_signed, struct rng *r)
+static void check_conv(const struct dshape *s, unsigned w, unsigned a, int act_signed,
+		       struct rng *r)
 {
 	struct layer_case c;
 	struct bmx_conv_shape cs = {
-		.batch = s->batch, .in_h = s->in_h, .in_w = s->in_w, .in_c = s->in_c, .out_c = s->out_c,
-		.kernel_h = s->kh, .kernel_w = s->kw, .stride_h = s->sh, .stride_w = s->sw,
-		.pad_top = s->pt, .pad_left = s->pl, .pad_bottom = s->pb, .pad_right = s->pr,
+		.batch = s->batch,
+		.in_h = s->in_h,
+		.in_w = s->in_w,
+		.in_c = s->in_c,
+		.out_c = s->out_c,
+		.kernel_h = s->kh,
+		.kernel_w = s->kw,
+		.stride_h = s->sh,
+		.stride_w = s->sw,
+		.pad_top = s->pt,
+		.pad_left = s->pl,
+		.pad_bottom = s->pb,
+		.pad_right = s->pr,
 		.groups = s->groups,
 	};
 
@@ -263,13 +287,13 @@ static void finish_shape(struct dshape *s)
 /* batch, in_h, in_w, in_c, out_h, out_w (filled in), out_c, kh, kw, sh, sw, pt, pl, pb, pr, groups */
 static const struct dshape conv_shapes[] = {
 	{ 1, 7, 9, 3, 0, 0, 5, 3, 3, 1, 1, 1, 1, 1, 1, 1 },
-	{ 3, 8, 7, 4, 0, 0, 6, 3, 3, 2, 2, 0, 1, 1, 2, 2 },     /* stride 2, asymmetric pads */
-	{ 3, 11, 5, 6, 0, 0, 6, 3, 3, 2, 2, 1, 1, 1, 1, 6 },    /* depthwise, stride 2 */
-	{ 1, 5, 5, 8, 0, 0, 8, 5, 3, 1, 1, 2, 0, 1, 1, 8 },     /* depthwise 5x3 */
-	{ 3, 6, 6, 5, 0, 0, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1 },     /* pointwise */
+	{ 3, 8, 7, 4, 0, 0, 6, 3, 3, 2, 2, 0, 1, 1, 2, 2 },  /* stride 2, asymmetric pads */
+	{ 3, 11, 5, 6, 0, 0, 6, 3, 3, 2, 2, 1, 1, 1, 1, 6 }, /* depthwise, stride 2 */
+	{ 1, 5, 5, 8, 0, 0, 8, 5, 3, 1, 1, 2, 0, 1, 1, 8 },  /* depthwise 5x3 */
+	{ 3, 6, 6, 5, 0, 0, 7, 1, 1, 1, 1, 0, 0, 0, 0, 1 },  /* pointwise */
 	{ 1, 4, 13, 3, 0, 0, 4, 2, 4, 3, 2, 1, 0, 0, 3, 1 },
-	{ 3, 3, 3, 12, 0, 0, 9, 3, 3, 1, 1, 0, 0, 0, 0, 3 },    /* groups 3, 1x1 output */
-	{ 1, 28, 28, 1, 0, 0, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1 },   /* fmnist's first conv */
+	{ 3, 3, 3, 12, 0, 0, 9, 3, 3, 1, 1, 0, 0, 0, 0, 3 },  /* groups 3, 1x1 output */
+	{ 1, 28, 28, 1, 0, 0, 4, 3, 3, 1, 1, 1, 1, 1, 1, 1 }, /* fmnist's first conv */
 };
 
 static void test_conv_all_bits(void **state)
@@ -278,8 +302,9 @@ static void test_conv_all_bits(void **state)
 
 	(void)state;
 	for (size_t i = 0; i < sizeof(conv_shapes) / sizeof(conv_shapes[0]) + 6; i++) {
-		struct dshape s = i < sizeof(conv_shapes) / sizeof(conv_shapes[0]) ? conv_shapes[i]
-										   : random_shape(&r);
+		struct dshape s = i < sizeof(conv_shapes) / sizeof(conv_shapes[0])
+					  ? conv_shapes[i]
+					  : random_shape(&r);
 
 		finish_shape(&s);
 		for (unsigned w = 2; w <= 8; w++)
@@ -344,10 +369,22 @@ static void test_epilogue_bits(void **state)
 static void check_pools(const struct dshape *s, struct rng *r)
 {
 	struct bmx_conv_shape cs = {
-		.batch = s->batch, .in_h = s->in_h, .in_w = s->in_w, .in_c = s->in_c,
-		.out_h = s->out_h, .out_w = s->out_w, .out_c = s->in_c, .kernel_h = s->kh,
-		.kernel_w = s->kw, .stride_h = s->sh, .stride_w = s->sw, .pad_top = s->pt,
-		.pad_left = s->pl, .pad_bottom = s->pb, .pad_right = s->pr, .groups = 1,
+		.batch = s->batch,
+		.in_h = s->in_h,
+		.in_w = s->in_w,
+		.in_c = s->in_c,
+		.out_h = s->out_h,
+		.out_w = s->out_w,
+		.out_c = s->in_c,
+		.kernel_h = s->kh,
+		.kernel_w = s->kw,
+		.stride_h = s->sh,
+		.stride_w = s->sw,
+		.pad_top = s->pt,
+		.pad_left = s->pl,
+		.pad_bottom = s->pb,
+		.pad_right = s->pr,
+		.groups = 1,
 	};
 	size_t n_in = (size_t)s->batch * s->in_h * s->in_w * s->in_c;
 	size_t n_out = (size_t)s->batch * s->out_h * s->out_w * s->in_c;
@@ -367,7 +404,10 @@ static void check_pools(const struct dshape *s, struct rng *r)
 	bmx_ref_global_avgpool(s->batch, s->in_h, s->in_w, s->in_c, x, y);
 	dref_global_avgpool(s->batch, s->in_h * s->in_w, s->in_c, xd, yd);
 	assert_close(y, yd, (size_t)s->batch * s->in_c, 1.0);
-	free(x); free(y); free(xd); free(yd);
+	free(x);
+	free(y);
+	free(xd);
+	free(yd);
 }
 
 static void test_pools(void **state)

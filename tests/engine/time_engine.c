@@ -42,8 +42,9 @@ static double quantile(double *t, size_t n, double q)
 
 static const char *op_name(uint16_t op)
 {
-	static const char *const names[] = { "?", "input", "conv2d", "linear", "add", "maxpool",
-					     "avgpool", "gavgpool", "relu", "relu6", "flatten", "softmax" };
+	static const char *const names[] = { "?",    "input",	"conv2d",  "linear",
+					     "add",  "maxpool", "avgpool", "gavgpool",
+					     "relu", "relu6",	"flatten", "softmax" };
 
 	return op < sizeof(names) / sizeof(names[0]) ? names[op] : "?";
 }
@@ -78,8 +79,9 @@ static void time_nodes(const struct bmx_engine *e, const struct bmx_layer_bits *
 		const struct bmx_node *x = n->n_inputs ? &m->nodes[n->inputs[0]] : n;
 
 		printf("  %2u %-8s %3ux%-3ux%-4u -> %3ux%-3ux%-4u k%ux%u/%u g%-3u %8.4f ms %5.1f%% "
-		       "min %8.4f\n", i, op_name(n->op), x->out_h, x->out_w, x->out_c, n->out_h,
-		       n->out_w, n->out_c, n->kernel_h, n->kernel_w, n->stride_h, n->groups, t[i],
+		       "min %8.4f\n",
+		       i, op_name(n->op), x->out_h, x->out_w, x->out_c, n->out_h, n->out_w,
+		       n->out_c, n->kernel_h, n->kernel_w, n->stride_h, n->groups, t[i],
 		       100 * t[i] / total, lo[i]);
 	}
 	printf("  sum of node medians %.4f ms\n", total);
@@ -151,9 +153,9 @@ static int time_arch(const char *arch, int iters, unsigned b, unsigned ab, uint3
 	}
 	med = quantile(runs, (size_t)iters, 0.5); /* sorts RUNS: runs[0] is the minimum */
 	printf("%s: %u layers, %.1f MMACs/sample, W%uA%u batch %u: %.4f ms per run (mean), median %.4f, "
-	       "p10 %.4f, min %.4f (%d runs), scratch %zu KiB\n", arch, m->layer_count,
-	       m->total_macs / 1e6, b, ab, batch, sum * 1e3 / iters, med * 1e3,
-	       quantile(runs, (size_t)iters, 0.1) * 1e3, runs[0] * 1e3, iters,
+	       "p10 %.4f, min %.4f (%d runs), scratch %zu KiB\n",
+	       arch, m->layer_count, m->total_macs / 1e6, b, ab, batch, sum * 1e3 / iters,
+	       med * 1e3, quantile(runs, (size_t)iters, 0.1) * 1e3, runs[0] * 1e3, iters,
 	       bmx_engine_scratch_size(e, batch) >> 10);
 	if (nodes)
 		time_nodes(e, bits, iters, batch, in, scratch);
@@ -179,5 +181,6 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	return time_arch(argv[1], argc > 2 ? atoi(argv[2]) : 100, w, a,
-			 argc > 4 ? (uint32_t)atoi(argv[4]) : 1, argc > 5 && strcmp(argv[5], "nodes") == 0);
+			 argc > 4 ? (uint32_t)atoi(argv[4]) : 1,
+			 argc > 5 && strcmp(argv[5], "nodes") == 0);
 }

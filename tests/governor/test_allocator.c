@@ -149,7 +149,8 @@ static void greedy_close_to_exact(void **state)
 				layers[i].sensitivity[b] = (1 + i % 5) * ldexp(1, -2 * b) * 1000;
 			}
 			for (int b = 2; b <= 8; b++)
-				max_gain = fmax(max_gain, layers[i].sensitivity[2] - layers[i].sensitivity[b]);
+				max_gain = fmax(max_gain, layers[i].sensitivity[2] -
+								  layers[i].sensitivity[b]);
 		}
 		bit_allocator_cost_range(layers, 12, &lo, &hi);
 		budget = floor(lo + (hi - lo) * next_unit());

@@ -57,7 +57,8 @@ static void fill_costs(struct fixture *f, double rel_error)
 			double ns = l < FLAT ? (b == 2 ? 99 : b == 3 ? 99.5 : 100) : 10.0 * b;
 
 			f->costs[l].ns[0][b] = ns;
-			f->costs[l].ns[1][b] = ns / 2; /* the large batch: half, as a GEMM amortizes */
+			f->costs[l].ns[1][b] =
+				ns / 2; /* the large batch: half, as a GEMM amortizes */
 			f->costs[l].rel_error[0][b] = f->costs[l].rel_error[1][b] = rel_error;
 			f->sens[l][b - 2] = (float)((l < FLAT ? 0.01 : 1.0) * ldexp(1.0, -2 * b));
 		}
@@ -78,8 +79,14 @@ static struct fixture *setup(const char *governor, const struct bmx_governor_pol
 		initial[l] = (struct bmx_layer_bits){ 8, 8 };
 	}
 	struct gov_model_desc d = {
-		.name = "m", .layer_count = NL, .layer_names = names, .bits_mask = masks,
-		.macs = macs, .sensitivity = sens, .initial = initial, .layer_costs = f->costs,
+		.name = "m",
+		.layer_count = NL,
+		.layer_names = names,
+		.bits_mask = masks,
+		.macs = macs,
+		.sensitivity = sens,
+		.initial = initial,
+		.layer_costs = f->costs,
 		.large_batch = 256,
 	};
 	memcpy(f->published, initial, sizeof(initial));
@@ -88,7 +95,8 @@ static struct fixture *setup(const char *governor, const struct bmx_governor_pol
 	assert_int_equal(gov_core_new(&f->cfg, &f->core), 0);
 	f->now = 1000000000ull;
 	assert_int_equal(gov_core_add_policy(f->core, &d, lim ? lim : &none, publish, f, f->now,
-					     &f->p, why, sizeof(why)), 0);
+					     &f->p, why, sizeof(why)),
+			 0);
 	assert_int_equal(gov_core_set_governor(f->core, governor, f->now, why, sizeof(why)), 0);
 	return f;
 }
@@ -204,7 +212,8 @@ static void new_rows_and_the_batch_re_decide(void **state)
 	(void)state;
 	assert_int_equal(gov_policy_hold(f->p, GOV_HOLD_MAX_LATENCY_NS, 450, 1, &id), 0);
 	for (int l = 0; l < FLAT; l++)
-		f->costs[l].ns[0][2] = f->costs[l].ns[1][2] = 20; /* measured: 2 bits is cheap after all */
+		f->costs[l].ns[0][2] = f->costs[l].ns[1][2] =
+			20; /* measured: 2 bits is cheap after all */
 	assert_int_equal(gov_policy_set_layer_costs(f->p, f->costs), 0);
 	int at2 = 0;
 	for (int l = 0; l < FLAT; l++) {

@@ -58,16 +58,25 @@ static int setup_with(void **state, const char *governor,
 {
 	struct fixture *f = calloc(1, sizeof(*f));
 	static const float sens_rows[NL][7] = {
-		{ 0 }, { 9, 5, 3, 2, 1.5f, 1.2f, 1 }, { 30, 10, 4, 2, 1, 0.5f, 0.2f },
-		{ 4, 2, 1, .5f, .3f, .2f, .1f }, { 8, 4, 2, 1, .5f, .3f, .2f }, { 50, 20, 5, 1, .5f, .2f, .1f },
+		{ 0 },
+		{ 9, 5, 3, 2, 1.5f, 1.2f, 1 },
+		{ 30, 10, 4, 2, 1, 0.5f, 0.2f },
+		{ 4, 2, 1, .5f, .3f, .2f, .1f },
+		{ 8, 4, 2, 1, .5f, .3f, .2f },
+		{ 50, 20, 5, 1, .5f, .2f, .1f },
 	};
 	static const float *const sens[NL] = { sens_rows[0] + 6, sens_rows[1], sens_rows[2],
-					       sens_rows[3], sens_rows[4], sens_rows[5] };
+					       sens_rows[3],	 sens_rows[4], sens_rows[5] };
 	struct bmx_layer_bits initial[NL];
 	struct bmx_governor_policy_config none = { .min_bits = 2, .max_bits = 8 };
 	struct gov_model_desc d = {
-		.name = "m", .layer_count = NL, .layer_names = names, .bits_mask = masks, .macs = macs,
-		.sensitivity = sens, .initial = initial,
+		.name = "m",
+		.layer_count = NL,
+		.layer_names = names,
+		.bits_mask = masks,
+		.macs = macs,
+		.sensitivity = sens,
+		.initial = initial,
 	};
 	char why[256];
 
@@ -78,8 +87,8 @@ static int setup_with(void **state, const char *governor,
 	snprintf(f->cfg.name, sizeof(f->cfg.name), "%s", governor);
 	assert_int_equal(gov_core_new(&f->cfg, &f->core), 0);
 	f->now = 1000 * MS;
-	assert_int_equal(gov_core_add_policy(f->core, &d, limits ? limits : &none, publish, f, f->now,
-					     &f->p, why, sizeof(why)),
+	assert_int_equal(gov_core_add_policy(f->core, &d, limits ? limits : &none, publish, f,
+					     f->now, &f->p, why, sizeof(why)),
 			 0);
 	gov_core_set_governor(f->core, governor, f->now, why, sizeof(why));
 	*state = f;
@@ -423,7 +432,8 @@ static void power_allocator_falls_back_without_temperature(void **state)
 	(void)state;
 	setup_with((void **)&f, "powersave", NULL);
 	gov_core_update(f->core, &r);
-	assert_int_equal(gov_core_set_governor(f->core, "power_allocator", f->now, why, sizeof(why)),
+	assert_int_equal(gov_core_set_governor(f->core, "power_allocator", f->now, why,
+					       sizeof(why)),
 			 -ENODATA);
 	assert_string_equal(gov_core_governor(f->core), "performance");
 	assert_non_null(strstr(why, "no temperature"));
@@ -473,7 +483,7 @@ static void holds_aggregate_and_release(void **state)
 	assert_true(avg_bits(f) < 2.1);
 	assert_int_equal(gov_policy_hold(f->p, GOV_HOLD_MIN_BITS, 4, 11, &a), 0);
 	assert_int_equal(gov_policy_hold(f->p, GOV_HOLD_MIN_BITS, 6, 12, &b), 0);
-	assert_int_equal(f->published[1].w_bits, 6); /* the highest floor */
+	assert_int_equal(f->published[1].w_bits, 6);		   /* the highest floor */
 	assert_int_equal(gov_policy_release(f->p, b, 11), -EPERM); /* not the owner's */
 	assert_int_equal(gov_policy_release(f->p, b, 12), 0);
 	assert_int_equal(f->published[1].w_bits, 4);
@@ -482,7 +492,9 @@ static void holds_aggregate_and_release(void **state)
 	/* A latency ceiling under performance: the cost stays within it. */
 	gov_core_set_governor(f->core, "performance", f->now, NULL, 0);
 	gov_policy_cost_range(f->p, &lo, &hi);
-	assert_int_equal(gov_policy_hold(f->p, GOV_HOLD_MAX_LATENCY_NS, (uint64_t)((lo + hi) / 2), 13, &c), 0);
+	assert_int_equal(gov_policy_hold(f->p, GOV_HOLD_MAX_LATENCY_NS, (uint64_t)((lo + hi) / 2),
+					 13, &c),
+			 0);
 	assert_true(gov_policy_cost(f->p) <= (lo + hi) / 2);
 	assert_true(avg_bits(f) < 7.9);
 	gov_policy_qos(f->p, &floor_bits, &lat, &n);
@@ -532,17 +544,18 @@ static void yaml_block(void **state)
 	struct bmx_config_error err;
 
 	(void)state;
-	assert_int_equal(bmx_config_load_string("t.yaml",
-						"models: {m: /x.bmx}\n"
-						"governor:\n"
-						"  name: step_wise\n"
-						"  step_wise:\n"
-						"    trips: [{temp: 60, hysteresis: 3}, {temp: 90}]\n"
-						"  power_allocator: {control_temp_c: 70, k_pu: 0.5}\n"
-						"  policies:\n"
-						"    m: {min_bits: 3, pinned: {fc: 8, 0: 8}, precision: policy}\n"
-						"    n: {precision: adaptive}\n",
-						&c, &err),
+	assert_int_equal(bmx_config_load_string(
+				 "t.yaml",
+				 "models: {m: /x.bmx}\n"
+				 "governor:\n"
+				 "  name: step_wise\n"
+				 "  step_wise:\n"
+				 "    trips: [{temp: 60, hysteresis: 3}, {temp: 90}]\n"
+				 "  power_allocator: {control_temp_c: 70, k_pu: 0.5}\n"
+				 "  policies:\n"
+				 "    m: {min_bits: 3, pinned: {fc: 8, 0: 8}, precision: policy}\n"
+				 "    n: {precision: adaptive}\n",
+				 &c, &err),
 			 0);
 	assert_string_equal(c->governor.name, "step_wise");
 	assert_int_equal(c->governor.step_wise.n_trips, 2);
@@ -560,13 +573,17 @@ static void yaml_block(void **state)
 	static const struct {
 		const char *yaml, *expect;
 	} bad[] = {
-		{ "governor: {name: turbo}", "t.yaml:2:18: governor.name: \"turbo\" is not one of" },
-		{ "governor: {step_wise: {states: 0}}", "governor.step_wise.states: \"0\" is not a number in 1..64" },
+		{ "governor: {name: turbo}",
+		  "t.yaml:2:18: governor.name: \"turbo\" is not one of" },
+		{ "governor: {step_wise: {states: 0}}",
+		  "governor.step_wise.states: \"0\" is not a number in 1..64" },
 		{ "governor: {ondemand: {up_threshold: 101}}", "governor.ondemand.up_threshold" },
-		{ "governor: {conservative: {up_threshold: 20, down_threshold: 30}}", "down_threshold 30 must be below" },
+		{ "governor: {conservative: {up_threshold: 20, down_threshold: 30}}",
+		  "down_threshold 30 must be below" },
 		{ "governor: {step_wise: {trips: [{temp: 80}, {temp: 70}]}}", "ascending" },
 		{ "governor: {step_wise: {trips: [{hysteresis: 1}]}}", "needs \"temp\"" },
-		{ "governor: {policies: {m: {min_bits: 7, max_bits: 3}}}", "min_bits 7 is above max_bits 3" },
+		{ "governor: {policies: {m: {min_bits: 7, max_bits: 3}}}",
+		  "min_bits 7 is above max_bits 3" },
 		{ "governor: {policies: {m: {pinned: {fc: 9}}}}", "governor.policies.pinned" },
 		{ "governor: {power_allocator: {kp: 1}}", "unknown key \"kp\"" },
 		{ "governor: {policies: {m: {precision: turbo}}}",
@@ -579,7 +596,8 @@ static void yaml_block(void **state)
 		snprintf(text, sizeof(text), "models: {m: /x.bmx}\n%s\n", bad[i].yaml);
 		assert_int_equal(bmx_config_load_string("t.yaml", text, &c, &err), -EINVAL);
 		if (!strstr(err.msg, bad[i].expect))
-			fail_msg("case %zu: \"%s\" does not contain \"%s\"", i, err.msg, bad[i].expect);
+			fail_msg("case %zu: \"%s\" does not contain \"%s\"", i, err.msg,
+				 bad[i].expect);
 	}
 }
 

@@ -225,7 +225,8 @@ long harness_cpu_ticks(const struct daemon_harness *h)
 	buf[n] = 0;
 	/* Fields 14 and 15, counted after the parenthesized command name. */
 	p = strrchr(buf, ')');
-	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime, &stime) != 2)
+	if (!p || sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %lu %lu", &utime,
+			 &stime) != 2)
 		return -EIO;
 	return (long)(utime + stime);
 }

@@ -76,12 +76,12 @@ int harness_group_teardown(void **state);
  * A fast simulated machine for the governor tests: tau = R x C = 0.6 s, idle at 32.5 C, 92 C
  * with two CPUs busy. A sensors: block to start a config with.
  */
-#define HARNESS_HOT_MACHINE_YAML \
-	"sensors:\n" \
-	"  source: simulator\n" \
-	"  period_ms: 50\n" \
+#define HARNESS_HOT_MACHINE_YAML                                         \
+	"sensors:\n"                                                     \
+	"  source: simulator\n"                                          \
+	"  period_ms: 50\n"                                              \
 	"  simulator: {ambient_c: 25, thermal_resistance_c_per_w: 1.5, " \
-	"heat_capacity_j_per_c: 0.4,\n" \
+	"heat_capacity_j_per_c: 0.4,\n"                                  \
 	"              idle_power_w: 5, power_per_cpu_w: 20}\n"
 
 /*

@@ -46,7 +46,9 @@ ssize_t raw_send_fds(int fd, const void *msg, size_t len, const int *fds, int n)
 		uint64_t align;
 	} control = { 0 };
 	struct iovec iov = { (void *)msg, len };
-	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	struct msghdr m = { .msg_iov = &iov,
+			    .msg_iovlen = 1,
+			    .msg_control = control.buf,
 			    .msg_controllen = CMSG_SPACE((size_t)n * sizeof(int)) };
 	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
 
@@ -60,7 +62,7 @@ ssize_t raw_send_fds(int fd, const void *msg, size_t len, const int *fds, int n)
 }
 
 int raw_call(struct raw *c, void *req, size_t len, uint16_t type, void *rep, size_t rep_max,
-		    int *fds, int max_fds)
+	     int *fds, int max_fds)
 {
 	struct bitmix_msg_hdr *h = req;
 	union {
@@ -68,7 +70,9 @@ int raw_call(struct raw *c, void *req, size_t len, uint16_t type, void *rep, siz
 		uint64_t align;
 	} control;
 	struct iovec iov = { rep, rep_max };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = control.buf,
+	struct msghdr msg = { .msg_iov = &iov,
+			      .msg_iovlen = 1,
+			      .msg_control = control.buf,
 			      .msg_controllen = sizeof(control.buf) };
 	ssize_t n;
 	int got = 0;
@@ -100,18 +104,21 @@ void raw_connect(struct raw *c, const char *path)
 	assert_true(c->fd >= 0);
 	fds[1] = fds[2] = -1;
 	assert_int_equal(raw_call(c, &hello, sizeof(hello), BITMIX_MSG_HELLO, &c->hello,
-				  sizeof(c->hello), fds, 3), 0);
+				  sizeof(c->hello), fds, 3),
+			 0);
 	c->arena_fd = fds[0];
 	c->submit_efd = fds[1];
 	c->complete_efd = fds[2];
 	assert_true(c->hello.doorbell == BITMIX_DOORBELL_FUTEX ? fds[1] < 0 : fds[2] >= 0);
-	c->arena = mmap(NULL, c->hello.arena_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->arena_fd, 0);
+	c->arena =
+		mmap(NULL, c->hello.arena_size, PROT_READ | PROT_WRITE, MAP_SHARED, c->arena_fd, 0);
 	assert_true(c->arena != MAP_FAILED);
 	/* The arena is sealed against resizing: a client cannot make the daemon fault. */
 	assert_int_equal(ftruncate(c->arena_fd, 4096), -1);
 	snprintf(open_req.name, sizeof(open_req.name), "fmnist");
 	assert_int_equal(raw_call(c, &open_req, sizeof(open_req), BITMIX_MSG_OPEN_MODEL, buf,
-				  sizeof(buf), fds, 2), 0);
+				  sizeof(buf), fds, 2),
+			 0);
 	c->model = ((struct bitmix_open_reply *)buf)->model;
 	/* The control page cannot be mapped writable by a client. */
 	assert_true(mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fds[0], 0) == MAP_FAILED);
@@ -184,9 +191,13 @@ struct bitmix_sqe good_sqe(const struct raw *c)
 	uint64_t in = (uint64_t)c->model.input_h * c->model.input_w * c->model.input_c * 4;
 
 	return (struct bitmix_sqe){
-		.user_data = 7, .model_id = c->model.model_id, .batch = 1,
-		.in_offset = 0, .in_length = in,
-		.out_offset = (in + 63) / 64 * 64, .out_length = c->model.output_size * 4,
+		.user_data = 7,
+		.model_id = c->model.model_id,
+		.batch = 1,
+		.in_offset = 0,
+		.in_length = in,
+		.out_offset = (in + 63) / 64 * 64,
+		.out_length = c->model.output_size * 4,
 	};
 }
 

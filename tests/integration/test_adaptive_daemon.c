@@ -30,12 +30,11 @@
 
 static const char *placeholder_path;
 
-static const char adaptive_yaml[] =
-	"governor:\n"
-	"  name: userspace\n"
-	"  policies:\n"
-	"    fmnist: {min_bits: 3, precision: cascade}\n"
-	"sensors: {source: simulator}\n";
+static const char adaptive_yaml[] = "governor:\n"
+				    "  name: userspace\n"
+				    "  policies:\n"
+				    "    fmnist: {min_bits: 3, precision: cascade}\n"
+				    "sensors: {source: simulator}\n";
 
 struct local {
 	struct bmx_model *m;
@@ -94,9 +93,12 @@ static unsigned check_request(struct local *l, struct bitmix_model *m, float *in
 	assert_int_equal(r.generation, gen); /* nothing changed the bits in between */
 	assert_int_equal(r.mode, mode);
 	{
-		const struct bmx_adaptive_request req = { .mode = mode, .ceiling = ceiling, .floor = floor };
+		const struct bmx_adaptive_request req = { .mode = mode,
+							  .ceiling = ceiling,
+							  .floor = floor };
 
-		assert_int_equal(bmx_adaptive_run(l->e, &req, batch, in, ref, l->scratch, NULL, res), 0);
+		assert_int_equal(
+			bmx_adaptive_run(l->e, &req, batch, in, ref, l->scratch, NULL, res), 0);
 		for (uint32_t s = 0; s < batch; s++) {
 			configs |= mode ? 1u << res[s].config : 0;
 			escalated += res[s].runs > 1;
@@ -109,7 +111,8 @@ static unsigned check_request(struct local *l, struct bitmix_model *m, float *in
 					assert_true(bits[i].w_bits <= ceiling[i].w_bits);
 					assert_true(bits[i].a_bits <= ceiling[i].a_bits);
 					if (v->bit_index[floor] >= 0)
-						assert_true(bits[i].w_bits >= floor && bits[i].a_bits >= floor);
+						assert_true(bits[i].w_bits >= floor &&
+							    bits[i].a_bits >= floor);
 				}
 			}
 		}
@@ -133,7 +136,9 @@ static void set_uniform(struct bitmix_model *m, const struct bmx_model *lm, cons
 static void test_limits_and_identity(void **state)
 {
 	static const uint8_t points[][8] = {
-		{ 8, 8, 8, 8, 8, 8, 8, 8 }, { 8, 4, 4, 4, 4, 4, 4, 8 }, { 8, 6, 3, 5, 4, 8, 4, 8 },
+		{ 8, 8, 8, 8, 8, 8, 8, 8 },
+		{ 8, 4, 4, 4, 4, 4, 4, 8 },
+		{ 8, 6, 3, 5, 4, 8, 4, 8 },
 		{ 8, 3, 3, 3, 3, 3, 3, 8 },
 	};
 	struct daemon_harness *h = *state;
@@ -156,19 +161,25 @@ static void test_limits_and_identity(void **state)
 		const uint8_t floor = held ? 5 : 3; /* min_bits 3; the hold raises it to 5 */
 
 		if (held)
-			assert_int_equal(bitmix_hold(bm, "fmnist", BITMIX_HOLD_MIN_BITS, 5, &hold), 0);
+			assert_int_equal(bitmix_hold(bm, "fmnist", BITMIX_HOLD_MIN_BITS, 5, &hold),
+					 0);
 		for (size_t pt = 0; pt < sizeof(points) / sizeof(points[0]); pt++) {
 			set_uniform(m, l.m, points[pt]);
 			for (uint32_t i = 0; i < 6; i++) {
 				fill(in, BATCH * 28 * 28, 1000 * pt + i);
 				seen |= check_request(&l, m, in, out, 1, BITMIX_INFER_CASCADE,
 						      BMX_ADAPTIVE_CASCADE, floor);
-				check_request(&l, m, in, out, 1, BITMIX_INFER_POLICY, BMX_ADAPTIVE_POLICY, floor);
-				check_request(&l, m, in, out, 1, BITMIX_INFER_CURRENT, BMX_ADAPTIVE_CASCADE, floor);
-				check_request(&l, m, in, out, 1, BITMIX_INFER_FIXED, BMX_ADAPTIVE_OFF, floor);
+				check_request(&l, m, in, out, 1, BITMIX_INFER_POLICY,
+					      BMX_ADAPTIVE_POLICY, floor);
+				check_request(&l, m, in, out, 1, BITMIX_INFER_CURRENT,
+					      BMX_ADAPTIVE_CASCADE, floor);
+				check_request(&l, m, in, out, 1, BITMIX_INFER_FIXED,
+					      BMX_ADAPTIVE_OFF, floor);
 			}
-			check_request(&l, m, in, out, BATCH, BITMIX_INFER_CASCADE, BMX_ADAPTIVE_CASCADE, floor);
-			check_request(&l, m, in, out, BATCH, BITMIX_INFER_POLICY, BMX_ADAPTIVE_POLICY, floor);
+			check_request(&l, m, in, out, BATCH, BITMIX_INFER_CASCADE,
+				      BMX_ADAPTIVE_CASCADE, floor);
+			check_request(&l, m, in, out, BATCH, BITMIX_INFER_POLICY,
+				      BMX_ADAPTIVE_POLICY, floor);
 		}
 	}
 	/* Adaptive traffic alone at a full-precision ceiling: the power model's cost scale falls. */
@@ -176,7 +187,8 @@ static void test_limits_and_identity(void **state)
 	set_uniform(m, l.m, points[0]);
 	fill(in, BATCH * 28 * 28, 7);
 	for (int i = 0; i < 200; i++) {
-		assert_int_equal(bitmix_infer_precision(m, in, out, BATCH, BITMIX_INFER_CASCADE, NULL), 0);
+		assert_int_equal(
+			bitmix_infer_precision(m, in, out, BATCH, BITMIX_INFER_CASCADE, NULL), 0);
 		if (i % 20 == 19) {
 			assert_int_equal(bitmix_get_policy(bm, "fmnist", &p), 0);
 			if (p.cost_scale < 0.9)
@@ -218,8 +230,10 @@ static void test_model_without_sections(void **state)
 	in = bitmix_tensor_alloc(bm, 28 * 28 * sizeof(float));
 	out = bitmix_tensor_alloc(bm, 10 * sizeof(float));
 	fill(in, 28 * 28, 1);
-	assert_int_equal(bitmix_infer_precision(m, in, out, 1, BITMIX_INFER_CASCADE, &r), -EOPNOTSUPP);
-	assert_int_equal(bitmix_infer_precision(m, in, out, 1, BITMIX_INFER_POLICY, &r), -EOPNOTSUPP);
+	assert_int_equal(bitmix_infer_precision(m, in, out, 1, BITMIX_INFER_CASCADE, &r),
+			 -EOPNOTSUPP);
+	assert_int_equal(bitmix_infer_precision(m, in, out, 1, BITMIX_INFER_POLICY, &r),
+			 -EOPNOTSUPP);
 	assert_int_equal(bitmix_infer_precision(m, in, out, 1, BITMIX_INFER_CURRENT, &r), 0);
 	assert_int_equal(r.mode, 0);
 	assert_true(r.bitops > 0);

@@ -91,9 +91,10 @@ static void test_silent_count_at_connect(void **state)
 	char out[4096];
 
 	(void)state;
-	assert_int_equal(harness_start(&h, harness_bitmixd, harness_model,
-				       "limits: {connections_per_uid: 4, handshake_timeout_ms: 600000}\n"),
-			 0);
+	assert_int_equal(
+		harness_start(&h, harness_bitmixd, harness_model,
+			      "limits: {connections_per_uid: 4, handshake_timeout_ms: 600000}\n"),
+		0);
 	a.socket = h.socket;
 	harness_run_as_nobody(silent_over_limit, &a);
 	assert_true(harness_log_contains(&h, "refusing a client", 5000));
@@ -133,7 +134,8 @@ static void test_root_gets_in(void **state)
 		skip();
 	assert_int_equal(harness_start_limited(&h, harness_bitmixd, harness_model,
 					       "limits: {connections_per_uid: 1024, "
-					       "handshake_timeout_ms: 600000}\n", 4096),
+					       "handshake_timeout_ms: 600000}\n",
+					       4096),
 			 0);
 	assert_int_equal(pipe(ready), 0);
 	assert_int_equal(pipe(done), 0);
@@ -181,7 +183,8 @@ static void test_handshake_deadline(void **state)
 		assert_int_equal(recv(fds[i], buf, sizeof(buf), 0), 0);
 		close(fds[i]);
 	}
-	assert_true(harness_log_contains(&h, "sent nothing within limits.handshake_timeout_ms", 5000));
+	assert_true(
+		harness_log_contains(&h, "sent nothing within limits.handshake_timeout_ms", 5000));
 	/* The client that said HELLO outlives the deadline many times over. */
 	usleep(1000 * 1000);
 	assert_int_equal(bitmix_get_status(bm, &st), 0);

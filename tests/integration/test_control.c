@@ -265,6 +265,7 @@ int main(int argc, char **argv)
 
 	if (harness_args(argc, argv, true) < 0)
 		return 2;
-	failed = cmocka_run_group_tests_name("control", tests, harness_group_setup, harness_group_teardown);
+	failed = cmocka_run_group_tests_name("control", tests, harness_group_setup,
+					     harness_group_teardown);
 	return failed + cmocka_run_group_tests_name("start", alone, NULL, NULL);
 }

@@ -95,8 +95,9 @@ static void check_bitmixctl(const struct daemon_harness *h, const struct bitmix_
 	 * one has counts that cannot have moved.
 	 */
 	if (info->complete)
-		snprintf(want, sizeof(want), "\"rows\":%u,\"measured_rows\":[%u,%u],\"complete\":true",
-			 info->rows, info->measured[0], info->measured[1]);
+		snprintf(want, sizeof(want),
+			 "\"rows\":%u,\"measured_rows\":[%u,%u],\"complete\":true", info->rows,
+			 info->measured[0], info->measured[1]);
 	else
 		snprintf(want, sizeof(want), "\"rows\":%u,\"measured_rows\":[", info->rows);
 	assert_non_null(strstr(out, want));

@@ -104,7 +104,8 @@ static pid_t start_flood(const char *socket, bool refill, int *hold)
 }
 
 /* A 1-sample request from a second client; the requests completed meanwhile, its own included. */
-static uint64_t small_request(struct bitmix *bm, struct bitmix_model *m, struct bitmix_status *after)
+static uint64_t small_request(struct bitmix *bm, struct bitmix_model *m,
+			      struct bitmix_status *after)
 {
 	struct bitmix_status before;
 	float *in = bitmix_tensor_alloc(bm, IN_FLOATS * sizeof(float));

@@ -26,8 +26,7 @@
 #include "daemon_harness.h"
 
 /* The hot simulated machine, governed by power_allocator. */
-static const char hot_machine[] =
-	HARNESS_HOT_MACHINE_YAML
+static const char hot_machine[] = HARNESS_HOT_MACHINE_YAML
 	"governor:\n"
 	"  name: power_allocator\n"
 	"  power_allocator: {control_temp_c: 50, switch_on_temp_c: 40, sustainable_power_w: 11,\n"
@@ -129,7 +128,8 @@ static void test_power_allocator_closes_the_loop(void **state)
 	hot = average_bits(bm);
 	assert_int_equal(bitmix_get_sensors(bm, &se), 0);
 	print_message("under load: %.1f C, average bits %.2f, %.2f CPUs busy under a cap of %.2f "
-		      "(%s) after %d requests\n", se.temp_c, hot, g.busy_cpus, g.work_cap_cpus,
+		      "(%s) after %d requests\n",
+		      se.temp_c, hot, g.busy_cpus, g.work_cap_cpus,
 		      g.saturated ? "saturated" : "idle time left", l.requests);
 	/* Fewer bits are only ever chosen where they save time: no accuracy spent for nothing. */
 	assert_true(savings || hot > 7.99);
@@ -143,8 +143,10 @@ static void test_power_allocator_closes_the_loop(void **state)
 		 * its control temperature: then, and only then, nothing needs a cap (the oven test
 		 * below checks the cap whatever the machine does).
 		 */
-		print_message("the load never heated the package to its control temperature (%.1f C): "
-			      "no cap to check here\n", se.temp_c);
+		print_message(
+			"the load never heated the package to its control temperature (%.1f C): "
+			"no cap to check here\n",
+			se.temp_c);
 		assert_true(se.temp_c < 50);
 	}
 	harness_load_stop(&l);
@@ -207,9 +209,9 @@ static void test_work_cap_holds_the_workers(void **state)
 	usleep(500000);
 	assert_int_equal(bitmix_governor(bm, NULL, &g), 0);
 	print_message("oven: %.3f CPUs busy under a cap of %.3f (%s), %d requests in 0.5 s, "
-		      "average bits %.2f\n", g.busy_cpus, g.work_cap_cpus,
-		      g.saturated ? "saturated" : "not saturated", l.requests - before,
-		      average_bits(bm));
+		      "average bits %.2f\n",
+		      g.busy_cpus, g.work_cap_cpus, g.saturated ? "saturated" : "not saturated",
+		      l.requests - before, average_bits(bm));
 	assert_true(g.busy_cpus <= g.work_cap_cpus * 1.3 + 0.05);
 	assert_true(g.saturated);
 	assert_true(l.requests > before); /* throttled, not stopped */

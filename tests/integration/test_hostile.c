@@ -33,31 +33,74 @@
 static int baseline_fds; /* the daemon's descriptors before any offence */
 
 enum mutation {
-	M_NONE, M_MODEL, M_BATCH0, M_BATCH_HUGE, M_IN_LENGTH, M_OUT_SHORT, M_IN_PAST_END,
-	M_OUT_OVERFLOW, M_MISALIGNED, M_PRECISION, M_FLAGS, M_RESERVED, M_OPCODE, M_REGION,
-	M_NOP_MODEL, M_NOP_PAST_END,
+	M_NONE,
+	M_MODEL,
+	M_BATCH0,
+	M_BATCH_HUGE,
+	M_IN_LENGTH,
+	M_OUT_SHORT,
+	M_IN_PAST_END,
+	M_OUT_OVERFLOW,
+	M_MISALIGNED,
+	M_PRECISION,
+	M_FLAGS,
+	M_RESERVED,
+	M_OPCODE,
+	M_REGION,
+	M_NOP_MODEL,
+	M_NOP_PAST_END,
 };
 
 static void mutate(struct bitmix_sqe *e, enum mutation m, uint64_t data_size)
 {
 	switch (m) {
-	case M_NONE: break;
-	case M_MODEL: e->model_id = 999; break;
-	case M_BATCH0: e->batch = 0; break;
-	case M_BATCH_HUGE: e->batch = 1u << 31; break;
-	case M_IN_LENGTH: e->in_length -= 4; break;
-	case M_OUT_SHORT: e->out_length -= 4; break;
-	case M_IN_PAST_END: e->in_offset = data_size - 64; break;
-	case M_OUT_OVERFLOW: e->out_offset = UINT64_MAX - 63; break;
-	case M_MISALIGNED: e->in_offset = 4; break;
-	case M_PRECISION: e->precision = 200; break;
-	case M_FLAGS: e->flags = 1; break;
-	case M_RESERVED: e->precision_arg = 5; break;
-	case M_OPCODE: e->opcode = 77; break;
-	case M_REGION: e->in_region = 9; break;
-	case M_NOP_MODEL: e->opcode = BITMIX_OP_NOP; break; /* a NOP names no model */
+	case M_NONE:
+		break;
+	case M_MODEL:
+		e->model_id = 999;
+		break;
+	case M_BATCH0:
+		e->batch = 0;
+		break;
+	case M_BATCH_HUGE:
+		e->batch = 1u << 31;
+		break;
+	case M_IN_LENGTH:
+		e->in_length -= 4;
+		break;
+	case M_OUT_SHORT:
+		e->out_length -= 4;
+		break;
+	case M_IN_PAST_END:
+		e->in_offset = data_size - 64;
+		break;
+	case M_OUT_OVERFLOW:
+		e->out_offset = UINT64_MAX - 63;
+		break;
+	case M_MISALIGNED:
+		e->in_offset = 4;
+		break;
+	case M_PRECISION:
+		e->precision = 200;
+		break;
+	case M_FLAGS:
+		e->flags = 1;
+		break;
+	case M_RESERVED:
+		e->precision_arg = 5;
+		break;
+	case M_OPCODE:
+		e->opcode = 77;
+		break;
+	case M_REGION:
+		e->in_region = 9;
+		break;
+	case M_NOP_MODEL:
+		e->opcode = BITMIX_OP_NOP;
+		break; /* a NOP names no model */
 	case M_NOP_PAST_END:
-		*e = (struct bitmix_sqe){ .opcode = BITMIX_OP_NOP, .in_offset = data_size,
+		*e = (struct bitmix_sqe){ .opcode = BITMIX_OP_NOP,
+					  .in_offset = data_size,
 					  .in_length = 64 };
 		break;
 	}
@@ -70,12 +113,23 @@ static void test_bad_submissions_get_errors(void **state)
 		enum mutation m;
 		int status;
 	} cases[] = {
-		{ M_NONE, 0 }, { M_MODEL, -EBADF }, { M_BATCH0, -EINVAL },
-		{ M_BATCH_HUGE, -EINVAL }, { M_IN_LENGTH, -EMSGSIZE }, { M_OUT_SHORT, -EMSGSIZE },
-		{ M_IN_PAST_END, -ERANGE }, { M_OUT_OVERFLOW, -ERANGE }, { M_MISALIGNED, -ERANGE },
-		{ M_PRECISION, -EOPNOTSUPP }, { M_FLAGS, -EOPNOTSUPP }, { M_RESERVED, -EOPNOTSUPP },
-		{ M_OPCODE, -EOPNOTSUPP }, { M_REGION, -ENXIO }, { M_NOP_MODEL, -EINVAL },
-		{ M_NOP_PAST_END, -ERANGE }, { M_NONE, 0 },
+		{ M_NONE, 0 },
+		{ M_MODEL, -EBADF },
+		{ M_BATCH0, -EINVAL },
+		{ M_BATCH_HUGE, -EINVAL },
+		{ M_IN_LENGTH, -EMSGSIZE },
+		{ M_OUT_SHORT, -EMSGSIZE },
+		{ M_IN_PAST_END, -ERANGE },
+		{ M_OUT_OVERFLOW, -ERANGE },
+		{ M_MISALIGNED, -ERANGE },
+		{ M_PRECISION, -EOPNOTSUPP },
+		{ M_FLAGS, -EOPNOTSUPP },
+		{ M_RESERVED, -EOPNOTSUPP },
+		{ M_OPCODE, -EOPNOTSUPP },
+		{ M_REGION, -ENXIO },
+		{ M_NOP_MODEL, -EINVAL },
+		{ M_NOP_PAST_END, -ERANGE },
+		{ M_NONE, 0 },
 	};
 	struct daemon_harness *h = *state;
 	struct bitmix_cqe cqe;
@@ -92,7 +146,8 @@ static void test_bad_submissions_get_errors(void **state)
 		assert_int_equal(raw_reap(&c, &cqe), 0);
 		assert_int_equal(cqe.user_data, 1000 + i);
 		if (cqe.status != cases[i].status)
-			fail_msg("case %zu: status %d, expected %d", i, cqe.status, cases[i].status);
+			fail_msg("case %zu: status %d, expected %d", i, cqe.status,
+				 cases[i].status);
 	}
 	raw_close(&c);
 	assert_daemon_serves(h->socket);
@@ -144,11 +199,20 @@ static void test_garbage_control_messages(void **state)
 
 		assert_true(fd >= 0);
 		switch (kind) {
-		case 0: m.magic = 0xdeadbeef; break;
-		case 1: m.length = 3000; break;
-		case 2: m.version = 99; break;
-		case 3: m.type = 77; break;
-		case 4: break;
+		case 0:
+			m.magic = 0xdeadbeef;
+			break;
+		case 1:
+			m.length = 3000;
+			break;
+		case 2:
+			m.version = 99;
+			break;
+		case 3:
+			m.type = 77;
+			break;
+		case 4:
+			break;
 		}
 		if (kind == 4) {
 			int zero = 0; /* a descriptor (our own stdin) sent to the daemon */
@@ -260,6 +324,7 @@ int main(int argc, char **argv)
 	harness_skip_without_doorbell();
 	if (harness_args(argc, argv, false) < 0)
 		return 2;
-	failed = cmocka_run_group_tests_name("hostile", tests, harness_group_setup, harness_group_teardown);
+	failed = cmocka_run_group_tests_name("hostile", tests, harness_group_setup,
+					     harness_group_teardown);
 	return failed + cmocka_run_group_tests_name("flood", alone, NULL, NULL);
 }

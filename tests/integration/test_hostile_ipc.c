@@ -39,7 +39,8 @@
 static int baseline_fds; /* the daemon's descriptors before any offence */
 
 /* Register FD and expect STATUS with WORDS in the message. */
-static void expect_region_refused(struct bitmix *bm, int fd, size_t size, int status, const char *words)
+static void expect_region_refused(struct bitmix *bm, int fd, size_t size, int status,
+				  const char *words)
 {
 	assert_int_equal(bitmix_region_register(bm, fd, NULL, size), status);
 	if (!strstr(bitmix_strerror(bm), words))
@@ -78,9 +79,9 @@ static void test_region_refusals(void **state)
 	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
 	expect_region_refused(bm, open(fdpath, O_RDONLY | O_CLOEXEC), size, -EACCES, "read-write");
 	close(fd);
-	expect_region_refused(bm,
-			      harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE),
-			      size, -EPERM, "cannot map");
+	expect_region_refused(
+		bm, harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE), size,
+		-EPERM, "cannot map");
 	/* A good region: sealed, so shrinking it after registration fails; it keeps working. */
 	fd = harness_memfd(size, F_SEAL_SHRINK | F_SEAL_GROW);
 	addr = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -89,7 +90,8 @@ static void test_region_refusals(void **state)
 	assert_true(region >= 1);
 	assert_int_equal(ftruncate(fd, 4096), -1);
 	assert_int_equal(errno, EPERM);
-	assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)size), 0);
+	assert_int_equal(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, (off_t)size),
+			 0);
 	assert_int_equal(bitmix_prep_nop(bm, addr, size, 1), 0);
 	assert_int_equal(bitmix_submit(bm), 1);
 	assert_int_equal(bitmix_reap(bm, &done, 1, -1), 1);
@@ -114,13 +116,16 @@ static void test_region_messages(void **state)
 	raw_connect(&c, h->socket);
 	/* UNREGISTER of a region that does not exist: an error, and the connection stays. */
 	assert_int_equal(raw_call(&c, &req, sizeof(req), BITMIX_MSG_UNREGISTER_REGION, reply,
-				  sizeof(reply), NULL, 0), -ENXIO);
+				  sizeof(reply), NULL, 0),
+			 -ENXIO);
 	/* REGISTER without its descriptor, and with a short message. */
 	req = (struct bitmix_region_req){ .size = 4096 };
 	assert_int_equal(raw_call(&c, &req, sizeof(req), BITMIX_MSG_REGISTER_REGION, reply,
-				  sizeof(reply), NULL, 0), -EBADF);
+				  sizeof(reply), NULL, 0),
+			 -EBADF);
 	assert_int_equal(raw_call(&c, &req, sizeof(req) - 8, BITMIX_MSG_REGISTER_REGION, reply,
-				  sizeof(reply), NULL, 0), -EBADMSG);
+				  sizeof(reply), NULL, 0),
+			 -EBADMSG);
 	/* Two descriptors at once is a protocol violation: hung up on, both closed. */
 	fds[0] = harness_memfd(4096, F_SEAL_SHRINK | F_SEAL_GROW);
 	fds[1] = harness_memfd(4096, F_SEAL_SHRINK | F_SEAL_GROW);
@@ -152,8 +157,8 @@ static void test_ring_overflow(void **state)
 	sq = (void *)(c.arena + c.hello.sq_offset);
 	n = c.hello.cq_entries;
 	for (uint32_t i = 0; i < n; i++)
-		sq[c.sq_tail++ & (c.hello.sq_entries - 1)] = (struct bitmix_sqe){ .user_data = i,
-										  .opcode = BITMIX_OP_NOP };
+		sq[c.sq_tail++ & (c.hello.sq_entries - 1)] =
+			(struct bitmix_sqe){ .user_data = i, .opcode = BITMIX_OP_NOP };
 	bitmix_store_release(&hdr->sq_tail, c.sq_tail);
 	raw_ring(&c);
 	for (int i = 0; i < 500 && bitmix_load_acquire(&hdr->cq_tail) != n; i++)
@@ -161,8 +166,8 @@ static void test_ring_overflow(void **state)
 	assert_int_equal(bitmix_load_acquire(&hdr->cq_tail), n);
 	/* Five more, the completion ring full: not taken. */
 	for (uint32_t i = 0; i < 5; i++)
-		sq[c.sq_tail++ & (c.hello.sq_entries - 1)] = (struct bitmix_sqe){ .user_data = n + i,
-										  .opcode = BITMIX_OP_NOP };
+		sq[c.sq_tail++ & (c.hello.sq_entries - 1)] =
+			(struct bitmix_sqe){ .user_data = n + i, .opcode = BITMIX_OP_NOP };
 	bitmix_store_release(&hdr->sq_tail, c.sq_tail);
 	raw_ring(&c);
 	assert_daemon_serves(h->socket);
@@ -300,7 +305,8 @@ static void test_untouched_region_costs_nothing(void **state)
 	rss1 = harness_rss_kib(h);
 	shm1 = rss_shmem_kib(h);
 	print_message("daemon RSS %ld -> %ld KiB, RssShmem %ld -> %ld KiB, a 256 MiB region "
-		      "registered\n", rss0, rss1, shm0, shm1);
+		      "registered\n",
+		      rss0, rss1, shm0, shm1);
 	assert_true(shm1 - shm0 < 4096);
 	assert_true(rss1 - rss0 < 32768);
 	close(fd);
@@ -318,8 +324,8 @@ static void test_in_flight_limit(void **state)
 	struct raw c;
 
 	(void)state;
-	assert_int_equal(harness_start(&h, harness_bitmixd, harness_model,
-				       "limits:\n  in_flight: 2\n"), 0);
+	assert_int_equal(
+		harness_start(&h, harness_bitmixd, harness_model, "limits:\n  in_flight: 2\n"), 0);
 	raw_connect(&c, h.socket);
 	hdr = (void *)c.arena;
 	sq = (void *)(c.arena + c.hello.sq_offset);

@@ -96,15 +96,18 @@ static void test_async_batch_matches_sync(void **state)
 	fill(in, N_INFER * IN_FLOATS, 1);
 	for (int i = 0; i < N_INFER; i++)
 		assert_int_equal(bitmix_prep_infer(c.m, in + i * IN_FLOATS, out + i * OUT_STRIDE, 1,
-						   (uint64_t)i), 0);
+						   (uint64_t)i),
+				 0);
 	for (int i = 0; i < N_NOP; i++)
-		assert_int_equal(bitmix_prep_nop(c.bm, in, IN_FLOATS * 4, (uint64_t)(N_INFER + i)), 0);
+		assert_int_equal(bitmix_prep_nop(c.bm, in, IN_FLOATS * 4, (uint64_t)(N_INFER + i)),
+				 0);
 	/* The synchronous call refuses to mix with outstanding requests. */
 	assert_int_equal(bitmix_infer(c.m, in, ref, 1, NULL), -EBUSY);
 	assert_int_equal(bitmix_submit(c.bm), N_INFER + N_NOP);
 	assert_int_equal(bitmix_submit(c.bm), 0);
 	while (got < N_INFER + N_NOP) {
-		int n = bitmix_reap(c.bm, done + got, (unsigned)(N_INFER + N_NOP - got), 10ll * 1000000000);
+		int n = bitmix_reap(c.bm, done + got, (unsigned)(N_INFER + N_NOP - got),
+				    10ll * 1000000000);
 
 		assert_true(n > 0);
 		got += n;
@@ -267,6 +270,7 @@ int main(int argc, char **argv)
 	harness_skip_without_doorbell();
 	if (harness_args(argc, argv, false) < 0)
 		return 2;
-	failed = cmocka_run_group_tests_name("ipc", tests, harness_group_setup, harness_group_teardown);
+	failed = cmocka_run_group_tests_name("ipc", tests, harness_group_setup,
+					     harness_group_teardown);
 	return failed + cmocka_run_group_tests_name("limits", alone, NULL, NULL);
 }

@@ -107,10 +107,12 @@ static void test_policy_checked_before_swap(void **state)
 	struct daemon_harness *h = *state;
 	char why[BITMIX_RELOAD_WHY_MAX], want[256];
 
-	put_dropin(h, "60-policy.yaml",
-		   "governor:\n  name: powersave\n  policies:\n    fmnist: {pinned: {nosuch: 4}}\n");
+	put_dropin(
+		h, "60-policy.yaml",
+		"governor:\n  name: powersave\n  policies:\n    fmnist: {pinned: {nosuch: 4}}\n");
 	assert_int_equal(reload(h, why, sizeof(why)), -EINVAL);
-	snprintf(want, sizeof(want), "%s/conf.d/60-policy.yaml:4:5: governor.policies.fmnist", h->dir);
+	snprintf(want, sizeof(want), "%s/conf.d/60-policy.yaml:4:5: governor.policies.fmnist",
+		 h->dir);
 	if (!strstr(why, want) || !strstr(why, "no layer \"nosuch\""))
 		fail_msg("\"%s\" lacks \"%s\"", why, want);
 	governor_is(h, START_GOVERNOR);
@@ -126,7 +128,8 @@ static void test_unloadable_model_keeps_the_old_set(void **state)
 
 	put_dropin(h, "70-model.yaml", "models:\n  fmnist: /nonexistent/model.bmx\n");
 	assert_true(reload(h, why, sizeof(why)) < 0);
-	if (!strstr(why, "conf.d/70-model.yaml:2:11: models.fmnist: /nonexistent/model.bmx could not be loaded"))
+	if (!strstr(why,
+		    "conf.d/70-model.yaml:2:11: models.fmnist: /nonexistent/model.bmx could not be loaded"))
 		fail_msg("%s", why);
 	assert_int_equal(bitmix_connect(h->socket, &bm), 0);
 	assert_int_equal(bitmix_list_models(bm, infos, 4), 1);

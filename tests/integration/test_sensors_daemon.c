@@ -85,7 +85,8 @@ static void test_work_heats_simulator(void **state)
 	bitmix_close(bm);
 	usleep(100 * 1000); /* a few periods: the work is handed over */
 	get_sensors(h, &after);
-	printf("# simulator: %.3f C before, %.3f C after 8 x 64 samples\n", before.temp_c, after.temp_c);
+	printf("# simulator: %.3f C before, %.3f C after 8 x 64 samples\n", before.temp_c,
+	       after.temp_c);
 	/* The package only cools towards idle between requests, so any warming is the work's. */
 	assert_true(after.temp_c > before.temp_c + 0.2);
 }
@@ -96,12 +97,14 @@ static void test_reload_keeps_sensors(void **state)
 	struct daemon_harness *h = *state;
 	struct bitmix_sensors se;
 
-	assert_int_equal(harness_write_config(h, harness_model,
-					      "sensors:\n  source: sysfs\n  sysfs_root: /nonexistent\n"),
-			 0);
+	assert_int_equal(
+		harness_write_config(h, harness_model,
+				     "sensors:\n  source: sysfs\n  sysfs_root: /nonexistent\n"),
+		0);
 	kill(h->pid, SIGHUP);
 	assert_true(harness_log_contains(h, "keeping the running configuration and sensors", 5000));
-	assert_true(harness_log_contains(h, "no readable thermal zone under /nonexistent/class/thermal", 100));
+	assert_true(harness_log_contains(
+		h, "no readable thermal zone under /nonexistent/class/thermal", 100));
 	get_sensors(h, &se);
 	assert_string_equal(se.source, "simulator");
 	assert_int_equal(se.period_ms, 20);

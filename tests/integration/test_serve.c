@@ -234,7 +234,8 @@ static void *changer_main(void *p)
 	struct bitmix_model *m = open_fmnist(r, &bm);
 	uint64_t seed = 42;
 
-	while (!__atomic_load_n(&r->stop_changer, __ATOMIC_ACQUIRE) && r->log.n < MAX_GENERATIONS - 2) {
+	while (!__atomic_load_n(&r->stop_changer, __ATOMIC_ACQUIRE) &&
+	       r->log.n < MAX_GENERATIONS - 2) {
 		if (r->log.n % 16 == 15) {
 			switch_governors(r, bm, m);
 			continue;
@@ -345,7 +346,8 @@ static void test_killed_client(void **state)
 		struct bitmix_model *m;
 		float *in, *out;
 
-		if (bitmix_connect(r->h.socket, &cbm) < 0 || bitmix_open_model(cbm, "fmnist", &m) < 0)
+		if (bitmix_connect(r->h.socket, &cbm) < 0 ||
+		    bitmix_open_model(cbm, "fmnist", &m) < 0)
 			_exit(1);
 		in = bitmix_tensor_alloc(cbm, r->in_size * sizeof(float) * 64);
 		out = bitmix_tensor_alloc(cbm, r->out_size * sizeof(float) * 64);
@@ -360,7 +362,8 @@ static void test_killed_client(void **state)
 	pthread_join(survivor, NULL);
 	assert_int_equal(a->failures, 0);
 	{
-		void *scratch = aligned_alloc(64, (bmx_engine_scratch_size(r->engine, 1) + 63) / 64 * 64);
+		void *scratch =
+			aligned_alloc(64, (bmx_engine_scratch_size(r->engine, 1) + 63) / 64 * 64);
 		float *in = malloc(r->in_size * 4), *out = malloc(r->out_size * 4);
 
 		for (int i = 0; i < N_REQUESTS; i++) {

@@ -72,14 +72,16 @@ static float *data_f32(struct file *f, const struct bmx_array *a)
 }
 
 /* Load and expect refusal with every WANT substring in the message. */
-static void expect_refused(struct file *f, const char *case_name, const char *want1, const char *want2)
+static void expect_refused(struct file *f, const char *case_name, const char *want1,
+			   const char *want2)
 {
 	struct bmx_error err = { { 0 } };
 	struct bmx_model *m = (void *)1;
 	int r = bmx_model_load_memory(f->buf, f->size, &m, &err);
 
 	if (r != -EBADMSG)
-		fail_msg("%s: load returned %d (expected -EBADMSG), message \"%s\"", case_name, r, err.msg);
+		fail_msg("%s: load returned %d (expected -EBADMSG), message \"%s\"", case_name, r,
+			 err.msg);
 	assert_null(m);
 	if (want1 && !strstr(err.msg, want1))
 		fail_msg("%s: message \"%s\" lacks \"%s\"", case_name, err.msg, want1);
@@ -99,10 +101,13 @@ static void check_model(const struct bmx_model *m, const struct file *f)
 
 		/* Weights are read in place: every pointer lies inside the mapping. */
 		assert_true((const uint8_t *)v->weights >= m->base &&
-			    (const uint8_t *)v->weights + (size_t)v->out_c * v->reduction <= m->base + m->size);
+			    (const uint8_t *)v->weights + (size_t)v->out_c * v->reduction <=
+				    m->base + m->size);
 		assert_true((const uint8_t *)v->tbn > m->base &&
-			    (const uint8_t *)(v->tbn + (size_t)v->tbn_rows * v->nbits * 2 * v->out_c) <= m->base + m->size);
-		assert_int_equal(v->raw->macs, (uint64_t)v->out_h * v->out_w * v->out_c * v->reduction);
+			    (const uint8_t *)(v->tbn + (size_t)v->tbn_rows * v->nbits * 2 *
+							       v->out_c) <= m->base + m->size);
+		assert_int_equal(v->raw->macs,
+				 (uint64_t)v->out_h * v->out_w * v->out_c * v->reduction);
 		assert_int_equal(v->nbits, __builtin_popcount(v->raw->bits_mask));
 		for (int b = 0; b < v->nbits; b++)
 			assert_int_equal(v->bit_index[v->bits[b]], b);
@@ -209,66 +214,186 @@ struct corruption {
 	int fix_checksum;
 	const char *want1, *want2;
 };
-#define CASE(name, fix, want1, want2) { #name, name, fix, want1, want2 }
+#define CASE(name, fix, want1, want2)          \
+	{                                      \
+#name, name, fix, want1, want2 \
+	}
 
-static void bad_magic(struct file *f) { f->buf[0] = 'X'; }
-static void future_version(struct file *f) { hdr(f)->version_major = 2; }
-static void header_size(struct file *f) { hdr(f)->header_size = 128; }
-static void file_size_lie(struct file *f) { hdr(f)->file_size += 64; }
-static void header_reserved(struct file *f) { hdr(f)->reserved[3] = 1; }
-static void section_count_absurd(struct file *f) { hdr(f)->section_count = 100000; }
-static void table_past_end(struct file *f) { hdr(f)->section_table_offset = f->size; }
-static void section_past_end(struct file *f) { section(f, BMX_SECTION_DATA)->size += 4096; }
-static void section_size_overflow(struct file *f) { section(f, BMX_SECTION_DATA)->size = UINT64_MAX - 10; }
-static void section_misaligned(struct file *f) { section(f, BMX_SECTION_NODES)->offset += 8; }
+static void bad_magic(struct file *f)
+{
+	f->buf[0] = 'X';
+}
+static void future_version(struct file *f)
+{
+	hdr(f)->version_major = 2;
+}
+static void header_size(struct file *f)
+{
+	hdr(f)->header_size = 128;
+}
+static void file_size_lie(struct file *f)
+{
+	hdr(f)->file_size += 64;
+}
+static void header_reserved(struct file *f)
+{
+	hdr(f)->reserved[3] = 1;
+}
+static void section_count_absurd(struct file *f)
+{
+	hdr(f)->section_count = 100000;
+}
+static void table_past_end(struct file *f)
+{
+	hdr(f)->section_table_offset = f->size;
+}
+static void section_past_end(struct file *f)
+{
+	section(f, BMX_SECTION_DATA)->size += 4096;
+}
+static void section_size_overflow(struct file *f)
+{
+	section(f, BMX_SECTION_DATA)->size = UINT64_MAX - 10;
+}
+static void section_misaligned(struct file *f)
+{
+	section(f, BMX_SECTION_NODES)->offset += 8;
+}
 static void sections_overlap(struct file *f)
 {
 	section(f, BMX_SECTION_LAYERS)->offset = section(f, BMX_SECTION_NODES)->offset;
 }
-static void duplicate_section(struct file *f) { section(f, BMX_SECTION_LAYERS)->type = BMX_SECTION_MODEL; }
-static void unknown_required_section(struct file *f) { section(f, BMX_SECTION_DATA)->type = 77; }
-static void node_count_absurd(struct file *f) { info(f)->node_count = 1u << 30; }
-static void layer_count_absurd(struct file *f) { info(f)->layer_count = 5000; }
-static void bits_mask_bit9(struct file *f) { info(f)->bits_mask |= 1u << 9; }
-static void bits_mask_bit1(struct file *f) { info(f)->bits_mask |= 1u << 1; }
-static void model_name_bad(struct file *f) { memset(info(f)->name, 'x', sizeof(info(f)->name)); }
-static void unknown_op(struct file *f) { node(f, 2)->op = 99; }
-static void input_out_of_range(struct file *f) { node(f, 2)->inputs[0] = 4000; }
-static void self_loop(struct file *f) { node(f, 2)->inputs[0] = 2; }
+static void duplicate_section(struct file *f)
+{
+	section(f, BMX_SECTION_LAYERS)->type = BMX_SECTION_MODEL;
+}
+static void unknown_required_section(struct file *f)
+{
+	section(f, BMX_SECTION_DATA)->type = 77;
+}
+static void node_count_absurd(struct file *f)
+{
+	info(f)->node_count = 1u << 30;
+}
+static void layer_count_absurd(struct file *f)
+{
+	info(f)->layer_count = 5000;
+}
+static void bits_mask_bit9(struct file *f)
+{
+	info(f)->bits_mask |= 1u << 9;
+}
+static void bits_mask_bit1(struct file *f)
+{
+	info(f)->bits_mask |= 1u << 1;
+}
+static void model_name_bad(struct file *f)
+{
+	memset(info(f)->name, 'x', sizeof(info(f)->name));
+}
+static void unknown_op(struct file *f)
+{
+	node(f, 2)->op = 99;
+}
+static void input_out_of_range(struct file *f)
+{
+	node(f, 2)->inputs[0] = 4000;
+}
+static void self_loop(struct file *f)
+{
+	node(f, 2)->inputs[0] = 2;
+}
 static void cyclic_graph(struct file *f)
 {
 	/* tiny: node 1 conv(0), node 2 relu6(1): make conv read relu6's output. */
 	node(f, 1)->inputs[0] = 2;
 }
-static void mismatched_shape(struct file *f) { node(f, 1)->out_h += 1; }
+static void mismatched_shape(struct file *f)
+{
+	node(f, 1)->out_h += 1;
+}
 static void add_shapes_differ(struct file *f)
 {
 	/* tiny: node 4 adds node 3 and node 2; point its second input at the input image. */
 	node(f, 4)->inputs[1] = 0;
 }
-static void groups_not_dividing(struct file *f) { node(f, 3)->groups = 3; }
-static void layer_owned_twice(struct file *f) { node(f, 3)->layer = node(f, 1)->layer; }
-static void layer_wrong_node(struct file *f) { layer(f, 0)->node = 3; }
-static void default_bits_outside(struct file *f) { layer(f, 0)->default_w_bits = 1; }
-static void layer_mask_outside_model(struct file *f) { info(f)->bits_mask = 0x0100; }
-static void tbn_prev_self(struct file *f) { layer(f, 1)->tbn_prev = 1; }
-static void macs_wrong(struct file *f) { layer(f, 1)->macs += 1; }
-static void array_past_data(struct file *f) { layer(f, 2)->sensitivity.offset = section(f, BMX_SECTION_DATA)->size; }
-static void array_misaligned(struct file *f) { layer(f, 1)->w_scale.offset += 4; }
-static void arrays_overlap(struct file *f) { layer(f, 1)->w_scale.offset = layer(f, 1)->weights.offset; }
-static void tbn_size_wrong(struct file *f) { layer(f, 1)->tbn.size -= 4; }
-static void w_scale_nan(struct file *f) { data_f32(f, &layer(f, 1)->w_scale)[0] = NAN; }
-static void w_scale_zero(struct file *f) { data_f32(f, &layer(f, 0)->w_scale)[2] = 0.0f; }
-static void a_step_negative(struct file *f) { data_f32(f, &layer(f, 2)->a_step)[0] = -1.0f; }
-static void tbn_infinite(struct file *f) { data_f32(f, &layer(f, 1)->tbn)[5] = INFINITY; }
+static void groups_not_dividing(struct file *f)
+{
+	node(f, 3)->groups = 3;
+}
+static void layer_owned_twice(struct file *f)
+{
+	node(f, 3)->layer = node(f, 1)->layer;
+}
+static void layer_wrong_node(struct file *f)
+{
+	layer(f, 0)->node = 3;
+}
+static void default_bits_outside(struct file *f)
+{
+	layer(f, 0)->default_w_bits = 1;
+}
+static void layer_mask_outside_model(struct file *f)
+{
+	info(f)->bits_mask = 0x0100;
+}
+static void tbn_prev_self(struct file *f)
+{
+	layer(f, 1)->tbn_prev = 1;
+}
+static void macs_wrong(struct file *f)
+{
+	layer(f, 1)->macs += 1;
+}
+static void array_past_data(struct file *f)
+{
+	layer(f, 2)->sensitivity.offset = section(f, BMX_SECTION_DATA)->size;
+}
+static void array_misaligned(struct file *f)
+{
+	layer(f, 1)->w_scale.offset += 4;
+}
+static void arrays_overlap(struct file *f)
+{
+	layer(f, 1)->w_scale.offset = layer(f, 1)->weights.offset;
+}
+static void tbn_size_wrong(struct file *f)
+{
+	layer(f, 1)->tbn.size -= 4;
+}
+static void w_scale_nan(struct file *f)
+{
+	data_f32(f, &layer(f, 1)->w_scale)[0] = NAN;
+}
+static void w_scale_zero(struct file *f)
+{
+	data_f32(f, &layer(f, 0)->w_scale)[2] = 0.0f;
+}
+static void a_step_negative(struct file *f)
+{
+	data_f32(f, &layer(f, 2)->a_step)[0] = -1.0f;
+}
+static void tbn_infinite(struct file *f)
+{
+	data_f32(f, &layer(f, 1)->tbn)[5] = INFINITY;
+}
 static void reduction_too_large(struct file *f)
 {
 	info(f)->input_c = 60000; /* conv1 (3x3) would sum 540000 products per output */
 	node(f, 0)->out_c = 60000;
 }
-static void kernel_does_not_fit(struct file *f) { node(f, 1)->kernel_h = 64, node(f, 1)->kernel_w = 64; }
-static void output_size_wrong(struct file *f) { info(f)->output_size = 6; }
-static void bad_checksum(struct file *f) { f->buf[f->size - 100] ^= 0x40; }
+static void kernel_does_not_fit(struct file *f)
+{
+	node(f, 1)->kernel_h = 64, node(f, 1)->kernel_w = 64;
+}
+static void output_size_wrong(struct file *f)
+{
+	info(f)->output_size = 6;
+}
+static void bad_checksum(struct file *f)
+{
+	f->buf[f->size - 100] ^= 0x40;
+}
 
 static const struct corruption cases[] = {
 	CASE(bad_magic, 0, "HEADER", "magic"),
@@ -341,28 +466,91 @@ static struct bmx_policy_info *policy(struct file *f)
 	return (void *)(f->buf + section(f, BMX_SECTION_POLICY)->offset);
 }
 
-static uint8_t *cascade_bits(struct file *f) { return (uint8_t *)(cascade(f) + 1); }
-static uint8_t *policy_bits(struct file *f) { return (uint8_t *)(policy(f) + 1); }
-static float *policy_floats(struct file *f) { return (float *)(policy_bits(f) + 24); }
+static uint8_t *cascade_bits(struct file *f)
+{
+	return (uint8_t *)(cascade(f) + 1);
+}
+static uint8_t *policy_bits(struct file *f)
+{
+	return (uint8_t *)(policy(f) + 1);
+}
+static float *policy_floats(struct file *f)
+{
+	return (float *)(policy_bits(f) + 24);
+}
 
-static void cascade_one_config(struct file *f) { cascade(f)->n_configs = 1; }
-static void cascade_layers(struct file *f) { cascade(f)->layer_count = 7; }
-static void cascade_size(struct file *f) { section(f, BMX_SECTION_CASCADE)->size -= 1; }
-static void cascade_confidence(struct file *f) { cascade(f)->confidence = 3; }
-static void cascade_threshold_nan(struct file *f) { cascade(f)->thresholds[1] = NAN; }
-static void cascade_threshold_unused(struct file *f) { cascade(f)->thresholds[4] = 1.0f; }
-static void cascade_reserved(struct file *f) { cascade(f)->reserved[0] = 1; }
-static void cascade_unsupported_bits(struct file *f) { cascade_bits(f)[0] = 4; /* stem: 8 only */ }
-static void cascade_bits_nine(struct file *f) { cascade_bits(f)[8 + 2] = 9; }
-static void cascade_lowers(struct file *f) { cascade_bits(f)[16 + 3] = 3; }
-static void policy_feature_node(struct file *f) { policy(f)->feature_node = 500; }
-static void policy_feature_conv(struct file *f) { policy(f)->feature_node = 1; }
-static void policy_features(struct file *f) { policy(f)->n_features = 17; }
-static void policy_prefix_differs(struct file *f) { policy(f)->feature_node = 4; }
-static void policy_weight_inf(struct file *f) { policy_floats(f)[3] = INFINITY; }
-static void policy_bias_nan(struct file *f) { policy_floats(f)[32 + 1] = NAN; }
-static void policy_reserved(struct file *f) { policy(f)->reserved[9] = 2; }
-static void policy_threshold_nan(struct file *f) { policy(f)->threshold = NAN; }
+static void cascade_one_config(struct file *f)
+{
+	cascade(f)->n_configs = 1;
+}
+static void cascade_layers(struct file *f)
+{
+	cascade(f)->layer_count = 7;
+}
+static void cascade_size(struct file *f)
+{
+	section(f, BMX_SECTION_CASCADE)->size -= 1;
+}
+static void cascade_confidence(struct file *f)
+{
+	cascade(f)->confidence = 3;
+}
+static void cascade_threshold_nan(struct file *f)
+{
+	cascade(f)->thresholds[1] = NAN;
+}
+static void cascade_threshold_unused(struct file *f)
+{
+	cascade(f)->thresholds[4] = 1.0f;
+}
+static void cascade_reserved(struct file *f)
+{
+	cascade(f)->reserved[0] = 1;
+}
+static void cascade_unsupported_bits(struct file *f)
+{
+	cascade_bits(f)[0] = 4; /* stem: 8 only */
+}
+static void cascade_bits_nine(struct file *f)
+{
+	cascade_bits(f)[8 + 2] = 9;
+}
+static void cascade_lowers(struct file *f)
+{
+	cascade_bits(f)[16 + 3] = 3;
+}
+static void policy_feature_node(struct file *f)
+{
+	policy(f)->feature_node = 500;
+}
+static void policy_feature_conv(struct file *f)
+{
+	policy(f)->feature_node = 1;
+}
+static void policy_features(struct file *f)
+{
+	policy(f)->n_features = 17;
+}
+static void policy_prefix_differs(struct file *f)
+{
+	policy(f)->feature_node = 4;
+}
+static void policy_weight_inf(struct file *f)
+{
+	policy_floats(f)[3] = INFINITY;
+}
+static void policy_bias_nan(struct file *f)
+{
+	policy_floats(f)[32 + 1] = NAN;
+}
+static void policy_reserved(struct file *f)
+{
+	policy(f)->reserved[9] = 2;
+}
+static void policy_threshold_nan(struct file *f)
+{
+	policy(f)->threshold = NAN;
+}
 
 static const struct corruption adaptive_cases[] = {
 	CASE(cascade_one_config, 1, "CASCADE: n_configs 1", NULL),

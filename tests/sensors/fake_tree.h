@@ -21,7 +21,8 @@ static inline int fake_write(const char *root, const char *rel, const char *text
 	FILE *f;
 
 	snprintf(path, sizeof(path), "%s/%s", root, rel);
-	for (char *slash = strchr(path + strlen(root) + 1, '/'); slash; slash = strchr(slash + 1, '/')) {
+	for (char *slash = strchr(path + strlen(root) + 1, '/'); slash;
+	     slash = strchr(slash + 1, '/')) {
 		*slash = 0;
 		mkdir(path, 0755);
 		*slash = '/';

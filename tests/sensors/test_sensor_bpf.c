@@ -35,7 +35,7 @@ static struct bmx_sensors_config cfg;
 static void test_every_program_verified(void **state)
 {
 	static const char *expected[] = { "on_sched_switch", "on_cpu_idle", "on_cpu_frequency",
-					   "on_thermal_temperature" };
+					  "on_thermal_temperature" };
 	struct sensor_bpf *b;
 	char why[512];
 	unsigned n = 0;
@@ -104,7 +104,8 @@ static void test_thermal_event_by_test_run(void **state)
 	args[0] = (__u64)(uintptr_t)zone;
 
 	assert_int_equal(sensor_bpf_open(&cfg, &b, why, sizeof(why)), 0);
-	assert_int_equal(bpf_prog_test_run_opts(sensor_bpf_prog_fd(b, "on_thermal_temperature"), &opts), 0);
+	assert_int_equal(
+		bpf_prog_test_run_opts(sensor_bpf_prog_fd(b, "on_thermal_temperature"), &opts), 0);
 	assert_int_equal(opts.retval, 0);
 	/* The ring buffer's descriptor wakes a poller, and the event is what the program read. */
 	struct pollfd pfd = { .fd = sensor_bpf_event_fd(b), .events = POLLIN };
@@ -145,8 +146,9 @@ static void proc_stat(struct stat_snap *s)
 		unsigned long long v[8] = { 0 };
 		unsigned cpu;
 
-		if (sscanf(line, "cpu%u %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &v[0], &v[1],
-			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 5 || cpu >= SENSORS_MAX_CPUS)
+		if (sscanf(line, "cpu%u %llu %llu %llu %llu %llu %llu %llu %llu", &cpu, &v[0],
+			   &v[1], &v[2], &v[3], &v[4], &v[5], &v[6], &v[7]) < 5 ||
+		    cpu >= SENSORS_MAX_CPUS)
 			continue;
 		s->total[cpu] = v[0] + v[1] + v[2] + v[3] + v[4] + v[5] + v[6] + v[7];
 		s->busy[cpu] = s->total[cpu] - v[3] - v[4];
@@ -204,8 +206,8 @@ static void test_busy_loop_pinned(void **state)
 	pthread_attr_destroy(&attr);
 
 	ref = stat_permille(&s0, &s1, other);
-	printf("# probe: cpu%u %u permille busy, cpu%u %u; /proc/stat: cpu%u %u, cpu%u %u\n", busy_cpu,
-	       r.cpu_load_permille[busy_cpu], other, r.cpu_load_permille[other], busy_cpu,
+	printf("# probe: cpu%u %u permille busy, cpu%u %u; /proc/stat: cpu%u %u, cpu%u %u\n",
+	       busy_cpu, r.cpu_load_permille[busy_cpu], other, r.cpu_load_permille[other], busy_cpu,
 	       stat_permille(&s0, &s1, busy_cpu), other, ref);
 	assert_true(r.have & SENSOR_HAVE_LOAD);
 	assert_true(r.cpu_load_permille[busy_cpu] >= 800);

@@ -26,11 +26,12 @@
 #define NS 1000000000ull
 
 /* cmocka 1.1 has no floating-point assertion: |A - B| <= EPS, printing both on failure. */
-#define assert_double_equal(a, b, eps)                                                            \
-	do {                                                                                      \
-		double a_ = (a), b_ = (b);                                                        \
-		if (!(fabs(a_ - b_) <= (eps)))                                                    \
-			fail_msg("%s = %.12g, expected %.12g (within %g)", #a, a_, b_, (double)(eps)); \
+#define assert_double_equal(a, b, eps)                                                 \
+	do {                                                                           \
+		double a_ = (a), b_ = (b);                                             \
+		if (!(fabs(a_ - b_) <= (eps)))                                         \
+			fail_msg("%s = %.12g, expected %.12g (within %g)", #a, a_, b_, \
+				 (double)(eps));                                       \
 	} while (0)
 
 static const struct bmx_sensors_simulator_config rc = {
@@ -64,7 +65,8 @@ static void test_rc_step_response(void **state)
 		assert_double_equal(temp, rc_analytic(rc.ambient_c, power, i * 0.1), 1e-9);
 	}
 	/* After one tau the rise is 1 - 1/e of the way (63.2%); after 5 tau within 1%. */
-	assert_double_equal(thermal_rc_step(&rc, 25.0, power, 60.0), 25.0 + 45.0 * (1 - exp(-1)), 1e-9);
+	assert_double_equal(thermal_rc_step(&rc, 25.0, power, 60.0), 25.0 + 45.0 * (1 - exp(-1)),
+			    1e-9);
 	assert_true(temp > 70.0 - 45.0 * 0.01 && temp < 70.0);
 	/* Cooling: power removed, back towards ambient with the same time constant. */
 	double hot = temp;
@@ -119,9 +121,10 @@ static void make_fake_machine(char *dir, struct bmx_sensors_config *sc, int sour
 	assert_non_null(mkdtemp(dir));
 	if (sc)
 		fake_config(sc, dir, source);
-	assert_int_equal(fake_write(dir, "proc/stat", "cpu  10 0 10 80 0 0 0 0 0 0\n"
-						       "cpu0 5 0 5 40 0 0 0 0 0 0\n"
-						       "cpu1 5 0 5 40 0 0 0 0 0 0\n"),
+	assert_int_equal(fake_write(dir, "proc/stat",
+				    "cpu  10 0 10 80 0 0 0 0 0 0\n"
+				    "cpu0 5 0 5 40 0 0 0 0 0 0\n"
+				    "cpu1 5 0 5 40 0 0 0 0 0 0\n"),
 			 0);
 }
 
@@ -168,9 +171,10 @@ static void test_procstat_load(void **state)
 	make_fake_machine(dir, &sc, SENSOR_SOURCE_SIMULATOR);
 	assert_int_equal(sensors_open(&sc, &s), 0);
 	/* cpu0: 90 of 100 jiffies busy (user+system+irq), cpu1: 10 of 100 (iowait counts idle). */
-	assert_int_equal(fake_write(dir, "proc/stat", "cpu  100 0 30 150 20 0 0 0 0 0\n"
-						       "cpu0 50 0 20 50 0 30 0 0 0 0\n"
-						       "cpu1 10 0 10 110 20 0 0 0 0 0\n"),
+	assert_int_equal(fake_write(dir, "proc/stat",
+				    "cpu  100 0 30 150 20 0 0 0 0 0\n"
+				    "cpu0 50 0 20 50 0 30 0 0 0 0\n"
+				    "cpu1 10 0 10 110 20 0 0 0 0 0\n"),
 			 0);
 	assert_int_equal(sensors_sample(s, NS, &r), 0);
 	assert_int_equal(r.n_cpus, 2);
@@ -218,19 +222,22 @@ static void test_sysfs_thermal_and_rapl(void **state)
 	assert_int_equal(sensors_source(s), SENSOR_SOURCE_SYSFS);
 	assert_non_null(strstr(sensors_explain(s), "2 thermal zone(s)"));
 	assert_non_null(strstr(sensors_explain(s), "1 powercap package(s)"));
-	assert_null(strstr(sensors_explain(s), "simulator: active")); /* a real temperature exists */
+	assert_null(
+		strstr(sensors_explain(s), "simulator: active")); /* a real temperature exists */
 	assert_int_equal(sensors_sample(s, 10 * NS, &r), 0);
-	assert_int_equal(r.temp_mc, 61500); /* the hottest zone */
+	assert_int_equal(r.temp_mc, 61500);	  /* the hottest zone */
 	assert_false(r.have & SENSOR_HAVE_POWER); /* one energy reading is no power yet */
 	/* 2 J over 0.5 s = 4 W. */
-	assert_int_equal(fake_write(dir, "sys/class/powercap/intel-rapl:0/energy_uj", "3000000\n"), 0);
+	assert_int_equal(fake_write(dir, "sys/class/powercap/intel-rapl:0/energy_uj", "3000000\n"),
+			 0);
 	assert_int_equal(fake_write(dir, "sys/class/thermal/thermal_zone0/temp", "70250\n"), 0);
 	assert_int_equal(sensors_sample(s, 10 * NS + NS / 2, &r), 0);
 	assert_true(r.have & SENSOR_HAVE_POWER);
 	assert_int_equal(r.power_mw, 4000);
 	assert_int_equal(r.temp_mc, 70250);
 	/* The counter wraps at 10 J: 3 J -> 1 J is 8 J in 1 s. */
-	assert_int_equal(fake_write(dir, "sys/class/powercap/intel-rapl:0/energy_uj", "1000000\n"), 0);
+	assert_int_equal(fake_write(dir, "sys/class/powercap/intel-rapl:0/energy_uj", "1000000\n"),
+			 0);
 	assert_int_equal(sensors_sample(s, 11 * NS + NS / 2, &r), 0);
 	assert_int_equal(r.power_mw, 8000);
 	sensors_close(s);
@@ -252,7 +259,8 @@ static void test_sysfs_missing(void **state)
 	assert_int_equal(sensors_open(&sc, &s), -ENODEV);
 	assert_null(s);
 	assert_int_equal(sensors_open_why(&sc, &s, why, sizeof(why)), -ENODEV);
-	assert_non_null(strstr(why, "sysfs: not chosen as the configured source: no readable thermal zone"));
+	assert_non_null(strstr(
+		why, "sysfs: not chosen as the configured source: no readable thermal zone"));
 	assert_non_null(strstr(why, "no perf power/energy-pkg"));
 	fake_config(&sc, dir, SENSOR_SOURCE_AUTO);
 	assert_int_equal(sensors_open(&sc, &s), 0);
@@ -282,7 +290,8 @@ static void test_perf_energy_description(void **state)
 	assert_int_equal(fake_write(dir, "sys/bus/event_source/devices/power/events/energy-pkg",
 				    "event=0x02\n"),
 			 0);
-	assert_int_equal(fake_write(dir, "sys/bus/event_source/devices/power/events/energy-pkg.scale",
+	assert_int_equal(fake_write(dir,
+				    "sys/bus/event_source/devices/power/events/energy-pkg.scale",
 				    "2.3283064365386962890625e-10\n"),
 			 0);
 	assert_int_equal(perf_energy_describe(root, &pe, why, sizeof(why)), 0);
@@ -355,16 +364,20 @@ static void expect_error(const char *block, const char *msg)
 static void test_config_errors(void **state)
 {
 	(void)state;
-	expect_error("  source: thermometer\n",
-		     "t.yaml:3:11: sensors.source: \"thermometer\" is not one of: auto, bpf, sysfs, simulator");
+	expect_error(
+		"  source: thermometer\n",
+		"t.yaml:3:11: sensors.source: \"thermometer\" is not one of: auto, bpf, sysfs, simulator");
 	expect_error("  period_ms: 0\n", "sensors.period_ms: \"0\" is not a number >= 1");
 	expect_error("  period_ms: 2.5\n", "not a whole number of ms");
 	expect_error("  sysfs_root: sys\n", "sensors.sysfs_root: \"sys\" is not an absolute path");
-	expect_error("  colour: red\n", "unknown key \"colour\" (expected one of: source, period_ms");
+	expect_error("  colour: red\n",
+		     "unknown key \"colour\" (expected one of: source, period_ms");
 	expect_error("  simulator:\n    heat_capacity_j_per_c: 0\n",
 		     "sensors.simulator.heat_capacity_j_per_c: \"0\" is not a number > 0");
-	expect_error("  simulator:\n    ambient_c: warm\n", "t.yaml:4:16: sensors.simulator.ambient_c");
-	expect_error("  simulator:\n    fan: on\n", "unknown key \"fan\" (expected one of: ambient_c");
+	expect_error("  simulator:\n    ambient_c: warm\n",
+		     "t.yaml:4:16: sensors.simulator.ambient_c");
+	expect_error("  simulator:\n    fan: on\n",
+		     "unknown key \"fan\" (expected one of: ambient_c");
 	expect_error("  simulator: 3\n", "sensors.simulator: found a scalar, expected a mapping");
 }
 

@@ -50,8 +50,9 @@ struct reference {
 	uint32_t in_size, out_size;
 };
 
-static const char *const governors[] = { "performance", "powersave", "ondemand", "conservative",
-					 "step_wise", "power_allocator", "userspace" };
+static const char *const governors[] = { "performance",	 "powersave", "ondemand",
+					 "conservative", "step_wise", "power_allocator",
+					 "userspace" };
 
 static uint64_t now_ns(void)
 {
@@ -96,7 +97,8 @@ static int write_config(struct daemon_harness *h, const struct reference *ref, b
 	char extra[1024];
 	int n;
 
-	n = snprintf(extra, sizeof(extra), "%s%s%s" HARNESS_HOT_MACHINE_YAML "governor:\n  name: %s\n%s",
+	n = snprintf(extra, sizeof(extra),
+		     "%s%s%s" HARNESS_HOT_MACHINE_YAML "governor:\n  name: %s\n%s",
 		     with_second ? "  fmnist2: " : "", with_second ? ref[1].path : "",
 		     with_second ? "\n" : "", governor, bad ? bad : "");
 	if (n < 0 || (size_t)n >= sizeof(extra))
@@ -108,7 +110,8 @@ static int write_config(struct daemon_harness *h, const struct reference *ref, b
 static void check_outputs(struct soak_stats *st, const struct reference *ref, uint64_t seed,
 			  uint32_t batch, const float *out, uint64_t generation, uint64_t g1,
 			  const struct bitmix_layer_bits *b1, uint64_t g2,
-			  const struct bitmix_layer_bits *b2, float *in, float *expect, void *scratch)
+			  const struct bitmix_layer_bits *b2, float *in, float *expect,
+			  void *scratch)
 {
 	const struct bitmix_layer_bits *b = generation == g1 ? b1 : generation == g2 ? b2 : NULL;
 	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
@@ -132,8 +135,10 @@ static void check_outputs(struct soak_stats *st, const struct reference *ref, ui
 
 		if (memcmp(out + at, expect + at, ref->out_size * sizeof(float)) != 0) {
 			__atomic_add_fetch(&st->wrong, 1, __ATOMIC_RELAXED);
-			fprintf(stderr, "soak: WRONG output: model %s, sample seed %llu, generation %llu\n",
-				ref->path, (unsigned long long)(seed + k), (unsigned long long)generation);
+			fprintf(stderr,
+				"soak: WRONG output: model %s, sample seed %llu, generation %llu\n",
+				ref->path, (unsigned long long)(seed + k),
+				(unsigned long long)generation);
 		}
 	}
 	__atomic_add_fetch(&st->checked, batch, __ATOMIC_RELAXED);
@@ -178,8 +183,10 @@ static int client_session(struct soak_stats *st, const char *socket, const struc
 	}
 	bitmix_open_model(bm, "fmnist2", &models[1]); /* loaded only by some configs */
 	for (int i = 0; i < 2; i++) {
-		tin[i] = bitmix_tensor_alloc(bm, (size_t)MAX_BATCH * ref[i].in_size * sizeof(float));
-		tout[i] = bitmix_tensor_alloc(bm, (size_t)MAX_BATCH * ref[i].out_size * sizeof(float));
+		tin[i] =
+			bitmix_tensor_alloc(bm, (size_t)MAX_BATCH * ref[i].in_size * sizeof(float));
+		tout[i] = bitmix_tensor_alloc(bm,
+					      (size_t)MAX_BATCH * ref[i].out_size * sizeof(float));
 		if (!tin[i] || !tout[i]) {
 			bitmix_close(bm);
 			return -ENOMEM;
@@ -220,8 +227,10 @@ static int client_session(struct soak_stats *st, const char *socket, const struc
 static void client_main(struct soak_stats *st, const char *socket, const struct reference *ref,
 			uint64_t seed)
 {
-	size_t in_max = (size_t)MAX_BATCH * (ref[0].in_size > ref[1].in_size ? ref[0].in_size : ref[1].in_size);
-	size_t out_max = (size_t)MAX_BATCH * (ref[0].out_size > ref[1].out_size ? ref[0].out_size : ref[1].out_size);
+	size_t in_max = (size_t)MAX_BATCH *
+			(ref[0].in_size > ref[1].in_size ? ref[0].in_size : ref[1].in_size);
+	size_t out_max = (size_t)MAX_BATCH *
+			 (ref[0].out_size > ref[1].out_size ? ref[0].out_size : ref[1].out_size);
 	size_t scratch_size = bmx_engine_scratch_size(ref[0].engine, MAX_BATCH);
 	float *in = malloc(in_max * sizeof(float)), *expect = malloc(out_max * sizeof(float));
 	uint64_t rnd = seed | 1;
@@ -246,13 +255,13 @@ struct soak {
 	pid_t clients[MAX_CLIENTS];
 	unsigned n_clients;
 	uint64_t rnd;
-	struct bitmix *ctl;          /* the soak's own connection: governor, bits, reload */
+	struct bitmix *ctl; /* the soak's own connection: governor, bits, reload */
 	unsigned reload_step, governor_step;
 	bool second_loaded;
 	int fds[MAX_SAMPLES];
 	long rss[MAX_SAMPLES];
 	unsigned n_samples;
-	unsigned warm;               /* the first sample after warm-up, 0 while warming up */
+	unsigned warm; /* the first sample after warm-up, 0 while warming up */
 	int failed;
 };
 
@@ -295,7 +304,8 @@ static void kill_one(struct soak *s)
 /* The next governor, and under userspace random bits for fmnist. */
 static void switch_governor(struct soak *s)
 {
-	const char *name = governors[s->governor_step++ % (sizeof(governors) / sizeof(governors[0]))];
+	const char *name =
+		governors[s->governor_step++ % (sizeof(governors) / sizeof(governors[0]))];
 	struct bitmix_governor_info info;
 	struct bitmix_layer_bits bits[BMX_MAX_LAYERS];
 	struct bitmix_model *m;
@@ -326,9 +336,9 @@ static void switch_governor(struct soak *s)
 static void reload(struct soak *s)
 {
 	static const char *const bad[] = {
-		"limits: {in_flight: [\n",           /* YAML syntax */
-		"no_such_block: 1\n",                /* schema */
-		"limits:\n  in_flight: -5\n",       /* range */
+		"limits: {in_flight: [\n",    /* YAML syntax */
+		"no_such_block: 1\n",	      /* schema */
+		"limits:\n  in_flight: -5\n", /* range */
 	};
 	unsigned step = s->reload_step++;
 	bool good = step % 2 == 0, second = (step / 2) % 2 == 0;
@@ -338,9 +348,11 @@ static void reload(struct soak *s)
 	if (good)
 		r = write_config(&s->h, s->ref, second, "performance", NULL);
 	else if (step % 6 == 5) /* a model file that is not there */
-		r = harness_write_config(&s->h, "/nonexistent/fmnist.bmx", "governor:\n  name: performance\n");
+		r = harness_write_config(&s->h, "/nonexistent/fmnist.bmx",
+					 "governor:\n  name: performance\n");
 	else
-		r = write_config(&s->h, s->ref, s->second_loaded, "performance", bad[(step / 2) % 3]);
+		r = write_config(&s->h, s->ref, s->second_loaded, "performance",
+				 bad[(step / 2) % 3]);
 	if (r < 0) {
 		fprintf(stderr, "soak: cannot write the config: %s\n", strerror(-r));
 		s->failed = 1;
@@ -472,7 +484,8 @@ static void run(struct soak *s, unsigned seconds)
 	__atomic_store_n(&s->st->stop, 1, __ATOMIC_RELAXED);
 	for (unsigned i = 0; i < s->n_clients; i++) {
 		for (int w = 0; w < 600 && waitpid(s->clients[i], NULL, WNOHANG) == 0; w++)
-			sleep_ms(100); /* a request under sanitizers on a busy machine: a minute at most */
+			sleep_ms(
+				100); /* a request under sanitizers on a busy machine: a minute at most */
 		kill(s->clients[i], SIGKILL);
 		waitpid(s->clients[i], NULL, 0);
 	}
@@ -503,10 +516,11 @@ static int check_flat(struct soak *s, int fds_start, int fds_end, long rss_quiet
 	printf("soak: daemon fds: %d before the clients, %d after them (peak %d under load)\n",
 	       fds_start, fds_end, fds_peak);
 	printf("soak: daemon RSS: %ld KiB at start, lowest %ld KiB under load after warm-up, "
-	       "%ld KiB with no clients at the end (peak %ld KiB)\n", n ? s->rss[0] : 0, rss_floor,
-	       rss_quiet, rss_peak);
+	       "%ld KiB with no clients at the end (peak %ld KiB)\n",
+	       n ? s->rss[0] : 0, rss_floor, rss_quiet, rss_peak);
 	if (fds_end > fds_start + 2) {
-		fprintf(stderr, "soak: the daemon holds %d descriptors with no clients, %d at start\n",
+		fprintf(stderr,
+			"soak: the daemon holds %d descriptors with no clients, %d at start\n",
 			fds_end, fds_start);
 		bad = 1;
 	}
@@ -517,8 +531,10 @@ static int check_flat(struct soak *s, int fds_start, int fds_end, long rss_quiet
 	}
 	printf("soak: warm-up ended at %u s\n", warm);
 	if (rss_quiet < 0 || rss_quiet > rss_floor + rss_floor / 4 + 65536) {
-		fprintf(stderr, "soak: RSS with no clients at the end is %ld KiB, the lowest after "
-			"warm-up was %ld KiB\n", rss_quiet, rss_floor);
+		fprintf(stderr,
+			"soak: RSS with no clients at the end is %ld KiB, the lowest after "
+			"warm-up was %ld KiB\n",
+			rss_quiet, rss_floor);
 		bad = 1;
 	}
 	return bad;
@@ -545,7 +561,8 @@ int main(int argc, char **argv)
 			return 2;
 	}
 	if (argc - optind != 3 || s->n_clients < 1 || s->n_clients > MAX_CLIENTS) {
-		fprintf(stderr, "Usage: soak BITMIXD MODEL.bmx MODEL2.bmx [--seconds N] [--clients N]\n");
+		fprintf(stderr,
+			"Usage: soak BITMIXD MODEL.bmx MODEL2.bmx [--seconds N] [--clients N]\n");
 		return 2;
 	}
 	setvbuf(stdout, NULL, _IOLBF, 0);
@@ -561,7 +578,8 @@ int main(int argc, char **argv)
 		setenv("ASAN_OPTIONS", "quarantine_size_mb=8", 1);
 	}
 	s->rnd = 0x5eed5eedull ^ (uint64_t)getpid();
-	s->st = mmap(NULL, sizeof(*s->st), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	s->st = mmap(NULL, sizeof(*s->st), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+		     0);
 	if (s->st == MAP_FAILED || load_reference(&s->ref[0], argv[optind + 1]) < 0 ||
 	    load_reference(&s->ref[1], argv[optind + 2]) < 0)
 		return 1;
@@ -600,7 +618,8 @@ int main(int argc, char **argv)
 	status = s->h.pid > 0 ? harness_stop(&s->h) : -1;
 	printf("soak: %u s, %u clients: %llu requests, %llu outputs checked, %llu wrong, %llu not "
 	       "checkable (generation replaced meanwhile), %llu refused (model unloaded), %llu other "
-	       "errors\n", seconds, s->n_clients, (unsigned long long)s->st->requests,
+	       "errors\n",
+	       seconds, s->n_clients, (unsigned long long)s->st->requests,
 	       (unsigned long long)s->st->checked, (unsigned long long)s->st->wrong,
 	       (unsigned long long)s->st->unverified, (unsigned long long)s->st->refused_unloaded,
 	       (unsigned long long)s->st->errors);
