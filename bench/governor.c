@@ -28,6 +28,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bmx_util.h"
 #include "bmx_engine.h"
 #include "bmx_model.h"
 #include "config.h"

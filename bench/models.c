@@ -17,6 +17,7 @@
 
 #include "bench_common.h"
 #include "bmx_writer.h"
+#include "bmx_arch.h"
 
 struct model_run {
 	const char *arch;

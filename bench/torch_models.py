@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: MIT
 """PyTorch's quantized int8 engine on the shapes of bitmix's bench models (bench/models).
 
-Builds the "fmnist" and "resnet18" architectures of kernels/bmx_arch.c layer for layer (the
+Builds the "fmnist" and "resnet18" architectures of tools/bmx_arch.c layer for layer (the
 same convolutions, strides, pads, groups, residual adds and pools, random weights), quantizes
 them with FX graph mode post-training quantization (int8 weights and activations, calibrated on
 random inputs) for each of PyTorch's x86 int8 backends ('onednn', and 'fbgemm', PyTorch's own
@@ -23,7 +23,7 @@ from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
 
 
 class Fmnist(nn.Module):
-    """kernels/bmx_arch.c build_fmnist(): 28x28x1 -> 10."""
+    """tools/bmx_arch.c build_fmnist(): 28x28x1 -> 10."""
 
     def __init__(self):
         super().__init__()
@@ -59,7 +59,7 @@ class Block(nn.Module):
 
 
 class Resnet18(nn.Module):
-    """kernels/bmx_arch.c build_resnet18(): 224x224x3 -> 1000 (BN folded, as in bitmix)."""
+    """tools/bmx_arch.c build_resnet18(): 224x224x3 -> 1000 (BN folded, as in bitmix)."""
 
     def __init__(self):
         super().__init__()

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libbitmix.c — the client side of the bitmix protocol (client/bitmix_proto.h).
+ * libbitmix.c — the client side of the bitmix protocol (proto/bitmix_proto.h).
  *
  * A connection is a SOCK_SEQPACKET control socket plus the arena the daemon made for it. This
  * file speaks the control messages (connect, models, bits, status, regions); the rings, the

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * libbitmix_ring.c — libbitmix's data plane: tensors, the submission and completion rings, and
- * the doorbells (client/bitmix_proto.h describes the protocol).
+ * the doorbells (proto/bitmix_proto.h describes the protocol).
  *
  * Requests are prepared into the submission ring (bitmix_prep_*), published together by
  * bitmix_submit(), and their completions reaped in any order by bitmix_reap(); bitmix_infer() is

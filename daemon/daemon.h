@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "bmx_util.h"
 #include "bitmix_proto.h"
 #include "bmx_engine.h"
 #include "config.h"
@@ -128,27 +129,14 @@ struct model_store {
 	size_t n_stored;
 };
 
-enum loop_op_kind {
-	LOOP_OP_ACCEPT = 1,
-	LOOP_OP_SIGNAL,
-	LOOP_OP_RECV,
-	LOOP_OP_DOORBELL,
-	LOOP_OP_CANCEL,
-	LOOP_OP_ACCEPT_BACKOFF, /* a pause before accepting again when out of descriptors */
-	LOOP_OP_FUTEX_WAKE,	/* a batched wake of sleeping clients (doorbell.c); nothing to do */
-	LOOP_OP_SENSOR_TIMER,	/* the sensors' sampling period elapsed */
-	LOOP_OP_SENSOR_EVENT, /* the sensors' event descriptor (the probe's ring buffer) is readable */
-	LOOP_OP_WATCHDOG,     /* half of systemd's WatchdogSec= elapsed: ping (daemon_systemd.c) */
-	LOOP_OP_DBUS_IO,      /* the D-Bus connection is ready for what sd_bus_get_events() asked */
-	LOOP_OP_DBUS_TIMEOUT, /* sd_bus_get_timeout()'s deadline passed */
-	LOOP_OP_HANDSHAKE,    /* the timeout linked to a connection's first receive */
-	LOOP_OP_MODEL_LOAD, /* a D-Bus model load's thread is done, or its 1 s tick (dbus_load.c) */
-};
+struct loop_op;
+/* What runs when an operation completes: RES is its CQE's result. Each subsystem sets its own. */
+typedef void loop_fn(struct bmx_daemon *d, struct loop_op *op, int res);
 
 /* Every io_uring submission's user_data points at one of these. */
 struct loop_op {
-	enum loop_op_kind kind;
-	struct session *session; /* RECV, DOORBELL */
+	loop_fn *fn;		 /* NULL: nothing to do (cancellations, batched futex wakes) */
+	struct session *session; /* a session's operations: held for the operation's lifetime */
 };
 
 /* A client memfd registered once and mapped by the daemon (session_region.c). */
@@ -324,7 +312,6 @@ void daemon_systemd_ready(struct bmx_daemon *d);
 void daemon_systemd_reloading(void);
 void daemon_systemd_stopping(void);
 void daemon_systemd_watchdog_start(struct bmx_daemon *d);
-void daemon_systemd_watchdog_on_timer(struct bmx_daemon *d, int res);
 void daemon_systemd_watchdog_stop(struct bmx_daemon *d);
 
 /* test_hooks.c: triggers for the systemd test, honoured only with BITMIXD_TEST_HOOKS=1 */
@@ -353,7 +340,7 @@ struct region *session_region(const struct session *s, uint32_t id);
 void region_unref(struct region *r);
 void session_regions_clear(struct session *s);
 
-/* doorbell.c: how the loop and the clients wake each other (client/bitmix_proto.h). */
+/* doorbell.c: how the loop and the clients wake each other (proto/bitmix_proto.h). */
 int doorbell_probe(struct bmx_daemon *d);
 const char *doorbell_name(int doorbell);
 int doorbell_arm(struct bmx_daemon *d, struct session *s);
@@ -379,8 +366,6 @@ void event_loop_cancel(struct bmx_daemon *d, struct loop_op *op);
 /* sensor_loop.c */
 int sensor_loop_open(struct bmx_daemon *d);
 void sensor_loop_arm(struct bmx_daemon *d);
-void sensor_loop_on_timer(struct bmx_daemon *d, int res);
-void sensor_loop_on_event(struct bmx_daemon *d, int res);
 /* Open the sensors NEXT asks for (unless unchanged); 0 or -errno, the running ones untouched. */
 int sensor_loop_prepare_reload(struct bmx_daemon *d, const struct bmx_config *next,
 			       struct sensors **out, struct bmx_config_error *err);
@@ -466,9 +451,6 @@ void daemon_governor_remove_model(struct bmx_daemon *d, struct served_model *m);
  */
 int dbus_open(struct bmx_daemon *d);
 void dbus_after_pass(struct bmx_daemon *d);
-void dbus_on_io(struct bmx_daemon *d, int res);
-void dbus_on_timeout(struct bmx_daemon *d, int res);
-void dbus_on_load(struct bmx_daemon *d, struct loop_op *op, int res);
 void dbus_stop(struct bmx_daemon *d);
 void dbus_close(struct bmx_daemon *d);
 /* Called where bits are published (served_model_set_bits): BitsChanged and CurrentBits. */
@@ -513,7 +495,5 @@ void worker_pool_set_work_cap(struct worker_pool *pool, double cpus);
 uint64_t worker_pool_occupied_ns(const struct worker_pool *pool);
 /* Worker time spent waiting for the cap so far. */
 uint64_t worker_pool_throttled_ns(const struct worker_pool *pool);
-
-uint64_t now_ns(void);
 
 #endif

@@ -18,6 +18,8 @@
 #include "daemon.h"
 #include "log.h"
 
+static loop_fn on_watchdog;
+
 #define FDNAME_MODEL_PREFIX "model/"
 
 /*
@@ -121,14 +123,15 @@ void daemon_systemd_watchdog_start(struct bmx_daemon *d)
 	d->watchdog_period =
 		(struct __kernel_timespec){ .tv_sec = (long long)(usec / 1000000),
 					    .tv_nsec = (long long)(usec % 1000000) * 1000 };
-	d->watchdog_op = (struct loop_op){ .kind = LOOP_OP_WATCHDOG };
+	d->watchdog_op = (struct loop_op){ .fn = on_watchdog };
 	log_info("watchdog: pinging systemd every %.1f s", (double)usec / 1e6);
 	sd_notify(0, "WATCHDOG=1");
 	watchdog_arm(d);
 }
 
-void daemon_systemd_watchdog_on_timer(struct bmx_daemon *d, int res)
+static void on_watchdog(struct bmx_daemon *d, struct loop_op *op, int res)
 {
+	(void)op;
 	d->watchdog_armed = false;
 	if (res != -ETIME && res != 0)
 		return; /* cancelled at shutdown */

@@ -129,6 +129,14 @@ int event_loop_arm_poll(struct bmx_daemon *d, struct loop_op *op, int fd)
  * Out of descriptors or memory, the listening socket stays readable and an immediate retry
  * would spin: pause 100 ms, serving everyone already connected meanwhile.
  */
+/* The pause after running out of descriptors is over: accept again. */
+static void on_backoff(struct bmx_daemon *d, struct loop_op *op, int res)
+{
+	(void)op, (void)res;
+	if (!d->stopping)
+		arm_accept(d);
+}
+
 static void accept_backoff(struct bmx_daemon *d)
 {
 	struct io_uring_sqe *sqe = get_sqe(d);
@@ -140,8 +148,9 @@ static void accept_backoff(struct bmx_daemon *d)
 	arm(d, sqe, &d->backoff_op);
 }
 
-static void on_accept(struct bmx_daemon *d, int res)
+static void on_accept(struct bmx_daemon *d, struct loop_op *op, int res)
 {
+	(void)op;
 	char why[200];
 	struct session *s;
 	int r;
@@ -185,73 +194,9 @@ rearm:
 		arm_accept(d);
 }
 
-/*
- * Reload (SIGHUP, `bitmixctl reload` = systemctl reload, D-Bus): parse the main file and its
- * drop-ins, open the sensors, load new or changed models and check the governor's limits
- * against them, all while the running state keeps serving; swap only if all of it is good.
- * Returns 0, or -errno with ERR saying (file:line:column where it can) why the running
- * configuration was kept. systemd hears RELOADING=1 before and READY=1 after, either way.
- */
-int daemon_reload(struct bmx_daemon *d, struct bmx_config_error *err)
+static void on_signal(struct bmx_daemon *d, struct loop_op *op, int res)
 {
-	struct bmx_config *next;
-	struct sensors *next_sensors;
-	struct served_model **models;
-	size_t failed = 0;
-	const char *kept = "sensors"; /* what failed to come up, in the log */
-	int r;
-
-	log_info("reloading %s", d->config_path);
-	daemon_systemd_reloading();
-	r = bmx_config_load(d->config_path, &next, err);
-	if (r < 0) {
-		log_error("reload failed, keeping the running configuration: %s", err->msg);
-		daemon_systemd_ready(d);
-		return r;
-	}
-	if (strcmp(next->socket_path, d->config->socket_path) != 0 ||
-	    next->workers != d->config->workers)
-		log_warning("reload: socket and workers changes take effect at the next restart");
-	if (memcmp(&next->ipc, &d->config->ipc, sizeof(next->ipc)) != 0)
-		log_warning("reload: ipc changes take effect at the next restart");
-	r = sensor_loop_prepare_reload(d, next, &next_sensors, err);
-	if (r < 0)
-		goto fail_config;
-	kept = "models";
-	r = model_store_prepare(&d->store, next, &models, &failed);
-	if (r < 0) {
-		snprintf(err->msg, sizeof(err->msg),
-			 "%s: models.%s: %s could not be loaded: %s (the log says more)",
-			 next->models[failed].where, next->models[failed].name,
-			 next->models[failed].path, strerror(-r));
-		goto fail_sensors;
-	}
-	r = daemon_governor_check(next, models, next->n_models, err);
-	if (r < 0) {
-		model_store_abort(models, next->n_models);
-		goto fail_sensors;
-	}
-	model_store_commit(&d->store, models, next->n_models);
-	sensor_loop_swap(d, next_sensors, next);
-	daemon_governor_reload(d, next);
-	bmx_log_set_level(next->log_level);
-	bmx_config_free(d->config);
-	d->config = next;
-	log_info("reloaded: %zu model(s)", d->store.count);
-	daemon_systemd_ready(d);
-	return 0;
-
-fail_sensors:
-	sensors_close(next_sensors);
-fail_config:
-	log_error("reload failed, keeping the running configuration and %s: %s", kept, err->msg);
-	bmx_config_free(next);
-	daemon_systemd_ready(d);
-	return r;
-}
-
-static void on_signal(struct bmx_daemon *d, int res)
-{
+	(void)op;
 	if (res == (int)sizeof(d->siginfo)) {
 		switch (d->siginfo.ssi_signo) {
 		case SIGHUP: {
@@ -277,102 +222,21 @@ static void on_signal(struct bmx_daemon *d, int res)
 		arm_signal(d);
 }
 
-static void on_recv(struct session *s, int res)
-{
-	if (s->closing)
-		return;
-	if (res == -ECANCELED && !s->greeted) {
-		log_info(
-			"client %u (pid %d, uid %u): sent nothing within limits.handshake_timeout_ms "
-			"(%u ms)",
-			s->id, (int)s->pid, (unsigned)s->uid,
-			s->daemon->config->limits.handshake_timeout_ms);
-		session_close(s, "disconnected");
-		return;
-	}
-	if (res <= 0) {
-		session_close(s, res == 0 ? "disconnected" : "control socket error: disconnected");
-		return;
-	}
-	s->greeted = true;
-	session_handle_message(s, (size_t)res, &s->recv_msg);
-	if (!s->closing && event_loop_arm_recv(s->daemon, s) < 0)
-		session_close(s, "daemon out of io_uring entries: disconnected");
-}
-
-/* A futex wait ends woken (0) or because the tail had moved already (-EAGAIN). */
-static void on_doorbell(struct session *s, int res)
-{
-	bool futex = s->daemon->doorbell == BITMIX_DOORBELL_FUTEX;
-
-	s->doorbell_armed = false;
-	if (s->closing)
-		return;
-	if (futex ? res != 0 && res != -EAGAIN : res != (int)sizeof(uint64_t)) {
-		log_warning_errno(res < 0 ? res : EIO, "client %u: doorbell", s->id);
-		session_close(s, "doorbell failed: disconnected");
-		return;
-	}
-	session_drain_submissions(s);
-	s->daemon->last_work_ns = now_ns();
-	if (!s->closing && doorbell_arm(s->daemon, s) < 0)
-		session_close(s, "daemon out of io_uring entries: disconnected");
-}
-
+/* Every completion: the operation's own callback, then the reference it held on its session. */
 static void dispatch(struct bmx_daemon *d, struct loop_op *op, int res)
 {
 	struct session *s = op->session;
 
 	d->pending_ops--;
-	switch (op->kind) {
-	case LOOP_OP_ACCEPT:
-		on_accept(d, res);
-		break;
-	case LOOP_OP_SIGNAL:
-		on_signal(d, res);
-		break;
-	case LOOP_OP_RECV:
-		on_recv(s, res);
-		break;
-	case LOOP_OP_DOORBELL:
-		on_doorbell(s, res);
-		break;
-	case LOOP_OP_CANCEL:
-		break;
-	case LOOP_OP_HANDSHAKE:
-		break; /* -ETIME: the receive ends -ECANCELED (on_recv) */
-	case LOOP_OP_FUTEX_WAKE:
-		break;
-	case LOOP_OP_ACCEPT_BACKOFF:
-		if (!d->stopping)
-			arm_accept(d);
-		break;
-	case LOOP_OP_SENSOR_TIMER:
-		sensor_loop_on_timer(d, res);
-		break;
-	case LOOP_OP_SENSOR_EVENT:
-		sensor_loop_on_event(d, res);
-		break;
-	case LOOP_OP_WATCHDOG:
-		daemon_systemd_watchdog_on_timer(d, res);
-		break;
-	case LOOP_OP_DBUS_IO:
-		dbus_on_io(d, res);
-		break;
-	case LOOP_OP_DBUS_TIMEOUT:
-		dbus_on_timeout(d, res);
-		break;
-	case LOOP_OP_MODEL_LOAD:
-		dbus_on_load(d, op, res);
-		break;
-	}
+	if (op->fn)
+		op->fn(d, op, res);
 	if (s)
 		session_unref(s);
 }
 
 void event_loop_cancel(struct bmx_daemon *d, struct loop_op *op)
 {
-	static struct loop_op cancel = { .kind = LOOP_OP_CANCEL };
+	static struct loop_op cancel = { .fn = NULL }; /* its result: nothing to do */
 	struct io_uring_sqe *sqe = get_sqe(d);
 
 	if (!sqe)
@@ -423,9 +287,9 @@ int event_loop_run(struct bmx_daemon *d)
 	bool shutting_down = false;
 	int r;
 
-	d->accept_op = (struct loop_op){ .kind = LOOP_OP_ACCEPT };
-	d->signal_op = (struct loop_op){ .kind = LOOP_OP_SIGNAL };
-	d->backoff_op = (struct loop_op){ .kind = LOOP_OP_ACCEPT_BACKOFF };
+	d->accept_op = (struct loop_op){ .fn = on_accept };
+	d->signal_op = (struct loop_op){ .fn = on_signal };
+	d->backoff_op = (struct loop_op){ .fn = on_backoff };
 	if ((r = arm_accept(d)) < 0 || (r = arm_signal(d)) < 0)
 		return r;
 	sensor_loop_arm(d);

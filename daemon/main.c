@@ -16,17 +16,10 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bmx_util.h"
 #include "bitmix-config.h"
 #include "daemon.h"
 #include "log.h"
-
-uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static void usage(FILE *f)
 {

@@ -12,6 +12,8 @@
 #include "daemon.h"
 #include "log.h"
 
+static loop_fn on_timer, on_event;
+
 static void log_explanation(const struct sensors *s)
 {
 	const char *line = sensors_explain(s);
@@ -45,8 +47,8 @@ int sensor_loop_open(struct bmx_daemon *d)
 				       sensors_source_name(d->config->sensors.source), why);
 	log_explanation(d->sensors);
 	set_period(d, d->config);
-	d->sensor_timer_op = (struct loop_op){ .kind = LOOP_OP_SENSOR_TIMER };
-	d->sensor_event_op = (struct loop_op){ .kind = LOOP_OP_SENSOR_EVENT };
+	d->sensor_timer_op = (struct loop_op){ .fn = on_timer };
+	d->sensor_event_op = (struct loop_op){ .fn = on_event };
 	/* A first reading at once, so the governor never starts from nothing. */
 	r = sensors_sample(d->sensors, now_ns(), &d->reading);
 	if (r < 0)
@@ -78,11 +80,12 @@ void sensor_loop_arm(struct bmx_daemon *d)
 	arm_event(d);
 }
 
-void sensor_loop_on_timer(struct bmx_daemon *d, int res)
+static void on_timer(struct bmx_daemon *d, struct loop_op *op, int res)
 {
 	uint64_t work;
 	int r;
 
+	(void)op;
 	d->sensor_timer_armed = false;
 	if (res != -ETIME || d->stopping)
 		goto rearm;
@@ -101,10 +104,11 @@ rearm:
 	arm_timer(d);
 }
 
-void sensor_loop_on_event(struct bmx_daemon *d, int res)
+static void on_event(struct bmx_daemon *d, struct loop_op *op, int res)
 {
 	int n;
 
+	(void)op;
 	d->sensor_event_armed = false;
 	if (res > 0 && d->sensors) {
 		n = sensors_handle_events(d->sensors);

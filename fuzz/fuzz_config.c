@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * fuzz_config.c — libFuzzer target for bitmixd's YAML configuration: the main file, its conf.d/
- * drop-ins merged into it (daemon/config_merge.c) and every block parser (daemon/config_*.c).
+ * drop-ins merged into it (daemon/config/config_merge.c) and every block parser (daemon/config_*.c).
  *
  * The input is up to three files separated by a line "#@dropin": the main bitmixd.yaml, then
  * conf.d/10-a.yaml and conf.d/20-b.yaml. They are written into a private folder under

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * fuzz_proto.c — libFuzzer target for the wire protocol (client/bitmix_proto.h): bitmixd's
- * control-message handlers (daemon/session_msg.c, session_governor.c, session_admin.c), region
+ * fuzz_proto.c — libFuzzer target for the wire protocol (proto/bitmix_proto.h): bitmixd's
+ * control-message handlers (daemon/ipc/session_msg.c, session_governor.c, session_admin.c), region
  * registration (session_region.c) and the submission ring (session.c), linked unchanged.
  *
  * One input is one client connection: a list of records, each a header byte, a 16-bit

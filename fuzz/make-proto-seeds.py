@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 # Write the seed corpus of fuzz_proto (fuzz/fuzz_proto.c describes the record format): the
 # conversations libbitmix and bitmixctl have with bitmixd, message by message, as recorded from
-# the structs of client/bitmix_proto.h. Run it again after a protocol change.
+# the structs of proto/bitmix_proto.h. Run it again after a protocol change.
 import os
 import struct
 import sys

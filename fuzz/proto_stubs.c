@@ -16,14 +16,6 @@
 #include "daemon.h"
 #include "proto_stubs.h"
 
-uint64_t now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 struct io_uring_sqe *event_loop_get_sqe(struct bmx_daemon *d)
 {
 	(void)d;

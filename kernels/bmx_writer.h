@@ -90,13 +90,4 @@ int bmx_writer_write_file(struct bmx_writer *w, const char *path);
 void bmx_file_fix_checksum(void *file, size_t size);
 uint32_t bmx_file_checksum(const void *file, size_t size);
 
-/*
- * Build one of the standard architectures with random (seeded, reproducible) weights:
- * "tiny" (a few layers, for unit tests), "fmnist" (the residual CNN shape of the bundled
- * Fashion-MNIST model: 28x28x1 input, 10 logits, residual adds, a depthwise conv),
- * "fmnist-adaptive" (the same with CASCADE and POLICY sections, for adaptive tests), and
- * "resnet18" (224x224x3, 1000 logits). Returns 0 or -errno (-EINVAL for an unknown arch).
- */
-int bmx_build_arch(const char *arch, uint64_t seed, const char *name, void **out, size_t *size);
-
 #endif

@@ -212,7 +212,7 @@ struct setting {
 	float thresholds[BMX_MAX_ADAPTIVE_CONFIGS];
 };
 
-/* The bit allocator (daemon/bit_allocator.c) at BUDGET x the BitOps of uniform 8 bits. */
+/* The bit allocator (daemon/governor/bit_allocator.c) at BUDGET x the BitOps of uniform 8 bits. */
 static int alloc_bits(const struct bmx_model *m, double budget, struct bmx_layer_bits *bits)
 {
 	struct alloc_layer *layers = calloc(m->layer_count, sizeof(*layers));

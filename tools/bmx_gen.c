@@ -12,6 +12,7 @@
 
 #include "bmx_model.h"
 #include "bmx_writer.h"
+#include "bmx_arch.h"
 
 static const char *op_names[] = { "?",	  "input",   "conv2d",	"linear",
 				  "add",  "maxpool", "avgpool", "global_avgpool",

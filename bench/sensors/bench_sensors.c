@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bmx_util.h"
 #include "config.h"
 #include "sensor_bpf.h"
 #include "sensor_source.h"

@@ -25,6 +25,7 @@
 
 #include "bmx_adaptive.h"
 #include "bmx_writer.h"
+#include "bmx_arch.h"
 
 #define BATCH 16u
 

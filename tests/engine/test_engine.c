@@ -20,6 +20,7 @@
 
 #include "bmx_engine.h"
 #include "bmx_writer.h"
+#include "bmx_arch.h"
 #include "graph_double.h"
 #include "ref_double.h"
 

@@ -21,6 +21,7 @@
 
 #include "bmx_engine.h"
 #include "bmx_writer.h"
+#include "bmx_arch.h"
 
 #define MAX_BATCH 16   /* the largest batch a test runs */
 #define RANDOM_BATCH 5 /* random batches are 1..RANDOM_BATCH */

@@ -17,6 +17,7 @@
 
 #include "bmx_engine.h"
 #include "bmx_writer.h"
+#include "bmx_arch.h"
 
 static double now_s(void)
 {

@@ -20,6 +20,7 @@
 
 #include "bmx_model.h"
 #include "bmx_writer.h"
+#include "bmx_arch.h"
 
 struct file {
 	uint8_t *buf;

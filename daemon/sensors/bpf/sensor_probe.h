@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sensor_probe.h — what the eBPF sensor probe (sensor_probe.bpf.c) and its loader
- * (daemon/sensor_bpf.c) share: the ring-buffer event and the per-CPU counters. Both sides
+ * (daemon/sensors/sensor_bpf.c) share: the ring-buffer event and the per-CPU counters. Both sides
  * include this one header, so the layouts cannot drift apart.
  *
  * Times are bpf_ktime_get_ns(), which is CLOCK_MONOTONIC: the daemon compares them with its own

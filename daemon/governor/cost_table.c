@@ -19,15 +19,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "bmx_util.h"
 #include "cost_table.h"
-
-uint64_t cost_clock_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 static uint64_t thread_cpu_ns(void)
 {
@@ -222,10 +215,10 @@ static int meter_init(struct meter *mt, const struct cost_table *t, const struct
  */
 static int timed_run(struct meter *mt, unsigned k, double *out, bool *clean, uint64_t *wall_ns)
 {
-	uint64_t c0 = thread_cpu_ns(), w0 = cost_clock_ns();
+	uint64_t c0 = thread_cpu_ns(), w0 = now_ns();
 	int r = bmx_engine_run_timed(mt->e, mt->uniform + (size_t)k * mt->layers, mt->batch,
 				     mt->input, mt->scratch, mt->clock, mt->node_ns);
-	uint64_t w = cost_clock_ns() - w0, c = thread_cpu_ns() - c0;
+	uint64_t w = now_ns() - w0, c = thread_cpu_ns() - c0;
 
 	if (r < 0)
 		return r;
@@ -276,10 +269,10 @@ static int pick_clock(const struct meter *mt, uint64_t wall_ns)
 	uint64_t reads[9];
 
 	for (int i = 0; i < 9; i++) {
-		uint64_t t0 = cost_clock_ns();
+		uint64_t t0 = now_ns();
 
 		thread_cpu_ns();
-		reads[i] = cost_clock_ns() - t0;
+		reads[i] = now_ns() - t0;
 	}
 	for (int i = 1; i < 9; i++) /* the median, by insertion sort */
 		for (int j = i; j > 0 && reads[j] < reads[j - 1]; j--) {
@@ -300,7 +293,7 @@ static bool stopped(const bool *stop)
 
 static bool late(uint64_t deadline_ns)
 {
-	return deadline_ns && cost_clock_ns() > deadline_ns;
+	return deadline_ns && now_ns() > deadline_ns;
 }
 
 int cost_measure(struct cost_table *t, const struct bmx_engine *engine, unsigned bi, unsigned reps,

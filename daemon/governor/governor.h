@@ -4,7 +4,7 @@
  *
  * Modelled on cpufreq. The core owns one policy per served model (its limits, its QoS holds,
  * its statistics, its cost and sensitivity tables) and the one active governor; a governor
- * (daemon/governors/governor_*.c) only decides, by giving each policy a target: a level between
+ * (daemon/governor/governors/governor_*.c) only decides, by giving each policy a target: a level between
  * the cheapest and the richest operating point (performance = 1, powersave = 0), a cost budget
  * (power_allocator), or explicit bits (userspace). The core turns the target into bits with the
  * QBitOpt-style allocator (bit_allocator.h), within the limits and holds, and hands changed bits
@@ -53,7 +53,7 @@ struct governor_ops {
 	void (*update)(struct gov_core *core, const struct sensor_reading *r);
 };
 
-/* The governors, in daemon/governors/. */
+/* The governors, in daemon/governor/governors/. */
 extern const struct governor_ops governor_performance, governor_powersave, governor_userspace,
 	governor_ondemand, governor_conservative, governor_step_wise, governor_power_allocator;
 

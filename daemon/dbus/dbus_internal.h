@@ -15,12 +15,8 @@
 
 #include "daemon.h"
 
-#define _cleanup_(f) __attribute__((cleanup(f)))
-
-static inline void freep(void *p)
-{
-	free(*(void **)p);
-}
+/* A model load's thread is done, or its 1 s tick (dbus_load.c). */
+loop_fn dbus_on_load;
 
 #define DBUS_NAME "org.bitmix.Daemon1"
 #define DBUS_PATH "/org/bitmix/Daemon1"

@@ -59,7 +59,7 @@ int doorbell_probe(struct bmx_daemon *d)
 		 : have			      ? "io_uring has futex operations"
 					      : "io_uring has no futex operations, falling back",
 		 d->config->ipc.spin_us);
-	d->futex_wake_op = (struct loop_op){ .kind = LOOP_OP_FUTEX_WAKE };
+	d->futex_wake_op = (struct loop_op){ .fn = NULL }; /* nothing to do when done */
 	return 0;
 }
 

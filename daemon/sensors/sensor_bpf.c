@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * sensor_bpf.c — the eBPF probe's loader and sensor source: opens, loads and attaches the
- * sensor_probe skeleton (ebpf/sensor_probe.bpf.c), turns its per-CPU counters into load and
+ * sensor_probe skeleton (daemon/sensors/bpf/sensor_probe.bpf.c), turns its per-CPU counters into load and
  * frequency every sampling period (read from the mapped .bss, no system call), and consumes its
  * ring buffer of thermal-zone updates when the event loop says the descriptor is readable.
  */
@@ -14,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bmx_util.h"
 #include "sensor_bpf.h"
 #include "sensor_probe.skel.h"
 #include "sensor_source.h"
@@ -37,14 +38,6 @@ struct sensor_bpf {
 	struct sensor_bpf_stats stats;
 };
 
-static uint64_t monotonic_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
-
 static int on_event(void *ctx, void *data, size_t size)
 {
 	struct sensor_bpf *b = ctx;
@@ -54,7 +47,7 @@ static int on_event(void *ctx, void *data, size_t size)
 	if (size < sizeof(e))
 		return 0;
 	memcpy(&e, data, sizeof(e));
-	b->stats.last_seen_ns = monotonic_ns();
+	b->stats.last_seen_ns = now_ns();
 	b->stats.last = e;
 	b->stats.last_latency_ns = b->stats.last_seen_ns - e.time_ns;
 	b->stats.events++;
@@ -203,7 +196,7 @@ static uint64_t busy_until(const struct probe_cpu *c, uint64_t now)
 
 int sensor_bpf_sample(struct sensor_bpf *b, struct sensor_reading *out)
 {
-	uint64_t now = monotonic_ns(), dt = b->prev_ns ? now - b->prev_ns : 0;
+	uint64_t now = now_ns(), dt = b->prev_ns ? now - b->prev_ns : 0;
 	uint64_t busy_sum = 0, khz_sum = 0;
 	unsigned n_freq = 0;
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * session_msg.c — the control messages of the bitmix protocol (client/bitmix_proto.h).
+ * session_msg.c — the control messages of the bitmix protocol (proto/bitmix_proto.h).
  *
  * Each handler gets a message whose header was checked, checks its length and the rest field by
  * field, and answers with exactly one reply packet. A reply that the

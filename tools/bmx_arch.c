@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "bmx_writer.h"
+#include "bmx_arch.h"
 
 #define MASK_ALL 0x01fc
 #define MASK_8 0x0100

@@ -25,6 +25,52 @@
 #include "daemon.h"
 #include "log.h"
 
+static void on_recv(struct bmx_daemon *d, struct loop_op *op, int res)
+{
+	struct session *s = op->session;
+
+	(void)d;
+	if (s->closing)
+		return;
+	if (res == -ECANCELED && !s->greeted) {
+		log_info(
+			"client %u (pid %d, uid %u): sent nothing within limits.handshake_timeout_ms "
+			"(%u ms)",
+			s->id, (int)s->pid, (unsigned)s->uid,
+			s->daemon->config->limits.handshake_timeout_ms);
+		session_close(s, "disconnected");
+		return;
+	}
+	if (res <= 0) {
+		session_close(s, res == 0 ? "disconnected" : "control socket error: disconnected");
+		return;
+	}
+	s->greeted = true;
+	session_handle_message(s, (size_t)res, &s->recv_msg);
+	if (!s->closing && event_loop_arm_recv(s->daemon, s) < 0)
+		session_close(s, "daemon out of io_uring entries: disconnected");
+}
+
+/* A futex wait ends woken (0) or because the tail had moved already (-EAGAIN). */
+static void on_doorbell(struct bmx_daemon *d, struct loop_op *op, int res)
+{
+	struct session *s = op->session;
+	bool futex = d->doorbell == BITMIX_DOORBELL_FUTEX;
+
+	s->doorbell_armed = false;
+	if (s->closing)
+		return;
+	if (futex ? res != 0 && res != -EAGAIN : res != (int)sizeof(uint64_t)) {
+		log_warning_errno(res < 0 ? res : EIO, "client %u: doorbell", s->id);
+		session_close(s, "doorbell failed: disconnected");
+		return;
+	}
+	session_drain_submissions(s);
+	s->daemon->last_work_ns = now_ns();
+	if (!s->closing && doorbell_arm(s->daemon, s) < 0)
+		session_close(s, "daemon out of io_uring entries: disconnected");
+}
+
 int session_new(struct bmx_daemon *d, int fd, struct session **out)
 {
 	struct ucred cred;
@@ -46,9 +92,10 @@ int session_new(struct bmx_daemon *d, int fd, struct session **out)
 	s->refs = 1;
 	s->arena_fd = s->submit_efd = s->complete_efd = -1;
 	s->id = ++d->next_session_id;
-	s->recv_op = (struct loop_op){ .kind = LOOP_OP_RECV, .session = s };
-	s->handshake_op = (struct loop_op){ .kind = LOOP_OP_HANDSHAKE, .session = s };
-	s->doorbell_op = (struct loop_op){ .kind = LOOP_OP_DOORBELL, .session = s };
+	s->recv_op = (struct loop_op){ .fn = on_recv, .session = s };
+	/* Its -ETIME cancels the linked receive, which ends -ECANCELED in on_recv. */
+	s->handshake_op = (struct loop_op){ .fn = NULL, .session = s };
+	s->doorbell_op = (struct loop_op){ .fn = on_doorbell, .session = s };
 	pthread_mutex_init(&s->cq_lock, NULL);
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0 && glen > 0) {
 		s->n_groups = (int)(glen / sizeof(gid_t));

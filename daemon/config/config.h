@@ -103,7 +103,7 @@ struct bmx_governor_config {
 	struct bmx_governor_policy_config policies[BMX_CONFIG_MAX_MODELS];
 	size_t n_policies;
 };
-/* The `sensors:` block (daemon/config_sensors.c; sensors.h uses it). */
+/* The `sensors:` block (daemon/config/config_sensors.c; sensors.h uses it). */
 struct bmx_sensors_simulator_config {
 	double ambient_c;	    /* the air around the package, degrees Celsius */
 	double initial_c;	    /* the package at start; default: idle steady state */
@@ -124,7 +124,7 @@ struct bmx_sensors_config {
 /* Fill SC with the defaults the YAML block starts from. */
 void bmx_sensors_config_defaults(struct bmx_sensors_config *sc);
 
-/* The `dbus:` block (daemon/config_dbus.c, docs/dbus.md): which bus, and who administers. */
+/* The `dbus:` block (daemon/config/config_dbus.c, docs/dbus.md): which bus, and who administers. */
 enum bmx_dbus_bus {
 	BMX_DBUS_AUTO = 0, /* the system bus when running as root and one exists, else none */
 	BMX_DBUS_SYSTEM,

@@ -31,6 +31,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bmx_util.h"
 #include "bmx_adaptive.h"
 #include "daemon.h"
 #include "log.h"
@@ -94,14 +95,6 @@ static int scratch_reserve(struct worker *w, size_t size)
 	w->scratch = p;
 	w->scratch_size = size;
 	return 0;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 static uint64_t thread_cpu_ns(void)
@@ -195,7 +188,7 @@ static void cap_wait(struct worker_pool *pool, uint64_t now)
 	struct timespec ts = { (time_t)(until / 1000000000ull), (long)(until % 1000000000ull) };
 
 	pthread_cond_timedwait(&pool->wake, &pool->lock, &ts);
-	__atomic_add_fetch(&pool->cap.throttled_ns, mono_ns() - now, __ATOMIC_RELAXED);
+	__atomic_add_fetch(&pool->cap.throttled_ns, now_ns() - now, __ATOMIC_RELAXED);
 }
 
 void worker_pool_set_work_cap(struct worker_pool *pool, double cpus)
@@ -203,7 +196,7 @@ void worker_pool_set_work_cap(struct worker_pool *pool, double cpus)
 	pthread_mutex_lock(&pool->lock);
 	if (pool->cap.cpus <= 0 && cpus > 0) { /* a new cap starts with an empty bucket */
 		__atomic_store_n(&pool->cap.tokens_ns, 0, __ATOMIC_RELAXED);
-		pool->cap.refill_ns = mono_ns();
+		pool->cap.refill_ns = now_ns();
 	}
 	pool->cap.cpus = cpus > 0 ? cpus : 0;
 	pthread_cond_broadcast(&pool->wake);
@@ -266,7 +259,7 @@ static void job_run(struct worker *w, struct job *job)
 					      : served_adaptive_scratch_size(m, e));
 	if (r == 0) {
 		const struct bmx_parallel par = { pool_for_each, w->pool, w->pool->n };
-		uint64_t cpu0 = thread_cpu_ns(), wall0 = mono_ns();
+		uint64_t cpu0 = thread_cpu_ns(), wall0 = now_ns();
 
 		if (job->sliceable) {
 			r = job_slice(w, job, &par);
@@ -276,7 +269,7 @@ static void job_run(struct worker *w, struct job *job)
 			r = served_adaptive_run(m, job, bits, w->scratch, &par, w->results);
 		}
 		pool_charge(w->pool, thread_cpu_ns() - cpu0);
-		__atomic_add_fetch(&w->pool->cap.occupied_ns, mono_ns() - wall0, __ATOMIC_RELAXED);
+		__atomic_add_fetch(&w->pool->cap.occupied_ns, now_ns() - wall0, __ATOMIC_RELAXED);
 	}
 	if (job->sliceable) {
 		if (r == 0 && job->done < e->batch) {
@@ -403,7 +396,7 @@ static void *worker_main(void *arg)
 				pthread_cond_wait(&pool->wake, &pool->lock);
 				continue;
 			}
-			now = mono_ns();
+			now = now_ns();
 			if (cap_admits(pool, now))
 				break;
 			cap_wait(pool, now);
@@ -416,10 +409,10 @@ static void *worker_main(void *arg)
 			__atomic_add_fetch(&t->helpers, 1, __ATOMIC_RELAXED);
 			pthread_mutex_unlock(&pool->lock);
 			cpu0 = thread_cpu_ns();
-			wall0 = mono_ns();
+			wall0 = now_ns();
 			team_work(t);
 			pool_charge(pool, thread_cpu_ns() - cpu0);
-			__atomic_add_fetch(&pool->cap.occupied_ns, mono_ns() - wall0,
+			__atomic_add_fetch(&pool->cap.occupied_ns, now_ns() - wall0,
 					   __ATOMIC_RELAXED);
 			__atomic_sub_fetch(&t->helpers, 1, __ATOMIC_RELEASE);
 			continue;

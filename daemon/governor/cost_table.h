@@ -88,6 +88,4 @@ int cost_measure(struct cost_table *t, const struct bmx_engine *engine, unsigned
 /* The sum over layers of T's batch-BI costs at uniform B bits (each layer at the nearest bits). */
 double cost_table_uniform_ns(const struct cost_table *t, unsigned bi, unsigned b);
 
-uint64_t cost_clock_ns(void);
-
 #endif

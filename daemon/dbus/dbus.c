@@ -27,6 +27,8 @@
 #include "dbus_internal.h"
 #include "log.h"
 
+static loop_fn on_io, on_timeout;
+
 static const char *bus_name(enum bmx_dbus_bus bus)
 {
 	switch (bus) {
@@ -114,9 +116,9 @@ int dbus_open(struct bmx_daemon *d)
 		return -ENOMEM;
 	b->d = d;
 	b->next_owner = DBUS_OWNER_BASE;
-	b->io_op = (struct loop_op){ .kind = LOOP_OP_DBUS_IO };
-	b->timeout_op = (struct loop_op){ .kind = LOOP_OP_DBUS_TIMEOUT };
-	b->load_op = b->load_tick_op = (struct loop_op){ .kind = LOOP_OP_MODEL_LOAD };
+	b->io_op = (struct loop_op){ .fn = on_io };
+	b->timeout_op = (struct loop_op){ .fn = on_timeout };
+	b->load_op = b->load_tick_op = (struct loop_op){ .fn = dbus_on_load };
 	b->load_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
 	d->dbus = b;
 	if (b->load_efd < 0)
@@ -177,20 +179,22 @@ const char *dbus_where(const struct bmx_daemon *d)
 	return d->dbus ? d->dbus->where : "none";
 }
 
-void dbus_on_io(struct bmx_daemon *d, int res)
+static void on_io(struct bmx_daemon *d, struct loop_op *op, int res)
 {
 	struct bmx_dbus *b = d->dbus;
 
+	(void)op;
 	b->io_armed = b->io_cancelling = false;
 	if (res < 0 && res != -ECANCELED)
 		log_warning_errno(res, "D-Bus: polling the connection");
 	b->need_process = true;
 }
 
-void dbus_on_timeout(struct bmx_daemon *d, int res)
+static void on_timeout(struct bmx_daemon *d, struct loop_op *op, int res)
 {
 	struct bmx_dbus *b = d->dbus;
 
+	(void)op;
 	b->timeout_armed = b->timeout_cancelling = false;
 	if (res == -ETIME)
 		b->need_process = true;

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bmx_util.h"
 #include "governor_internal.h"
 
 static const struct governor_ops *const governors[] = {
@@ -33,14 +34,6 @@ const struct governor_ops *gov_find(const char *name)
 const char *gov_available(void)
 {
 	return "performance powersave userspace ondemand conservative step_wise power_allocator";
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
 int gov_core_new(const struct bmx_governor_config *cfg, struct gov_core **out)
@@ -387,12 +380,12 @@ static void decide(struct gov_policy *p, struct bmx_layer_bits *bits, double *co
 
 void gov_policy_apply(struct gov_policy *p)
 {
-	uint64_t t0 = mono_ns();
+	uint64_t t0 = now_ns();
 	double cost;
 
 	decide(p, p->scratch, &cost);
 	p->stats.decisions++;
-	p->stats.last_decision_ns = mono_ns() - t0;
+	p->stats.last_decision_ns = now_ns() - t0;
 	p->cost = cost;
 	if (memcmp(p->scratch, p->bits, p->n * sizeof(*p->bits)) == 0)
 		return;

@@ -18,18 +18,6 @@ void dbus_after_pass(struct bmx_daemon *d)
 {
 	(void)d;
 }
-void dbus_on_io(struct bmx_daemon *d, int res)
-{
-	(void)d, (void)res;
-}
-void dbus_on_timeout(struct bmx_daemon *d, int res)
-{
-	(void)d, (void)res;
-}
-void dbus_on_load(struct bmx_daemon *d, struct loop_op *op, int res)
-{
-	(void)d, (void)op, (void)res;
-}
 void dbus_stop(struct bmx_daemon *d)
 {
 	(void)d;

@@ -2,7 +2,7 @@
 /*
  * sensors.h — what bitmixd knows about how hot, how power-hungry and how busy the machine is.
  *
- * One interface over every source: the eBPF probe (ebpf/), sysfs thermal zones and
+ * One interface over every source: the eBPF probe (daemon/sensors/bpf/), sysfs thermal zones and
  * powercap/RAPL, /proc/stat, and a thermal simulator for machines without sensors (and for
  * tests). The event loop samples the active source every sampling period and hands the reading
  * to the governor core; sources with discrete events (the probe's BPF ring buffer) also expose a
