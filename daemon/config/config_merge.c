@@ -175,7 +175,7 @@ static int read_file_document(const char *path, yaml_document_t *doc, struct bmx
 	struct stat st;
 	char *text;
 	ssize_t got;
-	size_t len = 0;
+	size_t len = 0, cap;
 	int fd, r = 0;
 
 	memset(doc, 0, sizeof(*doc));
@@ -199,9 +199,29 @@ static int read_file_document(const char *path, yaml_document_t *doc, struct bmx
 		close(fd);
 		return r;
 	}
-	text = malloc(CONFIG_MAX_BYTES + 1);
-	while (text && len <= CONFIG_MAX_BYTES &&
-	       (got = read(fd, text + len, CONFIG_MAX_BYTES + 1 - len)) != 0) {
+	/* As large as the file says it is (plus one byte, to see it end), growing if it grows
+	 * while being read, never past the cap: not 1 MiB for every few-line drop-in. */
+	cap = (st.st_size > 0 && (uint64_t)st.st_size < CONFIG_MAX_BYTES ? (size_t)st.st_size
+									 : CONFIG_MAX_BYTES) +
+	      1;
+	text = malloc(cap);
+	while (text && len <= CONFIG_MAX_BYTES) {
+		if (len == cap) {
+			size_t more = cap * 2 > CONFIG_MAX_BYTES + 1 ? CONFIG_MAX_BYTES + 1
+								     : cap * 2;
+			char *t = realloc(text, more);
+
+			if (!t) {
+				free(text);
+				text = NULL;
+				break;
+			}
+			text = t;
+			cap = more;
+		}
+		got = read(fd, text + len, cap - len);
+		if (got == 0)
+			break;
 		if (got < 0 && errno == EINTR)
 			continue;
 		if (got < 0) {
