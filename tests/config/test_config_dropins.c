@@ -271,6 +271,41 @@ static void test_deep_nesting(void **state)
 		fail_msg("message \"%s\"", err.msg);
 }
 
+/*
+ * Files are read into buffers of their own size: a drop-in of exactly 1 MiB (YAML comments and
+ * one key at its end) is read whole and merged; one byte more is refused by name.
+ */
+static void test_size_cap(void **state)
+{
+	struct tree *t = *state;
+	const size_t cap = 1u << 20;
+	const char *tail = "log_level: debug\n";
+	char *text = malloc(cap + 2);
+	struct bmx_config_error err;
+	struct bmx_config *c;
+
+	assert_non_null(text);
+	memset(text, '#', cap);
+	for (size_t i = 79; i < cap; i += 80)
+		text[i] = '\n';
+	memcpy(text + cap - strlen(tail), tail, strlen(tail));
+	text[cap - strlen(tail) - 1] = '\n';
+	text[cap] = 0;
+	put(t, "conf.d/50-big.yaml", text);
+	c = load_ok(t);
+	assert_int_equal(c->log_level, LOG_DEBUG);
+	bmx_config_free(c);
+
+	memcpy(text + cap - strlen(tail), "#", 1);
+	memcpy(text + cap - strlen(tail) + 1, tail, strlen(tail));
+	text[cap + 1] = 0;
+	put(t, "conf.d/50-big.yaml", text);
+	free(text);
+	assert_int_equal(bmx_config_load(t->main, &c, &err), -EFBIG);
+	if (!strstr(err.msg, "50-big.yaml: larger than 1 MiB"))
+		fail_msg("message \"%s\"", err.msg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -283,6 +318,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_device, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_second_document, setup, teardown),
 		cmocka_unit_test(test_deep_nesting),
+		cmocka_unit_test_setup_teardown(test_size_cap, setup, teardown),
 	};
 
 	return cmocka_run_group_tests_name("config-dropins", tests, NULL, NULL);
