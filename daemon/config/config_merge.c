@@ -26,6 +26,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "bmx_util.h"
 #include "bitmix-config.h"
 #include "config.h"
 #include "config_parse.h"
@@ -167,55 +168,29 @@ const char *config_file_type_name(mode_t mode)
 }
 
 /*
- * Open PATH for reading without ever blocking: O_NONBLOCK, so that a FIFO nobody writes to
- * cannot stall the event loop in open(), then refuse anything but a regular file.
+ * FD's bytes, in a buffer as large as the file says it is (plus one byte, to see it end),
+ * growing if it grows while being read, never past the cap: not 1 MiB for every few-line
+ * drop-in. Returns 0, -EFBIG past the cap, or -errno.
  */
-static int read_file_document(const char *path, yaml_document_t *doc, struct bmx_config_error *err)
+static int read_capped(int fd, off_t size, char **out, size_t *out_len)
 {
-	struct stat st;
-	char *text;
-	ssize_t got;
-	size_t len = 0, cap;
-	int fd, r = 0;
+	size_t len = 0, cap = (size > 0 && (uint64_t)size < CONFIG_MAX_BYTES ? (size_t)size
+									     : CONFIG_MAX_BYTES) +
+			      1;
+	_cleanup_(freep) char *text = malloc(cap);
 
-	memset(doc, 0, sizeof(*doc));
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		r = -errno;
-		if (err)
-			snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %s", path,
-				 strerror(-r));
-		return r;
-	}
-	if (fstat(fd, &st) < 0)
-		r = -errno;
-	else if (!S_ISREG(st.st_mode))
-		r = -EINVAL;
-	if (r < 0) {
-		if (err)
-			snprintf(err->msg, sizeof(err->msg), "%s: %s, expected a regular YAML file",
-				 path,
-				 r == -EINVAL ? config_file_type_name(st.st_mode) : strerror(-r));
-		close(fd);
-		return r;
-	}
-	/* As large as the file says it is (plus one byte, to see it end), growing if it grows
-	 * while being read, never past the cap: not 1 MiB for every few-line drop-in. */
-	cap = (st.st_size > 0 && (uint64_t)st.st_size < CONFIG_MAX_BYTES ? (size_t)st.st_size
-									 : CONFIG_MAX_BYTES) +
-	      1;
-	text = malloc(cap);
-	while (text && len <= CONFIG_MAX_BYTES) {
+	if (!text)
+		return -ENOMEM;
+	while (len <= CONFIG_MAX_BYTES) {
+		ssize_t got;
+
 		if (len == cap) {
 			size_t more = cap * 2 > CONFIG_MAX_BYTES + 1 ? CONFIG_MAX_BYTES + 1
 								     : cap * 2;
 			char *t = realloc(text, more);
 
-			if (!t) {
-				free(text);
-				text = NULL;
-				break;
-			}
+			if (!t)
+				return -ENOMEM;
 			text = t;
 			cap = more;
 		}
@@ -224,25 +199,55 @@ static int read_file_document(const char *path, yaml_document_t *doc, struct bmx
 			break;
 		if (got < 0 && errno == EINTR)
 			continue;
-		if (got < 0) {
-			r = -errno;
-			break;
-		}
+		if (got < 0)
+			return -errno;
 		len += (size_t)got;
 	}
-	close(fd);
-	if (!text)
-		r = -ENOMEM;
-	else if (r == 0 && len > CONFIG_MAX_BYTES)
-		r = -EFBIG;
-	if (r == 0)
-		r = config_read_document(path, (const unsigned char *)text, len, doc, err);
-	else if (err)
-		snprintf(err->msg, sizeof(err->msg), "%s: %s", path,
-			 r == -EFBIG ? "larger than 1 MiB, not a configuration file"
-				     : strerror(-r));
-	free(text);
-	return r;
+	if (len > CONFIG_MAX_BYTES)
+		return -EFBIG;
+	*out = text;
+	text = NULL;
+	*out_len = len;
+	return 0;
+}
+
+/*
+ * Open PATH for reading without ever blocking: O_NONBLOCK, so that a FIFO nobody writes to
+ * cannot stall the event loop in open(), then refuse anything but a regular file.
+ */
+static int read_file_document(const char *path, yaml_document_t *doc, struct bmx_config_error *err)
+{
+	_cleanup_(closep) int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
+	_cleanup_(freep) char *text = NULL;
+	struct stat st;
+	size_t len;
+	int r;
+
+	memset(doc, 0, sizeof(*doc));
+	if (fd < 0) {
+		r = -errno;
+		if (err)
+			snprintf(err->msg, sizeof(err->msg), "%s: cannot open: %s", path,
+				 strerror(-r));
+		return r;
+	}
+	r = fstat(fd, &st) < 0 ? -errno : !S_ISREG(st.st_mode) ? -EINVAL : 0;
+	if (r < 0) {
+		if (err)
+			snprintf(err->msg, sizeof(err->msg), "%s: %s, expected a regular YAML file",
+				 path,
+				 r == -EINVAL ? config_file_type_name(st.st_mode) : strerror(-r));
+		return r;
+	}
+	r = read_capped(fd, st.st_size, &text, &len);
+	if (r < 0) {
+		if (err)
+			snprintf(err->msg, sizeof(err->msg), "%s: %s", path,
+				 r == -EFBIG ? "larger than 1 MiB, not a configuration file"
+					     : strerror(-r));
+		return r;
+	}
+	return config_read_document(path, (const unsigned char *)text, len, doc, err);
 }
 
 /* Note that node ID of the merged document came from FILE. */

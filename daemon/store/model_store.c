@@ -29,17 +29,13 @@
  */
 int model_file_open(const char *name, const char *path, int flags)
 {
-	int fd, r;
+	_cleanup_(closep) int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | flags);
+	int r;
 
-	fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY | flags);
 	if (fd < 0)
 		return log_error_errno(errno, "model %s: cannot open %s", name, path);
 	r = model_fd_check(name, path, fd);
-	if (r < 0) {
-		close(fd);
-		return r;
-	}
-	return fd;
+	return r < 0 ? r : take_fd(&fd);
 }
 
 /* FD (a model file, or a descriptor a D-Bus caller passed) must be a regular file. */
@@ -60,52 +56,40 @@ int model_fd_check(const char *name, const char *label, int fd)
 static int copy_file_to_memfd(const char *name, const char *path, int src_fd, int *out_fd,
 			      uint64_t *out_size, uint64_t *out_mtime_ns)
 {
+	_cleanup_(closep) int fd = src_fd >= 0 ? dup(src_fd) : model_file_open(name, path, 0);
+	_cleanup_(closep) int memfd = -1;
 	struct stat st;
-	int fd, memfd, r = 0;
 
-	fd = src_fd >= 0 ? dup(src_fd) : model_file_open(name, path, 0);
 	if (fd < 0)
 		return src_fd >= 0 ? -errno : fd;
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
-		r = errno ? -errno : -EINVAL;
+		int r = errno ? -errno : -EINVAL;
+
 		log_error("model %s: %s is not a regular file", name, path);
-		close(fd);
 		return r;
 	}
 	memfd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (memfd < 0) {
-		r = log_error_errno(errno, "model %s: memfd_create", name);
-		close(fd);
-		return r;
-	}
+	if (memfd < 0)
+		return log_error_errno(errno, "model %s: memfd_create", name);
 	for (off_t done = 0; done < st.st_size;) {
 		/* sendfile: copy_file_range refuses to cross into the memfd's filesystem. */
 		/* At an explicit offset: a caller's descriptor keeps its own file position. */
 		ssize_t n = sendfile(memfd, fd, &done, (size_t)(st.st_size - done));
 		if (n < 0 && errno == EINTR)
 			continue;
-		if (n <= 0) {
-			r = n < 0 ? log_error_errno(errno, "model %s: copying %s", name, path)
-				  : -EIO;
-			if (n == 0)
-				log_error("model %s: %s shrank while being read", name, path);
-			goto fail;
+		if (n < 0)
+			return log_error_errno(errno, "model %s: copying %s", name, path);
+		if (n == 0) {
+			log_error("model %s: %s shrank while being read", name, path);
+			return -EIO;
 		}
 	}
-	if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) <
-	    0) {
-		r = log_error_errno(errno, "model %s: sealing its memfd", name);
-		goto fail;
-	}
-	close(fd);
-	*out_fd = memfd;
+	if (fcntl(memfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0)
+		return log_error_errno(errno, "model %s: sealing its memfd", name);
+	*out_fd = take_fd(&memfd);
 	*out_size = (uint64_t)st.st_size;
 	*out_mtime_ns = (uint64_t)st.st_mtim.tv_sec * 1000000000ull + (uint64_t)st.st_mtim.tv_nsec;
 	return 0;
-fail:
-	close(fd);
-	close(memfd);
-	return r;
 }
 
 static int control_page_create(struct served_model *m)
@@ -113,25 +97,24 @@ static int control_page_create(struct served_model *m)
 	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
 	size_t page = (size_t)sysconf(_SC_PAGESIZE);
 	size_t size = (sizeof(struct bitmix_control_page) + page - 1) / page * page;
+	_cleanup_(closep) int fd = memfd_create("bitmix-control", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	void *p;
-	int fd;
 
-	fd = memfd_create("bitmix-control", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-	if (fd < 0)
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
 		return -errno;
-	if (ftruncate(fd, (off_t)size) < 0)
-		goto fail;
 	p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (p == MAP_FAILED)
-		goto fail;
+		return -errno;
 	/* Future write mappings are refused; ours, made before the seal, keeps working. */
 	if (fcntl(fd, F_ADD_SEALS,
 		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_FUTURE_WRITE | F_SEAL_SEAL) < 0) {
+		int r = -errno;
+
 		munmap(p, size);
-		goto fail;
+		return r;
 	}
 	m->control = p;
-	m->control_fd = fd;
+	m->control_fd = take_fd(&fd);
 	m->control_size = size;
 	m->control->layer_count = m->model->layer_count;
 	m->control->model_id = m->id;
@@ -139,10 +122,6 @@ static int control_page_create(struct served_model *m)
 	for (uint32_t i = 0; i < m->model->layer_count; i++)
 		m->control->bits[i] = (struct bitmix_bits){ bits[i].w_bits, bits[i].a_bits };
 	return 0;
-fail:;
-	int r = -errno;
-	close(fd);
-	return r;
 }
 
 void served_model_release(struct served_model *m)
