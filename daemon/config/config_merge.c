@@ -174,9 +174,9 @@ const char *config_file_type_name(mode_t mode)
  */
 static int read_capped(int fd, off_t size, char **out, size_t *out_len)
 {
-	size_t len = 0, cap = (size > 0 && (uint64_t)size < CONFIG_MAX_BYTES ? (size_t)size
-									     : CONFIG_MAX_BYTES) +
-			      1;
+	const size_t want = size > 0 && (uint64_t)size < CONFIG_MAX_BYTES ? (size_t)size
+									  : CONFIG_MAX_BYTES;
+	size_t len = 0, cap = want + 1;
 	_cleanup_(freep) char *text = malloc(cap);
 
 	if (!text)
