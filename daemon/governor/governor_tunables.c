@@ -92,8 +92,8 @@ static size_t room(size_t size, int len)
 	return (size_t)len < size ? size - (size_t)len : 0;
 }
 
-int gov_tunable_format(const struct gov_tunable *t, const struct bmx_governor_config *g,
-		       char *buf, size_t size)
+int gov_tunable_format(const struct gov_tunable *t, const struct bmx_governor_config *g, char *buf,
+		       size_t size)
 {
 	const struct bmx_config_trip *trips;
 	int len = 0, r;
@@ -111,8 +111,9 @@ int gov_tunable_format(const struct gov_tunable *t, const struct bmx_governor_co
 	trips = field(t, g);
 	len = snprintf(buf, size, "[");
 	for (size_t i = 0; i < *trip_count(t, g); i++) {
-		r = snprintf(at(buf, size, len), room(size, len), "%s{temp: %.17g, hysteresis: %.17g}",
-			     i ? ", " : "", trips[i].temp_c, trips[i].hysteresis_c);
+		r = snprintf(at(buf, size, len), room(size, len),
+			     "%s{temp: %.17g, hysteresis: %.17g}", i ? ", " : "", trips[i].temp_c,
+			     trips[i].hysteresis_c);
 		if (r < 0)
 			return r;
 		len += r;
