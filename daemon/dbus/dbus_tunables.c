@@ -219,6 +219,34 @@ static int append_trips(sd_bus_message *reply, const struct gov_tunable *t,
 	return r;
 }
 
+/*
+ * TunableInfo: every governor's tunables as their tables declare them, for clients that list
+ * them (bitmixctl, busctl): governor, name, type (unsigned, double, bool, trips), min, max, the
+ * default as the YAML text the configuration takes, unit, one-line doc.
+ */
+int dbus_append_tunable_info(sd_bus_message *reply)
+{
+	static const char *const types[] = { "unsigned", "double", "bool", "trips" };
+	struct bmx_governor_config defaults;
+	size_t n_gov;
+	const struct governor_ops *const *govs = gov_list(&n_gov);
+	int r = sd_bus_message_open_container(reply, 'a', "(sssddsss)");
+
+	bmx_governor_config_defaults(&defaults);
+	for (size_t i = 0; r >= 0 && i < n_gov; i++) {
+		for (size_t k = 0; r >= 0 && k < govs[i]->n_tunables; k++) {
+			const struct gov_tunable *t = &govs[i]->tunables[k];
+			char def[512];
+
+			gov_tunable_format(t, &defaults, def, sizeof(def));
+			r = sd_bus_message_append(reply, "(sssddsss)", govs[i]->name, t->name,
+						  types[t->type], t->min, t->max, def, t->unit,
+						  t->doc);
+		}
+	}
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
 /* GovernorTunables: the running governor's tunables, as a{sv} (u, d, b, or a(dd) for trips). */
 int dbus_append_tunables(sd_bus_message *reply, const struct gov_core *core)
 {

@@ -26,12 +26,11 @@
 static const char *readme_path, *governor_md_path;
 
 /* Every scalar tunable of every governor, with its governor. */
-#define FOR_EACH_TUNABLE(gov, t)                                                         \
-	for (size_t gi_ = 0, ng_ = 0; gi_ == 0 && (gov_list(&ng_), 1); gi_++)            \
-		for (size_t g_ = 0; g_ < ng_; g_++)                                      \
-			for (const struct governor_ops *gov = gov_list(&ng_)[g_]; gov;   \
-			     gov = NULL)                                                 \
-				for (const struct gov_tunable *t = gov->tunables;        \
+#define FOR_EACH_TUNABLE(gov, t)                                                                   \
+	for (size_t gi_ = 0, ng_ = 0; gi_ == 0 && (gov_list(&ng_), 1); gi_++)                      \
+		for (size_t g_ = 0; g_ < ng_; g_++)                                                \
+			for (const struct governor_ops *gov = gov_list(&ng_)[g_]; gov; gov = NULL) \
+				for (const struct gov_tunable *t = gov->tunables;                  \
 				     t && t < gov->tunables + gov->n_tunables; t++)
 
 /* Parse governor GOV's block with KEY: VALUE; 0 or -EINVAL with ERR filled. */
@@ -40,8 +39,9 @@ static int parse_one(const struct governor_ops *gov, const char *key, const char
 {
 	char text[1024];
 
-	snprintf(text, sizeof(text), "models: {m: /x.bmx}\ngovernor:\n  name: %s\n  %s:\n    %s: %s\n",
-		 gov->name, gov->name, key, value);
+	snprintf(text, sizeof(text),
+		 "models: {m: /x.bmx}\ngovernor:\n  name: %s\n  %s:\n    %s: %s\n", gov->name,
+		 gov->name, key, value);
 	return bmx_config_load_string("t.yaml", text, out, err);
 }
 
@@ -185,8 +185,8 @@ static double odd_value(const struct gov_tunable *t)
 	double v = t->min + (t->max - t->min) / 3;
 
 	return t->type == GOV_TUNABLE_UNSIGNED ? floor(v)
-	       : t->type == GOV_TUNABLE_BOOL	? 1 - t->def
-						: v;
+	       : t->type == GOV_TUNABLE_BOOL   ? 1 - t->def
+					       : v;
 }
 
 /* The D-Bus path (dbus_tunables.c): a governor's block written with gov_tunable_format, parsed. */
@@ -280,8 +280,10 @@ static void doc_row(const struct governor_ops *gov, const struct gov_tunable *t,
 		    size_t size)
 {
 	if (t->type == GOV_TUNABLE_TRIPS)
-		snprintf(buf, size, "| `%s` | `%s` | list of `{temp, hysteresis}`, temp %g..%g | %zu trips | %s | %s |",
-			 gov->name, t->name, t->min, t->max, t->n_def_trips, t->unit, t->doc);
+		snprintf(
+			buf, size,
+			"| `%s` | `%s` | list of `{temp, hysteresis}`, temp %g..%g | %zu trips | %s | %s |",
+			gov->name, t->name, t->min, t->max, t->n_def_trips, t->unit, t->doc);
 	else if (t->type == GOV_TUNABLE_BOOL)
 		snprintf(buf, size, "| `%s` | `%s` | `true`, `false` | `%s` | %s | %s |", gov->name,
 			 t->name, t->def ? "true" : "false", t->unit, t->doc);
@@ -321,7 +323,8 @@ static void docs_name_every_tunable(void **state)
 			line = end ? end + 1 : NULL;
 		}
 		if (!found) {
-			fprintf(stderr, "config/README.md lacks governor.%s.%s\n", gov->name, t->name);
+			fprintf(stderr, "config/README.md lacks governor.%s.%s\n", gov->name,
+				t->name);
 			missing++;
 		}
 	}
