@@ -1148,6 +1148,16 @@ static void test_bitmixctl_json(void **state)
 		 pbus.address);
 	assert_int_equal(harness_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "no governor \"turbo\""));
+	/* governor tunables: the governors' own tables, from TunableInfo. */
+	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s governor tunables step_wise",
+		 bitmixctl_path, pbus.address);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "step_wise tunables:"));
+	assert_non_null(strstr(out, "1..64 states, default 6: cooling states"));
+	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s --json governor tunables power_allocator%s",
+		 bitmixctl_path, pbus.address, python ? " | /usr/bin/python3 -m json.tool" : "");
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "sustainable_power_w"));
 	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s reload", bitmixctl_path, pbus.address);
 	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 }
