@@ -168,7 +168,7 @@ static int parse_tunable(struct config_parse *p, const struct gov_tunable *t, ya
 	return -EINVAL;
 }
 
-/* "a, b, c": the names of TABLE for "expected one of" messages. */
+/* "a, b, c": the names of GOV's tunables, for "expected one of" messages. */
 static void tunable_names(const struct governor_ops *gov, char *buf, size_t size)
 {
 	size_t len = 0;

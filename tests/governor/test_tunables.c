@@ -25,13 +25,20 @@
 
 static const char *readme_path, *governor_md_path;
 
-/* Every scalar tunable of every governor, with its governor. */
-#define FOR_EACH_TUNABLE(gov, t)                                                                   \
-	for (size_t gi_ = 0, ng_ = 0; gi_ == 0 && (gov_list(&ng_), 1); gi_++)                      \
-		for (size_t g_ = 0; g_ < ng_; g_++)                                                \
-			for (const struct governor_ops *gov = gov_list(&ng_)[g_]; gov; gov = NULL) \
-				for (const struct gov_tunable *t = gov->tunables;                  \
-				     t && t < gov->tunables + gov->n_tunables; t++)
+static const struct governor_ops *const *governors_end(void)
+{
+	size_t n;
+	const struct governor_ops *const *list = gov_list(&n);
+
+	return list + n;
+}
+
+/* Every tunable T of every registered governor GOV. */
+#define FOR_EACH_TUNABLE(gov, t)                                                     \
+	for (const struct governor_ops *const *gp_ = gov_list(&(size_t){ 0 }), *gov; \
+	     gp_ < governors_end() && (gov = *gp_); gp_++)                           \
+		for (const struct gov_tunable *t = gov->tunables;                    \
+		     t && t < gov->tunables + gov->n_tunables; t++)
 
 /* Parse governor GOV's block with KEY: VALUE; 0 or -EINVAL with ERR filled. */
 static int parse_one(const struct governor_ops *gov, const char *key, const char *value,
