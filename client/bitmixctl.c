@@ -41,6 +41,8 @@ static void usage(FILE *f)
 	      "  governor [NAME [KEY=VALUE...]]\n"
 	      "                               the running governor; switch to NAME (with tunables,\n"
 	      "                               D-Bus: governor step_wise states=4)\n"
+	      "  governor tunables [NAME]     NAME's (the running governor's) tunables: range,\n"
+	      "                               default, unit, meaning (D-Bus)\n"
 	      "  stats MODEL                  the model's policy: time in state, transitions\n"
 	      "  cost MODEL                   its cost table: ns per sample per layer and bit-width\n"
 	      "                               at batch 1 and the large batch, measured or estimated\n"

@@ -242,12 +242,78 @@ static int set_governor(sd_bus *bus, int argc, char **argv, sd_bus_error *error)
 	return r;
 }
 
+static void print_tunable(const char *const f[5], double lo, double hi, bool json, bool first)
+{
+	if (!json) {
+		printf("  %-22s %-8s %g..%g %s, default %s: %s\n", f[0], f[1], lo, hi, f[3], f[2],
+		       f[4]);
+		return;
+	}
+	printf("%s{\"name\":", first ? "" : ",");
+	ctl_json_string(stdout, f[0]);
+	printf(",\"type\":");
+	ctl_json_string(stdout, f[1]);
+	printf(",\"min\":%.17g,\"max\":%.17g,\"default\":", lo, hi);
+	ctl_json_string(stdout, f[2]);
+	printf(",\"unit\":");
+	ctl_json_string(stdout, f[3]);
+	printf(",\"doc\":");
+	ctl_json_string(stdout, f[4]);
+	printf("}");
+}
+
+/* governor tunables [NAME]: NAME's (the running governor's) tunables from TunableInfo. */
+static int list_tunables(sd_bus *bus, const char *name, bool json)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	char *running = NULL;
+	const char *gov, *f[5];
+	double lo, hi;
+	int r, n = 0;
+
+	if (!name && ctl_get_string(bus, CTL_PATH, CTL_IFACE, "Governor", &running) < 0)
+		return 1;
+	name = name ? name : running;
+	r = sd_bus_get_property(bus, CTL_NAME, CTL_PATH, CTL_IFACE, "TunableInfo", &error, &reply,
+				"a(sssddsss)");
+	if (r >= 0)
+		r = sd_bus_message_enter_container(reply, 'a', "(sssddsss)");
+	if (r < 0) {
+		r = call_failed("governor tunables", &error, r);
+		goto out;
+	}
+	if (json) {
+		printf("{\"governor\":");
+		ctl_json_string(stdout, name);
+		printf(",\"tunables\":[");
+	} else {
+		printf("%s tunables:\n", name);
+	}
+	while (sd_bus_message_read(reply, "(sssddsss)", &gov, &f[0], &f[1], &lo, &hi, &f[2], &f[3],
+				   &f[4]) > 0)
+		if (strcmp(gov, name) == 0)
+			print_tunable(f, lo, hi, json, n++ == 0);
+	if (json)
+		printf("]}\n");
+	else if (n == 0)
+		printf("  none\n");
+	r = 0;
+out:
+	sd_bus_message_unref(reply);
+	sd_bus_error_free(&error);
+	free(running);
+	return r;
+}
+
 static int ctl_governor_dbus(sd_bus *bus, int argc, char **argv, bool json)
 {
 	sd_bus_error error = SD_BUS_ERROR_NULL;
 	char *gov = NULL, *fallback = NULL, **available = NULL;
 	int r;
 
+	if (argc >= 1 && strcmp(argv[0], "tunables") == 0)
+		return argc <= 2 ? list_tunables(bus, argc == 2 ? argv[1] : NULL, json) : 2;
 	if (argc >= 1) {
 		r = set_governor(bus, argc, argv, &error);
 		if (r < 0) {

@@ -73,6 +73,12 @@ int ctl_governor(struct bitmix *bm, int argc, char **argv)
 		fputs("usage: bitmixctl governor [NAME]\n", stderr);
 		return 2;
 	}
+	if (argc == 1 && strcmp(argv[0], "tunables") == 0) {
+		fputs("bitmixctl: governor tunables: the tunables are listed over D-Bus only "
+		      "(TunableInfo; the daemon is not on a bus)\n",
+		      stderr);
+		return 1;
+	}
 	if (bitmix_governor(bm, argc ? argv[0] : NULL, &g) < 0)
 		return fail(bm, "governor");
 	printf("governor: %s\navailable: %s\n", g.name, g.available);

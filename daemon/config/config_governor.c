@@ -3,9 +3,9 @@
  * config_governor.c — the `governor:` block of bitmixd's YAML: which governor runs, its
  * tunables, step_wise's trip points and each model's policy limits.
  *
- * Names follow the Linux cpufreq and thermal governors they come from (up_threshold,
- * sampling_down_factor, freq_step, k_po, k_pu, k_i, k_d, integral_cutoff, sustainable_power).
- * Every number is range-checked here, so the governors trust their tunables.
+ * Each governor's block is read from the tunables its ops declare (governor.h): the keys, their
+ * types, ranges and defaults, and its check() for what a range cannot say. Every number is
+ * range-checked here, so the governors trust their tunables.
  */
 #include <errno.h>
 #include <math.h>
@@ -15,34 +15,13 @@
 
 #include "config.h"
 #include "config_parse.h"
-
-static const char *const governor_names[] = {
-	"performance",	"powersave", "userspace",	"ondemand",
-	"conservative", "step_wise", "power_allocator",
-};
+#include "governor.h"
 
 void bmx_governor_config_defaults(struct bmx_governor_config *g)
 {
 	memset(g, 0, sizeof(*g));
 	snprintf(g->name, sizeof(g->name), "power_allocator");
-	g->ondemand.up_threshold = 80;
-	g->ondemand.sampling_down_factor = 1;
-	g->conservative.up_threshold = 80;
-	g->conservative.down_threshold = 20;
-	g->conservative.freq_step = 5;
-	g->conservative.sampling_down_factor = 1;
-	g->step_wise.trips[0] = (struct bmx_config_trip){ .temp_c = 70, .hysteresis_c = 2 };
-	g->step_wise.trips[1] = (struct bmx_config_trip){ .temp_c = 80, .hysteresis_c = 2 };
-	g->step_wise.n_trips = 2;
-	g->step_wise.states = 6;
-	g->power_allocator.control_temp_c = 75;
-	g->power_allocator.switch_on_temp_c = 60;
-	/* Matched to the simulator's default machine (config_sensors.c): 25 C ambient, 1.5 K/W,
-	 * 5 W idle: (75 - 25) / 1.5 - 5 = 28 W of inference power at the control temperature, with
-	 * 20 W per busy CPU. A real machine sets its own (config/README.md says how). */
-	g->power_allocator.sustainable_power_w = 28.0;
-	g->power_allocator.integral_cutoff_c = 0;
-	g->power_allocator.dynamic_power_w = 20.0;
+	gov_tunables_defaults(g);
 }
 
 static const struct bmx_governor_policy_config default_policy = { .min_bits = 2, .max_bits = 8 };
@@ -87,144 +66,134 @@ static int parse_unsigned(struct config_parse *p, yaml_node_t *v, const char *pa
 	return 0;
 }
 
-static int ondemand_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
-			 void *u)
-{
-	struct bmx_governor_config *g = u;
+/* A governor's block being parsed: its governor and the config it goes into. */
+struct governor_block {
+	const struct governor_ops *gov;
+	struct bmx_governor_config *g;
+};
 
-	if (strcmp(key, "up_threshold") == 0)
-		return parse_unsigned(p, v, "governor.ondemand.up_threshold", 1, 100,
-				      &g->ondemand.up_threshold);
-	if (strcmp(key, "sampling_down_factor") == 0)
-		return parse_unsigned(p, v, "governor.ondemand.sampling_down_factor", 1, 100000,
-				      &g->ondemand.sampling_down_factor);
-	return config_fail(
-		p, k, "governor.ondemand",
-		"unknown key \"%s\" (expected one of: up_threshold, sampling_down_factor)", key);
-}
-
-static int conservative_pair(struct config_parse *p, const char *key, yaml_node_t *k,
-			     yaml_node_t *v, void *u)
-{
-	struct bmx_governor_config *g = u;
-
-	if (strcmp(key, "up_threshold") == 0)
-		return parse_unsigned(p, v, "governor.conservative.up_threshold", 1, 100,
-				      &g->conservative.up_threshold);
-	if (strcmp(key, "down_threshold") == 0)
-		return parse_unsigned(p, v, "governor.conservative.down_threshold", 0, 99,
-				      &g->conservative.down_threshold);
-	if (strcmp(key, "freq_step") == 0)
-		return parse_unsigned(p, v, "governor.conservative.freq_step", 1, 100,
-				      &g->conservative.freq_step);
-	if (strcmp(key, "sampling_down_factor") == 0)
-		return parse_unsigned(p, v, "governor.conservative.sampling_down_factor", 1, 100000,
-				      &g->conservative.sampling_down_factor);
-	return config_fail(p, k, "governor.conservative",
-			   "unknown key \"%s\" (expected one of: up_threshold, down_threshold, "
-			   "freq_step, sampling_down_factor)",
-			   key);
-}
+/* One trip point of a GOV_TUNABLE_TRIPS list: temp in the tunable's range, hysteresis 0..50. */
+struct trip_parse {
+	const struct gov_tunable *tunable;
+	const char *path; /* "governor.step_wise.trips[]" */
+	struct bmx_config_trip trip;
+};
 
 static int trip_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
 		     void *u)
 {
-	struct bmx_config_trip *t = u;
+	struct trip_parse *tp = u;
+	char path[128];
 
+	snprintf(path, sizeof(path), "%s.%s", tp->path, key);
 	if (strcmp(key, "temp") == 0)
-		return parse_number(p, v, "governor.step_wise.trips[].temp", -50, 200, &t->temp_c);
+		return parse_number(p, v, path, tp->tunable->min, tp->tunable->max,
+				    &tp->trip.temp_c);
 	if (strcmp(key, "hysteresis") == 0)
-		return parse_number(p, v, "governor.step_wise.trips[].hysteresis", 0, 50,
-				    &t->hysteresis_c);
-	return config_fail(p, k, "governor.step_wise.trips[]",
-			   "unknown key \"%s\" (expected one of: temp, hysteresis)", key);
+		return parse_number(p, v, path, 0, 50, &tp->trip.hysteresis_c);
+	return config_fail(p, k, tp->path, "unknown key \"%s\" (expected one of: temp, hysteresis)",
+			   key);
 }
 
-static int parse_trips(struct config_parse *p, yaml_node_t *v, struct bmx_governor_config *g)
+/* A GOV_TUNABLE_TRIPS list: 1..BMX_CONFIG_MAX_TRIPS trip points, ascending by temp. */
+static int parse_trips(struct config_parse *p, yaml_node_t *v, const char *list_path,
+		       const struct gov_tunable *tunable, struct bmx_governor_config *g)
 {
+	struct bmx_config_trip *trips = (void *)((char *)g + tunable->offset);
+	char path[112];
 	size_t n = 0;
 
-	if (config_expect(p, v, YAML_SEQUENCE_NODE, "governor.step_wise.trips") < 0)
+	snprintf(path, sizeof(path), "%s[]", list_path);
+	if (config_expect(p, v, YAML_SEQUENCE_NODE, list_path) < 0)
 		return -EINVAL;
 	for (yaml_node_item_t *it = v->data.sequence.items.start; it < v->data.sequence.items.top;
 	     it++) {
 		yaml_node_t *item = yaml_document_get_node(&p->doc, *it);
-		struct bmx_config_trip t = { .temp_c = NAN, .hysteresis_c = 2 };
+		struct trip_parse tp = {
+			.tunable = tunable,
+			.path = path,
+			.trip = { .temp_c = NAN, .hysteresis_c = 2 },
+		};
 		int r;
 
 		if (n == BMX_CONFIG_MAX_TRIPS)
-			return config_fail(p, item, "governor.step_wise.trips",
-					   "more than %d trip points", BMX_CONFIG_MAX_TRIPS);
-		if (config_expect(p, item, YAML_MAPPING_NODE, "governor.step_wise.trips[]") < 0)
+			return config_fail(p, item, list_path, "more than %d trip points",
+					   BMX_CONFIG_MAX_TRIPS);
+		if (config_expect(p, item, YAML_MAPPING_NODE, path) < 0)
 			return -EINVAL;
-		r = config_for_each_pair(p, item, "governor.step_wise.trips[]", trip_pair, &t);
+		r = config_for_each_pair(p, item, path, trip_pair, &tp);
 		if (r < 0)
 			return r;
-		if (isnan(t.temp_c))
-			return config_fail(p, item, "governor.step_wise.trips[]",
+		if (isnan(tp.trip.temp_c))
+			return config_fail(p, item, path,
 					   "a trip point needs \"temp\" (degrees Celsius)");
-		if (n > 0 && t.temp_c <= g->step_wise.trips[n - 1].temp_c)
-			return config_fail(p, item, "governor.step_wise.trips[]",
+		if (n > 0 && tp.trip.temp_c <= trips[n - 1].temp_c)
+			return config_fail(p, item, path,
 					   "trip points must be in ascending order of temp");
-		g->step_wise.trips[n++] = t;
+		trips[n++] = tp.trip;
 	}
 	if (n == 0)
-		return config_fail(p, v, "governor.step_wise.trips",
-				   "name at least one trip point");
-	g->step_wise.n_trips = n;
+		return config_fail(p, v, list_path, "name at least one trip point");
+	*(size_t *)(void *)((char *)g + tunable->count_offset) = n;
 	return 0;
 }
 
-static int step_wise_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
-			  void *u)
+static int parse_bool(struct config_parse *p, yaml_node_t *v, const char *path, bool *out)
 {
-	struct bmx_governor_config *g = u;
-
-	if (strcmp(key, "trips") == 0)
-		return parse_trips(p, v, g);
-	if (strcmp(key, "states") == 0)
-		return parse_unsigned(p, v, "governor.step_wise.states", 1, 64,
-				      &g->step_wise.states);
-	return config_fail(p, k, "governor.step_wise",
-			   "unknown key \"%s\" (expected one of: trips, states)", key);
+	if (config_expect(p, v, YAML_SCALAR_NODE, path) < 0)
+		return -EINVAL;
+	if (strcmp(config_scalar(v), "true") == 0 || strcmp(config_scalar(v), "false") == 0) {
+		*out = strcmp(config_scalar(v), "true") == 0;
+		return 0;
+	}
+	return config_fail(p, v, path, "\"%s\" is not true or false", config_scalar(v));
 }
 
-static int power_allocator_pair(struct config_parse *p, const char *key, yaml_node_t *k,
-				yaml_node_t *v, void *u)
+/* One tunable of a governor's block, as its descriptor says. */
+static int parse_tunable(struct config_parse *p, const struct gov_tunable *t, yaml_node_t *v,
+			 const char *path, struct bmx_governor_config *g)
 {
-	struct bmx_governor_config *g = u;
-	static const struct {
-		const char *key;
-		size_t offset;
-		double lo, hi;
-	} fields[] = {
-#define F(name, lo, hi) \
-	{ #name, offsetof(struct bmx_governor_config, power_allocator.name), lo, hi }
-		F(control_temp_c, -50, 200),
-		F(switch_on_temp_c, -50, 200),
-		F(sustainable_power_w, 0.001, 10000),
-		F(k_po, 0, 1e6),
-		F(k_pu, 0, 1e6),
-		F(k_i, 0, 1e6),
-		F(k_d, 0, 1e6),
-		F(integral_cutoff_c, 0, 200),
-		F(dynamic_power_w, 0.001, 10000),
-#undef F
-	};
-	char path[96];
+	void *field = (char *)g + t->offset;
 
-	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
-		if (strcmp(key, fields[i].key) != 0)
-			continue;
-		snprintf(path, sizeof(path), "governor.power_allocator.%s", key);
-		return parse_number(p, v, path, fields[i].lo, fields[i].hi,
-				    (double *)((char *)g + fields[i].offset));
+	switch (t->type) {
+	case GOV_TUNABLE_UNSIGNED:
+		return parse_unsigned(p, v, path, (unsigned)t->min, (unsigned)t->max, field);
+	case GOV_TUNABLE_DOUBLE:
+		return parse_number(p, v, path, t->min, t->max, field);
+	case GOV_TUNABLE_BOOL:
+		return parse_bool(p, v, path, field);
+	case GOV_TUNABLE_TRIPS:
+		return parse_trips(p, v, path, t, g);
 	}
-	return config_fail(p, k, "governor.power_allocator",
-			   "unknown key \"%s\" (expected one of: control_temp_c, switch_on_temp_c, "
-			   "sustainable_power_w, k_po, k_pu, k_i, k_d, integral_cutoff_c, "
-			   "dynamic_power_w)",
-			   key);
+	return -EINVAL;
+}
+
+/* "a, b, c": the names of GOV's tunables, for "expected one of" messages. */
+static void tunable_names(const struct governor_ops *gov, char *buf, size_t size)
+{
+	size_t len = 0;
+
+	buf[0] = 0;
+	for (size_t i = 0; i < gov->n_tunables && len < size; i++)
+		len += (size_t)snprintf(buf + len, size - len, "%s%s", i ? ", " : "",
+					gov->tunables[i].name);
+}
+
+static int governor_block_pair(struct config_parse *p, const char *key, yaml_node_t *k,
+			       yaml_node_t *v, void *u)
+{
+	struct governor_block *b = u;
+	char path[96], names[256];
+
+	for (size_t i = 0; i < b->gov->n_tunables; i++) {
+		if (strcmp(key, b->gov->tunables[i].name) != 0)
+			continue;
+		snprintf(path, sizeof(path), "governor.%s.%s", b->gov->name, key);
+		return parse_tunable(p, &b->gov->tunables[i], v, path, b->g);
+	}
+	snprintf(path, sizeof(path), "governor.%s", b->gov->name);
+	tunable_names(b->gov, names, sizeof(names));
+	return config_fail(p, k, path, "unknown key \"%s\" (expected one of: %s)", key, names);
 }
 
 static int pinned_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
@@ -311,55 +280,66 @@ static int policies_pair(struct config_parse *p, const char *key, yaml_node_t *k
 	return 0;
 }
 
+/* "a, b, c": the registered governors, with tunables only if WITH_TUNABLES. */
+static void governor_names(bool with_tunables, char *buf, size_t size)
+{
+	size_t n, len = 0;
+	const struct governor_ops *const *govs = gov_list(&n);
+
+	buf[0] = 0;
+	for (size_t i = 0; i < n && len < size; i++)
+		if (!with_tunables || govs[i]->n_tunables)
+			len += (size_t)snprintf(buf + len, size - len, "%s%s", len ? ", " : "",
+						govs[i]->name);
+}
+
 static int parse_name(struct config_parse *p, yaml_node_t *v, struct bmx_governor_config *g)
 {
+	char names[256];
+
 	if (config_expect(p, v, YAML_SCALAR_NODE, "governor.name") < 0)
 		return -EINVAL;
-	for (size_t i = 0; i < sizeof(governor_names) / sizeof(governor_names[0]); i++) {
-		if (strcmp(config_scalar(v), governor_names[i]) == 0) {
-			snprintf(g->name, sizeof(g->name), "%s", governor_names[i]);
-			return 0;
-		}
+	if (gov_find(config_scalar(v))) {
+		snprintf(g->name, sizeof(g->name), "%s", config_scalar(v));
+		return 0;
 	}
-	return config_fail(p, v, "governor.name",
-			   "\"%s\" is not one of: performance, powersave, userspace, ondemand, "
-			   "conservative, step_wise, power_allocator",
-			   config_scalar(v));
+	governor_names(false, names, sizeof(names));
+	return config_fail(p, v, "governor.name", "\"%s\" is not one of: %s", config_scalar(v),
+			   names);
 }
 
 static int governor_pair(struct config_parse *p, const char *key, yaml_node_t *k, yaml_node_t *v,
 			 void *u)
 {
 	struct bmx_governor_config *g = u;
-	struct {
-		const char *key;
-		config_pair_fn fn;
-	} blocks[] = {
-		{ "ondemand", ondemand_pair },	 { "conservative", conservative_pair },
-		{ "step_wise", step_wise_pair }, { "power_allocator", power_allocator_pair },
-		{ "policies", policies_pair },
-	};
-	char path[64];
+	const struct governor_ops *gov = gov_find(key);
+	char path[64], names[256];
 
 	if (strcmp(key, "name") == 0)
 		return parse_name(p, v, g);
-	for (size_t i = 0; i < sizeof(blocks) / sizeof(blocks[0]); i++) {
-		if (strcmp(key, blocks[i].key) != 0)
-			continue;
-		snprintf(path, sizeof(path), "governor.%s", key);
+	if (strcmp(key, "policies") == 0) {
+		if (config_expect(p, v, YAML_MAPPING_NODE, "governor.policies") < 0)
+			return -EINVAL;
+		return config_for_each_pair(p, v, "governor.policies", policies_pair, g);
+	}
+	if (gov && gov->n_tunables) {
+		struct governor_block b = { .gov = gov, .g = g };
+
+		snprintf(path, sizeof(path), "governor.%s", gov->name);
 		if (config_expect(p, v, YAML_MAPPING_NODE, path) < 0)
 			return -EINVAL;
-		return config_for_each_pair(p, v, path, blocks[i].fn, g);
+		return config_for_each_pair(p, v, path, governor_block_pair, &b);
 	}
+	governor_names(true, names, sizeof(names));
 	return config_fail(p, k, "governor",
-			   "unknown key \"%s\" (expected one of: name, ondemand, "
-			   "conservative, step_wise, power_allocator, policies)",
-			   key);
+			   "unknown key \"%s\" (expected one of: name, %s, policies)", key, names);
 }
 
 int config_parse_governor(struct config_parse *p, yaml_node_t *v)
 {
 	struct bmx_governor_config *g = &p->cfg->governor;
+	const struct governor_ops *const *govs;
+	size_t n;
 	int r;
 
 	if (config_expect(p, v, YAML_MAPPING_NODE, "governor") < 0)
@@ -367,14 +347,15 @@ int config_parse_governor(struct config_parse *p, yaml_node_t *v)
 	r = config_for_each_pair(p, v, "governor", governor_pair, g);
 	if (r < 0)
 		return r;
-	if (g->conservative.down_threshold >= g->conservative.up_threshold)
-		return config_fail(p, v, "governor.conservative",
-				   "down_threshold %u must be below up_threshold %u",
-				   g->conservative.down_threshold, g->conservative.up_threshold);
-	if (g->power_allocator.switch_on_temp_c > g->power_allocator.control_temp_c)
-		return config_fail(p, v, "governor.power_allocator",
-				   "switch_on_temp_c %g is above control_temp_c %g",
-				   g->power_allocator.switch_on_temp_c,
-				   g->power_allocator.control_temp_c);
+	/* What the tables cannot say, every governor's block checked whichever one runs. */
+	govs = gov_list(&n);
+	for (size_t i = 0; i < n; i++) {
+		char why[256], path[64];
+
+		if (!govs[i]->check || govs[i]->check(g, why, sizeof(why)) == 0)
+			continue;
+		snprintf(path, sizeof(path), "governor.%s", govs[i]->name);
+		return config_fail(p, v, path, "%s", why);
+	}
 	return 0;
 }

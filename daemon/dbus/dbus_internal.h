@@ -105,6 +105,8 @@ void dbus_loads_free(struct bmx_dbus *b);
 /* dbus_tunables.c */
 int dbus_method_set_governor_tunables(sd_bus_message *m, void *userdata, sd_bus_error *error);
 int dbus_append_tunables(sd_bus_message *reply, const struct gov_core *core);
+/* TunableInfo: every governor's declared tunables (dbus_tunables.c). */
+int dbus_append_tunable_info(sd_bus_message *reply);
 
 /* dbus_model.c */
 int dbus_model_register(struct bmx_dbus *b);

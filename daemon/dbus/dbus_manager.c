@@ -85,6 +85,13 @@ static int prop_tunables(sd_bus *bus, const char *path, const char *iface, const
 	return dbus_append_tunables(reply, b->d->governor);
 }
 
+static int prop_tunable_info(sd_bus *bus, const char *path, const char *iface, const char *prop,
+			     sd_bus_message *reply, void *userdata, sd_bus_error *error)
+{
+	(void)bus, (void)path, (void)iface, (void)prop, (void)userdata, (void)error;
+	return dbus_append_tunable_info(reply);
+}
+
 static int prop_available(sd_bus *bus, const char *path, const char *iface, const char *prop,
 			  sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
@@ -274,6 +281,8 @@ static const sd_bus_vtable manager_vtable[] = {
 	/* The work cap changes with the load: read it, no signal. */
 	SD_BUS_PROPERTY("WorkCap", "(dddtb)", prop_work_cap, 0, 0),
 	SD_BUS_PROPERTY("AvailableGovernors", "as", prop_available, 0,
+			SD_BUS_VTABLE_PROPERTY_CONST),
+	SD_BUS_PROPERTY("TunableInfo", "a(sssddsss)", prop_tunable_info, 0,
 			SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("SensorSource", "s", prop_sensors, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("Temperature", "d", prop_sensors, 0, PROP_CHANGES),

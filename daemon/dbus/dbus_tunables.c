@@ -7,7 +7,8 @@
  * The new values are checked by the configuration parser itself, not by a second copy of its
  * rules: the governor's block is written out as YAML (the running values, with the caller's on
  * top) and parsed, so ranges and cross-checks (switch_on_temp_c <= control_temp_c, ascending
- * trips ...) and their messages are exactly the file's.
+ * trips ...) and their messages are exactly the file's. Which tunables a governor has, their
+ * D-Bus types and YAML text all come from the table in its ops (governor.h).
  */
 #include <errno.h>
 #include <stddef.h>
@@ -18,61 +19,12 @@
 #include "dbus_internal.h"
 #include "log.h"
 
-struct tunable {
-	const char *governor, *key;
-	char type; /* 'u': unsigned, 'd': double */
-	size_t offset;
-};
-
-#define T(gov, key, type)                                                       \
-	{                                                                       \
-#gov, #key, type, offsetof(struct bmx_governor_config, gov.key) \
-	}
-static const struct tunable tunables[] = {
-	T(ondemand, up_threshold, 'u'),
-	T(ondemand, sampling_down_factor, 'u'),
-	T(conservative, up_threshold, 'u'),
-	T(conservative, down_threshold, 'u'),
-	T(conservative, freq_step, 'u'),
-	T(conservative, sampling_down_factor, 'u'),
-	T(step_wise, states, 'u'),
-	T(power_allocator, control_temp_c, 'd'),
-	T(power_allocator, switch_on_temp_c, 'd'),
-	T(power_allocator, sustainable_power_w, 'd'),
-	T(power_allocator, k_po, 'd'),
-	T(power_allocator, k_pu, 'd'),
-	T(power_allocator, k_i, 'd'),
-	T(power_allocator, k_d, 'd'),
-	T(power_allocator, integral_cutoff_c, 'd'),
-	T(power_allocator, dynamic_power_w, 'd'),
-};
-#undef T
-
 #define MAX_GIVEN 16
 
 struct given {
 	char key[32];
 	char value[160];
 };
-
-static void write_value(FILE *f, const struct tunable *t, const struct bmx_governor_config *g)
-{
-	const char *field = (const char *)g + t->offset;
-
-	if (t->type == 'u')
-		fprintf(f, "%u", *(const unsigned *)(const void *)field);
-	else
-		fprintf(f, "%.17g", *(const double *)(const void *)field);
-}
-
-static void write_trips(FILE *f, const struct bmx_governor_config *g)
-{
-	fputc('[', f);
-	for (size_t i = 0; i < g->step_wise.n_trips; i++)
-		fprintf(f, "%s{temp: %.17g, hysteresis: %.17g}", i ? ", " : "",
-			g->step_wise.trips[i].temp_c, g->step_wise.trips[i].hysteresis_c);
-	fputc(']', f);
-}
 
 static const char *given_value(const struct given *given, size_t n, const char *key)
 {
@@ -86,50 +38,31 @@ static const char *given_value(const struct given *given, size_t n, const char *
 static char *block_yaml(const char *name, const struct bmx_governor_config *running,
 			const struct given *given, size_t n)
 {
-	char *text = NULL;
+	size_t n_tunables;
+	const struct gov_tunable *t = gov_tunables(name, &n_tunables);
+	char *text = NULL, value[512];
 	size_t size = 0;
 	FILE *f = open_memstream(&text, &size);
 
 	if (!f)
 		return NULL;
-	fprintf(f, "models: {m: /dev/null}\ngovernor:\n  name: %s\n  %s:\n", name, name);
-	for (size_t i = 0; i < sizeof(tunables) / sizeof(tunables[0]); i++) {
-		const char *v;
+	fprintf(f, "models: {m: /dev/null}\ngovernor:\n  name: %s\n", name);
+	if (n_tunables)
+		fprintf(f, "  %s:\n", name);
+	for (size_t i = 0; i < n_tunables; i++) {
+		const char *v = given_value(given, n, t[i].name);
 
-		if (strcmp(tunables[i].governor, name) != 0)
-			continue;
-		fprintf(f, "    %s: ", tunables[i].key);
-		if ((v = given_value(given, n, tunables[i].key)))
-			fputs(v, f);
-		else
-			write_value(f, &tunables[i], running);
-		fputc('\n', f);
-	}
-	if (strcmp(name, "step_wise") == 0) {
-		const char *v = given_value(given, n, "trips");
-
-		fputs("    trips: ", f);
-		if (v)
-			fputs(v, f);
-		else
-			write_trips(f, running);
-		fputc('\n', f);
+		if (!v) {
+			gov_tunable_format(&t[i], running, value, sizeof(value));
+			v = value;
+		}
+		fprintf(f, "    %s: %s\n", t[i].name, v);
 	}
 	if (fclose(f) != 0) {
 		free(text);
 		return NULL;
 	}
 	return text;
-}
-
-static bool is_tunable(const char *gov, const char *key)
-{
-	if (strcmp(gov, "step_wise") == 0 && strcmp(key, "trips") == 0)
-		return true;
-	for (size_t i = 0; i < sizeof(tunables) / sizeof(tunables[0]); i++)
-		if (strcmp(tunables[i].governor, gov) == 0 && strcmp(tunables[i].key, key) == 0)
-			return true;
-	return false;
 }
 
 /* One a{sv} entry's value as YAML text: numbers, booleans, or a string taken verbatim. */
@@ -202,7 +135,7 @@ static int read_given(sd_bus_message *m, const char *gov, struct given *given, s
 	while (r >= 0 && (r = sd_bus_message_enter_container(m, 'e', "sv")) > 0) {
 		if ((r = sd_bus_message_read(m, "s", &key)) < 0)
 			return r;
-		if (!is_tunable(gov, key))
+		if (!gov_tunable_find(gov, key))
 			return sd_bus_error_setf(
 				error, SD_BUS_ERROR_INVALID_ARGS,
 				"the %s governor has no tunable \"%s\" (see governor.%s "
@@ -222,18 +155,15 @@ static int read_given(sd_bus_message *m, const char *gov, struct given *given, s
 	return r < 0 ? r : sd_bus_message_exit_container(m);
 }
 
-/* Replace governor NAME's block of G by the one parsed into NEXT. */
+/* Replace governor NAME's tunables in G by the ones parsed into NEXT. */
 static void take_block(struct bmx_governor_config *g, const struct bmx_governor_config *next,
 		       const char *name)
 {
-	if (strcmp(name, "ondemand") == 0)
-		g->ondemand = next->ondemand;
-	else if (strcmp(name, "conservative") == 0)
-		g->conservative = next->conservative;
-	else if (strcmp(name, "step_wise") == 0)
-		g->step_wise = next->step_wise;
-	else if (strcmp(name, "power_allocator") == 0)
-		g->power_allocator = next->power_allocator;
+	size_t n;
+	const struct gov_tunable *t = gov_tunables(name, &n);
+
+	for (size_t i = 0; i < n; i++)
+		gov_tunable_copy(&t[i], g, next);
 	snprintf(g->name, sizeof(g->name), "%s", name);
 }
 
@@ -273,34 +203,75 @@ int dbus_method_set_governor_tunables(sd_bus_message *m, void *userdata, sd_bus_
 	return sd_bus_reply_method_return(m, NULL);
 }
 
-/* GovernorTunables: the running governor's block, as a{sv}. */
+static int append_trips(sd_bus_message *reply, const struct gov_tunable *t,
+			const struct bmx_governor_config *g)
+{
+	const struct bmx_config_trip *trips = (const void *)((const char *)g + t->offset);
+	size_t n = *(const size_t *)(const void *)((const char *)g + t->count_offset);
+	int r = dbus_open_entry(reply, t->name, "a(dd)");
+
+	if (r >= 0)
+		r = sd_bus_message_open_container(reply, 'a', "(dd)");
+	for (size_t i = 0; r >= 0 && i < n; i++)
+		r = sd_bus_message_append(reply, "(dd)", trips[i].temp_c, trips[i].hysteresis_c);
+	for (int k = 0; r >= 0 && k < 3; k++)
+		r = sd_bus_message_close_container(reply);
+	return r;
+}
+
+/*
+ * TunableInfo: every governor's tunables as their tables declare them, for clients that list
+ * them (bitmixctl, busctl): governor, name, type (unsigned, double, bool, trips), min, max, the
+ * default as the YAML text the configuration takes, unit, one-line doc.
+ */
+int dbus_append_tunable_info(sd_bus_message *reply)
+{
+	static const char *const types[] = { "unsigned", "double", "bool", "trips" };
+	struct bmx_governor_config defaults;
+	size_t n_gov;
+	const struct governor_ops *const *govs = gov_list(&n_gov);
+	int r = sd_bus_message_open_container(reply, 'a', "(sssddsss)");
+
+	bmx_governor_config_defaults(&defaults);
+	for (size_t i = 0; r >= 0 && i < n_gov; i++) {
+		for (size_t k = 0; r >= 0 && k < govs[i]->n_tunables; k++) {
+			const struct gov_tunable *t = &govs[i]->tunables[k];
+			char def[512];
+
+			gov_tunable_format(t, &defaults, def, sizeof(def));
+			r = sd_bus_message_append(reply, "(sssddsss)", govs[i]->name, t->name,
+						  types[t->type], t->min, t->max, def, t->unit,
+						  t->doc);
+		}
+	}
+	return r < 0 ? r : sd_bus_message_close_container(reply);
+}
+
+/* GovernorTunables: the running governor's tunables, as a{sv} (u, d, b, or a(dd) for trips). */
 int dbus_append_tunables(sd_bus_message *reply, const struct gov_core *core)
 {
 	const struct bmx_governor_config *g = gov_core_config(core);
-	const char *name = gov_core_governor(core);
+	size_t n;
+	const struct gov_tunable *t = gov_tunables(gov_core_governor(core), &n);
 	int r = sd_bus_message_open_container(reply, 'a', "{sv}");
 
-	for (size_t i = 0; r >= 0 && i < sizeof(tunables) / sizeof(tunables[0]); i++) {
-		const char *field = (const char *)g + tunables[i].offset;
+	for (size_t i = 0; r >= 0 && i < n; i++) {
+		double v = gov_tunable_get(&t[i], g);
 
-		if (strcmp(tunables[i].governor, name) != 0)
-			continue;
-		if (tunables[i].type == 'u')
-			r = sd_bus_message_append(reply, "{sv}", tunables[i].key, "u",
-						  *(const unsigned *)(const void *)field);
-		else
-			r = sd_bus_message_append(reply, "{sv}", tunables[i].key, "d",
-						  *(const double *)(const void *)field);
-	}
-	if (r >= 0 && strcmp(name, "step_wise") == 0) {
-		r = dbus_open_entry(reply, "trips", "a(dd)");
-		if (r >= 0)
-			r = sd_bus_message_open_container(reply, 'a', "(dd)");
-		for (size_t i = 0; r >= 0 && i < g->step_wise.n_trips; i++)
-			r = sd_bus_message_append(reply, "(dd)", g->step_wise.trips[i].temp_c,
-						  g->step_wise.trips[i].hysteresis_c);
-		for (int k = 0; r >= 0 && k < 3; k++)
-			r = sd_bus_message_close_container(reply);
+		switch (t[i].type) {
+		case GOV_TUNABLE_UNSIGNED:
+			r = sd_bus_message_append(reply, "{sv}", t[i].name, "u", (uint32_t)v);
+			break;
+		case GOV_TUNABLE_DOUBLE:
+			r = sd_bus_message_append(reply, "{sv}", t[i].name, "d", v);
+			break;
+		case GOV_TUNABLE_BOOL:
+			r = sd_bus_message_append(reply, "{sv}", t[i].name, "b", (int)(v != 0));
+			break;
+		case GOV_TUNABLE_TRIPS:
+			r = append_trips(reply, &t[i], g);
+			break;
+		}
 	}
 	return r < 0 ? r : sd_bus_message_close_container(reply);
 }

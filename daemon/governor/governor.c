@@ -18,10 +18,18 @@
 #include "bmx_util.h"
 #include "governor_internal.h"
 
+/* The registry: governors/governors.def, one line per governor. */
 static const struct governor_ops *const governors[] = {
-	&governor_performance,	&governor_powersave, &governor_userspace,	&governor_ondemand,
-	&governor_conservative, &governor_step_wise, &governor_power_allocator,
+#define GOVERNOR(name) &governor_##name,
+#include "governors/governors.def"
+#undef GOVERNOR
 };
+
+const struct governor_ops *const *gov_list(size_t *n)
+{
+	*n = sizeof(governors) / sizeof(governors[0]);
+	return governors;
+}
 
 const struct governor_ops *gov_find(const char *name)
 {
@@ -33,7 +41,14 @@ const struct governor_ops *gov_find(const char *name)
 
 const char *gov_available(void)
 {
-	return "performance powersave userspace ondemand conservative step_wise power_allocator";
+	/* The names joined at compile time; +1 skips the first separator. */
+	static const char names[] =
+#define GOVERNOR(name) " " #name
+#include "governors/governors.def"
+#undef GOVERNOR
+		;
+
+	return names + 1;
 }
 
 int gov_core_new(const struct bmx_governor_config *cfg, struct gov_core **out)

@@ -37,10 +37,54 @@ struct gov_core;
 struct gov_policy;
 
 /*
+ * A governor's tunable, declared once in the governor's file (after cpufreq's gov_attr_rw()):
+ * the YAML block governor.<governor>.<name> (config_governor.c), the D-Bus GovernorTunables
+ * property and SetGovernorWithTunables (dbus_tunables.c) and the docs test all read this table,
+ * so a tunable's name, range, default and meaning are written in one place.
+ */
+enum gov_tunable_type {
+	GOV_TUNABLE_UNSIGNED, /* unsigned, a whole number in min..max */
+	GOV_TUNABLE_DOUBLE,   /* double in min..max */
+	GOV_TUNABLE_BOOL,     /* bool: true or false */
+	GOV_TUNABLE_TRIPS,    /* struct bmx_config_trip[BMX_CONFIG_MAX_TRIPS], ascending by temp,
+				 1..BMX_CONFIG_MAX_TRIPS of them, their count at count_offset */
+};
+
+struct gov_tunable {
+	const char *name; /* the key in governor.<governor> */
+	enum gov_tunable_type type;
+	double min, max, def; /* range and default (trips: of each temp; default in def_trips) */
+	const char *unit;     /* "%", "C", "W", "periods" ... ("" for none) */
+	const char *doc;      /* one line, for bitmixctl and the docs */
+	size_t offset;	      /* where the value lives in struct bmx_governor_config */
+	size_t count_offset;  /* GOV_TUNABLE_TRIPS: the size_t count of trips */
+	const struct bmx_config_trip *def_trips; /* GOV_TUNABLE_TRIPS: the default list */
+	size_t n_def_trips;
+};
+
+/* Declare GOV's tunable FIELD of struct bmx_governor_config's GOV sub-struct. */
+#define GOV_TUNABLE(gov, field, type_, lo, hi, dflt, unit_, doc_)                         \
+	{                                                                                 \
+		.name = #field, .type = (type_), .min = (lo), .max = (hi), .def = (dflt), \
+		.unit = (unit_), .doc = (doc_),                                           \
+		.offset = offsetof(struct bmx_governor_config, gov.field),                \
+	}
+#define gov_attr_unsigned(gov, field, lo, hi, dflt, unit, doc) \
+	GOV_TUNABLE(gov, field, GOV_TUNABLE_UNSIGNED, lo, hi, dflt, unit, doc)
+#define gov_attr_double(gov, field, lo, hi, dflt, unit, doc) \
+	GOV_TUNABLE(gov, field, GOV_TUNABLE_DOUBLE, lo, hi, dflt, unit, doc)
+#define gov_attr_bool(gov, field, dflt, doc) \
+	GOV_TUNABLE(gov, field, GOV_TUNABLE_BOOL, 0, 1, dflt, "", doc)
+
+/*
  * A governor. update() runs once per sensor reading for the whole machine (the machine is one
  * thermal zone; the models are its cooling devices) and sets every policy's target with
  * gov_policy_set_level/_budget. start() may refuse (-ENODATA: it lacks a reading it needs);
  * the core then falls back to performance and says why.
+ *
+ * A governor with tunables lists them in TUNABLES; checks between them that a range cannot say
+ * (switch_on_temp_c <= control_temp_c) go in CHECK, which fills WHY ("down_threshold 30 must be
+ * below up_threshold 20") and returns -EINVAL; the configuration then names the block.
  */
 struct governor_ops {
 	const char *name;
@@ -51,11 +95,52 @@ struct governor_ops {
 	void (*limits)(struct gov_core *core,
 		       struct gov_policy *p); /* optional: limits/holds changed */
 	void (*update)(struct gov_core *core, const struct sensor_reading *r);
+	const struct gov_tunable *tunables; /* optional: [n_tunables] */
+	size_t n_tunables;
+	int (*check)(const struct bmx_governor_config *g, char *why, size_t why_len); /* optional */
 };
 
-/* The governors, in daemon/governor/governors/. */
-extern const struct governor_ops governor_performance, governor_powersave, governor_userspace,
-	governor_ondemand, governor_conservative, governor_step_wise, governor_power_allocator;
+#define GOV_TUNABLES(table) .tunables = (table), .n_tunables = sizeof(table) / sizeof((table)[0])
+
+/*
+ * The governors, one file each in daemon/governor/governors/, registered by one line each in
+ * governors/governors.def (which meson also reads for the sources).
+ */
+#define GOVERNOR(name) extern const struct governor_ops governor_##name;
+#include "governors/governors.def"
+#undef GOVERNOR
+
+/* Every registered governor, in registration order. */
+const struct governor_ops *const *gov_list(size_t *n);
+
+/* GOVERNOR's tunables (NULL, *N = 0 for an unknown governor or one without tunables). */
+const struct gov_tunable *gov_tunables(const char *governor, size_t *n);
+/* GOVERNOR's tunable NAME, or NULL. */
+const struct gov_tunable *gov_tunable_find(const char *governor, const char *name);
+/* The value of a scalar tunable in G (unsigned and bool as numbers); NAN for trips. */
+double gov_tunable_get(const struct gov_tunable *t, const struct bmx_governor_config *g);
+/*
+ * Set a scalar tunable in G: -ERANGE outside min..max (or not whole for unsigned, not 0/1 for
+ * bool), -EINVAL for trips. Cross-checks are the governor's check().
+ */
+int gov_tunable_set(const struct gov_tunable *t, struct bmx_governor_config *g, double value);
+/*
+ * The value of T in G as one line of YAML ("80", "0.5", "true", "[{temp: 70, hysteresis: 2}]"),
+ * parsed back to the same value: the D-Bus path writes the running block out this way. Returns
+ * the length snprintf would, like snprintf.
+ */
+int gov_tunable_format(const struct gov_tunable *t, const struct bmx_governor_config *g, char *buf,
+		       size_t size);
+/* Copy T's value from FROM to TO. */
+void gov_tunable_copy(const struct gov_tunable *t, struct bmx_governor_config *to,
+		      const struct bmx_governor_config *from);
+/* Every governor's tunables at their defaults in G (the rest of G untouched). */
+void gov_tunables_defaults(struct bmx_governor_config *g);
+/*
+ * Userspace support: target the user's bits (those in force when none were set yet). For the
+ * userspace governor's start(); gov_policy_set_user_bits() is the control surface's.
+ */
+void gov_policy_use_user_bits(struct gov_policy *p);
 
 /*
  * One layer's measured cost per bit-width (the daemon's cost table, cost_table.h): engine ns per

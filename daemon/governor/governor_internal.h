@@ -100,8 +100,6 @@ void gov_policy_narrow(struct gov_policy *p);
 /* The published bits changed at NOW: account the time in the old state and the transition. */
 void gov_stats_transition(struct gov_policy *p, uint64_t now);
 void gov_stats_start(struct gov_policy *p, uint64_t now);
-/* Target the user's bits (the userspace governor). */
-void gov_policy_use_user_bits(struct gov_policy *p);
 /* Tell the governor the limits or holds changed, then re-decide. */
 void gov_policy_limits_changed(struct gov_policy *p);
 

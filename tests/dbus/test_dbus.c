@@ -541,6 +541,21 @@ static void test_governor_tunables(void **state)
 	sd_bus_message_unref(reply);
 	assert_int_equal(states, 3);
 	assert_true(temp == 38 && hyst == 2);
+	/* TunableInfo: the governors' tables, here step_wise's states as declared. */
+	reply = NULL;
+	assert_true(sd_bus_get_property(bus, NAME, PATH, IFACE, "TunableInfo", NULL, &reply,
+					"a(sssddsss)") >= 0);
+	assert_true(sd_bus_message_enter_container(reply, 'a', "(sssddsss)") >= 0);
+	bool found = false;
+	const char *gov, *type, *def, *unit, *doc;
+	double lo, hi;
+	while (sd_bus_message_read(reply, "(sssddsss)", &gov, &key, &type, &lo, &hi, &def, &unit,
+				   &doc) > 0)
+		if (strcmp(gov, "step_wise") == 0 && strcmp(key, "states") == 0)
+			found = strcmp(type, "unsigned") == 0 && lo == 1 && hi == 64 &&
+				strcmp(def, "6") == 0 && doc[0];
+	sd_bus_message_unref(reply);
+	assert_true(found);
 	pump(bus, 5, &s.manager_props, 1);
 	assert_true(s.manager_props >= 1);
 	call_ok(bus, PATH, IFACE, "SetGovernor", NULL, "s", "userspace");
@@ -1133,6 +1148,16 @@ static void test_bitmixctl_json(void **state)
 		 pbus.address);
 	assert_int_equal(harness_run(cmd, out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "no governor \"turbo\""));
+	/* governor tunables: the governors' own tables, from TunableInfo. */
+	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s governor tunables step_wise",
+		 bitmixctl_path, pbus.address);
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "step_wise tunables:"));
+	assert_non_null(strstr(out, "1..64 states, default 6: cooling states"));
+	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s --json governor tunables power_allocator%s",
+		 bitmixctl_path, pbus.address, python ? " | /usr/bin/python3 -m json.tool" : "");
+	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "sustainable_power_w"));
 	snprintf(cmd, sizeof(cmd), "%s --bus-address=%s reload", bitmixctl_path, pbus.address);
 	assert_int_equal(harness_run(cmd, out, sizeof(out)), 0);
 }

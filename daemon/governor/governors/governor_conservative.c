@@ -5,6 +5,7 @@
  * down_threshold it rises by one step every sampling_down_factor periods; in between it holds.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "governor.h"
@@ -51,9 +52,31 @@ static void conservative_update(struct gov_core *core, const struct sensor_readi
 	}
 }
 
+static const struct gov_tunable conservative_tunables[] = {
+	gov_attr_unsigned(conservative, up_threshold, 1, 100, 80, "%",
+			  "CPU load above which the level steps down"),
+	gov_attr_unsigned(conservative, down_threshold, 0, 99, 20, "%",
+			  "CPU load below which the level steps up (below up_threshold)"),
+	gov_attr_unsigned(conservative, freq_step, 1, 100, 5, "%",
+			  "share of the cost range per step"),
+	gov_attr_unsigned(conservative, sampling_down_factor, 1, 100000, 1, "periods",
+			  "periods between steps up"),
+};
+
+static int conservative_check(const struct bmx_governor_config *g, char *why, size_t why_len)
+{
+	if (g->conservative.down_threshold < g->conservative.up_threshold)
+		return 0;
+	snprintf(why, why_len, "down_threshold %u must be below up_threshold %u",
+		 g->conservative.down_threshold, g->conservative.up_threshold);
+	return -EINVAL;
+}
+
 const struct governor_ops governor_conservative = {
 	.name = "conservative",
 	.start = conservative_start,
 	.stop = gov_policy_free_data,
 	.update = conservative_update,
+	GOV_TUNABLES(conservative_tunables),
+	.check = conservative_check,
 };

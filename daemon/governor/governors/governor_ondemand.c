@@ -50,9 +50,17 @@ static void ondemand_update(struct gov_core *core, const struct sensor_reading *
 	}
 }
 
+static const struct gov_tunable ondemand_tunables[] = {
+	gov_attr_unsigned(ondemand, up_threshold, 1, 100, 80, "%",
+			  "CPU load above which every model jumps to its cheapest point"),
+	gov_attr_unsigned(ondemand, sampling_down_factor, 1, 100000, 1, "periods",
+			  "sampling periods to stay there"),
+};
+
 const struct governor_ops governor_ondemand = {
 	.name = "ondemand",
 	.start = ondemand_start,
 	.stop = gov_policy_free_data,
 	.update = ondemand_update,
+	GOV_TUNABLES(ondemand_tunables),
 };

@@ -31,6 +31,7 @@
  */
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "governor.h"
@@ -217,10 +218,45 @@ static void power_allocator_update(struct gov_core *core, const struct sensor_re
 	}
 }
 
+/*
+ * The default sustainable power matches the simulator's default machine (config_sensors.c):
+ * 25 C ambient, 1.5 K/W, 5 W idle: (75 - 25) / 1.5 - 5 = 28 W of inference power at the control
+ * temperature, with 20 W per busy CPU. A real machine sets its own (config/README.md says how).
+ */
+static const struct gov_tunable power_allocator_tunables[] = {
+	gov_attr_double(power_allocator, control_temp_c, -50, 200, 75, "C",
+			"the temperature the PID holds"),
+	gov_attr_double(power_allocator, switch_on_temp_c, -50, 200, 60, "C",
+			"below it: no limit, the integral is reset (at most control_temp_c)"),
+	gov_attr_double(power_allocator, sustainable_power_w, 0.001, 10000, 28, "W",
+			"inference power the machine dissipates at the control temperature"),
+	gov_attr_double(power_allocator, k_po, 0, 1e6, 0, "W/C",
+			"proportional constant over the control temperature (0: estimated)"),
+	gov_attr_double(power_allocator, k_pu, 0, 1e6, 0, "W/C",
+			"proportional constant under the control temperature (0: estimated)"),
+	gov_attr_double(power_allocator, k_i, 0, 1e6, 0, "W/C", "integral constant (0: estimated)"),
+	gov_attr_double(power_allocator, k_d, 0, 1e6, 0, "W s/C", "derivative constant"),
+	gov_attr_double(power_allocator, integral_cutoff_c, 0, 200, 0, "C",
+			"the error accumulates only while below it"),
+	gov_attr_double(power_allocator, dynamic_power_w, 0.001, 10000, 20, "W",
+			"power of one CPU busy with inference (the models' power model)"),
+};
+
+static int power_allocator_check(const struct bmx_governor_config *g, char *why, size_t why_len)
+{
+	if (g->power_allocator.switch_on_temp_c <= g->power_allocator.control_temp_c)
+		return 0;
+	snprintf(why, why_len, "switch_on_temp_c %g is above control_temp_c %g",
+		 g->power_allocator.switch_on_temp_c, g->power_allocator.control_temp_c);
+	return -EINVAL;
+}
+
 const struct governor_ops governor_power_allocator = {
 	.name = "power_allocator",
 	.init = power_allocator_init,
 	.exit = power_allocator_exit,
 	.start = power_allocator_start,
 	.update = power_allocator_update,
+	GOV_TUNABLES(power_allocator_tunables),
+	.check = power_allocator_check,
 };

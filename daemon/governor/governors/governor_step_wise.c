@@ -120,10 +120,34 @@ static void step_wise_update(struct gov_core *core, const struct sensor_reading 
 					    : 0);
 }
 
+static const struct bmx_config_trip step_wise_default_trips[] = {
+	{ .temp_c = 70, .hysteresis_c = 2 },
+	{ .temp_c = 80, .hysteresis_c = 2 },
+};
+
+static const struct gov_tunable step_wise_tunables[] = {
+	{
+		.name = "trips",
+		.type = GOV_TUNABLE_TRIPS,
+		.min = -50, /* temp; hysteresis is 0..50, defaulting to 2 */
+		.max = 200,
+		.unit = "C",
+		.doc = "passive trip points {temp, hysteresis}, ascending; a crossed trip stays "
+		       "crossed until temp - hysteresis",
+		.offset = offsetof(struct bmx_governor_config, step_wise.trips),
+		.count_offset = offsetof(struct bmx_governor_config, step_wise.n_trips),
+		.def_trips = step_wise_default_trips,
+		.n_def_trips = sizeof(step_wise_default_trips) / sizeof(step_wise_default_trips[0]),
+	},
+	gov_attr_unsigned(step_wise, states, 1, 64, 6, "states",
+			  "cooling states; each trip may take the state up to its share of them"),
+};
+
 const struct governor_ops governor_step_wise = {
 	.name = "step_wise",
 	.init = step_wise_init,
 	.exit = step_wise_exit,
 	.start = step_wise_start,
 	.update = step_wise_update,
+	GOV_TUNABLES(step_wise_tunables),
 };

@@ -4,7 +4,7 @@
  * SetBits), clamped to the limits and holds (cpufreq's userspace and its scaling_setspeed).
  * Starting it keeps the bits in force at that moment.
  */
-#include "governor_internal.h"
+#include "governor.h"
 
 static int userspace_start(struct gov_core *core, struct gov_policy *p)
 {
