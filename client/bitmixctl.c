@@ -24,10 +24,11 @@ static const char *const fmnist_names[10] = {
 static void usage(FILE *f)
 {
 	fputs("Usage: bitmixctl [--socket PATH | --bus-address ADDRESS] [--json] COMMAND\n"
-	      "status, governor, bits, holds, reload, stats, cost, watch, load and unload speak D-Bus (the system\n"
+	      "status, governor, bits, holds, limits, reload, stats, cost, watch, load and unload speak\n"
+	      "D-Bus (the system\n"
 	      "bus, or ADDRESS / $BITMIX_BUS_ADDRESS) and use the socket when bitmixd is not on the\n"
 	      "bus (or --socket is given); --json prints one JSON object (status, governor, bits,\n"
-	      "holds, stats, cost).\n"
+	      "holds, limits, stats, cost). models, hold and infer always use the socket.\n"
 	      "  status                       the daemon's version, uptime, clients and counters\n"
 	      "  models                       the models served\n"
 	      "  bits MODEL                   the model's per-layer bits and their generation\n"
@@ -46,7 +47,9 @@ static void usage(FILE *f)
 	      "                               at batch 1 and the large batch, measured or estimated\n"
 	      "  hold MODEL min-bits N|max-latency-us N [SECONDS]\n"
 	      "                               a QoS hold for SECONDS or until interrupted\n"
-	      "  holds [MODEL]                the QoS holds and who holds them (D-Bus)\n"
+	      "  holds [MODEL]                the QoS holds and who holds them\n"
+	      "  limits MODEL [MIN MAX [LAYER=BITS...]]\n"
+	      "                               the model's bit range and pinned layers; set them\n"
 	      "  load NAME FILE               serve FILE as NAME until the next reload (D-Bus; the\n"
 	      "                               file is opened by bitmixctl, with your rights)\n"
 	      "  unload NAME                  stop serving NAME (D-Bus)\n"
@@ -412,8 +415,8 @@ static int ctl_over_dbus(const char *socket_path, const char *bus_address, bool 
 		return 1;
 	}
 	/* Not on the system bus: the socket, for what it offers (reload included). */
-	if (strcmp(argv[0], "watch") == 0 || strcmp(argv[0], "holds") == 0 ||
-	    strcmp(argv[0], "load") == 0 || strcmp(argv[0], "unload") == 0) {
+	if (strcmp(argv[0], "watch") == 0 || strcmp(argv[0], "load") == 0 ||
+	    strcmp(argv[0], "unload") == 0) {
 		fprintf(stderr,
 			"bitmixctl: %s needs the D-Bus API, and no bitmixd is on the system "
 			"bus\n",
@@ -472,6 +475,10 @@ int main(int argc, char **argv)
 	argv += optind + 1;
 	if (strcmp(cmd, "cost") == 0)
 		r = ctl_cost(bm, argc, argv, json);
+	else if (strcmp(cmd, "holds") == 0)
+		r = ctl_holds(bm, argc, argv, json);
+	else if (strcmp(cmd, "limits") == 0)
+		r = ctl_limits(bm, argc, argv, json);
 	else if (json)
 		r = ctl_socket_json(bm, cmd, argc, argv);
 	else if (strcmp(cmd, "status") == 0 && argc == 0)

@@ -58,6 +58,13 @@ void ctl_cost_print(const char *model, const struct bitmix_cost_info *c,
 		    const struct bitmix_cost_layer *layers, bool json);
 /* The line of `status` that says how far a model's cost table is. */
 void ctl_cost_status_line(const struct bitmix_cost_info *c);
+/* bitmixctl_limits.c: holds and limits, one printer each for both transports. */
+void ctl_hold_print(const char *model, const struct bitmix_hold_info *h, bool json, bool *first);
+void ctl_limits_print(const char *model, const struct bitmix_limits *l, bool json);
+/* MIN MAX [LAYER=BITS...] into L; -EINVAL if malformed. */
+int ctl_limits_parse(int argc, char **argv, struct bitmix_limits *l);
+int ctl_holds(struct bitmix *bm, int argc, char **argv, bool json);
+int ctl_limits(struct bitmix *bm, int argc, char **argv, bool json);
 /* bitmixctl_admin.c */
 int ctl_reload(struct bitmix *bm, int argc, char **argv);
 /* The governor's lines of `status`. */

@@ -39,6 +39,9 @@ struct ctl_stats {
 int ctl_bus_open(const char *address, sd_bus **out);
 /* bitmixctl_load.c: load NAME FILE (the descriptor, LoadModelFd), unload NAME */
 int ctl_load_dbus(sd_bus *bus, int argc, char **argv);
+/* bitmixctl_dbus_limits.c */
+int ctl_holds_dbus(sd_bus *bus, int argc, char **argv, bool json);
+int ctl_limits_dbus(sd_bus *bus, int argc, char **argv, bool json);
 int ctl_unload_dbus(sd_bus *bus, int argc, char **argv);
 /* Where ADDRESS leads, for messages: the address, or "the system bus". */
 const char *ctl_bus_name(const char *address);

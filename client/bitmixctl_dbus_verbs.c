@@ -383,69 +383,6 @@ out:
 	return r;
 }
 
-/* The holds of one model, as lines or as JSON array members. */
-static int holds_of(sd_bus *bus, const char *name, const char *path, bool json, bool *first)
-{
-	sd_bus_message *reply = NULL;
-	const char *kind, *owner;
-	uint64_t value;
-	uint32_t id;
-	int r;
-
-	r = sd_bus_get_property(bus, CTL_NAME, path, CTL_MODEL_IFACE, "Holds", NULL, &reply,
-				"a(usts)");
-	if (r >= 0)
-		r = sd_bus_message_enter_container(reply, 'a', "(usts)");
-	while (r >= 0 &&
-	       (r = sd_bus_message_read(reply, "(usts)", &id, &kind, &value, &owner)) > 0) {
-		if (!json) {
-			printf("%s: hold %u %s %llu by %s\n", name, id, kind,
-			       (unsigned long long)value, owner);
-			continue;
-		}
-		printf("%s{\"model\":", *first ? "" : ",");
-		ctl_json_string(stdout, name);
-		printf(",\"id\":%u,\"kind\":", id);
-		ctl_json_string(stdout, kind);
-		printf(",\"value\":%llu,\"owner\":", (unsigned long long)value);
-		ctl_json_string(stdout, owner);
-		printf("}");
-		*first = false;
-	}
-	sd_bus_message_unref(reply);
-	return r;
-}
-
-static int ctl_holds(sd_bus *bus, int argc, char **argv, bool json)
-{
-	char *names[CTL_MAX_MODELS], *paths[CTL_MAX_MODELS];
-	bool first = true;
-	int n, r = 0, shown = 0;
-
-	if (argc > 1) {
-		fputs("usage: bitmixctl holds [MODEL]\n", stderr);
-		return 2;
-	}
-	n = ctl_list_models(bus, names, paths, CTL_MAX_MODELS);
-	if (n < 0)
-		return 1;
-	if (json)
-		printf("{\"holds\":[");
-	for (int i = 0; i < n && r >= 0; i++)
-		if (argc == 0 || strcmp(argv[0], names[i]) == 0) {
-			r = holds_of(bus, names[i], paths[i], json, &first);
-			shown++;
-		}
-	if (json)
-		printf("]}\n");
-	ctl_free_models(names, paths, n);
-	if (argc == 1 && !shown) {
-		fprintf(stderr, "bitmixctl: no model called \"%s\"\n", argv[0]);
-		return 1;
-	}
-	return r < 0 ? 1 : 0;
-}
-
 static void print_stats_json(const char *model, const struct ctl_stats *st)
 {
 	printf("{\"model\":");
@@ -548,8 +485,9 @@ int ctl_reload_dbus(const char *address)
 
 bool ctl_dbus_verb(const char *verb)
 {
-	static const char *const verbs[] = { "status", "governor", "bits",  "holds", "reload",
-					     "stats",  "cost",	   "watch", "load",  "unload" };
+	static const char *const verbs[] = { "status", "governor", "bits",  "holds",
+					     "reload", "stats",	   "cost",  "watch",
+					     "load",   "unload",   "limits" };
 
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strcmp(verb, verbs[i]) == 0)
@@ -574,7 +512,9 @@ int ctl_dbus_run(const char *address, bool json, const char *verb, int argc, cha
 	else if (strcmp(verb, "bits") == 0)
 		r = ctl_bits_dbus(bus, argc, argv, json);
 	else if (strcmp(verb, "holds") == 0)
-		r = ctl_holds(bus, argc, argv, json);
+		r = ctl_holds_dbus(bus, argc, argv, json);
+	else if (strcmp(verb, "limits") == 0)
+		r = ctl_limits_dbus(bus, argc, argv, json);
 	else if (strcmp(verb, "stats") == 0)
 		r = ctl_stats_dbus(bus, argc, argv, json);
 	else if (strcmp(verb, "cost") == 0)
