@@ -479,6 +479,8 @@ int main(int argc, char **argv)
 		r = ctl_holds(bm, argc, argv, json);
 	else if (strcmp(cmd, "limits") == 0)
 		r = ctl_limits(bm, argc, argv, json);
+	else if (strcmp(cmd, "stats") == 0)
+		r = ctl_stats(bm, argc, argv, json);
 	else if (json)
 		r = ctl_socket_json(bm, cmd, argc, argv);
 	else if (strcmp(cmd, "status") == 0 && argc == 0)
@@ -489,8 +491,6 @@ int main(int argc, char **argv)
 		r = cmd_bits(bm, argc, argv);
 	else if (strcmp(cmd, "governor") == 0)
 		r = ctl_governor(bm, argc, argv);
-	else if (strcmp(cmd, "stats") == 0)
-		r = ctl_stats(bm, argc, argv);
 	else if (strcmp(cmd, "hold") == 0)
 		r = ctl_hold(bm, argc, argv);
 	else if (strcmp(cmd, "reload") == 0)

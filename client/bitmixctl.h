@@ -49,7 +49,10 @@ int ctl_socket_json(struct bitmix *bm, const char *verb, int argc, char **argv);
 
 /* bitmixctl_governor.c */
 int ctl_governor(struct bitmix *bm, int argc, char **argv);
-int ctl_stats(struct bitmix *bm, int argc, char **argv);
+int ctl_stats(struct bitmix *bm, int argc, char **argv, bool json);
+/* The one printer of `stats`, whichever transport filled P (G: the work cap, or NULL). */
+void ctl_stats_print(const char *model, const struct bitmix_policy_info *p,
+		     const struct bitmix_governor_info *g, bool json);
 int ctl_hold(struct bitmix *bm, int argc, char **argv);
 /* bitmixctl_cost.c: `cost MODEL` over the socket, and what both planes print. */
 #define CTL_COST_MAX_LAYERS 1024

@@ -25,6 +25,9 @@ struct ctl_stats {
 	double average_bits, cost_ns, samples_per_second;
 	uint64_t samples_completed, transitions, decisions, last_decision_ns;
 	uint32_t state;
+	uint8_t min_bits, max_bits, floor_bits; /* limits and the holds' floor */
+	uint64_t max_latency_ns;		/* the holds' latency ceiling, 0: none */
+	uint32_t holds;
 	char precision[16]; /* the model's default precision: fixed, cascade, policy */
 	uint64_t adaptive_requests, adaptive_samples, adaptive_escalated;
 	double adaptive_bitops, adaptive_ceiling_bitops, cost_scale; /* BitOps per request */

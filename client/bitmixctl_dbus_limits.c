@@ -70,8 +70,7 @@ int ctl_holds_dbus(sd_bus *bus, int argc, char **argv, bool json)
 	return r < 0 ? 1 : 0;
 }
 
-static int read_limits(sd_bus *bus, const char *path, struct bitmix_limits *l,
-		       sd_bus_error *error)
+static int read_limits(sd_bus *bus, const char *path, struct bitmix_limits *l, sd_bus_error *error)
 {
 	sd_bus_message *reply = NULL;
 	const char *layer;

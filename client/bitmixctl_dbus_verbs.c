@@ -383,43 +383,39 @@ out:
 	return r;
 }
 
-static void print_stats_json(const char *model, const struct ctl_stats *st)
+/* The Stats dictionary as the socket's POLICY reply fills it, for the one printer. */
+static void stats_to_policy(const struct ctl_stats *st, struct bitmix_policy_info *p)
 {
-	printf("{\"model\":");
-	ctl_json_string(stdout, model);
-	printf(",\"average_bits\":");
-	ctl_json_number(stdout, st->average_bits);
-	printf(",\"cost_ns\":");
-	ctl_json_number(stdout, st->cost_ns);
-	printf(",\"samples_per_second\":");
-	ctl_json_number(stdout, st->samples_per_second);
-	printf(",\"precision\":");
-	ctl_json_string(stdout, st->precision);
-	printf(",\"adaptive_requests\":%llu,\"adaptive_samples\":%llu,\"adaptive_escalated\":%llu,"
-	       "\"adaptive_bitops_per_request\":",
-	       (unsigned long long)st->adaptive_requests, (unsigned long long)st->adaptive_samples,
-	       (unsigned long long)st->adaptive_escalated);
-	ctl_json_number(stdout, st->adaptive_bitops);
-	printf(",\"adaptive_ceiling_bitops_per_request\":");
-	ctl_json_number(stdout, st->adaptive_ceiling_bitops);
-	printf(",\"cost_scale\":");
-	ctl_json_number(stdout, st->cost_scale);
-	printf(",\"samples_completed\":%llu,\"transitions\":%llu,\"decisions\":%llu,"
-	       "\"last_decision_ns\":%llu,\"state\":%u,\"time_in_state_ns\":[",
-	       (unsigned long long)st->samples_completed, (unsigned long long)st->transitions,
-	       (unsigned long long)st->decisions, (unsigned long long)st->last_decision_ns,
-	       st->state);
-	for (int s = 0; s < 13; s++)
-		printf("%s%llu", s ? "," : "", (unsigned long long)st->time_in_state_ns[s]);
-	printf("],\"transition_table\":[");
+	memset(p, 0, sizeof(*p));
+	p->average_bits = st->average_bits;
+	p->cost_ns = st->cost_ns;
+	p->rate = st->samples_per_second;
+	p->min_bits = st->min_bits;
+	p->max_bits = st->max_bits;
+	p->floor_bits = st->floor_bits;
+	p->max_latency_ns = st->max_latency_ns;
+	p->holds = st->holds;
+	p->transitions = st->transitions;
+	p->decisions = st->decisions;
+	p->last_decision_ns = st->last_decision_ns;
+	p->state = st->state;
+	memcpy(p->time_in_state_ns, st->time_in_state_ns, sizeof(p->time_in_state_ns));
 	for (uint32_t i = 0; i < st->n_trans; i++)
-		printf("%s[%u,%u,%u]", i ? "," : "", st->trans[i].from, st->trans[i].to,
-		       st->trans[i].count);
-	printf("]}\n");
+		if (st->trans[i].from < BITMIX_GOV_STATES && st->trans[i].to < BITMIX_GOV_STATES)
+			p->trans_table[st->trans[i].from][st->trans[i].to] = st->trans[i].count;
+	snprintf(p->precision, sizeof(p->precision), "%s", st->precision);
+	p->adaptive_requests = st->adaptive_requests;
+	p->adaptive_samples = st->adaptive_samples;
+	p->adaptive_escalated = st->adaptive_escalated;
+	p->adaptive_bitops = st->adaptive_bitops;
+	p->adaptive_ceiling_bitops = st->adaptive_ceiling_bitops;
+	p->cost_scale = st->cost_scale;
 }
 
 static int ctl_stats_dbus(sd_bus *bus, int argc, char **argv, bool json)
 {
+	struct bitmix_governor_info cap = { 0 };
+	struct bitmix_policy_info p;
 	struct ctl_stats st;
 	char *path;
 	int r;
@@ -433,35 +429,8 @@ static int ctl_stats_dbus(sd_bus *bus, int argc, char **argv, bool json)
 	free(path);
 	if (r < 0)
 		return 1;
-	if (json) {
-		print_stats_json(argv[0], &st);
-		return 0;
-	}
-	printf("model %s: average %.2f bits, %.0f ns/sample, %.1f samples/s, %llu samples\n",
-	       argv[0], st.average_bits, st.cost_ns, st.samples_per_second,
-	       (unsigned long long)st.samples_completed);
-	printf("precision: %s; adaptive requests %llu (%llu samples, %llu escalated), %.4g "
-	       "BitOps/request (%.4g at the operating point), cost scale %.3f\n",
-	       st.precision, (unsigned long long)st.adaptive_requests,
-	       (unsigned long long)st.adaptive_samples, (unsigned long long)st.adaptive_escalated,
-	       st.adaptive_bitops, st.adaptive_ceiling_bitops, st.cost_scale);
-	printf("transitions: %llu (decisions %llu, last took %.1f us)\n",
-	       (unsigned long long)st.transitions, (unsigned long long)st.decisions,
-	       (double)st.last_decision_ns / 1e3);
-	struct bitmix_governor_info cap = { 0 };
-	if (ctl_get_work_cap(bus, &cap) == 0)
-		ctl_print_work_cap(&cap);
-	printf("time in state (average bits):\n");
-	for (uint32_t s = 0; s < 13; s++)
-		if (st.time_in_state_ns[s] || s == st.state)
-			printf("  %4.1f %12.3f s%s\n", 2.0 + s / 2.0,
-			       (double)st.time_in_state_ns[s] / 1e9,
-			       s == st.state ? "  <- now" : "");
-	if (st.n_trans)
-		printf("transitions (from -> to: count):\n");
-	for (uint32_t i = 0; i < st.n_trans; i++)
-		printf("  %4.1f -> %4.1f: %u\n", 2.0 + st.trans[i].from / 2.0,
-		       2.0 + st.trans[i].to / 2.0, st.trans[i].count);
+	stats_to_policy(&st, &p);
+	ctl_stats_print(argv[0], &p, !json && ctl_get_work_cap(bus, &cap) == 0 ? &cap : NULL, json);
 	return 0;
 }
 

@@ -3,12 +3,14 @@
  * test_ctl_transports.c — every bitmixctl verb both ways, over the socket (--socket) and over
  * D-Bus (--bus-address, a private dbus-daemon enforcing the project's policy), comparing what
  * they print, as text and as --json: one printer per verb means one output whichever transport
- * answered (issue 23). Masked before comparing, because they change between two calls: numbers
- * after "uptime", "clients" (the socket call is a client itself), "requests", "time in state",
- * "last_decision", "samples_per_second"/"rate" and "generation" (set in between by the verbs).
+ * answered (issue 23). Masked before comparing, because they change between two calls: the
+ * numbers after the words of volatile_words (uptime, clients: the socket call is a client
+ * itself, requests, decisions and the last one's time, rates and averages that the governor
+ * recomputes every tick, generation: bits are set in between) and the time-in-state table.
  *
  * Verbs whose two printers are not unified yet are listed in not_unified: they are run both
- * ways and the test prints whether exit status and output agree, but does not assert it.
+ * ways and the test prints whether exit status and output agree (with $BITMIX_TEST_SHOW set, both
+ * outputs), but does not assert it.
  * Usage: test_ctl_transports BITMIXD MODEL.bmx BITMIXCTL POLICY.conf
  */
 #include <ctype.h>
@@ -35,27 +37,49 @@ static char extra_yaml[1024];
 
 /* Words after which numbers change from one call to the next. */
 static const char *const volatile_words[] = {
-	"uptime", "clients", "requests", "time in state", "time_in_state", "last_decision",
-	"samples_per_second", "rate", "generation", "dropped", "busy", "capped", "age",
+	"uptime",	 "up:",	    "clients",	  "requests",  "time_in_state",
+	"last_decision", "rate",    "generation", "dropped",   "busy",
+	"capped",	 "age",	    "decisions",  "last took", "samples_per_second",
+	"samples/s",	 "average",
 };
 
-/* Replace every number that follows a volatile word on the same line (text) or in the same
- * JSON member (up to the next ',' or '}') by '#'. */
+static void mask_digits(char *from, const char *to)
+{
+	for (char *p = from; p < to; p++)
+		if (isdigit((unsigned char)*p))
+			*p = '#';
+}
+
+/*
+ * Replace the numbers that change between two calls by '#': those after a volatile word up to
+ * the end of the line or of the JSON member (its whole array if it is one), and the lines of
+ * the time-in-state table ("  8.0        6.322 s  <- now").
+ */
 static void mask(char *s)
 {
+	for (char *line = s; *line;) {
+		char *eol = strchr(line, '\n');
+
+		if (!eol)
+			eol = line + strlen(line);
+		if (strstr(line, " s") && (eol - line > 2) &&
+		    (strncmp(eol - 2, " s", 2) == 0 || strncmp(eol - 6, "<- now", 6) == 0))
+			mask_digits(line, eol);
+		line = *eol ? eol + 1 : eol;
+	}
 	for (char *p = s; *p; p++) {
-		char *end = NULL;
+		char *end = NULL, *stop;
 
 		for (size_t w = 0; w < sizeof(volatile_words) / sizeof(volatile_words[0]); w++)
 			if (strncmp(p, volatile_words[w], strlen(volatile_words[w])) == 0)
 				end = p + strlen(volatile_words[w]);
 		if (!end)
 			continue;
-		for (p = end; *p && *p != '\n' && *p != ',' && *p != '}'; p++)
-			if (isdigit((unsigned char)*p) || (*p == '.' && isdigit((unsigned char)p[1])))
-				*p = '#';
-		if (!*p)
-			break;
+		stop = end + strcspn(end, "\n,}[");
+		if (*stop == '[')
+			stop = strchr(stop, ']') ? strchr(stop, ']') : stop;
+		mask_digits(end, stop);
+		p = *stop ? stop : stop - 1;
 	}
 }
 
@@ -75,7 +99,7 @@ static int ctl(bool dbus, bool json, const char *verb, char *out, size_t size)
 static bool pending(const char *verb, const char *const *list, size_t n)
 {
 	for (size_t i = 0; i < n; i++)
-		if (strncmp(verb, list[i], strlen(list[i])) == 0)
+		if (strcmp(verb, list[i]) == 0)
 			return true;
 	return false;
 }
@@ -84,22 +108,13 @@ static void test_every_verb_both_ways(void **state)
 {
 	/* Every admin verb, reading ones and changing ones (they leave the daemon as it was). */
 	static const char *const verbs[] = {
-		"status",
-		"governor",
-		"governor userspace",
-		"bits fmnist",
-		"bits fmnist 8",
-		"stats fmnist",
-		"cost fmnist",
-		"holds",
-		"holds fmnist",
-		"limits fmnist",
-		"limits fmnist 2 8",
-		"limits nosuch",
+		"status",	 "governor",	  "governor userspace", "bits fmnist",
+		"bits fmnist 8", "stats fmnist",  "cost fmnist",	"holds",
+		"holds fmnist",	 "limits fmnist", "limits fmnist 2 8",	"limits nosuch",
 		"reload",
 	};
 	/* Printers not unified yet (issue 23, point 2): compared by exit status only. */
-	static const char *const not_unified[] = { "status", "bits", "stats" };
+	static const char *const not_unified[] = { "status", "bits fmnist" };
 	static char a[32768], b[32768];
 
 	(void)state;
@@ -118,6 +133,8 @@ static void test_every_verb_both_ways(void **state)
 			if (pending(verbs[i], not_unified,
 				    sizeof(not_unified) / sizeof(not_unified[0]))) {
 				printf("  not asserted: its printers are not unified yet\n");
+				if (getenv("BITMIX_TEST_SHOW") && strcmp(a, b) != 0)
+					printf("socket:\n%s\nD-Bus:\n%s\n", a, b);
 				continue;
 			}
 			assert_int_equal(ra, rb);
