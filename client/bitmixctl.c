@@ -139,7 +139,6 @@ static int cmd_bits(struct bitmix *bm, int argc, char **argv)
 	struct bitmix_layer_bits bits[1024];
 	struct bitmix_model *m;
 	uint64_t generation;
-	char range[32];
 
 	if (argc < 1 || argc > 2) {
 		usage(stderr);
@@ -162,13 +161,7 @@ static int cmd_bits(struct bitmix *bm, int argc, char **argv)
 		       (unsigned long long)generation);
 		return 0;
 	}
-	printf("%s: generation %llu\n", argv[0], (unsigned long long)generation);
-	for (uint32_t i = 0; i < bitmix_model_get_info(m)->layer_count; i++) {
-		ctl_bits_range(bitmix_model_layer_bits_mask(m, i), range, sizeof(range));
-		printf("  layer %2u: w%u a%u  (allowed %s)\n", i, bits[i].w_bits, bits[i].a_bits,
-		       range);
-	}
-	return 0;
+	return ctl_bits_show(bm, m, argv[0], false);
 }
 
 struct infer_opts {

@@ -16,6 +16,11 @@ void ctl_bits_range(uint16_t mask, char *buf, size_t size);
 /* Apply SPEC to BITS (the current ones). Returns 0, or 1 after printing why not. */
 int ctl_apply_spec(const uint16_t *masks, uint32_t n, const char *spec,
 		   struct bitmix_layer_bits *bits);
+/* The one printer of `bits MODEL`, whichever transport gave the bits, masks and layer names. */
+void ctl_bits_print(const char *model, uint64_t generation, const struct bitmix_layer_bits *bits,
+		    const uint16_t *masks, const char *const *names, uint32_t n, bool json);
+/* `bits MODEL` over the socket: the open model M, its layers' names from COST. */
+int ctl_bits_show(struct bitmix *bm, struct bitmix_model *m, const char *model, bool json);
 
 /*
  * bitmixctl_dbus_verbs.c (bitmixctl_dbus_disabled.c without libsystemd): the admin verbs over

@@ -334,7 +334,7 @@ static int ctl_bits_dbus(sd_bus *bus, int argc, char **argv, bool json)
 {
 	struct bitmix_layer_bits bits[CTL_MAX_LAYERS];
 	uint16_t masks[CTL_MAX_LAYERS];
-	char **layers = NULL, *path, range[32];
+	char **layers = NULL, *path;
 	uint64_t generation = 0;
 	int n, r = 1;
 
@@ -356,26 +356,8 @@ static int ctl_bits_dbus(sd_bus *bus, int argc, char **argv, bool json)
 	    sd_bus_get_property_strv(bus, CTL_NAME, path, CTL_MODEL_IFACE, "LayerNames", NULL,
 				     &layers) < 0)
 		goto out;
-	if (json) {
-		printf("{\"model\":");
-		ctl_json_string(stdout, argv[0]);
-		printf(",\"generation\":%llu,\"layers\":[", (unsigned long long)generation);
-		for (int l = 0; l < n; l++) {
-			printf("%s{\"name\":", l ? "," : "");
-			ctl_json_string(stdout, layers[l] ? layers[l] : "");
-			printf(",");
-			ctl_json_layer_bits(&bits[l], masks[l]);
-			printf("}");
-		}
-		printf("]}\n");
-	} else {
-		printf("%s: generation %llu\n", argv[0], (unsigned long long)generation);
-		for (int l = 0; l < n; l++) {
-			ctl_bits_range(masks[l], range, sizeof(range));
-			printf("  layer %2d: w%u a%u  (allowed %s)  %s\n", l, bits[l].w_bits,
-			       bits[l].a_bits, range, layers[l] ? layers[l] : "");
-		}
-	}
+	ctl_bits_print(argv[0], generation, bits, masks, (const char *const *)layers, (uint32_t)n,
+		       json);
 	r = 0;
 out:
 	strv_free(layers);

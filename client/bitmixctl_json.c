@@ -197,16 +197,7 @@ static int json_bits(struct bitmix *bm, int argc, char **argv)
 		printf(",\"generation\":%llu}\n", (unsigned long long)generation);
 		return 0;
 	}
-	printf("{\"model\":");
-	ctl_json_string(stdout, argv[0]);
-	printf(",\"generation\":%llu,\"layers\":[", (unsigned long long)generation);
-	for (uint32_t l = 0; l < n && l < 1024; l++) {
-		printf("%s{", l ? "," : "");
-		ctl_json_layer_bits(&bits[l], bitmix_model_layer_bits_mask(m, l));
-		printf("}");
-	}
-	printf("]}\n");
-	return 0;
+	return ctl_bits_show(bm, m, argv[0], true);
 }
 
 int ctl_socket_json(struct bitmix *bm, const char *verb, int argc, char **argv)
