@@ -24,11 +24,11 @@ static const char *const fmnist_names[10] = {
 static void usage(FILE *f)
 {
 	fputs("Usage: bitmixctl [--socket PATH | --bus-address ADDRESS] [--json] COMMAND\n"
-	      "status, governor, bits, holds, limits, reload, stats, cost, watch, load and unload speak\n"
-	      "D-Bus (the system\n"
-	      "bus, or ADDRESS / $BITMIX_BUS_ADDRESS) and use the socket when bitmixd is not on the\n"
-	      "bus (or --socket is given); --json prints one JSON object (status, governor, bits,\n"
-	      "holds, limits, stats, cost). models, hold and infer always use the socket.\n"
+	      "status, governor, bits, hold, holds, limits, reload, stats, cost, watch, load and\n"
+	      "unload speak D-Bus (the system bus, or ADDRESS / $BITMIX_BUS_ADDRESS) and use the\n"
+	      "socket when bitmixd is not on the bus (or --socket is given); models and infer (the\n"
+	      "data plane) always use the socket. --json prints one JSON object (status, governor,\n"
+	      "bits, holds, limits, stats, cost), the same over either transport but for status.\n"
 	      "  status                       the daemon's version, uptime, clients and counters\n"
 	      "  models                       the models served\n"
 	      "  bits MODEL                   the model's per-layer bits and their generation\n"
@@ -474,6 +474,8 @@ int main(int argc, char **argv)
 		r = ctl_limits(bm, argc, argv, json);
 	else if (strcmp(cmd, "stats") == 0)
 		r = ctl_stats(bm, argc, argv, json);
+	else if (strcmp(cmd, "hold") == 0) /* no JSON: it says what it does as it does it */
+		r = ctl_hold(bm, argc, argv);
 	else if (json)
 		r = ctl_socket_json(bm, cmd, argc, argv);
 	else if (strcmp(cmd, "status") == 0 && argc == 0)
@@ -484,8 +486,6 @@ int main(int argc, char **argv)
 		r = cmd_bits(bm, argc, argv);
 	else if (strcmp(cmd, "governor") == 0)
 		r = ctl_governor(bm, argc, argv);
-	else if (strcmp(cmd, "hold") == 0)
-		r = ctl_hold(bm, argc, argv);
 	else if (strcmp(cmd, "reload") == 0)
 		r = ctl_reload(bm, argc, argv);
 	else if (strcmp(cmd, "infer") == 0)

@@ -59,6 +59,10 @@ int ctl_stats(struct bitmix *bm, int argc, char **argv, bool json);
 void ctl_stats_print(const char *model, const struct bitmix_policy_info *p,
 		     const struct bitmix_governor_info *g, bool json);
 int ctl_hold(struct bitmix *bm, int argc, char **argv);
+/* hold's arguments: the kind (BITMIX_HOLD_*), the value in the daemon's unit, the seconds to hold
+ * (0: until interrupted); -EINVAL if malformed. Then say so and wait (either transport). */
+int ctl_hold_parse(int argc, char **argv, unsigned *kind, uint64_t *value, double *seconds);
+void ctl_hold_wait(uint32_t id, char **argv, double seconds);
 /* bitmixctl_cost.c: `cost MODEL` over the socket, and what both planes print. */
 #define CTL_COST_MAX_LAYERS 1024
 int ctl_cost(struct bitmix *bm, int argc, char **argv, bool json);

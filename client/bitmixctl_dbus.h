@@ -45,6 +45,7 @@ int ctl_load_dbus(sd_bus *bus, int argc, char **argv);
 /* bitmixctl_dbus_limits.c */
 int ctl_holds_dbus(sd_bus *bus, int argc, char **argv, bool json);
 int ctl_limits_dbus(sd_bus *bus, int argc, char **argv, bool json);
+int ctl_hold_dbus(sd_bus *bus, int argc, char **argv);
 int ctl_unload_dbus(sd_bus *bus, int argc, char **argv);
 /* Where ADDRESS leads, for messages: the address, or "the system bus". */
 const char *ctl_bus_name(const char *address);

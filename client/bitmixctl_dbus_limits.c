@@ -158,3 +158,47 @@ int ctl_limits_dbus(sd_bus *bus, int argc, char **argv, bool json)
 	free(path);
 	return r < 0 ? 1 : 0;
 }
+
+/* hold over D-Bus: Hold, then Release when the time is up (the bus connection stays open, so
+ * the daemon also drops the hold if bitmixctl dies: its peer leaves the bus). */
+int ctl_hold_dbus(sd_bus *bus, int argc, char **argv)
+{
+	sd_bus_error error = SD_BUS_ERROR_NULL;
+	sd_bus_message *reply = NULL;
+	char *path = NULL;
+	unsigned kind;
+	uint64_t value;
+	double seconds;
+	uint32_t id = 0;
+	int r;
+
+	if (ctl_hold_parse(argc, argv, &kind, &value, &seconds) < 0) {
+		fputs("usage: bitmixctl hold MODEL min-bits N|max-latency-us N [SECONDS]\n",
+		      stderr);
+		return 2;
+	}
+	r = model_path(bus, argv[0], &path, &error);
+	if (r >= 0)
+		r = sd_bus_call_method(bus, CTL_NAME, path, CTL_MODEL_IFACE, "Hold", &error, &reply,
+				       "st",
+				       kind == BITMIX_HOLD_MIN_BITS ? "min-bits" : "max-latency-ns",
+				       value);
+	if (r >= 0)
+		r = sd_bus_message_read(reply, "u", &id);
+	sd_bus_message_unref(reply);
+	if (r < 0) {
+		failed("hold", &error, r);
+		goto out;
+	}
+	ctl_hold_wait(id, argv, seconds);
+	r = sd_bus_call_method(bus, CTL_NAME, path, CTL_MODEL_IFACE, "Release", &error, NULL, "u",
+			       id);
+	if (r < 0)
+		failed("release", &error, r);
+	else
+		printf("released hold %u\n", id);
+out:
+	sd_bus_error_free(&error);
+	free(path);
+	return r < 0 ? 1 : 0;
+}

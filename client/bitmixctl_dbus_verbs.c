@@ -436,9 +436,9 @@ int ctl_reload_dbus(const char *address)
 
 bool ctl_dbus_verb(const char *verb)
 {
-	static const char *const verbs[] = { "status", "governor", "bits",  "holds",
-					     "reload", "stats",	   "cost",  "watch",
-					     "load",   "unload",   "limits" };
+	static const char *const verbs[] = { "status", "governor", "bits",   "holds",
+					     "reload", "stats",	   "cost",   "watch",
+					     "load",   "unload",   "limits", "hold" };
 
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strcmp(verb, verbs[i]) == 0)
@@ -466,6 +466,8 @@ int ctl_dbus_run(const char *address, bool json, const char *verb, int argc, cha
 		r = ctl_holds_dbus(bus, argc, argv, json);
 	else if (strcmp(verb, "limits") == 0)
 		r = ctl_limits_dbus(bus, argc, argv, json);
+	else if (strcmp(verb, "hold") == 0)
+		r = ctl_hold_dbus(bus, argc, argv);
 	else if (strcmp(verb, "stats") == 0)
 		r = ctl_stats_dbus(bus, argc, argv, json);
 	else if (strcmp(verb, "cost") == 0)

@@ -211,30 +211,31 @@ static void on_signal(int sig)
 	stop = 1;
 }
 
-/* hold MODEL min-bits N | max-latency-us N [SECONDS]: hold until the time is up or a signal. */
-int ctl_hold(struct bitmix *bm, int argc, char **argv)
+int ctl_hold_parse(int argc, char **argv, unsigned *kind, uint64_t *value, double *seconds)
 {
-	unsigned kind;
-	double value, seconds = 0;
-	uint32_t id;
+	double v;
 	char *end;
 
+	*seconds = 0;
 	if (argc < 3 || argc > 4)
-		goto usage;
+		return -EINVAL;
 	if (strcmp(argv[1], "min-bits") == 0)
-		kind = BITMIX_HOLD_MIN_BITS;
+		*kind = BITMIX_HOLD_MIN_BITS;
 	else if (strcmp(argv[1], "max-latency-us") == 0)
-		kind = BITMIX_HOLD_MAX_LATENCY_NS;
+		*kind = BITMIX_HOLD_MAX_LATENCY_NS;
 	else
-		goto usage;
-	value = strtod(argv[2], &end);
-	if (*end || value <= 0)
-		goto usage;
-	if (argc == 4 && ((seconds = strtod(argv[3], &end)) <= 0 || *end))
-		goto usage;
-	if (bitmix_hold(bm, argv[0], kind,
-			(uint64_t)(kind == BITMIX_HOLD_MIN_BITS ? value : value * 1000), &id) < 0)
-		return fail(bm, "hold");
+		return -EINVAL;
+	v = strtod(argv[2], &end);
+	if (*end || v <= 0)
+		return -EINVAL;
+	if (argc == 4 && ((*seconds = strtod(argv[3], &end)) <= 0 || *end))
+		return -EINVAL;
+	*value = (uint64_t)(*kind == BITMIX_HOLD_MIN_BITS ? v : v * 1000);
+	return 0;
+}
+
+void ctl_hold_wait(uint32_t id, char **argv, double seconds)
+{
 	printf("hold %u on %s: %s %s; held %s\n", id, argv[0], argv[1], argv[2],
 	       seconds ? "for the time given" : "until interrupted");
 	fflush(stdout);
@@ -242,11 +243,26 @@ int ctl_hold(struct bitmix *bm, int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	for (double left = seconds; !stop && (!seconds || left > 0); left -= 0.05)
 		usleep(50000);
+}
+
+/* hold MODEL min-bits N | max-latency-us N [SECONDS]: hold until the time is up or a signal. */
+int ctl_hold(struct bitmix *bm, int argc, char **argv)
+{
+	unsigned kind;
+	uint64_t value;
+	double seconds;
+	uint32_t id;
+
+	if (ctl_hold_parse(argc, argv, &kind, &value, &seconds) < 0) {
+		fputs("usage: bitmixctl hold MODEL min-bits N|max-latency-us N [SECONDS]\n",
+		      stderr);
+		return 2;
+	}
+	if (bitmix_hold(bm, argv[0], kind, value, &id) < 0)
+		return fail(bm, "hold");
+	ctl_hold_wait(id, argv, seconds);
 	if (bitmix_release(bm, argv[0], id) < 0)
 		return fail(bm, "release");
 	printf("released hold %u\n", id);
 	return 0;
-usage:
-	fputs("usage: bitmixctl hold MODEL min-bits N|max-latency-us N [SECONDS]\n", stderr);
-	return 2;
 }

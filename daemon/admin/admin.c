@@ -117,7 +117,7 @@ int admin_bits_set(struct bmx_daemon *d, const struct admin_caller *c, struct se
 		return r;
 	if (!model)
 		return admin_fail(err, -EBADF, ADMIN_FAULT_NO_MODEL,
-				  "the model is not open on this connection, or no longer served");
+				  "no such model is served (or it is not open on this connection)");
 	if (model->retired)
 		return admin_fail(err, -ENODEV, ADMIN_FAULT_NO_MODEL, "model %s was unloaded",
 				  model->name);

@@ -3,8 +3,9 @@
  * dbus_manager.c — the manager object, /org/bitmix/Daemon1, interface org.bitmix.Daemon1:
  * the daemon's version, governor, sensors and models as properties; switching the governor,
  * loading and unloading models at run time and reloading the configuration as methods; the
- * BitsChanged and TripCrossed signals. Every method that changes something checks the caller
- * first (dbus_access.c). docs/dbus.md documents each member.
+ * BitsChanged and TripCrossed signals. Properties and methods marshal to the admin core
+ * (admin.h), which checks the caller (dbus_access.c says who it is). docs/dbus.md documents each
+ * member.
  */
 #include <errno.h>
 #include <math.h>

@@ -3,7 +3,9 @@
  * session_msg.c — the control messages of the bitmix protocol (proto/bitmix_proto.h).
  *
  * Each handler gets a message whose header was checked, checks its length and the rest field by
- * field, and answers with exactly one reply packet. A reply that the
+ * field, and answers with exactly one reply packet; the administrative ones (LIST_MODELS,
+ * SET_BITS, STATUS, and those of session_governor.c and session_admin.c) marshal to the admin
+ * core (admin.h), which checks who may and does the work. A reply that the
  * client's socket cannot take at once means the client is not reading: it is disconnected
  * rather than allowed to stall the event loop.
  */

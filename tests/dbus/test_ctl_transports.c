@@ -6,7 +6,8 @@
  * answered (issue 23). Masked before comparing, because they change between two calls: the
  * numbers after the words of volatile_words (uptime, clients: the socket call is a client
  * itself, requests, decisions and the last one's time, rates and averages that the governor
- * recomputes every tick, generation: bits are set in between) and the time-in-state table.
+ * recomputes every tick, generation: bits are set in between, a hold's id) and the
+ * time-in-state table.
  *
  * Verbs whose two printers are not unified yet are listed in not_unified: they are run both
  * ways and the test prints whether exit status and output agree (with $BITMIX_TEST_SHOW set, both
@@ -40,7 +41,7 @@ static const char *const volatile_words[] = {
 	"uptime",	 "up:",	    "clients",	  "requests",  "time_in_state",
 	"last_decision", "rate",    "generation", "dropped",   "busy",
 	"capped",	 "age",	    "decisions",  "last took", "samples_per_second",
-	"samples/s",	 "average",
+	"samples/s",	 "average", "hold ",
 };
 
 static void mask_digits(char *from, const char *to)
@@ -108,9 +109,19 @@ static void test_every_verb_both_ways(void **state)
 {
 	/* Every admin verb, reading ones and changing ones (they leave the daemon as it was). */
 	static const char *const verbs[] = {
-		"status",	 "governor",	  "governor userspace", "bits fmnist",
-		"bits fmnist 8", "stats fmnist",  "cost fmnist",	"holds",
-		"holds fmnist",	 "limits fmnist", "limits fmnist 2 8",	"limits nosuch",
+		"status",
+		"governor",
+		"governor userspace",
+		"bits fmnist",
+		"bits fmnist 8",
+		"stats fmnist",
+		"cost fmnist",
+		"holds",
+		"holds fmnist",
+		"hold fmnist min-bits 4 0.2",
+		"limits fmnist",
+		"limits fmnist 2 8",
+		"limits nosuch",
 		"reload",
 	};
 	/* Printers not unified yet (issue 23, point 2): compared by exit status only. */
