@@ -313,6 +313,32 @@ int bitmix_get_cost(struct bitmix *bm, const char *model, struct bitmix_cost_inf
 int bitmix_hold(struct bitmix *bm, const char *model, unsigned kind, uint64_t value, uint32_t *id);
 int bitmix_release(struct bitmix *bm, const char *model, uint32_t id);
 
+/* Every hold on MODEL, whoever placed it (up to MAX into HOLDS); the count, or -errno. */
+struct bitmix_hold_info {
+	uint32_t id;
+	unsigned kind; /* BITMIX_HOLD_* */
+	uint64_t value;
+	char owner[32]; /* "client 7" (a socket connection) or ":1.42" (a bus peer) */
+};
+int bitmix_get_holds(struct bitmix *bm, const char *model, struct bitmix_hold_info *holds,
+		     size_t max);
+
+/*
+ * A model's limits: every layer's bits within min..max, some layers pinned to one bit-width.
+ * Setting them needs the set_bits right; they are checked whole, and bad ones change nothing.
+ * An ungoverned model reads 2..8 with none pinned and cannot be set (-EOPNOTSUPP).
+ */
+struct bitmix_limits {
+	uint8_t min_bits, max_bits;
+	unsigned n_pinned;
+	struct {
+		char layer[32]; /* a layer's name, or its index */
+		uint8_t bits;
+	} pinned[32];
+};
+int bitmix_get_limits(struct bitmix *bm, const char *model, struct bitmix_limits *limits);
+int bitmix_set_limits(struct bitmix *bm, const char *model, const struct bitmix_limits *limits);
+
 #ifdef __cplusplus
 }
 #endif

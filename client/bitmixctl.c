@@ -24,10 +24,11 @@ static const char *const fmnist_names[10] = {
 static void usage(FILE *f)
 {
 	fputs("Usage: bitmixctl [--socket PATH | --bus-address ADDRESS] [--json] COMMAND\n"
-	      "status, governor, bits, holds, reload, stats, cost, watch, load and unload speak D-Bus (the system\n"
-	      "bus, or ADDRESS / $BITMIX_BUS_ADDRESS) and use the socket when bitmixd is not on the\n"
-	      "bus (or --socket is given); --json prints one JSON object (status, governor, bits,\n"
-	      "holds, stats, cost).\n"
+	      "status, governor, bits, hold, holds, limits, reload, stats, cost, watch, load and\n"
+	      "unload speak D-Bus (the system bus, or ADDRESS / $BITMIX_BUS_ADDRESS) and use the\n"
+	      "socket when bitmixd is not on the bus (or --socket is given); models and infer (the\n"
+	      "data plane) always use the socket. --json prints one JSON object (status, governor,\n"
+	      "bits, holds, limits, stats, cost), the same over either transport but for status.\n"
 	      "  status                       the daemon's version, uptime, clients and counters\n"
 	      "  models                       the models served\n"
 	      "  bits MODEL                   the model's per-layer bits and their generation\n"
@@ -48,7 +49,9 @@ static void usage(FILE *f)
 	      "                               at batch 1 and the large batch, measured or estimated\n"
 	      "  hold MODEL min-bits N|max-latency-us N [SECONDS]\n"
 	      "                               a QoS hold for SECONDS or until interrupted\n"
-	      "  holds [MODEL]                the QoS holds and who holds them (D-Bus)\n"
+	      "  holds [MODEL]                the QoS holds and who holds them\n"
+	      "  limits MODEL [MIN MAX [LAYER=BITS...]]\n"
+	      "                               the model's bit range and pinned layers; set them\n"
 	      "  load NAME FILE               serve FILE as NAME until the next reload (D-Bus; the\n"
 	      "                               file is opened by bitmixctl, with your rights)\n"
 	      "  unload NAME                  stop serving NAME (D-Bus)\n"
@@ -138,7 +141,6 @@ static int cmd_bits(struct bitmix *bm, int argc, char **argv)
 	struct bitmix_layer_bits bits[1024];
 	struct bitmix_model *m;
 	uint64_t generation;
-	char range[32];
 
 	if (argc < 1 || argc > 2) {
 		usage(stderr);
@@ -161,13 +163,7 @@ static int cmd_bits(struct bitmix *bm, int argc, char **argv)
 		       (unsigned long long)generation);
 		return 0;
 	}
-	printf("%s: generation %llu\n", argv[0], (unsigned long long)generation);
-	for (uint32_t i = 0; i < bitmix_model_get_info(m)->layer_count; i++) {
-		ctl_bits_range(bitmix_model_layer_bits_mask(m, i), range, sizeof(range));
-		printf("  layer %2u: w%u a%u  (allowed %s)\n", i, bits[i].w_bits, bits[i].a_bits,
-		       range);
-	}
-	return 0;
+	return ctl_bits_show(bm, m, argv[0], false);
 }
 
 struct infer_opts {
@@ -414,8 +410,8 @@ static int ctl_over_dbus(const char *socket_path, const char *bus_address, bool 
 		return 1;
 	}
 	/* Not on the system bus: the socket, for what it offers (reload included). */
-	if (strcmp(argv[0], "watch") == 0 || strcmp(argv[0], "holds") == 0 ||
-	    strcmp(argv[0], "load") == 0 || strcmp(argv[0], "unload") == 0) {
+	if (strcmp(argv[0], "watch") == 0 || strcmp(argv[0], "load") == 0 ||
+	    strcmp(argv[0], "unload") == 0) {
 		fprintf(stderr,
 			"bitmixctl: %s needs the D-Bus API, and no bitmixd is on the system "
 			"bus\n",
@@ -474,6 +470,14 @@ int main(int argc, char **argv)
 	argv += optind + 1;
 	if (strcmp(cmd, "cost") == 0)
 		r = ctl_cost(bm, argc, argv, json);
+	else if (strcmp(cmd, "holds") == 0)
+		r = ctl_holds(bm, argc, argv, json);
+	else if (strcmp(cmd, "limits") == 0)
+		r = ctl_limits(bm, argc, argv, json);
+	else if (strcmp(cmd, "stats") == 0)
+		r = ctl_stats(bm, argc, argv, json);
+	else if (strcmp(cmd, "hold") == 0) /* no JSON: it says what it does as it does it */
+		r = ctl_hold(bm, argc, argv);
 	else if (json)
 		r = ctl_socket_json(bm, cmd, argc, argv);
 	else if (strcmp(cmd, "status") == 0 && argc == 0)
@@ -484,10 +488,6 @@ int main(int argc, char **argv)
 		r = cmd_bits(bm, argc, argv);
 	else if (strcmp(cmd, "governor") == 0)
 		r = ctl_governor(bm, argc, argv);
-	else if (strcmp(cmd, "stats") == 0)
-		r = ctl_stats(bm, argc, argv);
-	else if (strcmp(cmd, "hold") == 0)
-		r = ctl_hold(bm, argc, argv);
 	else if (strcmp(cmd, "reload") == 0)
 		r = ctl_reload(bm, argc, argv);
 	else if (strcmp(cmd, "infer") == 0)

@@ -120,3 +120,57 @@ int ctl_apply_spec(const uint16_t *masks, uint32_t n, const char *spec,
 	free(copy);
 	return r;
 }
+
+void ctl_bits_print(const char *model, uint64_t generation, const struct bitmix_layer_bits *bits,
+		    const uint16_t *masks, const char *const *names, uint32_t n, bool json)
+{
+	char range[32];
+
+	if (json) {
+		printf("{\"model\":");
+		ctl_json_string(stdout, model);
+		printf(",\"generation\":%llu,\"layers\":[", (unsigned long long)generation);
+		for (uint32_t l = 0; l < n; l++) {
+			printf("%s{\"name\":", l ? "," : "");
+			ctl_json_string(stdout, names[l] ? names[l] : "");
+			printf(",");
+			ctl_json_layer_bits(&bits[l], masks[l]);
+			printf("}");
+		}
+		printf("]}\n");
+		return;
+	}
+	printf("%s: generation %llu\n", model, (unsigned long long)generation);
+	for (uint32_t l = 0; l < n; l++) {
+		ctl_bits_range(masks[l], range, sizeof(range));
+		printf("  layer %2u: w%u a%u  (allowed %s)  %s\n", l, bits[l].w_bits,
+		       bits[l].a_bits, range, names[l] ? names[l] : "");
+	}
+}
+
+int ctl_bits_show(struct bitmix *bm, struct bitmix_model *m, const char *model, bool json)
+{
+	struct bitmix_layer_bits bits[1024];
+	const char *names[1024] = { 0 };
+	uint16_t masks[1024];
+	struct bitmix_cost_layer *layers;
+	struct bitmix_cost_info info;
+	uint32_t n = bitmix_model_get_info(m)->layer_count;
+	uint64_t generation;
+
+	if (n > 1024)
+		n = 1024;
+	/* The layers' names come with the cost table (COST), the socket's one list of them. */
+	layers = calloc(n ? n : 1, sizeof(*layers));
+	if (!layers)
+		return 1;
+	if (bitmix_get_cost(bm, model, &info, layers, n) == 0)
+		for (uint32_t l = 0; l < n; l++)
+			names[l] = layers[l].name;
+	bitmix_get_bits(m, bits, &generation);
+	for (uint32_t l = 0; l < n; l++)
+		masks[l] = bitmix_model_layer_bits_mask(m, l);
+	ctl_bits_print(model, generation, bits, masks, names, n, json);
+	free(layers);
+	return 0;
+}

@@ -25,6 +25,9 @@ struct ctl_stats {
 	double average_bits, cost_ns, samples_per_second;
 	uint64_t samples_completed, transitions, decisions, last_decision_ns;
 	uint32_t state;
+	uint8_t min_bits, max_bits, floor_bits; /* limits and the holds' floor */
+	uint64_t max_latency_ns;		/* the holds' latency ceiling, 0: none */
+	uint32_t holds;
 	char precision[16]; /* the model's default precision: fixed, cascade, policy */
 	uint64_t adaptive_requests, adaptive_samples, adaptive_escalated;
 	double adaptive_bitops, adaptive_ceiling_bitops, cost_scale; /* BitOps per request */
@@ -39,6 +42,10 @@ struct ctl_stats {
 int ctl_bus_open(const char *address, sd_bus **out);
 /* bitmixctl_load.c: load NAME FILE (the descriptor, LoadModelFd), unload NAME */
 int ctl_load_dbus(sd_bus *bus, int argc, char **argv);
+/* bitmixctl_dbus_limits.c */
+int ctl_holds_dbus(sd_bus *bus, int argc, char **argv, bool json);
+int ctl_limits_dbus(sd_bus *bus, int argc, char **argv, bool json);
+int ctl_hold_dbus(sd_bus *bus, int argc, char **argv);
 int ctl_unload_dbus(sd_bus *bus, int argc, char **argv);
 /* Where ADDRESS leads, for messages: the address, or "the system bus". */
 const char *ctl_bus_name(const char *address);

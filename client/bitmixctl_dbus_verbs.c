@@ -400,7 +400,7 @@ static int ctl_bits_dbus(sd_bus *bus, int argc, char **argv, bool json)
 {
 	struct bitmix_layer_bits bits[CTL_MAX_LAYERS];
 	uint16_t masks[CTL_MAX_LAYERS];
-	char **layers = NULL, *path, range[32];
+	char **layers = NULL, *path;
 	uint64_t generation = 0;
 	int n, r = 1;
 
@@ -422,26 +422,8 @@ static int ctl_bits_dbus(sd_bus *bus, int argc, char **argv, bool json)
 	    sd_bus_get_property_strv(bus, CTL_NAME, path, CTL_MODEL_IFACE, "LayerNames", NULL,
 				     &layers) < 0)
 		goto out;
-	if (json) {
-		printf("{\"model\":");
-		ctl_json_string(stdout, argv[0]);
-		printf(",\"generation\":%llu,\"layers\":[", (unsigned long long)generation);
-		for (int l = 0; l < n; l++) {
-			printf("%s{\"name\":", l ? "," : "");
-			ctl_json_string(stdout, layers[l] ? layers[l] : "");
-			printf(",");
-			ctl_json_layer_bits(&bits[l], masks[l]);
-			printf("}");
-		}
-		printf("]}\n");
-	} else {
-		printf("%s: generation %llu\n", argv[0], (unsigned long long)generation);
-		for (int l = 0; l < n; l++) {
-			ctl_bits_range(masks[l], range, sizeof(range));
-			printf("  layer %2d: w%u a%u  (allowed %s)  %s\n", l, bits[l].w_bits,
-			       bits[l].a_bits, range, layers[l] ? layers[l] : "");
-		}
-	}
+	ctl_bits_print(argv[0], generation, bits, masks, (const char *const *)layers, (uint32_t)n,
+		       json);
 	r = 0;
 out:
 	strv_free(layers);
@@ -449,106 +431,39 @@ out:
 	return r;
 }
 
-/* The holds of one model, as lines or as JSON array members. */
-static int holds_of(sd_bus *bus, const char *name, const char *path, bool json, bool *first)
+/* The Stats dictionary as the socket's POLICY reply fills it, for the one printer. */
+static void stats_to_policy(const struct ctl_stats *st, struct bitmix_policy_info *p)
 {
-	sd_bus_message *reply = NULL;
-	const char *kind, *owner;
-	uint64_t value;
-	uint32_t id;
-	int r;
-
-	r = sd_bus_get_property(bus, CTL_NAME, path, CTL_MODEL_IFACE, "Holds", NULL, &reply,
-				"a(usts)");
-	if (r >= 0)
-		r = sd_bus_message_enter_container(reply, 'a', "(usts)");
-	while (r >= 0 &&
-	       (r = sd_bus_message_read(reply, "(usts)", &id, &kind, &value, &owner)) > 0) {
-		if (!json) {
-			printf("%s: hold %u %s %llu by %s\n", name, id, kind,
-			       (unsigned long long)value, owner);
-			continue;
-		}
-		printf("%s{\"model\":", *first ? "" : ",");
-		ctl_json_string(stdout, name);
-		printf(",\"id\":%u,\"kind\":", id);
-		ctl_json_string(stdout, kind);
-		printf(",\"value\":%llu,\"owner\":", (unsigned long long)value);
-		ctl_json_string(stdout, owner);
-		printf("}");
-		*first = false;
-	}
-	sd_bus_message_unref(reply);
-	return r;
-}
-
-static int ctl_holds(sd_bus *bus, int argc, char **argv, bool json)
-{
-	char *names[CTL_MAX_MODELS], *paths[CTL_MAX_MODELS];
-	bool first = true;
-	int n, r = 0, shown = 0;
-
-	if (argc > 1) {
-		fputs("usage: bitmixctl holds [MODEL]\n", stderr);
-		return 2;
-	}
-	n = ctl_list_models(bus, names, paths, CTL_MAX_MODELS);
-	if (n < 0)
-		return 1;
-	if (json)
-		printf("{\"holds\":[");
-	for (int i = 0; i < n && r >= 0; i++)
-		if (argc == 0 || strcmp(argv[0], names[i]) == 0) {
-			r = holds_of(bus, names[i], paths[i], json, &first);
-			shown++;
-		}
-	if (json)
-		printf("]}\n");
-	ctl_free_models(names, paths, n);
-	if (argc == 1 && !shown) {
-		fprintf(stderr, "bitmixctl: no model called \"%s\"\n", argv[0]);
-		return 1;
-	}
-	return r < 0 ? 1 : 0;
-}
-
-static void print_stats_json(const char *model, const struct ctl_stats *st)
-{
-	printf("{\"model\":");
-	ctl_json_string(stdout, model);
-	printf(",\"average_bits\":");
-	ctl_json_number(stdout, st->average_bits);
-	printf(",\"cost_ns\":");
-	ctl_json_number(stdout, st->cost_ns);
-	printf(",\"samples_per_second\":");
-	ctl_json_number(stdout, st->samples_per_second);
-	printf(",\"precision\":");
-	ctl_json_string(stdout, st->precision);
-	printf(",\"adaptive_requests\":%llu,\"adaptive_samples\":%llu,\"adaptive_escalated\":%llu,"
-	       "\"adaptive_bitops_per_request\":",
-	       (unsigned long long)st->adaptive_requests, (unsigned long long)st->adaptive_samples,
-	       (unsigned long long)st->adaptive_escalated);
-	ctl_json_number(stdout, st->adaptive_bitops);
-	printf(",\"adaptive_ceiling_bitops_per_request\":");
-	ctl_json_number(stdout, st->adaptive_ceiling_bitops);
-	printf(",\"cost_scale\":");
-	ctl_json_number(stdout, st->cost_scale);
-	printf(",\"samples_completed\":%llu,\"transitions\":%llu,\"decisions\":%llu,"
-	       "\"last_decision_ns\":%llu,\"state\":%u,\"time_in_state_ns\":[",
-	       (unsigned long long)st->samples_completed, (unsigned long long)st->transitions,
-	       (unsigned long long)st->decisions, (unsigned long long)st->last_decision_ns,
-	       st->state);
-	for (int s = 0; s < 13; s++)
-		printf("%s%llu", s ? "," : "", (unsigned long long)st->time_in_state_ns[s]);
-	printf("],\"transition_table\":[");
+	memset(p, 0, sizeof(*p));
+	p->average_bits = st->average_bits;
+	p->cost_ns = st->cost_ns;
+	p->rate = st->samples_per_second;
+	p->min_bits = st->min_bits;
+	p->max_bits = st->max_bits;
+	p->floor_bits = st->floor_bits;
+	p->max_latency_ns = st->max_latency_ns;
+	p->holds = st->holds;
+	p->transitions = st->transitions;
+	p->decisions = st->decisions;
+	p->last_decision_ns = st->last_decision_ns;
+	p->state = st->state;
+	memcpy(p->time_in_state_ns, st->time_in_state_ns, sizeof(p->time_in_state_ns));
 	for (uint32_t i = 0; i < st->n_trans; i++)
-		printf("%s[%u,%u,%u]", i ? "," : "", st->trans[i].from, st->trans[i].to,
-		       st->trans[i].count);
-	printf("]}\n");
+		if (st->trans[i].from < BITMIX_GOV_STATES && st->trans[i].to < BITMIX_GOV_STATES)
+			p->trans_table[st->trans[i].from][st->trans[i].to] = st->trans[i].count;
+	snprintf(p->precision, sizeof(p->precision), "%s", st->precision);
+	p->adaptive_requests = st->adaptive_requests;
+	p->adaptive_samples = st->adaptive_samples;
+	p->adaptive_escalated = st->adaptive_escalated;
+	p->adaptive_bitops = st->adaptive_bitops;
+	p->adaptive_ceiling_bitops = st->adaptive_ceiling_bitops;
+	p->cost_scale = st->cost_scale;
 }
 
 static int ctl_stats_dbus(sd_bus *bus, int argc, char **argv, bool json)
 {
+	struct bitmix_governor_info cap = { 0 };
+	struct bitmix_policy_info p;
 	struct ctl_stats st;
 	char *path;
 	int r;
@@ -562,35 +477,8 @@ static int ctl_stats_dbus(sd_bus *bus, int argc, char **argv, bool json)
 	free(path);
 	if (r < 0)
 		return 1;
-	if (json) {
-		print_stats_json(argv[0], &st);
-		return 0;
-	}
-	printf("model %s: average %.2f bits, %.0f ns/sample, %.1f samples/s, %llu samples\n",
-	       argv[0], st.average_bits, st.cost_ns, st.samples_per_second,
-	       (unsigned long long)st.samples_completed);
-	printf("precision: %s; adaptive requests %llu (%llu samples, %llu escalated), %.4g "
-	       "BitOps/request (%.4g at the operating point), cost scale %.3f\n",
-	       st.precision, (unsigned long long)st.adaptive_requests,
-	       (unsigned long long)st.adaptive_samples, (unsigned long long)st.adaptive_escalated,
-	       st.adaptive_bitops, st.adaptive_ceiling_bitops, st.cost_scale);
-	printf("transitions: %llu (decisions %llu, last took %.1f us)\n",
-	       (unsigned long long)st.transitions, (unsigned long long)st.decisions,
-	       (double)st.last_decision_ns / 1e3);
-	struct bitmix_governor_info cap = { 0 };
-	if (ctl_get_work_cap(bus, &cap) == 0)
-		ctl_print_work_cap(&cap);
-	printf("time in state (average bits):\n");
-	for (uint32_t s = 0; s < 13; s++)
-		if (st.time_in_state_ns[s] || s == st.state)
-			printf("  %4.1f %12.3f s%s\n", 2.0 + s / 2.0,
-			       (double)st.time_in_state_ns[s] / 1e9,
-			       s == st.state ? "  <- now" : "");
-	if (st.n_trans)
-		printf("transitions (from -> to: count):\n");
-	for (uint32_t i = 0; i < st.n_trans; i++)
-		printf("  %4.1f -> %4.1f: %u\n", 2.0 + st.trans[i].from / 2.0,
-		       2.0 + st.trans[i].to / 2.0, st.trans[i].count);
+	stats_to_policy(&st, &p);
+	ctl_stats_print(argv[0], &p, !json && ctl_get_work_cap(bus, &cap) == 0 ? &cap : NULL, json);
 	return 0;
 }
 
@@ -614,8 +502,9 @@ int ctl_reload_dbus(const char *address)
 
 bool ctl_dbus_verb(const char *verb)
 {
-	static const char *const verbs[] = { "status", "governor", "bits",  "holds", "reload",
-					     "stats",  "cost",	   "watch", "load",  "unload" };
+	static const char *const verbs[] = { "status", "governor", "bits",   "holds",
+					     "reload", "stats",	   "cost",   "watch",
+					     "load",   "unload",   "limits", "hold" };
 
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		if (strcmp(verb, verbs[i]) == 0)
@@ -640,7 +529,11 @@ int ctl_dbus_run(const char *address, bool json, const char *verb, int argc, cha
 	else if (strcmp(verb, "bits") == 0)
 		r = ctl_bits_dbus(bus, argc, argv, json);
 	else if (strcmp(verb, "holds") == 0)
-		r = ctl_holds(bus, argc, argv, json);
+		r = ctl_holds_dbus(bus, argc, argv, json);
+	else if (strcmp(verb, "limits") == 0)
+		r = ctl_limits_dbus(bus, argc, argv, json);
+	else if (strcmp(verb, "hold") == 0)
+		r = ctl_hold_dbus(bus, argc, argv);
 	else if (strcmp(verb, "stats") == 0)
 		r = ctl_stats_dbus(bus, argc, argv, json);
 	else if (strcmp(verb, "cost") == 0)

@@ -172,64 +172,32 @@ static int json_governor(struct bitmix *bm, int argc, char **argv)
 static int json_bits(struct bitmix *bm, int argc, char **argv)
 {
 	struct bitmix_layer_bits bits[1024];
+	uint16_t masks[1024];
 	struct bitmix_model *m;
 	uint64_t generation;
 	uint32_t n;
 
-	if (argc != 1) {
-		fputs("usage: bitmixctl --json bits MODEL (setting bits prints no JSON)\n", stderr);
+	if (argc != 1 && argc != 2) {
+		fputs("usage: bitmixctl --json bits MODEL [SPEC]\n", stderr);
 		return 2;
 	}
 	if (bitmix_open_model(bm, argv[0], &m) < 0)
 		return failed(bm, argv[0]);
 	bitmix_get_bits(m, bits, &generation);
 	n = bitmix_model_get_info(m)->layer_count;
-	printf("{\"model\":");
-	ctl_json_string(stdout, argv[0]);
-	printf(",\"generation\":%llu,\"layers\":[", (unsigned long long)generation);
-	for (uint32_t l = 0; l < n && l < 1024; l++) {
-		printf("%s{", l ? "," : "");
-		ctl_json_layer_bits(&bits[l], bitmix_model_layer_bits_mask(m, l));
-		printf("}");
+	if (argc == 2) { /* set: the generation that carries them, as over D-Bus */
+		for (uint32_t l = 0; l < n && l < 1024; l++)
+			masks[l] = bitmix_model_layer_bits_mask(m, l);
+		if (ctl_apply_spec(masks, n, argv[1], bits))
+			return 1;
+		if (bitmix_set_bits(m, bits, &generation) < 0)
+			return failed(bm, "setting bits");
+		printf("{\"model\":");
+		ctl_json_string(stdout, argv[0]);
+		printf(",\"generation\":%llu}\n", (unsigned long long)generation);
+		return 0;
 	}
-	printf("]}\n");
-	return 0;
-}
-
-static int json_stats(struct bitmix *bm, int argc, char **argv)
-{
-	struct bitmix_policy_info p;
-	bool first = true;
-
-	if (argc != 1) {
-		fputs("usage: bitmixctl stats MODEL\n", stderr);
-		return 2;
-	}
-	if (bitmix_get_policy(bm, argv[0], &p) < 0)
-		return failed(bm, "stats");
-	printf("{\"model\":");
-	ctl_json_string(stdout, argv[0]);
-	printf(",\"average_bits\":");
-	ctl_json_number(stdout, p.average_bits);
-	printf(",\"cost_ns\":");
-	ctl_json_number(stdout, p.cost_ns);
-	printf(",\"samples_per_second\":");
-	ctl_json_number(stdout, p.rate);
-	printf(",\"transitions\":%llu,\"decisions\":%llu,\"last_decision_ns\":%llu,\"state\":%u,"
-	       "\"time_in_state_ns\":[",
-	       (unsigned long long)p.transitions, (unsigned long long)p.decisions,
-	       (unsigned long long)p.last_decision_ns, p.state);
-	for (int s = 0; s < BITMIX_GOV_STATES; s++)
-		printf("%s%llu", s ? "," : "", (unsigned long long)p.time_in_state_ns[s]);
-	printf("],\"transition_table\":[");
-	for (int s = 0; s < BITMIX_GOV_STATES; s++)
-		for (int t = 0; t < BITMIX_GOV_STATES; t++)
-			if (p.trans_table[s][t]) {
-				printf("%s[%d,%d,%u]", first ? "" : ",", s, t, p.trans_table[s][t]);
-				first = false;
-			}
-	printf("]}\n");
-	return 0;
+	return ctl_bits_show(bm, m, argv[0], true);
 }
 
 int ctl_socket_json(struct bitmix *bm, const char *verb, int argc, char **argv)
@@ -240,9 +208,7 @@ int ctl_socket_json(struct bitmix *bm, const char *verb, int argc, char **argv)
 		return json_governor(bm, argc, argv);
 	if (strcmp(verb, "bits") == 0)
 		return json_bits(bm, argc, argv);
-	if (strcmp(verb, "stats") == 0)
-		return json_stats(bm, argc, argv);
-	fprintf(stderr, "bitmixctl: --json is for status, governor, bits, holds and stats%s\n",
-		strcmp(verb, "holds") == 0 ? " (holds needs the D-Bus API)" : "");
+	fprintf(stderr, "bitmixctl: --json is for status, governor, bits, holds, limits, stats and "
+			"cost\n");
 	return 2;
 }

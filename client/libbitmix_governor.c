@@ -154,3 +154,73 @@ int bitmix_get_cost(struct bitmix *bm, const char *model, struct bitmix_cost_inf
 	info->batch = rep.batch;
 	return 0;
 }
+
+int bitmix_get_holds(struct bitmix *bm, const char *model, struct bitmix_hold_info *holds,
+		     size_t max)
+{
+	struct bitmix_holds_req req = { 0 };
+	struct bitmix_holds_reply rep;
+	int r;
+
+	if (copy_name(req.model, sizeof(req.model), model) < 0)
+		return -EINVAL;
+	r = bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_HOLDS, &rep, sizeof(rep));
+	if (r < 0)
+		return r;
+	for (uint32_t i = 0; i < rep.count && i < BITMIX_HOLDS_MAX && i < max; i++) {
+		memset(&holds[i], 0, sizeof(holds[i]));
+		holds[i].id = rep.holds[i].id;
+		holds[i].kind = rep.holds[i].kind;
+		holds[i].value = rep.holds[i].value;
+		memcpy(holds[i].owner, rep.holds[i].owner, sizeof(holds[i].owner) - 1);
+	}
+	return (int)(rep.count < BITMIX_HOLDS_MAX ? rep.count : BITMIX_HOLDS_MAX);
+}
+
+/* LIMITS: SET (or NULL to ask) first, then the limits in force into OUT. */
+static int limits_call(struct bitmix *bm, const char *model, const struct bitmix_limits *set,
+		       struct bitmix_limits *out)
+{
+	struct bitmix_limits_req req = { 0 };
+	struct bitmix_limits_reply rep;
+	int r;
+
+	if (copy_name(req.model, sizeof(req.model), model) < 0)
+		return -EINVAL;
+	if (set) {
+		if (set->n_pinned > BITMIX_PINNED_MAX)
+			return -EINVAL;
+		req.set = 1;
+		req.min_bits = set->min_bits;
+		req.max_bits = set->max_bits;
+		req.n_pinned = set->n_pinned;
+		for (unsigned i = 0; i < set->n_pinned; i++) {
+			if (copy_name(req.pinned[i].layer, sizeof(req.pinned[i].layer),
+				      set->pinned[i].layer) < 0)
+				return -EINVAL;
+			req.pinned[i].bits = set->pinned[i].bits;
+		}
+	}
+	r = bitmix_call(bm, &req, sizeof(req), BITMIX_MSG_LIMITS, &rep, sizeof(rep));
+	if (r < 0 || !out)
+		return r;
+	memset(out, 0, sizeof(*out));
+	out->min_bits = rep.min_bits;
+	out->max_bits = rep.max_bits;
+	for (uint32_t i = 0; i < rep.n_pinned && i < BITMIX_PINNED_MAX; i++) {
+		memcpy(out->pinned[i].layer, rep.pinned[i].layer, sizeof(out->pinned[i].layer) - 1);
+		out->pinned[i].bits = rep.pinned[i].bits;
+		out->n_pinned++;
+	}
+	return 0;
+}
+
+int bitmix_get_limits(struct bitmix *bm, const char *model, struct bitmix_limits *limits)
+{
+	return limits_call(bm, model, NULL, limits);
+}
+
+int bitmix_set_limits(struct bitmix *bm, const char *model, const struct bitmix_limits *limits)
+{
+	return limits_call(bm, model, limits, NULL);
+}

@@ -387,8 +387,15 @@ int session_handle_policy(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_hold(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_release(struct session *s, const struct bitmix_msg_hdr *m);
 int session_handle_cost(struct session *s, const struct bitmix_msg_hdr *m);
+int session_handle_holds(struct session *s, const struct bitmix_msg_hdr *m);
+int session_handle_limits(struct session *s, const struct bitmix_msg_hdr *m);
 
-/* session_admin.c: administration messages (root or the daemon's own user) */
+/* session_admin.c: the session as an admin caller (admin.h), and RELOAD */
+struct admin_caller;
+struct admin_error;
+void session_caller(const struct session *s, struct admin_caller *c, char *who, size_t size);
+int session_reply_admin_error(struct session *s, const struct bitmix_msg_hdr *m,
+			      const struct admin_error *err);
 int session_handle_reload(struct session *s, const struct bitmix_msg_hdr *m);
 
 /* daemon_cost.c: the per-layer cost table of each served model */
@@ -457,6 +464,8 @@ void dbus_close(struct bmx_daemon *d);
 void dbus_bits_changed(struct bmx_daemon *d, struct served_model *m, uint64_t generation);
 /* Where the API is: "the system bus as org.bitmix.Daemon1", or why it is on none. */
 const char *dbus_where(const struct bmx_daemon *d);
+/* A hold owner as text: ":1.42" for a bus peer, "client 7" for a socket session. */
+void dbus_owner_text(const struct bmx_daemon *d, uint64_t owner, char *buf, size_t size);
 
 /* workers.c */
 struct job {

@@ -56,6 +56,8 @@ enum bitmix_msg_type {
 	BITMIX_MSG_HOLD = 18,	  /* struct bitmix_hold_req -> struct bitmix_hold_reply */
 	BITMIX_MSG_RELEASE = 19,  /* struct bitmix_hold_req (id set) -> struct bitmix_reply */
 	BITMIX_MSG_COST = 20,	  /* struct bitmix_cost_req -> struct bitmix_cost_reply */
+	BITMIX_MSG_HOLDS = 21,	  /* struct bitmix_holds_req -> struct bitmix_holds_reply */
+	BITMIX_MSG_LIMITS = 22,	  /* struct bitmix_limits_req -> struct bitmix_limits_reply */
 	/* 32..39: sensors */
 	BITMIX_MSG_SENSORS = 32, /* -> struct bitmix_sensors_reply */
 	/* 40..47: administration (root or the daemon's own user) */
@@ -297,6 +299,58 @@ struct bitmix_hold_reply {
 	uint32_t id;
 	uint32_t reserved;
 };
+
+/* HOLDS: every hold on a model, whoever placed it (a model has at most 64). */
+#define BITMIX_HOLDS_MAX 64
+struct bitmix_holds_req {
+	struct bitmix_msg_hdr hdr;
+	char model[BITMIX_NAME_MAX];
+};
+
+struct bitmix_hold_wire {
+	uint32_t id;
+	uint32_t kind; /* 1: min bits, 2: max latency ns */
+	uint64_t value;
+	char owner[32]; /* "client 7" (a socket connection) or ":1.42" (a bus peer) */
+};
+
+struct bitmix_holds_reply {
+	struct bitmix_reply r;
+	uint32_t count; /* holds on the model; the first BITMIX_HOLDS_MAX are here */
+	uint32_t reserved;
+	struct bitmix_hold_wire holds[BITMIX_HOLDS_MAX];
+};
+static_assert(sizeof(struct bitmix_holds_reply) <= BITMIX_MSG_MAX, "a HOLDS reply fits");
+
+/*
+ * LIMITS: a model's bit range and pinned layers; with set = 1 replaces them first (the admin
+ * right; checked whole, bad limits leave the old ones). The reply is the limits in force.
+ */
+#define BITMIX_PINNED_MAX 32
+struct bitmix_pin_wire {
+	char layer[32]; /* a layer name, or its index */
+	uint8_t bits;
+	uint8_t reserved[7];
+};
+
+struct bitmix_limits_req {
+	struct bitmix_msg_hdr hdr;
+	char model[BITMIX_NAME_MAX];
+	uint8_t set;
+	uint8_t min_bits, max_bits;
+	uint8_t reserved;
+	uint32_t n_pinned;
+	struct bitmix_pin_wire pinned[BITMIX_PINNED_MAX];
+};
+
+struct bitmix_limits_reply {
+	struct bitmix_reply r;
+	uint8_t min_bits, max_bits;
+	uint8_t reserved[2];
+	uint32_t n_pinned;
+	struct bitmix_pin_wire pinned[BITMIX_PINNED_MAX];
+};
+static_assert(sizeof(struct bitmix_limits_req) <= BITMIX_MSG_MAX, "a LIMITS request fits");
 
 /* The sensors: the active source, why the others were not chosen, and the latest reading. */
 #define BITMIX_SENSORS_EXPLAIN_MAX 2048

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * dbus_access.c — who is calling: the admin check for methods that change things, and the
- * bus peers that own QoS holds.
+ * dbus_access.c — who is calling, for the admin core (admin.h): the caller's ids and whether
+ * they may administer, the bus peers that own QoS holds, and the core's errors as D-Bus errors.
  *
  * Reading is open to everyone the bus policy lets through (systemd/org.bitmix.Daemon1.conf).
  * Changing needs the admin rule of the configuration (bmx_config_is_admin: root, the daemon's
@@ -37,33 +37,57 @@ static bool creds_admit(struct bmx_dbus *b, sd_bus_creds *creds, uid_t *uid)
 	return bmx_config_is_admin(b->d->config, *uid, gid, groups, n > 0 ? (size_t)n : 0);
 }
 
-int dbus_check_admin(struct bmx_dbus *b, sd_bus_message *m, const char *what, sd_bus_error *error)
+int dbus_caller(struct bmx_dbus *b, sd_bus_message *m, unsigned what, struct admin_caller *c,
+		char *who, size_t size)
 {
 	const uint64_t mask = SD_BUS_CREDS_UID | SD_BUS_CREDS_EUID | SD_BUS_CREDS_EGID |
-			      SD_BUS_CREDS_SUPPLEMENTARY_GIDS;
+			      SD_BUS_CREDS_SUPPLEMENTARY_GIDS | SD_BUS_CREDS_PID;
 	_cleanup_(sd_bus_creds_unrefp) sd_bus_creds *creds = NULL, *more = NULL;
+	const char *sender = sd_bus_message_get_sender(m);
 	uid_t uid = (uid_t)-1;
 	int r;
 
+	snprintf(who, size, "D-Bus %s", sender ? sender : "?");
+	*c = (struct admin_caller){ .uid = (uid_t)-1, .gid = (gid_t)-1, .who = who };
+	if (what & DBUS_CALLER_OWNER) {
+		r = dbus_peer_owner(b, m, &c->owner);
+		if (r < 0)
+			return r;
+	}
+	if (!(what & DBUS_CALLER_ADMIN))
+		return 0;
 	r = sd_bus_query_sender_creds(m, mask, &creds);
 	if (r < 0)
-		return log_warning_errno(r, "D-Bus: credentials of %s",
-					 sd_bus_message_get_sender(m));
-	if (creds_admit(b, creds, &uid))
-		return 1;
-	if (sd_bus_query_sender_creds(m, mask | SD_BUS_CREDS_AUGMENT, &more) >= 0 &&
-	    creds_admit(b, more, &uid))
-		return 1;
-	if (uid == (uid_t)-1)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-					 "the bus gives no uid for %s, so it may not %s",
-					 sd_bus_message_get_sender(m), what);
-	log_info("D-Bus: %s (uid %u) may not %s", sd_bus_message_get_sender(m), (unsigned)uid,
-		 what);
-	return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-				 "uid %u may not %s (root, bitmixd's own user, access.set_bits or "
-				 "dbus.admin_users/admin_groups in %s may)",
-				 (unsigned)uid, what, b->d->config->source_path);
+		return log_warning_errno(r, "D-Bus: credentials of %s", sender);
+	(void)sd_bus_creds_get_pid(creds, &c->pid);
+	c->may_administer = creds_admit(b, creds, &uid);
+	if (!c->may_administer &&
+	    sd_bus_query_sender_creds(m, mask | SD_BUS_CREDS_AUGMENT, &more) >= 0)
+		c->may_administer = creds_admit(b, more, &uid);
+	c->uid = uid;
+	return 0;
+}
+
+int dbus_admin_error(sd_bus_error *error, const struct admin_error *err)
+{
+	static const char *const names[] = {
+		[ADMIN_FAULT_ACCESS] = SD_BUS_ERROR_ACCESS_DENIED,
+		[ADMIN_FAULT_ARGS] = SD_BUS_ERROR_INVALID_ARGS,
+		[ADMIN_FAULT_NO_MODEL] = DBUS_ERROR_NO_SUCH_MODEL,
+		[ADMIN_FAULT_NO_GOVERNOR] = DBUS_ERROR_NO_SUCH_GOVERNOR,
+		[ADMIN_FAULT_NO_HOLD] = DBUS_ERROR_NO_SUCH_HOLD,
+		[ADMIN_FAULT_BUSY] = DBUS_ERROR_GOVERNOR_BUSY,
+		[ADMIN_FAULT_FALLBACK] = DBUS_ERROR_GOVERNOR_FALLBACK,
+		[ADMIN_FAULT_UNGOVERNED] = SD_BUS_ERROR_NOT_SUPPORTED,
+		[ADMIN_FAULT_LIMIT] = SD_BUS_ERROR_LIMITS_EXCEEDED,
+		[ADMIN_FAULT_EXISTS] = SD_BUS_ERROR_FILE_EXISTS,
+		[ADMIN_FAULT_LOAD] = DBUS_ERROR_LOAD_FAILED,
+		[ADMIN_FAULT_RELOAD] = DBUS_ERROR_RELOAD_FAILED,
+	};
+
+	if ((size_t)err->fault < sizeof(names) / sizeof(names[0]) && names[err->fault])
+		return sd_bus_error_set(error, names[err->fault], err->msg);
+	return sd_bus_error_set_errnof(error, -err->code, "%s", err->msg);
 }
 
 static void peer_free(struct dbus_peer *p)
@@ -136,6 +160,14 @@ void dbus_owner_name(const struct bmx_dbus *b, uint64_t owner, char *buf, size_t
 		snprintf(buf, size, "client %" PRIu64, owner);
 	else
 		snprintf(buf, size, "bus peer %" PRIu64, (uint64_t)(owner - DBUS_OWNER_BASE));
+}
+
+void dbus_owner_text(const struct bmx_daemon *d, uint64_t owner, char *buf, size_t size)
+{
+	if (d->dbus)
+		dbus_owner_name(d->dbus, owner, buf, size);
+	else
+		snprintf(buf, size, "client %" PRIu64, owner);
 }
 
 void dbus_peers_free(struct bmx_dbus *b)

@@ -3,6 +3,9 @@
  * dbus_disabled.c — the D-Bus API's place in a build without libsystemd (meson -Ddbus=disabled):
  * the daemon serves its socket only and says so.
  */
+#include <inttypes.h>
+#include <stdio.h>
+
 #include "daemon.h"
 #include "log.h"
 
@@ -36,4 +39,10 @@ const char *dbus_where(const struct bmx_daemon *d)
 {
 	(void)d;
 	return "none (built without libsystemd)";
+}
+
+void dbus_owner_text(const struct bmx_daemon *d, uint64_t owner, char *buf, size_t size)
+{
+	(void)d;
+	snprintf(buf, size, "client %" PRIu64, owner);
 }

@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <systemd/sd-bus.h>
 
+#include "admin.h"
 #include "daemon.h"
 
 /* A model load's thread is done, or its 1 s tick (dbus_load.c). */
@@ -33,7 +34,6 @@ loop_fn dbus_on_load;
 #define DBUS_ERROR_RELOAD_FAILED "org.bitmix.Daemon1.Error.ReloadFailed"
 #define DBUS_ERROR_NO_SUCH_HOLD "org.bitmix.Daemon1.Error.NoSuchHold"
 
-#define DBUS_HOLDS_PER_PEER 8
 /* Hold owners: sessions use their id (< 2^32), bus peers this base plus a counter. */
 #define DBUS_OWNER_BASE (1ull << 32)
 
@@ -92,7 +92,7 @@ struct bmx_dbus {
 /* dbus_manager.c */
 int dbus_manager_register(struct bmx_dbus *b);
 /* Models a(so), the sorted store. */
-int dbus_append_models(sd_bus_message *reply, const struct bmx_daemon *d);
+int dbus_append_models(sd_bus_message *reply, struct bmx_daemon *d);
 
 /* dbus_load.c: LoadModel (a path beneath model_folders) and LoadModelFd, loaded in threads */
 int dbus_method_load_model(sd_bus_message *m, void *userdata, sd_bus_error *error);
@@ -118,8 +118,18 @@ uint64_t dbus_model_limits_sig(const struct served_model *m);
 uint64_t dbus_model_holds_sig(const struct served_model *m);
 
 /* dbus_access.c */
-/* 1 if the caller may change things; 0 with ERROR set (AccessDenied, saying why); or -errno. */
-int dbus_check_admin(struct bmx_dbus *b, sd_bus_message *m, const char *what, sd_bus_error *error);
+/*
+ * The sender of M as an admin caller (admin.h). With DBUS_CALLER_ADMIN the bus driver is asked
+ * for its credentials, whether it may administer; with DBUS_CALLER_OWNER it gets a hold owner
+ * (tracked: its holds go when it leaves the bus). WHO (for the log) must outlive C.
+ */
+#define DBUS_CALLER_ADMIN 1u
+#define DBUS_CALLER_OWNER 2u
+int dbus_caller(struct bmx_dbus *b, sd_bus_message *m, unsigned what, struct admin_caller *c,
+		char *who, size_t size);
+/* The core's error ERR as the D-Bus error of its fault. */
+int dbus_admin_error(sd_bus_error *error, const struct admin_error *err);
+/* dbus_manager.c: read a governor's name; > 0 if the caller may switch to it, else the reply. */
 int dbus_read_governor(struct bmx_dbus *b, sd_bus_message *m, const char **name,
 		       sd_bus_error *error);
 /* The hold owner for the sender of M (created, and tracked, on first use). */

@@ -4,10 +4,8 @@
  * proves it may read, and never on the event loop.
  *
  * LoadModelFd takes the file as a descriptor the caller opened with its own rights. LoadModel
- * takes a path, which must lie beneath one of the configured model_folders: the daemon opens
- * it relative to that folder with openat2(RESOLVE_BENEATH) and O_NOFOLLOW | O_NONBLOCK, so no
- * symlink or ".." leads out and a FIFO cannot block; a path outside every folder is refused
- * before the file system is asked anything, so errors never tell what exists elsewhere.
+ * takes a path, which the admin core (admin_load.c) opens only beneath one of the configured
+ * model_folders; the core also checks who may load and whether the name is free.
  *
  * The descriptor must be a regular file. Copying, validating and the first cost measurements
  * run in a thread per load; the loop replies when the thread is done (an eventfd wakes it), or
@@ -15,12 +13,10 @@
  */
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/openat2.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/eventfd.h>
-#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "dbus_internal.h"
@@ -66,27 +62,19 @@ static bool loading(const struct bmx_dbus *b, const char *name)
 	return false;
 }
 
-/* The checks both methods make before anything is opened. 1: go on; else the reply's r. */
+/* The checks both methods make before anything is opened (admin_load_check). 1: go on. */
 static int load_precheck(struct bmx_dbus *b, sd_bus_message *m, const char *name,
 			 sd_bus_error *error)
 {
-	int r = dbus_check_admin(b, m, "load models", error);
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	char who[96];
+	int r = dbus_caller(b, m, DBUS_CALLER_ADMIN, &c, who, sizeof(who));
 
-	if (r <= 0)
+	if (r < 0)
 		return r;
-	if (!bmx_config_name_ok(name))
-		return sd_bus_error_setf(
-			error, SD_BUS_ERROR_INVALID_ARGS,
-			"\"%s\" is not a model name (1-%d characters of A-Z a-z 0-9 . _ -)", name,
-			BMX_CONFIG_NAME_MAX - 1);
-	if (model_store_find(&b->d->store, name) || loading(b, name))
-		return sd_bus_error_setf(error, SD_BUS_ERROR_FILE_EXISTS,
-					 "a model called \"%s\" is served or being loaded already "
-					 "(UnloadModel it first)",
-					 name);
-	if (b->d->store.count >= BMX_CONFIG_MAX_MODELS)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-					 "%d models are served already", BMX_CONFIG_MAX_MODELS);
+	if (admin_load_check(b->d, &c, name, loading(b, name), &err) < 0)
+		return dbus_admin_error(error, &err);
 	return 1;
 }
 
@@ -128,55 +116,10 @@ static int load_start(struct bmx_dbus *b, sd_bus_message *m, const char *name, c
 	return 1; /* answered later */
 }
 
-/* FILE beneath one of the model folders, opened relative to it; the fd, or < 0 with ERROR set. */
-static int open_beneath(struct bmx_dbus *b, const char *name, const char *file, sd_bus_error *error)
-{
-	const struct bmx_config *c = b->d->config;
-
-	for (size_t i = 0; i < c->n_model_folders; i++) {
-		const char *f = c->model_folders[i], *rel;
-		size_t n = strlen(f);
-		struct open_how how = {
-			.flags = O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC | O_NOCTTY,
-			.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS,
-		};
-		int dir, fd;
-
-		while (n > 1 && f[n - 1] == '/')
-			n--;
-		if (strncmp(file, f, n) != 0 || (file[n] != '/' && n > 1))
-			continue;
-		for (rel = file + n; *rel == '/'; rel++)
-			;
-		dir = open(f, O_PATH | O_DIRECTORY | O_CLOEXEC);
-		if (dir < 0)
-			return sd_bus_error_setf(error, DBUS_ERROR_LOAD_FAILED,
-						 "model %s: model folder %s: %s", name, f,
-						 strerror(errno));
-		fd = (int)syscall(SYS_openat2, dir, *rel ? rel : ".", &how, sizeof(how));
-		if (fd < 0) {
-			int e = errno;
-
-			close(dir);
-			return sd_bus_error_setf(error, DBUS_ERROR_LOAD_FAILED, "model %s: %s: %s",
-						 name, file,
-						 e == ELOOP   ? "a symbolic link (not followed)"
-						 : e == EXDEV ? "leads out of its model folder"
-							      : strerror(e));
-		}
-		close(dir);
-		return fd;
-	}
-	return sd_bus_error_setf(
-		error, SD_BUS_ERROR_ACCESS_DENIED,
-		"model %s: %s is not beneath a folder of model_folders in %s (or pass "
-		"the file itself: LoadModelFd)",
-		name, file, c->source_path);
-}
-
 int dbus_method_load_model(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct bmx_dbus *b = userdata;
+	struct admin_error err = { 0 };
 	const char *name, *file;
 	int r, fd;
 
@@ -186,12 +129,9 @@ int dbus_method_load_model(sd_bus_message *m, void *userdata, sd_bus_error *erro
 	r = load_precheck(b, m, name, error);
 	if (r <= 0)
 		return r;
-	if (file[0] != '/')
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "\"%s\" is not an absolute path", file);
-	fd = open_beneath(b, name, file, error);
+	fd = admin_load_open(b->d, name, file, &err);
 	if (fd < 0)
-		return fd;
+		return dbus_admin_error(error, &err);
 	return load_start(b, m, name, file, fd, error);
 }
 

@@ -3,8 +3,9 @@
  * dbus_manager.c — the manager object, /org/bitmix/Daemon1, interface org.bitmix.Daemon1:
  * the daemon's version, governor, sensors and models as properties; switching the governor,
  * loading and unloading models at run time and reloading the configuration as methods; the
- * BitsChanged and TripCrossed signals. Every method that changes something checks the caller
- * first (dbus_access.c). docs/dbus.md documents each member.
+ * BitsChanged and TripCrossed signals. Properties and methods marshal to the admin core
+ * (admin.h), which checks the caller (dbus_access.c says who it is). docs/dbus.md documents each
+ * member.
  */
 #include <errno.h>
 #include <math.h>
@@ -23,57 +24,52 @@ static int prop_version(sd_bus *bus, const char *path, const char *iface, const 
 	return sd_bus_message_append(reply, "s", BITMIX_VERSION);
 }
 
-/* The daemon's counters and set-up, as the socket's STATUS gives them. */
+/* The daemon's counters and set-up, as the socket's STATUS gives them (admin_status). */
 static int prop_daemon(sd_bus *bus, const char *path, const char *iface, const char *prop,
 		       sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
 	struct bmx_dbus *b = userdata;
-	struct bmx_daemon *d = b->d;
+	struct admin_caller c = { .uid = (uid_t)-1, .who = "D-Bus" };
+	struct admin_error err = { 0 };
+	struct admin_status st;
 
 	(void)bus, (void)path, (void)iface, (void)error;
+	admin_status(b->d, &c, &st, &err);
 	if (strcmp(prop, "UptimeUSec") == 0)
-		return sd_bus_message_append(reply, "t", (now_ns() - d->start_ns) / 1000);
+		return sd_bus_message_append(reply, "t", st.uptime_ns / 1000);
 	if (strcmp(prop, "Clients") == 0)
-		return sd_bus_message_append(reply, "u", d->n_sessions);
+		return sd_bus_message_append(reply, "u", st.clients);
 	if (strcmp(prop, "Workers") == 0)
-		return sd_bus_message_append(reply, "u", d->pool ? worker_pool_size(d->pool) : 0);
+		return sd_bus_message_append(reply, "u", st.workers);
 	if (strcmp(prop, "RequestsCompleted") == 0)
-		return sd_bus_message_append(
-			reply, "t", __atomic_load_n(&d->requests_completed, __ATOMIC_RELAXED));
+		return sd_bus_message_append(reply, "t", st.requests_completed);
 	if (strcmp(prop, "RequestsFailed") == 0)
-		return sd_bus_message_append(
-			reply, "t", __atomic_load_n(&d->requests_failed, __ATOMIC_RELAXED));
+		return sd_bus_message_append(reply, "t", st.requests_failed);
+	if (strcmp(prop, "DroppedOnClose") == 0)
+		return sd_bus_message_append(reply, "t", st.dropped_on_close);
 	if (strcmp(prop, "Doorbell") == 0)
-		return sd_bus_message_append(reply, "s", doorbell_name(d->doorbell));
-	return sd_bus_message_append(
-		reply, "s",
-		bmx_kernels_name(bmx_kernels_resolve((enum bmx_kernels_path)d->config->kernels)));
+		return sd_bus_message_append(reply, "s", st.doorbell);
+	return sd_bus_message_append(reply, "s", st.kernels);
 }
 
 static int prop_governor(sd_bus *bus, const char *path, const char *iface, const char *prop,
 			 sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
 	struct bmx_dbus *b = userdata;
-	struct gov_core *g = b->d->governor;
+	struct admin_caller c = { .uid = (uid_t)-1, .who = "D-Bus" };
+	struct admin_error err = { 0 };
+	struct admin_governor g;
 
 	(void)bus, (void)path, (void)iface, (void)error;
+	admin_governor_get(b->d, &c, &g, &err);
 	if (strcmp(prop, "Governor") == 0)
-		return sd_bus_message_append(reply, "s", g ? gov_core_governor(g) : "none");
-	return sd_bus_message_append(reply, "s", g ? gov_core_fallback_reason(g) : "");
-}
-
-/* WorkCap (dddtb): the cap (0: none), busy and worker CPUs, microseconds capped, saturated. */
-static int prop_work_cap(sd_bus *bus, const char *path, const char *iface, const char *prop,
-			 sd_bus_message *reply, void *userdata, sd_bus_error *error)
-{
-	struct bmx_dbus *b = userdata;
-	struct gov_cap_stats cap = { 0 };
-
-	(void)bus, (void)path, (void)iface, (void)prop, (void)error;
-	if (b->d->governor)
-		gov_core_cap_stats(b->d->governor, now_ns(), &cap);
-	return sd_bus_message_append(reply, "(dddtb)", cap.work_cap_cpus, cap.busy_cpus,
-				     cap.capacity_cpus, cap.capped_ns / 1000, (int)cap.saturated);
+		return sd_bus_message_append(reply, "s", g.name);
+	if (strcmp(prop, "GovernorFallback") == 0)
+		return sd_bus_message_append(reply, "s", g.fallback);
+	/* WorkCap (dddtb): the cap (0: none), busy and worker CPUs, microseconds capped, saturated. */
+	return sd_bus_message_append(reply, "(dddtb)", g.cap.work_cap_cpus, g.cap.busy_cpus,
+				     g.cap.capacity_cpus, g.cap.capped_ns / 1000,
+				     (int)g.cap.saturated);
 }
 
 static int prop_tunables(sd_bus *bus, const char *path, const char *iface, const char *prop,
@@ -128,26 +124,20 @@ static int prop_sensors(sd_bus *bus, const char *path, const char *iface, const 
 		reply, "d", rd->have & SENSOR_HAVE_POWER ? dbus_power_cw(rd) / 100.0 : NAN);
 }
 
-/* Sorted by name so that the property reads the same whatever the store's order. */
-static int by_name(const void *a, const void *b)
+int dbus_append_models(sd_bus_message *reply, struct bmx_daemon *d)
 {
-	return strcmp((*(struct served_model *const *)a)->name,
-		      (*(struct served_model *const *)b)->name);
-}
-
-int dbus_append_models(sd_bus_message *reply, const struct bmx_daemon *d)
-{
-	struct served_model *sorted[BMX_CONFIG_MAX_MODELS];
-	size_t n = d->store.count < BMX_CONFIG_MAX_MODELS ? d->store.count : BMX_CONFIG_MAX_MODELS;
+	struct admin_caller c = { .uid = (uid_t)-1, .who = "D-Bus" };
+	struct admin_error err = { 0 };
+	struct admin_models models;
 	int r;
 
-	memcpy(sorted, d->store.models, n * sizeof(*sorted));
-	qsort(sorted, n, sizeof(*sorted), by_name);
+	admin_models(d, &c, &models, &err);
 	r = sd_bus_message_open_container(reply, 'a', "(so)");
-	for (size_t i = 0; r >= 0 && i < n; i++) {
-		_cleanup_(freep) char *path = dbus_model_path(sorted[i]->name);
+	for (size_t i = 0; r >= 0 && i < models.n; i++) {
+		_cleanup_(freep) char *path = dbus_model_path(models.models[i]->name);
 
-		r = path ? sd_bus_message_append(reply, "(so)", sorted[i]->name, path) : -ENOMEM;
+		r = path ? sd_bus_message_append(reply, "(so)", models.models[i]->name, path)
+			 : -ENOMEM;
 	}
 	return r < 0 ? r : sd_bus_message_close_container(reply);
 }
@@ -168,42 +158,43 @@ static int prop_models(sd_bus *bus, const char *path, const char *iface, const c
 int dbus_read_governor(struct bmx_dbus *b, sd_bus_message *m, const char **name,
 		       sd_bus_error *error)
 {
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	char who[96];
 	int r = sd_bus_message_read(m, "s", name);
 
+	if (r >= 0)
+		r = dbus_caller(b, m, DBUS_CALLER_ADMIN, &c, who, sizeof(who));
 	if (r < 0)
 		return r;
-	r = dbus_check_admin(b, m, "change the governor", error);
-	if (r <= 0)
-		return r;
-	if (!gov_find(*name))
-		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_GOVERNOR,
-					 "no governor \"%s\" (available: %s)", *name,
-					 gov_available());
+	if (admin_governor_check(b->d, &c, *name, &err) < 0)
+		return dbus_admin_error(error, &err);
 	return 1;
 }
 
 static int method_set_governor(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct bmx_dbus *b = userdata;
-	struct bmx_daemon *d = b->d;
-	const char *name, *sender = sd_bus_message_get_sender(m);
-	char why[256];
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	const char *name;
+	char who[96];
 	int r;
 
-	r = dbus_read_governor(b, m, &name, error);
-	if (r <= 0)
+	r = sd_bus_message_read(m, "s", &name);
+	if (r >= 0)
+		r = dbus_caller(b, m, DBUS_CALLER_ADMIN, &c, who, sizeof(who));
+	if (r < 0)
 		return r;
-	if (gov_core_set_governor(d->governor, name, now_ns(), why, sizeof(why)) < 0) {
-		log_warning("governor: %s", why);
-		return sd_bus_error_setf(error, DBUS_ERROR_GOVERNOR_FALLBACK, "%s", why);
-	}
-	log_info("governor: %s, set over D-Bus by %s", name, sender ? sender : "?");
+	if (admin_governor_set(b->d, &c, name, &err) < 0)
+		return dbus_admin_error(error, &err);
 	return sd_bus_reply_method_return(m, NULL);
 }
 
 static int method_get_model(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct bmx_dbus *b = userdata;
+	struct admin_error err = { 0 };
 	const char *name;
 	_cleanup_(freep) char *path = NULL;
 	int r;
@@ -211,9 +202,8 @@ static int method_get_model(sd_bus_message *m, void *userdata, sd_bus_error *err
 	r = sd_bus_message_read(m, "s", &name);
 	if (r < 0)
 		return r;
-	if (!model_store_find(&b->d->store, name))
-		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_MODEL, "no model called \"%s\"",
-					 name);
+	if (!admin_model(b->d, name, &err))
+		return dbus_admin_error(error, &err);
 	path = dbus_model_path(name);
 	return path ? sd_bus_reply_method_return(m, "o", path) : -ENOMEM;
 }
@@ -221,44 +211,35 @@ static int method_get_model(sd_bus_message *m, void *userdata, sd_bus_error *err
 static int method_unload_model(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct bmx_dbus *b = userdata;
-	struct bmx_daemon *d = b->d;
-	struct model_store *store = &d->store;
-	struct served_model *model;
+	struct admin_error err = { 0 };
+	struct admin_caller c;
 	const char *name;
+	char who[96];
 	int r;
 
 	r = sd_bus_message_read(m, "s", &name);
+	if (r >= 0)
+		r = dbus_caller(b, m, DBUS_CALLER_ADMIN, &c, who, sizeof(who));
 	if (r < 0)
 		return r;
-	r = dbus_check_admin(b, m, "unload models", error);
-	if (r <= 0)
-		return r;
-	model = model_store_find(store, name);
-	if (!model)
-		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_MODEL, "no model called \"%s\"",
-					 name);
-	/* Requests in flight hold their own references and finish; new ones get -ENODEV. */
-	model->retired = true;
-	daemon_governor_remove_model(d, model);
-	model_fdstore_drop(model); /* a restart must not bring it back from the store either */
-	model_store_remove(store, model);
-	log_info("model %s: unloaded over D-Bus", name);
+	if (admin_unload(b->d, &c, name, &err) < 0)
+		return dbus_admin_error(error, &err);
 	return sd_bus_reply_method_return(m, NULL);
 }
 
 static int method_reload(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct bmx_dbus *b = userdata;
-	struct bmx_config_error err = { "" };
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	char who[96];
 	int r;
 
-	r = dbus_check_admin(b, m, "reload the configuration", error);
-	if (r <= 0)
-		return r;
-	r = daemon_reload(b->d, &err);
+	r = dbus_caller(b, m, DBUS_CALLER_ADMIN, &c, who, sizeof(who));
 	if (r < 0)
-		return sd_bus_error_setf(error, DBUS_ERROR_RELOAD_FAILED, "%s",
-					 err.msg[0] ? err.msg : strerror(-r));
+		return r;
+	if (admin_reload(b->d, &c, &err) < 0)
+		return dbus_admin_error(error, &err);
 	return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -272,6 +253,7 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_PROPERTY("Clients", "u", prop_daemon, 0, 0),
 	SD_BUS_PROPERTY("RequestsCompleted", "t", prop_daemon, 0, 0),
 	SD_BUS_PROPERTY("RequestsFailed", "t", prop_daemon, 0, 0),
+	SD_BUS_PROPERTY("DroppedOnClose", "t", prop_daemon, 0, 0),
 	SD_BUS_PROPERTY("Workers", "u", prop_daemon, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("Doorbell", "s", prop_daemon, 0, SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("Kernels", "s", prop_daemon, 0, 0),
@@ -279,7 +261,7 @@ static const sd_bus_vtable manager_vtable[] = {
 	SD_BUS_PROPERTY("GovernorFallback", "s", prop_governor, 0, PROP_CHANGES),
 	SD_BUS_PROPERTY("GovernorTunables", "a{sv}", prop_tunables, 0, PROP_CHANGES),
 	/* The work cap changes with the load: read it, no signal. */
-	SD_BUS_PROPERTY("WorkCap", "(dddtb)", prop_work_cap, 0, 0),
+	SD_BUS_PROPERTY("WorkCap", "(dddtb)", prop_governor, 0, 0),
 	SD_BUS_PROPERTY("AvailableGovernors", "as", prop_available, 0,
 			SD_BUS_VTABLE_PROPERTY_CONST),
 	SD_BUS_PROPERTY("TunableInfo", "a(sssddsss)", prop_tunable_info, 0,

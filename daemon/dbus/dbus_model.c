@@ -3,7 +3,8 @@
  * dbus_model.c — one object per served model, /org/bitmix/Daemon1/model/<escaped name>,
  * interface org.bitmix.Model1: its operating point (CurrentBits, Generation), what it allows
  * (AvailableBits, LayerNames), its policy (Limits, Holds, Stats), its per-layer cost table
- * (CostTable) and the methods that change them (SetBits, SetLimits, Hold, Release).
+ * (CostTable) and the methods that change them (SetBits, SetLimits, Hold, Release). Each
+ * property and method marshals to the admin core (admin.h), which checks and does the work.
  *
  * The objects are not registered one by one: a fallback vtable under the prefix finds the
  * model from the path on every call, and a node enumerator lists the store, so a model that
@@ -67,15 +68,17 @@ static int enumerate_models(sd_bus *bus, const char *prefix, void *userdata, cha
 
 int dbus_append_bits(sd_bus_message *m, const struct served_model *model, uint64_t *generation)
 {
-	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
-	uint64_t g = served_model_snapshot(model, bits);
+	struct admin_caller c = { .uid = (uid_t)-1, .who = "D-Bus" };
+	struct admin_error err = { 0 };
+	struct admin_bits bits;
 	int r;
 
+	admin_bits_get(NULL, &c, model, &bits, &err);
 	if (generation)
-		*generation = g;
+		*generation = bits.generation;
 	r = sd_bus_message_open_container(m, 'a', "(yy)");
-	for (uint32_t l = 0; r >= 0 && l < model->model->layer_count; l++)
-		r = sd_bus_message_append(m, "(yy)", bits[l].w_bits, bits[l].a_bits);
+	for (uint32_t l = 0; r >= 0 && l < bits.layer_count; l++)
+		r = sd_bus_message_append(m, "(yy)", bits.bits[l].w_bits, bits.bits[l].a_bits);
 	return r < 0 ? r : sd_bus_message_close_container(m);
 }
 
@@ -148,28 +151,36 @@ static int prop_get(sd_bus *bus, const char *path, const char *iface, const char
 	return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
+/* A caller that only reads: properties are open to everyone the bus policy lets through. */
+#define READER                                   \
+	{                                        \
+		.uid = (uid_t)-1, .who = "D-Bus" \
+	}
+
 static int prop_limits(sd_bus *bus, const char *path, const char *iface, const char *prop,
 		       sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
-	struct served_model *m = model_of(userdata, path);
-	uint8_t lo = 2, hi = 8;
+	struct bmx_dbus *b = userdata;
+	struct served_model *m = model_of(b, path);
+	struct bmx_governor_policy_config lim;
+	struct admin_caller c = READER;
+	struct admin_error err = { 0 };
 	int r;
 
 	(void)bus, (void)iface, (void)prop;
 	if (!m)
 		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_MODEL, "no model at %s", path);
-	if (m->policy)
-		gov_policy_limits(m->policy, &lo, &hi);
+	if (admin_limits_get(b->d, &c, m->name, &lim, &err) < 0)
+		return dbus_admin_error(error, &err);
 	r = sd_bus_message_open_container(reply, 'r', "yya(sy)");
 	if (r >= 0)
-		r = sd_bus_message_append(reply, "yy", lo, hi);
+		r = sd_bus_message_append(reply, "yy", (uint8_t)lim.min_bits,
+					  (uint8_t)lim.max_bits);
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "(sy)");
-	for (uint32_t l = 0; r >= 0 && m->policy && l < gov_policy_layer_count(m->policy); l++)
-		if (gov_policy_pinned(m->policy, l))
-			r = sd_bus_message_append(reply, "(sy)",
-						  gov_policy_layer_name(m->policy, l),
-						  gov_policy_pinned(m->policy, l));
+	for (size_t i = 0; r >= 0 && i < lim.n_pinned; i++)
+		r = sd_bus_message_append(reply, "(sy)", lim.pinned[i].layer,
+					  (uint8_t)lim.pinned[i].bits);
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	return r < 0 ? r : sd_bus_message_close_container(reply);
@@ -180,25 +191,22 @@ static int prop_holds(sd_bus *bus, const char *path, const char *iface, const ch
 {
 	struct bmx_dbus *b = userdata;
 	struct served_model *m = model_of(b, path);
-	const struct gov_hold *holds = NULL;
+	struct admin_hold holds[GOV_MAX_HOLDS];
+	struct admin_caller c = READER;
+	struct admin_error err = { 0 };
 	size_t n = 0;
 	int r;
 
 	(void)bus, (void)iface, (void)prop;
 	if (!m)
 		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_MODEL, "no model at %s", path);
-	if (m->policy)
-		holds = gov_policy_holds(m->policy, &n);
+	if (admin_holds(b->d, &c, m->name, holds, GOV_MAX_HOLDS, &n, &err) < 0)
+		return dbus_admin_error(error, &err);
 	r = sd_bus_message_open_container(reply, 'a', "(usts)");
-	for (size_t i = 0; r >= 0 && i < n; i++) {
-		char owner[64];
-
-		dbus_owner_name(b, holds[i].owner, owner, sizeof(owner));
+	for (size_t i = 0; r >= 0 && i < n && i < GOV_MAX_HOLDS; i++)
 		r = sd_bus_message_append(reply, "(usts)", holds[i].id,
-					  holds[i].kind == GOV_HOLD_MIN_BITS ? "min-bits"
-									     : "max-latency-ns",
-					  holds[i].value, owner);
-	}
+					  admin_hold_kind_name(holds[i].kind), holds[i].value,
+					  holds[i].owner_name);
 	return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
@@ -243,62 +251,72 @@ static int append_tables(sd_bus_message *reply, const struct gov_stats *st)
 }
 
 /* Per-sample adaptive precision (docs/adaptive.md): the same figures the socket's POLICY has. */
-static int append_adaptive(sd_bus_message *reply, const struct served_model *m)
+static int append_adaptive(sd_bus_message *reply, const struct admin_stats *st)
 {
-	struct bitmix_policy_reply rep = { 0 };
 	int r;
 
-	policy_reply_adaptive(m, m->policy, &rep);
-	if ((r = append_entry(reply, "precision", "s", rep.precision)) < 0 ||
-	    (r = append_entry(reply, "adaptive_requests", "t", rep.adaptive_requests)) < 0 ||
-	    (r = append_entry(reply, "adaptive_samples", "t", rep.adaptive_samples)) < 0 ||
-	    (r = append_entry(reply, "adaptive_escalated", "t", rep.adaptive_escalated)) < 0 ||
-	    (r = append_entry(reply, "adaptive_bitops_per_request", "d", rep.adaptive_bitops)) <
+	if ((r = append_entry(reply, "precision", "s", st->precision)) < 0 ||
+	    (r = append_entry(reply, "adaptive_requests", "t", st->adaptive_requests)) < 0 ||
+	    (r = append_entry(reply, "adaptive_samples", "t", st->adaptive_samples)) < 0 ||
+	    (r = append_entry(reply, "adaptive_escalated", "t", st->adaptive_escalated)) < 0 ||
+	    (r = append_entry(reply, "adaptive_bitops_per_request", "d", st->adaptive_bitops)) <
 		    0 ||
 	    (r = append_entry(reply, "adaptive_ceiling_bitops_per_request", "d",
-			      rep.adaptive_ceiling_bitops)) < 0)
+			      st->adaptive_ceiling_bitops)) < 0)
 		return r;
-	return append_entry(reply, "cost_scale", "d", rep.cost_scale);
+	return append_entry(reply, "cost_scale", "d", st->cost_scale);
+}
+
+/* The policy's figures beside its statistics: limits and QoS, as the socket's POLICY has. */
+static int append_policy(sd_bus_message *reply, const struct admin_stats *st)
+{
+	int r;
+
+	if ((r = append_entry(reply, "average_bits", "d", st->average_bits)) < 0 ||
+	    (r = append_entry(reply, "cost_ns", "d", st->cost_ns)) < 0 ||
+	    (r = append_entry(reply, "samples_per_second", "d", st->rate)) < 0 ||
+	    (r = append_entry(reply, "min_bits", "y", st->min_bits)) < 0 ||
+	    (r = append_entry(reply, "max_bits", "y", st->max_bits)) < 0 ||
+	    (r = append_entry(reply, "floor_bits", "y", st->floor_bits)) < 0 ||
+	    (r = append_entry(reply, "max_latency_ns", "t", st->max_latency_ns)) < 0 ||
+	    (r = append_entry(reply, "holds", "u", st->holds)) < 0 ||
+	    (r = append_entry(reply, "transitions", "t", st->gov.transitions)) < 0 ||
+	    (r = append_entry(reply, "decisions", "t", st->gov.decisions)) < 0 ||
+	    (r = append_entry(reply, "last_decision_ns", "t", st->gov.last_decision_ns)) < 0 ||
+	    (r = append_entry(reply, "state", "u", st->gov.state)) < 0 ||
+	    (r = append_adaptive(reply, st)) < 0)
+		return r;
+	return append_tables(reply, &st->gov);
 }
 
 /* Stats: a dictionary, so that fields can be added without breaking callers. */
 static int prop_stats(sd_bus *bus, const char *path, const char *iface, const char *prop,
 		      sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
-	struct served_model *m = model_of(userdata, path);
-	struct gov_stats st;
+	struct bmx_dbus *b = userdata;
+	struct served_model *m = model_of(b, path);
+	struct admin_caller c = READER;
+	struct admin_error err = { 0 };
+	struct admin_stats st;
 	int r;
 
 	(void)bus, (void)iface, (void)prop;
 	if (!m)
 		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_MODEL, "no model at %s", path);
+	if (admin_stats(b->d, &c, m->name, &st, &err) < 0)
+		return dbus_admin_error(error, &err);
 	r = sd_bus_message_open_container(reply, 'a', "{sv}");
 	if (r >= 0)
-		r = append_entry(reply, "samples_completed", "t",
-				 __atomic_load_n(&m->samples_completed, __ATOMIC_RELAXED));
-	if (r >= 0 && m->policy) {
-		gov_policy_stats(m->policy, now_ns(), &st);
-		if ((r = append_entry(reply, "average_bits", "d",
-				      gov_policy_average_bits(m->policy))) < 0 ||
-		    (r = append_entry(reply, "cost_ns", "d", gov_policy_cost(m->policy))) < 0 ||
-		    (r = append_entry(reply, "samples_per_second", "d",
-				      gov_policy_rate(m->policy))) < 0 ||
-		    (r = append_entry(reply, "transitions", "t", st.transitions)) < 0 ||
-		    (r = append_entry(reply, "decisions", "t", st.decisions)) < 0 ||
-		    (r = append_entry(reply, "last_decision_ns", "t", st.last_decision_ns)) < 0 ||
-		    (r = append_entry(reply, "state", "u", st.state)) < 0 ||
-		    (r = append_adaptive(reply, m)) < 0)
-			return r;
-		r = append_tables(reply, &st);
-	}
+		r = append_entry(reply, "samples_completed", "t", st.samples_completed);
+	if (r >= 0 && st.governed)
+		r = append_policy(reply, &st);
 	return r < 0 ? r : sd_bus_message_close_container(reply);
 }
 
 /* One layer of CostTable: (name, allowed, measured at batch 1, at the large one, pruned, ns...). */
-static int append_cost_layer(sd_bus_message *reply, const struct served_model *m,
-			     const struct cost_table *t, uint32_t l)
+static int append_cost_layer(sd_bus_message *reply, const struct admin_cost *cost, uint32_t l)
 {
-	const struct cost_layer *c = &t->layers[l];
+	const struct cost_layer *c = &cost->table.layers[l];
 	double ns[2][7];
 	int r;
 
@@ -307,9 +325,9 @@ static int append_cost_layer(sd_bus_message *reply, const struct served_model *m
 			ns[bi][b - 2] = c->ns[bi][b];
 	r = sd_bus_message_open_container(reply, 'r', "sqqqqadad");
 	if (r >= 0)
-		r = sd_bus_message_append(reply, "sqqqq", m->model->layers[l].name, c->allowed,
-					  c->measured[0], c->measured[1],
-					  m->policy ? gov_policy_pruned(m->policy, l) : 0);
+		r = sd_bus_message_append(reply, "sqqqq", cost->model->model->layers[l].name,
+					  c->allowed, c->measured[0], c->measured[1],
+					  cost->pruned[l]);
 	for (int bi = 0; r >= 0 && bi < 2; bi++)
 		r = sd_bus_message_append_array(reply, 'd', ns[bi], sizeof(ns[bi]));
 	return r < 0 ? r : sd_bus_message_close_container(reply);
@@ -319,112 +337,91 @@ static int append_cost_layer(sd_bus_message *reply, const struct served_model *m
 static int prop_cost(sd_bus *bus, const char *path, const char *iface, const char *prop,
 		     sd_bus_message *reply, void *userdata, sd_bus_error *error)
 {
-	struct served_model *m = model_of(userdata, path);
-	struct cost_table t = { 0 };
-	uint64_t complete_ns;
+	struct bmx_dbus *b = userdata;
+	struct served_model *m = model_of(b, path);
+	struct admin_caller c = READER;
+	struct admin_error err = { 0 };
+	struct admin_cost cost;
 	int r;
 
 	(void)bus, (void)iface, (void)prop;
 	if (!m)
 		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_MODEL, "no model at %s", path);
-	r = served_cost_snapshot(m, &t, &complete_ns);
+	if (admin_cost(b->d, &c, m->name, &cost, &err) < 0)
+		return dbus_admin_error(error, &err);
+	r = sd_bus_message_open_container(reply, 'r', "sssuddba(sqqqqadad)");
 	if (r >= 0)
-		r = sd_bus_message_open_container(reply, 'r', "sssuddba(sqqqqadad)");
-	if (r >= 0)
-		r = sd_bus_message_append(reply, "sssuddb", m->cost.key.cpu, m->cost.key.kernels,
-					  m->cost.source, t.batch[1], (double)complete_ns / 1e9,
-					  m->policy ? gov_policy_batch(m->policy) : 1.0,
-					  (int)cost_table_complete(&t));
+		r = sd_bus_message_append(reply, "sssuddb", cost.cpu, cost.kernels, cost.source,
+					  cost.large_batch, cost.complete_s, cost.batch,
+					  (int)cost.complete);
 	if (r >= 0)
 		r = sd_bus_message_open_container(reply, 'a', "(sqqqqadad)");
-	for (uint32_t l = 0; r >= 0 && l < t.layer_count; l++)
-		r = append_cost_layer(reply, m, &t, l);
+	for (uint32_t l = 0; r >= 0 && l < cost.layer_count; l++)
+		r = append_cost_layer(reply, &cost, l);
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
 	if (r >= 0)
 		r = sd_bus_message_close_container(reply);
-	cost_table_free(&t);
+	admin_cost_free(&cost);
 	return r;
 }
 
-/* The model a method was called on, or an error reply. */
-static struct served_model *method_model(sd_bus_message *m, struct bmx_dbus *b, sd_bus_error *error)
+static int method_set_bits(sd_bus_message *m, void *userdata, sd_bus_error *error)
+{
+	struct bmx_dbus *b = userdata;
+	struct served_model *model = model_of(b, sd_bus_message_get_path(m));
+	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	uint64_t generation;
+	char who[96];
+	uint32_t n = 0;
+	uint8_t w, a;
+	int r;
+
+	r = dbus_caller(b, m, DBUS_CALLER_ADMIN, &c, who, sizeof(who));
+	if (r >= 0)
+		r = sd_bus_message_enter_container(m, 'a', "(yy)");
+	while (r >= 0 && (r = sd_bus_message_read(m, "(yy)", &w, &a)) > 0) {
+		if (n == BMX_MAX_LAYERS)
+			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
+						 "more than %d layers", BMX_MAX_LAYERS);
+		bits[n++] = (struct bmx_layer_bits){ w, a };
+	}
+	if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
+		return r;
+	if (admin_bits_set(b->d, &c, model, bits, n, &generation, &err) < 0)
+		return dbus_admin_error(error, &err);
+	return sd_bus_reply_method_return(m, "t", generation);
+}
+
+/* The name of the model at the method's path, or NULL with ERROR set. */
+static const char *method_model(struct bmx_dbus *b, sd_bus_message *m, sd_bus_error *error)
 {
 	struct served_model *model = model_of(b, sd_bus_message_get_path(m));
 
 	if (!model)
 		sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_MODEL, "no model at %s",
 				  sd_bus_message_get_path(m));
-	return model;
-}
-
-static int method_set_bits(sd_bus_message *m, void *userdata, sd_bus_error *error)
-{
-	struct bmx_dbus *b = userdata;
-	struct served_model *model;
-	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
-	uint32_t n = 0, bad;
-	uint8_t w, a;
-	int r;
-
-	r = dbus_check_admin(b, m, "change bits", error);
-	if (r <= 0)
-		return r;
-	if (!(model = method_model(m, b, error)))
-		return -EINVAL;
-	r = sd_bus_message_enter_container(m, 'a', "(yy)");
-	while (r >= 0 && (r = sd_bus_message_read(m, "(yy)", &w, &a)) > 0) {
-		if (n == model->model->layer_count)
-			return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-						 "more than the %u layers of model %s", n,
-						 model->name);
-		bits[n++] = (struct bmx_layer_bits){ w, a };
-	}
-	if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
-		return r;
-	if (n != model->model->layer_count)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "%u layers given, model %s has %u", n, model->name,
-					 model->model->layer_count);
-	if (bmx_engine_check_bits(model->engine, bits, &bad) < 0)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "layer %u (%s) cannot run at w%ua%u", bad,
-					 model->model->layers[bad].name, bits[bad].w_bits,
-					 bits[bad].a_bits);
-	if (model->policy) {
-		if (gov_policy_set_user_bits(model->policy, bits) == -EBUSY)
-			return sd_bus_error_setf(
-				error, DBUS_ERROR_GOVERNOR_BUSY,
-				"the %s governor decides the bits; switch to userspace "
-				"first (SetGovernor \"userspace\")",
-				gov_core_governor(b->d->governor));
-	} else {
-		served_model_set_bits(model, (const struct bitmix_bits *)bits);
-	}
-	log_info("model %s: bits set over D-Bus by %s", model->name, sd_bus_message_get_sender(m));
-	return sd_bus_reply_method_return(
-		m, "t", __atomic_load_n(&model->control->generation, __ATOMIC_ACQUIRE));
+	return model ? model->name : NULL;
 }
 
 static int method_set_limits(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct bmx_dbus *b = userdata;
 	struct bmx_governor_policy_config lim = { 0 };
-	struct served_model *model;
-	const char *layer;
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	const char *model, *layer;
 	uint8_t lo, hi, bits;
-	char why[256];
+	char who[96];
 	int r;
 
-	r = dbus_check_admin(b, m, "change limits", error);
-	if (r <= 0)
-		return r;
-	if (!(model = method_model(m, b, error)))
-		return -EINVAL;
-	if (!model->policy)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED,
-					 "model %s is not governed (see the log)", model->name);
-	r = sd_bus_message_read(m, "yy", &lo, &hi);
+	if (!(model = method_model(b, m, error)))
+		return -ENOENT;
+	r = dbus_caller(b, m, DBUS_CALLER_ADMIN, &c, who, sizeof(who));
+	if (r >= 0)
+		r = sd_bus_message_read(m, "yy", &lo, &hi);
 	if (r >= 0)
 		r = sd_bus_message_enter_container(m, 'a', "(sy)");
 	while (r >= 0 && (r = sd_bus_message_read(m, "(sy)", &layer, &bits)) > 0) {
@@ -437,14 +434,10 @@ static int method_set_limits(sd_bus_message *m, void *userdata, sd_bus_error *er
 	}
 	if (r < 0 || (r = sd_bus_message_exit_container(m)) < 0)
 		return r;
-	snprintf(lim.model, sizeof(lim.model), "%s", model->name);
 	lim.min_bits = lo;
 	lim.max_bits = hi;
-	/* Checked whole before anything changes: bad limits leave the old ones in force. */
-	if (gov_policy_set_limits(model->policy, &lim, why, sizeof(why)) < 0)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s", why);
-	log_info("model %s: limits %u..%u (%zu pinned) set over D-Bus by %s", model->name, lo, hi,
-		 lim.n_pinned, sd_bus_message_get_sender(m));
+	if (admin_limits_set(b->d, &c, model, &lim, &err) < 0)
+		return dbus_admin_error(error, &err);
 	return sd_bus_reply_method_return(m, NULL);
 }
 
@@ -452,71 +445,45 @@ static int method_set_limits(sd_bus_message *m, void *userdata, sd_bus_error *er
 static int method_hold(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct bmx_dbus *b = userdata;
-	struct served_model *model;
-	enum gov_hold_kind kind;
-	const char *what;
-	uint64_t value, owner;
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	const char *model, *kind;
+	uint64_t value;
+	char who[96];
 	uint32_t id;
 	int r;
 
-	if (!(model = method_model(m, b, error)))
-		return -EINVAL;
-	r = sd_bus_message_read(m, "st", &what, &value);
+	if (!(model = method_model(b, m, error)))
+		return -ENOENT;
+	r = sd_bus_message_read(m, "st", &kind, &value);
+	if (r >= 0)
+		r = dbus_caller(b, m, DBUS_CALLER_OWNER, &c, who, sizeof(who));
 	if (r < 0)
 		return r;
-	if (strcmp(what, "min-bits") == 0)
-		kind = GOV_HOLD_MIN_BITS;
-	else if (strcmp(what, "max-latency-ns") == 0)
-		kind = GOV_HOLD_MAX_LATENCY_NS;
-	else
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "hold kind \"%s\" is not min-bits or max-latency-ns",
-					 what);
-	if (!model->policy)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_NOT_SUPPORTED,
-					 "model %s is not governed (see the log)", model->name);
-	r = dbus_peer_owner(b, m, &owner);
-	if (r < 0)
-		return r;
-	if (gov_core_holds_of(b->d->governor, owner) >= DBUS_HOLDS_PER_PEER)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_LIMITS_EXCEEDED,
-					 "this connection holds %d already", DBUS_HOLDS_PER_PEER);
-	r = gov_policy_hold(model->policy, kind, value, owner, &id);
-	if (r == -EINVAL)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS,
-					 "%s %llu out of range (%s)", what,
-					 (unsigned long long)value,
-					 kind == GOV_HOLD_MIN_BITS ? "2..8 bits" : "1 ns..1 hour");
-	if (r < 0)
-		return sd_bus_error_set_errnof(error, -r, "hold: %s", strerror(-r));
-	log_info("model %s: %s holds %s %llu (hold %u)", model->name, sd_bus_message_get_sender(m),
-		 what, (unsigned long long)value, id);
+	if (admin_hold(b->d, &c, model, admin_hold_kind_parse(kind), value, &id, &err) < 0)
+		return dbus_admin_error(error, &err);
 	return sd_bus_reply_method_return(m, "u", id);
 }
 
 static int method_release(sd_bus_message *m, void *userdata, sd_bus_error *error)
 {
 	struct bmx_dbus *b = userdata;
-	struct served_model *model;
-	uint64_t owner;
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	const char *model;
+	char who[96];
 	uint32_t id;
 	int r;
 
-	if (!(model = method_model(m, b, error)))
-		return -EINVAL;
+	if (!(model = method_model(b, m, error)))
+		return -ENOENT;
 	r = sd_bus_message_read(m, "u", &id);
+	if (r >= 0)
+		r = dbus_caller(b, m, DBUS_CALLER_OWNER, &c, who, sizeof(who));
 	if (r < 0)
 		return r;
-	r = dbus_peer_owner(b, m, &owner);
-	if (r < 0)
-		return r;
-	r = model->policy ? gov_policy_release(model->policy, id, owner) : -ENOENT;
-	if (r == -EPERM)
-		return sd_bus_error_setf(error, SD_BUS_ERROR_ACCESS_DENIED,
-					 "hold %u belongs to another client", id);
-	if (r < 0)
-		return sd_bus_error_setf(error, DBUS_ERROR_NO_SUCH_HOLD, "model %s has no hold %u",
-					 model->name, id);
+	if (admin_release(b->d, &c, model, id, &err) < 0)
+		return dbus_admin_error(error, &err);
 	return sd_bus_reply_method_return(m, NULL);
 }
 

@@ -176,7 +176,10 @@ int dbus_method_set_governor_tunables(sd_bus_message *m, void *userdata, sd_bus_
 	struct bmx_config *parsed = NULL;
 	struct bmx_governor_config g;
 	_cleanup_(freep) char *yaml = NULL;
+	struct admin_error aerr = { 0 };
+	struct admin_caller c;
 	const char *name;
+	char who[96];
 	size_t n = 0;
 	int r;
 
@@ -194,12 +197,11 @@ int dbus_method_set_governor_tunables(sd_bus_message *m, void *userdata, sd_bus_
 		return sd_bus_error_setf(error, SD_BUS_ERROR_INVALID_ARGS, "%s", err.msg);
 	take_block(&g, &parsed->governor, name);
 	bmx_config_free(parsed);
-	r = gov_core_configure(d->governor, &g, now_ns());
+	r = dbus_caller(b, m, DBUS_CALLER_ADMIN, &c, who, sizeof(who));
 	if (r < 0)
-		return sd_bus_error_setf(error, DBUS_ERROR_GOVERNOR_FALLBACK, "%s",
-					 gov_core_fallback_reason(d->governor));
-	log_info("governor: %s with %zu tunable(s) set over D-Bus by %s (until the next reload)",
-		 name, n, sd_bus_message_get_sender(m));
+		return r;
+	if (admin_tunables_set(d, &c, name, &g, &aerr) < 0)
+		return dbus_admin_error(error, &aerr);
 	return sd_bus_reply_method_return(m, NULL);
 }
 

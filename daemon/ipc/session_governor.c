@@ -1,18 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * session_governor.c — the governor's control messages: query or switch the governor, read a
- * model's policy (operating point, limits, holds, statistics) and its per-layer cost table, place
- * and release QoS holds.
- * Every field a client sent is checked here; a hold belongs to the session that placed it.
+ * model's policy (operating point, limits, holds, statistics) and its per-layer cost table, place,
+ * release and list QoS holds, read and set limits. Each handler checks the message's shape (its
+ * length, NUL-terminated names) and marshals to the admin core (admin.h), which checks who may
+ * and does the work; a hold belongs to the session that placed it.
  */
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "admin.h"
 #include "daemon.h"
 #include "log.h"
-
-#define HOLDS_PER_SESSION 8
 
 /* NAME from a fixed-size wire field: NUL-terminated within it, or NULL. */
 static const char *wire_name(const char *field, size_t size)
@@ -20,60 +20,50 @@ static const char *wire_name(const char *field, size_t size)
 	return memchr(field, 0, size) ? field : NULL;
 }
 
-static struct gov_policy *find_policy(struct session *s, const struct bitmix_msg_hdr *m,
-				      const char *field, int *r)
+/* A request of exactly SIZE bytes whose model name is terminated; else the error reply's r. */
+static int check_request(struct session *s, const struct bitmix_msg_hdr *m, size_t size,
+			 const char *what, const char *model, int *r)
 {
-	const char *name = wire_name(field, BITMIX_NAME_MAX);
-	struct gov_policy *p = name ? gov_core_find_policy(s->daemon->governor, name) : NULL;
-
-	if (!name)
-		*r = reply_error(s, m, -EINVAL, "model name is not NUL-terminated");
-	else if (!p)
-		*r = reply_error(s, m, -ENOENT, "no governed model \"%s\"", name);
-	return p;
+	if (m->length != size)
+		*r = reply_error(s, m, -EBADMSG, "%s: message of %u bytes, expected %zu", what,
+				 m->length, size);
+	else if (model && !wire_name(model, BITMIX_NAME_MAX))
+		*r = reply_error(s, m, -EINVAL, "%s: model name is not NUL-terminated", what);
+	else
+		return 1;
+	return 0;
 }
 
 int session_handle_governor(struct session *s, const struct bitmix_msg_hdr *m)
 {
 	const struct bitmix_governor_req *req = (const void *)m;
-	struct bmx_daemon *d = s->daemon;
 	struct bitmix_governor_reply rep = { 0 };
-	struct gov_cap_stats cap;
-	const char *name;
-	char why[256];
+	struct admin_error err = { 0 };
+	struct admin_governor g;
+	struct admin_caller c;
+	char who[96];
+	int r = 0;
 
-	if (m->length != sizeof(*req))
-		return reply_error(s, m, -EBADMSG, "GOVERNOR: message of %u bytes, expected %zu",
-				   m->length, sizeof(*req));
-	name = wire_name(req->name, sizeof(req->name));
-	if (!name)
+	if (!check_request(s, m, sizeof(*req), "GOVERNOR", NULL, &r))
+		return r;
+	if (!wire_name(req->name, sizeof(req->name)))
 		return reply_error(s, m, -EINVAL, "GOVERNOR: name is not NUL-terminated");
-	if (*name) {
-		if (!session_may_set_bits(s))
-			return reply_error(
-				s, m, -EPERM,
-				"uid %u may not change the governor (see access.set_bits in %s)",
-				(unsigned)s->uid, d->config->source_path);
-		if (!gov_find(name))
-			return reply_error(s, m, -ENOENT, "no governor \"%s\" (available: %s)",
-					   name, gov_available());
-		if (gov_core_set_governor(d->governor, name, now_ns(), why, sizeof(why)) < 0)
-			log_warning("governor: %s", why);
-		else
-			log_info("governor: %s, set by client %u (uid %u)", name, s->id,
-				 (unsigned)s->uid);
-	}
+	session_caller(s, &c, who, sizeof(who));
+	/* A fallback is no error here: the reply says which governor runs and why. */
+	if (*req->name && admin_governor_set(s->daemon, &c, req->name, &err) < 0 &&
+	    err.fault != ADMIN_FAULT_FALLBACK)
+		return session_reply_admin_error(s, m, &err);
+	admin_governor_get(s->daemon, &c, &g, &err);
 	reply_init(&rep.r, m, sizeof(rep));
-	snprintf(rep.name, sizeof(rep.name), "%s", gov_core_governor(d->governor));
-	snprintf(rep.available, sizeof(rep.available), "%s", gov_available());
-	snprintf(rep.fallback, sizeof(rep.fallback), "%s", gov_core_fallback_reason(d->governor));
-	rep.policies = (uint32_t)gov_core_policy_count(d->governor);
-	gov_core_cap_stats(d->governor, now_ns(), &cap);
-	rep.work_cap_cpus = cap.work_cap_cpus;
-	rep.busy_cpus = cap.busy_cpus;
-	rep.capacity_cpus = cap.capacity_cpus;
-	rep.capped_ns = cap.capped_ns;
-	rep.saturated = cap.saturated;
+	snprintf(rep.name, sizeof(rep.name), "%s", g.name);
+	snprintf(rep.available, sizeof(rep.available), "%s", g.available);
+	snprintf(rep.fallback, sizeof(rep.fallback), "%s", g.fallback);
+	rep.policies = g.policies;
+	rep.work_cap_cpus = g.cap.work_cap_cpus;
+	rep.busy_cpus = g.cap.busy_cpus;
+	rep.capacity_cpus = g.cap.capacity_cpus;
+	rep.capped_ns = g.cap.capped_ns;
+	rep.saturated = g.cap.saturated;
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 
@@ -81,33 +71,42 @@ int session_handle_policy(struct session *s, const struct bitmix_msg_hdr *m)
 {
 	const struct bitmix_policy_req *req = (const void *)m;
 	struct bitmix_policy_reply rep = { 0 };
-	struct gov_policy *p;
-	struct gov_stats st;
-	size_t n_holds;
+	struct admin_error err = { 0 };
+	struct admin_stats st;
+	struct admin_caller c;
+	char who[96];
 	int r = 0;
 
-	if (m->length != sizeof(*req))
-		return reply_error(s, m, -EBADMSG, "POLICY: message of %u bytes, expected %zu",
-				   m->length, sizeof(*req));
-	p = find_policy(s, m, req->model, &r);
-	if (!p)
+	if (!check_request(s, m, sizeof(*req), "POLICY", req->model, &r))
 		return r;
+	session_caller(s, &c, who, sizeof(who));
+	if (admin_stats(s->daemon, &c, req->model, &st, &err) < 0)
+		return session_reply_admin_error(s, m, &err);
+	if (!st.governed)
+		return reply_error(s, m, -ENOENT, "no governed model \"%s\"", req->model);
 	reply_init(&rep.r, m, sizeof(rep));
-	rep.average_bits = gov_policy_average_bits(p);
-	rep.cost_ns = gov_policy_cost(p);
-	rep.rate = gov_policy_rate(p);
-	gov_policy_limits(p, &rep.min_bits, &rep.max_bits);
-	gov_policy_qos(p, &rep.floor_bits, &rep.max_latency_ns, &n_holds);
-	rep.holds = (uint32_t)n_holds;
-	gov_policy_stats(p, now_ns(), &st);
+	rep.average_bits = st.average_bits;
+	rep.cost_ns = st.cost_ns;
+	rep.rate = st.rate;
+	rep.min_bits = st.min_bits;
+	rep.max_bits = st.max_bits;
+	rep.floor_bits = st.floor_bits;
+	rep.max_latency_ns = st.max_latency_ns;
+	rep.holds = st.holds;
 	static_assert(BITMIX_GOV_STATES == GOV_STATES, "one statistics table on both sides");
-	rep.transitions = st.transitions;
-	rep.decisions = st.decisions;
-	rep.last_decision_ns = st.last_decision_ns;
-	rep.state = st.state;
-	memcpy(rep.time_in_state_ns, st.time_in_state_ns, sizeof(rep.time_in_state_ns));
-	memcpy(rep.trans_table, st.trans_table, sizeof(rep.trans_table));
-	policy_reply_adaptive(gov_policy_userdata(p), p, &rep);
+	rep.transitions = st.gov.transitions;
+	rep.decisions = st.gov.decisions;
+	rep.last_decision_ns = st.gov.last_decision_ns;
+	rep.state = st.gov.state;
+	memcpy(rep.time_in_state_ns, st.gov.time_in_state_ns, sizeof(rep.time_in_state_ns));
+	memcpy(rep.trans_table, st.gov.trans_table, sizeof(rep.trans_table));
+	snprintf(rep.precision, sizeof(rep.precision), "%s", st.precision);
+	rep.adaptive_requests = st.adaptive_requests;
+	rep.adaptive_samples = st.adaptive_samples;
+	rep.adaptive_escalated = st.adaptive_escalated;
+	rep.adaptive_bitops = st.adaptive_bitops;
+	rep.adaptive_ceiling_bitops = st.adaptive_ceiling_bitops;
+	rep.cost_scale = st.cost_scale;
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 
@@ -115,33 +114,18 @@ int session_handle_hold(struct session *s, const struct bitmix_msg_hdr *m)
 {
 	const struct bitmix_hold_req *req = (const void *)m;
 	struct bitmix_hold_reply rep = { 0 };
-	struct gov_policy *p;
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	char who[96];
 	uint32_t id;
 	int r = 0;
 
-	if (m->length != sizeof(*req))
-		return reply_error(s, m, -EBADMSG, "HOLD: message of %u bytes, expected %zu",
-				   m->length, sizeof(*req));
-	p = find_policy(s, m, req->model, &r);
-	if (!p)
+	if (!check_request(s, m, sizeof(*req), "HOLD", req->model, &r))
 		return r;
-	if (gov_core_holds_of(s->daemon->governor, s->id) >= HOLDS_PER_SESSION)
-		return reply_error(s, m, -ENOSPC, "HOLD: this connection already holds %d",
-				   HOLDS_PER_SESSION);
-	if (req->kind != GOV_HOLD_MIN_BITS && req->kind != GOV_HOLD_MAX_LATENCY_NS)
-		return reply_error(s, m, -EINVAL,
-				   "HOLD: kind %u is not 1 (min bits) or 2 (max latency)",
-				   req->kind);
-	r = gov_policy_hold(p, (enum gov_hold_kind)req->kind, req->value, s->id, &id);
-	if (r == -EINVAL)
-		return reply_error(s, m, r, "HOLD: value %llu out of range (%s)",
-				   (unsigned long long)req->value,
-				   req->kind == GOV_HOLD_MIN_BITS ? "2..8 bits" : "1 ns..1 hour");
-	if (r < 0)
-		return reply_error(s, m, r, "HOLD: %s", strerror(-r));
-	log_info("model %s: client %u (pid %d) holds %s %llu (hold %u)", gov_policy_name(p), s->id,
-		 (int)s->pid, req->kind == GOV_HOLD_MIN_BITS ? "min bits" : "max latency ns",
-		 (unsigned long long)req->value, id);
+	session_caller(s, &c, who, sizeof(who));
+	if (admin_hold(s->daemon, &c, req->model, (enum gov_hold_kind)req->kind, req->value, &id,
+		       &err) < 0)
+		return session_reply_admin_error(s, m, &err);
 	reply_init(&rep.r, m, sizeof(rep));
 	rep.id = id;
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
@@ -151,84 +135,139 @@ int session_handle_release(struct session *s, const struct bitmix_msg_hdr *m)
 {
 	const struct bitmix_hold_req *req = (const void *)m;
 	struct bitmix_reply rep = { 0 };
-	struct gov_policy *p;
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	char who[96];
 	int r = 0;
 
-	if (m->length != sizeof(*req))
-		return reply_error(s, m, -EBADMSG, "RELEASE: message of %u bytes, expected %zu",
-				   m->length, sizeof(*req));
-	p = find_policy(s, m, req->model, &r);
-	if (!p)
+	if (!check_request(s, m, sizeof(*req), "RELEASE", req->model, &r))
 		return r;
-	r = gov_policy_release(p, req->id, s->id);
-	if (r < 0)
-		return reply_error(s, m, r, "RELEASE: hold %u %s", req->id,
-				   r == -EPERM ? "belongs to another client" : "does not exist");
+	session_caller(s, &c, who, sizeof(who));
+	if (admin_release(s->daemon, &c, req->model, req->id, &err) < 0)
+		return session_reply_admin_error(s, m, &err);
 	reply_init(&rep, m, sizeof(rep));
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 
-/* The header of a COST reply: what the table was measured on and how far it is. */
-static void cost_summary(const struct served_model *m, const struct cost_table *t,
-			 uint64_t complete_ns, struct bitmix_cost_reply *rep)
+int session_handle_holds(struct session *s, const struct bitmix_msg_hdr *m)
 {
-	uint32_t rows;
+	const struct bitmix_holds_req *req = (const void *)m;
+	struct bitmix_holds_reply rep = { 0 };
+	struct admin_hold holds[BITMIX_HOLDS_MAX];
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	char who[96];
+	size_t n;
+	int r = 0;
 
-	snprintf(rep->cpu, sizeof(rep->cpu), "%.63s", m->cost.key.cpu);
-	snprintf(rep->kernels, sizeof(rep->kernels), "%s", m->cost.key.kernels);
-	snprintf(rep->source, sizeof(rep->source), "%s", m->cost.source);
-	rep->layer_count = t->layer_count;
-	rep->large_batch = t->batch[1];
-	cost_table_count_batch(t, 0, &rep->rows, &rep->measured[0]);
-	cost_table_count_batch(t, 1, &rows, &rep->measured[1]);
-	rep->complete = cost_table_complete(t);
-	rep->complete_s = (double)complete_ns / 1e9;
-	rep->batch = m->policy ? gov_policy_batch(m->policy) : 1;
+	if (!check_request(s, m, sizeof(*req), "HOLDS", req->model, &r))
+		return r;
+	session_caller(s, &c, who, sizeof(who));
+	if (admin_holds(s->daemon, &c, req->model, holds, BITMIX_HOLDS_MAX, &n, &err) < 0)
+		return session_reply_admin_error(s, m, &err);
+	reply_init(&rep.r, m, sizeof(rep));
+	rep.count = (uint32_t)n;
+	for (size_t i = 0; i < n && i < BITMIX_HOLDS_MAX; i++) {
+		rep.holds[i].id = holds[i].id;
+		rep.holds[i].kind = holds[i].kind;
+		rep.holds[i].value = holds[i].value;
+		snprintf(rep.holds[i].owner, sizeof(rep.holds[i].owner), "%s", holds[i].owner_name);
+	}
+	return reply_send(s, &rep, sizeof(rep), NULL, 0);
+}
+
+int session_handle_limits(struct session *s, const struct bitmix_msg_hdr *m)
+{
+	const struct bitmix_limits_req *req = (const void *)m;
+	struct bitmix_limits_reply rep = { 0 };
+	struct bmx_governor_policy_config lim = { 0 };
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	char who[96];
+	int r = 0;
+
+	if (!check_request(s, m, sizeof(*req), "LIMITS", req->model, &r))
+		return r;
+	session_caller(s, &c, who, sizeof(who));
+	if (req->set) {
+		if (req->n_pinned > BITMIX_PINNED_MAX || req->n_pinned > BMX_CONFIG_MAX_PINNED)
+			return reply_error(s, m, -EINVAL, "LIMITS: %u pinned layers, at most %d",
+					   req->n_pinned, BITMIX_PINNED_MAX);
+		lim.min_bits = req->min_bits;
+		lim.max_bits = req->max_bits;
+		lim.n_pinned = req->n_pinned;
+		for (uint32_t i = 0; i < req->n_pinned; i++) {
+			if (!wire_name(req->pinned[i].layer, sizeof(req->pinned[i].layer)))
+				return reply_error(s, m, -EINVAL,
+						   "LIMITS: layer name %u is not NUL-terminated",
+						   i);
+			snprintf(lim.pinned[i].layer, sizeof(lim.pinned[i].layer), "%s",
+				 req->pinned[i].layer);
+			lim.pinned[i].bits = req->pinned[i].bits;
+		}
+		if (admin_limits_set(s->daemon, &c, req->model, &lim, &err) < 0)
+			return session_reply_admin_error(s, m, &err);
+	}
+	if (admin_limits_get(s->daemon, &c, req->model, &lim, &err) < 0)
+		return session_reply_admin_error(s, m, &err);
+	reply_init(&rep.r, m, sizeof(rep));
+	rep.min_bits = (uint8_t)lim.min_bits;
+	rep.max_bits = (uint8_t)lim.max_bits;
+	for (size_t i = 0; i < lim.n_pinned && i < BITMIX_PINNED_MAX; i++) {
+		snprintf(rep.pinned[i].layer, sizeof(rep.pinned[i].layer), "%s",
+			 lim.pinned[i].layer);
+		rep.pinned[i].bits = (uint8_t)lim.pinned[i].bits;
+		rep.n_pinned++;
+	}
+	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 
 int session_handle_cost(struct session *s, const struct bitmix_msg_hdr *m)
 {
 	const struct bitmix_cost_req *req = (const void *)m;
 	struct bitmix_cost_reply rep = { 0 };
-	struct cost_table t = { 0 };
-	struct served_model *model;
-	const char *name;
-	uint64_t complete_ns;
-	int r;
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	struct admin_cost cost;
+	char who[96];
+	int r = 0;
 
-	if (m->length != sizeof(*req))
-		return reply_error(s, m, -EBADMSG, "COST: message of %u bytes, expected %zu",
-				   m->length, sizeof(*req));
-	name = wire_name(req->model, sizeof(req->model));
-	if (!name)
-		return reply_error(s, m, -EINVAL, "COST: model name is not NUL-terminated");
-	model = model_store_find(&s->daemon->store, name);
-	if (!model)
-		return reply_error(s, m, -ENOENT, "COST: no model \"%s\"", name);
-	r = served_cost_snapshot(model, &t, &complete_ns);
-	if (r < 0)
-		return reply_error(s, m, r, "COST: out of memory");
-	if (req->first > t.layer_count) {
-		cost_table_free(&t);
+	if (!check_request(s, m, sizeof(*req), "COST", req->model, &r))
+		return r;
+	session_caller(s, &c, who, sizeof(who));
+	if (admin_cost(s->daemon, &c, req->model, &cost, &err) < 0)
+		return session_reply_admin_error(s, m, &err);
+	if (req->first > cost.layer_count) {
+		admin_cost_free(&cost);
 		return reply_error(s, m, -EINVAL, "COST: layer %u is past the model's %u",
-				   req->first, t.layer_count);
+				   req->first, cost.layer_count);
 	}
 	reply_init(&rep.r, m, sizeof(rep));
-	cost_summary(model, &t, complete_ns, &rep);
+	snprintf(rep.cpu, sizeof(rep.cpu), "%s", cost.cpu);
+	snprintf(rep.kernels, sizeof(rep.kernels), "%s", cost.kernels);
+	snprintf(rep.source, sizeof(rep.source), "%s", cost.source);
+	rep.layer_count = cost.layer_count;
+	rep.large_batch = cost.large_batch;
+	rep.rows = cost.rows;
+	rep.measured[0] = cost.measured[0];
+	rep.measured[1] = cost.measured[1];
+	rep.complete = cost.complete;
+	rep.complete_s = cost.complete_s;
+	rep.batch = cost.batch;
 	rep.first = req->first;
-	for (uint32_t l = req->first; l < t.layer_count && rep.n < BITMIX_COST_PAGE; l++) {
+	for (uint32_t l = req->first; l < cost.layer_count && rep.n < BITMIX_COST_PAGE; l++) {
 		struct bitmix_cost_layer_wire *w = &rep.layers[rep.n++];
-		const struct cost_layer *c = &t.layers[l];
+		const struct cost_layer *cl = &cost.table.layers[l];
 
-		snprintf(w->name, sizeof(w->name), "%s", model->model->layers[l].name);
-		w->allowed = c->allowed;
-		w->measured[0] = c->measured[0];
-		w->measured[1] = c->measured[1];
-		w->pruned = model->policy ? gov_policy_pruned(model->policy, l) : 0;
+		snprintf(w->name, sizeof(w->name), "%s", cost.model->model->layers[l].name);
+		w->allowed = cl->allowed;
+		w->measured[0] = cl->measured[0];
+		w->measured[1] = cl->measured[1];
+		w->pruned = cost.pruned[l];
 		for (int bi = 0; bi < 2; bi++)
 			for (int b = 2; b <= 8; b++)
-				w->ns[bi][b - 2] = c->ns[bi][b];
+				w->ns[bi][b - 2] = cl->ns[bi][b];
 	}
-	cost_table_free(&t);
+	admin_cost_free(&cost);
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }

@@ -3,7 +3,9 @@
  * session_msg.c — the control messages of the bitmix protocol (proto/bitmix_proto.h).
  *
  * Each handler gets a message whose header was checked, checks its length and the rest field by
- * field, and answers with exactly one reply packet. A reply that the
+ * field, and answers with exactly one reply packet; the administrative ones (LIST_MODELS,
+ * SET_BITS, STATUS, and those of session_governor.c and session_admin.c) marshal to the admin
+ * core (admin.h), which checks who may and does the work. A reply that the
  * client's socket cannot take at once means the client is not reading: it is disconnected
  * rather than allowed to stall the event loop.
  */
@@ -18,6 +20,7 @@
 #include <unistd.h>
 
 #include "bitmix-config.h"
+#include "admin.h"
 #include "daemon.h"
 #include "log.h"
 
@@ -225,17 +228,22 @@ static void model_desc_fill(struct bitmix_model_desc *d, const struct served_mod
 
 static int handle_list(struct session *s, const struct bitmix_msg_hdr *m)
 {
-	const struct model_store *store = &s->daemon->store;
 	uint8_t buf[BITMIX_MSG_MAX] = { 0 };
 	struct bitmix_list_reply *rep = (void *)buf;
-	size_t max = (sizeof(buf) - sizeof(*rep)) / sizeof(rep->models[0]);
-	size_t n = store->count < max ? store->count : max;
-	size_t len = sizeof(*rep) + n * sizeof(rep->models[0]);
+	struct admin_error err = { 0 };
+	struct admin_models models;
+	struct admin_caller c;
+	size_t max = (sizeof(buf) - sizeof(*rep)) / sizeof(rep->models[0]), n, len;
+	char who[96];
 
+	session_caller(s, &c, who, sizeof(who));
+	admin_models(s->daemon, &c, &models, &err);
+	n = models.n < max ? models.n : max;
+	len = sizeof(*rep) + n * sizeof(rep->models[0]);
 	reply_init(&rep->r, m, len);
-	rep->count = (uint32_t)store->count;
+	rep->count = (uint32_t)models.n;
 	for (size_t i = 0; i < n; i++)
-		model_desc_fill(&rep->models[i], store->models[i]);
+		model_desc_fill(&rep->models[i], models.models[i]);
 	return reply_send(s, buf, len, NULL, 0);
 }
 
@@ -286,69 +294,49 @@ static int handle_set_bits(struct session *s, const struct bitmix_msg_hdr *m)
 	struct bmx_layer_bits bits[BMX_MAX_LAYERS];
 	struct bitmix_set_bits_reply rep = { 0 };
 	struct served_model *model = NULL;
-	uint32_t bad;
+	struct admin_error err = { 0 };
+	struct admin_caller c;
+	char who[96];
 
 	if (m->length < sizeof(*req))
 		return reply_error(s, m, -EBADMSG, "SET_BITS: message too short");
-	if (!session_may_set_bits(s))
-		return reply_error(s, m, -EPERM,
-				   "uid %u may not change bits (see access.set_bits in %s)",
-				   (unsigned)s->uid, s->daemon->config->source_path);
+	if (req->layer_count > BMX_MAX_LAYERS ||
+	    m->length != sizeof(*req) + (size_t)req->layer_count * sizeof(req->bits[0]))
+		return reply_error(s, m, -EINVAL, "SET_BITS: message of %u bytes for %u layers",
+				   m->length, req->layer_count);
+	session_caller(s, &c, who, sizeof(who));
 	for (size_t i = 0; i < s->n_open; i++)
 		if (s->open[i]->id == req->model_id)
 			model = s->open[i];
-	if (!model)
-		return reply_error(s, m, -EBADF,
-				   "SET_BITS: model %u is not open on this connection",
-				   req->model_id);
-	if (model->retired)
-		return reply_error(s, m, -ENODEV, "SET_BITS: model %s was unloaded", model->name);
-	if (req->layer_count != model->model->layer_count ||
-	    m->length != sizeof(*req) + (size_t)req->layer_count * sizeof(req->bits[0]))
-		return reply_error(s, m, -EINVAL, "SET_BITS: %u layers given, model %s has %u",
-				   req->layer_count, model->name, model->model->layer_count);
 	for (uint32_t i = 0; i < req->layer_count; i++)
 		bits[i] = (struct bmx_layer_bits){ req->bits[i].w_bits, req->bits[i].a_bits };
-	if (bmx_engine_check_bits(model->engine, bits, &bad) < 0)
-		return reply_error(s, m, -EINVAL, "SET_BITS: layer %u (%s) cannot run at w%ua%u",
-				   bad, model->model->layers[bad].name, bits[bad].w_bits,
-				   bits[bad].a_bits);
-	if (model->policy) {
-		int r = gov_policy_set_user_bits(model->policy, bits);
-
-		if (r == -EBUSY)
-			return reply_error(
-				s, m, -EBUSY,
-				"the %s governor decides the bits; switch to userspace first "
-				"(bitmixctl governor userspace)",
-				gov_core_governor(s->daemon->governor));
-	} else {
-		served_model_set_bits(model, req->bits);
-	}
+	if (admin_bits_set(s->daemon, &c, model, bits, req->layer_count, &rep.generation, &err) < 0)
+		return session_reply_admin_error(s, m, &err);
 	reply_init(&rep.r, m, sizeof(rep));
-	rep.generation = __atomic_load_n(&model->control->generation, __ATOMIC_ACQUIRE);
-	log_info("model %s: bits set by client %u (uid %u), generation %llu", model->name, s->id,
-		 (unsigned)s->uid, (unsigned long long)rep.generation);
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 
 static int handle_status(struct session *s, const struct bitmix_msg_hdr *m)
 {
-	struct bmx_daemon *d = s->daemon;
 	struct bitmix_status_reply rep = { 0 };
+	struct admin_error err = { 0 };
+	struct admin_status st;
+	struct admin_caller c;
+	char who[96];
 
+	session_caller(s, &c, who, sizeof(who));
+	admin_status(s->daemon, &c, &st, &err);
 	reply_init(&rep.r, m, sizeof(rep));
-	snprintf(rep.version, sizeof(rep.version), "%s", BITMIX_VERSION);
-	rep.uptime_ns = now_ns() - d->start_ns;
-	rep.requests_completed = __atomic_load_n(&d->requests_completed, __ATOMIC_RELAXED);
-	rep.requests_failed = __atomic_load_n(&d->requests_failed, __ATOMIC_RELAXED);
-	rep.dropped_on_close = (uint32_t)__atomic_load_n(&d->dropped_on_close, __ATOMIC_RELAXED);
-	rep.clients = d->n_sessions;
-	rep.models = (uint32_t)d->store.count;
-	rep.workers = worker_pool_size(d->pool);
-	snprintf(rep.doorbell, sizeof(rep.doorbell), "%s", doorbell_name(d->doorbell));
-	snprintf(rep.kernels, sizeof(rep.kernels), "%s",
-		 bmx_kernels_name(bmx_kernels_resolve((enum bmx_kernels_path)d->config->kernels)));
+	snprintf(rep.version, sizeof(rep.version), "%s", st.version);
+	rep.uptime_ns = st.uptime_ns;
+	rep.requests_completed = st.requests_completed;
+	rep.requests_failed = st.requests_failed;
+	rep.dropped_on_close = (uint32_t)st.dropped_on_close;
+	rep.clients = st.clients;
+	rep.models = st.models;
+	rep.workers = st.workers;
+	snprintf(rep.doorbell, sizeof(rep.doorbell), "%s", st.doorbell);
+	snprintf(rep.kernels, sizeof(rep.kernels), "%s", st.kernels);
 	return reply_send(s, &rep, sizeof(rep), NULL, 0);
 }
 
@@ -504,6 +492,12 @@ void session_handle_message(struct session *s, size_t len, struct msghdr *msg)
 		break;
 	case BITMIX_MSG_RELEASE:
 		r = session_handle_release(s, m);
+		break;
+	case BITMIX_MSG_HOLDS:
+		r = session_handle_holds(s, m);
+		break;
+	case BITMIX_MSG_LIMITS:
+		r = session_handle_limits(s, m);
 		break;
 	case BITMIX_MSG_RELOAD:
 		r = session_handle_reload(s, m);
