@@ -220,7 +220,7 @@ static int read_file_document(const char *path, yaml_document_t *doc, struct bmx
 	_cleanup_(closep) int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC | O_NOCTTY);
 	_cleanup_(freep) char *text = NULL;
 	struct stat st;
-	size_t len;
+	size_t len = 0;
 	int r;
 
 	memset(doc, 0, sizeof(*doc));
