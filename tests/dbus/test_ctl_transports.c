@@ -82,6 +82,18 @@ static void mask(char *s)
 		mask_digits(end, stop);
 		p = *stop ? stop : stop - 1;
 	}
+	/* A masked number is one '#' whatever its length ("decisions":99 and 100 alike). */
+	char *w = s;
+	for (char *r = s; *r; r++) {
+		if (*r == '#' && w > s &&
+		    (w[-1] == '#' || (w[-1] == '.' && w - 1 > s && w[-2] == '#'))) {
+			if (w[-1] == '.')
+				w--;
+			continue;
+		}
+		*w++ = *r;
+	}
+	*w = 0;
 }
 
 static int ctl(bool dbus, bool json, const char *verb, char *out, size_t size)
