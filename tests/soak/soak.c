@@ -493,7 +493,8 @@ static void run(struct soak *s, unsigned seconds)
 
 /*
  * Flat: with no clients left, the descriptors are what they were before the clients came, and
- * the RSS is within 25% + 128 MiB (the workers keep their scratch, sized for the batches they last ran) of the lowest RSS seen under load after warm-up.
+ * the RSS is within 25% + 128 MiB of the lowest RSS seen under load after warm-up (the workers
+ * keep their scratch, sized for the batches they last ran).
  */
 static int check_flat(struct soak *s, int fds_start, int fds_end, long rss_quiet)
 {
