@@ -11,7 +11,7 @@ if [ -z "$fmt" ]; then
 	echo "format: clang-format-14 is not installed (tools/setup-deps.sh installs it)" >&2
 	exit 77 # meson's "skipped"
 fi
-if [ -d .git ] || [ -f .git ]; then
+if command -v git >/dev/null && { [ -d .git ] || [ -f .git ]; }; then
 	files=$(git ls-files '*.c' '*.h' | grep -v '^fuzz/corpus/')
 else
 	files=$(find . -path ./fuzz/corpus -prune -o -path './build*' -prune -o \
